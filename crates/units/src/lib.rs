@@ -11,4 +11,7 @@ mod quantity;
 mod time;
 
 pub use quantity::{Amps, Percent, PricePerKwh, Volts, WattHours, Watts};
-pub use time::{Clock, ParseDurationError, SystemClock, Timestamp, VirtualClock, parse_duration};
+pub use time::{
+    Clock, ParseDurationError, SystemClock, Timestamp, VirtualClock, duration_str, format_duration,
+    parse_duration,
+};

@@ -309,3 +309,60 @@ mod tests {
         assert!(a > Timestamp::from_unix_secs(1_577_836_800));
     }
 }
+
+/// Formats a duration the way [`parse_duration`] reads it (`1h30m`, `500ms`, `0s`).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{unit}", ms / len));
+            ms %= len;
+        }
+    }
+    if ms > 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    out
+}
+
+/// Serde for `std::time::Duration` as a human string (`"5s"`, `"10m"`), for config files.
+/// Use with `#[serde(with = "units::duration_str")]`.
+pub mod duration_str {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes as a human string.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    /// Reads a human string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn format_round_trips() {
+        for d in [0, 500, 1000, 61_000, 5_400_000, 90_061_001] {
+            let d = Duration::from_millis(d);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    }
+}

@@ -1,0 +1,32 @@
+use serde::{Deserialize, Serialize};
+use units::Timestamp;
+
+use crate::DeviceError;
+
+/// What the indicator LED shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LedMode {
+    /// Dark.
+    #[default]
+    Off,
+    /// Lit.
+    On,
+    /// About 1 Hz: waiting (for a car, for the user).
+    BlinkSlow,
+    /// About 4 Hz: attention (fault, transition in progress).
+    BlinkFast,
+}
+
+/// A push button with an indicator LED (on the FoccciCape both share one wire: the LED must be
+/// driven high to read the button, which the backend hides).
+///
+/// Safe state: LED off.
+pub trait ButtonLed: Send {
+    /// How many presses were seen since start. A counter rather than a level, so that a short
+    /// press between two controller ticks is never lost.
+    fn presses(&self) -> u64;
+
+    /// Sets the LED.
+    fn set_led(&mut self, now: Timestamp, mode: LedMode) -> Result<(), DeviceError>;
+}

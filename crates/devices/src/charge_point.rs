@@ -1,0 +1,72 @@
+use serde::Serialize;
+use units::{Percent, Timestamp, Volts, WattHours, Watts};
+
+use crate::{DeviceError, Stamped};
+
+/// Where the charge point is in a charging session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChargePointState {
+    /// No car (control pilot state A).
+    #[default]
+    Unplugged,
+    /// A car is connected and the session is being set up: SLAC, V2G handshake, cable check,
+    /// pre-charge. No power may flow yet.
+    Connecting,
+    /// The car's contactors are closed and it accepts power (DIN/ISO CurrentDemand or ISO 15118-20
+    /// DC_ChargeLoop): the DC port may be switched to the car.
+    Ready,
+    /// The session is ending: current must go to zero before the car opens its contactors.
+    Stopping,
+    /// The session failed; the charger waits for the car to be unplugged or restarts.
+    Fault,
+}
+
+/// State of the charge point (the CCS DC EVSE) and of the connected car.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ChargePointStatus {
+    /// Session state.
+    pub state: ChargePointState,
+    /// The car's state of charge, if it reports one.
+    pub ev_soc_pct: Option<Percent>,
+    /// The charge power the car accepts now (its request), ≥ 0.
+    pub ev_max_charge_w: Watts,
+    /// The discharge power the car offers now (ISO 15118-20 BPT, or the configured V2H limit),
+    /// ≥ 0; zero if it offers none.
+    pub ev_max_discharge_w: Watts,
+    /// DC power at the inlet, **positive = into the car**.
+    pub power_w: Watts,
+    /// DC voltage at the inlet, if measured.
+    pub dc_voltage_v: Option<Volts>,
+    /// Energy into the car in this session (net).
+    pub session_energy_wh: WattHours,
+}
+
+/// The power the site grants the charge point; it advertises these to the car.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ChargeLimits {
+    /// Largest charge power, ≥ 0.
+    pub max_charge_w: Watts,
+    /// Largest discharge power (V2H), ≥ 0.
+    pub max_discharge_w: Watts,
+}
+
+impl ChargeLimits {
+    /// The charge point's safe state.
+    pub const ZERO: Self = Self {
+        max_charge_w: Watts::ZERO,
+        max_discharge_w: Watts::ZERO,
+    };
+}
+
+/// The CCS DC charge point: session status and the limits the site grants.
+///
+/// Safe state: limits of 0 W. The charger then ramps the car's current to zero and ends the
+/// session. Limits older than the backend's set-point timeout count as 0 W.
+pub trait ChargePoint: Send {
+    /// The newest status.
+    fn status(&self) -> Option<Stamped<ChargePointStatus>>;
+
+    /// Grants limits. Must be repeated at least once per set-point timeout.
+    fn set_limits(&mut self, now: Timestamp, limits: ChargeLimits) -> Result<(), DeviceError>;
+}
