@@ -245,17 +245,27 @@ impl ControllerConfig {
             return bad("control.ki", "must be a number ≥ 0");
         }
         let pct = |p: Percent| p.is_finite() && (0.0..=100.0).contains(&p.0);
-        if !pct(c.battery.min_soc_pct) || !pct(c.battery.max_soc_pct) {
-            return bad("control.battery", "SoC limits must be within 0..=100 %");
+        for (field, p) in [
+            ("control.battery.min_soc_pct", c.battery.min_soc_pct),
+            ("control.battery.max_soc_pct", c.battery.max_soc_pct),
+            ("control.ev.target_soc_pct", c.ev.target_soc_pct),
+            ("control.ev.v2h_min_soc_pct", c.ev.v2h_min_soc_pct),
+        ] {
+            if !pct(p) {
+                return bad(field, "must be within 0..=100 %");
+            }
         }
         if c.battery.min_soc_pct >= c.battery.max_soc_pct {
-            return bad("control.battery", "min_soc_pct must be below max_soc_pct");
-        }
-        if !pct(c.ev.target_soc_pct) || !pct(c.ev.v2h_min_soc_pct) {
-            return bad("control.ev", "SoC limits must be within 0..=100 %");
+            return bad(
+                "control.battery.min_soc_pct",
+                "must be below control.battery.max_soc_pct",
+            );
         }
         if c.ev.v2h && c.ev.v2h_min_soc_pct >= c.ev.target_soc_pct {
-            return bad("control.ev", "v2h_min_soc_pct must be below target_soc_pct");
+            return bad(
+                "control.ev.v2h_min_soc_pct",
+                "must be below control.ev.target_soc_pct",
+            );
         }
         if c.grid_charge_power_w.0 < 0.0 || !c.grid_charge_power_w.is_finite() {
             return bad("control.grid_charge_power_w", "must be ≥ 0");
@@ -268,24 +278,28 @@ impl ControllerConfig {
                 return bad(name, "must be ≥ 0");
             }
         }
-        if c.bms_timeout.is_zero() || c.meter_timeout.is_zero() {
-            return bad("control", "timeouts must be longer than 0 s");
+        for (field, t) in [
+            ("control.meter_timeout", c.meter_timeout),
+            ("control.bms_timeout", c.bms_timeout),
+            ("control.charge_point_timeout", c.charge_point_timeout),
+        ] {
+            if t.is_zero() {
+                return bad(field, "must be longer than 0 s");
+            }
         }
         if let Some(r) = &self.converter
             && !(r.max_charge_w.0 >= 0.0 && r.max_discharge_w.0 >= 0.0)
         {
-            return bad("converter", "max_charge_w and max_discharge_w must be ≥ 0");
+            return bad("converter.max_charge_w", "ratings must be ≥ 0");
         }
-        for (i, r) in self.relays.iter().enumerate() {
+        for r in &self.relays {
+            let field = format!("relay.{}.when", r.name);
             if r.when.is_empty() {
-                return bad(
-                    &format!("relay[{i}] ({})", r.name),
-                    "needs at least one condition in `when`",
-                );
+                return bad(&field, "needs at least one condition");
             }
             for cond in &r.when {
                 if let Err(problem) = cond.validate() {
-                    return bad(&format!("relay[{i}] ({})", r.name), &problem);
+                    return bad(&field, &problem);
                 }
             }
         }

@@ -255,7 +255,8 @@ impl SiteController {
     /// A controller for `cfg`, starting at `now`.
     pub fn new(cfg: ControllerConfig, now: Timestamp) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let changeover = Changeover::new(now);
+        // The relay is off (battery) at start; it has not just moved.
+        let changeover = Changeover::new(now - cfg.control.changeover.settle);
         let relays: Vec<_> = cfg.relays.iter().map(RelayRuleState::new).collect();
         let status = ControllerStatus {
             mode: cfg.control.mode,

@@ -68,9 +68,13 @@ pub(crate) struct Changeover {
 }
 
 impl Changeover {
-    pub(crate) fn new(now: Timestamp) -> Self {
+    /// Starts on the battery. `settled_since` is when the relay last moved; at start-up, unknown
+    /// but long ago.
+    pub(crate) fn new(settled_since: Timestamp) -> Self {
         Self {
-            state: PortState::Battery { since: now },
+            state: PortState::Battery {
+                since: settled_since,
+            },
             mismatch_since: None,
         }
     }

@@ -29,4 +29,9 @@ pub trait ButtonLed: Send {
 
     /// Sets the LED.
     fn set_led(&mut self, now: Timestamp, mode: LedMode) -> Result<(), DeviceError>;
+
+    /// Goes to the safe state: LED off.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
+        self.set_led(now, LedMode::Off)
+    }
 }

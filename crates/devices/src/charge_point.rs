@@ -69,4 +69,9 @@ pub trait ChargePoint: Send {
 
     /// Grants limits. Must be repeated at least once per set-point timeout.
     fn set_limits(&mut self, now: Timestamp, limits: ChargeLimits) -> Result<(), DeviceError>;
+
+    /// Goes to the safe state: limits of 0 W.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
+        self.set_limits(now, ChargeLimits::ZERO)
+    }
 }

@@ -46,4 +46,9 @@ pub trait Converter: Send {
 
     /// Applies a command. Must be repeated at least once per set-point timeout.
     fn command(&mut self, now: Timestamp, cmd: ConverterCommand) -> Result<(), DeviceError>;
+
+    /// Goes to the safe state: disabled, 0 W.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
+        self.command(now, ConverterCommand::SAFE)
+    }
 }

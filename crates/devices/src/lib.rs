@@ -30,6 +30,7 @@ mod converter;
 mod meter;
 mod pv;
 mod relay;
+mod tariff;
 mod watchdog;
 
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub use converter::{Converter, ConverterCommand, ConverterStatus};
 pub use meter::{GridMeter, GridReading};
 pub use pv::{PvInverter, PvStatus};
 pub use relay::Relay;
+pub use tariff::{FixedTariff, Tariff};
 pub use watchdog::SetpointWatchdog;
 
 /// A value and the time it was measured.

@@ -28,4 +28,7 @@ pub trait PvInverter: Send {
     /// Limits the AC output to `limit` (`None` removes the limit). Must be repeated at least
     /// once per set-point timeout, or the backend falls back to its safe state.
     fn set_limit(&mut self, now: Timestamp, limit: Option<Watts>) -> Result<(), DeviceError>;
+
+    /// Goes to the safe state: the configured fallback limit.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError>;
 }

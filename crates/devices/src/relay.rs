@@ -13,4 +13,9 @@ pub trait Relay: Send {
 
     /// The state the relay is known to be in, or `None` if unknown (read-back failed).
     fn is_on(&self) -> Option<bool>;
+
+    /// Goes to the safe state: off.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
+        self.set(now, false)
+    }
 }

@@ -1,5 +1,9 @@
 //! Command-line interface. Each subcommand lives in its own module and returns its exit code.
 
+mod config;
+mod run;
+mod sim;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,13 +20,42 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the simulated site (the built-in reference site, or --config).
+    Sim(sim::SimArgs),
+    /// Run the site described by a configuration file.
+    Run(run::RunArgs),
+    /// Check or print configuration files.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+}
 
 impl Cli {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {}
+        match self.command {
+            Command::Sim(args) => sim::run(args),
+            Command::Run(args) => run::run(args),
+            Command::Config(cmd) => config::run(cmd),
+        }
     }
 }
+
+/// Parses the command line, runs the subcommand and returns its exit code.
+pub fn main() -> ExitCode {
+    use clap::Parser as _;
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match cli.run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit code for a configuration the user must fix.
+pub(crate) const EXIT_CONFIG: u8 = 2;
 
 /// Logs go to stderr so that stdout stays machine-readable (JSON, hex).
 pub(crate) fn init_logging(verbose: u8) {
@@ -33,8 +66,10 @@ pub(crate) fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

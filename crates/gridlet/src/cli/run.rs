@@ -1,0 +1,49 @@
+//! `gridlet run --config FILE`: the daemon.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use units::Clock;
+
+use crate::runner::{DriveOptions, Pace, drive};
+use crate::{assemble, config};
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
+    /// HTTP address for the web UI and API (overrides [http] listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cfg = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(super::EXIT_CONFIG));
+        }
+    };
+    let start = units::SystemClock::new().now();
+    let assembled = assemble::assemble(&cfg, start)?;
+    let opts = DriveOptions {
+        tick: cfg.site.tick,
+        pace: Pace::System,
+        until: None,
+        listen: Some(args.listen.unwrap_or(cfg.http.listen)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (outcome, _world) = rt.block_on(drive(assembled, opts))?;
+    Ok(if outcome.safe {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,446 @@
+//! The configuration file: one TOML file, read with serde; unknown keys are errors, and every
+//! error names the file, line and column.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use controller::{Condition, ControlSettings, ControllerConfig, ConverterRating, RelayRule};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use sim::{BatteryParams, CarParams, ConverterParams, PriceModel, PvParams, SimSettings};
+use units::{Watts, duration_str};
+
+/// The annotated example `gridlet config example` prints (the FoccciCape board).
+pub const EXAMPLE_FOCCCI_CAPE: &str = include_str!("../config/foccci-cape.toml");
+/// The simulated site `gridlet sim` runs when no file is given.
+pub const EXAMPLE_SIM: &str = include_str!("../config/sim.toml");
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub(crate) site: SiteSection,
+    #[serde(default)]
+    pub(crate) http: HttpSection,
+    #[serde(default)]
+    pub(crate) control: ControlSettings,
+    #[serde(default)]
+    pub(crate) price: PriceModel,
+    pub(crate) grid_meter: Option<GridMeterConfig>,
+    #[serde(default)]
+    pub(crate) pv: IndexMap<String, PvConfig>,
+    pub(crate) battery: Option<BatteryConfig>,
+    pub(crate) converter: Option<ConverterConfig>,
+    pub(crate) charge_point: Option<ChargePointConfig>,
+    pub(crate) changeover: Option<RelayDevice>,
+    #[serde(default)]
+    pub(crate) relay: IndexMap<String, RelayConfig>,
+    pub(crate) button: Option<ButtonConfig>,
+    #[serde(default)]
+    pub(crate) sim: SimSettings,
+}
+
+/// `[site]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SiteSection {
+    /// IANA time zone for time-of-day rules and schedules; the system's when absent.
+    pub(crate) timezone: Option<String>,
+    /// Control period.
+    #[serde(with = "duration_str")]
+    pub(crate) tick: Duration,
+}
+
+impl Default for SiteSection {
+    fn default() -> Self {
+        Self {
+            timezone: None,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct HttpSection {
+    /// Where the web UI and the REST API listen.
+    pub(crate) listen: SocketAddr,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[grid_meter]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum GridMeterConfig {
+    /// The simulated site's meter.
+    Sim,
+}
+
+/// `[pv.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum PvConfig {
+    /// A simulated array.
+    Sim(PvParams),
+}
+
+impl PvConfig {
+    fn rated(&self) -> Watts {
+        match self {
+            Self::Sim(p) => p.rated_w,
+        }
+    }
+}
+
+/// `[battery]`: the home battery's BMS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum BatteryConfig {
+    /// A simulated battery.
+    Sim(BatteryParams),
+}
+
+/// `[converter]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum ConverterConfig {
+    /// A simulated converter.
+    Sim(ConverterParams),
+}
+
+impl ConverterConfig {
+    fn rating(&self) -> ConverterRating {
+        match self {
+            Self::Sim(p) => ConverterRating {
+                max_charge_w: p.max_charge_w,
+                max_discharge_w: p.max_discharge_w,
+            },
+        }
+    }
+}
+
+/// `[charge_point]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum ChargePointConfig {
+    /// A simulated charge point with a simulated car.
+    Sim(CarParams),
+}
+
+/// A switched output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum RelayDevice {
+    /// A simulated relay, switching a simulated load.
+    Sim(sim::LoadParams),
+}
+
+/// `[relay.NAME]`: a relay with its rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RelayConfig {
+    pub(crate) device: RelayDevice,
+    pub(crate) when: Vec<Condition>,
+    #[serde(default, with = "duration_str")]
+    pub(crate) min_on: Duration,
+    #[serde(default, with = "duration_str")]
+    pub(crate) min_off: Duration,
+}
+
+/// `[button]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum ButtonConfig {
+    /// The simulated button (pressed through the web UI).
+    Sim,
+}
+
+/// A configuration file that cannot be used. Displays as `FILE:LINE:COLUMN: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigFileError> {
+    let label = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        path: label.clone(),
+        source,
+    })?;
+    parse(&label, &src)
+}
+
+/// Parses and checks configuration text; `label` names it in errors.
+pub fn parse(label: &str, src: &str) -> Result<Config, ConfigFileError> {
+    let invalid = |span: Option<Range<usize>>, message: String| {
+        let (line, column) = line_column(src, span.map_or(0, |s| s.start));
+        ConfigFileError::Invalid {
+            path: label.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let config: Config = toml::from_str(src).map_err(|e| {
+        let span = refine_span(src, e.span(), e.message());
+        invalid(span, e.message().trim().to_owned())
+    })?;
+    if let Err((path, message)) = config.check() {
+        let keys: Vec<&str> = path.split('.').collect();
+        return Err(invalid(locate(src, &keys), format!("{path}: {message}")));
+    }
+    Ok(config)
+}
+
+impl Config {
+    /// The time zone, resolved.
+    pub(crate) fn timezone(&self) -> Result<jiff::tz::TimeZone, String> {
+        match &self.site.timezone {
+            Some(name) => jiff::tz::TimeZone::get(name)
+                .map_err(|e| format!("unknown time zone {name:?}: {e}")),
+            None => Ok(jiff::tz::TimeZone::system()),
+        }
+    }
+
+    /// The controller's configuration.
+    pub(crate) fn controller(&self) -> Result<ControllerConfig, String> {
+        Ok(ControllerConfig {
+            control: self.control.clone(),
+            converter: self.converter.as_ref().map(ConverterConfig::rating),
+            battery: self.battery.is_some(),
+            pv_rated: self.pv.values().map(PvConfig::rated).collect(),
+            changeover: self.changeover.is_some() && self.charge_point.is_some(),
+            relays: self
+                .relay
+                .iter()
+                .map(|(name, r)| RelayRule {
+                    name: name.clone(),
+                    when: r.when.clone(),
+                    min_on: r.min_on,
+                    min_off: r.min_off,
+                })
+                .collect(),
+            timezone: self.timezone()?,
+        })
+    }
+
+    /// Semantic checks beyond the syntax. The error names the dotted path of the offending key.
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.timezone().is_err() {
+            return Err((
+                "site.timezone".into(),
+                self.timezone().err().unwrap_or_default(),
+            ));
+        }
+        if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
+            return Err(("site.tick".into(), "must be between 1ms and 10s".into()));
+        }
+        if self.changeover.is_some() && self.charge_point.is_none() {
+            return Err((
+                "changeover".into(),
+                "a changeover relay needs a [charge_point]".into(),
+            ));
+        }
+        if self.battery.is_some() && self.converter.is_none() {
+            return Err((
+                "battery".into(),
+                "a battery needs a [converter] to be charged and discharged".into(),
+            ));
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        for (name, pv) in &self.pv {
+            let PvConfig::Sim(p) = pv;
+            if !(p.kwp.is_finite() && p.kwp >= 0.0) {
+                return Err((format!("pv.{name}.kwp"), "must be ≥ 0".into()));
+            }
+            if !(p.rated_w.is_finite() && p.rated_w.0 >= 0.0) {
+                return Err((format!("pv.{name}.rated_w"), "must be ≥ 0".into()));
+            }
+        }
+        if let Some(BatteryConfig::Sim(b)) = &self.battery {
+            if !positive(b.capacity_wh.0) {
+                return Err(("battery.capacity_wh".into(), "must be > 0".into()));
+            }
+            if !(b.efficiency > 0.0 && b.efficiency <= 1.0) {
+                return Err(("battery.efficiency".into(), "must be in (0, 1]".into()));
+            }
+        }
+        if let Some(ConverterConfig::Sim(c)) = &self.converter
+            && !(c.efficiency > 0.0 && c.efficiency <= 1.0)
+        {
+            return Err(("converter.efficiency".into(), "must be in (0, 1]".into()));
+        }
+        if let Some(ChargePointConfig::Sim(c)) = &self.charge_point
+            && !positive(c.capacity_wh.0)
+        {
+            return Err(("charge_point.capacity_wh".into(), "must be > 0".into()));
+        }
+        let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
+        cfg.validate().map_err(|e| match e {
+            controller::ConfigError::Invalid { field, problem } => (field, problem),
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let before = src.get(..offset).unwrap_or(src);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// Serde reports errors inside tagged tables at the table's header. When the message names a
+/// key (``unknown field `foo` ``), point at that key instead.
+fn refine_span(src: &str, span: Option<Range<usize>>, message: &str) -> Option<Range<usize>> {
+    let span = span?;
+    let key = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    let Some(key) = key else { return Some(span) };
+    // The table's body runs from the header to the next header.
+    let body_start = span.end.min(src.len());
+    let body = src.get(body_start..)?;
+    let body_end = body
+        .match_indices("\n[")
+        .next()
+        .map_or(body.len(), |(i, _)| i);
+    let mut offset = body_start;
+    for line in body.get(..body_end)?.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return Some(start..start + key.len());
+        }
+        offset += line.len();
+    }
+    Some(span)
+}
+
+/// The span of the key at a dotted path, or of the deepest table on it that exists.
+fn locate(src: &str, path: &[&str]) -> Option<Range<usize>> {
+    let root = toml::de::DeTable::parse(src).ok()?;
+    let mut table = root.get_ref();
+    let mut found = None;
+    for key in path {
+        let (k, v) = table.get_key_value(*key)?;
+        found = Some(k.span());
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> String {
+        parse("f.toml", src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_examples_are_valid() {
+        parse("sim.toml", EXAMPLE_SIM).unwrap();
+        parse("foccci-cape.toml", EXAMPLE_FOCCCI_CAPE).unwrap();
+    }
+
+    #[test]
+    fn an_empty_file_is_valid() {
+        let c = parse("empty.toml", "").unwrap();
+        assert!(c.pv.is_empty() && c.converter.is_none());
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        assert_eq!(
+            err("[control]\nmode = \"self-consumption\"\ngrid_target_w = \n"),
+            "f.toml:3:17: string values must be quoted, expected literal string"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_at_the_key() {
+        let e = err("[control]\nkp = 0.3\nkq = 1\n");
+        assert!(e.starts_with("f.toml:3:1: unknown field `kq`"), "{e}");
+        let e = err(
+            "[battery]\ntype = \"sim\"\ncapacity_wh = 5000\ncolour = \"red\"\n\n[converter]\ntype = \"sim\"\n",
+        );
+        assert!(e.starts_with("f.toml:4:1: unknown field `colour`"), "{e}");
+        let e = err("wat = 1\n");
+        assert!(e.starts_with("f.toml:1:1: unknown field `wat`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_device_types_are_errors() {
+        let e = err("[grid_meter]\ntype = \"smart\"\n");
+        assert!(e.starts_with("f.toml:2:8: unknown variant `smart`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_key() {
+        let e = err("[control.battery]\nmin_soc_pct = 90\nmax_soc_pct = 80\n");
+        assert!(
+            e.starts_with("f.toml:2:1: control.battery.min_soc_pct:"),
+            "{e}"
+        );
+        let e = err("[site]\ntimezone = \"Mars/Olympus\"\n");
+        assert!(e.starts_with("f.toml:2:1: site.timezone:"), "{e}");
+        let e = err(
+            "[relay.boiler]\ndevice = { type = \"sim\" }\nwhen = [{ surplus_w = { on_above = 100, off_below = 500 } }]\n",
+        );
+        assert!(e.starts_with("f.toml:3:1: relay.boiler.when:"), "{e}");
+    }
+
+    #[test]
+    fn values_have_units_and_durations_read() {
+        let c = parse(
+            "f.toml",
+            "[control]\nmeter_timeout = \"10s\"\ngrid_export_limit_w = 4600\n",
+        )
+        .unwrap();
+        assert_eq!(c.control.meter_timeout, Duration::from_secs(10));
+        assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
+        let e = err("[control]\nmeter_timeout = \"soon\"\n");
+        assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn line_columns_count_characters() {
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("äö\nx", 5), (2, 1));
+        assert_eq!(line_column("", 10), (1, 1));
+    }
+}

@@ -1,0 +1,10 @@
+//! The gridlet daemon: configuration, assembly of the site from it, the control loop driver,
+//! HTTP, and the command line. The binary (`main.rs`) only calls [`cli::main`].
+//!
+//! This is the only crate that uses `anyhow`: errors end here, at the edge.
+
+pub mod assemble;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod runner;

@@ -1,0 +1,307 @@
+//! The control loop driver: ticks the site on real or virtual time, applies requests from the
+//! API between ticks, publishes snapshots, and on stop puts every actuator into its safe state
+//! and waits (bounded) until that is confirmed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sim::SharedWorld;
+use site::{Site, Snapshot};
+use tokio::sync::{mpsc, watch};
+use units::{Clock, Timestamp};
+
+/// How the loop's time advances.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pace {
+    /// Wall-clock time from the system clock (the daemon on the board).
+    System,
+    /// Virtual time from `start`, `speed` times faster than the wall clock.
+    Virtual { start: Timestamp, speed: f64 },
+    /// Virtual time from `start`, as fast as the machine can.
+    Max { start: Timestamp },
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum StopCause {
+    /// `--until` was reached.
+    Until,
+    /// SIGTERM.
+    Sigterm,
+    /// SIGINT (Ctrl-C).
+    Sigint,
+}
+
+/// A request from the API, applied between two ticks.
+#[derive(Debug, Clone)]
+pub(crate) enum Request {
+    /// Select the operating mode.
+    SetMode(controller::Mode),
+    /// Allow or forbid serving the car.
+    SetEvEnabled(bool),
+    /// Press the simulated button.
+    PressSimButton,
+    /// Inject a fault into the simulation for a while.
+    InjectSimFault(sim::Fault, Duration),
+}
+
+/// What the API sees: the latest snapshot, and the simulation's totals if simulated.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Published {
+    pub(crate) site: Snapshot,
+    pub(crate) sim: Option<SimPublished>,
+}
+
+/// Simulation extras for the API.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SimPublished {
+    pub(crate) totals: sim::EnergyTotals,
+    pub(crate) led: devices::LedMode,
+    pub(crate) speed: Option<f64>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Outcome {
+    pub(crate) cause: StopCause,
+    pub(crate) at: Timestamp,
+    /// True if every actuator confirmed its safe state before the deadline.
+    pub(crate) safe: bool,
+    /// Devices that refused their safe-state command.
+    pub(crate) errors: Vec<String>,
+}
+
+/// How long the shutdown waits for the converter to confirm it has stopped.
+const SAFE_STATE_PATIENCE: Duration = Duration::from_secs(5);
+const SAFE_STATE_POLL: Duration = Duration::from_millis(100);
+
+/// The loop. Ends at `until` (if given) or when `stop` reports a signal.
+pub(crate) struct Runner {
+    pub(crate) site: Site,
+    pub(crate) world: Option<SharedWorld>,
+    pub(crate) tick: Duration,
+    pub(crate) pace: Pace,
+    pub(crate) until: Option<Timestamp>,
+    pub(crate) publish: watch::Sender<Option<Arc<Published>>>,
+    pub(crate) requests: mpsc::Receiver<Request>,
+    pub(crate) stop: watch::Receiver<Option<StopCause>>,
+}
+
+impl Runner {
+    pub(crate) async fn run(mut self) -> (Outcome, Site) {
+        let clock = units::SystemClock::new();
+        let wall_start = tokio::time::Instant::now();
+        let start = match self.pace {
+            Pace::System => clock.now(),
+            Pace::Virtual { start, .. } | Pace::Max { start } => start,
+        };
+        let mut now = start;
+        let mut ticks: u64 = 0;
+        let mut last_error: Option<String> = None;
+        let cause = loop {
+            if let Some(w) = &self.world {
+                sim::lock(w).advance_to(now);
+            }
+            self.apply_requests(now);
+            let snapshot = self.site.tick(now);
+            // Log device errors when they change, not every tick.
+            let error = snapshot.device_errors.first().cloned();
+            if error != last_error {
+                if let Some(e) = &error {
+                    tracing::warn!("{e}");
+                }
+                last_error = error;
+            }
+            self.publish_snapshot(snapshot);
+            ticks += 1;
+            if let Some(until) = self.until
+                && now >= until
+            {
+                break StopCause::Until;
+            }
+            if let Some(cause) = *self.stop.borrow() {
+                break cause;
+            }
+            let next = now + self.tick;
+            match self.pace {
+                Pace::Max { .. } => {
+                    // Let the HTTP server and the signal handler run now and then.
+                    if ticks.is_multiple_of(512) {
+                        tokio::task::yield_now().await;
+                    }
+                    now = next;
+                }
+                Pace::Virtual { speed, .. } => {
+                    let wall = wall_start + next.saturating_duration_since(start).div_f64(speed);
+                    if let Some(cause) = self.sleep_until(wall).await {
+                        break cause;
+                    }
+                    now = next;
+                }
+                Pace::System => {
+                    let wall = wall_start + next.saturating_duration_since(start);
+                    if let Some(cause) = self.sleep_until(wall).await {
+                        break cause;
+                    }
+                    // Real time: whatever the clock says, so a stall is not "caught up".
+                    now = clock.now().max(next);
+                }
+            }
+        };
+        let outcome = self.shutdown(cause, now, &clock).await;
+        (outcome, self.site)
+    }
+
+    /// Sleeps until `deadline`, or returns early with a stop cause.
+    async fn sleep_until(&mut self, deadline: tokio::time::Instant) -> Option<StopCause> {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => None,
+            _ = self.stop.changed() => *self.stop.borrow(),
+        }
+    }
+
+    fn apply_requests(&mut self, now: Timestamp) {
+        while let Ok(req) = self.requests.try_recv() {
+            tracing::info!(?req, "request");
+            match req {
+                Request::SetMode(m) => self.site.controller_mut().set_mode(m),
+                Request::SetEvEnabled(on) => self.site.controller_mut().set_ev_enabled(on),
+                Request::PressSimButton => {
+                    if let Some(w) = &self.world {
+                        sim::lock(w).press_button();
+                    }
+                }
+                Request::InjectSimFault(f, d) => {
+                    if let Some(w) = &self.world {
+                        sim::lock(w).inject(f, now + d);
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish_snapshot(&self, site: Snapshot) {
+        let sim = self.world.as_ref().map(|w| {
+            let w = sim::lock(w);
+            SimPublished {
+                totals: w.totals(),
+                led: w.led(),
+                speed: match self.pace {
+                    Pace::Virtual { speed, .. } => Some(speed),
+                    Pace::Max { .. } | Pace::System => None,
+                },
+            }
+        });
+        self.publish
+            .send_replace(Some(Arc::new(Published { site, sim })));
+    }
+
+    /// Safe state: command it, then wait until the converter is idle and the relays are off.
+    async fn shutdown(
+        &mut self,
+        cause: StopCause,
+        mut now: Timestamp,
+        clock: &units::SystemClock,
+    ) -> Outcome {
+        tracing::info!(
+            ?cause,
+            "stopping: putting every actuator into its safe state"
+        );
+        let errors = self.site.shutdown(now);
+        for e in &errors {
+            tracing::error!("safe state refused: {e}");
+        }
+        let deadline = now + SAFE_STATE_PATIENCE;
+        let mut safe = false;
+        while now <= deadline {
+            if let Some(w) = &self.world {
+                sim::lock(w).advance_to(now);
+            }
+            if self.site.is_safe(now) {
+                safe = true;
+                break;
+            }
+            match self.pace {
+                Pace::System => {
+                    tokio::time::sleep(SAFE_STATE_POLL).await;
+                    now = clock.now();
+                }
+                Pace::Virtual { .. } | Pace::Max { .. } => now += SAFE_STATE_POLL,
+            }
+        }
+        if safe {
+            tracing::info!("safe state confirmed");
+        } else {
+            tracing::error!(
+                "safe state not confirmed within {SAFE_STATE_PATIENCE:?}: the actuators' own watchdogs take over"
+            );
+        }
+        Outcome {
+            cause,
+            at: now,
+            safe,
+            errors,
+        }
+    }
+}
+
+/// Sets `stop` on SIGINT or SIGTERM.
+pub(crate) fn spawn_signal_handler(stop: watch::Sender<Option<StopCause>>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        let cause = tokio::select! {
+            _ = term.recv() => StopCause::Sigterm,
+            _ = int.recv() => StopCause::Sigint,
+        };
+        stop.send_replace(Some(cause));
+    });
+    Ok(())
+}
+
+/// Everything a run needs besides the site.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DriveOptions {
+    pub(crate) tick: Duration,
+    pub(crate) pace: Pace,
+    pub(crate) until: Option<Timestamp>,
+    pub(crate) listen: Option<std::net::SocketAddr>,
+}
+
+/// Runs a site to the end: signal handling, HTTP (if `listen`), the loop and the shutdown.
+pub(crate) async fn drive(
+    assembled: crate::assemble::Assembled,
+    opts: DriveOptions,
+) -> anyhow::Result<(Outcome, Option<SharedWorld>)> {
+    let (stop_tx, stop_rx) = watch::channel(None);
+    spawn_signal_handler(stop_tx)?;
+    let (publish_tx, publish_rx) = watch::channel(None);
+    let (request_tx, request_rx) = mpsc::channel(64);
+    if let Some(addr) = opts.listen {
+        let bound = crate::http::serve(
+            addr,
+            publish_rx,
+            request_tx,
+            assembled.world.is_some(),
+            stop_rx.clone(),
+        )
+        .await?;
+        tracing::info!("listening on http://{bound}");
+    }
+    let world = assembled.world.clone();
+    let runner = Runner {
+        site: assembled.site,
+        world: assembled.world,
+        tick: opts.tick,
+        pace: opts.pace,
+        until: opts.until,
+        publish: publish_tx,
+        requests: request_rx,
+        stop: stop_rx,
+    };
+    let (outcome, _site) = runner.run().await;
+    Ok((outcome, world))
+}

@@ -1,0 +1,378 @@
+//! The `gridlet` binary as users run it: the simulated site, its web page, reports, signals and
+//! configuration checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gridlet");
+
+fn gridlet(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// A `gridlet` process whose stderr is scanned for the HTTP address it listens on.
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("gridlet did not report its HTTP address");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        Self {
+            child,
+            addr,
+            log: rx,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "gridlet did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log: Vec<String> = self.log.try_iter().collect();
+        (status, log.join("\n"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request; returns status code and body.
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (code, body)
+}
+
+fn status_json(addr: SocketAddr) -> serde_json::Value {
+    let (code, body) = http(addr, "GET", "/api/v1/status", "");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn the_simulated_site_and_its_page_answer_within_2s() {
+    let t0 = Instant::now();
+    let d = Daemon::start(&["sim", "--listen", "127.0.0.1:0"]);
+    let (code, page) = loop {
+        let (code, body) = http(d.addr, "GET", "/", "");
+        let (status, _) = http(d.addr, "GET", "/api/v1/status", "");
+        if code == 200 && status == 200 {
+            break (code, body);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(2), "not answering");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = t0.elapsed();
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>gridlet</title>"));
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "answered after {elapsed:?}"
+    );
+    println!("page and status answered {elapsed:?} after start");
+    let st = status_json(d.addr);
+    assert!(st["site"]["grid"]["power_w"].is_number(), "{st}");
+    assert!(st["site"]["battery"]["soc_pct"].is_number());
+    assert_eq!(st["site"]["controller"]["mode"], "self-consumption");
+}
+
+#[test]
+fn the_api_changes_the_mode_and_rejects_bad_requests() {
+    let d = Daemon::start(&["sim", "--listen", "127.0.0.1:0", "--speed", "20"]);
+    assert_eq!(
+        http(d.addr, "POST", "/api/v1/mode", r#"{"mode":"hold"}"#).0,
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status_json(d.addr)["site"]["controller"]["mode"] != "hold" {
+        assert!(Instant::now() < deadline, "mode not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _) = http(d.addr, "POST", "/api/v1/mode", r#"{"mode":"turbo"}"#);
+    assert!((400..500).contains(&code), "bad mode: {code}");
+    let (code, _) = http(d.addr, "POST", "/api/v1/mode", "{not json");
+    assert!((400..500).contains(&code), "bad json: {code}");
+    assert_eq!(http(d.addr, "GET", "/nope", "").0, 404);
+    // Still alive and serving.
+    assert_eq!(http(d.addr, "GET", "/api/v1/status", "").0, 200);
+}
+
+fn report(seed: &str, dir: &Path, name: &str) -> serde_json::Value {
+    let path = dir.join(name);
+    let out = gridlet(&[
+        "sim",
+        "--until",
+        "24h",
+        "--speed",
+        "max",
+        "--seed",
+        seed,
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_simulated_day_is_reproducible_and_its_energy_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = report("1", dir.path(), "a.json");
+    let b = report("1", dir.path(), "b.json");
+    assert_eq!(a, b, "same seed, same report");
+    for key in [
+        "pv",
+        "load",
+        "grid_import",
+        "grid_export",
+        "battery_charge",
+        "battery_discharge",
+        "ev_charge",
+        "ev_discharge",
+        "balance_error_wh",
+    ] {
+        assert!(a[key].is_number(), "{key} missing: {a}");
+    }
+    let load = a["load"].as_f64().unwrap();
+    let balance = a["balance_error_wh"].as_f64().unwrap();
+    assert!(load > 5000.0, "a day of a house: {load} Wh");
+    assert!(
+        balance.abs() < 0.001 * load,
+        "balance {balance} Wh of {load} Wh"
+    );
+    // The day exercised the whole site.
+    for key in ["pv", "battery_charge", "ev_discharge", "grid_export"] {
+        assert!(a[key].as_f64().unwrap() > 100.0, "{key}: {a}");
+    }
+    assert_eq!(a["shutdown"]["cause"], "until");
+    assert_eq!(a["shutdown"]["safe"], true);
+    let c = report("2", dir.path(), "c.json");
+    assert_ne!(a["load"], c["load"], "another seed, another day");
+}
+
+#[test]
+fn sigterm_and_sigint_put_every_actuator_into_its_safe_state() {
+    for sig in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        // Evening with the car plugged in: power flows through the converter.
+        let d = Daemon::start(&[
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "10",
+            "--start",
+            "2026-06-21T21:00",
+            "--report",
+            path.to_str().unwrap(),
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let st = status_json(d.addr);
+            let p = st["site"]["converter"]["power_w"].as_f64().unwrap_or(0.0);
+            if p.abs() > 200.0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no power flowing: {st}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d.signal(sig);
+        let (status, log) = d.wait();
+        assert!(status.success(), "exit {status:?}: {log}");
+        assert!(log.contains("safe state confirmed"), "{log}");
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cause = if sig == "TERM" { "sigterm" } else { "sigint" };
+        assert_eq!(r["shutdown"]["cause"], cause);
+        assert_eq!(r["shutdown"]["safe"], true);
+        let a = &r["actuators"];
+        assert_eq!(a["converter"]["enabled"], false, "{a}");
+        assert_eq!(a["converter"]["power_w"], 0.0);
+        assert!(a["converter_power_w"].as_f64().unwrap().abs() < 50.0, "{a}");
+        assert_eq!(a["changeover"], false);
+        assert!(a["relays"].as_array().unwrap().iter().all(|r| r == false));
+        assert_eq!(a["charge_limits"]["max_charge_w"], 0.0);
+        assert_eq!(a["charge_limits"]["max_discharge_w"], 0.0);
+        assert!(
+            a["pv_limits_w"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l.is_null())
+        );
+        assert_eq!(a["led"], "off");
+    }
+}
+
+#[test]
+fn run_serves_a_configured_site_and_stops_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    let example = gridlet(&["config", "example", "--preset", "sim"]);
+    std::fs::write(&path, &example.stdout).unwrap();
+    let d = Daemon::start(&[
+        "run",
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let st = status_json(d.addr);
+    assert!(st["site"]["controller"].is_object());
+    d.signal("TERM");
+    let (status, log) = d.wait();
+    assert!(status.success(), "{log}");
+}
+
+fn check(dir: &Path, name: &str, text: &str) -> (i32, String) {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = gridlet(&["config", "check", path.to_str().unwrap()]);
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_errors_name_file_line_column_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+
+    let (code, err) = check(dir.path(), "syntax.toml", "[control]\nkp = 0.3\nki = = 1\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!("{}:3:6: ", p("syntax.toml"))),
+        "{err}"
+    );
+
+    let (code, err) = check(
+        dir.path(),
+        "unknown.toml",
+        "[control]\nkp = 0.3\n\n[converter]\ntype = \"sim\"\nmax_charge_watts = 5000\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "{}:6:1: unknown field `max_charge_watts`",
+            p("unknown.toml")
+        )),
+        "{err}"
+    );
+
+    let (code, err) = check(
+        dir.path(),
+        "range.toml",
+        "[control.battery]\nmin_soc_pct = 120\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:1: control.battery.min_soc_pct",
+            p("range.toml")
+        )),
+        "{err}"
+    );
+
+    let missing = gridlet(&["config", "check", &p("absent.toml")]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+
+    // A broken file also stops `sim` and `run` with code 2, before anything starts.
+    let broken = p("syntax.toml");
+    assert_eq!(
+        gridlet(&["sim", "--config", &broken]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        gridlet(&["run", "--config", &broken]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn the_examples_pass_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["foccci-cape", "sim"] {
+        let out = gridlet(&["config", "example", "--preset", preset]);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.lines().filter(|l| l.contains('#')).count() > 20,
+            "annotated"
+        );
+        let (code, err) = check(dir.path(), &format!("{preset}.toml"), &text);
+        assert_eq!(code, 0, "{preset}: {err}");
+    }
+    let default = gridlet(&["config", "example"]);
+    assert!(String::from_utf8_lossy(&default.stdout).contains("FoccciCape"));
+}

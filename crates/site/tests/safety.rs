@@ -1,0 +1,192 @@
+//! Safety behaviour of the whole site (controller + simulated devices) on virtual time.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use controller::{
+    Behaviour, ControlSettings, ControllerConfig, ConverterRating, SiteController, StopReason,
+    Warning,
+};
+use devices::Converter;
+use sim::{
+    BatteryParams, ConverterParams, Fault, HouseParams, SharedWorld, SimBms, SimConverter,
+    SimGridMeter, SimSettings, World, lock,
+};
+use site::{Devices, Site};
+use units::{Timestamp, Watts};
+
+const TICK: Duration = Duration::from_secs(1);
+
+fn start() -> Timestamp {
+    // Evening: no PV, the house runs on the battery.
+    Timestamp::parse_rfc3339("2026-06-21T18:00:00Z").unwrap()
+}
+
+fn site() -> (Site, SharedWorld) {
+    let settings = SimSettings {
+        house: HouseParams {
+            // A steady evening load well above zero.
+            standby_w: Watts(1500.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
+    world.set_battery(BatteryParams::default());
+    world.set_converter(ConverterParams::default());
+    let world = world.shared();
+    let devices = Devices {
+        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
+        bms: Some(Box::new(SimBms(world.clone()))),
+        converter: Some(Box::new(SimConverter(world.clone()))),
+        ..Default::default()
+    };
+    let cfg = ControllerConfig {
+        control: ControlSettings::default(),
+        converter: Some(ConverterRating {
+            max_charge_w: Watts(5000.0),
+            max_discharge_w: Watts(5000.0),
+        }),
+        battery: true,
+        pv_rated: vec![],
+        changeover: false,
+        relays: vec![],
+        timezone: jiff::tz::TimeZone::UTC,
+    };
+    let controller = SiteController::new(cfg, start()).unwrap();
+    (Site::new(devices, controller), world)
+}
+
+/// Runs the site for `secs` ticks from `t`; returns the time after.
+fn run(site: &mut Site, world: &SharedWorld, mut t: Timestamp, secs: u64) -> Timestamp {
+    for _ in 0..secs {
+        lock(world).advance_to(t);
+        site.tick(t);
+        t += TICK;
+    }
+    t
+}
+
+fn converter_power(world: &SharedWorld) -> Watts {
+    lock(world).converter_status().unwrap().value.power_w
+}
+
+#[test]
+fn the_grid_is_held_at_zero_by_discharging() {
+    let (mut site, world) = site();
+    let t = run(&mut site, &world, start(), 60);
+    lock(&world).advance_to(t);
+    let grid = lock(&world).meter().unwrap().value.power_w;
+    assert!(grid.abs() < Watts(150.0), "grid {grid:?}");
+    assert!(converter_power(&world) < Watts(-1300.0));
+}
+
+#[test]
+fn a_stale_setpoint_becomes_0w_within_its_timeout() {
+    let (mut site, world) = site();
+    let t = run(&mut site, &world, start(), 60);
+    assert!(converter_power(&world) < Watts(-1300.0));
+    // The controller stops (hangs, crashes): nobody refreshes the set-point. Its last one was
+    // sent at t − 1 s; the converter's watchdog (5 s) must zero it, then the converter ramps
+    // down with its lag.
+    let last_command = t - TICK;
+    let mut w = lock(&world);
+    w.advance_to(last_command + Duration::from_millis(4900));
+    assert!(
+        w.actuators().converter.unwrap().power_w < Watts(-1000.0),
+        "fresh for 5 s"
+    );
+    w.advance_to(last_command + Duration::from_millis(5001));
+    let effective = w.actuators().converter.unwrap();
+    assert!(!effective.enabled && effective.power_w == Watts::ZERO);
+    w.advance_to(last_command + Duration::from_secs(9));
+    assert!(
+        w.converter_status().unwrap().value.power_w.abs() < Watts(10.0),
+        "the converter has ramped down"
+    );
+}
+
+#[test]
+fn a_silent_bms_zeroes_the_limits_within_2s() {
+    let (mut site, world) = site();
+    let t = run(&mut site, &world, start(), 60);
+    lock(&world).inject(Fault::BmsSilent, t + Duration::from_secs(30));
+    // The last BMS state is stamped t − 1 s... the limits must be zero once it is 2 s old.
+    let mut t = t;
+    let mut zero_at = None;
+    for _ in 0..5 {
+        lock(&world).advance_to(t);
+        let snap = site.tick(t);
+        if snap.controller.discharge_limit_w == Watts::ZERO
+            && snap.controller.charge_limit_w == Watts::ZERO
+        {
+            assert_eq!(snap.commands.converter.power_w, Watts::ZERO);
+            assert!(snap.controller.warnings.contains(&Warning::BmsSilent));
+            zero_at = Some(t);
+            break;
+        }
+        t += TICK;
+    }
+    let silent_since = lock(&world).bms().unwrap().at;
+    let zero_at = zero_at.expect("limits zeroed");
+    let after = zero_at.saturating_duration_since(silent_since);
+    assert!(
+        after <= Duration::from_secs(3) && after > Duration::from_secs(2),
+        "zeroed {after:?} after the last BMS message"
+    );
+}
+
+#[test]
+fn a_bms_alarm_stops_the_converter() {
+    let (mut site, world) = site();
+    let t = run(&mut site, &world, start(), 60);
+    lock(&world).inject(Fault::BmsAlarm, t + Duration::from_secs(60));
+    lock(&world).advance_to(t + Duration::from_millis(10));
+    let snap = site.tick(t + Duration::from_millis(10));
+    assert!(!snap.commands.converter.enabled);
+    assert_eq!(
+        snap.controller.behaviour,
+        Behaviour::Stopped {
+            reason: StopReason::BmsAlarm
+        }
+    );
+    let t = run(&mut site, &world, t + TICK, 5);
+    lock(&world).advance_to(t);
+    assert!(converter_power(&world).abs() < Watts(10.0));
+    assert!(!lock(&world).converter_status().unwrap().value.enabled);
+}
+
+#[test]
+fn a_silent_meter_stops_regulation() {
+    let (mut site, world) = site();
+    let t = run(&mut site, &world, start(), 60);
+    lock(&world).inject(Fault::MeterSilent, t + Duration::from_secs(60));
+    // Stale after 5 s; the converter then ramps down with its lag.
+    let t = run(&mut site, &world, t, 12);
+    lock(&world).advance_to(t);
+    assert!(converter_power(&world).abs() < Watts(10.0));
+}
+
+#[test]
+fn shutdown_reaches_the_safe_state() {
+    let (mut site, world) = site();
+    let mut t = run(&mut site, &world, start(), 60);
+    assert!(converter_power(&world).abs() > Watts(1000.0));
+    assert!(site.shutdown(t).is_empty());
+    let deadline = t + Duration::from_secs(5);
+    while !site.is_safe(t) {
+        assert!(t < deadline, "not safe after 5 s");
+        t += Duration::from_millis(100);
+        lock(&world).advance_to(t);
+    }
+    let a = lock(&world).actuators();
+    assert_eq!(a.converter, Some(devices::ConverterCommand::SAFE));
+    // A controller that is gone cannot re-enable it: the watchdog's safe value is also SAFE.
+    let mut conv = SimConverter(world.clone());
+    conv.safe_state(t).unwrap();
+    lock(&world).advance_to(t + Duration::from_secs(10));
+    assert_eq!(
+        lock(&world).actuators().converter,
+        Some(devices::ConverterCommand::SAFE)
+    );
+}
