@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use devices::FixedTariff;
+use devices_linux::{GpioButtonLed, GpioRelay};
 use sim::{
     PriceModel, RelayRef, SharedWorld, SimBms, SimButtonLed, SimChargePoint, SimConverter,
     SimGridMeter, SimPvInverter, SimRelay, SimTariff, World,
@@ -68,16 +69,20 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             Box::new(SimChargePoint(w)) as Box<dyn devices::ChargePoint>
         }
     });
-    d.changeover = cfg.changeover.as_ref().map(|r| match r {
-        RelayDevice::Sim(_) => {
+    d.changeover = match &cfg.changeover {
+        None => None,
+        Some(RelayDevice::Sim(_)) => {
             let w = sim();
             sim::lock(&w).set_changeover();
-            Box::new(SimRelay {
+            Some(Box::new(SimRelay {
                 world: w,
                 which: RelayRef::Changeover,
-            }) as Box<dyn devices::Relay>
+            }) as Box<dyn devices::Relay>)
         }
-    });
+        Some(RelayDevice::Gpio(p)) => Some(Box::new(
+            GpioRelay::open("changeover", p).context("changeover relay")?,
+        )),
+    };
     for (name, r) in &cfg.relay {
         let device: Box<dyn devices::Relay> = match &r.device {
             RelayDevice::Sim(load) => {
@@ -88,12 +93,21 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                     which: RelayRef::Load(i),
                 })
             }
+            RelayDevice::Gpio(p) => {
+                Box::new(GpioRelay::open(name, p).with_context(|| format!("relay {name}"))?)
+            }
         };
         d.relays.push(Named::new(name, device));
     }
-    d.button = cfg.button.as_ref().map(|b| match b {
-        ButtonConfig::Sim => Box::new(SimButtonLed(sim())) as Box<dyn devices::ButtonLed>,
-    });
+    d.button = match &cfg.button {
+        None => None,
+        Some(ButtonConfig::Sim) => {
+            Some(Box::new(SimButtonLed(sim())) as Box<dyn devices::ButtonLed>)
+        }
+        Some(ButtonConfig::Gpio(p)) => Some(Box::new(
+            GpioButtonLed::open("button", p).context("button")?,
+        )),
+    };
     d.tariff = match cfg.price {
         PriceModel::None => None,
         PriceModel::Fixed { price } => {

@@ -144,6 +144,8 @@ pub(crate) enum ChargePointConfig {
 pub(crate) enum RelayDevice {
     /// A simulated relay, switching a simulated load.
     Sim(sim::LoadParams),
+    /// A relay driver on a GPIO line (`pin = "P9_14"`, or `chip` and `line`).
+    Gpio(devices_linux::GpioRelayParams),
 }
 
 /// `[relay.NAME]`: a relay with its rule.
@@ -164,6 +166,9 @@ pub(crate) struct RelayConfig {
 pub(crate) enum ButtonConfig {
     /// The simulated button (pressed through the web UI).
     Sim,
+    /// A button and LED on GPIO lines; the defaults are the FoccciCape's (LED P9_28, button
+    /// P9_30, one wire).
+    Gpio(devices_linux::GpioButtonParams),
 }
 
 /// A configuration file that cannot be used. Displays as `FILE:LINE:COLUMN: message`.
@@ -300,6 +305,29 @@ impl Config {
         {
             return Err(("charge_point.capacity_wh".into(), "must be > 0".into()));
         }
+        let gpio_lines = self
+            .changeover
+            .iter()
+            .map(|r| ("changeover".to_owned(), r))
+            .chain(
+                self.relay
+                    .iter()
+                    .map(|(name, r)| (format!("relay.{name}.device"), &r.device)),
+            )
+            .filter_map(|(path, r)| match r {
+                RelayDevice::Gpio(p) => Some((path, p.gpio_line())),
+                RelayDevice::Sim(_) => None,
+            })
+            .chain(self.button.iter().flat_map(|b| match b {
+                ButtonConfig::Gpio(p) => vec![
+                    ("button.led".to_owned(), p.led.clone()),
+                    ("button.button".to_owned(), p.button.clone()),
+                ],
+                ButtonConfig::Sim => vec![],
+            }));
+        for (path, line) in gpio_lines {
+            line.resolve().map_err(|e| (path, e))?;
+        }
         let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
         cfg.validate().map_err(|e| match e {
             controller::ConfigError::Invalid { field, problem } => (field, problem),
@@ -422,6 +450,8 @@ mod tests {
             "[relay.boiler]\ndevice = { type = \"sim\" }\nwhen = [{ surplus_w = { on_above = 100, off_below = 500 } }]\n",
         );
         assert!(e.starts_with("f.toml:3:1: relay.boiler.when:"), "{e}");
+        let e = err("[button]\ntype = \"gpio\"\nled = { pin = \"P9_99\" }\n");
+        assert!(e.starts_with("f.toml:3:1: button.led:"), "{e}");
     }
 
     #[test]

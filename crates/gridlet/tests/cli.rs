@@ -74,7 +74,11 @@ impl Daemon {
             assert!(Instant::now() < deadline, "gridlet did not exit");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let log: Vec<String> = self.log.try_iter().collect();
+        // The process has exited; read its stderr to the end.
+        let mut log = Vec::new();
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
+            log.push(line);
+        }
         (status, log.join("\n"))
     }
 }
