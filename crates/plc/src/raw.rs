@@ -112,7 +112,7 @@ impl Link for RawLink {
                 })
                 .await?;
             // A socket bound to one ethertype does not see its own frames, but be sure.
-            if pkttype != libc::PACKET_OUTGOING as u8 {
+            if pkttype != libc::PACKET_OUTGOING {
                 return Ok(n.min(buf.len()));
             }
         }
