@@ -27,7 +27,7 @@ pub use raw::RawLink;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A socket call failed (no such interface, not root, interface down, ...).
-    #[error("{iface}: {op}: {source}")]
+    #[error("{iface}: {op}")]
     Io {
         /// The interface.
         iface: String,

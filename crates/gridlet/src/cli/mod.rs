@@ -1,5 +1,8 @@
 //! Command-line interface. Each subcommand lives in its own module and returns its exit code.
 
+mod plc;
+mod slac;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,11 +19,19 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// The powerline modem (HomePlug Green PHY).
+    Plc(plc::PlcArgs),
+    /// SLAC alone: pair a charger's and a car's powerline modems.
+    Slac(slac::SlacArgs),
+}
 
 impl Cli {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {}
+        match self.command {
+            Command::Plc(args) => args.run(),
+            Command::Slac(args) => args.run(),
+        }
     }
 }
 
