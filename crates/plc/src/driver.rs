@@ -88,6 +88,12 @@ where
             return Ok(());
         }
         let deadline = machine.poll_timeout();
+        // Due deadlines first: under a flood of frames the biased select below would never
+        // get to the timer.
+        if deadline.is_some_and(|d| d <= clock.now()) {
+            machine.handle_timeout(clock.now());
+            continue;
+        }
         let wait = deadline.map(|d| d.saturating_duration_since(clock.now()));
         tokio::select! {
             biased;
