@@ -371,7 +371,9 @@ fn our_ev_matches_our_charger() {
     };
     let charger_capture = topology.capture(Namespace::Evse, "charger");
     let car_capture = topology.capture(Namespace::Pev, "car");
-    const RUNS: usize = 10;
+    // 34 matches give 102 timed answers, enough that the 99th percentile is not just the
+    // maximum (a run takes about 0.3 s).
+    const RUNS: usize = 34;
     let runs = RUNS.to_string();
     let charger = Gridlet::start(
         Namespace::Evse,
@@ -402,7 +404,7 @@ fn our_ev_matches_our_charger() {
             "60s",
         ],
     );
-    let (car_ok, car_lines) = car.finish(Duration::from_secs(70));
+    let (car_ok, car_lines) = car.finish(Duration::from_secs(90));
     let (charger_ok, charger_lines) = charger.finish(Duration::from_secs(10));
     assert!(car_ok && charger_ok, "car {car_ok}, charger {charger_ok}");
     let (cars, chargers) = (json_lines(&car_lines), json_lines(&charger_lines));
