@@ -589,3 +589,35 @@ fn the_init_timer_restarts_when_the_charger_re_arms_it() {
     h.evse.handle_car_plugged(h.now);
     assert_eq!(h.evse.poll_timeout(), Some(h.now + TT_EVSE_SLAC_INIT_MAX));
 }
+
+#[test]
+fn a_car_restarting_slac_mid_sounding_gets_a_clean_session() {
+    // Stellantis cars start over with a new RunID; what was heard for the old run is dropped.
+    let mut h = Harness::new(ME);
+    h.feed(param_req(CAR, RUN));
+    h.feed(start_atten_char(CAR, RUN));
+    for count in (5..10).rev() {
+        h.feed(sound(CAR, RUN, count));
+        h.feed(profile(CAR, &[60; 58]));
+    }
+    let new_run = RunId(*b"RESTART!");
+    h.sound(CAR, new_run, 10);
+    let ind = h.sent(MmType::CM_ATTEN_CHAR_IND);
+    let [
+        Repr {
+            message: Message::AttenCharInd(ind),
+            ..
+        },
+    ] = &ind[..]
+    else {
+        panic!("{ind:?}")
+    };
+    assert_eq!((ind.run_id, ind.num_sounds), (new_run, 10));
+    assert_eq!(ind.aag, REAL_AAG, "none of the old run's profiles");
+    // The old run is gone: its match request is not answered, the new one's is.
+    h.feed(match_req(CAR, ME, RUN));
+    assert!(h.evse.matched().is_none());
+    h.feed(match_req(CAR, ME, new_run));
+    assert_eq!(h.evse.matched().map(|m| m.run_id), Some(new_run));
+    assert!(h.failures().is_empty(), "a restart is not a failure");
+}
