@@ -11,7 +11,9 @@ use units::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let mut now = Timestamp::from_unix_secs(1_750_000_000);
-    let mut evse = Evse::new(EvseConfig::new(MacAddr([2, 0, 0, 0, 0, 1]), [0; 32]), now);
+    let mut config = EvseConfig::new(MacAddr([2, 0, 0, 0, 0, 1]), [0; 32]);
+    config.link_detection = data.len() % 2 == 1;
+    let mut evse = Evse::new(config, now);
     evse.handle_car_plugged(now);
     // Input: a sequence of records `op, len, bytes[len]`.
     let mut rest = data;

@@ -8,6 +8,10 @@
 //! cannot know which car is its own until one asks it to match: so it runs one matching session
 //! per car in parallel, like the standard expects, and the first car that sends
 //! CM_SLAC_MATCH.REQ to this charger wins.
+//!
+//! Optionally ([`EvseConfig::link_detection`]) the charger then asks its modem until the car has
+//! joined the network (VS_PL_LINK_STATUS) and starts over if that takes longer than
+//! TT_match_join.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,6 +19,7 @@ use std::time::Duration;
 use homeplug::{
     MacAddr, Message, Nid, Nmk, Repr, RunId, StationId, cm_atten_char, cm_atten_profile,
     cm_mnbc_sound, cm_set_key, cm_slac_match, cm_slac_param, cm_start_atten_char, cm_validate,
+    vs_pl_link_status,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -23,13 +28,18 @@ use units::Timestamp;
 
 use crate::timing::{
     C_EV_MATCH_MNBC, C_EV_MATCH_RETRY, SET_KEY_ATTEMPTS, SET_KEY_TIMEOUT, TT_EVSE_MATCH_MNBC,
-    TT_EVSE_MATCH_MNBC_FIELD, TT_EVSE_MATCH_SESSION, TT_EVSE_SLAC_INIT_MAX, TT_MATCH_RESPONSE,
-    TT_MATCH_SEQUENCE,
+    TT_EVSE_MATCH_MNBC_FIELD, TT_EVSE_MATCH_SESSION, TT_EVSE_SLAC_INIT_MAX, TT_MATCH_JOIN,
+    TT_MATCH_RESPONSE, TT_MATCH_SEQUENCE,
 };
 
 /// At most this many cars sound at the same time on one powerline segment; a further car
 /// displaces the session that started first.
 pub const MAX_SESSIONS: usize = 4;
+
+/// How often a charger with link detection asks its modem whether the car joined
+/// (VS_PL_LINK_STATUS). Not an ISO 15118-3 timer: a QCA modem answers in milliseconds, and ten
+/// polls a second keep the delay to the next stage short.
+pub const LINK_STATUS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How the charger runs SLAC.
 #[derive(Debug, Clone)]
@@ -44,6 +54,10 @@ pub struct EvseConfig {
     pub slac_init_timeout: Duration,
     /// NUM_SOUNDS announced in CM_SLAC_PARM.CNF (C_EV_match_MNBC).
     pub num_sounds: u8,
+    /// After a match, ask the local modem (VS_PL_LINK_STATUS, Qualcomm modems only) until the
+    /// car has joined the network, and reset if it has not within TT_match_join. Off by default:
+    /// modems of other vendors do not answer that message.
+    pub link_detection: bool,
 }
 
 impl EvseConfig {
@@ -56,6 +70,7 @@ impl EvseConfig {
             seed,
             slac_init_timeout: TT_EVSE_SLAC_INIT_MAX,
             num_sounds: C_EV_MATCH_MNBC,
+            link_detection: false,
         }
     }
 }
@@ -125,6 +140,9 @@ pub enum UnmatchReason {
     /// The matched car started SLAC again (some cars, Stellantis' for one, do when the link does
     /// not come up fast enough); its new run is being served.
     SlacRestarted,
+    /// With link detection: the car did not join our network within TT_match_join. The
+    /// charger waits for the car to start over.
+    NoLink,
 }
 
 /// What happened, for the charger application and the logs.
@@ -160,6 +178,14 @@ pub enum EvseEvent {
     },
     /// Matched: the car has our NMK. Starts the next stage (SDP, V2G).
     Matched(EvseMatch),
+    /// With link detection: the local modem reports a powerline link, the car has joined our
+    /// network (D-LINK_READY).
+    LinkUp {
+        /// The car.
+        ev_mac: MacAddr,
+        /// Time from CM_SLAC_MATCH.CNF to the modem's report.
+        after_match: Duration,
+    },
     /// A match ended.
     Unmatched {
         /// The car.
@@ -220,6 +246,17 @@ enum Phase {
     Matched {
         info: EvseMatch,
         cnf: cm_slac_match::CnfRepr,
+        link: LinkState,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LinkState {
+    /// Not watched (link detection off), or already up.
+    Settled,
+    Waiting {
+        deadline: Timestamp,
+        next_poll: Timestamp,
     },
 }
 
@@ -328,6 +365,7 @@ impl Evse {
             Message::AttenCharRsp(rsp) => self.on_atten_char_rsp(now, src, &rsp),
             Message::ValidateReq(req) => self.on_validate_req(src, &req),
             Message::SlacMatchReq(req) => self.on_slac_match_req(now, src, &req),
+            Message::LinkStatusCnf(cnf) => self.on_link_status_cnf(now, &cnf),
             other => debug!("ignoring {} from {src}", other.mmtype()),
         }
     }
@@ -347,6 +385,36 @@ impl Evse {
                 self.key = KeyState::Silent;
                 self.events.push_back(EvseEvent::ModemSilent);
             }
+        }
+        if let Phase::Matched {
+            info,
+            link:
+                LinkState::Waiting {
+                    deadline,
+                    next_poll,
+                },
+            ..
+        } = &mut self.phase
+        {
+            if *deadline <= now {
+                warn!(
+                    "{} did not join our network within TT_match_join",
+                    info.ev_mac
+                );
+                self.events.push_back(EvseEvent::Unmatched {
+                    ev_mac: info.ev_mac,
+                    reason: UnmatchReason::NoLink,
+                });
+                // The car retries matching ([TT_match_join]); it keeps our key meanwhile.
+                self.phase = Phase::Matching {
+                    init_deadline: Some(now + self.config.slac_init_timeout),
+                    sessions: Vec::new(),
+                };
+            } else if *next_poll <= now {
+                *next_poll = now + LINK_STATUS_INTERVAL;
+                self.send_link_status_req();
+            }
+            return;
         }
         let Phase::Matching {
             init_deadline,
@@ -431,6 +499,14 @@ impl Evse {
                 .map(|s| s.deadline)
                 .chain(*init_deadline)
                 .min(),
+            Phase::Matched {
+                link:
+                    LinkState::Waiting {
+                        deadline,
+                        next_poll,
+                    },
+                ..
+            } => Some((*deadline).min(*next_poll)),
             _ => None,
         };
         key.into_iter().chain(phase).min()
@@ -457,6 +533,32 @@ impl Evse {
             attempts,
             deadline: now + SET_KEY_TIMEOUT,
         };
+    }
+
+    fn send_link_status_req(&mut self) {
+        self.transmits.push_back(Repr::new(
+            self.config.modem,
+            self.config.mac,
+            Message::LinkStatusReq(vs_pl_link_status::ReqRepr),
+        ));
+    }
+
+    fn on_link_status_cnf(&mut self, now: Timestamp, cnf: &vs_pl_link_status::CnfRepr) {
+        let Phase::Matched { info, link, .. } = &mut self.phase else {
+            return;
+        };
+        if matches!(link, LinkState::Waiting { .. }) && cnf.is_link_up() {
+            *link = LinkState::Settled;
+            let after_match = now.saturating_duration_since(info.matched);
+            info!(
+                "{} joined our network {after_match:?} after the match",
+                info.ev_mac
+            );
+            self.events.push_back(EvseEvent::LinkUp {
+                ev_mac: info.ev_mac,
+                after_match,
+            });
+        }
     }
 
     fn on_set_key_cnf(&mut self, cnf: cm_set_key::CnfRepr) {
@@ -696,7 +798,7 @@ impl Evse {
     }
 
     fn on_slac_match_req(&mut self, now: Timestamp, src: MacAddr, req: &cm_slac_match::ReqRepr) {
-        if let Phase::Matched { info, cnf } = &self.phase {
+        if let Phase::Matched { info, cnf, .. } = &self.phase {
             // Our confirmation got lost: the car repeats its request.
             if info.ev_mac == src && req.run_id == info.run_id {
                 self.transmits.push_back(Repr::new(
@@ -766,7 +868,16 @@ impl Evse {
         );
         self.key_handed_out = true;
         self.events.push_back(EvseEvent::Matched(info.clone()));
-        self.phase = Phase::Matched { info, cnf };
+        let link = if self.config.link_detection {
+            self.send_link_status_req();
+            LinkState::Waiting {
+                deadline: now + TT_MATCH_JOIN,
+                next_poll: now + LINK_STATUS_INTERVAL,
+            }
+        } else {
+            LinkState::Settled
+        };
+        self.phase = Phase::Matched { info, cnf, link };
     }
 }
 

@@ -3,14 +3,18 @@
 //! run [`Ev`](crate::Ev) and [`Evse`](crate::Evse) over it.
 //!
 //! Each attached host has a local QCA-like modem that answers CM_SET_KEY.REQ (Result 1, as real
-//! QCA7000s do) and VS_SW_VER.REQ itself, and, for charger hosts, reports a CM_ATTEN_PROFILE.IND
-//! for every CM_MNBC_SOUND.IND it hears. Every other frame is carried to the hosts it is
+//! QCA7000s do), VS_SW_VER.REQ, VS_RS_DEV.REQ and VS_PL_LINK_STATUS.REQ itself (the link is up
+//! while another modem on the line has the same NMK), and, for charger hosts, reports a
+//! CM_ATTEN_PROFILE.IND for every CM_MNBC_SOUND.IND it hears. Every other frame is carried to the hosts it is
 //! addressed to, after a fixed latency, unless a loss rule drops it.
 
 use std::fmt;
 use std::time::Duration;
 
-use homeplug::{MacAddr, Message, Repr, cm_atten_profile, cm_set_key, vs_sw_ver};
+use homeplug::{
+    MacAddr, Message, Nmk, Repr, cm_atten_profile, cm_set_key, vs_pl_link_status, vs_rs_dev,
+    vs_sw_ver,
+};
 use units::Timestamp;
 
 /// 58 attenuation values in dB measured by a real QCA7000 in a charger (pyPLC capture of a
@@ -36,6 +40,8 @@ struct Host {
     /// Attenuation the host's modem reports for sounds it hears; `None`: it reports none.
     profile: Option<Vec<u8>>,
     modem_answers: bool,
+    /// The network key programmed into the modem, if any.
+    nmk: Option<Nmk>,
 }
 
 #[derive(Debug)]
@@ -114,6 +120,7 @@ impl Powerline {
             modem_mac,
             profile,
             modem_answers: true,
+            nmk: None,
         });
         HostId(n)
     }
@@ -160,6 +167,13 @@ impl Powerline {
             || (repr.dst.is_broadcast()
                 && matches!(repr.message, Message::SetKeyReq(_) | Message::SwVerReq(_)));
         if for_modem {
+            if sender.modem_answers {
+                match &repr.message {
+                    Message::SetKeyReq(req) => self.hosts[from.0].nmk = Some(req.new_key),
+                    Message::RsDevReq(_) => self.hosts[from.0].nmk = None,
+                    _ => {}
+                }
+            }
             if let Some(reply) = self.modem_reply(from, &repr) {
                 self.queue(now, from, reply);
             }
@@ -209,6 +223,19 @@ impl Powerline {
                 device_id: 0x20,
                 version: SIM_FIRMWARE.as_bytes().to_vec(),
             }),
+            Message::RsDevReq(_) => Message::RsDevCnf(vs_rs_dev::CnfRepr { status: 0 }),
+            Message::LinkStatusReq(_) => {
+                let linked = h.nmk.is_some_and(|nmk| {
+                    self.hosts
+                        .iter()
+                        .enumerate()
+                        .any(|(i, other)| i != host.0 && other.nmk == Some(nmk))
+                });
+                Message::LinkStatusCnf(vs_pl_link_status::CnfRepr {
+                    status: 0,
+                    link_status: u8::from(linked),
+                })
+            }
             _ => return None,
         };
         Some(Repr::new(repr.src, h.modem_mac, message).to_bytes())

@@ -11,8 +11,8 @@ use slac::evse::UnmatchReason;
 use slac::timing::{
     C_EV_MATCH_MNBC, C_EV_START_ATTEN_CHAR_INDS, EV_MATCH_ATTEMPT_MAX,
     TP_EV_BATCH_MSG_INTERVAL_MAX, TP_EV_BATCH_MSG_INTERVAL_MIN, TT_EV_ATTEN_RESULTS,
-    TT_EVSE_MATCH_MNBC, TT_EVSE_MATCH_SESSION, TT_EVSE_SLAC_INIT_MAX, TT_MATCH_RESPONSE,
-    TT_MATCHING_RATE, TT_MATCHING_REPETITION,
+    TT_EVSE_MATCH_MNBC, TT_EVSE_MATCH_SESSION, TT_EVSE_SLAC_INIT_MAX, TT_MATCH_JOIN,
+    TT_MATCH_RESPONSE, TT_MATCHING_RATE, TT_MATCHING_REPETITION,
 };
 use slac::{EvConfig, EvEvent, EvFailure, EvseEvent, EvseFailure};
 
@@ -478,4 +478,85 @@ fn silent_modems_are_reported() {
         }));
     assert!(bench.ev_matches().is_empty());
     assert_eq!(C_EV_START_ATTEN_CHAR_INDS, 3);
+}
+
+fn pair_with_link_detection() -> Bench {
+    let mut bench = Bench::empty(Duration::from_millis(1));
+    let mut config = slac::EvseConfig::new(EVSE_MAC, [100; 32]);
+    config.link_detection = true;
+    bench.add_evse_with(config, &slac::sim::REAL_AAG);
+    bench.add_ev(EvConfig::new(EV_MAC, [2; 32]));
+    bench.evse().handle_car_plugged(T0);
+    settle(&mut bench);
+    bench
+}
+
+#[test]
+fn with_link_detection_the_charger_reports_when_the_car_joined() {
+    let mut bench = pair_with_link_detection();
+    let now = bench.now;
+    bench.ev().handle_start(now);
+    assert!(bench.run_until_ev_matched());
+    bench.run_for(Duration::from_millis(500));
+    let link_up: Vec<Duration> = bench
+        .evse_events
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            EvseEvent::LinkUp {
+                ev_mac: EV_MAC,
+                after_match,
+            } => Some(*after_match),
+            _ => None,
+        })
+        .collect();
+    // The car's modem had the key 2 ms after the match; the next poll (answered after the 1 ms
+    // latency) saw the link.
+    assert_eq!(
+        link_up,
+        [slac::evse::LINK_STATUS_INTERVAL + Duration::from_millis(1)]
+    );
+    // Polling stopped once the link was up.
+    let polls = bench.sent(MmType::VS_PL_LINK_STATUS_REQ).len();
+    bench.run_for(Duration::from_secs(1));
+    assert_eq!(bench.sent(MmType::VS_PL_LINK_STATUS_REQ).len(), polls);
+}
+
+#[test]
+fn with_link_detection_a_car_that_never_joins_is_unmatched_after_tt_match_join() {
+    let mut bench = pair_with_link_detection();
+    // The car's modem never takes the key: the car matches but cannot join.
+    let ev_host = bench.evs[0].0;
+    bench.line.set_modem_answers(ev_host, false);
+    let now = bench.now;
+    bench.ev().handle_start(now);
+    bench.run_for(TT_MATCH_JOIN + Duration::from_secs(5));
+    let matched = bench.evse_matches(0)[0].matched;
+    let unmatched: Vec<Timestamp> = bench
+        .evse_events
+        .iter()
+        .filter(|(_, _, e)| {
+            matches!(
+                e,
+                EvseEvent::Unmatched {
+                    reason: UnmatchReason::NoLink,
+                    ..
+                }
+            )
+        })
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(unmatched, [matched + TT_MATCH_JOIN]);
+    assert!(bench.evse().matched().is_none());
+    // The charger serves the car's next attempt.
+    bench.line.set_modem_answers(ev_host, true);
+    let now = bench.now;
+    bench.ev().handle_start(now);
+    assert!(bench.run_until_ev_matched());
+    assert_eq!(bench.evse_matches(0).len(), 2);
+}
+
+#[test]
+fn without_link_detection_the_modem_is_not_polled() {
+    let bench = matched_pair();
+    assert!(bench.sent(MmType::VS_PL_LINK_STATUS_REQ).is_empty());
 }

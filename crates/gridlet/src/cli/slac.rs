@@ -24,7 +24,15 @@ pub(crate) struct SlacArgs {
 #[derive(Debug, Subcommand)]
 enum Role {
     /// Be the charger: wait for cars, print each match (car MAC, NID/NMK, timing).
-    Evse(Common),
+    Evse {
+        #[command(flatten)]
+        common: Common,
+        /// After each match, wait until the car has joined our network (the modem reports a
+        /// link, VS_PL_LINK_STATUS: Qualcomm modems only), and start over if it has not within
+        /// TT_match_join.
+        #[arg(long)]
+        link: bool,
+    },
     /// Be the car: match with the charger on the line, print the match.
     Ev {
         #[command(flatten)]
@@ -61,7 +69,7 @@ impl SlacArgs {
             .context("starting the async runtime")?;
         runtime.block_on(async {
             match self.role {
-                Role::Evse(common) => run_evse(common).await,
+                Role::Evse { common, link } => run_evse(common, link).await,
                 Role::Ev { common, run_id } => {
                     let run_id = run_id.as_deref().map(parse_run_id).transpose()?;
                     run_ev(common, run_id).await
@@ -118,10 +126,12 @@ async fn with_limits(
     }
 }
 
-async fn run_evse(common: Common) -> anyhow::Result<ExitCode> {
+async fn run_evse(common: Common, link_detection: bool) -> anyhow::Result<ExitCode> {
     let link = RawLink::open(&common.iface)?;
     let clock = SystemClock::new();
-    let mut evse = Evse::new(EvseConfig::new(link.mac(), seed()?), clock.now());
+    let mut config = EvseConfig::new(link.mac(), seed()?);
+    config.link_detection = link_detection;
+    let mut evse = Evse::new(config, clock.now());
     // No control pilot here: behave as if a car were plugged in all the time.
     evse.handle_car_plugged(clock.now());
     info!(
@@ -132,29 +142,61 @@ async fn run_evse(common: Common) -> anyhow::Result<ExitCode> {
     let mut matches = 0;
     let run = async {
         drive(&link, &clock, &mut evse, |evse, event| {
-            match event {
+            let done = match event {
                 EvseEvent::Matched(m) => {
                     print_evse_match(&common, &m);
-                    matches += 1;
-                    if common.count != 0 && matches >= common.count {
-                        return ControlFlow::Break(());
+                    !link_detection
+                }
+                EvseEvent::LinkUp {
+                    ev_mac,
+                    after_match,
+                } => {
+                    if common.json {
+                        let json = serde_json::json!({
+                            "role": "evse",
+                            "link_up": ev_mac.to_string(),
+                            "after_match_ms": millis(after_match),
+                        });
+                        println!("{json}");
+                    } else {
+                        println!(
+                            "  link up     {:.1} ms after the match",
+                            millis(after_match)
+                        );
                     }
-                    // Ready for the next car, with a new network key.
-                    let now = clock.now();
-                    evse.handle_car_left(now);
-                    evse.handle_car_plugged(now);
+                    true
+                }
+                EvseEvent::Unmatched { ev_mac, reason } => {
+                    warn!("{ev_mac} unmatched: {reason:?}");
+                    false
                 }
                 EvseEvent::SlacInitTimeout => {
                     info!("no car started SLAC yet, still waiting");
                     evse.handle_car_plugged(clock.now());
+                    false
                 }
                 EvseEvent::ModemSilent => {
                     warn!("the local modem did not confirm the key: cars will not reach us");
+                    false
                 }
                 EvseEvent::AttemptFailed { ev_mac, reason, .. } => {
                     warn!("matching with {ev_mac} failed: {reason}");
+                    false
                 }
-                other => info!("{other:?}"),
+                other => {
+                    info!("{other:?}");
+                    false
+                }
+            };
+            if done {
+                matches += 1;
+                if common.count != 0 && matches >= common.count {
+                    return ControlFlow::Break(());
+                }
+                // Ready for the next car, with a new network key.
+                let now = clock.now();
+                evse.handle_car_left(now);
+                evse.handle_car_plugged(now);
             }
             ControlFlow::Continue(())
         })

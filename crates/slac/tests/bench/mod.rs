@@ -44,10 +44,13 @@ impl Bench {
     }
 
     pub(crate) fn add_evse(&mut self, mac: MacAddr, profile: &[u8]) -> usize {
-        let host = self.line.attach_evse(mac, profile);
         let seed = [self.evses.len() as u8 + 100; 32];
-        self.evses
-            .push((host, Evse::new(EvseConfig::new(mac, seed), self.now)));
+        self.add_evse_with(EvseConfig::new(mac, seed), profile)
+    }
+
+    pub(crate) fn add_evse_with(&mut self, config: EvseConfig, profile: &[u8]) -> usize {
+        let host = self.line.attach_evse(config.mac, profile);
+        self.evses.push((host, Evse::new(config, self.now)));
         self.evses.len() - 1
     }
 
