@@ -1,8 +1,10 @@
 //! Command-line interface. Each subcommand lives in its own module and returns its exit code.
 
 mod config;
+mod plc;
 mod run;
 mod sim;
+mod slac;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,10 @@ enum Command {
     /// Check or print configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// The powerline modem (HomePlug Green PHY).
+    Plc(plc::PlcArgs),
+    /// SLAC alone: pair a charger's and a car's powerline modems.
+    Slac(slac::SlacArgs),
 }
 
 impl Cli {
@@ -36,6 +42,8 @@ impl Cli {
             Command::Sim(args) => sim::run(args),
             Command::Run(args) => run::run(args),
             Command::Config(cmd) => config::run(cmd),
+            Command::Plc(args) => args.run(),
+            Command::Slac(args) => args.run(),
         }
     }
 }

@@ -1,0 +1,116 @@
+use std::io;
+use std::ops::ControlFlow;
+
+use homeplug::Repr;
+use slac::{Ev, EvEvent, Evse, EvseEvent};
+use tracing::trace;
+use units::{Clock, Timestamp};
+
+use crate::Link;
+
+/// A sans-IO protocol machine the driver can run: the SLAC [`Evse`] and [`Ev`].
+pub trait Machine {
+    /// What it reports.
+    type Event;
+    /// A frame arrived.
+    fn handle_frame(&mut self, now: Timestamp, frame: &[u8]);
+    /// Its deadline passed.
+    fn handle_timeout(&mut self, now: Timestamp);
+    /// The next frame to send.
+    fn poll_transmit(&mut self) -> Option<Repr>;
+    /// Its next deadline.
+    fn poll_timeout(&self) -> Option<Timestamp>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+}
+
+macro_rules! machine {
+    ($ty:ty, $event:ty) => {
+        impl Machine for $ty {
+            type Event = $event;
+            fn handle_frame(&mut self, now: Timestamp, frame: &[u8]) {
+                <$ty>::handle_frame(self, now, frame)
+            }
+            fn handle_timeout(&mut self, now: Timestamp) {
+                <$ty>::handle_timeout(self, now)
+            }
+            fn poll_transmit(&mut self) -> Option<Repr> {
+                <$ty>::poll_transmit(self)
+            }
+            fn poll_timeout(&self) -> Option<Timestamp> {
+                <$ty>::poll_timeout(self)
+            }
+            fn poll_event(&mut self) -> Option<Self::Event> {
+                <$ty>::poll_event(self)
+            }
+        }
+    };
+}
+
+machine!(Evse, EvseEvent);
+machine!(Ev, EvEvent);
+
+/// Runs `machine` over `link`: frames in, timeouts on time, frames out as soon as the machine
+/// has them (a response goes out before the next frame is read). Every event goes to
+/// `on_event`, which may poke the machine (e.g. re-arm a timer) and returns
+/// [`ControlFlow::Break`] to stop; pending frames are sent before returning.
+///
+/// Fails only if the link does; malformed or unexpected frames are the machine's business.
+pub async fn drive<M, L, C>(
+    link: &L,
+    clock: &C,
+    machine: &mut M,
+    mut on_event: impl FnMut(&mut M, M::Event) -> ControlFlow<()>,
+) -> io::Result<()>
+where
+    M: Machine,
+    L: Link,
+    C: Clock + ?Sized,
+{
+    // The largest Ethernet frame with a VLAN tag; MMEs are far shorter.
+    let mut buf = [0u8; 1522];
+    loop {
+        let mut stop = false;
+        loop {
+            while let Some(repr) = machine.poll_transmit() {
+                trace!("--> {} to {}", repr.message.mmtype(), repr.dst);
+                link.send(&repr.to_bytes()).await?;
+            }
+            match machine.poll_event() {
+                Some(event) => stop |= on_event(machine, event).is_break(),
+                None => break,
+            }
+        }
+        if stop {
+            while let Some(repr) = machine.poll_transmit() {
+                link.send(&repr.to_bytes()).await?;
+            }
+            return Ok(());
+        }
+        let deadline = machine.poll_timeout();
+        // Due deadlines first: under a flood of frames the biased select below would never
+        // get to the timer.
+        if deadline.is_some_and(|d| d <= clock.now()) {
+            machine.handle_timeout(clock.now());
+            continue;
+        }
+        let wait = deadline.map(|d| d.saturating_duration_since(clock.now()));
+        tokio::select! {
+            biased;
+            received = link.recv(&mut buf) => {
+                let n = received?;
+                machine.handle_frame(clock.now(), &buf[..n]);
+            }
+            () = sleep(wait) => {
+                machine.handle_timeout(clock.now());
+            }
+        }
+    }
+}
+
+async fn sleep(wait: Option<std::time::Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
