@@ -121,6 +121,38 @@ impl<'a> Decoder<'a> {
         self.read_single()
     }
 
+    /// Decodes the content of an element of simple type named `name`: CH, the value read by
+    /// `value`, EE. Errors are attributed to the element.
+    ///
+    /// # Errors
+    /// Whatever `value` returns, or an unexpected event.
+    #[inline]
+    pub fn simple<T>(
+        &mut self,
+        name: &'static str,
+        value: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let r = self
+            .read_ch()
+            .and_then(|()| value(self))
+            .and_then(|v| self.read_ee().map(|()| v));
+        r.map_err(|e| e.within(name))
+    }
+
+    /// Decodes the content of an element of complex type named `name` with `content` (the
+    /// type's generated decoder, which reads up to and including EE).
+    ///
+    /// # Errors
+    /// Whatever `content` returns, attributed to the element.
+    #[inline]
+    pub fn element<T>(
+        &mut self,
+        name: &'static str,
+        content: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        content(self).map_err(|e| e.within(name))
+    }
+
     fn read_single(&mut self) -> Result<(), DecodeError> {
         if self.read_nbit(1)? == 0 {
             Ok(())

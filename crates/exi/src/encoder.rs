@@ -75,6 +75,37 @@ impl Encoder {
         self.w.write(0, 1);
     }
 
+    /// Encodes the content of an element of simple type named `name`: CH, the value written by
+    /// `value`, EE. Errors are attributed to the element.
+    ///
+    /// # Errors
+    /// Whatever `value` returns.
+    #[inline]
+    pub fn simple(
+        &mut self,
+        name: &'static str,
+        value: impl FnOnce(&mut Self) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        self.write_ch();
+        value(self).map_err(|e| e.within(name))?;
+        self.write_ee();
+        Ok(())
+    }
+
+    /// Encodes the content of an element of complex type named `name` with `content` (the
+    /// type's generated encoder, which writes up to and including EE).
+    ///
+    /// # Errors
+    /// Whatever `content` returns, attributed to the element.
+    #[inline]
+    pub fn element(
+        &mut self,
+        name: &'static str,
+        content: impl FnOnce(&mut Self) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        content(self).map_err(|e| e.within(name))
+    }
+
     /// Writes a Boolean.
     #[inline]
     pub fn write_bool(&mut self, v: bool) {

@@ -168,6 +168,9 @@ pub enum EncodeErrorKind {
     /// `maxOccurs`.
     #[error("{0}")]
     Occurrences(&'static str),
+    /// Content this codec cannot write (required `xs:any` wildcard content).
+    #[error("unsupported content: {0}")]
+    Unsupported(&'static str),
     /// The grammar has no production for this event in this state (a generator bug, or a list
     /// with a wrong number of items).
     #[error("no production for the event in this grammar state")]
