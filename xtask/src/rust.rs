@@ -945,14 +945,18 @@ impl TypeCx<'_> {
         }
     }
 
-    fn field_attrs(f: &Field) -> String {
-        let flatten = match &f.shape {
+    fn field_attrs(&self, f: &Field) -> String {
+        // Choices and substitution groups are flattened so that the JSON keys are the element
+        // names, as in the XML: `"Body": {"CurrentDemandReq": {...}}`.
+        let enum_like = |s: &Shape| match s {
             Shape::Choice { .. } => true,
-            Shape::Opt { inner, .. } => matches!(**inner, Shape::Choice { .. }),
+            Shape::Leaf(l) => matches!(self.g.leaves.get(*l).map(|x| &x.kind), Some(LeafKind::Elem { subst: true, .. })),
             _ => false,
         };
-        let subst_leaf = |s: &Shape| matches!(s, Shape::Leaf(_));
-        let _ = subst_leaf;
+        let flatten = match &f.shape {
+            Shape::Opt { inner, .. } => enum_like(inner),
+            s => enum_like(s),
+        };
         if flatten {
             return "#[serde(flatten)]".to_owned();
         }
@@ -989,7 +993,7 @@ impl TypeCx<'_> {
                 c,
                 "    /// {}\n    {}\n    pub {}: {},",
                 f.doc,
-                Self::field_attrs(f),
+                self.field_attrs(f),
                 f.name,
                 self.rust_type(&f.shape)
             );

@@ -185,11 +185,7 @@ impl Default for BodyElement {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BodyType {
     /// Element `BodyElement` or a member of its substitution group (optional).
-    #[serde(
-        rename = "BodyElement",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(flatten)]
     pub body_element: Option<BodyElement>,
 }
 
@@ -326,7 +322,7 @@ pub struct ChargeParameterDiscoveryReqType {
     #[serde(rename = "EVRequestedEnergyTransferType")]
     pub ev_requested_energy_transfer_type: EvRequestedEnergyTransferType,
     /// Element `EVChargeParameter` or a member of its substitution group (required).
-    #[serde(rename = "EVChargeParameter")]
+    #[serde(flatten)]
     pub ev_charge_parameter: EvChargeParameter,
 }
 
@@ -340,10 +336,10 @@ pub struct ChargeParameterDiscoveryResType {
     #[serde(rename = "EVSEProcessing")]
     pub evse_processing: EvseProcessingType,
     /// Element `SASchedules` or a member of its substitution group (required).
-    #[serde(rename = "SASchedules")]
+    #[serde(flatten)]
     pub sa_schedules: SaSchedules,
     /// Element `EVSEChargeParameter` or a member of its substitution group (required).
-    #[serde(rename = "EVSEChargeParameter")]
+    #[serde(flatten)]
     pub evse_charge_parameter: EvseChargeParameter,
 }
 
@@ -964,7 +960,7 @@ pub struct DcEvseStatusType {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
 }
 
@@ -1532,7 +1528,7 @@ pub struct NotificationType {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PMaxScheduleEntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
     /// Element `PMax` (required).
     #[serde(rename = "PMax")]
@@ -1710,11 +1706,7 @@ pub struct PowerDeliveryReqType {
     )]
     pub charging_profile: Option<ChargingProfileType>,
     /// Element `EVPowerDeliveryParameter` or a member of its substitution group (optional).
-    #[serde(
-        rename = "EVPowerDeliveryParameter",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(flatten)]
     pub ev_power_delivery_parameter: Option<EvPowerDeliveryParameter>,
 }
 
@@ -1725,7 +1717,7 @@ pub struct PowerDeliveryResType {
     #[serde(rename = "ResponseCode")]
     pub response_code: ResponseCodeType,
     /// Element `EVSEStatus` or a member of its substitution group (required).
-    #[serde(rename = "EVSEStatus")]
+    #[serde(flatten)]
     pub evse_status: EvseStatus,
 }
 
@@ -2008,7 +2000,7 @@ pub type SaidType = i16;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SalesTariffEntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
     /// Element `EPriceLevel` (required).
     #[serde(rename = "EPriceLevel")]

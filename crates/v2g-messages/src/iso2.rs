@@ -209,11 +209,7 @@ impl Default for BodyElement {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BodyType {
     /// Element `BodyElement` or a member of its substitution group (optional).
-    #[serde(
-        rename = "BodyElement",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(flatten)]
     pub body_element: Option<BodyElement>,
 }
 
@@ -358,7 +354,7 @@ pub struct ChargeParameterDiscoveryReqType {
     #[serde(rename = "RequestedEnergyTransferMode")]
     pub requested_energy_transfer_mode: EnergyTransferModeType,
     /// Element `EVChargeParameter` or a member of its substitution group (required).
-    #[serde(rename = "EVChargeParameter")]
+    #[serde(flatten)]
     pub ev_charge_parameter: EvChargeParameter,
 }
 
@@ -372,14 +368,10 @@ pub struct ChargeParameterDiscoveryResType {
     #[serde(rename = "EVSEProcessing")]
     pub evse_processing: EvseProcessingType,
     /// Element `SASchedules` or a member of its substitution group (optional).
-    #[serde(
-        rename = "SASchedules",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(flatten)]
     pub sa_schedules: Option<SaSchedules>,
     /// Element `EVSEChargeParameter` or a member of its substitution group (required).
-    #[serde(rename = "EVSEChargeParameter")]
+    #[serde(flatten)]
     pub evse_charge_parameter: EvseChargeParameter,
 }
 
@@ -1190,7 +1182,7 @@ impl EnergyTransferModeType {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
 }
 
@@ -1621,7 +1613,7 @@ pub struct MeteringReceiptResType {
     #[serde(rename = "ResponseCode")]
     pub response_code: ResponseCodeType,
     /// Element `EVSEStatus` or a member of its substitution group (required).
-    #[serde(rename = "EVSEStatus")]
+    #[serde(flatten)]
     pub evse_status: EvseStatus,
 }
 
@@ -1640,7 +1632,7 @@ pub struct NotificationType {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PMaxScheduleEntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
     /// Element `PMax` (required).
     #[serde(rename = "PMax")]
@@ -1831,11 +1823,7 @@ pub struct PowerDeliveryReqType {
     )]
     pub charging_profile: Option<ChargingProfileType>,
     /// Element `EVPowerDeliveryParameter` or a member of its substitution group (optional).
-    #[serde(
-        rename = "EVPowerDeliveryParameter",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(flatten)]
     pub ev_power_delivery_parameter: Option<EvPowerDeliveryParameter>,
 }
 
@@ -1846,7 +1834,7 @@ pub struct PowerDeliveryResType {
     #[serde(rename = "ResponseCode")]
     pub response_code: ResponseCodeType,
     /// Element `EVSEStatus` or a member of its substitution group (required).
-    #[serde(rename = "EVSEStatus")]
+    #[serde(flatten)]
     pub evse_status: EvseStatus,
 }
 
@@ -2151,7 +2139,7 @@ pub type SaidType = u8;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SalesTariffEntryType {
     /// Element `TimeInterval` or a member of its substitution group (required).
-    #[serde(rename = "TimeInterval")]
+    #[serde(flatten)]
     pub time_interval: TimeInterval,
     /// Element `EPriceLevel` (optional).
     #[serde(

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod exi;
+
 /// gridlet: home energy controller and CCS DC charger.
 #[derive(Debug, Parser)]
 #[command(name = "gridlet", version, about)]
@@ -16,11 +18,17 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Decode, encode and check V2G EXI messages.
+    #[command(subcommand)]
+    Exi(exi::ExiCommand),
+}
 
 impl Cli {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
-        match self.command {}
+        match self.command {
+            Command::Exi(c) => c.run(),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub struct AcChargeLoopReqType {
     #[serde(rename = "MeterInfoRequested")]
     pub meter_info_requested: bool,
     /// Element `CLReqControlMode` or a member of its substitution group (required).
-    #[serde(rename = "CLReqControlMode")]
+    #[serde(flatten)]
     pub cl_req_control_mode: ClReqControlMode,
 }
 
@@ -56,7 +56,7 @@ pub struct AcChargeLoopResType {
     )]
     pub evse_target_frequency: Option<crate::iso20::common_types::RationalNumberType>,
     /// Element `CLResControlMode` or a member of its substitution group (required).
-    #[serde(rename = "CLResControlMode")]
+    #[serde(flatten)]
     pub cl_res_control_mode: ClResControlMode,
 }
 
@@ -67,7 +67,7 @@ pub struct AcChargeParameterDiscoveryReqType {
     #[serde(rename = "Header")]
     pub header: crate::iso20::common_types::MessageHeaderType,
     /// Element `AC_CPDReqEnergyTransferMode` or a member of its substitution group (required).
-    #[serde(rename = "AC_CPDReqEnergyTransferMode")]
+    #[serde(flatten)]
     pub ac_cpd_req_energy_transfer_mode: AcCpdReqEnergyTransferMode,
 }
 
@@ -81,7 +81,7 @@ pub struct AcChargeParameterDiscoveryResType {
     #[serde(rename = "ResponseCode")]
     pub response_code: crate::iso20::common_types::ResponseCodeType,
     /// Element `AC_CPDResEnergyTransferMode` or a member of its substitution group (required).
-    #[serde(rename = "AC_CPDResEnergyTransferMode")]
+    #[serde(flatten)]
     pub ac_cpd_res_energy_transfer_mode: AcCpdResEnergyTransferMode,
 }
 

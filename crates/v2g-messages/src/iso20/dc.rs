@@ -444,7 +444,7 @@ pub struct DcChargeLoopReqType {
     #[serde(rename = "EVPresentVoltage")]
     pub ev_present_voltage: crate::iso20::common_types::RationalNumberType,
     /// Element `CLReqControlMode` or a member of its substitution group (required).
-    #[serde(rename = "CLReqControlMode")]
+    #[serde(flatten)]
     pub cl_req_control_mode: ClReqControlMode,
 }
 
@@ -486,7 +486,7 @@ pub struct DcChargeLoopResType {
     #[serde(rename = "EVSEVoltageLimitAchieved")]
     pub evse_voltage_limit_achieved: bool,
     /// Element `CLResControlMode` or a member of its substitution group (required).
-    #[serde(rename = "CLResControlMode")]
+    #[serde(flatten)]
     pub cl_res_control_mode: ClResControlMode,
 }
 
@@ -497,7 +497,7 @@ pub struct DcChargeParameterDiscoveryReqType {
     #[serde(rename = "Header")]
     pub header: crate::iso20::common_types::MessageHeaderType,
     /// Element `DC_CPDReqEnergyTransferMode` or a member of its substitution group (required).
-    #[serde(rename = "DC_CPDReqEnergyTransferMode")]
+    #[serde(flatten)]
     pub dc_cpd_req_energy_transfer_mode: DcCpdReqEnergyTransferMode,
 }
 
@@ -511,7 +511,7 @@ pub struct DcChargeParameterDiscoveryResType {
     #[serde(rename = "ResponseCode")]
     pub response_code: crate::iso20::common_types::ResponseCodeType,
     /// Element `DC_CPDResEnergyTransferMode` or a member of its substitution group (required).
-    #[serde(rename = "DC_CPDResEnergyTransferMode")]
+    #[serde(flatten)]
     pub dc_cpd_res_energy_transfer_mode: DcCpdResEnergyTransferMode,
 }
 
