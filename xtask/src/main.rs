@@ -108,7 +108,8 @@ fn main() -> Result<()> {
         .to_path_buf();
     match args.first().map(String::as_str) {
         Some("codegen") => codegen(&root, args.get(1).map(String::as_str) == Some("--check")),
-        _ => bail!("usage: cargo xtask codegen [--check]"),
+        Some("fuzz-seeds") => fuzz_seeds(&root),
+        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask fuzz-seeds"),
     }
 }
 
@@ -180,6 +181,38 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
         if check { " up to date" } else { "" }
     );
     Ok(())
+}
+
+/// Writes the seed corpora of the `exi_*` fuzz targets (`fuzz/corpus/exi_<schema>/`) from
+/// `testdata/v2g/messages.jsonl`, one file per message.
+fn fuzz_seeds(root: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(root.join("testdata/v2g/messages.jsonl"))?;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let schema = json_str(line, "schema").context("entry without schema")?;
+        let hex = json_str(line, "exi").context("entry without exi")?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).context("bad hex"))
+            .collect::<Result<Vec<u8>>>()?;
+        let target = format!("exi_{}", schema.replace('-', "_"));
+        let dir = root.join("fuzz/corpus").join(&target);
+        std::fs::create_dir_all(&dir)?;
+        let n = counts.entry(target).or_default();
+        std::fs::write(dir.join(format!("{n:05}")), bytes)?;
+        *n += 1;
+    }
+    for (t, n) in &counts {
+        eprintln!("{t}: {n} seeds");
+    }
+    Ok(())
+}
+
+/// The string value of `"key": "..."` in a flat JSON line (the corpus has no escapes there).
+fn json_str<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\": \""))? + key.len() + 5;
+    let len = line.get(start..)?.find('"')?;
+    line.get(start..start + len)
 }
 
 const HEADER: &str =
