@@ -6,7 +6,6 @@ mod grammar;
 mod model;
 mod names;
 mod rust;
-mod strategies;
 mod xsd;
 
 use std::collections::BTreeMap;
@@ -121,16 +120,12 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
         .map(|(ns, m)| ((*ns).to_owned(), (*m).to_owned()))
         .collect();
     let mut out = rust::Output::default();
-    let mut strat = strategies::Strategies::default();
     for set in SETS {
         let mut schemas = xsd::Schemas::default();
         schemas.load(&schema_dir.join(set.root))?;
         let mut g = rust::Gen::new(&mut out, &schemas, &ns_modules);
         g.gen_document(set.module, set.title, set.key)
             .with_context(|| format!("schema {}", set.key))?;
-        strat
-            .collect(&schemas, &ns_modules, set.module)
-            .with_context(|| format!("strategies for {}", set.key))?;
     }
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (module, m) in &out.modules {
@@ -139,13 +134,24 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
     }
     files.insert(crate_dir.join("src/iso20/mod.rs"), iso20_mod());
     files.insert(crate_dir.join("src/schema.rs"), schema_file());
-    for (module, code) in strat.files() {
+    let mut mods = String::from(
+        "//! Proptest strategies for every generated type, within the schema's facets, and the
+//! encode -> decode property test of every global element of every schema.
+",
+    );
+    mods.push_str(HEADER);
+    for (module, m) in &out.modules {
+        let name = module.replace("::", "_");
+        mods.push_str(&format!(
+            "pub(crate) mod {name};
+"
+        ));
         files.insert(
-            crate_dir.join(format!("src/strategies/{}.rs", module.replace("::", "_"))),
-            code,
+            crate_dir.join(format!("src/strategies/{name}.rs")),
+            strategies_file(module, m),
         );
     }
-    files.insert(crate_dir.join("src/strategies/mod.rs"), strat.mod_file());
+    files.insert(crate_dir.join("src/strategies/mod.rs"), mods);
     let mut stale = Vec::new();
     for (path, code) in &files {
         let formatted =
@@ -193,7 +199,11 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
         let hex = json_str(line, "exi").context("entry without exi")?;
         let bytes = (0..hex.len())
             .step_by(2)
-            .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).context("bad hex"))
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .context("bad hex")
+            })
             .collect::<Result<Vec<u8>>>()?;
         let target = format!("exi_{}", schema.replace('-', "_"));
         let dir = root.join("fuzz/corpus").join(&target);
@@ -252,6 +262,41 @@ fn module_file(module: &str, m: &rust::ModOut) -> String {
         }
     }
     s.push_str("}\n");
+    s
+}
+
+/// Global elements whose content is required `xs:any` wildcard content (xmldsig), which the
+/// codec cannot encode (see ARCHITECTURE.md).
+const UNENCODABLE_ROOTS: &[&str] = &["signature_property", "signature_properties"];
+
+fn strategies_file(module: &str, m: &rust::ModOut) -> String {
+    let mut s = format!("//! Strategies for `{module}`.\n");
+    s.push_str(HEADER);
+    s.push_str("// Paths are generated fully qualified, whatever module they are used from.
+#![allow(clippy::wildcard_imports, unused_imports, unused_qualifications, unused_parens, clippy::double_parens)]\n\nuse proptest::collection::vec;\nuse proptest::prelude::*;\n\n");
+    s.push_str(&format!("use crate::{module}::*;\n\n"));
+    for code in m.strategies.values() {
+        s.push_str(code);
+        s.push('\n');
+    }
+    if !m.roots.is_empty() {
+        s.push_str("/// Encoding a document and decoding it gives the same document, and so does JSON.\nfn check(doc: &Document) -> Result<(), TestCaseError> {\n");
+        s.push_str("    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!(\"encode: {e}\")))?;\n");
+        s.push_str("    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!(\"decode: {e}\")))?;\n    prop_assert_eq!(&back, doc);\n");
+        s.push_str("    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;\n");
+        s.push_str("    let from_json: Document = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!(\"{json}: {e}\")))?;\n    prop_assert_eq!(&from_json, doc);\n    Ok(())\n}\n\n");
+        s.push_str("proptest! {\n    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]\n");
+        for (name, st) in &m.roots {
+            let name = name.trim_start_matches("r#");
+            if UNENCODABLE_ROOTS.contains(&name) {
+                // Documented limitation: the content is only an xs:any wildcard.
+                s.push_str(&format!("    #[test]\n    fn unsupported_{name}(doc in {st}) {{\n        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));\n    }}\n"));
+                continue;
+            }
+            s.push_str(&format!("    #[test]\n    fn roundtrip_{name}(doc in {st}) {{\n        check(&doc)?;\n    }}\n"));
+        }
+        s.push_str("}\n");
+    }
     s
 }
 

@@ -22,6 +22,10 @@ pub(crate) struct ModOut {
     pub(crate) items: BTreeMap<String, (String, String)>,
     pub(crate) document: Option<String>,
     pub(crate) title: String,
+    /// Proptest strategies: item name -> code.
+    pub(crate) strategies: BTreeMap<String, String>,
+    /// Global elements: (test name, strategy expression of the Document variant).
+    pub(crate) roots: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -141,6 +145,8 @@ struct TypeCx<'g> {
     uses_el: bool,
     xcount: usize,
     abstract_type: bool,
+    leaf_strat: BTreeMap<usize, String>,
+    extra_strat: Vec<(String, String)>,
 }
 
 fn first_terms(g: &TypeGrammar, n: &Node) -> Vec<u8> {
@@ -339,6 +345,8 @@ impl<'a> Gen<'a> {
             value_enc: BTreeMap::new(),
             uses_el: false,
             xcount: 0,
+            leaf_strat: BTreeMap::new(),
+            extra_strat: Vec::new(),
             abstract_type: matches!(self.s.types.get(q).map(|t| &t.def), Some(crate::xsd::TypeDef::Complex(d)) if d.is_abstract),
         };
         // Terminal constants.
@@ -378,6 +386,8 @@ impl<'a> Gen<'a> {
                     );
                     cx.value_enc
                         .insert(li, value_enc(&info, &rt.path(&module), "VALUE"));
+                    cx.leaf_strat
+                        .insert(li, value_strat(&info, &rt.path("__none__")));
                     rt.path(&module)
                 }
                 LeafKind::SimpleContent(st) => {
@@ -390,6 +400,8 @@ impl<'a> Gen<'a> {
                         .insert(li, value_dec(&info, &rt.path(&module), "el", &q.local));
                     cx.value_enc
                         .insert(li, value_enc(&info, &rt.path(&module), "VALUE"));
+                    cx.leaf_strat
+                        .insert(li, value_strat(&info, &rt.path("__none__")));
                     rt.path(&module)
                 }
                 LeafKind::Any => "()".to_owned(),
@@ -399,18 +411,31 @@ impl<'a> Gen<'a> {
                     subst,
                 } => {
                     let mut member_tys = Vec::new();
+                    let mut member_strats = Vec::new();
                     for (mi, m) in members.iter().enumerate() {
                         let (dec, enc, ty) = self.element_code(m, &module, true)?;
                         cx.elem_dec.insert((li, mi), dec);
                         cx.elem_enc.insert((li, mi), enc);
                         member_tys.push(ty);
+                        member_strats.push(self.element_strat(m)?);
                     }
                     if *subst {
                         let name = camel(&decl.name.local);
                         let code = subst_enum(&name, decl, members, &member_tys)?;
                         cx.extra.push((name.clone(), code));
+                        let arms: Vec<String> = members
+                            .iter()
+                            .zip(&member_strats)
+                            .map(|(m, st)| {
+                                format!("{st}.prop_map({name}::{})", camel(&m.name.local))
+                            })
+                            .collect();
+                        cx.extra_strat.push((name.clone(), format!("pub(crate) fn {}() -> BoxedStrategy<{name}> {{\n prop_oneof![{}].boxed()\n}}\n", snake(&name), arms.join(", "))));
+                        cx.leaf_strat.insert(li, format!("{}()", snake(&name)));
                         name
                     } else {
+                        cx.leaf_strat
+                            .insert(li, member_strats.first().cloned().unwrap_or_default());
                         member_tys.first().cloned().unwrap_or_default()
                     }
                 }
@@ -429,10 +454,16 @@ impl<'a> Gen<'a> {
         let mut fields = Vec::new();
         cx.seq_fields(items, &mut fields)?;
         let (ty_code, codec_code) = cx.emit(q, &info.content, &fields)?;
+        let mut strats = std::mem::take(&mut cx.extra_strat);
+        strats.push((owner.clone(), cx.struct_strat(&owner, &fields)));
         let extra = std::mem::take(&mut cx.extra);
         self.out.register(&module, &owner, ty_code, codec_code)?;
         for (name, code) in extra {
             self.out.register(&module, &name, code, String::new())?;
+        }
+        let m = self.out.modules.entry(module.clone()).or_default();
+        for (name, code) in strats {
+            m.strategies.insert(name, code);
         }
         Ok(())
     }
@@ -476,13 +507,39 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Strategy expression for the content of element `m`.
+    fn element_strat(&mut self, m: &ElementDecl) -> Result<String> {
+        let rt = self.ensure(&m.type_name)?;
+        if self.s.is_simple(&m.type_name) {
+            let info = self.s.simple_info(&m.type_name)?;
+            return Ok(value_strat(&info, &rt.path("__none__")));
+        }
+        let RustTy::Named { module, name } = &rt else {
+            bail!("complex type without name")
+        };
+        Ok(format!(
+            "crate::strategies::{}::{}()",
+            module.replace("::", "_"),
+            snake(name)
+        ))
+    }
+
     /// Emits the `Document` of a schema: its global elements (EXI 1.0 §8.5.1).
     pub(crate) fn gen_document(&mut self, module: &str, title: &str, doc_key: &str) -> Result<()> {
         let globals: Vec<ElementDecl> = self.s.elements.values().cloned().collect();
         let n = globals.len();
         let width = exi_bits(n as u64 + 1);
         let mut variants = Vec::new();
+        let mut roots = Vec::new();
         for gel in &globals {
+            let st = self.element_strat(gel)?;
+            roots.push((
+                snake(&gel.name.local),
+                format!(
+                    "{st}.prop_map(crate::{module}::Document::{})",
+                    camel(&gel.name.local)
+                ),
+            ));
             let (dec, enc, ty) = self.element_code(gel, module, false)?;
             variants.push((
                 camel(&gel.name.local),
@@ -574,6 +631,7 @@ impl<'a> Gen<'a> {
         let m = self.out.modules.entry(module.to_owned()).or_default();
         m.document = Some(c);
         m.title = title.to_owned();
+        m.roots = roots;
         Ok(())
     }
 }
@@ -671,6 +729,32 @@ fn value_enc(info: &SimpleInfo, _ty: &str, v: &str) -> String {
         Repr::String { max } => format!(
             "e.write_string({v}, {})?",
             max.map_or("u64::MAX".to_owned(), |m| m.to_string())
+        ),
+    }
+}
+
+/// Proptest strategy expression for a simple value within its facets (lists and strings kept
+/// short so that cases stay fast).
+fn value_strat(info: &SimpleInfo, ty: &str) -> String {
+    match info.repr() {
+        Repr::Enum { .. } => format!("proptest::sample::select({ty}::ALL.to_vec())"),
+        Repr::BigInt => "any::<i64>().prop_map(exi::Integer::from)".to_owned(),
+        Repr::NBit { kind, .. } | Repr::Unsigned(kind) | Repr::Signed(kind) => {
+            let t = kind.rust();
+            format!(
+                "({}{t}..={}{t})",
+                info.min.unwrap_or(0),
+                info.max.unwrap_or(0)
+            )
+        }
+        Repr::Boolean => "any::<bool>()".to_owned(),
+        Repr::Binary { max } => format!(
+            "vec(any::<u8>(), 0..={}).prop_map(exi::Bytes)",
+            max.unwrap_or(64).min(40)
+        ),
+        Repr::String { max } => format!(
+            "vec(any::<char>(), 0..={}).prop_map(String::from_iter)",
+            max.unwrap_or(64).min(20)
         ),
     }
 }
@@ -865,6 +949,8 @@ impl TypeCx<'_> {
                 let ty = format!("{}{}", self.owner_base, names.concat());
                 let code = self.group_struct(&ty, &fields);
                 self.extra.push((ty.clone(), code));
+                let st = self.struct_strat(&ty, &fields);
+                self.extra_strat.push((ty.clone(), st));
                 Shape::Group { ty, fields }
             }
             Node::Choice(alts) => {
@@ -904,6 +990,11 @@ impl TypeCx<'_> {
                     ty = format!("{}{ty}", self.owner_base);
                     code = self.choice_enum(&ty, &variants);
                 }
+                let arms: Vec<String> = variants
+                    .iter()
+                    .map(|v| format!("{}.prop_map({ty}::{})", self.strat(&v.shape), v.name))
+                    .collect();
+                self.extra_strat.push((ty.clone(), format!("pub(crate) fn {}() -> BoxedStrategy<{ty}> {{\n prop_oneof![{}].boxed()\n}}\n", snake(&ty), arms.join(", "))));
                 self.extra.push((ty.clone(), code));
                 Shape::Choice { ty, variants }
             }
@@ -950,7 +1041,10 @@ impl TypeCx<'_> {
         // names, as in the XML: `"Body": {"CurrentDemandReq": {...}}`.
         let enum_like = |s: &Shape| match s {
             Shape::Choice { .. } => true,
-            Shape::Leaf(l) => matches!(self.g.leaves.get(*l).map(|x| &x.kind), Some(LeafKind::Elem { subst: true, .. })),
+            Shape::Leaf(l) => matches!(
+                self.g.leaves.get(*l).map(|x| &x.kind),
+                Some(LeafKind::Elem { subst: true, .. })
+            ),
             _ => false,
         };
         let flatten = match &f.shape {
@@ -1036,6 +1130,72 @@ impl TypeCx<'_> {
             );
         }
         c
+    }
+
+    /// Strategy expression for a shape.
+    fn strat(&self, s: &Shape) -> String {
+        match s {
+            Shape::Leaf(l) => self.leaf_strat.get(l).cloned().unwrap_or_default(),
+            Shape::Opt { inner, .. } => format!("proptest::option::of({})", self.strat(inner)),
+            Shape::Rep { min, max, body, .. } => {
+                // Short lists keep cases fast; lists up to a small maxOccurs hit the bound.
+                let hi = max.map_or(min + 2, |m| if m <= 4 { m } else { (min + 2).min(m) });
+                format!("vec({}, {min}..={hi})", self.strat(body))
+            }
+            Shape::Group { ty, .. } | Shape::Choice { ty, .. } => format!("{}()", snake(ty)),
+            Shape::Skip { .. } => "Just(())".to_owned(),
+        }
+    }
+
+    fn fields_strat(&self, ty: &str, fields: &[Field]) -> String {
+        let live: Vec<&Field> = fields
+            .iter()
+            .filter(|f| !matches!(f.shape, Shape::Skip { .. }))
+            .collect();
+        if live.is_empty() {
+            return format!("Just({ty} {{}})");
+        }
+        let chunks: Vec<&[&Field]> = live.chunks(8).collect();
+        let tuple = chunks
+            .iter()
+            .map(|c| {
+                format!(
+                    "({},)",
+                    c.iter()
+                        .map(|f| self.strat(&f.shape))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pat = chunks
+            .iter()
+            .map(|c| {
+                format!(
+                    "({},)",
+                    c.iter()
+                        .map(|f| format!("f_{}", f.name.trim_start_matches("r#")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let init = live
+            .iter()
+            .map(|f| format!("{}: f_{}", f.name, f.name.trim_start_matches("r#")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("({tuple},).prop_map(|({pat},)| {ty} {{ {init} }})")
+    }
+
+    fn struct_strat(&self, ty: &str, fields: &[Field]) -> String {
+        format!(
+            "pub(crate) fn {}() -> BoxedStrategy<{ty}> {{\n{}.boxed()\n}}\n",
+            snake(ty),
+            self.fields_strat(ty, fields)
+        )
     }
 
     fn state_const(&self, idx: usize) -> String {

@@ -127,10 +127,10 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let code = d.read_nbit(2)?;
     Ok(match code {
         0 => Document::SupportedAppProtocolReq(d.element("supportedAppProtocolReq", |d| {
-            codec::supported_app_protocol_req::decode(d, 0)
+            codec::supported_app_protocol_req::decode(d, 6)
         })?),
         1 => Document::SupportedAppProtocolRes(d.element("supportedAppProtocolRes", |d| {
-            codec::supported_app_protocol_res::decode(d, 7)
+            codec::supported_app_protocol_res::decode(d, 8)
         })?),
         2 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -152,13 +152,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::SupportedAppProtocolReq(v) => {
             e.write_nbit(0, 2);
             e.element("supportedAppProtocolReq", |e| {
-                codec::supported_app_protocol_req::encode(e, v, 0)
+                codec::supported_app_protocol_req::encode(e, v, 6)
             })?;
         }
         Document::SupportedAppProtocolRes(v) => {
             e.write_nbit(1, 2);
             e.element("supportedAppProtocolRes", |e| {
-                codec::supported_app_protocol_res::encode(e, v, 7)
+                codec::supported_app_protocol_res::encode(e, v, 8)
             })?;
         }
     }
@@ -201,7 +201,7 @@ pub(crate) mod codec {
                 if t != PROTOCOL_NAMESPACE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ProtocolNamespace", |d| d.read_string(100, 2))?;
+                let v = d.simple("ProtocolNamespace", |d| d.read_string(100, 1))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -333,7 +333,7 @@ pub(crate) mod codec {
                         if t != APP_PROTOCOL {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("AppProtocol", |d| app_protocol_type::decode(d, 1))?;
+                        let v = d.element("AppProtocol", |d| app_protocol_type::decode(d, 0))?;
                         t = d.read_event(match (r0.len() + 1 < 20,) {
                             (false,) => S1,
                             _ => S2,
@@ -372,7 +372,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, APP_PROTOCOL)?;
-                    e.element("AppProtocol", |e| app_protocol_type::encode(e, x, 1))?;
+                    e.element("AppProtocol", |e| app_protocol_type::encode(e, x, 0))?;
                 }
                 st = match (i0 + 1 < 20,) {
                     (false,) => S1,

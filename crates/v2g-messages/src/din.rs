@@ -2800,102 +2800,102 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let code = d.read_nbit(7)?;
     Ok(match code {
         0 => Document::AcEvChargeParameter(d.element("AC_EVChargeParameter", |d| {
-            codec::ac_ev_charge_parameter_type::decode(d, 9)
+            codec::ac_ev_charge_parameter_type::decode(d, 17)
         })?),
         1 => Document::AcEvseChargeParameter(d.element("AC_EVSEChargeParameter", |d| {
-            codec::ac_evse_charge_parameter_type::decode(d, 18)
+            codec::ac_evse_charge_parameter_type::decode(d, 26)
         })?),
         2 => Document::AcEvseStatus(d.element("AC_EVSEStatus", |d| {
-            codec::ac_evse_status_type::decode(d, 19)
+            codec::ac_evse_status_type::decode(d, 18)
         })?),
         3 => Document::BodyElement(
             d.element("BodyElement", |d| codec::body_base_type::decode(d, 27))?,
         ),
         4 => Document::CableCheckReq(d.element("CableCheckReq", |d| {
-            codec::cable_check_req_type::decode(d, 28)
+            codec::cable_check_req_type::decode(d, 34)
         })?),
         5 => Document::CableCheckRes(d.element("CableCheckRes", |d| {
-            codec::cable_check_res_type::decode(d, 35)
+            codec::cable_check_res_type::decode(d, 40)
         })?),
         6 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         7 => {
             Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 43)
+                codec::certificate_installation_req_type::decode(d, 48)
             })?)
         }
         8 => {
             Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 49)
+                codec::certificate_installation_res_type::decode(d, 54)
             })?)
         }
         9 => Document::CertificateUpdateReq(d.element("CertificateUpdateReq", |d| {
             codec::certificate_update_req_type::decode(d, 55)
         })?),
         10 => Document::CertificateUpdateRes(d.element("CertificateUpdateRes", |d| {
-            codec::certificate_update_res_type::decode(d, 56)
+            codec::certificate_update_res_type::decode(d, 57)
         })?),
         11 => Document::ChargeParameterDiscoveryReq(
             d.element("ChargeParameterDiscoveryReq", |d| {
-                codec::charge_parameter_discovery_req_type::decode(d, 58)
+                codec::charge_parameter_discovery_req_type::decode(d, 69)
             })?,
         ),
         12 => Document::ChargeParameterDiscoveryRes(
             d.element("ChargeParameterDiscoveryRes", |d| {
-                codec::charge_parameter_discovery_res_type::decode(d, 70)
+                codec::charge_parameter_discovery_res_type::decode(d, 105)
             })?,
         ),
         13 => Document::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
             codec::charging_status_req_type::decode(d, 106)
         })?),
         14 => Document::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-            codec::charging_status_res_type::decode(d, 107)
+            codec::charging_status_res_type::decode(d, 118)
         })?),
         15 => Document::ContractAuthenticationReq(d.element("ContractAuthenticationReq", |d| {
-            codec::contract_authentication_req_type::decode(d, 119)
+            codec::contract_authentication_req_type::decode(d, 120)
         })?),
         16 => Document::ContractAuthenticationRes(d.element("ContractAuthenticationRes", |d| {
             codec::contract_authentication_res_type::decode(d, 121)
         })?),
         17 => Document::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-            codec::current_demand_req_type::decode(d, 122)
+            codec::current_demand_req_type::decode(d, 131)
         })?),
         18 => Document::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-            codec::current_demand_res_type::decode(d, 132)
+            codec::current_demand_res_type::decode(d, 140)
         })?),
         19 => Document::DcEvChargeParameter(d.element("DC_EVChargeParameter", |d| {
-            codec::dc_ev_charge_parameter_type::decode(d, 60)
+            codec::dc_ev_charge_parameter_type::decode(d, 59)
         })?),
         20 => {
             Document::DcEvPowerDeliveryParameter(d.element("DC_EVPowerDeliveryParameter", |d| {
-                codec::dc_ev_power_delivery_parameter_type::decode(d, 141)
+                codec::dc_ev_power_delivery_parameter_type::decode(d, 143)
             })?)
         }
         21 => Document::DcEvseChargeParameter(d.element("DC_EVSEChargeParameter", |d| {
-            codec::dc_evse_charge_parameter_type::decode(d, 95)
+            codec::dc_evse_charge_parameter_type::decode(d, 94)
         })?),
         22 => Document::DcEvseStatus(d.element("DC_EVSEStatus", |d| {
-            codec::dc_evse_status_type::decode(d, 96)
+            codec::dc_evse_status_type::decode(d, 95)
         })?),
         23 => Document::DcEvStatus(
-            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 61))?,
+            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 60))?,
         ),
         24 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         25 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
         })?),
         26 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         27 => Document::EvChargeParameter(d.element("EVChargeParameter", |d| {
-            codec::ev_charge_parameter_type::decode(d, 69)
+            codec::ev_charge_parameter_type::decode(d, 68)
         })?),
         28 => Document::EvPowerDeliveryParameter(d.element("EVPowerDeliveryParameter", |d| {
             codec::ev_power_delivery_parameter_type::decode(d, 154)
         })?),
         29 => Document::EvseChargeParameter(d.element("EVSEChargeParameter", |d| {
-            codec::evse_charge_parameter_type::decode(d, 105)
+            codec::evse_charge_parameter_type::decode(d, 104)
         })?),
         30 => Document::EvseStatus(
             d.element("EVSEStatus", |d| codec::evse_status_type::decode(d, 155))?,
@@ -2903,39 +2903,39 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
         31 => Document::EvStatus(d.element("EVStatus", |d| codec::ev_status_type::decode(d, 156))?),
         32 => Document::Entry(d.element("Entry", |d| codec::entry_type::decode(d, 157))?),
         33 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         35 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         36 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
         37 => Document::MeteringReceiptReq(d.element("MeteringReceiptReq", |d| {
-            codec::metering_receipt_req_type::decode(d, 186)
+            codec::metering_receipt_req_type::decode(d, 187)
         })?),
         38 => Document::MeteringReceiptRes(d.element("MeteringReceiptRes", |d| {
             codec::metering_receipt_res_type::decode(d, 188)
         })?),
-        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         40 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         41 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         42 => Document::PMaxScheduleEntry(d.element("PMaxScheduleEntry", |d| {
-            codec::p_max_schedule_entry_type::decode(d, 76)
+            codec::p_max_schedule_entry_type::decode(d, 75)
         })?),
         43 => Document::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
             codec::payment_details_req_type::decode(d, 192)
         })?),
         44 => Document::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-            codec::payment_details_res_type::decode(d, 193)
+            codec::payment_details_res_type::decode(d, 194)
         })?),
         45 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 195)
+            codec::power_delivery_req_type::decode(d, 200)
         })?),
         46 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
             codec::power_delivery_res_type::decode(d, 201)
@@ -2947,47 +2947,47 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::pre_charge_res_type::decode(d, 203)
         })?),
         49 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         50 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         51 => Document::RelativeTimeInterval(d.element("RelativeTimeInterval", |d| {
-            codec::relative_time_interval_type::decode(d, 77)
+            codec::relative_time_interval_type::decode(d, 76)
         })?),
         52 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         53 => Document::SaScheduleList(d.element("SAScheduleList", |d| {
-            codec::sa_schedule_list_type::decode(d, 71)
+            codec::sa_schedule_list_type::decode(d, 70)
         })?),
         54 => Document::SaSchedules(
-            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 94))?,
+            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 93))?,
         ),
         55 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         56 => Document::SalesTariffEntry(d.element("SalesTariffEntry", |d| {
-            codec::sales_tariff_entry_type::decode(d, 86)
+            codec::sales_tariff_entry_type::decode(d, 85)
         })?),
         57 => Document::ServiceCharge(d.element("ServiceCharge", |d| {
-            codec::service_charge_type::decode(d, 204)
+            codec::service_charge_type::decode(d, 211)
         })?),
         58 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 212)
+            codec::service_detail_req_type::decode(d, 213)
         })?),
         59 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 214)
+            codec::service_detail_res_type::decode(d, 226)
         })?),
         60 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 227)
+            codec::service_discovery_req_type::decode(d, 229)
         })?),
         61 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 230)
+            codec::service_discovery_res_type::decode(d, 235)
         })?),
         62 => {
             Document::ServicePaymentSelectionReq(d.element("ServicePaymentSelectionReq", |d| {
-                codec::service_payment_selection_req_type::decode(d, 236)
+                codec::service_payment_selection_req_type::decode(d, 239)
             })?)
         }
         63 => {
@@ -2996,7 +2996,7 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             })?)
         }
         64 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 241)
+            codec::session_setup_req_type::decode(d, 242)
         })?),
         65 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
             codec::session_setup_res_type::decode(d, 243)
@@ -3008,43 +3008,43 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::session_stop_res_type::decode(d, 245)
         })?),
         68 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         69 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         70 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         71 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         72 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         73 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         74 => Document::TimeInterval(
-            d.element("TimeInterval", |d| codec::interval_type::decode(d, 80))?,
+            d.element("TimeInterval", |d| codec::interval_type::decode(d, 79))?,
         ),
         75 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         76 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         77 => {
-            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 254))?)
+            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 262))?)
         }
         78 => Document::WeldingDetectionReq(d.element("WeldingDetectionReq", |d| {
-            codec::welding_detection_req_type::decode(d, 261)
+            codec::welding_detection_req_type::decode(d, 260)
         })?),
         79 => Document::WeldingDetectionRes(d.element("WeldingDetectionRes", |d| {
-            codec::welding_detection_res_type::decode(d, 262)
+            codec::welding_detection_res_type::decode(d, 261)
         })?),
         80 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         81 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -3066,19 +3066,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AcEvChargeParameter(v) => {
             e.write_nbit(0, 7);
             e.element("AC_EVChargeParameter", |e| {
-                codec::ac_ev_charge_parameter_type::encode(e, v, 9)
+                codec::ac_ev_charge_parameter_type::encode(e, v, 17)
             })?;
         }
         Document::AcEvseChargeParameter(v) => {
             e.write_nbit(1, 7);
             e.element("AC_EVSEChargeParameter", |e| {
-                codec::ac_evse_charge_parameter_type::encode(e, v, 18)
+                codec::ac_evse_charge_parameter_type::encode(e, v, 26)
             })?;
         }
         Document::AcEvseStatus(v) => {
             e.write_nbit(2, 7);
             e.element("AC_EVSEStatus", |e| {
-                codec::ac_evse_status_type::encode(e, v, 19)
+                codec::ac_evse_status_type::encode(e, v, 18)
             })?;
         }
         Document::BodyElement(v) => {
@@ -3088,31 +3088,31 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CableCheckReq(v) => {
             e.write_nbit(4, 7);
             e.element("CableCheckReq", |e| {
-                codec::cable_check_req_type::encode(e, v, 28)
+                codec::cable_check_req_type::encode(e, v, 34)
             })?;
         }
         Document::CableCheckRes(v) => {
             e.write_nbit(5, 7);
             e.element("CableCheckRes", |e| {
-                codec::cable_check_res_type::encode(e, v, 35)
+                codec::cable_check_res_type::encode(e, v, 40)
             })?;
         }
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(6, 7);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::CertificateInstallationReq(v) => {
             e.write_nbit(7, 7);
             e.element("CertificateInstallationReq", |e| {
-                codec::certificate_installation_req_type::encode(e, v, 43)
+                codec::certificate_installation_req_type::encode(e, v, 48)
             })?;
         }
         Document::CertificateInstallationRes(v) => {
             e.write_nbit(8, 7);
             e.element("CertificateInstallationRes", |e| {
-                codec::certificate_installation_res_type::encode(e, v, 49)
+                codec::certificate_installation_res_type::encode(e, v, 54)
             })?;
         }
         Document::CertificateUpdateReq(v) => {
@@ -3124,19 +3124,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CertificateUpdateRes(v) => {
             e.write_nbit(10, 7);
             e.element("CertificateUpdateRes", |e| {
-                codec::certificate_update_res_type::encode(e, v, 56)
+                codec::certificate_update_res_type::encode(e, v, 57)
             })?;
         }
         Document::ChargeParameterDiscoveryReq(v) => {
             e.write_nbit(11, 7);
             e.element("ChargeParameterDiscoveryReq", |e| {
-                codec::charge_parameter_discovery_req_type::encode(e, v, 58)
+                codec::charge_parameter_discovery_req_type::encode(e, v, 69)
             })?;
         }
         Document::ChargeParameterDiscoveryRes(v) => {
             e.write_nbit(12, 7);
             e.element("ChargeParameterDiscoveryRes", |e| {
-                codec::charge_parameter_discovery_res_type::encode(e, v, 70)
+                codec::charge_parameter_discovery_res_type::encode(e, v, 105)
             })?;
         }
         Document::ChargingStatusReq(v) => {
@@ -3148,13 +3148,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::ChargingStatusRes(v) => {
             e.write_nbit(14, 7);
             e.element("ChargingStatusRes", |e| {
-                codec::charging_status_res_type::encode(e, v, 107)
+                codec::charging_status_res_type::encode(e, v, 118)
             })?;
         }
         Document::ContractAuthenticationReq(v) => {
             e.write_nbit(15, 7);
             e.element("ContractAuthenticationReq", |e| {
-                codec::contract_authentication_req_type::encode(e, v, 119)
+                codec::contract_authentication_req_type::encode(e, v, 120)
             })?;
         }
         Document::ContractAuthenticationRes(v) => {
@@ -3166,49 +3166,49 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CurrentDemandReq(v) => {
             e.write_nbit(17, 7);
             e.element("CurrentDemandReq", |e| {
-                codec::current_demand_req_type::encode(e, v, 122)
+                codec::current_demand_req_type::encode(e, v, 131)
             })?;
         }
         Document::CurrentDemandRes(v) => {
             e.write_nbit(18, 7);
             e.element("CurrentDemandRes", |e| {
-                codec::current_demand_res_type::encode(e, v, 132)
+                codec::current_demand_res_type::encode(e, v, 140)
             })?;
         }
         Document::DcEvChargeParameter(v) => {
             e.write_nbit(19, 7);
             e.element("DC_EVChargeParameter", |e| {
-                codec::dc_ev_charge_parameter_type::encode(e, v, 60)
+                codec::dc_ev_charge_parameter_type::encode(e, v, 59)
             })?;
         }
         Document::DcEvPowerDeliveryParameter(v) => {
             e.write_nbit(20, 7);
             e.element("DC_EVPowerDeliveryParameter", |e| {
-                codec::dc_ev_power_delivery_parameter_type::encode(e, v, 141)
+                codec::dc_ev_power_delivery_parameter_type::encode(e, v, 143)
             })?;
         }
         Document::DcEvseChargeParameter(v) => {
             e.write_nbit(21, 7);
             e.element("DC_EVSEChargeParameter", |e| {
-                codec::dc_evse_charge_parameter_type::encode(e, v, 95)
+                codec::dc_evse_charge_parameter_type::encode(e, v, 94)
             })?;
         }
         Document::DcEvseStatus(v) => {
             e.write_nbit(22, 7);
             e.element("DC_EVSEStatus", |e| {
-                codec::dc_evse_status_type::encode(e, v, 96)
+                codec::dc_evse_status_type::encode(e, v, 95)
             })?;
         }
         Document::DcEvStatus(v) => {
             e.write_nbit(23, 7);
             e.element("DC_EVStatus", |e| {
-                codec::dc_ev_status_type::encode(e, v, 61)
+                codec::dc_ev_status_type::encode(e, v, 60)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(24, 7);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -3227,7 +3227,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::EvChargeParameter(v) => {
             e.write_nbit(27, 7);
             e.element("EVChargeParameter", |e| {
-                codec::ev_charge_parameter_type::encode(e, v, 69)
+                codec::ev_charge_parameter_type::encode(e, v, 68)
             })?;
         }
         Document::EvPowerDeliveryParameter(v) => {
@@ -3239,7 +3239,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::EvseChargeParameter(v) => {
             e.write_nbit(29, 7);
             e.element("EVSEChargeParameter", |e| {
-                codec::evse_charge_parameter_type::encode(e, v, 105)
+                codec::evse_charge_parameter_type::encode(e, v, 104)
             })?;
         }
         Document::EvseStatus(v) => {
@@ -3257,7 +3257,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyInfo(v) => {
             e.write_nbit(33, 7);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -3270,19 +3270,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(35, 7);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(36, 7);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MeteringReceiptReq(v) => {
             e.write_nbit(37, 7);
             e.element("MeteringReceiptReq", |e| {
-                codec::metering_receipt_req_type::encode(e, v, 186)
+                codec::metering_receipt_req_type::encode(e, v, 187)
             })?;
         }
         Document::MeteringReceiptRes(v) => {
@@ -3301,19 +3301,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(40, 7);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(41, 7);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::PMaxScheduleEntry(v) => {
             e.write_nbit(42, 7);
             e.element("PMaxScheduleEntry", |e| {
-                codec::p_max_schedule_entry_type::encode(e, v, 76)
+                codec::p_max_schedule_entry_type::encode(e, v, 75)
             })?;
         }
         Document::PaymentDetailsReq(v) => {
@@ -3325,13 +3325,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::PaymentDetailsRes(v) => {
             e.write_nbit(44, 7);
             e.element("PaymentDetailsRes", |e| {
-                codec::payment_details_res_type::encode(e, v, 193)
+                codec::payment_details_res_type::encode(e, v, 194)
             })?;
         }
         Document::PowerDeliveryReq(v) => {
             e.write_nbit(45, 7);
             e.element("PowerDeliveryReq", |e| {
-                codec::power_delivery_req_type::encode(e, v, 195)
+                codec::power_delivery_req_type::encode(e, v, 200)
             })?;
         }
         Document::PowerDeliveryRes(v) => {
@@ -3355,85 +3355,85 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::RsaKeyValue(v) => {
             e.write_nbit(49, 7);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(50, 7);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RelativeTimeInterval(v) => {
             e.write_nbit(51, 7);
             e.element("RelativeTimeInterval", |e| {
-                codec::relative_time_interval_type::encode(e, v, 77)
+                codec::relative_time_interval_type::encode(e, v, 76)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(52, 7);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SaScheduleList(v) => {
             e.write_nbit(53, 7);
             e.element("SAScheduleList", |e| {
-                codec::sa_schedule_list_type::encode(e, v, 71)
+                codec::sa_schedule_list_type::encode(e, v, 70)
             })?;
         }
         Document::SaSchedules(v) => {
             e.write_nbit(54, 7);
             e.element("SASchedules", |e| {
-                codec::sa_schedules_type::encode(e, v, 94)
+                codec::sa_schedules_type::encode(e, v, 93)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(55, 7);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::SalesTariffEntry(v) => {
             e.write_nbit(56, 7);
             e.element("SalesTariffEntry", |e| {
-                codec::sales_tariff_entry_type::encode(e, v, 86)
+                codec::sales_tariff_entry_type::encode(e, v, 85)
             })?;
         }
         Document::ServiceCharge(v) => {
             e.write_nbit(57, 7);
             e.element("ServiceCharge", |e| {
-                codec::service_charge_type::encode(e, v, 204)
+                codec::service_charge_type::encode(e, v, 211)
             })?;
         }
         Document::ServiceDetailReq(v) => {
             e.write_nbit(58, 7);
             e.element("ServiceDetailReq", |e| {
-                codec::service_detail_req_type::encode(e, v, 212)
+                codec::service_detail_req_type::encode(e, v, 213)
             })?;
         }
         Document::ServiceDetailRes(v) => {
             e.write_nbit(59, 7);
             e.element("ServiceDetailRes", |e| {
-                codec::service_detail_res_type::encode(e, v, 214)
+                codec::service_detail_res_type::encode(e, v, 226)
             })?;
         }
         Document::ServiceDiscoveryReq(v) => {
             e.write_nbit(60, 7);
             e.element("ServiceDiscoveryReq", |e| {
-                codec::service_discovery_req_type::encode(e, v, 227)
+                codec::service_discovery_req_type::encode(e, v, 229)
             })?;
         }
         Document::ServiceDiscoveryRes(v) => {
             e.write_nbit(61, 7);
             e.element("ServiceDiscoveryRes", |e| {
-                codec::service_discovery_res_type::encode(e, v, 230)
+                codec::service_discovery_res_type::encode(e, v, 235)
             })?;
         }
         Document::ServicePaymentSelectionReq(v) => {
             e.write_nbit(62, 7);
             e.element("ServicePaymentSelectionReq", |e| {
-                codec::service_payment_selection_req_type::encode(e, v, 236)
+                codec::service_payment_selection_req_type::encode(e, v, 239)
             })?;
         }
         Document::ServicePaymentSelectionRes(v) => {
@@ -3445,7 +3445,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::SessionSetupReq(v) => {
             e.write_nbit(64, 7);
             e.element("SessionSetupReq", |e| {
-                codec::session_setup_req_type::encode(e, v, 241)
+                codec::session_setup_req_type::encode(e, v, 242)
             })?;
         }
         Document::SessionSetupRes(v) => {
@@ -3469,75 +3469,75 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Signature(v) => {
             e.write_nbit(68, 7);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(69, 7);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(70, 7);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(71, 7);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(72, 7);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(73, 7);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::TimeInterval(v) => {
             e.write_nbit(74, 7);
-            e.element("TimeInterval", |e| codec::interval_type::encode(e, v, 80))?;
+            e.element("TimeInterval", |e| codec::interval_type::encode(e, v, 79))?;
         }
         Document::Transform(v) => {
             e.write_nbit(75, 7);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(76, 7);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::V2gMessage(v) => {
             e.write_nbit(77, 7);
-            e.element("V2G_Message", |e| codec::v2g_message::encode(e, v, 254))?;
+            e.element("V2G_Message", |e| codec::v2g_message::encode(e, v, 262))?;
         }
         Document::WeldingDetectionReq(v) => {
             e.write_nbit(78, 7);
             e.element("WeldingDetectionReq", |e| {
-                codec::welding_detection_req_type::encode(e, v, 261)
+                codec::welding_detection_req_type::encode(e, v, 260)
             })?;
         }
         Document::WeldingDetectionRes(v) => {
             e.write_nbit(79, 7);
             e.element("WeldingDetectionRes", |e| {
-                codec::welding_detection_res_type::encode(e, v, 262)
+                codec::welding_detection_res_type::encode(e, v, 261)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(80, 7);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -3588,7 +3588,7 @@ pub(crate) mod codec {
                 if t != E_AMOUNT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EAmount", |d| physical_value_type::decode(d, 11))?;
+                let v = d.element("EAmount", |d| physical_value_type::decode(d, 10))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -3596,7 +3596,7 @@ pub(crate) mod codec {
                 if t != EV_MAX_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 15))?;
+                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 14))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -3604,7 +3604,7 @@ pub(crate) mod codec {
                 if t != EV_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 16))?;
+                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 15))?;
                 t = d.read_event(S4)?;
                 v
             };
@@ -3612,7 +3612,7 @@ pub(crate) mod codec {
                 if t != EV_MIN_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 17))?;
+                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 16))?;
                 t = d.read_event(S5)?;
                 v
             };
@@ -3646,25 +3646,25 @@ pub(crate) mod codec {
             {
                 let x = &v.e_amount;
                 e.write_event(st, E_AMOUNT)?;
-                e.element("EAmount", |e| physical_value_type::encode(e, x, 11))?;
+                e.element("EAmount", |e| physical_value_type::encode(e, x, 10))?;
             }
             st = S2;
             {
                 let x = &v.ev_max_voltage;
                 e.write_event(st, EV_MAX_VOLTAGE)?;
-                e.element("EVMaxVoltage", |e| physical_value_type::encode(e, x, 15))?;
+                e.element("EVMaxVoltage", |e| physical_value_type::encode(e, x, 14))?;
             }
             st = S3;
             {
                 let x = &v.ev_max_current;
                 e.write_event(st, EV_MAX_CURRENT)?;
-                e.element("EVMaxCurrent", |e| physical_value_type::encode(e, x, 16))?;
+                e.element("EVMaxCurrent", |e| physical_value_type::encode(e, x, 15))?;
             }
             st = S4;
             {
                 let x = &v.ev_min_current;
                 e.write_event(st, EV_MIN_CURRENT)?;
-                e.element("EVMinCurrent", |e| physical_value_type::encode(e, x, 17))?;
+                e.element("EVMinCurrent", |e| physical_value_type::encode(e, x, 16))?;
             }
             st = S5;
             e.write_event(st, EE)
@@ -3695,7 +3695,7 @@ pub(crate) mod codec {
                 if t != AC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 19))?;
+                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 18))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -3703,7 +3703,7 @@ pub(crate) mod codec {
                 if t != EVSE_MAX_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaxVoltage", |d| physical_value_type::decode(d, 24))?;
+                let v = d.element("EVSEMaxVoltage", |d| physical_value_type::decode(d, 23))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -3711,7 +3711,7 @@ pub(crate) mod codec {
                 if t != EVSE_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 25))?;
+                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 24))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -3719,7 +3719,7 @@ pub(crate) mod codec {
                 if t != EVSE_MIN_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMinCurrent", |d| physical_value_type::decode(d, 26))?;
+                let v = d.element("EVSEMinCurrent", |d| physical_value_type::decode(d, 25))?;
                 t = d.read_event(S4)?;
                 v
             };
@@ -3743,25 +3743,25 @@ pub(crate) mod codec {
             {
                 let x = &v.ac_evse_status;
                 e.write_event(st, AC_EVSE_STATUS)?;
-                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 19))?;
+                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 18))?;
             }
             st = S1;
             {
                 let x = &v.evse_max_voltage;
                 e.write_event(st, EVSE_MAX_VOLTAGE)?;
-                e.element("EVSEMaxVoltage", |e| physical_value_type::encode(e, x, 24))?;
+                e.element("EVSEMaxVoltage", |e| physical_value_type::encode(e, x, 23))?;
             }
             st = S2;
             {
                 let x = &v.evse_max_current;
                 e.write_event(st, EVSE_MAX_CURRENT)?;
-                e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 25))?;
+                e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 24))?;
             }
             st = S3;
             {
                 let x = &v.evse_min_current;
                 e.write_event(st, EVSE_MIN_CURRENT)?;
-                e.element("EVSEMinCurrent", |e| physical_value_type::encode(e, x, 26))?;
+                e.element("EVSEMinCurrent", |e| physical_value_type::encode(e, x, 25))?;
             }
             st = S4;
             e.write_event(st, EE)
@@ -4034,22 +4034,22 @@ pub(crate) mod codec {
                         ),
                         CABLE_CHECK_REQ => {
                             BodyElement::CableCheckReq(d.element("CableCheckReq", |d| {
-                                cable_check_req_type::decode(d, 28)
+                                cable_check_req_type::decode(d, 34)
                             })?)
                         }
                         CABLE_CHECK_RES => {
                             BodyElement::CableCheckRes(d.element("CableCheckRes", |d| {
-                                cable_check_res_type::decode(d, 35)
+                                cable_check_res_type::decode(d, 40)
                             })?)
                         }
                         CERTIFICATE_INSTALLATION_REQ => BodyElement::CertificateInstallationReq(
                             d.element("CertificateInstallationReq", |d| {
-                                certificate_installation_req_type::decode(d, 43)
+                                certificate_installation_req_type::decode(d, 48)
                             })?,
                         ),
                         CERTIFICATE_INSTALLATION_RES => BodyElement::CertificateInstallationRes(
                             d.element("CertificateInstallationRes", |d| {
-                                certificate_installation_res_type::decode(d, 49)
+                                certificate_installation_res_type::decode(d, 54)
                             })?,
                         ),
                         CERTIFICATE_UPDATE_REQ => BodyElement::CertificateUpdateReq(
@@ -4059,17 +4059,17 @@ pub(crate) mod codec {
                         ),
                         CERTIFICATE_UPDATE_RES => BodyElement::CertificateUpdateRes(
                             d.element("CertificateUpdateRes", |d| {
-                                certificate_update_res_type::decode(d, 56)
+                                certificate_update_res_type::decode(d, 57)
                             })?,
                         ),
                         CHARGE_PARAMETER_DISCOVERY_REQ => BodyElement::ChargeParameterDiscoveryReq(
                             d.element("ChargeParameterDiscoveryReq", |d| {
-                                charge_parameter_discovery_req_type::decode(d, 58)
+                                charge_parameter_discovery_req_type::decode(d, 69)
                             })?,
                         ),
                         CHARGE_PARAMETER_DISCOVERY_RES => BodyElement::ChargeParameterDiscoveryRes(
                             d.element("ChargeParameterDiscoveryRes", |d| {
-                                charge_parameter_discovery_res_type::decode(d, 70)
+                                charge_parameter_discovery_res_type::decode(d, 105)
                             })?,
                         ),
                         CHARGING_STATUS_REQ => {
@@ -4079,12 +4079,12 @@ pub(crate) mod codec {
                         }
                         CHARGING_STATUS_RES => {
                             BodyElement::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-                                charging_status_res_type::decode(d, 107)
+                                charging_status_res_type::decode(d, 118)
                             })?)
                         }
                         CONTRACT_AUTHENTICATION_REQ => BodyElement::ContractAuthenticationReq(
                             d.element("ContractAuthenticationReq", |d| {
-                                contract_authentication_req_type::decode(d, 119)
+                                contract_authentication_req_type::decode(d, 120)
                             })?,
                         ),
                         CONTRACT_AUTHENTICATION_RES => BodyElement::ContractAuthenticationRes(
@@ -4094,17 +4094,17 @@ pub(crate) mod codec {
                         ),
                         CURRENT_DEMAND_REQ => {
                             BodyElement::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-                                current_demand_req_type::decode(d, 122)
+                                current_demand_req_type::decode(d, 131)
                             })?)
                         }
                         CURRENT_DEMAND_RES => {
                             BodyElement::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-                                current_demand_res_type::decode(d, 132)
+                                current_demand_res_type::decode(d, 140)
                             })?)
                         }
                         METERING_RECEIPT_REQ => BodyElement::MeteringReceiptReq(
                             d.element("MeteringReceiptReq", |d| {
-                                metering_receipt_req_type::decode(d, 186)
+                                metering_receipt_req_type::decode(d, 187)
                             })?,
                         ),
                         METERING_RECEIPT_RES => BodyElement::MeteringReceiptRes(
@@ -4119,12 +4119,12 @@ pub(crate) mod codec {
                         }
                         PAYMENT_DETAILS_RES => {
                             BodyElement::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-                                payment_details_res_type::decode(d, 193)
+                                payment_details_res_type::decode(d, 194)
                             })?)
                         }
                         POWER_DELIVERY_REQ => {
                             BodyElement::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-                                power_delivery_req_type::decode(d, 195)
+                                power_delivery_req_type::decode(d, 200)
                             })?)
                         }
                         POWER_DELIVERY_RES => {
@@ -4140,27 +4140,27 @@ pub(crate) mod codec {
                         ),
                         SERVICE_DETAIL_REQ => {
                             BodyElement::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-                                service_detail_req_type::decode(d, 212)
+                                service_detail_req_type::decode(d, 213)
                             })?)
                         }
                         SERVICE_DETAIL_RES => {
                             BodyElement::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-                                service_detail_res_type::decode(d, 214)
+                                service_detail_res_type::decode(d, 226)
                             })?)
                         }
                         SERVICE_DISCOVERY_REQ => BodyElement::ServiceDiscoveryReq(
                             d.element("ServiceDiscoveryReq", |d| {
-                                service_discovery_req_type::decode(d, 227)
+                                service_discovery_req_type::decode(d, 229)
                             })?,
                         ),
                         SERVICE_DISCOVERY_RES => BodyElement::ServiceDiscoveryRes(
                             d.element("ServiceDiscoveryRes", |d| {
-                                service_discovery_res_type::decode(d, 230)
+                                service_discovery_res_type::decode(d, 235)
                             })?,
                         ),
                         SERVICE_PAYMENT_SELECTION_REQ => BodyElement::ServicePaymentSelectionReq(
                             d.element("ServicePaymentSelectionReq", |d| {
-                                service_payment_selection_req_type::decode(d, 236)
+                                service_payment_selection_req_type::decode(d, 239)
                             })?,
                         ),
                         SERVICE_PAYMENT_SELECTION_RES => BodyElement::ServicePaymentSelectionRes(
@@ -4170,7 +4170,7 @@ pub(crate) mod codec {
                         ),
                         SESSION_SETUP_REQ => {
                             BodyElement::SessionSetupReq(d.element("SessionSetupReq", |d| {
-                                session_setup_req_type::decode(d, 241)
+                                session_setup_req_type::decode(d, 242)
                             })?)
                         }
                         SESSION_SETUP_RES => {
@@ -4188,12 +4188,12 @@ pub(crate) mod codec {
                         }
                         WELDING_DETECTION_REQ => BodyElement::WeldingDetectionReq(
                             d.element("WeldingDetectionReq", |d| {
-                                welding_detection_req_type::decode(d, 261)
+                                welding_detection_req_type::decode(d, 260)
                             })?,
                         ),
                         WELDING_DETECTION_RES => BodyElement::WeldingDetectionRes(
                             d.element("WeldingDetectionRes", |d| {
-                                welding_detection_res_type::decode(d, 262)
+                                welding_detection_res_type::decode(d, 261)
                             })?,
                         ),
                         _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -4226,22 +4226,22 @@ pub(crate) mod codec {
                     }
                     BodyElement::CableCheckReq(m) => {
                         e.write_event(st, CABLE_CHECK_REQ)?;
-                        e.element("CableCheckReq", |e| cable_check_req_type::encode(e, m, 28))?;
+                        e.element("CableCheckReq", |e| cable_check_req_type::encode(e, m, 34))?;
                     }
                     BodyElement::CableCheckRes(m) => {
                         e.write_event(st, CABLE_CHECK_RES)?;
-                        e.element("CableCheckRes", |e| cable_check_res_type::encode(e, m, 35))?;
+                        e.element("CableCheckRes", |e| cable_check_res_type::encode(e, m, 40))?;
                     }
                     BodyElement::CertificateInstallationReq(m) => {
                         e.write_event(st, CERTIFICATE_INSTALLATION_REQ)?;
                         e.element("CertificateInstallationReq", |e| {
-                            certificate_installation_req_type::encode(e, m, 43)
+                            certificate_installation_req_type::encode(e, m, 48)
                         })?;
                     }
                     BodyElement::CertificateInstallationRes(m) => {
                         e.write_event(st, CERTIFICATE_INSTALLATION_RES)?;
                         e.element("CertificateInstallationRes", |e| {
-                            certificate_installation_res_type::encode(e, m, 49)
+                            certificate_installation_res_type::encode(e, m, 54)
                         })?;
                     }
                     BodyElement::CertificateUpdateReq(m) => {
@@ -4253,19 +4253,19 @@ pub(crate) mod codec {
                     BodyElement::CertificateUpdateRes(m) => {
                         e.write_event(st, CERTIFICATE_UPDATE_RES)?;
                         e.element("CertificateUpdateRes", |e| {
-                            certificate_update_res_type::encode(e, m, 56)
+                            certificate_update_res_type::encode(e, m, 57)
                         })?;
                     }
                     BodyElement::ChargeParameterDiscoveryReq(m) => {
                         e.write_event(st, CHARGE_PARAMETER_DISCOVERY_REQ)?;
                         e.element("ChargeParameterDiscoveryReq", |e| {
-                            charge_parameter_discovery_req_type::encode(e, m, 58)
+                            charge_parameter_discovery_req_type::encode(e, m, 69)
                         })?;
                     }
                     BodyElement::ChargeParameterDiscoveryRes(m) => {
                         e.write_event(st, CHARGE_PARAMETER_DISCOVERY_RES)?;
                         e.element("ChargeParameterDiscoveryRes", |e| {
-                            charge_parameter_discovery_res_type::encode(e, m, 70)
+                            charge_parameter_discovery_res_type::encode(e, m, 105)
                         })?;
                     }
                     BodyElement::ChargingStatusReq(m) => {
@@ -4277,13 +4277,13 @@ pub(crate) mod codec {
                     BodyElement::ChargingStatusRes(m) => {
                         e.write_event(st, CHARGING_STATUS_RES)?;
                         e.element("ChargingStatusRes", |e| {
-                            charging_status_res_type::encode(e, m, 107)
+                            charging_status_res_type::encode(e, m, 118)
                         })?;
                     }
                     BodyElement::ContractAuthenticationReq(m) => {
                         e.write_event(st, CONTRACT_AUTHENTICATION_REQ)?;
                         e.element("ContractAuthenticationReq", |e| {
-                            contract_authentication_req_type::encode(e, m, 119)
+                            contract_authentication_req_type::encode(e, m, 120)
                         })?;
                     }
                     BodyElement::ContractAuthenticationRes(m) => {
@@ -4295,19 +4295,19 @@ pub(crate) mod codec {
                     BodyElement::CurrentDemandReq(m) => {
                         e.write_event(st, CURRENT_DEMAND_REQ)?;
                         e.element("CurrentDemandReq", |e| {
-                            current_demand_req_type::encode(e, m, 122)
+                            current_demand_req_type::encode(e, m, 131)
                         })?;
                     }
                     BodyElement::CurrentDemandRes(m) => {
                         e.write_event(st, CURRENT_DEMAND_RES)?;
                         e.element("CurrentDemandRes", |e| {
-                            current_demand_res_type::encode(e, m, 132)
+                            current_demand_res_type::encode(e, m, 140)
                         })?;
                     }
                     BodyElement::MeteringReceiptReq(m) => {
                         e.write_event(st, METERING_RECEIPT_REQ)?;
                         e.element("MeteringReceiptReq", |e| {
-                            metering_receipt_req_type::encode(e, m, 186)
+                            metering_receipt_req_type::encode(e, m, 187)
                         })?;
                     }
                     BodyElement::MeteringReceiptRes(m) => {
@@ -4325,13 +4325,13 @@ pub(crate) mod codec {
                     BodyElement::PaymentDetailsRes(m) => {
                         e.write_event(st, PAYMENT_DETAILS_RES)?;
                         e.element("PaymentDetailsRes", |e| {
-                            payment_details_res_type::encode(e, m, 193)
+                            payment_details_res_type::encode(e, m, 194)
                         })?;
                     }
                     BodyElement::PowerDeliveryReq(m) => {
                         e.write_event(st, POWER_DELIVERY_REQ)?;
                         e.element("PowerDeliveryReq", |e| {
-                            power_delivery_req_type::encode(e, m, 195)
+                            power_delivery_req_type::encode(e, m, 200)
                         })?;
                     }
                     BodyElement::PowerDeliveryRes(m) => {
@@ -4351,31 +4351,31 @@ pub(crate) mod codec {
                     BodyElement::ServiceDetailReq(m) => {
                         e.write_event(st, SERVICE_DETAIL_REQ)?;
                         e.element("ServiceDetailReq", |e| {
-                            service_detail_req_type::encode(e, m, 212)
+                            service_detail_req_type::encode(e, m, 213)
                         })?;
                     }
                     BodyElement::ServiceDetailRes(m) => {
                         e.write_event(st, SERVICE_DETAIL_RES)?;
                         e.element("ServiceDetailRes", |e| {
-                            service_detail_res_type::encode(e, m, 214)
+                            service_detail_res_type::encode(e, m, 226)
                         })?;
                     }
                     BodyElement::ServiceDiscoveryReq(m) => {
                         e.write_event(st, SERVICE_DISCOVERY_REQ)?;
                         e.element("ServiceDiscoveryReq", |e| {
-                            service_discovery_req_type::encode(e, m, 227)
+                            service_discovery_req_type::encode(e, m, 229)
                         })?;
                     }
                     BodyElement::ServiceDiscoveryRes(m) => {
                         e.write_event(st, SERVICE_DISCOVERY_RES)?;
                         e.element("ServiceDiscoveryRes", |e| {
-                            service_discovery_res_type::encode(e, m, 230)
+                            service_discovery_res_type::encode(e, m, 235)
                         })?;
                     }
                     BodyElement::ServicePaymentSelectionReq(m) => {
                         e.write_event(st, SERVICE_PAYMENT_SELECTION_REQ)?;
                         e.element("ServicePaymentSelectionReq", |e| {
-                            service_payment_selection_req_type::encode(e, m, 236)
+                            service_payment_selection_req_type::encode(e, m, 239)
                         })?;
                     }
                     BodyElement::ServicePaymentSelectionRes(m) => {
@@ -4387,7 +4387,7 @@ pub(crate) mod codec {
                     BodyElement::SessionSetupReq(m) => {
                         e.write_event(st, SESSION_SETUP_REQ)?;
                         e.element("SessionSetupReq", |e| {
-                            session_setup_req_type::encode(e, m, 241)
+                            session_setup_req_type::encode(e, m, 242)
                         })?;
                     }
                     BodyElement::SessionSetupRes(m) => {
@@ -4409,13 +4409,13 @@ pub(crate) mod codec {
                     BodyElement::WeldingDetectionReq(m) => {
                         e.write_event(st, WELDING_DETECTION_REQ)?;
                         e.element("WeldingDetectionReq", |e| {
-                            welding_detection_req_type::encode(e, m, 261)
+                            welding_detection_req_type::encode(e, m, 260)
                         })?;
                     }
                     BodyElement::WeldingDetectionRes(m) => {
                         e.write_event(st, WELDING_DETECTION_RES)?;
                         e.element("WeldingDetectionRes", |e| {
-                            welding_detection_res_type::encode(e, m, 262)
+                            welding_detection_res_type::encode(e, m, 261)
                         })?;
                     }
                 }
@@ -4443,7 +4443,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 29))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4464,7 +4464,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 29))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 28))?;
             }
             st = S1;
             e.write_event(st, EE)
@@ -4501,7 +4501,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 37))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -4541,7 +4541,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 37))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 36))?;
             }
             st = S2;
             {
@@ -4587,7 +4587,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 52))?;
+                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 51))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -4623,7 +4623,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
-                        sub_certificates_type::encode(e, x, 52)
+                        sub_certificates_type::encode(e, x, 51)
                     })?;
                 }
                 st = S2;
@@ -4657,7 +4657,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -4677,7 +4677,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 46)
+                    list_of_root_certificate_i_ds_type::decode(d, 45)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4728,7 +4728,7 @@ pub(crate) mod codec {
                 let x = &v.list_of_root_certificate_i_ds;
                 e.write_event(st, LIST_OF_ROOT_CERTIFICATE_I_DS)?;
                 e.element("ListOfRootCertificateIDs", |e| {
-                    list_of_root_certificate_i_ds_type::encode(e, x, 46)
+                    list_of_root_certificate_i_ds_type::encode(e, x, 45)
                 })?;
             }
             st = S3;
@@ -4773,7 +4773,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4790,7 +4790,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 50)
+                    certificate_chain_type::decode(d, 49)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4817,7 +4817,7 @@ pub(crate) mod codec {
                 if t != CONTRACT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ContractID", |d| d.read_string(24, 54))?;
+                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
                 t = d.read_event(S6)?;
                 v
             };
@@ -4860,7 +4860,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 50)
+                    certificate_chain_type::encode(e, x, 49)
                 })?;
             }
             st = S3;
@@ -4922,7 +4922,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -4934,7 +4934,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 50)
+                    certificate_chain_type::decode(d, 49)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4943,7 +4943,7 @@ pub(crate) mod codec {
                 if t != CONTRACT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ContractID", |d| d.read_string(24, 54))?;
+                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -4952,7 +4952,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 46)
+                    list_of_root_certificate_i_ds_type::decode(d, 45)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4995,7 +4995,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 50)
+                    certificate_chain_type::encode(e, x, 49)
                 })?;
             }
             st = S2;
@@ -5012,7 +5012,7 @@ pub(crate) mod codec {
                 let x = &v.list_of_root_certificate_i_ds;
                 e.write_event(st, LIST_OF_ROOT_CERTIFICATE_I_DS)?;
                 e.element("ListOfRootCertificateIDs", |e| {
-                    list_of_root_certificate_i_ds_type::encode(e, x, 46)
+                    list_of_root_certificate_i_ds_type::encode(e, x, 45)
                 })?;
             }
             st = S4;
@@ -5059,7 +5059,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -5076,7 +5076,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 50)
+                    certificate_chain_type::decode(d, 49)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5103,7 +5103,7 @@ pub(crate) mod codec {
                 if t != CONTRACT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ContractID", |d| d.read_string(24, 54))?;
+                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
                 t = d.read_event(S6)?;
                 v
             };
@@ -5155,7 +5155,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 50)
+                    certificate_chain_type::encode(e, x, 49)
                 })?;
             }
             st = S3;
@@ -5235,17 +5235,17 @@ pub(crate) mod codec {
                 let v = match t {
                     AC_EV_CHARGE_PARAMETER => EvChargeParameter::AcEvChargeParameter(
                         d.element("AC_EVChargeParameter", |d| {
-                            ac_ev_charge_parameter_type::decode(d, 9)
+                            ac_ev_charge_parameter_type::decode(d, 17)
                         })?,
                     ),
                     DC_EV_CHARGE_PARAMETER => EvChargeParameter::DcEvChargeParameter(
                         d.element("DC_EVChargeParameter", |d| {
-                            dc_ev_charge_parameter_type::decode(d, 60)
+                            dc_ev_charge_parameter_type::decode(d, 59)
                         })?,
                     ),
                     EV_CHARGE_PARAMETER => EvChargeParameter::EvChargeParameter(
                         d.element("EVChargeParameter", |d| {
-                            ev_charge_parameter_type::decode(d, 69)
+                            ev_charge_parameter_type::decode(d, 68)
                         })?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -5281,19 +5281,19 @@ pub(crate) mod codec {
                 EvChargeParameter::AcEvChargeParameter(m) => {
                     e.write_event(st, AC_EV_CHARGE_PARAMETER)?;
                     e.element("AC_EVChargeParameter", |e| {
-                        ac_ev_charge_parameter_type::encode(e, m, 9)
+                        ac_ev_charge_parameter_type::encode(e, m, 17)
                     })?;
                 }
                 EvChargeParameter::DcEvChargeParameter(m) => {
                     e.write_event(st, DC_EV_CHARGE_PARAMETER)?;
                     e.element("DC_EVChargeParameter", |e| {
-                        dc_ev_charge_parameter_type::encode(e, m, 60)
+                        dc_ev_charge_parameter_type::encode(e, m, 59)
                     })?;
                 }
                 EvChargeParameter::EvChargeParameter(m) => {
                     e.write_event(st, EV_CHARGE_PARAMETER)?;
                     e.element("EVChargeParameter", |e| {
-                        ev_charge_parameter_type::encode(e, m, 69)
+                        ev_charge_parameter_type::encode(e, m, 68)
                     })?;
                 }
             }
@@ -5348,10 +5348,10 @@ pub(crate) mod codec {
             let f_sa_schedules = {
                 let v = match t {
                     SA_SCHEDULE_LIST => SaSchedules::SaScheduleList(
-                        d.element("SAScheduleList", |d| sa_schedule_list_type::decode(d, 71))?,
+                        d.element("SAScheduleList", |d| sa_schedule_list_type::decode(d, 70))?,
                     ),
                     SA_SCHEDULES => SaSchedules::SaSchedules(
-                        d.element("SASchedules", |d| sa_schedules_type::decode(d, 94))?,
+                        d.element("SASchedules", |d| sa_schedules_type::decode(d, 93))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -5362,17 +5362,17 @@ pub(crate) mod codec {
                 let v = match t {
                     AC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::AcEvseChargeParameter(
                         d.element("AC_EVSEChargeParameter", |d| {
-                            ac_evse_charge_parameter_type::decode(d, 18)
+                            ac_evse_charge_parameter_type::decode(d, 26)
                         })?,
                     ),
                     DC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::DcEvseChargeParameter(
                         d.element("DC_EVSEChargeParameter", |d| {
-                            dc_evse_charge_parameter_type::decode(d, 95)
+                            dc_evse_charge_parameter_type::decode(d, 94)
                         })?,
                     ),
                     EVSE_CHARGE_PARAMETER => EvseChargeParameter::EvseChargeParameter(
                         d.element("EVSEChargeParameter", |d| {
-                            evse_charge_parameter_type::decode(d, 105)
+                            evse_charge_parameter_type::decode(d, 104)
                         })?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -5419,12 +5419,12 @@ pub(crate) mod codec {
                 SaSchedules::SaScheduleList(m) => {
                     e.write_event(st, SA_SCHEDULE_LIST)?;
                     e.element("SAScheduleList", |e| {
-                        sa_schedule_list_type::encode(e, m, 71)
+                        sa_schedule_list_type::encode(e, m, 70)
                     })?;
                 }
                 SaSchedules::SaSchedules(m) => {
                     e.write_event(st, SA_SCHEDULES)?;
-                    e.element("SASchedules", |e| sa_schedules_type::encode(e, m, 94))?;
+                    e.element("SASchedules", |e| sa_schedules_type::encode(e, m, 93))?;
                 }
             }
             st = S3;
@@ -5432,19 +5432,19 @@ pub(crate) mod codec {
                 EvseChargeParameter::AcEvseChargeParameter(m) => {
                     e.write_event(st, AC_EVSE_CHARGE_PARAMETER)?;
                     e.element("AC_EVSEChargeParameter", |e| {
-                        ac_evse_charge_parameter_type::encode(e, m, 18)
+                        ac_evse_charge_parameter_type::encode(e, m, 26)
                     })?;
                 }
                 EvseChargeParameter::DcEvseChargeParameter(m) => {
                     e.write_event(st, DC_EVSE_CHARGE_PARAMETER)?;
                     e.element("DC_EVSEChargeParameter", |e| {
-                        dc_evse_charge_parameter_type::encode(e, m, 95)
+                        dc_evse_charge_parameter_type::encode(e, m, 94)
                     })?;
                 }
                 EvseChargeParameter::EvseChargeParameter(m) => {
                     e.write_event(st, EVSE_CHARGE_PARAMETER)?;
                     e.element("EVSEChargeParameter", |e| {
-                        evse_charge_parameter_type::encode(e, m, 105)
+                        evse_charge_parameter_type::encode(e, m, 104)
                     })?;
                 }
             }
@@ -5490,7 +5490,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 198))?;
+                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 197))?;
                         t = d.read_event(S2)?;
                         v
                     };
@@ -5536,7 +5536,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PROFILE_ENTRY)?;
-                    e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 198))?;
+                    e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 197))?;
                 }
                 st = S2;
             }
@@ -5629,7 +5629,7 @@ pub(crate) mod codec {
                     if t != EVSE_MAX_CURRENT {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 110))?;
+                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 109))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -5641,7 +5641,7 @@ pub(crate) mod codec {
                     if t != METER_INFO {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 111))?;
+                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 110))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -5660,7 +5660,7 @@ pub(crate) mod codec {
                 if t != AC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 118))?;
+                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 117))?;
                 t = d.read_event(S7)?;
                 v
             };
@@ -5715,7 +5715,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, EVSE_MAX_CURRENT)?;
-                    e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 110))?;
+                    e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 109))?;
                 }
                 st = S4;
             }
@@ -5723,7 +5723,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, METER_INFO)?;
-                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 111))?;
+                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 110))?;
                 }
                 st = S5;
             }
@@ -5739,7 +5739,7 @@ pub(crate) mod codec {
             {
                 let x = &v.ac_evse_status;
                 e.write_event(st, AC_EVSE_STATUS)?;
-                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 118))?;
+                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 117))?;
             }
             st = S7;
             e.write_event(st, EE)
@@ -5780,7 +5780,7 @@ pub(crate) mod codec {
                             if t != COST {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("Cost", |d| cost_type::decode(d, 90))?;
+                            let v = d.element("Cost", |d| cost_type::decode(d, 89))?;
                             t = d.read_event(S1)?;
                             v
                         };
@@ -5830,7 +5830,7 @@ pub(crate) mod codec {
                     {
                         let x = x2;
                         e.write_event(st, COST)?;
-                        e.element("Cost", |e| cost_type::encode(e, x, 90))?;
+                        e.element("Cost", |e| cost_type::encode(e, x, 89))?;
                     }
                     st = S1;
                 }
@@ -5860,7 +5860,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -5872,7 +5872,7 @@ pub(crate) mod codec {
                     if t != GEN_CHALLENGE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 120))?;
+                    let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 119))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -6135,7 +6135,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 29))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6143,7 +6143,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 123))?;
+                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 122))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -6153,7 +6153,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 124)
+                        physical_value_type::decode(d, 123)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6167,7 +6167,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 125)
+                        physical_value_type::decode(d, 124)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -6181,7 +6181,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 126)
+                        physical_value_type::decode(d, 125)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -6215,7 +6215,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("RemainingTimeToFullSoC", |d| {
-                        physical_value_type::decode(d, 129)
+                        physical_value_type::decode(d, 128)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6229,7 +6229,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("RemainingTimeToBulkSoC", |d| {
-                        physical_value_type::decode(d, 130)
+                        physical_value_type::decode(d, 129)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6241,7 +6241,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 131))?;
+                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 130))?;
                 t = d.read_event(S10)?;
                 v
             };
@@ -6271,14 +6271,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 29))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 28))?;
             }
             st = S1;
             {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    physical_value_type::encode(e, x, 123)
+                    physical_value_type::encode(e, x, 122)
                 })?;
             }
             st = S2;
@@ -6287,7 +6287,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVMaximumVoltageLimit", |e| {
-                        physical_value_type::encode(e, x, 124)
+                        physical_value_type::encode(e, x, 123)
                     })?;
                 }
                 st = S3;
@@ -6297,7 +6297,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVMaximumCurrentLimit", |e| {
-                        physical_value_type::encode(e, x, 125)
+                        physical_value_type::encode(e, x, 124)
                     })?;
                 }
                 st = S4;
@@ -6307,7 +6307,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 126)
+                        physical_value_type::encode(e, x, 125)
                     })?;
                 }
                 st = S5;
@@ -6337,7 +6337,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, REMAINING_TIME_TO_FULL_SO_C)?;
                     e.element("RemainingTimeToFullSoC", |e| {
-                        physical_value_type::encode(e, x, 129)
+                        physical_value_type::encode(e, x, 128)
                     })?;
                 }
                 st = S8;
@@ -6347,7 +6347,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, REMAINING_TIME_TO_BULK_SO_C)?;
                     e.element("RemainingTimeToBulkSoC", |e| {
-                        physical_value_type::encode(e, x, 130)
+                        physical_value_type::encode(e, x, 129)
                     })?;
                 }
                 st = S9;
@@ -6356,7 +6356,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    physical_value_type::encode(e, x, 131)
+                    physical_value_type::encode(e, x, 130)
                 })?;
             }
             st = S10;
@@ -6413,7 +6413,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 37))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -6422,7 +6422,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 133)
+                    physical_value_type::decode(d, 132)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -6432,7 +6432,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentCurrent", |d| {
-                    physical_value_type::decode(d, 134)
+                    physical_value_type::decode(d, 133)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -6467,7 +6467,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 138)
+                        physical_value_type::decode(d, 137)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6481,7 +6481,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 139)
+                        physical_value_type::decode(d, 138)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6495,7 +6495,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 140)
+                        physical_value_type::decode(d, 139)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -6538,14 +6538,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 37))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 36))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 133)
+                    physical_value_type::encode(e, x, 132)
                 })?;
             }
             st = S3;
@@ -6553,7 +6553,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_current;
                 e.write_event(st, EVSE_PRESENT_CURRENT)?;
                 e.element("EVSEPresentCurrent", |e| {
-                    physical_value_type::encode(e, x, 134)
+                    physical_value_type::encode(e, x, 133)
                 })?;
             }
             st = S4;
@@ -6589,7 +6589,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVSEMaximumVoltageLimit", |e| {
-                        physical_value_type::encode(e, x, 138)
+                        physical_value_type::encode(e, x, 137)
                     })?;
                 }
                 st = S8;
@@ -6599,7 +6599,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVSEMaximumCurrentLimit", |e| {
-                        physical_value_type::encode(e, x, 139)
+                        physical_value_type::encode(e, x, 138)
                     })?;
                 }
                 st = S9;
@@ -6609,7 +6609,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 140)
+                        physical_value_type::encode(e, x, 139)
                     })?;
                 }
                 st = S10;
@@ -6656,7 +6656,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 61))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 60))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6665,7 +6665,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 62)
+                    physical_value_type::decode(d, 61)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -6676,7 +6676,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 63)
+                        physical_value_type::decode(d, 62)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6689,7 +6689,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 64)
+                    physical_value_type::decode(d, 63)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -6700,7 +6700,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 65))?;
+                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 64))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -6712,7 +6712,7 @@ pub(crate) mod codec {
                     if t != EV_ENERGY_REQUEST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 66))?;
+                    let v = d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 65))?;
                     t = d.read_event(S6)?;
                     v
                 })
@@ -6767,14 +6767,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 61))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 60))?;
             }
             st = S1;
             {
                 let x = &v.ev_maximum_current_limit;
                 e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                 e.element("EVMaximumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 62)
+                    physical_value_type::encode(e, x, 61)
                 })?;
             }
             st = S2;
@@ -6783,7 +6783,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 63)
+                        physical_value_type::encode(e, x, 62)
                     })?;
                 }
                 st = S3;
@@ -6792,7 +6792,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage_limit;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVMaximumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 64)
+                    physical_value_type::encode(e, x, 63)
                 })?;
             }
             st = S4;
@@ -6801,7 +6801,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_ENERGY_CAPACITY)?;
                     e.element("EVEnergyCapacity", |e| {
-                        physical_value_type::encode(e, x, 65)
+                        physical_value_type::encode(e, x, 64)
                     })?;
                 }
                 st = S5;
@@ -6810,7 +6810,7 @@ pub(crate) mod codec {
                 {
                     let x = x3;
                     e.write_event(st, EV_ENERGY_REQUEST)?;
-                    e.element("EVEnergyRequest", |e| physical_value_type::encode(e, x, 66))?;
+                    e.element("EVEnergyRequest", |e| physical_value_type::encode(e, x, 65))?;
                 }
                 st = S6;
             }
@@ -6862,7 +6862,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 61))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 60))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6905,7 +6905,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 61))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 60))?;
             }
             st = S1;
             if let Some(x1) = &v.bulk_charging_complete {
@@ -7107,7 +7107,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 96))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 95))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7116,7 +7116,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 97)
+                    physical_value_type::decode(d, 96)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -7127,7 +7127,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 98)
+                        physical_value_type::decode(d, 97)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7140,7 +7140,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 99)
+                    physical_value_type::decode(d, 98)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -7150,7 +7150,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 100)
+                    physical_value_type::decode(d, 99)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -7160,7 +7160,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 101)
+                    physical_value_type::decode(d, 100)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -7172,7 +7172,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EVSECurrentRegulationTolerance", |d| {
-                            physical_value_type::decode(d, 102)
+                            physical_value_type::decode(d, 101)
                         })?;
                         t = d.read_event(S7)?;
                         v
@@ -7185,7 +7185,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPeakCurrentRipple", |d| {
-                    physical_value_type::decode(d, 103)
+                    physical_value_type::decode(d, 102)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -7196,7 +7196,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEEnergyToBeDelivered", |d| {
-                        physical_value_type::decode(d, 104)
+                        physical_value_type::decode(d, 103)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -7229,14 +7229,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 96))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 95))?;
             }
             st = S1;
             {
                 let x = &v.evse_maximum_current_limit;
                 e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                 e.element("EVSEMaximumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 97)
+                    physical_value_type::encode(e, x, 96)
                 })?;
             }
             st = S2;
@@ -7245,7 +7245,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 98)
+                        physical_value_type::encode(e, x, 97)
                     })?;
                 }
                 st = S3;
@@ -7254,7 +7254,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage_limit;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVSEMaximumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 99)
+                    physical_value_type::encode(e, x, 98)
                 })?;
             }
             st = S4;
@@ -7262,7 +7262,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_current_limit;
                 e.write_event(st, EVSE_MINIMUM_CURRENT_LIMIT)?;
                 e.element("EVSEMinimumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 100)
+                    physical_value_type::encode(e, x, 99)
                 })?;
             }
             st = S5;
@@ -7270,7 +7270,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_voltage_limit;
                 e.write_event(st, EVSE_MINIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVSEMinimumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 101)
+                    physical_value_type::encode(e, x, 100)
                 })?;
             }
             st = S6;
@@ -7279,7 +7279,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_CURRENT_REGULATION_TOLERANCE)?;
                     e.element("EVSECurrentRegulationTolerance", |e| {
-                        physical_value_type::encode(e, x, 102)
+                        physical_value_type::encode(e, x, 101)
                     })?;
                 }
                 st = S7;
@@ -7288,7 +7288,7 @@ pub(crate) mod codec {
                 let x = &v.evse_peak_current_ripple;
                 e.write_event(st, EVSE_PEAK_CURRENT_RIPPLE)?;
                 e.element("EVSEPeakCurrentRipple", |e| {
-                    physical_value_type::encode(e, x, 103)
+                    physical_value_type::encode(e, x, 102)
                 })?;
             }
             st = S8;
@@ -7297,7 +7297,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_ENERGY_TO_BE_DELIVERED)?;
                     e.element("EVSEEnergyToBeDelivered", |e| {
-                        physical_value_type::encode(e, x, 104)
+                        physical_value_type::encode(e, x, 103)
                     })?;
                 }
                 st = S9;
@@ -7439,11 +7439,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 77)
+                            relative_time_interval_type::decode(d, 76)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 80))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -7468,12 +7468,12 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 77)
+                        relative_time_interval_type::encode(e, m, 76)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 80))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 79))?;
                 }
             }
             st = S1;
@@ -7673,7 +7673,7 @@ pub(crate) mod codec {
                         if t != ROOT_CERTIFICATE_ID {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.simple("RootCertificateID", |d| d.read_string(40, 47))?;
+                        let v = d.simple("RootCertificateID", |d| d.read_string(40, 46))?;
                         t = d.read_event(S1)?;
                         v
                     };
@@ -7751,7 +7751,7 @@ pub(crate) mod codec {
                     if t != NOTIFICATION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Notification", |d| notification_type::decode(d, 257))?;
+                    let v = d.element("Notification", |d| notification_type::decode(d, 256))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -7764,7 +7764,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 246)
+                        crate::xmldsig::codec::signature_type::decode(d, 250)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7801,7 +7801,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, NOTIFICATION)?;
-                    e.element("Notification", |e| notification_type::encode(e, x, 257))?;
+                    e.element("Notification", |e| notification_type::encode(e, x, 256))?;
                 }
                 st = S2;
             }
@@ -7810,7 +7810,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
-                        crate::xmldsig::codec::signature_type::encode(e, x, 246)
+                        crate::xmldsig::codec::signature_type::encode(e, x, 250)
                     })?;
                 }
                 st = S3;
@@ -7845,7 +7845,7 @@ pub(crate) mod codec {
                 if t != METER_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 112))?;
+                let v = d.simple("MeterID", |d| d.read_string(32, 111))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7854,7 +7854,7 @@ pub(crate) mod codec {
                     if t != METER_READING {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("MeterReading", |d| physical_value_type::decode(d, 113))?;
+                    let v = d.element("MeterReading", |d| physical_value_type::decode(d, 112))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -7928,7 +7928,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, METER_READING)?;
-                    e.element("MeterReading", |e| physical_value_type::encode(e, x, 113))?;
+                    e.element("MeterReading", |e| physical_value_type::encode(e, x, 112))?;
                 }
                 st = S2;
             }
@@ -7994,7 +7994,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -8027,7 +8027,7 @@ pub(crate) mod codec {
                 if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 111))?;
+                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 110))?;
                 t = d.read_event(S4)?;
                 v
             };
@@ -8079,7 +8079,7 @@ pub(crate) mod codec {
             {
                 let x = &v.meter_info;
                 e.write_event(st, METER_INFO)?;
-                e.element("MeterInfo", |e| meter_info_type::encode(e, x, 111))?;
+                e.element("MeterInfo", |e| meter_info_type::encode(e, x, 110))?;
             }
             st = S4;
             e.write_event(st, EE)
@@ -8114,7 +8114,7 @@ pub(crate) mod codec {
                 if t != AC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 118))?;
+                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 117))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -8145,7 +8145,7 @@ pub(crate) mod codec {
             {
                 let x = &v.ac_evse_status;
                 e.write_event(st, AC_EVSE_STATUS)?;
-                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 118))?;
+                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 117))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -8181,7 +8181,7 @@ pub(crate) mod codec {
                     if t != FAULT_MSG {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("FaultMsg", |d| d.read_string(64, 259))?;
+                    let v = d.simple("FaultMsg", |d| d.read_string(64, 258))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -8248,11 +8248,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 77)
+                            relative_time_interval_type::decode(d, 76)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 80))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -8286,12 +8286,12 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 77)
+                        relative_time_interval_type::encode(e, m, 76)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 80))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 79))?;
                 }
             }
             st = S1;
@@ -8343,7 +8343,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PMaxScheduleEntry", |d| {
-                            p_max_schedule_entry_type::decode(d, 76)
+                            p_max_schedule_entry_type::decode(d, 75)
                         })?;
                         t = d.read_event(S2)?;
                         v
@@ -8391,7 +8391,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, P_MAX_SCHEDULE_ENTRY)?;
                     e.element("PMaxScheduleEntry", |e| {
-                        p_max_schedule_entry_type::encode(e, x, 76)
+                        p_max_schedule_entry_type::encode(e, x, 75)
                     })?;
                 }
                 st = S2;
@@ -8434,7 +8434,7 @@ pub(crate) mod codec {
                         if t != PARAMETER {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 218))?;
+                        let v = d.element("Parameter", |d| parameter_type::decode(d, 217))?;
                         t = d.read_event(S2)?;
                         v
                     };
@@ -8480,7 +8480,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER)?;
-                    e.element("Parameter", |e| parameter_type::encode(e, x, 218))?;
+                    e.element("Parameter", |e| parameter_type::encode(e, x, 217))?;
                 }
                 st = S2;
             }
@@ -8522,7 +8522,7 @@ pub(crate) mod codec {
                 if t != AT_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 219)?;
+                let v = d.read_string(u64::MAX, 218)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -8572,7 +8572,7 @@ pub(crate) mod codec {
                     if t != PHYSICAL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 225))?;
+                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 224))?;
                     t = d.read_event(S3)?;
                     v
                 }),
@@ -8580,7 +8580,7 @@ pub(crate) mod codec {
                     if t != STRING_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 226))?;
+                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 225))?;
                     t = d.read_event(S3)?;
                     v
                 }),
@@ -8663,7 +8663,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, PHYSICAL_VALUE)?;
-                        e.element("physicalValue", |e| physical_value_type::encode(e, x, 225))?;
+                        e.element("physicalValue", |e| physical_value_type::encode(e, x, 224))?;
                     }
                     st = S3;
                 }
@@ -8703,7 +8703,7 @@ pub(crate) mod codec {
                 if t != CONTRACT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ContractID", |d| d.read_string(24, 54))?;
+                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -8712,7 +8712,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 50)
+                    certificate_chain_type::decode(d, 49)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -8745,7 +8745,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 50)
+                    certificate_chain_type::encode(e, x, 49)
                 })?;
             }
             st = S2;
@@ -8783,7 +8783,7 @@ pub(crate) mod codec {
                 if t != GEN_CHALLENGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 120))?;
+                let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 119))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9050,7 +9050,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 197))?;
+                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 196))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -9066,7 +9066,7 @@ pub(crate) mod codec {
                         DC_EV_POWER_DELIVERY_PARAMETER => {
                             EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
                                 d.element("DC_EVPowerDeliveryParameter", |d| {
-                                    dc_ev_power_delivery_parameter_type::decode(d, 141)
+                                    dc_ev_power_delivery_parameter_type::decode(d, 143)
                                 })?,
                             )
                         }
@@ -9115,7 +9115,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, CHARGING_PROFILE)?;
                     e.element("ChargingProfile", |e| {
-                        charging_profile_type::encode(e, x, 197)
+                        charging_profile_type::encode(e, x, 196)
                     })?;
                 }
                 st = S2;
@@ -9125,7 +9125,7 @@ pub(crate) mod codec {
                     EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(m) => {
                         e.write_event(st, DC_EV_POWER_DELIVERY_PARAMETER)?;
                         e.element("DC_EVPowerDeliveryParameter", |e| {
-                            dc_ev_power_delivery_parameter_type::encode(e, m, 141)
+                            dc_ev_power_delivery_parameter_type::encode(e, m, 143)
                         })?;
                     }
                     EvPowerDeliveryParameter::EvPowerDeliveryParameter(m) => {
@@ -9170,10 +9170,10 @@ pub(crate) mod codec {
             let f_evse_status = {
                 let v = match t {
                     AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 19))?,
+                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 18))?,
                     ),
                     DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 96))?,
+                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 95))?,
                     ),
                     EVSE_STATUS => EvseStatus::EvseStatus(
                         d.element("EVSEStatus", |d| evse_status_type::decode(d, 155))?,
@@ -9210,11 +9210,11 @@ pub(crate) mod codec {
             match &v.evse_status {
                 EvseStatus::AcEvseStatus(m) => {
                     e.write_event(st, AC_EVSE_STATUS)?;
-                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 19))?;
+                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 18))?;
                 }
                 EvseStatus::DcEvseStatus(m) => {
                     e.write_event(st, DC_EVSE_STATUS)?;
-                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 96))?;
+                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 95))?;
                 }
                 EvseStatus::EvseStatus(m) => {
                     e.write_event(st, EVSE_STATUS)?;
@@ -9248,7 +9248,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 29))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9256,7 +9256,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 131))?;
+                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 130))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9264,7 +9264,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 123))?;
+                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 122))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -9287,14 +9287,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 29))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 28))?;
             }
             st = S1;
             {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    physical_value_type::encode(e, x, 131)
+                    physical_value_type::encode(e, x, 130)
                 })?;
             }
             st = S2;
@@ -9302,7 +9302,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    physical_value_type::encode(e, x, 123)
+                    physical_value_type::encode(e, x, 122)
                 })?;
             }
             st = S3;
@@ -9340,7 +9340,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 37))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9349,7 +9349,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 133)
+                    physical_value_type::decode(d, 132)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -9382,14 +9382,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 37))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 36))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 133)
+                    physical_value_type::encode(e, x, 132)
                 })?;
             }
             st = S3;
@@ -9570,7 +9570,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SAScheduleTuple", |d| {
-                            sa_schedule_tuple_type::decode(d, 72)
+                            sa_schedule_tuple_type::decode(d, 71)
                         })?;
                         t = d.read_event(S1)?;
                         v
@@ -9608,7 +9608,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SA_SCHEDULE_TUPLE)?;
                     e.element("SAScheduleTuple", |e| {
-                        sa_schedule_tuple_type::encode(e, x, 72)
+                        sa_schedule_tuple_type::encode(e, x, 71)
                     })?;
                 }
                 st = S1;
@@ -9649,7 +9649,7 @@ pub(crate) mod codec {
                 if t != P_MAX_SCHEDULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 74))?;
+                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 73))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9658,7 +9658,7 @@ pub(crate) mod codec {
                     if t != SALES_TARIFF {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 82))?;
+                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 81))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -9693,14 +9693,14 @@ pub(crate) mod codec {
             {
                 let x = &v.p_max_schedule;
                 e.write_event(st, P_MAX_SCHEDULE)?;
-                e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 74))?;
+                e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 73))?;
             }
             st = S2;
             if let Some(x1) = &v.sales_tariff {
                 {
                     let x = x1;
                     e.write_event(st, SALES_TARIFF)?;
-                    e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 82))?;
+                    e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 81))?;
                 }
                 st = S3;
             }
@@ -9758,11 +9758,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 77)
+                            relative_time_interval_type::decode(d, 76)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 80))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -9791,7 +9791,7 @@ pub(crate) mod codec {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
                             let v = d.element("ConsumptionCost", |d| {
-                                consumption_cost_type::decode(d, 88)
+                                consumption_cost_type::decode(d, 87)
                             })?;
                             t = d.read_event(S2)?;
                             v
@@ -9826,12 +9826,12 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 77)
+                        relative_time_interval_type::encode(e, m, 76)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 80))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 79))?;
                 }
             }
             st = S1;
@@ -9857,7 +9857,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, CONSUMPTION_COST)?;
                         e.element("ConsumptionCost", |e| {
-                            consumption_cost_type::encode(e, x, 88)
+                            consumption_cost_type::encode(e, x, 87)
                         })?;
                     }
                     st = S2;
@@ -9893,7 +9893,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9910,7 +9910,7 @@ pub(crate) mod codec {
                     if t != SALES_TARIFF_DESCRIPTION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 84))?;
+                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 83))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -9938,7 +9938,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SalesTariffEntry", |d| {
-                            sales_tariff_entry_type::decode(d, 86)
+                            sales_tariff_entry_type::decode(d, 85)
                         })?;
                         t = d.read_event(S5)?;
                         v
@@ -10015,7 +10015,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SALES_TARIFF_ENTRY)?;
                     e.element("SalesTariffEntry", |e| {
-                        sales_tariff_entry_type::encode(e, x, 86)
+                        sales_tariff_entry_type::encode(e, x, 85)
                     })?;
                 }
                 st = S5;
@@ -10049,7 +10049,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 239)
+                            selected_service_type::decode(d, 238)
                         })?;
                         t = d.read_event(S1)?;
                         v
@@ -10087,7 +10087,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
-                        selected_service_type::encode(e, x, 239)
+                        selected_service_type::encode(e, x, 238)
                     })?;
                 }
                 st = S1;
@@ -10193,7 +10193,7 @@ pub(crate) mod codec {
                 if t != SERVICE_TAG {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 205))?;
+                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 204))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -10234,7 +10234,7 @@ pub(crate) mod codec {
             {
                 let x = &v.service_tag;
                 e.write_event(st, SERVICE_TAG)?;
-                e.element("ServiceTag", |e| service_tag_type::encode(e, x, 205))?;
+                e.element("ServiceTag", |e| service_tag_type::encode(e, x, 204))?;
             }
             st = S1;
             {
@@ -10348,7 +10348,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("ServiceParameterList", |d| {
-                        service_parameter_list_type::decode(d, 215)
+                        service_parameter_list_type::decode(d, 214)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -10395,7 +10395,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SERVICE_PARAMETER_LIST)?;
                     e.element("ServiceParameterList", |e| {
-                        service_parameter_list_type::encode(e, x, 215)
+                        service_parameter_list_type::encode(e, x, 214)
                     })?;
                 }
                 st = S3;
@@ -10425,7 +10425,7 @@ pub(crate) mod codec {
                     if t != SERVICE_SCOPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceScope", |d| d.read_string(32, 228))?;
+                    let v = d.simple("ServiceScope", |d| d.read_string(32, 227))?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -10517,7 +10517,7 @@ pub(crate) mod codec {
                 if t != PAYMENT_OPTIONS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PaymentOptions", |d| payment_options_type::decode(d, 231))?;
+                let v = d.element("PaymentOptions", |d| payment_options_type::decode(d, 230))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -10525,7 +10525,7 @@ pub(crate) mod codec {
                 if t != CHARGE_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("ChargeService", |d| service_charge_type::decode(d, 233))?;
+                let v = d.element("ChargeService", |d| service_charge_type::decode(d, 232))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -10534,7 +10534,7 @@ pub(crate) mod codec {
                     if t != SERVICE_LIST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("ServiceList", |d| service_tag_list_type::decode(d, 234))?;
+                    let v = d.element("ServiceList", |d| service_tag_list_type::decode(d, 233))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -10571,21 +10571,21 @@ pub(crate) mod codec {
                 let x = &v.payment_options;
                 e.write_event(st, PAYMENT_OPTIONS)?;
                 e.element("PaymentOptions", |e| {
-                    payment_options_type::encode(e, x, 231)
+                    payment_options_type::encode(e, x, 230)
                 })?;
             }
             st = S2;
             {
                 let x = &v.charge_service;
                 e.write_event(st, CHARGE_SERVICE)?;
-                e.element("ChargeService", |e| service_charge_type::encode(e, x, 233))?;
+                e.element("ChargeService", |e| service_charge_type::encode(e, x, 232))?;
             }
             st = S3;
             if let Some(x1) = &v.service_list {
                 {
                     let x = x1;
                     e.write_event(st, SERVICE_LIST)?;
-                    e.element("ServiceList", |e| service_tag_list_type::encode(e, x, 234))?;
+                    e.element("ServiceList", |e| service_tag_list_type::encode(e, x, 233))?;
                 }
                 st = S4;
             }
@@ -10618,7 +10618,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 216))?;
+                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 215))?;
                         t = d.read_event(S1)?;
                         v
                     };
@@ -10654,7 +10654,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER_SET)?;
-                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 216))?;
+                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 215))?;
                 }
                 st = S1;
             }
@@ -10691,7 +10691,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SelectedServiceList", |d| {
-                    selected_service_list_type::decode(d, 238)
+                    selected_service_list_type::decode(d, 237)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -10724,7 +10724,7 @@ pub(crate) mod codec {
                 let x = &v.selected_service_list;
                 e.write_event(st, SELECTED_SERVICE_LIST)?;
                 e.element("SelectedServiceList", |e| {
-                    selected_service_list_type::encode(e, x, 238)
+                    selected_service_list_type::encode(e, x, 237)
                 })?;
             }
             st = S2;
@@ -10805,7 +10805,7 @@ pub(crate) mod codec {
                         if t != SERVICE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Service", |d| service_type::decode(d, 235))?;
+                        let v = d.element("Service", |d| service_type::decode(d, 234))?;
                         t = d.read_event(S1)?;
                         v
                     };
@@ -10839,7 +10839,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, SERVICE)?;
-                    e.element("Service", |e| service_type::encode(e, x, 235))?;
+                    e.element("Service", |e| service_type::encode(e, x, 234))?;
                 }
                 st = S1;
             }
@@ -10880,7 +10880,7 @@ pub(crate) mod codec {
                     if t != SERVICE_NAME {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 207))?;
+                    let v = d.simple("ServiceName", |d| d.read_string(32, 206))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -10900,7 +10900,7 @@ pub(crate) mod codec {
                     if t != SERVICE_SCOPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceScope", |d| d.read_string(32, 209))?;
+                    let v = d.simple("ServiceScope", |d| d.read_string(32, 208))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -10988,7 +10988,7 @@ pub(crate) mod codec {
                 if t != SERVICE_TAG {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 205))?;
+                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 204))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -11018,7 +11018,7 @@ pub(crate) mod codec {
             {
                 let x = &v.service_tag;
                 e.write_event(st, SERVICE_TAG)?;
-                e.element("ServiceTag", |e| service_tag_type::encode(e, x, 205))?;
+                e.element("ServiceTag", |e| service_tag_type::encode(e, x, 204))?;
             }
             st = S1;
             {
@@ -11341,7 +11341,7 @@ pub(crate) mod codec {
                 if t != HEADER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| message_header_type::decode(d, 255))?;
+                let v = d.element("Header", |d| message_header_type::decode(d, 254))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -11349,7 +11349,7 @@ pub(crate) mod codec {
                 if t != BODY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Body", |d| body_type::decode(d, 260))?;
+                let v = d.element("Body", |d| body_type::decode(d, 259))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -11371,13 +11371,13 @@ pub(crate) mod codec {
             {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
-                e.element("Header", |e| message_header_type::encode(e, x, 255))?;
+                e.element("Header", |e| message_header_type::encode(e, x, 254))?;
             }
             st = S1;
             {
                 let x = &v.body;
                 e.write_event(st, BODY)?;
-                e.element("Body", |e| body_type::encode(e, x, 260))?;
+                e.element("Body", |e| body_type::encode(e, x, 259))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -11402,7 +11402,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 29))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -11423,7 +11423,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 29))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 28))?;
             }
             st = S1;
             e.write_event(st, EE)
@@ -11460,7 +11460,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 37))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -11469,7 +11469,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 133)
+                    physical_value_type::decode(d, 132)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -11502,14 +11502,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 37))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 36))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 133)
+                    physical_value_type::encode(e, x, 132)
                 })?;
             }
             st = S3;

@@ -2832,102 +2832,102 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let code = d.read_nbit(7)?;
     Ok(match code {
         0 => Document::AcEvChargeParameter(d.element("AC_EVChargeParameter", |d| {
-            codec::ac_ev_charge_parameter_type::decode(d, 263)
+            codec::ac_ev_charge_parameter_type::decode(d, 271)
         })?),
         1 => Document::AcEvseChargeParameter(d.element("AC_EVSEChargeParameter", |d| {
-            codec::ac_evse_charge_parameter_type::decode(d, 272)
+            codec::ac_evse_charge_parameter_type::decode(d, 278)
         })?),
         2 => Document::AcEvseStatus(d.element("AC_EVSEStatus", |d| {
-            codec::ac_evse_status_type::decode(d, 273)
+            codec::ac_evse_status_type::decode(d, 272)
         })?),
         3 => Document::AuthorizationReq(d.element("AuthorizationReq", |d| {
-            codec::authorization_req_type::decode(d, 279)
+            codec::authorization_req_type::decode(d, 280)
         })?),
         4 => Document::AuthorizationRes(d.element("AuthorizationRes", |d| {
-            codec::authorization_res_type::decode(d, 281)
+            codec::authorization_res_type::decode(d, 283)
         })?),
         5 => Document::BodyElement(
             d.element("BodyElement", |d| codec::body_base_type::decode(d, 284))?,
         ),
         6 => Document::CableCheckReq(d.element("CableCheckReq", |d| {
-            codec::cable_check_req_type::decode(d, 285)
+            codec::cable_check_req_type::decode(d, 289)
         })?),
         7 => Document::CableCheckRes(d.element("CableCheckRes", |d| {
-            codec::cable_check_res_type::decode(d, 290)
+            codec::cable_check_res_type::decode(d, 293)
         })?),
         8 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         9 => {
             Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 294)
+                codec::certificate_installation_req_type::decode(d, 297)
             })?)
         }
         10 => {
             Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 298)
+                codec::certificate_installation_res_type::decode(d, 305)
             })?)
         }
         11 => Document::CertificateUpdateReq(d.element("CertificateUpdateReq", |d| {
             codec::certificate_update_req_type::decode(d, 306)
         })?),
         12 => Document::CertificateUpdateRes(d.element("CertificateUpdateRes", |d| {
-            codec::certificate_update_res_type::decode(d, 307)
+            codec::certificate_update_res_type::decode(d, 308)
         })?),
         13 => Document::ChargeParameterDiscoveryReq(
             d.element("ChargeParameterDiscoveryReq", |d| {
-                codec::charge_parameter_discovery_req_type::decode(d, 309)
+                codec::charge_parameter_discovery_req_type::decode(d, 321)
             })?,
         ),
         14 => Document::ChargeParameterDiscoveryRes(
             d.element("ChargeParameterDiscoveryRes", |d| {
-                codec::charge_parameter_discovery_res_type::decode(d, 322)
+                codec::charge_parameter_discovery_res_type::decode(d, 356)
             })?,
         ),
         15 => Document::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
             codec::charging_status_req_type::decode(d, 357)
         })?),
         16 => Document::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-            codec::charging_status_res_type::decode(d, 358)
+            codec::charging_status_res_type::decode(d, 369)
         })?),
         17 => Document::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-            codec::current_demand_req_type::decode(d, 370)
+            codec::current_demand_req_type::decode(d, 379)
         })?),
         18 => Document::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-            codec::current_demand_res_type::decode(d, 380)
+            codec::current_demand_res_type::decode(d, 388)
         })?),
         19 => Document::DcEvChargeParameter(d.element("DC_EVChargeParameter", |d| {
-            codec::dc_ev_charge_parameter_type::decode(d, 312)
+            codec::dc_ev_charge_parameter_type::decode(d, 311)
         })?),
         20 => {
             Document::DcEvPowerDeliveryParameter(d.element("DC_EVPowerDeliveryParameter", |d| {
-                codec::dc_ev_power_delivery_parameter_type::decode(d, 389)
+                codec::dc_ev_power_delivery_parameter_type::decode(d, 391)
             })?)
         }
         21 => Document::DcEvseChargeParameter(d.element("DC_EVSEChargeParameter", |d| {
-            codec::dc_evse_charge_parameter_type::decode(d, 346)
+            codec::dc_evse_charge_parameter_type::decode(d, 345)
         })?),
         22 => Document::DcEvseStatus(d.element("DC_EVSEStatus", |d| {
-            codec::dc_evse_status_type::decode(d, 347)
+            codec::dc_evse_status_type::decode(d, 346)
         })?),
         23 => Document::DcEvStatus(
-            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 313))?,
+            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 312))?,
         ),
         24 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         25 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
         })?),
         26 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         27 => Document::EvChargeParameter(d.element("EVChargeParameter", |d| {
-            codec::ev_charge_parameter_type::decode(d, 321)
+            codec::ev_charge_parameter_type::decode(d, 320)
         })?),
         28 => Document::EvPowerDeliveryParameter(d.element("EVPowerDeliveryParameter", |d| {
             codec::ev_power_delivery_parameter_type::decode(d, 392)
         })?),
         29 => Document::EvseChargeParameter(d.element("EVSEChargeParameter", |d| {
-            codec::evse_charge_parameter_type::decode(d, 356)
+            codec::evse_charge_parameter_type::decode(d, 355)
         })?),
         30 => Document::EvseStatus(
             d.element("EVSEStatus", |d| codec::evse_status_type::decode(d, 393))?,
@@ -2935,40 +2935,40 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
         31 => Document::EvStatus(d.element("EVStatus", |d| codec::ev_status_type::decode(d, 394))?),
         32 => Document::Entry(d.element("Entry", |d| codec::entry_type::decode(d, 395))?),
         33 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         35 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         36 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
         37 => Document::MeteringReceiptReq(d.element("MeteringReceiptReq", |d| {
-            codec::metering_receipt_req_type::decode(d, 396)
+            codec::metering_receipt_req_type::decode(d, 397)
         })?),
         38 => Document::MeteringReceiptRes(d.element("MeteringReceiptRes", |d| {
             codec::metering_receipt_res_type::decode(d, 398)
         })?),
-        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         40 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         41 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         42 => Document::PMaxScheduleEntry(d.element("PMaxScheduleEntry", |d| {
-            codec::p_max_schedule_entry_type::decode(d, 327)
+            codec::p_max_schedule_entry_type::decode(d, 326)
         })?),
         43 => Document::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
             codec::payment_details_req_type::decode(d, 399)
         })?),
         44 => Document::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-            codec::payment_details_res_type::decode(d, 400)
+            codec::payment_details_res_type::decode(d, 401)
         })?),
         45 => {
             Document::PaymentServiceSelectionReq(d.element("PaymentServiceSelectionReq", |d| {
-                codec::payment_service_selection_req_type::decode(d, 402)
+                codec::payment_service_selection_req_type::decode(d, 407)
             })?)
         }
         46 => {
@@ -2977,7 +2977,7 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             })?)
         }
         47 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 409)
+            codec::power_delivery_req_type::decode(d, 415)
         })?),
         48 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
             codec::power_delivery_res_type::decode(d, 416)
@@ -2989,91 +2989,91 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::pre_charge_res_type::decode(d, 418)
         })?),
         51 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         52 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         53 => Document::RelativeTimeInterval(d.element("RelativeTimeInterval", |d| {
-            codec::relative_time_interval_type::decode(d, 328)
+            codec::relative_time_interval_type::decode(d, 327)
         })?),
         54 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         55 => Document::SaScheduleList(d.element("SAScheduleList", |d| {
-            codec::sa_schedule_list_type::decode(d, 323)
+            codec::sa_schedule_list_type::decode(d, 322)
         })?),
         56 => Document::SaSchedules(
-            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 345))?,
+            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 344))?,
         ),
         57 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         58 => Document::SalesTariffEntry(d.element("SalesTariffEntry", |d| {
-            codec::sales_tariff_entry_type::decode(d, 337)
+            codec::sales_tariff_entry_type::decode(d, 336)
         })?),
         59 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 419)
+            codec::service_detail_req_type::decode(d, 420)
         })?),
         60 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 421)
+            codec::service_detail_res_type::decode(d, 430)
         })?),
         61 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 431)
+            codec::service_discovery_req_type::decode(d, 433)
         })?),
         62 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 434)
+            codec::service_discovery_res_type::decode(d, 445)
         })?),
         63 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 446)
+            codec::session_setup_req_type::decode(d, 447)
         })?),
         64 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
             codec::session_setup_res_type::decode(d, 448)
         })?),
         65 => Document::SessionStopReq(d.element("SessionStopReq", |d| {
-            codec::session_stop_req_type::decode(d, 449)
+            codec::session_stop_req_type::decode(d, 450)
         })?),
         66 => Document::SessionStopRes(d.element("SessionStopRes", |d| {
             codec::session_stop_res_type::decode(d, 451)
         })?),
         67 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         68 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         69 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         70 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         71 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         72 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         73 => Document::TimeInterval(
-            d.element("TimeInterval", |d| codec::interval_type::decode(d, 331))?,
+            d.element("TimeInterval", |d| codec::interval_type::decode(d, 330))?,
         ),
         74 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         75 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         76 => {
-            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 452))?)
+            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 460))?)
         }
         77 => Document::WeldingDetectionReq(d.element("WeldingDetectionReq", |d| {
-            codec::welding_detection_req_type::decode(d, 459)
+            codec::welding_detection_req_type::decode(d, 458)
         })?),
         78 => Document::WeldingDetectionRes(d.element("WeldingDetectionRes", |d| {
-            codec::welding_detection_res_type::decode(d, 460)
+            codec::welding_detection_res_type::decode(d, 459)
         })?),
         79 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         80 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -3095,31 +3095,31 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AcEvChargeParameter(v) => {
             e.write_nbit(0, 7);
             e.element("AC_EVChargeParameter", |e| {
-                codec::ac_ev_charge_parameter_type::encode(e, v, 263)
+                codec::ac_ev_charge_parameter_type::encode(e, v, 271)
             })?;
         }
         Document::AcEvseChargeParameter(v) => {
             e.write_nbit(1, 7);
             e.element("AC_EVSEChargeParameter", |e| {
-                codec::ac_evse_charge_parameter_type::encode(e, v, 272)
+                codec::ac_evse_charge_parameter_type::encode(e, v, 278)
             })?;
         }
         Document::AcEvseStatus(v) => {
             e.write_nbit(2, 7);
             e.element("AC_EVSEStatus", |e| {
-                codec::ac_evse_status_type::encode(e, v, 273)
+                codec::ac_evse_status_type::encode(e, v, 272)
             })?;
         }
         Document::AuthorizationReq(v) => {
             e.write_nbit(3, 7);
             e.element("AuthorizationReq", |e| {
-                codec::authorization_req_type::encode(e, v, 279)
+                codec::authorization_req_type::encode(e, v, 280)
             })?;
         }
         Document::AuthorizationRes(v) => {
             e.write_nbit(4, 7);
             e.element("AuthorizationRes", |e| {
-                codec::authorization_res_type::encode(e, v, 281)
+                codec::authorization_res_type::encode(e, v, 283)
             })?;
         }
         Document::BodyElement(v) => {
@@ -3129,31 +3129,31 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CableCheckReq(v) => {
             e.write_nbit(6, 7);
             e.element("CableCheckReq", |e| {
-                codec::cable_check_req_type::encode(e, v, 285)
+                codec::cable_check_req_type::encode(e, v, 289)
             })?;
         }
         Document::CableCheckRes(v) => {
             e.write_nbit(7, 7);
             e.element("CableCheckRes", |e| {
-                codec::cable_check_res_type::encode(e, v, 290)
+                codec::cable_check_res_type::encode(e, v, 293)
             })?;
         }
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(8, 7);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::CertificateInstallationReq(v) => {
             e.write_nbit(9, 7);
             e.element("CertificateInstallationReq", |e| {
-                codec::certificate_installation_req_type::encode(e, v, 294)
+                codec::certificate_installation_req_type::encode(e, v, 297)
             })?;
         }
         Document::CertificateInstallationRes(v) => {
             e.write_nbit(10, 7);
             e.element("CertificateInstallationRes", |e| {
-                codec::certificate_installation_res_type::encode(e, v, 298)
+                codec::certificate_installation_res_type::encode(e, v, 305)
             })?;
         }
         Document::CertificateUpdateReq(v) => {
@@ -3165,19 +3165,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CertificateUpdateRes(v) => {
             e.write_nbit(12, 7);
             e.element("CertificateUpdateRes", |e| {
-                codec::certificate_update_res_type::encode(e, v, 307)
+                codec::certificate_update_res_type::encode(e, v, 308)
             })?;
         }
         Document::ChargeParameterDiscoveryReq(v) => {
             e.write_nbit(13, 7);
             e.element("ChargeParameterDiscoveryReq", |e| {
-                codec::charge_parameter_discovery_req_type::encode(e, v, 309)
+                codec::charge_parameter_discovery_req_type::encode(e, v, 321)
             })?;
         }
         Document::ChargeParameterDiscoveryRes(v) => {
             e.write_nbit(14, 7);
             e.element("ChargeParameterDiscoveryRes", |e| {
-                codec::charge_parameter_discovery_res_type::encode(e, v, 322)
+                codec::charge_parameter_discovery_res_type::encode(e, v, 356)
             })?;
         }
         Document::ChargingStatusReq(v) => {
@@ -3189,55 +3189,55 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::ChargingStatusRes(v) => {
             e.write_nbit(16, 7);
             e.element("ChargingStatusRes", |e| {
-                codec::charging_status_res_type::encode(e, v, 358)
+                codec::charging_status_res_type::encode(e, v, 369)
             })?;
         }
         Document::CurrentDemandReq(v) => {
             e.write_nbit(17, 7);
             e.element("CurrentDemandReq", |e| {
-                codec::current_demand_req_type::encode(e, v, 370)
+                codec::current_demand_req_type::encode(e, v, 379)
             })?;
         }
         Document::CurrentDemandRes(v) => {
             e.write_nbit(18, 7);
             e.element("CurrentDemandRes", |e| {
-                codec::current_demand_res_type::encode(e, v, 380)
+                codec::current_demand_res_type::encode(e, v, 388)
             })?;
         }
         Document::DcEvChargeParameter(v) => {
             e.write_nbit(19, 7);
             e.element("DC_EVChargeParameter", |e| {
-                codec::dc_ev_charge_parameter_type::encode(e, v, 312)
+                codec::dc_ev_charge_parameter_type::encode(e, v, 311)
             })?;
         }
         Document::DcEvPowerDeliveryParameter(v) => {
             e.write_nbit(20, 7);
             e.element("DC_EVPowerDeliveryParameter", |e| {
-                codec::dc_ev_power_delivery_parameter_type::encode(e, v, 389)
+                codec::dc_ev_power_delivery_parameter_type::encode(e, v, 391)
             })?;
         }
         Document::DcEvseChargeParameter(v) => {
             e.write_nbit(21, 7);
             e.element("DC_EVSEChargeParameter", |e| {
-                codec::dc_evse_charge_parameter_type::encode(e, v, 346)
+                codec::dc_evse_charge_parameter_type::encode(e, v, 345)
             })?;
         }
         Document::DcEvseStatus(v) => {
             e.write_nbit(22, 7);
             e.element("DC_EVSEStatus", |e| {
-                codec::dc_evse_status_type::encode(e, v, 347)
+                codec::dc_evse_status_type::encode(e, v, 346)
             })?;
         }
         Document::DcEvStatus(v) => {
             e.write_nbit(23, 7);
             e.element("DC_EVStatus", |e| {
-                codec::dc_ev_status_type::encode(e, v, 313)
+                codec::dc_ev_status_type::encode(e, v, 312)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(24, 7);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -3256,7 +3256,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::EvChargeParameter(v) => {
             e.write_nbit(27, 7);
             e.element("EVChargeParameter", |e| {
-                codec::ev_charge_parameter_type::encode(e, v, 321)
+                codec::ev_charge_parameter_type::encode(e, v, 320)
             })?;
         }
         Document::EvPowerDeliveryParameter(v) => {
@@ -3268,7 +3268,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::EvseChargeParameter(v) => {
             e.write_nbit(29, 7);
             e.element("EVSEChargeParameter", |e| {
-                codec::evse_charge_parameter_type::encode(e, v, 356)
+                codec::evse_charge_parameter_type::encode(e, v, 355)
             })?;
         }
         Document::EvseStatus(v) => {
@@ -3286,7 +3286,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyInfo(v) => {
             e.write_nbit(33, 7);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -3299,19 +3299,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(35, 7);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(36, 7);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MeteringReceiptReq(v) => {
             e.write_nbit(37, 7);
             e.element("MeteringReceiptReq", |e| {
-                codec::metering_receipt_req_type::encode(e, v, 396)
+                codec::metering_receipt_req_type::encode(e, v, 397)
             })?;
         }
         Document::MeteringReceiptRes(v) => {
@@ -3330,19 +3330,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(40, 7);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(41, 7);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::PMaxScheduleEntry(v) => {
             e.write_nbit(42, 7);
             e.element("PMaxScheduleEntry", |e| {
-                codec::p_max_schedule_entry_type::encode(e, v, 327)
+                codec::p_max_schedule_entry_type::encode(e, v, 326)
             })?;
         }
         Document::PaymentDetailsReq(v) => {
@@ -3354,13 +3354,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::PaymentDetailsRes(v) => {
             e.write_nbit(44, 7);
             e.element("PaymentDetailsRes", |e| {
-                codec::payment_details_res_type::encode(e, v, 400)
+                codec::payment_details_res_type::encode(e, v, 401)
             })?;
         }
         Document::PaymentServiceSelectionReq(v) => {
             e.write_nbit(45, 7);
             e.element("PaymentServiceSelectionReq", |e| {
-                codec::payment_service_selection_req_type::encode(e, v, 402)
+                codec::payment_service_selection_req_type::encode(e, v, 407)
             })?;
         }
         Document::PaymentServiceSelectionRes(v) => {
@@ -3372,7 +3372,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::PowerDeliveryReq(v) => {
             e.write_nbit(47, 7);
             e.element("PowerDeliveryReq", |e| {
-                codec::power_delivery_req_type::encode(e, v, 409)
+                codec::power_delivery_req_type::encode(e, v, 415)
             })?;
         }
         Document::PowerDeliveryRes(v) => {
@@ -3396,79 +3396,79 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::RsaKeyValue(v) => {
             e.write_nbit(51, 7);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(52, 7);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RelativeTimeInterval(v) => {
             e.write_nbit(53, 7);
             e.element("RelativeTimeInterval", |e| {
-                codec::relative_time_interval_type::encode(e, v, 328)
+                codec::relative_time_interval_type::encode(e, v, 327)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(54, 7);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SaScheduleList(v) => {
             e.write_nbit(55, 7);
             e.element("SAScheduleList", |e| {
-                codec::sa_schedule_list_type::encode(e, v, 323)
+                codec::sa_schedule_list_type::encode(e, v, 322)
             })?;
         }
         Document::SaSchedules(v) => {
             e.write_nbit(56, 7);
             e.element("SASchedules", |e| {
-                codec::sa_schedules_type::encode(e, v, 345)
+                codec::sa_schedules_type::encode(e, v, 344)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(57, 7);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::SalesTariffEntry(v) => {
             e.write_nbit(58, 7);
             e.element("SalesTariffEntry", |e| {
-                codec::sales_tariff_entry_type::encode(e, v, 337)
+                codec::sales_tariff_entry_type::encode(e, v, 336)
             })?;
         }
         Document::ServiceDetailReq(v) => {
             e.write_nbit(59, 7);
             e.element("ServiceDetailReq", |e| {
-                codec::service_detail_req_type::encode(e, v, 419)
+                codec::service_detail_req_type::encode(e, v, 420)
             })?;
         }
         Document::ServiceDetailRes(v) => {
             e.write_nbit(60, 7);
             e.element("ServiceDetailRes", |e| {
-                codec::service_detail_res_type::encode(e, v, 421)
+                codec::service_detail_res_type::encode(e, v, 430)
             })?;
         }
         Document::ServiceDiscoveryReq(v) => {
             e.write_nbit(61, 7);
             e.element("ServiceDiscoveryReq", |e| {
-                codec::service_discovery_req_type::encode(e, v, 431)
+                codec::service_discovery_req_type::encode(e, v, 433)
             })?;
         }
         Document::ServiceDiscoveryRes(v) => {
             e.write_nbit(62, 7);
             e.element("ServiceDiscoveryRes", |e| {
-                codec::service_discovery_res_type::encode(e, v, 434)
+                codec::service_discovery_res_type::encode(e, v, 445)
             })?;
         }
         Document::SessionSetupReq(v) => {
             e.write_nbit(63, 7);
             e.element("SessionSetupReq", |e| {
-                codec::session_setup_req_type::encode(e, v, 446)
+                codec::session_setup_req_type::encode(e, v, 447)
             })?;
         }
         Document::SessionSetupRes(v) => {
@@ -3480,7 +3480,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::SessionStopReq(v) => {
             e.write_nbit(65, 7);
             e.element("SessionStopReq", |e| {
-                codec::session_stop_req_type::encode(e, v, 449)
+                codec::session_stop_req_type::encode(e, v, 450)
             })?;
         }
         Document::SessionStopRes(v) => {
@@ -3492,75 +3492,75 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Signature(v) => {
             e.write_nbit(67, 7);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(68, 7);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(69, 7);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(70, 7);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(71, 7);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(72, 7);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::TimeInterval(v) => {
             e.write_nbit(73, 7);
-            e.element("TimeInterval", |e| codec::interval_type::encode(e, v, 331))?;
+            e.element("TimeInterval", |e| codec::interval_type::encode(e, v, 330))?;
         }
         Document::Transform(v) => {
             e.write_nbit(74, 7);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(75, 7);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::V2gMessage(v) => {
             e.write_nbit(76, 7);
-            e.element("V2G_Message", |e| codec::v2g_message::encode(e, v, 452))?;
+            e.element("V2G_Message", |e| codec::v2g_message::encode(e, v, 460))?;
         }
         Document::WeldingDetectionReq(v) => {
             e.write_nbit(77, 7);
             e.element("WeldingDetectionReq", |e| {
-                codec::welding_detection_req_type::encode(e, v, 459)
+                codec::welding_detection_req_type::encode(e, v, 458)
             })?;
         }
         Document::WeldingDetectionRes(v) => {
             e.write_nbit(78, 7);
             e.element("WeldingDetectionRes", |e| {
-                codec::welding_detection_res_type::encode(e, v, 460)
+                codec::welding_detection_res_type::encode(e, v, 459)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(79, 7);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -3615,7 +3615,7 @@ pub(crate) mod codec {
                 if t != E_AMOUNT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EAmount", |d| physical_value_type::decode(d, 265))?;
+                let v = d.element("EAmount", |d| physical_value_type::decode(d, 264))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -3623,7 +3623,7 @@ pub(crate) mod codec {
                 if t != EV_MAX_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 269))?;
+                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 268))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -3631,7 +3631,7 @@ pub(crate) mod codec {
                 if t != EV_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 270))?;
+                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 269))?;
                 t = d.read_event(S4)?;
                 v
             };
@@ -3639,7 +3639,7 @@ pub(crate) mod codec {
                 if t != EV_MIN_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 271))?;
+                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 270))?;
                 t = d.read_event(S5)?;
                 v
             };
@@ -3675,25 +3675,25 @@ pub(crate) mod codec {
             {
                 let x = &v.e_amount;
                 e.write_event(st, E_AMOUNT)?;
-                e.element("EAmount", |e| physical_value_type::encode(e, x, 265))?;
+                e.element("EAmount", |e| physical_value_type::encode(e, x, 264))?;
             }
             st = S2;
             {
                 let x = &v.ev_max_voltage;
                 e.write_event(st, EV_MAX_VOLTAGE)?;
-                e.element("EVMaxVoltage", |e| physical_value_type::encode(e, x, 269))?;
+                e.element("EVMaxVoltage", |e| physical_value_type::encode(e, x, 268))?;
             }
             st = S3;
             {
                 let x = &v.ev_max_current;
                 e.write_event(st, EV_MAX_CURRENT)?;
-                e.element("EVMaxCurrent", |e| physical_value_type::encode(e, x, 270))?;
+                e.element("EVMaxCurrent", |e| physical_value_type::encode(e, x, 269))?;
             }
             st = S4;
             {
                 let x = &v.ev_min_current;
                 e.write_event(st, EV_MIN_CURRENT)?;
-                e.element("EVMinCurrent", |e| physical_value_type::encode(e, x, 271))?;
+                e.element("EVMinCurrent", |e| physical_value_type::encode(e, x, 270))?;
             }
             st = S5;
             e.write_event(st, EE)
@@ -3722,7 +3722,7 @@ pub(crate) mod codec {
                 if t != AC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 273))?;
+                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -3731,7 +3731,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSENominalVoltage", |d| {
-                    physical_value_type::decode(d, 277)
+                    physical_value_type::decode(d, 276)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -3740,7 +3740,7 @@ pub(crate) mod codec {
                 if t != EVSE_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 278))?;
+                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 277))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -3763,21 +3763,21 @@ pub(crate) mod codec {
             {
                 let x = &v.ac_evse_status;
                 e.write_event(st, AC_EVSE_STATUS)?;
-                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 273))?;
+                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 272))?;
             }
             st = S1;
             {
                 let x = &v.evse_nominal_voltage;
                 e.write_event(st, EVSE_NOMINAL_VOLTAGE)?;
                 e.element("EVSENominalVoltage", |e| {
-                    physical_value_type::encode(e, x, 277)
+                    physical_value_type::encode(e, x, 276)
                 })?;
             }
             st = S2;
             {
                 let x = &v.evse_max_current;
                 e.write_event(st, EVSE_MAX_CURRENT)?;
-                e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 278))?;
+                e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 277))?;
             }
             st = S3;
             e.write_event(st, EE)
@@ -3896,7 +3896,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -4174,12 +4174,12 @@ pub(crate) mod codec {
                     let v = match t {
                         AUTHORIZATION_REQ => {
                             BodyElement::AuthorizationReq(d.element("AuthorizationReq", |d| {
-                                authorization_req_type::decode(d, 279)
+                                authorization_req_type::decode(d, 280)
                             })?)
                         }
                         AUTHORIZATION_RES => {
                             BodyElement::AuthorizationRes(d.element("AuthorizationRes", |d| {
-                                authorization_res_type::decode(d, 281)
+                                authorization_res_type::decode(d, 283)
                             })?)
                         }
                         BODY_ELEMENT => BodyElement::BodyElement(
@@ -4187,22 +4187,22 @@ pub(crate) mod codec {
                         ),
                         CABLE_CHECK_REQ => {
                             BodyElement::CableCheckReq(d.element("CableCheckReq", |d| {
-                                cable_check_req_type::decode(d, 285)
+                                cable_check_req_type::decode(d, 289)
                             })?)
                         }
                         CABLE_CHECK_RES => {
                             BodyElement::CableCheckRes(d.element("CableCheckRes", |d| {
-                                cable_check_res_type::decode(d, 290)
+                                cable_check_res_type::decode(d, 293)
                             })?)
                         }
                         CERTIFICATE_INSTALLATION_REQ => BodyElement::CertificateInstallationReq(
                             d.element("CertificateInstallationReq", |d| {
-                                certificate_installation_req_type::decode(d, 294)
+                                certificate_installation_req_type::decode(d, 297)
                             })?,
                         ),
                         CERTIFICATE_INSTALLATION_RES => BodyElement::CertificateInstallationRes(
                             d.element("CertificateInstallationRes", |d| {
-                                certificate_installation_res_type::decode(d, 298)
+                                certificate_installation_res_type::decode(d, 305)
                             })?,
                         ),
                         CERTIFICATE_UPDATE_REQ => BodyElement::CertificateUpdateReq(
@@ -4212,17 +4212,17 @@ pub(crate) mod codec {
                         ),
                         CERTIFICATE_UPDATE_RES => BodyElement::CertificateUpdateRes(
                             d.element("CertificateUpdateRes", |d| {
-                                certificate_update_res_type::decode(d, 307)
+                                certificate_update_res_type::decode(d, 308)
                             })?,
                         ),
                         CHARGE_PARAMETER_DISCOVERY_REQ => BodyElement::ChargeParameterDiscoveryReq(
                             d.element("ChargeParameterDiscoveryReq", |d| {
-                                charge_parameter_discovery_req_type::decode(d, 309)
+                                charge_parameter_discovery_req_type::decode(d, 321)
                             })?,
                         ),
                         CHARGE_PARAMETER_DISCOVERY_RES => BodyElement::ChargeParameterDiscoveryRes(
                             d.element("ChargeParameterDiscoveryRes", |d| {
-                                charge_parameter_discovery_res_type::decode(d, 322)
+                                charge_parameter_discovery_res_type::decode(d, 356)
                             })?,
                         ),
                         CHARGING_STATUS_REQ => {
@@ -4232,22 +4232,22 @@ pub(crate) mod codec {
                         }
                         CHARGING_STATUS_RES => {
                             BodyElement::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-                                charging_status_res_type::decode(d, 358)
+                                charging_status_res_type::decode(d, 369)
                             })?)
                         }
                         CURRENT_DEMAND_REQ => {
                             BodyElement::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-                                current_demand_req_type::decode(d, 370)
+                                current_demand_req_type::decode(d, 379)
                             })?)
                         }
                         CURRENT_DEMAND_RES => {
                             BodyElement::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-                                current_demand_res_type::decode(d, 380)
+                                current_demand_res_type::decode(d, 388)
                             })?)
                         }
                         METERING_RECEIPT_REQ => BodyElement::MeteringReceiptReq(
                             d.element("MeteringReceiptReq", |d| {
-                                metering_receipt_req_type::decode(d, 396)
+                                metering_receipt_req_type::decode(d, 397)
                             })?,
                         ),
                         METERING_RECEIPT_RES => BodyElement::MeteringReceiptRes(
@@ -4262,12 +4262,12 @@ pub(crate) mod codec {
                         }
                         PAYMENT_DETAILS_RES => {
                             BodyElement::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-                                payment_details_res_type::decode(d, 400)
+                                payment_details_res_type::decode(d, 401)
                             })?)
                         }
                         PAYMENT_SERVICE_SELECTION_REQ => BodyElement::PaymentServiceSelectionReq(
                             d.element("PaymentServiceSelectionReq", |d| {
-                                payment_service_selection_req_type::decode(d, 402)
+                                payment_service_selection_req_type::decode(d, 407)
                             })?,
                         ),
                         PAYMENT_SERVICE_SELECTION_RES => BodyElement::PaymentServiceSelectionRes(
@@ -4277,7 +4277,7 @@ pub(crate) mod codec {
                         ),
                         POWER_DELIVERY_REQ => {
                             BodyElement::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-                                power_delivery_req_type::decode(d, 409)
+                                power_delivery_req_type::decode(d, 415)
                             })?)
                         }
                         POWER_DELIVERY_RES => {
@@ -4293,27 +4293,27 @@ pub(crate) mod codec {
                         ),
                         SERVICE_DETAIL_REQ => {
                             BodyElement::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-                                service_detail_req_type::decode(d, 419)
+                                service_detail_req_type::decode(d, 420)
                             })?)
                         }
                         SERVICE_DETAIL_RES => {
                             BodyElement::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-                                service_detail_res_type::decode(d, 421)
+                                service_detail_res_type::decode(d, 430)
                             })?)
                         }
                         SERVICE_DISCOVERY_REQ => BodyElement::ServiceDiscoveryReq(
                             d.element("ServiceDiscoveryReq", |d| {
-                                service_discovery_req_type::decode(d, 431)
+                                service_discovery_req_type::decode(d, 433)
                             })?,
                         ),
                         SERVICE_DISCOVERY_RES => BodyElement::ServiceDiscoveryRes(
                             d.element("ServiceDiscoveryRes", |d| {
-                                service_discovery_res_type::decode(d, 434)
+                                service_discovery_res_type::decode(d, 445)
                             })?,
                         ),
                         SESSION_SETUP_REQ => {
                             BodyElement::SessionSetupReq(d.element("SessionSetupReq", |d| {
-                                session_setup_req_type::decode(d, 446)
+                                session_setup_req_type::decode(d, 447)
                             })?)
                         }
                         SESSION_SETUP_RES => {
@@ -4323,7 +4323,7 @@ pub(crate) mod codec {
                         }
                         SESSION_STOP_REQ => {
                             BodyElement::SessionStopReq(d.element("SessionStopReq", |d| {
-                                session_stop_req_type::decode(d, 449)
+                                session_stop_req_type::decode(d, 450)
                             })?)
                         }
                         SESSION_STOP_RES => {
@@ -4333,12 +4333,12 @@ pub(crate) mod codec {
                         }
                         WELDING_DETECTION_REQ => BodyElement::WeldingDetectionReq(
                             d.element("WeldingDetectionReq", |d| {
-                                welding_detection_req_type::decode(d, 459)
+                                welding_detection_req_type::decode(d, 458)
                             })?,
                         ),
                         WELDING_DETECTION_RES => BodyElement::WeldingDetectionRes(
                             d.element("WeldingDetectionRes", |d| {
-                                welding_detection_res_type::decode(d, 460)
+                                welding_detection_res_type::decode(d, 459)
                             })?,
                         ),
                         _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -4368,13 +4368,13 @@ pub(crate) mod codec {
                     BodyElement::AuthorizationReq(m) => {
                         e.write_event(st, AUTHORIZATION_REQ)?;
                         e.element("AuthorizationReq", |e| {
-                            authorization_req_type::encode(e, m, 279)
+                            authorization_req_type::encode(e, m, 280)
                         })?;
                     }
                     BodyElement::AuthorizationRes(m) => {
                         e.write_event(st, AUTHORIZATION_RES)?;
                         e.element("AuthorizationRes", |e| {
-                            authorization_res_type::encode(e, m, 281)
+                            authorization_res_type::encode(e, m, 283)
                         })?;
                     }
                     BodyElement::BodyElement(m) => {
@@ -4383,22 +4383,22 @@ pub(crate) mod codec {
                     }
                     BodyElement::CableCheckReq(m) => {
                         e.write_event(st, CABLE_CHECK_REQ)?;
-                        e.element("CableCheckReq", |e| cable_check_req_type::encode(e, m, 285))?;
+                        e.element("CableCheckReq", |e| cable_check_req_type::encode(e, m, 289))?;
                     }
                     BodyElement::CableCheckRes(m) => {
                         e.write_event(st, CABLE_CHECK_RES)?;
-                        e.element("CableCheckRes", |e| cable_check_res_type::encode(e, m, 290))?;
+                        e.element("CableCheckRes", |e| cable_check_res_type::encode(e, m, 293))?;
                     }
                     BodyElement::CertificateInstallationReq(m) => {
                         e.write_event(st, CERTIFICATE_INSTALLATION_REQ)?;
                         e.element("CertificateInstallationReq", |e| {
-                            certificate_installation_req_type::encode(e, m, 294)
+                            certificate_installation_req_type::encode(e, m, 297)
                         })?;
                     }
                     BodyElement::CertificateInstallationRes(m) => {
                         e.write_event(st, CERTIFICATE_INSTALLATION_RES)?;
                         e.element("CertificateInstallationRes", |e| {
-                            certificate_installation_res_type::encode(e, m, 298)
+                            certificate_installation_res_type::encode(e, m, 305)
                         })?;
                     }
                     BodyElement::CertificateUpdateReq(m) => {
@@ -4410,19 +4410,19 @@ pub(crate) mod codec {
                     BodyElement::CertificateUpdateRes(m) => {
                         e.write_event(st, CERTIFICATE_UPDATE_RES)?;
                         e.element("CertificateUpdateRes", |e| {
-                            certificate_update_res_type::encode(e, m, 307)
+                            certificate_update_res_type::encode(e, m, 308)
                         })?;
                     }
                     BodyElement::ChargeParameterDiscoveryReq(m) => {
                         e.write_event(st, CHARGE_PARAMETER_DISCOVERY_REQ)?;
                         e.element("ChargeParameterDiscoveryReq", |e| {
-                            charge_parameter_discovery_req_type::encode(e, m, 309)
+                            charge_parameter_discovery_req_type::encode(e, m, 321)
                         })?;
                     }
                     BodyElement::ChargeParameterDiscoveryRes(m) => {
                         e.write_event(st, CHARGE_PARAMETER_DISCOVERY_RES)?;
                         e.element("ChargeParameterDiscoveryRes", |e| {
-                            charge_parameter_discovery_res_type::encode(e, m, 322)
+                            charge_parameter_discovery_res_type::encode(e, m, 356)
                         })?;
                     }
                     BodyElement::ChargingStatusReq(m) => {
@@ -4434,25 +4434,25 @@ pub(crate) mod codec {
                     BodyElement::ChargingStatusRes(m) => {
                         e.write_event(st, CHARGING_STATUS_RES)?;
                         e.element("ChargingStatusRes", |e| {
-                            charging_status_res_type::encode(e, m, 358)
+                            charging_status_res_type::encode(e, m, 369)
                         })?;
                     }
                     BodyElement::CurrentDemandReq(m) => {
                         e.write_event(st, CURRENT_DEMAND_REQ)?;
                         e.element("CurrentDemandReq", |e| {
-                            current_demand_req_type::encode(e, m, 370)
+                            current_demand_req_type::encode(e, m, 379)
                         })?;
                     }
                     BodyElement::CurrentDemandRes(m) => {
                         e.write_event(st, CURRENT_DEMAND_RES)?;
                         e.element("CurrentDemandRes", |e| {
-                            current_demand_res_type::encode(e, m, 380)
+                            current_demand_res_type::encode(e, m, 388)
                         })?;
                     }
                     BodyElement::MeteringReceiptReq(m) => {
                         e.write_event(st, METERING_RECEIPT_REQ)?;
                         e.element("MeteringReceiptReq", |e| {
-                            metering_receipt_req_type::encode(e, m, 396)
+                            metering_receipt_req_type::encode(e, m, 397)
                         })?;
                     }
                     BodyElement::MeteringReceiptRes(m) => {
@@ -4470,13 +4470,13 @@ pub(crate) mod codec {
                     BodyElement::PaymentDetailsRes(m) => {
                         e.write_event(st, PAYMENT_DETAILS_RES)?;
                         e.element("PaymentDetailsRes", |e| {
-                            payment_details_res_type::encode(e, m, 400)
+                            payment_details_res_type::encode(e, m, 401)
                         })?;
                     }
                     BodyElement::PaymentServiceSelectionReq(m) => {
                         e.write_event(st, PAYMENT_SERVICE_SELECTION_REQ)?;
                         e.element("PaymentServiceSelectionReq", |e| {
-                            payment_service_selection_req_type::encode(e, m, 402)
+                            payment_service_selection_req_type::encode(e, m, 407)
                         })?;
                     }
                     BodyElement::PaymentServiceSelectionRes(m) => {
@@ -4488,7 +4488,7 @@ pub(crate) mod codec {
                     BodyElement::PowerDeliveryReq(m) => {
                         e.write_event(st, POWER_DELIVERY_REQ)?;
                         e.element("PowerDeliveryReq", |e| {
-                            power_delivery_req_type::encode(e, m, 409)
+                            power_delivery_req_type::encode(e, m, 415)
                         })?;
                     }
                     BodyElement::PowerDeliveryRes(m) => {
@@ -4508,31 +4508,31 @@ pub(crate) mod codec {
                     BodyElement::ServiceDetailReq(m) => {
                         e.write_event(st, SERVICE_DETAIL_REQ)?;
                         e.element("ServiceDetailReq", |e| {
-                            service_detail_req_type::encode(e, m, 419)
+                            service_detail_req_type::encode(e, m, 420)
                         })?;
                     }
                     BodyElement::ServiceDetailRes(m) => {
                         e.write_event(st, SERVICE_DETAIL_RES)?;
                         e.element("ServiceDetailRes", |e| {
-                            service_detail_res_type::encode(e, m, 421)
+                            service_detail_res_type::encode(e, m, 430)
                         })?;
                     }
                     BodyElement::ServiceDiscoveryReq(m) => {
                         e.write_event(st, SERVICE_DISCOVERY_REQ)?;
                         e.element("ServiceDiscoveryReq", |e| {
-                            service_discovery_req_type::encode(e, m, 431)
+                            service_discovery_req_type::encode(e, m, 433)
                         })?;
                     }
                     BodyElement::ServiceDiscoveryRes(m) => {
                         e.write_event(st, SERVICE_DISCOVERY_RES)?;
                         e.element("ServiceDiscoveryRes", |e| {
-                            service_discovery_res_type::encode(e, m, 434)
+                            service_discovery_res_type::encode(e, m, 445)
                         })?;
                     }
                     BodyElement::SessionSetupReq(m) => {
                         e.write_event(st, SESSION_SETUP_REQ)?;
                         e.element("SessionSetupReq", |e| {
-                            session_setup_req_type::encode(e, m, 446)
+                            session_setup_req_type::encode(e, m, 447)
                         })?;
                     }
                     BodyElement::SessionSetupRes(m) => {
@@ -4544,7 +4544,7 @@ pub(crate) mod codec {
                     BodyElement::SessionStopReq(m) => {
                         e.write_event(st, SESSION_STOP_REQ)?;
                         e.element("SessionStopReq", |e| {
-                            session_stop_req_type::encode(e, m, 449)
+                            session_stop_req_type::encode(e, m, 450)
                         })?;
                     }
                     BodyElement::SessionStopRes(m) => {
@@ -4556,13 +4556,13 @@ pub(crate) mod codec {
                     BodyElement::WeldingDetectionReq(m) => {
                         e.write_event(st, WELDING_DETECTION_REQ)?;
                         e.element("WeldingDetectionReq", |e| {
-                            welding_detection_req_type::encode(e, m, 459)
+                            welding_detection_req_type::encode(e, m, 458)
                         })?;
                     }
                     BodyElement::WeldingDetectionRes(m) => {
                         e.write_event(st, WELDING_DETECTION_RES)?;
                         e.element("WeldingDetectionRes", |e| {
-                            welding_detection_res_type::encode(e, m, 460)
+                            welding_detection_res_type::encode(e, m, 459)
                         })?;
                     }
                 }
@@ -4590,7 +4590,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 286))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4611,7 +4611,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 286))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 285))?;
             }
             st = S1;
             e.write_event(st, EE)
@@ -4648,7 +4648,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 291))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -4688,7 +4688,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 291))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 290))?;
             }
             st = S2;
             {
@@ -4727,7 +4727,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -4748,7 +4748,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 301))?;
+                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 300))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -4793,7 +4793,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
-                        sub_certificates_type::encode(e, x, 301)
+                        sub_certificates_type::encode(e, x, 300)
                     })?;
                 }
                 st = S3;
@@ -4824,7 +4824,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4841,7 +4841,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 296)
+                    list_of_root_certificate_i_ds_type::decode(d, 295)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4881,7 +4881,7 @@ pub(crate) mod codec {
                 let x = &v.list_of_root_certificate_i_ds;
                 e.write_event(st, LIST_OF_ROOT_CERTIFICATE_I_DS)?;
                 e.element("ListOfRootCertificateIDs", |e| {
-                    list_of_root_certificate_i_ds_type::encode(e, x, 296)
+                    list_of_root_certificate_i_ds_type::encode(e, x, 295)
                 })?;
             }
             st = S3;
@@ -4926,7 +4926,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SAProvisioningCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 299)
+                    certificate_chain_type::decode(d, 298)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4936,7 +4936,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 302)
+                    certificate_chain_type::decode(d, 301)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4946,7 +4946,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureEncryptedPrivateKey", |d| {
-                    contract_signature_encrypted_private_key_type::decode(d, 303)
+                    contract_signature_encrypted_private_key_type::decode(d, 302)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4956,7 +4956,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("DHpublickey", |d| {
-                    diffie_hellman_publickey_type::decode(d, 304)
+                    diffie_hellman_publickey_type::decode(d, 303)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4965,7 +4965,7 @@ pub(crate) mod codec {
                 if t != E_MAID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("eMAID", |d| emaid_type::decode(d, 305))?;
+                let v = d.element("eMAID", |d| emaid_type::decode(d, 304))?;
                 t = d.read_event(S6)?;
                 v
             };
@@ -5002,7 +5002,7 @@ pub(crate) mod codec {
                 let x = &v.sa_provisioning_certificate_chain;
                 e.write_event(st, SA_PROVISIONING_CERTIFICATE_CHAIN)?;
                 e.element("SAProvisioningCertificateChain", |e| {
-                    certificate_chain_type::encode(e, x, 299)
+                    certificate_chain_type::encode(e, x, 298)
                 })?;
             }
             st = S2;
@@ -5010,7 +5010,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 302)
+                    certificate_chain_type::encode(e, x, 301)
                 })?;
             }
             st = S3;
@@ -5018,7 +5018,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_encrypted_private_key;
                 e.write_event(st, CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY)?;
                 e.element("ContractSignatureEncryptedPrivateKey", |e| {
-                    contract_signature_encrypted_private_key_type::encode(e, x, 303)
+                    contract_signature_encrypted_private_key_type::encode(e, x, 302)
                 })?;
             }
             st = S4;
@@ -5026,14 +5026,14 @@ pub(crate) mod codec {
                 let x = &v.d_hpublickey;
                 e.write_event(st, D_HPUBLICKEY)?;
                 e.element("DHpublickey", |e| {
-                    diffie_hellman_publickey_type::encode(e, x, 304)
+                    diffie_hellman_publickey_type::encode(e, x, 303)
                 })?;
             }
             st = S5;
             {
                 let x = &v.e_maid;
                 e.write_event(st, E_MAID)?;
-                e.element("eMAID", |e| emaid_type::encode(e, x, 305))?;
+                e.element("eMAID", |e| emaid_type::encode(e, x, 304))?;
             }
             st = S6;
             e.write_event(st, EE)
@@ -5064,7 +5064,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -5073,7 +5073,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 302)
+                    certificate_chain_type::decode(d, 301)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5082,7 +5082,7 @@ pub(crate) mod codec {
                 if t != E_MAID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("eMAID", |d| d.read_string(15, 305))?;
+                let v = d.simple("eMAID", |d| d.read_string(15, 304))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -5091,7 +5091,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 296)
+                    list_of_root_certificate_i_ds_type::decode(d, 295)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -5123,7 +5123,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 302)
+                    certificate_chain_type::encode(e, x, 301)
                 })?;
             }
             st = S2;
@@ -5140,7 +5140,7 @@ pub(crate) mod codec {
                 let x = &v.list_of_root_certificate_i_ds;
                 e.write_event(st, LIST_OF_ROOT_CERTIFICATE_I_DS)?;
                 e.element("ListOfRootCertificateIDs", |e| {
-                    list_of_root_certificate_i_ds_type::encode(e, x, 296)
+                    list_of_root_certificate_i_ds_type::encode(e, x, 295)
                 })?;
             }
             st = S4;
@@ -5187,7 +5187,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SAProvisioningCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 299)
+                    certificate_chain_type::decode(d, 298)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5197,7 +5197,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 302)
+                    certificate_chain_type::decode(d, 301)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5207,7 +5207,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureEncryptedPrivateKey", |d| {
-                    contract_signature_encrypted_private_key_type::decode(d, 303)
+                    contract_signature_encrypted_private_key_type::decode(d, 302)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -5217,7 +5217,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("DHpublickey", |d| {
-                    diffie_hellman_publickey_type::decode(d, 304)
+                    diffie_hellman_publickey_type::decode(d, 303)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -5226,7 +5226,7 @@ pub(crate) mod codec {
                 if t != E_MAID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("eMAID", |d| emaid_type::decode(d, 305))?;
+                let v = d.element("eMAID", |d| emaid_type::decode(d, 304))?;
                 t = d.read_event(S6)?;
                 v
             };
@@ -5276,7 +5276,7 @@ pub(crate) mod codec {
                 let x = &v.sa_provisioning_certificate_chain;
                 e.write_event(st, SA_PROVISIONING_CERTIFICATE_CHAIN)?;
                 e.element("SAProvisioningCertificateChain", |e| {
-                    certificate_chain_type::encode(e, x, 299)
+                    certificate_chain_type::encode(e, x, 298)
                 })?;
             }
             st = S2;
@@ -5284,7 +5284,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 302)
+                    certificate_chain_type::encode(e, x, 301)
                 })?;
             }
             st = S3;
@@ -5292,7 +5292,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_encrypted_private_key;
                 e.write_event(st, CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY)?;
                 e.element("ContractSignatureEncryptedPrivateKey", |e| {
-                    contract_signature_encrypted_private_key_type::encode(e, x, 303)
+                    contract_signature_encrypted_private_key_type::encode(e, x, 302)
                 })?;
             }
             st = S4;
@@ -5300,14 +5300,14 @@ pub(crate) mod codec {
                 let x = &v.d_hpublickey;
                 e.write_event(st, D_HPUBLICKEY)?;
                 e.element("DHpublickey", |e| {
-                    diffie_hellman_publickey_type::encode(e, x, 304)
+                    diffie_hellman_publickey_type::encode(e, x, 303)
                 })?;
             }
             st = S5;
             {
                 let x = &v.e_maid;
                 e.write_event(st, E_MAID)?;
-                e.element("eMAID", |e| emaid_type::encode(e, x, 305))?;
+                e.element("eMAID", |e| emaid_type::encode(e, x, 304))?;
             }
             st = S6;
             if let Some(x1) = &v.retry_counter {
@@ -5380,17 +5380,17 @@ pub(crate) mod codec {
                 let v = match t {
                     AC_EV_CHARGE_PARAMETER => EvChargeParameter::AcEvChargeParameter(
                         d.element("AC_EVChargeParameter", |d| {
-                            ac_ev_charge_parameter_type::decode(d, 263)
+                            ac_ev_charge_parameter_type::decode(d, 271)
                         })?,
                     ),
                     DC_EV_CHARGE_PARAMETER => EvChargeParameter::DcEvChargeParameter(
                         d.element("DC_EVChargeParameter", |d| {
-                            dc_ev_charge_parameter_type::decode(d, 312)
+                            dc_ev_charge_parameter_type::decode(d, 311)
                         })?,
                     ),
                     EV_CHARGE_PARAMETER => EvChargeParameter::EvChargeParameter(
                         d.element("EVChargeParameter", |d| {
-                            ev_charge_parameter_type::decode(d, 321)
+                            ev_charge_parameter_type::decode(d, 320)
                         })?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -5438,19 +5438,19 @@ pub(crate) mod codec {
                 EvChargeParameter::AcEvChargeParameter(m) => {
                     e.write_event(st, AC_EV_CHARGE_PARAMETER)?;
                     e.element("AC_EVChargeParameter", |e| {
-                        ac_ev_charge_parameter_type::encode(e, m, 263)
+                        ac_ev_charge_parameter_type::encode(e, m, 271)
                     })?;
                 }
                 EvChargeParameter::DcEvChargeParameter(m) => {
                     e.write_event(st, DC_EV_CHARGE_PARAMETER)?;
                     e.element("DC_EVChargeParameter", |e| {
-                        dc_ev_charge_parameter_type::encode(e, m, 312)
+                        dc_ev_charge_parameter_type::encode(e, m, 311)
                     })?;
                 }
                 EvChargeParameter::EvChargeParameter(m) => {
                     e.write_event(st, EV_CHARGE_PARAMETER)?;
                     e.element("EVChargeParameter", |e| {
-                        ev_charge_parameter_type::encode(e, m, 321)
+                        ev_charge_parameter_type::encode(e, m, 320)
                     })?;
                 }
             }
@@ -5513,11 +5513,11 @@ pub(crate) mod codec {
                     let v = match t {
                         SA_SCHEDULE_LIST => {
                             SaSchedules::SaScheduleList(d.element("SAScheduleList", |d| {
-                                sa_schedule_list_type::decode(d, 323)
+                                sa_schedule_list_type::decode(d, 322)
                             })?)
                         }
                         SA_SCHEDULES => SaSchedules::SaSchedules(
-                            d.element("SASchedules", |d| sa_schedules_type::decode(d, 345))?,
+                            d.element("SASchedules", |d| sa_schedules_type::decode(d, 344))?,
                         ),
                         _ => return Err(d.err(DecodeErrorKind::Grammar)),
                     };
@@ -5531,17 +5531,17 @@ pub(crate) mod codec {
                 let v = match t {
                     AC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::AcEvseChargeParameter(
                         d.element("AC_EVSEChargeParameter", |d| {
-                            ac_evse_charge_parameter_type::decode(d, 272)
+                            ac_evse_charge_parameter_type::decode(d, 278)
                         })?,
                     ),
                     DC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::DcEvseChargeParameter(
                         d.element("DC_EVSEChargeParameter", |d| {
-                            dc_evse_charge_parameter_type::decode(d, 346)
+                            dc_evse_charge_parameter_type::decode(d, 345)
                         })?,
                     ),
                     EVSE_CHARGE_PARAMETER => EvseChargeParameter::EvseChargeParameter(
                         d.element("EVSEChargeParameter", |d| {
-                            evse_charge_parameter_type::decode(d, 356)
+                            evse_charge_parameter_type::decode(d, 355)
                         })?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
@@ -5589,12 +5589,12 @@ pub(crate) mod codec {
                     SaSchedules::SaScheduleList(m) => {
                         e.write_event(st, SA_SCHEDULE_LIST)?;
                         e.element("SAScheduleList", |e| {
-                            sa_schedule_list_type::encode(e, m, 323)
+                            sa_schedule_list_type::encode(e, m, 322)
                         })?;
                     }
                     SaSchedules::SaSchedules(m) => {
                         e.write_event(st, SA_SCHEDULES)?;
-                        e.element("SASchedules", |e| sa_schedules_type::encode(e, m, 345))?;
+                        e.element("SASchedules", |e| sa_schedules_type::encode(e, m, 344))?;
                     }
                 }
                 st = S3;
@@ -5603,19 +5603,19 @@ pub(crate) mod codec {
                 EvseChargeParameter::AcEvseChargeParameter(m) => {
                     e.write_event(st, AC_EVSE_CHARGE_PARAMETER)?;
                     e.element("AC_EVSEChargeParameter", |e| {
-                        ac_evse_charge_parameter_type::encode(e, m, 272)
+                        ac_evse_charge_parameter_type::encode(e, m, 278)
                     })?;
                 }
                 EvseChargeParameter::DcEvseChargeParameter(m) => {
                     e.write_event(st, DC_EVSE_CHARGE_PARAMETER)?;
                     e.element("DC_EVSEChargeParameter", |e| {
-                        dc_evse_charge_parameter_type::encode(e, m, 346)
+                        dc_evse_charge_parameter_type::encode(e, m, 345)
                     })?;
                 }
                 EvseChargeParameter::EvseChargeParameter(m) => {
                     e.write_event(st, EVSE_CHARGE_PARAMETER)?;
                     e.element("EVSEChargeParameter", |e| {
-                        evse_charge_parameter_type::encode(e, m, 356)
+                        evse_charge_parameter_type::encode(e, m, 355)
                     })?;
                 }
             }
@@ -5661,7 +5661,7 @@ pub(crate) mod codec {
                     if t != SERVICE_NAME {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 438))?;
+                    let v = d.simple("ServiceName", |d| d.read_string(32, 437))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -5681,7 +5681,7 @@ pub(crate) mod codec {
                     if t != SERVICE_SCOPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 440))?;
+                    let v = d.simple("ServiceScope", |d| d.read_string(64, 439))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -5701,7 +5701,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SupportedEnergyTransferMode", |d| {
-                    supported_energy_transfer_mode_type::decode(d, 442)
+                    supported_energy_transfer_mode_type::decode(d, 441)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -5778,7 +5778,7 @@ pub(crate) mod codec {
                 let x = &v.supported_energy_transfer_mode;
                 e.write_event(st, SUPPORTED_ENERGY_TRANSFER_MODE)?;
                 e.element("SupportedEnergyTransferMode", |e| {
-                    supported_energy_transfer_mode_type::encode(e, x, 442)
+                    supported_energy_transfer_mode_type::encode(e, x, 441)
                 })?;
             }
             st = S6;
@@ -5812,7 +5812,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 412))?;
+                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 411))?;
                         t = d.read_event(match (r0.len() + 1 < 24,) {
                             (false,) => S1,
                             _ => S2,
@@ -5851,7 +5851,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PROFILE_ENTRY)?;
-                    e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 412))?;
+                    e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 411))?;
                 }
                 st = match (i0 + 1 < 24,) {
                     (false,) => S1,
@@ -5933,7 +5933,7 @@ pub(crate) mod codec {
                 if t != EVSEID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 359))?;
+                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -5952,7 +5952,7 @@ pub(crate) mod codec {
                     if t != EVSE_MAX_CURRENT {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 361))?;
+                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 360))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -5964,7 +5964,7 @@ pub(crate) mod codec {
                     if t != METER_INFO {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 362))?;
+                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -5987,7 +5987,7 @@ pub(crate) mod codec {
                 if t != AC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 369))?;
+                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 368))?;
                 t = d.read_event(S7)?;
                 v
             };
@@ -6042,7 +6042,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, EVSE_MAX_CURRENT)?;
-                    e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 361))?;
+                    e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 360))?;
                 }
                 st = S4;
             }
@@ -6050,7 +6050,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, METER_INFO)?;
-                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 362))?;
+                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 361))?;
                 }
                 st = S5;
             }
@@ -6068,7 +6068,7 @@ pub(crate) mod codec {
             {
                 let x = &v.ac_evse_status;
                 e.write_event(st, AC_EVSE_STATUS)?;
-                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 369))?;
+                e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, x, 368))?;
             }
             st = S7;
             e.write_event(st, EE)
@@ -6096,7 +6096,7 @@ pub(crate) mod codec {
                 if t != START_VALUE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("startValue", |d| physical_value_type::decode(d, 340))?;
+                let v = d.element("startValue", |d| physical_value_type::decode(d, 339))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6110,7 +6110,7 @@ pub(crate) mod codec {
                         if t != COST {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Cost", |d| cost_type::decode(d, 341))?;
+                        let v = d.element("Cost", |d| cost_type::decode(d, 340))?;
                         t = d.read_event(match (r0.len() + 1 < 3,) {
                             (false,) => S2,
                             _ => S3,
@@ -6142,7 +6142,7 @@ pub(crate) mod codec {
             {
                 let x = &v.start_value;
                 e.write_event(st, START_VALUE)?;
-                e.element("startValue", |e| physical_value_type::encode(e, x, 340))?;
+                e.element("startValue", |e| physical_value_type::encode(e, x, 339))?;
             }
             st = S1;
             let l0 = &v.cost;
@@ -6156,7 +6156,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, COST)?;
-                    e.element("Cost", |e| cost_type::encode(e, x, 341))?;
+                    e.element("Cost", |e| cost_type::encode(e, x, 340))?;
                 }
                 st = match (i0 + 1 < 3,) {
                     (false,) => S2,
@@ -6187,7 +6187,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6379,7 +6379,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 286))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6387,7 +6387,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 371))?;
+                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 370))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -6397,7 +6397,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 372)
+                        physical_value_type::decode(d, 371)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6411,7 +6411,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 373)
+                        physical_value_type::decode(d, 372)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -6425,7 +6425,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 374)
+                        physical_value_type::decode(d, 373)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -6459,7 +6459,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("RemainingTimeToFullSoC", |d| {
-                        physical_value_type::decode(d, 377)
+                        physical_value_type::decode(d, 376)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6473,7 +6473,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("RemainingTimeToBulkSoC", |d| {
-                        physical_value_type::decode(d, 378)
+                        physical_value_type::decode(d, 377)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6485,7 +6485,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 379))?;
+                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 378))?;
                 t = d.read_event(S10)?;
                 v
             };
@@ -6515,14 +6515,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 286))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 285))?;
             }
             st = S1;
             {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    physical_value_type::encode(e, x, 371)
+                    physical_value_type::encode(e, x, 370)
                 })?;
             }
             st = S2;
@@ -6531,7 +6531,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVMaximumVoltageLimit", |e| {
-                        physical_value_type::encode(e, x, 372)
+                        physical_value_type::encode(e, x, 371)
                     })?;
                 }
                 st = S3;
@@ -6541,7 +6541,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVMaximumCurrentLimit", |e| {
-                        physical_value_type::encode(e, x, 373)
+                        physical_value_type::encode(e, x, 372)
                     })?;
                 }
                 st = S4;
@@ -6551,7 +6551,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 374)
+                        physical_value_type::encode(e, x, 373)
                     })?;
                 }
                 st = S5;
@@ -6581,7 +6581,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, REMAINING_TIME_TO_FULL_SO_C)?;
                     e.element("RemainingTimeToFullSoC", |e| {
-                        physical_value_type::encode(e, x, 377)
+                        physical_value_type::encode(e, x, 376)
                     })?;
                 }
                 st = S8;
@@ -6591,7 +6591,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, REMAINING_TIME_TO_BULK_SO_C)?;
                     e.element("RemainingTimeToBulkSoC", |e| {
-                        physical_value_type::encode(e, x, 378)
+                        physical_value_type::encode(e, x, 377)
                     })?;
                 }
                 st = S9;
@@ -6600,7 +6600,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    physical_value_type::encode(e, x, 379)
+                    physical_value_type::encode(e, x, 378)
                 })?;
             }
             st = S10;
@@ -6665,7 +6665,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 291))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -6674,7 +6674,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 381)
+                    physical_value_type::decode(d, 380)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -6684,7 +6684,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentCurrent", |d| {
-                    physical_value_type::decode(d, 382)
+                    physical_value_type::decode(d, 381)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -6719,7 +6719,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 386)
+                        physical_value_type::decode(d, 385)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6733,7 +6733,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 387)
+                        physical_value_type::decode(d, 386)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6747,7 +6747,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 388)
+                        physical_value_type::decode(d, 387)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -6759,7 +6759,7 @@ pub(crate) mod codec {
                 if t != EVSEID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 359))?;
+                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
                 t = d.read_event(S11)?;
                 v
             };
@@ -6778,7 +6778,7 @@ pub(crate) mod codec {
                     if t != METER_INFO {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 362))?;
+                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
                     t = d.read_event(S13)?;
                     v
                 })
@@ -6836,14 +6836,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 291))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 290))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 381)
+                    physical_value_type::encode(e, x, 380)
                 })?;
             }
             st = S3;
@@ -6851,7 +6851,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_current;
                 e.write_event(st, EVSE_PRESENT_CURRENT)?;
                 e.element("EVSEPresentCurrent", |e| {
-                    physical_value_type::encode(e, x, 382)
+                    physical_value_type::encode(e, x, 381)
                 })?;
             }
             st = S4;
@@ -6887,7 +6887,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVSEMaximumVoltageLimit", |e| {
-                        physical_value_type::encode(e, x, 386)
+                        physical_value_type::encode(e, x, 385)
                     })?;
                 }
                 st = S8;
@@ -6897,7 +6897,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVSEMaximumCurrentLimit", |e| {
-                        physical_value_type::encode(e, x, 387)
+                        physical_value_type::encode(e, x, 386)
                     })?;
                 }
                 st = S9;
@@ -6907,7 +6907,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 388)
+                        physical_value_type::encode(e, x, 387)
                     })?;
                 }
                 st = S10;
@@ -6934,7 +6934,7 @@ pub(crate) mod codec {
                 {
                     let x = x4;
                     e.write_event(st, METER_INFO)?;
-                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 362))?;
+                    e.element("MeterInfo", |e| meter_info_type::encode(e, x, 361))?;
                 }
                 st = S13;
             }
@@ -7005,7 +7005,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 313))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 312))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -7014,7 +7014,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 314)
+                    physical_value_type::decode(d, 313)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -7025,7 +7025,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 315)
+                        physical_value_type::decode(d, 314)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -7038,7 +7038,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 316)
+                    physical_value_type::decode(d, 315)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -7049,7 +7049,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 317))?;
+                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 316))?;
                     t = d.read_event(S6)?;
                     v
                 })
@@ -7062,7 +7062,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 318))?;
+                        d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 317))?;
                     t = d.read_event(S7)?;
                     v
                 })
@@ -7129,14 +7129,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 313))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 312))?;
             }
             st = S2;
             {
                 let x = &v.ev_maximum_current_limit;
                 e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                 e.element("EVMaximumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 314)
+                    physical_value_type::encode(e, x, 313)
                 })?;
             }
             st = S3;
@@ -7145,7 +7145,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
-                        physical_value_type::encode(e, x, 315)
+                        physical_value_type::encode(e, x, 314)
                     })?;
                 }
                 st = S4;
@@ -7154,7 +7154,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage_limit;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVMaximumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 316)
+                    physical_value_type::encode(e, x, 315)
                 })?;
             }
             st = S5;
@@ -7163,7 +7163,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_ENERGY_CAPACITY)?;
                     e.element("EVEnergyCapacity", |e| {
-                        physical_value_type::encode(e, x, 317)
+                        physical_value_type::encode(e, x, 316)
                     })?;
                 }
                 st = S6;
@@ -7173,7 +7173,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_ENERGY_REQUEST)?;
                     e.element("EVEnergyRequest", |e| {
-                        physical_value_type::encode(e, x, 318)
+                        physical_value_type::encode(e, x, 317)
                     })?;
                 }
                 st = S7;
@@ -7226,7 +7226,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 313))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 312))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7269,7 +7269,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 313))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 312))?;
             }
             st = S1;
             if let Some(x1) = &v.bulk_charging_complete {
@@ -7419,7 +7419,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 347))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7428,7 +7428,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 348)
+                    physical_value_type::decode(d, 347)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -7438,7 +7438,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumPowerLimit", |d| {
-                    physical_value_type::decode(d, 349)
+                    physical_value_type::decode(d, 348)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -7448,7 +7448,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 350)
+                    physical_value_type::decode(d, 349)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -7458,7 +7458,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 351)
+                    physical_value_type::decode(d, 350)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -7468,7 +7468,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 352)
+                    physical_value_type::decode(d, 351)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -7480,7 +7480,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EVSECurrentRegulationTolerance", |d| {
-                            physical_value_type::decode(d, 353)
+                            physical_value_type::decode(d, 352)
                         })?;
                         t = d.read_event(S7)?;
                         v
@@ -7493,7 +7493,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPeakCurrentRipple", |d| {
-                    physical_value_type::decode(d, 354)
+                    physical_value_type::decode(d, 353)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -7504,7 +7504,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEEnergyToBeDelivered", |d| {
-                        physical_value_type::decode(d, 355)
+                        physical_value_type::decode(d, 354)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -7537,14 +7537,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 347))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 346))?;
             }
             st = S1;
             {
                 let x = &v.evse_maximum_current_limit;
                 e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                 e.element("EVSEMaximumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 348)
+                    physical_value_type::encode(e, x, 347)
                 })?;
             }
             st = S2;
@@ -7552,7 +7552,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_power_limit;
                 e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                 e.element("EVSEMaximumPowerLimit", |e| {
-                    physical_value_type::encode(e, x, 349)
+                    physical_value_type::encode(e, x, 348)
                 })?;
             }
             st = S3;
@@ -7560,7 +7560,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage_limit;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVSEMaximumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 350)
+                    physical_value_type::encode(e, x, 349)
                 })?;
             }
             st = S4;
@@ -7568,7 +7568,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_current_limit;
                 e.write_event(st, EVSE_MINIMUM_CURRENT_LIMIT)?;
                 e.element("EVSEMinimumCurrentLimit", |e| {
-                    physical_value_type::encode(e, x, 351)
+                    physical_value_type::encode(e, x, 350)
                 })?;
             }
             st = S5;
@@ -7576,7 +7576,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_voltage_limit;
                 e.write_event(st, EVSE_MINIMUM_VOLTAGE_LIMIT)?;
                 e.element("EVSEMinimumVoltageLimit", |e| {
-                    physical_value_type::encode(e, x, 352)
+                    physical_value_type::encode(e, x, 351)
                 })?;
             }
             st = S6;
@@ -7585,7 +7585,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_CURRENT_REGULATION_TOLERANCE)?;
                     e.element("EVSECurrentRegulationTolerance", |e| {
-                        physical_value_type::encode(e, x, 353)
+                        physical_value_type::encode(e, x, 352)
                     })?;
                 }
                 st = S7;
@@ -7594,7 +7594,7 @@ pub(crate) mod codec {
                 let x = &v.evse_peak_current_ripple;
                 e.write_event(st, EVSE_PEAK_CURRENT_RIPPLE)?;
                 e.element("EVSEPeakCurrentRipple", |e| {
-                    physical_value_type::encode(e, x, 354)
+                    physical_value_type::encode(e, x, 353)
                 })?;
             }
             st = S8;
@@ -7603,7 +7603,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_ENERGY_TO_BE_DELIVERED)?;
                     e.element("EVSEEnergyToBeDelivered", |e| {
-                        physical_value_type::encode(e, x, 355)
+                        physical_value_type::encode(e, x, 354)
                     })?;
                 }
                 st = S9;
@@ -7749,7 +7749,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7809,7 +7809,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -7868,11 +7868,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 328)
+                            relative_time_interval_type::decode(d, 327)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 331))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -7897,12 +7897,12 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 328)
+                        relative_time_interval_type::encode(e, m, 327)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 331))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 330))?;
                 }
             }
             st = S1;
@@ -8174,7 +8174,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("RootCertificateID", |d| {
-                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 297)
+                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 296)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 20,) {
                             (false,) => S1,
@@ -8215,7 +8215,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, ROOT_CERTIFICATE_ID)?;
                     e.element("RootCertificateID", |e| {
-                        crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 297)
+                        crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 296)
                     })?;
                 }
                 st = match (i0 + 1 < 20,) {
@@ -8258,7 +8258,7 @@ pub(crate) mod codec {
                     if t != NOTIFICATION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Notification", |d| notification_type::decode(d, 455))?;
+                    let v = d.element("Notification", |d| notification_type::decode(d, 454))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -8271,7 +8271,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 246)
+                        crate::xmldsig::codec::signature_type::decode(d, 250)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -8308,7 +8308,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, NOTIFICATION)?;
-                    e.element("Notification", |e| notification_type::encode(e, x, 455))?;
+                    e.element("Notification", |e| notification_type::encode(e, x, 454))?;
                 }
                 st = S2;
             }
@@ -8317,7 +8317,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
-                        crate::xmldsig::codec::signature_type::encode(e, x, 246)
+                        crate::xmldsig::codec::signature_type::encode(e, x, 250)
                     })?;
                 }
                 st = S3;
@@ -8352,7 +8352,7 @@ pub(crate) mod codec {
                 if t != METER_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 363))?;
+                let v = d.simple("MeterID", |d| d.read_string(32, 362))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -8504,7 +8504,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -8537,7 +8537,7 @@ pub(crate) mod codec {
                 if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 362))?;
+                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
                 t = d.read_event(S4)?;
                 v
             };
@@ -8589,7 +8589,7 @@ pub(crate) mod codec {
             {
                 let x = &v.meter_info;
                 e.write_event(st, METER_INFO)?;
-                e.element("MeterInfo", |e| meter_info_type::encode(e, x, 362))?;
+                e.element("MeterInfo", |e| meter_info_type::encode(e, x, 361))?;
             }
             st = S4;
             e.write_event(st, EE)
@@ -8625,10 +8625,10 @@ pub(crate) mod codec {
             let f_evse_status = {
                 let v = match t {
                     AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 273))?,
+                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?,
                     ),
                     DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 347))?,
+                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?,
                     ),
                     EVSE_STATUS => EvseStatus::EvseStatus(
                         d.element("EVSEStatus", |d| evse_status_type::decode(d, 393))?,
@@ -8665,11 +8665,11 @@ pub(crate) mod codec {
             match &v.evse_status {
                 EvseStatus::AcEvseStatus(m) => {
                     e.write_event(st, AC_EVSE_STATUS)?;
-                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 273))?;
+                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 272))?;
                 }
                 EvseStatus::DcEvseStatus(m) => {
                     e.write_event(st, DC_EVSE_STATUS)?;
-                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 347))?;
+                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 346))?;
                 }
                 EvseStatus::EvseStatus(m) => {
                     e.write_event(st, EVSE_STATUS)?;
@@ -8710,7 +8710,7 @@ pub(crate) mod codec {
                     if t != FAULT_MSG {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("FaultMsg", |d| d.read_string(64, 457))?;
+                    let v = d.simple("FaultMsg", |d| d.read_string(64, 456))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -8777,11 +8777,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 328)
+                            relative_time_interval_type::decode(d, 327)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 331))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -8792,7 +8792,7 @@ pub(crate) mod codec {
                 if t != P_MAX {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PMax", |d| physical_value_type::decode(d, 332))?;
+                let v = d.element("PMax", |d| physical_value_type::decode(d, 331))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -8815,19 +8815,19 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 328)
+                        relative_time_interval_type::encode(e, m, 327)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 331))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 330))?;
                 }
             }
             st = S1;
             {
                 let x = &v.p_max;
                 e.write_event(st, P_MAX)?;
-                e.element("PMax", |e| physical_value_type::encode(e, x, 332))?;
+                e.element("PMax", |e| physical_value_type::encode(e, x, 331))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -8860,7 +8860,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PMaxScheduleEntry", |d| {
-                            p_max_schedule_entry_type::decode(d, 327)
+                            p_max_schedule_entry_type::decode(d, 326)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
@@ -8901,7 +8901,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, P_MAX_SCHEDULE_ENTRY)?;
                     e.element("PMaxScheduleEntry", |e| {
-                        p_max_schedule_entry_type::encode(e, x, 327)
+                        p_max_schedule_entry_type::encode(e, x, 326)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -8948,7 +8948,7 @@ pub(crate) mod codec {
                         if t != PARAMETER {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 424))?;
+                        let v = d.element("Parameter", |d| parameter_type::decode(d, 423))?;
                         t = d.read_event(match (r0.len() + 1 < 16,) {
                             (false,) => S2,
                             _ => S3,
@@ -8997,7 +8997,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER)?;
-                    e.element("Parameter", |e| parameter_type::encode(e, x, 424))?;
+                    e.element("Parameter", |e| parameter_type::encode(e, x, 423))?;
                 }
                 st = match (i0 + 1 < 16,) {
                     (false,) => S2,
@@ -9040,7 +9040,7 @@ pub(crate) mod codec {
                 if t != AT_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 219)?;
+                let v = d.read_string(u64::MAX, 218)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9082,7 +9082,7 @@ pub(crate) mod codec {
                     if t != PHYSICAL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 429))?;
+                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 428))?;
                     t = d.read_event(S2)?;
                     v
                 }),
@@ -9090,7 +9090,7 @@ pub(crate) mod codec {
                     if t != STRING_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 430))?;
+                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 429))?;
                     t = d.read_event(S2)?;
                     v
                 }),
@@ -9166,7 +9166,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, PHYSICAL_VALUE)?;
-                        e.element("physicalValue", |e| physical_value_type::encode(e, x, 429))?;
+                        e.element("physicalValue", |e| physical_value_type::encode(e, x, 428))?;
                     }
                     st = S2;
                 }
@@ -9206,7 +9206,7 @@ pub(crate) mod codec {
                 if t != E_MAID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("eMAID", |d| d.read_string(15, 305))?;
+                let v = d.simple("eMAID", |d| d.read_string(15, 304))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9215,7 +9215,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 302)
+                    certificate_chain_type::decode(d, 301)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -9248,7 +9248,7 @@ pub(crate) mod codec {
                 let x = &v.contract_signature_cert_chain;
                 e.write_event(st, CONTRACT_SIGNATURE_CERT_CHAIN)?;
                 e.element("ContractSignatureCertChain", |e| {
-                    certificate_chain_type::encode(e, x, 302)
+                    certificate_chain_type::encode(e, x, 301)
                 })?;
             }
             st = S2;
@@ -9452,7 +9452,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SelectedServiceList", |d| {
-                    selected_service_list_type::decode(d, 404)
+                    selected_service_list_type::decode(d, 403)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -9485,7 +9485,7 @@ pub(crate) mod codec {
                 let x = &v.selected_service_list;
                 e.write_event(st, SELECTED_SERVICE_LIST)?;
                 e.element("SelectedServiceList", |e| {
-                    selected_service_list_type::encode(e, x, 404)
+                    selected_service_list_type::encode(e, x, 403)
                 })?;
             }
             st = S2;
@@ -9685,7 +9685,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 411))?;
+                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 410))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -9701,7 +9701,7 @@ pub(crate) mod codec {
                         DC_EV_POWER_DELIVERY_PARAMETER => {
                             EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
                                 d.element("DC_EVPowerDeliveryParameter", |d| {
-                                    dc_ev_power_delivery_parameter_type::decode(d, 389)
+                                    dc_ev_power_delivery_parameter_type::decode(d, 391)
                                 })?,
                             )
                         }
@@ -9760,7 +9760,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, CHARGING_PROFILE)?;
                     e.element("ChargingProfile", |e| {
-                        charging_profile_type::encode(e, x, 411)
+                        charging_profile_type::encode(e, x, 410)
                     })?;
                 }
                 st = S3;
@@ -9770,7 +9770,7 @@ pub(crate) mod codec {
                     EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(m) => {
                         e.write_event(st, DC_EV_POWER_DELIVERY_PARAMETER)?;
                         e.element("DC_EVPowerDeliveryParameter", |e| {
-                            dc_ev_power_delivery_parameter_type::encode(e, m, 389)
+                            dc_ev_power_delivery_parameter_type::encode(e, m, 391)
                         })?;
                     }
                     EvPowerDeliveryParameter::EvPowerDeliveryParameter(m) => {
@@ -9815,10 +9815,10 @@ pub(crate) mod codec {
             let f_evse_status = {
                 let v = match t {
                     AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 273))?,
+                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?,
                     ),
                     DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 347))?,
+                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?,
                     ),
                     EVSE_STATUS => EvseStatus::EvseStatus(
                         d.element("EVSEStatus", |d| evse_status_type::decode(d, 393))?,
@@ -9855,11 +9855,11 @@ pub(crate) mod codec {
             match &v.evse_status {
                 EvseStatus::AcEvseStatus(m) => {
                     e.write_event(st, AC_EVSE_STATUS)?;
-                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 273))?;
+                    e.element("AC_EVSEStatus", |e| ac_evse_status_type::encode(e, m, 272))?;
                 }
                 EvseStatus::DcEvseStatus(m) => {
                     e.write_event(st, DC_EVSE_STATUS)?;
-                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 347))?;
+                    e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, m, 346))?;
                 }
                 EvseStatus::EvseStatus(m) => {
                     e.write_event(st, EVSE_STATUS)?;
@@ -9893,7 +9893,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 286))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9901,7 +9901,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_VOLTAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 379))?;
+                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 378))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9909,7 +9909,7 @@ pub(crate) mod codec {
                 if t != EV_TARGET_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 371))?;
+                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 370))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -9932,14 +9932,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 286))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 285))?;
             }
             st = S1;
             {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    physical_value_type::encode(e, x, 379)
+                    physical_value_type::encode(e, x, 378)
                 })?;
             }
             st = S2;
@@ -9947,7 +9947,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    physical_value_type::encode(e, x, 371)
+                    physical_value_type::encode(e, x, 370)
                 })?;
             }
             st = S3;
@@ -9985,7 +9985,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 291))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9994,7 +9994,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 381)
+                    physical_value_type::decode(d, 380)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -10027,14 +10027,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 291))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 290))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 381)
+                    physical_value_type::encode(e, x, 380)
                 })?;
             }
             st = S3;
@@ -10075,7 +10075,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ChargingProfileEntryMaxPower", |d| {
-                    physical_value_type::decode(d, 414)
+                    physical_value_type::decode(d, 413)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -10125,7 +10125,7 @@ pub(crate) mod codec {
                 let x = &v.charging_profile_entry_max_power;
                 e.write_event(st, CHARGING_PROFILE_ENTRY_MAX_POWER)?;
                 e.element("ChargingProfileEntryMaxPower", |e| {
-                    physical_value_type::encode(e, x, 414)
+                    physical_value_type::encode(e, x, 413)
                 })?;
             }
             st = S2;
@@ -10245,7 +10245,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SAScheduleTuple", |d| {
-                            sa_schedule_tuple_type::decode(d, 324)
+                            sa_schedule_tuple_type::decode(d, 323)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 3,) {
                             (false,) => S1,
@@ -10286,7 +10286,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SA_SCHEDULE_TUPLE)?;
                     e.element("SAScheduleTuple", |e| {
-                        sa_schedule_tuple_type::encode(e, x, 324)
+                        sa_schedule_tuple_type::encode(e, x, 323)
                     })?;
                 }
                 st = match (i0 + 1 < 3,) {
@@ -10330,7 +10330,7 @@ pub(crate) mod codec {
                 if t != P_MAX_SCHEDULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 326))?;
+                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 325))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -10339,7 +10339,7 @@ pub(crate) mod codec {
                     if t != SALES_TARIFF {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 333))?;
+                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 332))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -10374,14 +10374,14 @@ pub(crate) mod codec {
             {
                 let x = &v.p_max_schedule;
                 e.write_event(st, P_MAX_SCHEDULE)?;
-                e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 326))?;
+                e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 325))?;
             }
             st = S2;
             if let Some(x1) = &v.sales_tariff {
                 {
                     let x = x1;
                     e.write_event(st, SALES_TARIFF)?;
-                    e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 333))?;
+                    e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 332))?;
                 }
                 st = S3;
             }
@@ -10440,11 +10440,11 @@ pub(crate) mod codec {
                 let v = match t {
                     RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
                         d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 328)
+                            relative_time_interval_type::decode(d, 327)
                         })?,
                     ),
                     TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 331))?,
+                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
                     ),
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 };
@@ -10477,7 +10477,7 @@ pub(crate) mod codec {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
                             let v = d.element("ConsumptionCost", |d| {
-                                consumption_cost_type::decode(d, 339)
+                                consumption_cost_type::decode(d, 338)
                             })?;
                             t = d.read_event(match (r0.len() + 1 < 3,) {
                                 (false,) => S3,
@@ -10515,12 +10515,12 @@ pub(crate) mod codec {
                 TimeInterval::RelativeTimeInterval(m) => {
                     e.write_event(st, RELATIVE_TIME_INTERVAL)?;
                     e.element("RelativeTimeInterval", |e| {
-                        relative_time_interval_type::encode(e, m, 328)
+                        relative_time_interval_type::encode(e, m, 327)
                     })?;
                 }
                 TimeInterval::TimeInterval(m) => {
                     e.write_event(st, TIME_INTERVAL)?;
-                    e.element("TimeInterval", |e| interval_type::encode(e, m, 331))?;
+                    e.element("TimeInterval", |e| interval_type::encode(e, m, 330))?;
                 }
             }
             st = S1;
@@ -10548,7 +10548,7 @@ pub(crate) mod codec {
                         let x = x3;
                         e.write_event(st, CONSUMPTION_COST)?;
                         e.element("ConsumptionCost", |e| {
-                            consumption_cost_type::encode(e, x, 339)
+                            consumption_cost_type::encode(e, x, 338)
                         })?;
                     }
                     st = match (i0 + 1 < 3,) {
@@ -10593,7 +10593,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -10615,7 +10615,7 @@ pub(crate) mod codec {
                     if t != SALES_TARIFF_DESCRIPTION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 335))?;
+                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 334))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -10647,7 +10647,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SalesTariffEntry", |d| {
-                            sales_tariff_entry_type::decode(d, 337)
+                            sales_tariff_entry_type::decode(d, 336)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S5,
@@ -10731,7 +10731,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, SALES_TARIFF_ENTRY)?;
                     e.element("SalesTariffEntry", |e| {
-                        sales_tariff_entry_type::encode(e, x, 337)
+                        sales_tariff_entry_type::encode(e, x, 336)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -10769,7 +10769,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 405)
+                            selected_service_type::decode(d, 404)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 16,) {
                             (false,) => S1,
@@ -10810,7 +10810,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
-                        selected_service_type::encode(e, x, 405)
+                        selected_service_type::encode(e, x, 404)
                     })?;
                 }
                 st = match (i0 + 1 < 16,) {
@@ -10986,7 +10986,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("ServiceParameterList", |d| {
-                        service_parameter_list_type::decode(d, 422)
+                        service_parameter_list_type::decode(d, 421)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -11033,7 +11033,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SERVICE_PARAMETER_LIST)?;
                     e.element("ServiceParameterList", |e| {
-                        service_parameter_list_type::encode(e, x, 422)
+                        service_parameter_list_type::encode(e, x, 421)
                     })?;
                 }
                 st = S3;
@@ -11063,7 +11063,7 @@ pub(crate) mod codec {
                     if t != SERVICE_SCOPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 432))?;
+                    let v = d.simple("ServiceScope", |d| d.read_string(64, 431))?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -11156,7 +11156,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PaymentOptionList", |d| {
-                    payment_option_list_type::decode(d, 435)
+                    payment_option_list_type::decode(d, 434)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -11165,7 +11165,7 @@ pub(crate) mod codec {
                 if t != CHARGE_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("ChargeService", |d| charge_service_type::decode(d, 437))?;
+                let v = d.element("ChargeService", |d| charge_service_type::decode(d, 436))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -11174,7 +11174,7 @@ pub(crate) mod codec {
                     if t != SERVICE_LIST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("ServiceList", |d| service_list_type::decode(d, 444))?;
+                    let v = d.element("ServiceList", |d| service_list_type::decode(d, 443))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -11211,21 +11211,21 @@ pub(crate) mod codec {
                 let x = &v.payment_option_list;
                 e.write_event(st, PAYMENT_OPTION_LIST)?;
                 e.element("PaymentOptionList", |e| {
-                    payment_option_list_type::encode(e, x, 435)
+                    payment_option_list_type::encode(e, x, 434)
                 })?;
             }
             st = S2;
             {
                 let x = &v.charge_service;
                 e.write_event(st, CHARGE_SERVICE)?;
-                e.element("ChargeService", |e| charge_service_type::encode(e, x, 437))?;
+                e.element("ChargeService", |e| charge_service_type::encode(e, x, 436))?;
             }
             st = S3;
             if let Some(x1) = &v.service_list {
                 {
                     let x = x1;
                     e.write_event(st, SERVICE_LIST)?;
-                    e.element("ServiceList", |e| service_list_type::encode(e, x, 444))?;
+                    e.element("ServiceList", |e| service_list_type::encode(e, x, 443))?;
                 }
                 st = S4;
             }
@@ -11258,7 +11258,7 @@ pub(crate) mod codec {
                         if t != SERVICE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Service", |d| service_type::decode(d, 445))?;
+                        let v = d.element("Service", |d| service_type::decode(d, 444))?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S1,
                             _ => S2,
@@ -11295,7 +11295,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, SERVICE)?;
-                    e.element("Service", |e| service_type::encode(e, x, 445))?;
+                    e.element("Service", |e| service_type::encode(e, x, 444))?;
                 }
                 st = match (i0 + 1 < 8,) {
                     (false,) => S1,
@@ -11332,7 +11332,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 423))?;
+                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 422))?;
                         t = d.read_event(match (r0.len() + 1 < 255,) {
                             (false,) => S1,
                             _ => S2,
@@ -11371,7 +11371,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER_SET)?;
-                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 423))?;
+                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 422))?;
                 }
                 st = match (i0 + 1 < 255,) {
                     (false,) => S1,
@@ -11417,7 +11417,7 @@ pub(crate) mod codec {
                     if t != SERVICE_NAME {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 438))?;
+                    let v = d.simple("ServiceName", |d| d.read_string(32, 437))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -11437,7 +11437,7 @@ pub(crate) mod codec {
                     if t != SERVICE_SCOPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 440))?;
+                    let v = d.simple("ServiceScope", |d| d.read_string(64, 439))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -11600,7 +11600,7 @@ pub(crate) mod codec {
                 if t != EVSEID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 359))?;
+                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -11937,7 +11937,7 @@ pub(crate) mod codec {
                 if t != HEADER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| message_header_type::decode(d, 453))?;
+                let v = d.element("Header", |d| message_header_type::decode(d, 452))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -11945,7 +11945,7 @@ pub(crate) mod codec {
                 if t != BODY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Body", |d| body_type::decode(d, 458))?;
+                let v = d.element("Body", |d| body_type::decode(d, 457))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -11967,13 +11967,13 @@ pub(crate) mod codec {
             {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
-                e.element("Header", |e| message_header_type::encode(e, x, 453))?;
+                e.element("Header", |e| message_header_type::encode(e, x, 452))?;
             }
             st = S1;
             {
                 let x = &v.body;
                 e.write_event(st, BODY)?;
-                e.element("Body", |e| body_type::encode(e, x, 458))?;
+                e.element("Body", |e| body_type::encode(e, x, 457))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -11998,7 +11998,7 @@ pub(crate) mod codec {
                 if t != DC_EV_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 286))?;
+                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -12019,7 +12019,7 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_ev_status;
                 e.write_event(st, DC_EV_STATUS)?;
-                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 286))?;
+                e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 285))?;
             }
             st = S1;
             e.write_event(st, EE)
@@ -12056,7 +12056,7 @@ pub(crate) mod codec {
                 if t != DC_EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 291))?;
+                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -12065,7 +12065,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 381)
+                    physical_value_type::decode(d, 380)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -12098,14 +12098,14 @@ pub(crate) mod codec {
             {
                 let x = &v.dc_evse_status;
                 e.write_event(st, DC_EVSE_STATUS)?;
-                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 291))?;
+                e.element("DC_EVSEStatus", |e| dc_evse_status_type::encode(e, x, 290))?;
             }
             st = S2;
             {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    physical_value_type::encode(e, x, 381)
+                    physical_value_type::encode(e, x, 380)
                 })?;
             }
             st = S3;

@@ -485,7 +485,7 @@ pub(crate) mod codec {
                 if t != AT_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 42)?;
+                let v = d.read_string(u64::MAX, 41)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -533,7 +533,7 @@ pub(crate) mod codec {
                 if t != AT_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 42)?;
+                let v = d.read_string(u64::MAX, 41)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -822,7 +822,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -849,7 +849,7 @@ pub(crate) mod codec {
                             if t != KEY_NAME {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?;
+                            let v = d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -857,7 +857,7 @@ pub(crate) mod codec {
                             if t != KEY_VALUE {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("KeyValue", |d| key_value_type::decode(d, 160))?;
+                            let v = d.element("KeyValue", |d| key_value_type::decode(d, 159))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -866,7 +866,7 @@ pub(crate) mod codec {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
                             let v = d.element("RetrievalMethod", |d| {
-                                retrieval_method_type::decode(d, 164)
+                                retrieval_method_type::decode(d, 163)
                             })?;
                             t = d.read_event(S2)?;
                             v
@@ -875,7 +875,7 @@ pub(crate) mod codec {
                             if t != X509_DATA {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("X509Data", |d| x509_data_type::decode(d, 170))?;
+                            let v = d.element("X509Data", |d| x509_data_type::decode(d, 169))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -883,7 +883,7 @@ pub(crate) mod codec {
                             if t != PGP_DATA {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("PGPData", |d| pgp_data_type::decode(d, 178))?;
+                            let v = d.element("PGPData", |d| pgp_data_type::decode(d, 177))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -891,7 +891,7 @@ pub(crate) mod codec {
                             if t != SPKI_DATA {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("SPKIData", |d| spki_data_type::decode(d, 181))?;
+                            let v = d.element("SPKIData", |d| spki_data_type::decode(d, 180))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -899,7 +899,7 @@ pub(crate) mod codec {
                             if t != MGMT_DATA {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?;
+                            let v = d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?;
                             t = d.read_event(S2)?;
                             v
                         }),
@@ -959,7 +959,7 @@ pub(crate) mod codec {
                         {
                             let x = x3;
                             e.write_event(st, KEY_VALUE)?;
-                            e.element("KeyValue", |e| key_value_type::encode(e, x, 160))?;
+                            e.element("KeyValue", |e| key_value_type::encode(e, x, 159))?;
                         }
                         st = S2;
                     }
@@ -968,7 +968,7 @@ pub(crate) mod codec {
                             let x = x3;
                             e.write_event(st, RETRIEVAL_METHOD)?;
                             e.element("RetrievalMethod", |e| {
-                                retrieval_method_type::encode(e, x, 164)
+                                retrieval_method_type::encode(e, x, 163)
                             })?;
                         }
                         st = S2;
@@ -977,7 +977,7 @@ pub(crate) mod codec {
                         {
                             let x = x3;
                             e.write_event(st, X509_DATA)?;
-                            e.element("X509Data", |e| x509_data_type::encode(e, x, 170))?;
+                            e.element("X509Data", |e| x509_data_type::encode(e, x, 169))?;
                         }
                         st = S2;
                     }
@@ -985,7 +985,7 @@ pub(crate) mod codec {
                         {
                             let x = x3;
                             e.write_event(st, PGP_DATA)?;
-                            e.element("PGPData", |e| pgp_data_type::encode(e, x, 178))?;
+                            e.element("PGPData", |e| pgp_data_type::encode(e, x, 177))?;
                         }
                         st = S2;
                     }
@@ -993,7 +993,7 @@ pub(crate) mod codec {
                         {
                             let x = x3;
                             e.write_event(st, SPKI_DATA)?;
-                            e.element("SPKIData", |e| spki_data_type::encode(e, x, 181))?;
+                            e.element("SPKIData", |e| spki_data_type::encode(e, x, 180))?;
                         }
                         st = S2;
                     }
@@ -1036,7 +1036,7 @@ pub(crate) mod codec {
                     if t != DSA_KEY_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("DSAKeyValue", |d| dsa_key_value_type::decode(d, 144))?;
+                    let v = d.element("DSAKeyValue", |d| dsa_key_value_type::decode(d, 151))?;
                     t = d.read_event(S1)?;
                     v
                 }),
@@ -1044,7 +1044,7 @@ pub(crate) mod codec {
                     if t != RSA_KEY_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("RSAKeyValue", |d| rsa_key_value_type::decode(d, 161))?;
+                    let v = d.element("RSAKeyValue", |d| rsa_key_value_type::decode(d, 160))?;
                     t = d.read_event(S1)?;
                     v
                 }),
@@ -1069,7 +1069,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, DSA_KEY_VALUE)?;
-                        e.element("DSAKeyValue", |e| dsa_key_value_type::encode(e, x, 144))?;
+                        e.element("DSAKeyValue", |e| dsa_key_value_type::encode(e, x, 151))?;
                     }
                     st = S1;
                 }
@@ -1077,7 +1077,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, RSA_KEY_VALUE)?;
-                        e.element("RSAKeyValue", |e| rsa_key_value_type::encode(e, x, 161))?;
+                        e.element("RSAKeyValue", |e| rsa_key_value_type::encode(e, x, 160))?;
                     }
                     st = S1;
                 }
@@ -1107,7 +1107,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1124,7 +1124,7 @@ pub(crate) mod codec {
                         if t != REFERENCE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Reference", |d| reference_type::decode(d, 185))?;
+                        let v = d.element("Reference", |d| reference_type::decode(d, 184))?;
                         t = d.read_event(S2)?;
                         v
                     };
@@ -1169,7 +1169,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, REFERENCE)?;
-                    e.element("Reference", |e| reference_type::encode(e, x, 185))?;
+                    e.element("Reference", |e| reference_type::encode(e, x, 184))?;
                 }
                 st = S2;
             }
@@ -1199,7 +1199,7 @@ pub(crate) mod codec {
                     if t != AT_ENCODING {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 190)?;
+                    let v = d.read_string(u64::MAX, 189)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1211,7 +1211,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -1223,7 +1223,7 @@ pub(crate) mod codec {
                     if t != AT_MIME_TYPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 191)?;
+                    let v = d.read_string(u64::MAX, 190)?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -1414,7 +1414,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1426,7 +1426,7 @@ pub(crate) mod codec {
                     if t != AT_TYPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 165)?;
+                    let v = d.read_string(u64::MAX, 164)?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -1438,7 +1438,7 @@ pub(crate) mod codec {
                     if t != AT_URI {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 166)?;
+                    let v = d.read_string(u64::MAX, 165)?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -1450,7 +1450,7 @@ pub(crate) mod codec {
                     if t != TRANSFORMS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Transforms", |d| transforms_type::decode(d, 167))?;
+                    let v = d.element("Transforms", |d| transforms_type::decode(d, 166))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -1520,7 +1520,7 @@ pub(crate) mod codec {
                 {
                     let x = x4;
                     e.write_event(st, TRANSFORMS)?;
-                    e.element("Transforms", |e| transforms_type::encode(e, x, 167))?;
+                    e.element("Transforms", |e| transforms_type::encode(e, x, 166))?;
                 }
                 st = S4;
             }
@@ -1566,7 +1566,7 @@ pub(crate) mod codec {
                     if t != AT_TYPE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 165)?;
+                    let v = d.read_string(u64::MAX, 164)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1578,7 +1578,7 @@ pub(crate) mod codec {
                     if t != AT_URI {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 166)?;
+                    let v = d.read_string(u64::MAX, 165)?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -1590,7 +1590,7 @@ pub(crate) mod codec {
                     if t != TRANSFORMS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Transforms", |d| transforms_type::decode(d, 167))?;
+                    let v = d.element("Transforms", |d| transforms_type::decode(d, 166))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -1633,7 +1633,7 @@ pub(crate) mod codec {
                 {
                     let x = x3;
                     e.write_event(st, TRANSFORMS)?;
-                    e.element("Transforms", |e| transforms_type::encode(e, x, 167))?;
+                    e.element("Transforms", |e| transforms_type::encode(e, x, 166))?;
                 }
                 st = S3;
             }
@@ -1732,7 +1732,7 @@ pub(crate) mod codec {
                 if t != AT_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 42)?;
+                let v = d.read_string(u64::MAX, 41)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -1805,7 +1805,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1823,7 +1823,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SignatureProperty", |d| {
-                            signature_property_type::decode(d, 252)
+                            signature_property_type::decode(d, 251)
                         })?;
                         t = d.read_event(S2)?;
                         v
@@ -1870,7 +1870,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SIGNATURE_PROPERTY)?;
                     e.element("SignatureProperty", |e| {
-                        signature_property_type::encode(e, x, 252)
+                        signature_property_type::encode(e, x, 251)
                     })?;
                 }
                 st = S2;
@@ -1904,7 +1904,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1915,7 +1915,7 @@ pub(crate) mod codec {
                 if t != AT_TARGET {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 253)?;
+                let v = d.read_string(u64::MAX, 252)?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -1965,7 +1965,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1976,7 +1976,7 @@ pub(crate) mod codec {
                 if t != SIGNED_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SignedInfo", |d| signed_info_type::decode(d, 247))?;
+                let v = d.element("SignedInfo", |d| signed_info_type::decode(d, 246))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -1984,7 +1984,7 @@ pub(crate) mod codec {
                 if t != SIGNATURE_VALUE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SignatureValue", |d| signature_value_type::decode(d, 250))?;
+                let v = d.element("SignatureValue", |d| signature_value_type::decode(d, 249))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -1993,7 +1993,7 @@ pub(crate) mod codec {
                     if t != KEY_INFO {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("KeyInfo", |d| key_info_type::decode(d, 158))?;
+                    let v = d.element("KeyInfo", |d| key_info_type::decode(d, 183))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -2011,7 +2011,7 @@ pub(crate) mod codec {
                             if t != OBJECT {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("Object", |d| object_type::decode(d, 189))?;
+                            let v = d.element("Object", |d| object_type::decode(d, 191))?;
                             t = d.read_event(S4)?;
                             v
                         };
@@ -2054,14 +2054,14 @@ pub(crate) mod codec {
             {
                 let x = &v.signed_info;
                 e.write_event(st, SIGNED_INFO)?;
-                e.element("SignedInfo", |e| signed_info_type::encode(e, x, 247))?;
+                e.element("SignedInfo", |e| signed_info_type::encode(e, x, 246))?;
             }
             st = S2;
             {
                 let x = &v.signature_value;
                 e.write_event(st, SIGNATURE_VALUE)?;
                 e.element("SignatureValue", |e| {
-                    signature_value_type::encode(e, x, 250)
+                    signature_value_type::encode(e, x, 249)
                 })?;
             }
             st = S3;
@@ -2069,7 +2069,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, KEY_INFO)?;
-                    e.element("KeyInfo", |e| key_info_type::encode(e, x, 158))?;
+                    e.element("KeyInfo", |e| key_info_type::encode(e, x, 183))?;
                 }
                 st = S4;
             }
@@ -2085,7 +2085,7 @@ pub(crate) mod codec {
                     {
                         let x = x4;
                         e.write_event(st, OBJECT)?;
-                        e.element("Object", |e| object_type::encode(e, x, 189))?;
+                        e.element("Object", |e| object_type::encode(e, x, 191))?;
                     }
                     st = S4;
                 }
@@ -2115,7 +2115,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -2188,7 +2188,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -2200,7 +2200,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("CanonicalizationMethod", |d| {
-                    canonicalization_method_type::decode(d, 41)
+                    canonicalization_method_type::decode(d, 42)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -2209,7 +2209,7 @@ pub(crate) mod codec {
                 if t != SIGNATURE_METHOD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SignatureMethod", |d| signature_method_type::decode(d, 248))?;
+                let v = d.element("SignatureMethod", |d| signature_method_type::decode(d, 247))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -2223,7 +2223,7 @@ pub(crate) mod codec {
                         if t != REFERENCE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Reference", |d| reference_type::decode(d, 185))?;
+                        let v = d.element("Reference", |d| reference_type::decode(d, 184))?;
                         t = d.read_event(S4)?;
                         v
                     };
@@ -2263,7 +2263,7 @@ pub(crate) mod codec {
                 let x = &v.canonicalization_method;
                 e.write_event(st, CANONICALIZATION_METHOD)?;
                 e.element("CanonicalizationMethod", |e| {
-                    canonicalization_method_type::encode(e, x, 41)
+                    canonicalization_method_type::encode(e, x, 42)
                 })?;
             }
             st = S2;
@@ -2271,7 +2271,7 @@ pub(crate) mod codec {
                 let x = &v.signature_method;
                 e.write_event(st, SIGNATURE_METHOD)?;
                 e.element("SignatureMethod", |e| {
-                    signature_method_type::encode(e, x, 248)
+                    signature_method_type::encode(e, x, 247)
                 })?;
             }
             st = S3;
@@ -2286,7 +2286,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, REFERENCE)?;
-                    e.element("Reference", |e| reference_type::encode(e, x, 185))?;
+                    e.element("Reference", |e| reference_type::encode(e, x, 184))?;
                 }
                 st = S4;
             }
@@ -2394,7 +2394,7 @@ pub(crate) mod codec {
                 if t != AT_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 42)?;
+                let v = d.read_string(u64::MAX, 41)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -2410,7 +2410,7 @@ pub(crate) mod codec {
                                 if t != X_PATH {
                                     return Err(d.err(DecodeErrorKind::Grammar));
                                 }
-                                let v = d.simple("XPath", |d| d.read_string(u64::MAX, 169))?;
+                                let v = d.simple("XPath", |d| d.read_string(u64::MAX, 168))?;
                                 t = d.read_event(S1)?;
                                 v
                             }),
@@ -2499,7 +2499,7 @@ pub(crate) mod codec {
                         if t != TRANSFORM {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Transform", |d| transform_type::decode(d, 168))?;
+                        let v = d.element("Transform", |d| transform_type::decode(d, 167))?;
                         t = d.read_event(S1)?;
                         v
                     };
@@ -2535,7 +2535,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, TRANSFORM)?;
-                    e.element("Transform", |e| transform_type::encode(e, x, 168))?;
+                    e.element("Transform", |e| transform_type::encode(e, x, 167))?;
                 }
                 st = S1;
             }
@@ -2592,7 +2592,7 @@ pub(crate) mod codec {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
                             let v = d.element("X509IssuerSerial", |d| {
-                                x509_issuer_serial_type::decode(d, 171)
+                                x509_issuer_serial_type::decode(d, 170)
                             })?;
                             t = d.read_event(S1)?;
                             v
@@ -2610,7 +2610,7 @@ pub(crate) mod codec {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
                             let v =
-                                d.simple("X509SubjectName", |d| d.read_string(u64::MAX, 175))?;
+                                d.simple("X509SubjectName", |d| d.read_string(u64::MAX, 174))?;
                             t = d.read_event(S1)?;
                             v
                         }),
@@ -2665,7 +2665,7 @@ pub(crate) mod codec {
                             let x = x2;
                             e.write_event(st, X509_ISSUER_SERIAL)?;
                             e.element("X509IssuerSerial", |e| {
-                                x509_issuer_serial_type::encode(e, x, 171)
+                                x509_issuer_serial_type::encode(e, x, 170)
                             })?;
                         }
                         st = S1;
@@ -2740,7 +2740,7 @@ pub(crate) mod codec {
                 if t != X509_ISSUER_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("X509IssuerName", |d| d.read_string(u64::MAX, 172))?;
+                let v = d.simple("X509IssuerName", |d| d.read_string(u64::MAX, 171))?;
                 t = d.read_event(S1)?;
                 v
             };

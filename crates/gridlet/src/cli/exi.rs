@@ -43,7 +43,8 @@ impl ExiCommand {
             Self::Encode { schema } => {
                 let mut json = String::new();
                 std::io::stdin().read_to_string(&mut json)?;
-                let doc = v2g_messages::from_json(schema, &json).context("parsing the JSON message")?;
+                let doc =
+                    v2g_messages::from_json(schema, &json).context("parsing the JSON message")?;
                 let bytes = v2g_messages::encode(&doc).context("encoding")?;
                 println!("{}", exi::Bytes(bytes).to_hex());
                 Ok(ExitCode::SUCCESS)
@@ -93,7 +94,11 @@ fn roundtrip(path: &std::path::Path) -> Result<ExitCode> {
         }
     }
     println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Decodes one entry; a canonical one must re-encode to the same bytes, a non-canonical one
@@ -111,7 +116,11 @@ fn check(line: &str) -> Result<()> {
         (false, None) => return Ok(()),
     };
     if out != expected {
-        bail!("{what}: re-encoded {} instead of {}", exi::Bytes(out).to_hex(), exi::Bytes(expected).to_hex());
+        bail!(
+            "{what}: re-encoded {} instead of {}",
+            exi::Bytes(out).to_hex(),
+            exi::Bytes(expected).to_hex()
+        );
     }
     Ok(())
 }

@@ -1417,58 +1417,58 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     Ok(match code {
         0 => {
             Document::AcCpdReqEnergyTransferMode(d.element("AC_CPDReqEnergyTransferMode", |d| {
-                codec::ac_cpd_req_energy_transfer_mode_type::decode(d, 751)
+                codec::ac_cpd_req_energy_transfer_mode_type::decode(d, 757)
             })?)
         }
         1 => {
             Document::AcCpdResEnergyTransferMode(d.element("AC_CPDResEnergyTransferMode", |d| {
-                codec::ac_cpd_res_energy_transfer_mode_type::decode(d, 758)
+                codec::ac_cpd_res_energy_transfer_mode_type::decode(d, 770)
             })?)
         }
         2 => Document::AcChargeLoopReq(d.element("AC_ChargeLoopReq", |d| {
-            codec::ac_charge_loop_req_type::decode(d, 771)
+            codec::ac_charge_loop_req_type::decode(d, 789)
         })?),
         3 => Document::AcChargeLoopRes(d.element("AC_ChargeLoopRes", |d| {
-            codec::ac_charge_loop_res_type::decode(d, 790)
+            codec::ac_charge_loop_res_type::decode(d, 801)
         })?),
         4 => Document::AcChargeParameterDiscoveryReq(
             d.element("AC_ChargeParameterDiscoveryReq", |d| {
-                codec::ac_charge_parameter_discovery_req_type::decode(d, 802)
+                codec::ac_charge_parameter_discovery_req_type::decode(d, 803)
             })?,
         ),
         5 => Document::AcChargeParameterDiscoveryRes(
             d.element("AC_ChargeParameterDiscoveryRes", |d| {
-                codec::ac_charge_parameter_discovery_res_type::decode(d, 804)
+                codec::ac_charge_parameter_discovery_res_type::decode(d, 811)
             })?,
         ),
         6 => Document::BptAcCpdReqEnergyTransferMode(
             d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
-                codec::bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 803)
+                codec::bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802)
             })?,
         ),
         7 => Document::BptAcCpdResEnergyTransferMode(
             d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
-                codec::bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 805)
+                codec::bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804)
             })?,
         ),
         8 => Document::BptDynamicAcClReqControlMode(
             d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
-                codec::bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 772)
+                codec::bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771)
             })?,
         ),
         9 => Document::BptDynamicAcClResControlMode(
             d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
-                codec::bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 792)
+                codec::bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791)
             })?,
         ),
         10 => Document::BptScheduledAcClReqControlMode(
             d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
-                codec::bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 787)
+                codec::bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786)
             })?,
         ),
         11 => Document::BptScheduledAcClResControlMode(
             d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
-                codec::bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 799)
+                codec::bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798)
             })?,
         ),
         12 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
@@ -1478,10 +1478,10 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
         })?),
         14 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         15 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         16 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
@@ -1489,79 +1489,79 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
         17 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         18 => {
             Document::DynamicAcClReqControlMode(d.element("Dynamic_AC_CLReqControlMode", |d| {
-                codec::dynamic_ac_cl_req_control_mode_type::decode(d, 788)
+                codec::dynamic_ac_cl_req_control_mode_type::decode(d, 787)
             })?)
         }
         19 => {
             Document::DynamicAcClResControlMode(d.element("Dynamic_AC_CLResControlMode", |d| {
-                codec::dynamic_ac_cl_res_control_mode_type::decode(d, 800)
+                codec::dynamic_ac_cl_res_control_mode_type::decode(d, 799)
             })?)
         }
         20 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        21 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        21 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         22 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         23 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
-        24 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        24 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         25 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         26 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         27 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         28 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         29 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         30 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         31 => Document::ScheduledAcClReqControlMode(
             d.element("Scheduled_AC_CLReqControlMode", |d| {
-                codec::scheduled_ac_cl_req_control_mode_type::decode(d, 789)
+                codec::scheduled_ac_cl_req_control_mode_type::decode(d, 788)
             })?,
         ),
         32 => Document::ScheduledAcClResControlMode(
             d.element("Scheduled_AC_CLResControlMode", |d| {
-                codec::scheduled_ac_cl_res_control_mode_type::decode(d, 801)
+                codec::scheduled_ac_cl_res_control_mode_type::decode(d, 800)
             })?,
         ),
         33 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         34 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         35 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         36 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         37 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         38 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         39 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         40 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         41 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         42 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -1583,73 +1583,73 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AcCpdReqEnergyTransferMode(v) => {
             e.write_nbit(0, 6);
             e.element("AC_CPDReqEnergyTransferMode", |e| {
-                codec::ac_cpd_req_energy_transfer_mode_type::encode(e, v, 751)
+                codec::ac_cpd_req_energy_transfer_mode_type::encode(e, v, 757)
             })?;
         }
         Document::AcCpdResEnergyTransferMode(v) => {
             e.write_nbit(1, 6);
             e.element("AC_CPDResEnergyTransferMode", |e| {
-                codec::ac_cpd_res_energy_transfer_mode_type::encode(e, v, 758)
+                codec::ac_cpd_res_energy_transfer_mode_type::encode(e, v, 770)
             })?;
         }
         Document::AcChargeLoopReq(v) => {
             e.write_nbit(2, 6);
             e.element("AC_ChargeLoopReq", |e| {
-                codec::ac_charge_loop_req_type::encode(e, v, 771)
+                codec::ac_charge_loop_req_type::encode(e, v, 789)
             })?;
         }
         Document::AcChargeLoopRes(v) => {
             e.write_nbit(3, 6);
             e.element("AC_ChargeLoopRes", |e| {
-                codec::ac_charge_loop_res_type::encode(e, v, 790)
+                codec::ac_charge_loop_res_type::encode(e, v, 801)
             })?;
         }
         Document::AcChargeParameterDiscoveryReq(v) => {
             e.write_nbit(4, 6);
             e.element("AC_ChargeParameterDiscoveryReq", |e| {
-                codec::ac_charge_parameter_discovery_req_type::encode(e, v, 802)
+                codec::ac_charge_parameter_discovery_req_type::encode(e, v, 803)
             })?;
         }
         Document::AcChargeParameterDiscoveryRes(v) => {
             e.write_nbit(5, 6);
             e.element("AC_ChargeParameterDiscoveryRes", |e| {
-                codec::ac_charge_parameter_discovery_res_type::encode(e, v, 804)
+                codec::ac_charge_parameter_discovery_res_type::encode(e, v, 811)
             })?;
         }
         Document::BptAcCpdReqEnergyTransferMode(v) => {
             e.write_nbit(6, 6);
             e.element("BPT_AC_CPDReqEnergyTransferMode", |e| {
-                codec::bpt_ac_cpd_req_energy_transfer_mode_type::encode(e, v, 803)
+                codec::bpt_ac_cpd_req_energy_transfer_mode_type::encode(e, v, 802)
             })?;
         }
         Document::BptAcCpdResEnergyTransferMode(v) => {
             e.write_nbit(7, 6);
             e.element("BPT_AC_CPDResEnergyTransferMode", |e| {
-                codec::bpt_ac_cpd_res_energy_transfer_mode_type::encode(e, v, 805)
+                codec::bpt_ac_cpd_res_energy_transfer_mode_type::encode(e, v, 804)
             })?;
         }
         Document::BptDynamicAcClReqControlMode(v) => {
             e.write_nbit(8, 6);
             e.element("BPT_Dynamic_AC_CLReqControlMode", |e| {
-                codec::bpt_dynamic_ac_cl_req_control_mode_type::encode(e, v, 772)
+                codec::bpt_dynamic_ac_cl_req_control_mode_type::encode(e, v, 771)
             })?;
         }
         Document::BptDynamicAcClResControlMode(v) => {
             e.write_nbit(9, 6);
             e.element("BPT_Dynamic_AC_CLResControlMode", |e| {
-                codec::bpt_dynamic_ac_cl_res_control_mode_type::encode(e, v, 792)
+                codec::bpt_dynamic_ac_cl_res_control_mode_type::encode(e, v, 791)
             })?;
         }
         Document::BptScheduledAcClReqControlMode(v) => {
             e.write_nbit(10, 6);
             e.element("BPT_Scheduled_AC_CLReqControlMode", |e| {
-                codec::bpt_scheduled_ac_cl_req_control_mode_type::encode(e, v, 787)
+                codec::bpt_scheduled_ac_cl_req_control_mode_type::encode(e, v, 786)
             })?;
         }
         Document::BptScheduledAcClResControlMode(v) => {
             e.write_nbit(11, 6);
             e.element("BPT_Scheduled_AC_CLResControlMode", |e| {
-                codec::bpt_scheduled_ac_cl_res_control_mode_type::encode(e, v, 799)
+                codec::bpt_scheduled_ac_cl_res_control_mode_type::encode(e, v, 798)
             })?;
         }
         Document::ClReqControlMode(v) => {
@@ -1667,13 +1667,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(14, 6);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(15, 6);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -1692,19 +1692,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::DynamicAcClReqControlMode(v) => {
             e.write_nbit(18, 6);
             e.element("Dynamic_AC_CLReqControlMode", |e| {
-                codec::dynamic_ac_cl_req_control_mode_type::encode(e, v, 788)
+                codec::dynamic_ac_cl_req_control_mode_type::encode(e, v, 787)
             })?;
         }
         Document::DynamicAcClResControlMode(v) => {
             e.write_nbit(19, 6);
             e.element("Dynamic_AC_CLResControlMode", |e| {
-                codec::dynamic_ac_cl_res_control_mode_type::encode(e, v, 800)
+                codec::dynamic_ac_cl_res_control_mode_type::encode(e, v, 799)
             })?;
         }
         Document::KeyInfo(v) => {
             e.write_nbit(20, 6);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -1717,13 +1717,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(22, 6);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(23, 6);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MgmtData(v) => {
@@ -1736,103 +1736,103 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(25, 6);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(26, 6);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::RsaKeyValue(v) => {
             e.write_nbit(27, 6);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(28, 6);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(29, 6);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(30, 6);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::ScheduledAcClReqControlMode(v) => {
             e.write_nbit(31, 6);
             e.element("Scheduled_AC_CLReqControlMode", |e| {
-                codec::scheduled_ac_cl_req_control_mode_type::encode(e, v, 789)
+                codec::scheduled_ac_cl_req_control_mode_type::encode(e, v, 788)
             })?;
         }
         Document::ScheduledAcClResControlMode(v) => {
             e.write_nbit(32, 6);
             e.element("Scheduled_AC_CLResControlMode", |e| {
-                codec::scheduled_ac_cl_res_control_mode_type::encode(e, v, 801)
+                codec::scheduled_ac_cl_res_control_mode_type::encode(e, v, 800)
             })?;
         }
         Document::Signature(v) => {
             e.write_nbit(33, 6);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(34, 6);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(35, 6);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(36, 6);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(37, 6);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(38, 6);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::Transform(v) => {
             e.write_nbit(39, 6);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(40, 6);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(41, 6);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -1884,7 +1884,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1895,7 +1895,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 720)
+                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -1916,14 +1916,14 @@ pub(crate) mod codec {
                     BPT_DYNAMIC_AC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::BptDynamicAcClReqControlMode(
                             d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
-                                bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 772)
+                                bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771)
                             })?,
                         )
                     }
                     BPT_SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::BptScheduledAcClReqControlMode(
                             d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
-                                bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 787)
+                                bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786)
                             })?,
                         )
                     }
@@ -1936,13 +1936,13 @@ pub(crate) mod codec {
                     }
                     DYNAMIC_AC_CL_REQ_CONTROL_MODE => ClReqControlMode::DynamicAcClReqControlMode(
                         d.element("Dynamic_AC_CLReqControlMode", |d| {
-                            dynamic_ac_cl_req_control_mode_type::decode(d, 788)
+                            dynamic_ac_cl_req_control_mode_type::decode(d, 787)
                         })?,
                     ),
                     SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::ScheduledAcClReqControlMode(
                             d.element("Scheduled_AC_CLReqControlMode", |d| {
-                                scheduled_ac_cl_req_control_mode_type::decode(d, 789)
+                                scheduled_ac_cl_req_control_mode_type::decode(d, 788)
                             })?,
                         )
                     }
@@ -1972,7 +1972,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1982,7 +1982,7 @@ pub(crate) mod codec {
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
-                            e, x, 720,
+                            e, x, 719,
                         )
                     })?;
                 }
@@ -2001,13 +2001,13 @@ pub(crate) mod codec {
                 ClReqControlMode::BptDynamicAcClReqControlMode(m) => {
                     e.write_event(st, BPT_DYNAMIC_AC_CL_REQ_CONTROL_MODE)?;
                     e.element("BPT_Dynamic_AC_CLReqControlMode", |e| {
-                        bpt_dynamic_ac_cl_req_control_mode_type::encode(e, m, 772)
+                        bpt_dynamic_ac_cl_req_control_mode_type::encode(e, m, 771)
                     })?;
                 }
                 ClReqControlMode::BptScheduledAcClReqControlMode(m) => {
                     e.write_event(st, BPT_SCHEDULED_AC_CL_REQ_CONTROL_MODE)?;
                     e.element("BPT_Scheduled_AC_CLReqControlMode", |e| {
-                        bpt_scheduled_ac_cl_req_control_mode_type::encode(e, m, 787)
+                        bpt_scheduled_ac_cl_req_control_mode_type::encode(e, m, 786)
                     })?;
                 }
                 ClReqControlMode::ClReqControlMode(m) => {
@@ -2021,13 +2021,13 @@ pub(crate) mod codec {
                 ClReqControlMode::DynamicAcClReqControlMode(m) => {
                     e.write_event(st, DYNAMIC_AC_CL_REQ_CONTROL_MODE)?;
                     e.element("Dynamic_AC_CLReqControlMode", |e| {
-                        dynamic_ac_cl_req_control_mode_type::encode(e, m, 788)
+                        dynamic_ac_cl_req_control_mode_type::encode(e, m, 787)
                     })?;
                 }
                 ClReqControlMode::ScheduledAcClReqControlMode(m) => {
                     e.write_event(st, SCHEDULED_AC_CL_REQ_CONTROL_MODE)?;
                     e.element("Scheduled_AC_CLReqControlMode", |e| {
-                        scheduled_ac_cl_req_control_mode_type::encode(e, m, 789)
+                        scheduled_ac_cl_req_control_mode_type::encode(e, m, 788)
                     })?;
                 }
             }
@@ -2111,7 +2111,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2132,7 +2132,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 734)
+                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2146,7 +2146,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 735)
+                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -2160,7 +2160,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 736)
+                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -2174,7 +2174,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 791)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 790)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -2187,14 +2187,14 @@ pub(crate) mod codec {
                     BPT_DYNAMIC_AC_CL_RES_CONTROL_MODE => {
                         ClResControlMode::BptDynamicAcClResControlMode(
                             d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
-                                bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 792)
+                                bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791)
                             })?,
                         )
                     }
                     BPT_SCHEDULED_AC_CL_RES_CONTROL_MODE => {
                         ClResControlMode::BptScheduledAcClResControlMode(
                             d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
-                                bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 799)
+                                bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798)
                             })?,
                         )
                     }
@@ -2207,13 +2207,13 @@ pub(crate) mod codec {
                     }
                     DYNAMIC_AC_CL_RES_CONTROL_MODE => ClResControlMode::DynamicAcClResControlMode(
                         d.element("Dynamic_AC_CLResControlMode", |d| {
-                            dynamic_ac_cl_res_control_mode_type::decode(d, 800)
+                            dynamic_ac_cl_res_control_mode_type::decode(d, 799)
                         })?,
                     ),
                     SCHEDULED_AC_CL_RES_CONTROL_MODE => {
                         ClResControlMode::ScheduledAcClResControlMode(
                             d.element("Scheduled_AC_CLResControlMode", |d| {
-                                scheduled_ac_cl_res_control_mode_type::decode(d, 801)
+                                scheduled_ac_cl_res_control_mode_type::decode(d, 800)
                             })?,
                         )
                     }
@@ -2246,7 +2246,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2264,7 +2264,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
-                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 734)
+                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
                     })?;
                 }
                 st = S3;
@@ -2274,7 +2274,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
-                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 735)
+                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
                     })?;
                 }
                 st = S4;
@@ -2284,7 +2284,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
-                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 736)
+                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
                     })?;
                 }
                 st = S5;
@@ -2294,7 +2294,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_TARGET_FREQUENCY)?;
                     e.element("EVSETargetFrequency", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 791)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 790)
                     })?;
                 }
                 st = S6;
@@ -2303,13 +2303,13 @@ pub(crate) mod codec {
                 ClResControlMode::BptDynamicAcClResControlMode(m) => {
                     e.write_event(st, BPT_DYNAMIC_AC_CL_RES_CONTROL_MODE)?;
                     e.element("BPT_Dynamic_AC_CLResControlMode", |e| {
-                        bpt_dynamic_ac_cl_res_control_mode_type::encode(e, m, 792)
+                        bpt_dynamic_ac_cl_res_control_mode_type::encode(e, m, 791)
                     })?;
                 }
                 ClResControlMode::BptScheduledAcClResControlMode(m) => {
                     e.write_event(st, BPT_SCHEDULED_AC_CL_RES_CONTROL_MODE)?;
                     e.element("BPT_Scheduled_AC_CLResControlMode", |e| {
-                        bpt_scheduled_ac_cl_res_control_mode_type::encode(e, m, 799)
+                        bpt_scheduled_ac_cl_res_control_mode_type::encode(e, m, 798)
                     })?;
                 }
                 ClResControlMode::ClResControlMode(m) => {
@@ -2323,13 +2323,13 @@ pub(crate) mod codec {
                 ClResControlMode::DynamicAcClResControlMode(m) => {
                     e.write_event(st, DYNAMIC_AC_CL_RES_CONTROL_MODE)?;
                     e.element("Dynamic_AC_CLResControlMode", |e| {
-                        dynamic_ac_cl_res_control_mode_type::encode(e, m, 800)
+                        dynamic_ac_cl_res_control_mode_type::encode(e, m, 799)
                     })?;
                 }
                 ClResControlMode::ScheduledAcClResControlMode(m) => {
                     e.write_event(st, SCHEDULED_AC_CL_RES_CONTROL_MODE)?;
                     e.element("Scheduled_AC_CLResControlMode", |e| {
-                        scheduled_ac_cl_res_control_mode_type::encode(e, m, 801)
+                        scheduled_ac_cl_res_control_mode_type::encode(e, m, 800)
                     })?;
                 }
             }
@@ -2363,7 +2363,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2373,14 +2373,14 @@ pub(crate) mod codec {
                     AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
                         AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(
                             d.element("AC_CPDReqEnergyTransferMode", |d| {
-                                ac_cpd_req_energy_transfer_mode_type::decode(d, 751)
+                                ac_cpd_req_energy_transfer_mode_type::decode(d, 757)
                             })?,
                         )
                     }
                     BPT_AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
                         AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(
                             d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
-                                bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 803)
+                                bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802)
                             })?,
                         )
                     }
@@ -2408,7 +2408,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2416,13 +2416,13 @@ pub(crate) mod codec {
                 AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(m) => {
                     e.write_event(st, AC_CPD_REQ_ENERGY_TRANSFER_MODE)?;
                     e.element("AC_CPDReqEnergyTransferMode", |e| {
-                        ac_cpd_req_energy_transfer_mode_type::encode(e, m, 751)
+                        ac_cpd_req_energy_transfer_mode_type::encode(e, m, 757)
                     })?;
                 }
                 AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(m) => {
                     e.write_event(st, BPT_AC_CPD_REQ_ENERGY_TRANSFER_MODE)?;
                     e.element("BPT_AC_CPDReqEnergyTransferMode", |e| {
-                        bpt_ac_cpd_req_energy_transfer_mode_type::encode(e, m, 803)
+                        bpt_ac_cpd_req_energy_transfer_mode_type::encode(e, m, 802)
                     })?;
                 }
             }
@@ -2458,7 +2458,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2478,14 +2478,14 @@ pub(crate) mod codec {
                     AC_CPD_RES_ENERGY_TRANSFER_MODE => {
                         AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(
                             d.element("AC_CPDResEnergyTransferMode", |d| {
-                                ac_cpd_res_energy_transfer_mode_type::decode(d, 758)
+                                ac_cpd_res_energy_transfer_mode_type::decode(d, 770)
                             })?,
                         )
                     }
                     BPT_AC_CPD_RES_ENERGY_TRANSFER_MODE => {
                         AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(
                             d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
-                                bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 805)
+                                bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804)
                             })?,
                         )
                     }
@@ -2514,7 +2514,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2531,13 +2531,13 @@ pub(crate) mod codec {
                 AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(m) => {
                     e.write_event(st, AC_CPD_RES_ENERGY_TRANSFER_MODE)?;
                     e.element("AC_CPDResEnergyTransferMode", |e| {
-                        ac_cpd_res_energy_transfer_mode_type::encode(e, m, 758)
+                        ac_cpd_res_energy_transfer_mode_type::encode(e, m, 770)
                     })?;
                 }
                 AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(m) => {
                     e.write_event(st, BPT_AC_CPD_RES_ENERGY_TRANSFER_MODE)?;
                     e.element("BPT_AC_CPDResEnergyTransferMode", |e| {
-                        bpt_ac_cpd_res_energy_transfer_mode_type::encode(e, m, 805)
+                        bpt_ac_cpd_res_energy_transfer_mode_type::encode(e, m, 804)
                     })?;
                 }
             }
@@ -2579,7 +2579,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2590,7 +2590,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -2604,7 +2604,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2617,7 +2617,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -2628,7 +2628,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -2642,7 +2642,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -2673,7 +2673,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                 })?;
             }
             st = S1;
@@ -2682,7 +2682,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S2;
@@ -2692,7 +2692,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S3;
@@ -2701,7 +2701,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                 })?;
             }
             st = S4;
@@ -2710,7 +2710,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S5;
@@ -2720,7 +2720,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S6;
@@ -2800,7 +2800,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 758)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2811,7 +2811,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -2825,7 +2825,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2838,7 +2838,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -2849,7 +2849,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -2863,7 +2863,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -2876,7 +2876,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSENominalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -2887,7 +2887,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MaximumPowerAsymmetry", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -2901,7 +2901,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -2915,7 +2915,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -2929,7 +2929,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -2943,7 +2943,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -2980,7 +2980,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 758)
                 })?;
             }
             st = S1;
@@ -2989,7 +2989,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
                     })?;
                 }
                 st = S2;
@@ -2999,7 +2999,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 761)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
                     })?;
                 }
                 st = S3;
@@ -3008,7 +3008,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 761)
                 })?;
             }
             st = S4;
@@ -3017,7 +3017,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
                     })?;
                 }
                 st = S5;
@@ -3027,7 +3027,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 764)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
                     })?;
                 }
                 st = S6;
@@ -3036,7 +3036,7 @@ pub(crate) mod codec {
                 let x = &v.evse_nominal_frequency;
                 e.write_event(st, EVSE_NOMINAL_FREQUENCY)?;
                 e.element("EVSENominalFrequency", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 764)
                 })?;
             }
             st = S7;
@@ -3045,7 +3045,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, MAXIMUM_POWER_ASYMMETRY)?;
                     e.element("MaximumPowerAsymmetry", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
                     })?;
                 }
                 st = S8;
@@ -3055,7 +3055,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
                     })?;
                 }
                 st = S9;
@@ -3065,7 +3065,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S10;
@@ -3075,7 +3075,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S11;
@@ -3085,7 +3085,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S12;
@@ -3151,7 +3151,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3162,7 +3162,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -3176,7 +3176,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3189,7 +3189,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3200,7 +3200,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -3214,7 +3214,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -3227,7 +3227,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -3238,7 +3238,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -3252,7 +3252,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -3265,7 +3265,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -3276,7 +3276,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -3290,7 +3290,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 784)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -3327,7 +3327,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                 })?;
             }
             st = S1;
@@ -3336,7 +3336,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S2;
@@ -3346,7 +3346,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S3;
@@ -3355,7 +3355,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                 })?;
             }
             st = S4;
@@ -3364,7 +3364,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S5;
@@ -3374,7 +3374,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S6;
@@ -3383,7 +3383,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_power;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
                 })?;
             }
             st = S7;
@@ -3392,7 +3392,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
                     })?;
                 }
                 st = S8;
@@ -3402,7 +3402,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
                     })?;
                 }
                 st = S9;
@@ -3411,7 +3411,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_discharge_power;
                 e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
                 })?;
             }
             st = S10;
@@ -3420,7 +3420,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
                     })?;
                 }
                 st = S11;
@@ -3430,7 +3430,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 784)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
                     })?;
                 }
                 st = S12;
@@ -3533,7 +3533,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 758)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3544,7 +3544,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -3558,7 +3558,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3571,7 +3571,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3582,7 +3582,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -3596,7 +3596,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -3609,7 +3609,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSENominalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -3620,7 +3620,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MaximumPowerAsymmetry", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -3634,7 +3634,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -3648,7 +3648,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -3662,7 +3662,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -3676,7 +3676,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -3689,7 +3689,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 806)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 805)
                 })?;
                 t = d.read_event(S13)?;
                 v
@@ -3701,7 +3701,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 807)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 806)
                     })?;
                     t = d.read_event(S14)?;
                     v
@@ -3716,7 +3716,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 808)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 807)
                     })?;
                     t = d.read_event(S15)?;
                     v
@@ -3729,7 +3729,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 809)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 808)
                 })?;
                 t = d.read_event(S16)?;
                 v
@@ -3741,7 +3741,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 810)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 809)
                     })?;
                     t = d.read_event(S17)?;
                     v
@@ -3756,7 +3756,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 811)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 810)
                     })?;
                     t = d.read_event(S18)?;
                     v
@@ -3799,7 +3799,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 758)
                 })?;
             }
             st = S1;
@@ -3808,7 +3808,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
                     })?;
                 }
                 st = S2;
@@ -3818,7 +3818,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 761)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
                     })?;
                 }
                 st = S3;
@@ -3827,7 +3827,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 761)
                 })?;
             }
             st = S4;
@@ -3836,7 +3836,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
                     })?;
                 }
                 st = S5;
@@ -3846,7 +3846,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 764)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
                     })?;
                 }
                 st = S6;
@@ -3855,7 +3855,7 @@ pub(crate) mod codec {
                 let x = &v.evse_nominal_frequency;
                 e.write_event(st, EVSE_NOMINAL_FREQUENCY)?;
                 e.element("EVSENominalFrequency", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 764)
                 })?;
             }
             st = S7;
@@ -3864,7 +3864,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, MAXIMUM_POWER_ASYMMETRY)?;
                     e.element("MaximumPowerAsymmetry", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
                     })?;
                 }
                 st = S8;
@@ -3874,7 +3874,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
                     })?;
                 }
                 st = S9;
@@ -3884,7 +3884,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S10;
@@ -3894,7 +3894,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S11;
@@ -3904,7 +3904,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S12;
@@ -3913,7 +3913,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_discharge_power;
                 e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 806)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 805)
                 })?;
             }
             st = S13;
@@ -3922,7 +3922,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVSEMaximumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 807)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 806)
                     })?;
                 }
                 st = S14;
@@ -3932,7 +3932,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVSEMaximumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 808)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 807)
                     })?;
                 }
                 st = S15;
@@ -3941,7 +3941,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_discharge_power;
                 e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 809)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 808)
                 })?;
             }
             st = S16;
@@ -3950,7 +3950,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVSEMinimumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 810)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 809)
                     })?;
                 }
                 st = S17;
@@ -3960,7 +3960,7 @@ pub(crate) mod codec {
                     let x = x13;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVSEMinimumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 811)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 810)
                     })?;
                 }
                 st = S18;
@@ -4081,7 +4081,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4091,7 +4091,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4101,7 +4101,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4111,7 +4111,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4122,7 +4122,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -4136,7 +4136,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -4149,7 +4149,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -4160,7 +4160,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -4174,7 +4174,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -4187,7 +4187,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -4198,7 +4198,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -4212,7 +4212,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -4225,7 +4225,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentReactivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
                 })?;
                 t = d.read_event(S14)?;
                 v
@@ -4236,7 +4236,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
                     })?;
                     t = d.read_event(S15)?;
                     v
@@ -4250,7 +4250,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
                     })?;
                     t = d.read_event(S16)?;
                     v
@@ -4263,7 +4263,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
                 })?;
                 t = d.read_event(S17)?;
                 v
@@ -4274,7 +4274,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
                     })?;
                     t = d.read_event(S18)?;
                     v
@@ -4288,7 +4288,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
                     })?;
                     t = d.read_event(S19)?;
                     v
@@ -4301,7 +4301,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
                 })?;
                 t = d.read_event(S20)?;
                 v
@@ -4312,7 +4312,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
                     })?;
                     t = d.read_event(S21)?;
                     v
@@ -4326,7 +4326,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 784)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
                     })?;
                     t = d.read_event(S22)?;
                     v
@@ -4340,7 +4340,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 785)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 784)
                     })?;
                     t = d.read_event(S23)?;
                     v
@@ -4354,7 +4354,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 786)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 785)
                     })?;
                     t = d.read_event(S24)?;
                     v
@@ -4414,7 +4414,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_energy_request;
                 e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                 e.element("EVTargetEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                 })?;
             }
             st = S2;
@@ -4422,7 +4422,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_energy_request;
                 e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                 e.element("EVMaximumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                 })?;
             }
             st = S3;
@@ -4430,7 +4430,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_energy_request;
                 e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                 e.element("EVMinimumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                 })?;
             }
             st = S4;
@@ -4438,7 +4438,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                 })?;
             }
             st = S5;
@@ -4447,7 +4447,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S6;
@@ -4457,7 +4457,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S7;
@@ -4466,7 +4466,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                 })?;
             }
             st = S8;
@@ -4475,7 +4475,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S9;
@@ -4485,7 +4485,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S10;
@@ -4494,7 +4494,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_active_power;
                 e.write_event(st, EV_PRESENT_ACTIVE_POWER)?;
                 e.element("EVPresentActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 772)
                 })?;
             }
             st = S11;
@@ -4503,7 +4503,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
                     })?;
                 }
                 st = S12;
@@ -4513,7 +4513,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
                     })?;
                 }
                 st = S13;
@@ -4522,7 +4522,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_reactive_power;
                 e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                 e.element("EVPresentReactivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
                 })?;
             }
             st = S14;
@@ -4531,7 +4531,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
                     })?;
                 }
                 st = S15;
@@ -4541,7 +4541,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
                     })?;
                 }
                 st = S16;
@@ -4550,7 +4550,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_power;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
                 })?;
             }
             st = S17;
@@ -4559,7 +4559,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
                     })?;
                 }
                 st = S18;
@@ -4569,7 +4569,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
                     })?;
                 }
                 st = S19;
@@ -4578,7 +4578,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_discharge_power;
                 e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
                 })?;
             }
             st = S20;
@@ -4587,7 +4587,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
                     })?;
                 }
                 st = S21;
@@ -4597,7 +4597,7 @@ pub(crate) mod codec {
                     let x = x13;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 784)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
                     })?;
                 }
                 st = S22;
@@ -4607,7 +4607,7 @@ pub(crate) mod codec {
                     let x = x14;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 785)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 784)
                     })?;
                 }
                 st = S23;
@@ -4617,7 +4617,7 @@ pub(crate) mod codec {
                     let x = x15;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 786)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 785)
                     })?;
                 }
                 st = S24;
@@ -4778,7 +4778,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSETargetActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4789,7 +4789,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -4803,7 +4803,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -4817,7 +4817,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -4831,7 +4831,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -4845,7 +4845,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 798)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -4859,7 +4859,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -4873,7 +4873,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -4887,7 +4887,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -4969,7 +4969,7 @@ pub(crate) mod codec {
                 let x = &v.evse_target_active_power;
                 e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                 e.element("EVSETargetActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
                 })?;
             }
             st = S5;
@@ -4978,7 +4978,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
                     })?;
                 }
                 st = S6;
@@ -4988,7 +4988,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
                     })?;
                 }
                 st = S7;
@@ -4998,7 +4998,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
                     })?;
                 }
                 st = S8;
@@ -5008,7 +5008,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
                     })?;
                 }
                 st = S9;
@@ -5018,7 +5018,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 798)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
                     })?;
                 }
                 st = S10;
@@ -5028,7 +5028,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S11;
@@ -5038,7 +5038,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S12;
@@ -5048,7 +5048,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S13;
@@ -5262,7 +5262,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5276,7 +5276,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5290,7 +5290,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -5304,7 +5304,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -5318,7 +5318,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -5332,7 +5332,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -5346,7 +5346,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -5360,7 +5360,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -5374,7 +5374,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -5387,7 +5387,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -5398,7 +5398,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -5412,7 +5412,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -5426,7 +5426,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -5440,7 +5440,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
                     })?;
                     t = d.read_event(S14)?;
                     v
@@ -5454,7 +5454,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
                     })?;
                     t = d.read_event(S15)?;
                     v
@@ -5468,7 +5468,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
                     })?;
                     t = d.read_event(S16)?;
                     v
@@ -5482,7 +5482,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
                     })?;
                     t = d.read_event(S17)?;
                     v
@@ -5496,7 +5496,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
                     })?;
                     t = d.read_event(S18)?;
                     v
@@ -5510,7 +5510,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
                     })?;
                     t = d.read_event(S19)?;
                     v
@@ -5524,7 +5524,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
                     })?;
                     t = d.read_event(S20)?;
                     v
@@ -5538,7 +5538,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 784)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
                     })?;
                     t = d.read_event(S21)?;
                     v
@@ -5585,7 +5585,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                     })?;
                 }
                 st = S1;
@@ -5595,7 +5595,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                     })?;
                 }
                 st = S2;
@@ -5605,7 +5605,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                     })?;
                 }
                 st = S3;
@@ -5615,7 +5615,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                     })?;
                 }
                 st = S4;
@@ -5625,7 +5625,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S5;
@@ -5635,7 +5635,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S6;
@@ -5645,7 +5645,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                     })?;
                 }
                 st = S7;
@@ -5655,7 +5655,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S8;
@@ -5665,7 +5665,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S9;
@@ -5674,7 +5674,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_active_power;
                 e.write_event(st, EV_PRESENT_ACTIVE_POWER)?;
                 e.element("EVPresentActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 772)
                 })?;
             }
             st = S10;
@@ -5683,7 +5683,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
                     })?;
                 }
                 st = S11;
@@ -5693,7 +5693,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
                     })?;
                 }
                 st = S12;
@@ -5703,7 +5703,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                     e.element("EVPresentReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
                     })?;
                 }
                 st = S13;
@@ -5713,7 +5713,7 @@ pub(crate) mod codec {
                     let x = x13;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
                     })?;
                 }
                 st = S14;
@@ -5723,7 +5723,7 @@ pub(crate) mod codec {
                     let x = x14;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
                     })?;
                 }
                 st = S15;
@@ -5733,7 +5733,7 @@ pub(crate) mod codec {
                     let x = x15;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVMaximumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
                     })?;
                 }
                 st = S16;
@@ -5743,7 +5743,7 @@ pub(crate) mod codec {
                     let x = x16;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
                     })?;
                 }
                 st = S17;
@@ -5753,7 +5753,7 @@ pub(crate) mod codec {
                     let x = x17;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
                     })?;
                 }
                 st = S18;
@@ -5763,7 +5763,7 @@ pub(crate) mod codec {
                     let x = x18;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVMinimumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
                     })?;
                 }
                 st = S19;
@@ -5773,7 +5773,7 @@ pub(crate) mod codec {
                     let x = x19;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
                     })?;
                 }
                 st = S20;
@@ -5783,7 +5783,7 @@ pub(crate) mod codec {
                     let x = x20;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 784)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
                     })?;
                 }
                 st = S21;
@@ -5888,7 +5888,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5902,7 +5902,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5916,7 +5916,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -5930,7 +5930,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -5944,7 +5944,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -5958,7 +5958,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 798)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -5972,7 +5972,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -5986,7 +5986,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6000,7 +6000,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6035,7 +6035,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                     e.element("EVSETargetActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
                     })?;
                 }
                 st = S1;
@@ -6045,7 +6045,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
                     })?;
                 }
                 st = S2;
@@ -6055,7 +6055,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
                     })?;
                 }
                 st = S3;
@@ -6065,7 +6065,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
                     })?;
                 }
                 st = S4;
@@ -6075,7 +6075,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
                     })?;
                 }
                 st = S5;
@@ -6085,7 +6085,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 798)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
                     })?;
                 }
                 st = S6;
@@ -6095,7 +6095,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S7;
@@ -6105,7 +6105,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S8;
@@ -6115,7 +6115,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S9;
@@ -6201,7 +6201,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -6211,7 +6211,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -6221,7 +6221,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -6231,7 +6231,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -6242,7 +6242,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -6256,7 +6256,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -6269,7 +6269,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -6280,7 +6280,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6294,7 +6294,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -6307,7 +6307,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -6318,7 +6318,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -6332,7 +6332,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -6345,7 +6345,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentReactivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
                 })?;
                 t = d.read_event(S14)?;
                 v
@@ -6356,7 +6356,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
                     })?;
                     t = d.read_event(S15)?;
                     v
@@ -6370,7 +6370,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
                     })?;
                     t = d.read_event(S16)?;
                     v
@@ -6422,7 +6422,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_energy_request;
                 e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                 e.element("EVTargetEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                 })?;
             }
             st = S2;
@@ -6430,7 +6430,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_energy_request;
                 e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                 e.element("EVMaximumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                 })?;
             }
             st = S3;
@@ -6438,7 +6438,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_energy_request;
                 e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                 e.element("EVMinimumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                 })?;
             }
             st = S4;
@@ -6446,7 +6446,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                 })?;
             }
             st = S5;
@@ -6455,7 +6455,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S6;
@@ -6465,7 +6465,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S7;
@@ -6474,7 +6474,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                 })?;
             }
             st = S8;
@@ -6483,7 +6483,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S9;
@@ -6493,7 +6493,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S10;
@@ -6502,7 +6502,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_active_power;
                 e.write_event(st, EV_PRESENT_ACTIVE_POWER)?;
                 e.element("EVPresentActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 772)
                 })?;
             }
             st = S11;
@@ -6511,7 +6511,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
                     })?;
                 }
                 st = S12;
@@ -6521,7 +6521,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
                     })?;
                 }
                 st = S13;
@@ -6530,7 +6530,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_reactive_power;
                 e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                 e.element("EVPresentReactivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
                 })?;
             }
             st = S14;
@@ -6539,7 +6539,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
                     })?;
                 }
                 st = S15;
@@ -6549,7 +6549,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
                     })?;
                 }
                 st = S16;
@@ -6710,7 +6710,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSETargetActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -6721,7 +6721,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -6735,7 +6735,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -6749,7 +6749,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -6763,7 +6763,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -6777,7 +6777,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 798)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -6791,7 +6791,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -6805,7 +6805,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -6819,7 +6819,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -6901,7 +6901,7 @@ pub(crate) mod codec {
                 let x = &v.evse_target_active_power;
                 e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                 e.element("EVSETargetActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
                 })?;
             }
             st = S5;
@@ -6910,7 +6910,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
                     })?;
                 }
                 st = S6;
@@ -6920,7 +6920,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
                     })?;
                 }
                 st = S7;
@@ -6930,7 +6930,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
                     })?;
                 }
                 st = S8;
@@ -6940,7 +6940,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
                     })?;
                 }
                 st = S9;
@@ -6950,7 +6950,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 798)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
                     })?;
                 }
                 st = S10;
@@ -6960,7 +6960,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S11;
@@ -6970,7 +6970,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S12;
@@ -6980,7 +6980,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S13;
@@ -7119,7 +7119,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -7133,7 +7133,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -7147,7 +7147,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7161,7 +7161,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -7175,7 +7175,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -7189,7 +7189,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -7203,7 +7203,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -7217,7 +7217,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -7231,7 +7231,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 757)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -7244,7 +7244,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -7255,7 +7255,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -7269,7 +7269,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -7283,7 +7283,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -7297,7 +7297,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
                     })?;
                     t = d.read_event(S14)?;
                     v
@@ -7311,7 +7311,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
                     })?;
                     t = d.read_event(S15)?;
                     v
@@ -7352,7 +7352,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                     })?;
                 }
                 st = S1;
@@ -7362,7 +7362,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                     })?;
                 }
                 st = S2;
@@ -7372,7 +7372,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                     })?;
                 }
                 st = S3;
@@ -7382,7 +7382,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
                     })?;
                 }
                 st = S4;
@@ -7392,7 +7392,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
                     })?;
                 }
                 st = S5;
@@ -7402,7 +7402,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
                     })?;
                 }
                 st = S6;
@@ -7412,7 +7412,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
                     })?;
                 }
                 st = S7;
@@ -7422,7 +7422,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
                     })?;
                 }
                 st = S8;
@@ -7432,7 +7432,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 757)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
                     })?;
                 }
                 st = S9;
@@ -7441,7 +7441,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_active_power;
                 e.write_event(st, EV_PRESENT_ACTIVE_POWER)?;
                 e.element("EVPresentActivePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 772)
                 })?;
             }
             st = S10;
@@ -7450,7 +7450,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
                     })?;
                 }
                 st = S11;
@@ -7460,7 +7460,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
                     })?;
                 }
                 st = S12;
@@ -7470,7 +7470,7 @@ pub(crate) mod codec {
                     let x = x12;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                     e.element("EVPresentReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
                     })?;
                 }
                 st = S13;
@@ -7480,7 +7480,7 @@ pub(crate) mod codec {
                     let x = x13;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
                     })?;
                 }
                 st = S14;
@@ -7490,7 +7490,7 @@ pub(crate) mod codec {
                     let x = x14;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
                     })?;
                 }
                 st = S15;
@@ -7595,7 +7595,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -7609,7 +7609,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -7623,7 +7623,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7637,7 +7637,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -7651,7 +7651,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -7665,7 +7665,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 798)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -7679,7 +7679,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -7693,7 +7693,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -7707,7 +7707,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 770)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -7742,7 +7742,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                     e.element("EVSETargetActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
                     })?;
                 }
                 st = S1;
@@ -7752,7 +7752,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
                     })?;
                 }
                 st = S2;
@@ -7762,7 +7762,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
                     })?;
                 }
                 st = S3;
@@ -7772,7 +7772,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
                     })?;
                 }
                 st = S4;
@@ -7782,7 +7782,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
                     })?;
                 }
                 st = S5;
@@ -7792,7 +7792,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 798)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
                     })?;
                 }
                 st = S6;
@@ -7802,7 +7802,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
                     })?;
                 }
                 st = S7;
@@ -7812,7 +7812,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
                     })?;
                 }
                 st = S8;
@@ -7822,7 +7822,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 770)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
                     })?;
                 }
                 st = S9;

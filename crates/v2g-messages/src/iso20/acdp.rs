@@ -584,10 +584,10 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let code = d.read_nbit(6)?;
     Ok(match code {
         0 => Document::AcdpConnectReq(d.element("ACDP_ConnectReq", |d| {
-            codec::acdp_connect_req_type::decode(d, 812)
+            codec::acdp_connect_req_type::decode(d, 813)
         })?),
         1 => Document::AcdpConnectRes(d.element("ACDP_ConnectRes", |d| {
-            codec::acdp_connect_res_type::decode(d, 814)
+            codec::acdp_connect_res_type::decode(d, 817)
         })?),
         2 => Document::AcdpDisconnectReq(d.element("ACDP_DisconnectReq", |d| {
             codec::acdp_connect_req_type::decode(d, 818)
@@ -596,16 +596,16 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::acdp_connect_res_type::decode(d, 819)
         })?),
         4 => Document::AcdpSystemStatusReq(d.element("ACDP_SystemStatusReq", |d| {
-            codec::acdp_system_status_req_type::decode(d, 820)
+            codec::acdp_system_status_req_type::decode(d, 829)
         })?),
         5 => Document::AcdpSystemStatusRes(d.element("ACDP_SystemStatusRes", |d| {
-            codec::acdp_system_status_res_type::decode(d, 830)
+            codec::acdp_system_status_res_type::decode(d, 838)
         })?),
         6 => Document::AcdpVehiclePositioningReq(d.element("ACDP_VehiclePositioningReq", |d| {
-            codec::acdp_vehicle_positioning_req_type::decode(d, 839)
+            codec::acdp_vehicle_positioning_req_type::decode(d, 841)
         })?),
         7 => Document::AcdpVehiclePositioningRes(d.element("ACDP_VehiclePositioningRes", |d| {
-            codec::acdp_vehicle_positioning_res_type::decode(d, 842)
+            codec::acdp_vehicle_positioning_res_type::decode(d, 847)
         })?),
         8 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
             crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
@@ -614,70 +614,70 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
         })?),
         10 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         11 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         12 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
         })?),
         13 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         14 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        15 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        15 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         16 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         17 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
-        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         19 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         20 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         21 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         22 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         23 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         24 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         25 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         26 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         27 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         28 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         29 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         30 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         31 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         32 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         33 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         34 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -699,13 +699,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AcdpConnectReq(v) => {
             e.write_nbit(0, 6);
             e.element("ACDP_ConnectReq", |e| {
-                codec::acdp_connect_req_type::encode(e, v, 812)
+                codec::acdp_connect_req_type::encode(e, v, 813)
             })?;
         }
         Document::AcdpConnectRes(v) => {
             e.write_nbit(1, 6);
             e.element("ACDP_ConnectRes", |e| {
-                codec::acdp_connect_res_type::encode(e, v, 814)
+                codec::acdp_connect_res_type::encode(e, v, 817)
             })?;
         }
         Document::AcdpDisconnectReq(v) => {
@@ -723,25 +723,25 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AcdpSystemStatusReq(v) => {
             e.write_nbit(4, 6);
             e.element("ACDP_SystemStatusReq", |e| {
-                codec::acdp_system_status_req_type::encode(e, v, 820)
+                codec::acdp_system_status_req_type::encode(e, v, 829)
             })?;
         }
         Document::AcdpSystemStatusRes(v) => {
             e.write_nbit(5, 6);
             e.element("ACDP_SystemStatusRes", |e| {
-                codec::acdp_system_status_res_type::encode(e, v, 830)
+                codec::acdp_system_status_res_type::encode(e, v, 838)
             })?;
         }
         Document::AcdpVehiclePositioningReq(v) => {
             e.write_nbit(6, 6);
             e.element("ACDP_VehiclePositioningReq", |e| {
-                codec::acdp_vehicle_positioning_req_type::encode(e, v, 839)
+                codec::acdp_vehicle_positioning_req_type::encode(e, v, 841)
             })?;
         }
         Document::AcdpVehiclePositioningRes(v) => {
             e.write_nbit(7, 6);
             e.element("ACDP_VehiclePositioningRes", |e| {
-                codec::acdp_vehicle_positioning_res_type::encode(e, v, 842)
+                codec::acdp_vehicle_positioning_res_type::encode(e, v, 847)
             })?;
         }
         Document::ClReqControlMode(v) => {
@@ -759,13 +759,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(10, 6);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(11, 6);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -784,7 +784,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyInfo(v) => {
             e.write_nbit(14, 6);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -797,13 +797,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(16, 6);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(17, 6);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MgmtData(v) => {
@@ -816,91 +816,91 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(19, 6);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(20, 6);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::RsaKeyValue(v) => {
             e.write_nbit(21, 6);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(22, 6);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(23, 6);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(24, 6);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::Signature(v) => {
             e.write_nbit(25, 6);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(26, 6);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(27, 6);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(28, 6);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(29, 6);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(30, 6);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::Transform(v) => {
             e.write_nbit(31, 6);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(32, 6);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(33, 6);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -938,7 +938,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -972,7 +972,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1016,7 +1016,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1083,7 +1083,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1148,7 +1148,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1158,7 +1158,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTechnicalStatus", |d| {
-                    ev_technical_status_type::decode(d, 821)
+                    ev_technical_status_type::decode(d, 820)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -1182,7 +1182,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1190,7 +1190,7 @@ pub(crate) mod codec {
                 let x = &v.ev_technical_status;
                 e.write_event(st, EV_TECHNICAL_STATUS)?;
                 e.element("EVTechnicalStatus", |e| {
-                    ev_technical_status_type::encode(e, x, 821)
+                    ev_technical_status_type::encode(e, x, 820)
                 })?;
             }
             st = S2;
@@ -1237,7 +1237,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1354,7 +1354,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1475,7 +1475,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1516,7 +1516,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1577,7 +1577,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1680,7 +1680,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -1837,7 +1837,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVWLANStrength", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 825)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 824)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -1948,7 +1948,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVWLAN_STRENGTH)?;
                     e.element("EVWLANStrength", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 825)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 824)
                     })?;
                 }
                 st = S4;

@@ -2094,16 +2094,16 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let code = d.read_nbit(6)?;
     Ok(match code {
         0 => Document::AuthorizationReq(d.element("AuthorizationReq", |d| {
-            codec::authorization_req_type::decode(d, 461)
+            codec::authorization_req_type::decode(d, 471)
         })?),
         1 => Document::AuthorizationRes(d.element("AuthorizationRes", |d| {
-            codec::authorization_res_type::decode(d, 472)
+            codec::authorization_res_type::decode(d, 474)
         })?),
         2 => Document::AuthorizationSetupReq(d.element("AuthorizationSetupReq", |d| {
             codec::authorization_setup_req_type::decode(d, 475)
         })?),
         3 => Document::AuthorizationSetupRes(d.element("AuthorizationSetupRes", |d| {
-            codec::authorization_setup_res_type::decode(d, 476)
+            codec::authorization_setup_res_type::decode(d, 482)
         })?),
         4 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
             crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
@@ -2112,146 +2112,146 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
         })?),
         6 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         7 => {
             Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 485)
+                codec::certificate_installation_req_type::decode(d, 491)
             })?)
         }
         8 => {
             Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 492)
+                codec::certificate_installation_res_type::decode(d, 500)
             })?)
         }
         9 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         10 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
         })?),
         11 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         12 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        13 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        13 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         14 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         15 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
         16 => Document::MeteringConfirmationReq(d.element("MeteringConfirmationReq", |d| {
-            codec::metering_confirmation_req_type::decode(d, 501)
+            codec::metering_confirmation_req_type::decode(d, 527)
         })?),
         17 => Document::MeteringConfirmationRes(d.element("MeteringConfirmationRes", |d| {
             codec::metering_confirmation_res_type::decode(d, 528)
         })?),
-        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         19 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         20 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         21 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 529)
+            codec::power_delivery_req_type::decode(d, 543)
         })?),
         22 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-            codec::power_delivery_res_type::decode(d, 544)
+            codec::power_delivery_res_type::decode(d, 547)
         })?),
         23 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         24 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         25 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         26 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         27 => Document::ScheduleExchangeReq(d.element("ScheduleExchangeReq", |d| {
-            codec::schedule_exchange_req_type::decode(d, 548)
+            codec::schedule_exchange_req_type::decode(d, 571)
         })?),
         28 => Document::ScheduleExchangeRes(d.element("ScheduleExchangeRes", |d| {
-            codec::schedule_exchange_res_type::decode(d, 572)
+            codec::schedule_exchange_res_type::decode(d, 624)
         })?),
         29 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 625)
+            codec::service_detail_req_type::decode(d, 626)
         })?),
         30 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 627)
+            codec::service_detail_res_type::decode(d, 637)
         })?),
         31 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 638)
+            codec::service_discovery_req_type::decode(d, 639)
         })?),
         32 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 640)
+            codec::service_discovery_res_type::decode(d, 645)
         })?),
         33 => Document::ServiceSelectionReq(d.element("ServiceSelectionReq", |d| {
-            codec::service_selection_req_type::decode(d, 646)
+            codec::service_selection_req_type::decode(d, 649)
         })?),
         34 => Document::ServiceSelectionRes(d.element("ServiceSelectionRes", |d| {
             codec::service_selection_res_type::decode(d, 650)
         })?),
         35 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 651)
+            codec::session_setup_req_type::decode(d, 652)
         })?),
         36 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
-            codec::session_setup_res_type::decode(d, 653)
+            codec::session_setup_res_type::decode(d, 654)
         })?),
         37 => Document::SessionStopReq(d.element("SessionStopReq", |d| {
-            codec::session_stop_req_type::decode(d, 655)
+            codec::session_stop_req_type::decode(d, 658)
         })?),
         38 => Document::SessionStopRes(d.element("SessionStopRes", |d| {
             codec::session_stop_res_type::decode(d, 659)
         })?),
         39 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         40 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         41 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         42 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         43 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         44 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         45 => Document::SignedInstallationData(d.element("SignedInstallationData", |d| {
-            codec::signed_installation_data_type::decode(d, 494)
+            codec::signed_installation_data_type::decode(d, 493)
         })?),
         46 => Document::SignedMeteringData(d.element("SignedMeteringData", |d| {
-            codec::signed_metering_data_type::decode(d, 502)
+            codec::signed_metering_data_type::decode(d, 501)
         })?),
         47 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         48 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         49 => Document::VehicleCheckInReq(d.element("VehicleCheckInReq", |d| {
-            codec::vehicle_check_in_req_type::decode(d, 660)
+            codec::vehicle_check_in_req_type::decode(d, 665)
         })?),
         50 => Document::VehicleCheckInRes(d.element("VehicleCheckInRes", |d| {
-            codec::vehicle_check_in_res_type::decode(d, 666)
+            codec::vehicle_check_in_res_type::decode(d, 669)
         })?),
         51 => Document::VehicleCheckOutReq(d.element("VehicleCheckOutReq", |d| {
-            codec::vehicle_check_out_req_type::decode(d, 670)
+            codec::vehicle_check_out_req_type::decode(d, 672)
         })?),
         52 => Document::VehicleCheckOutRes(d.element("VehicleCheckOutRes", |d| {
-            codec::vehicle_check_out_res_type::decode(d, 673)
+            codec::vehicle_check_out_res_type::decode(d, 674)
         })?),
         53 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         54 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -2273,13 +2273,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AuthorizationReq(v) => {
             e.write_nbit(0, 6);
             e.element("AuthorizationReq", |e| {
-                codec::authorization_req_type::encode(e, v, 461)
+                codec::authorization_req_type::encode(e, v, 471)
             })?;
         }
         Document::AuthorizationRes(v) => {
             e.write_nbit(1, 6);
             e.element("AuthorizationRes", |e| {
-                codec::authorization_res_type::encode(e, v, 472)
+                codec::authorization_res_type::encode(e, v, 474)
             })?;
         }
         Document::AuthorizationSetupReq(v) => {
@@ -2291,7 +2291,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::AuthorizationSetupRes(v) => {
             e.write_nbit(3, 6);
             e.element("AuthorizationSetupRes", |e| {
-                codec::authorization_setup_res_type::encode(e, v, 476)
+                codec::authorization_setup_res_type::encode(e, v, 482)
             })?;
         }
         Document::ClReqControlMode(v) => {
@@ -2309,25 +2309,25 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(6, 6);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::CertificateInstallationReq(v) => {
             e.write_nbit(7, 6);
             e.element("CertificateInstallationReq", |e| {
-                codec::certificate_installation_req_type::encode(e, v, 485)
+                codec::certificate_installation_req_type::encode(e, v, 491)
             })?;
         }
         Document::CertificateInstallationRes(v) => {
             e.write_nbit(8, 6);
             e.element("CertificateInstallationRes", |e| {
-                codec::certificate_installation_res_type::encode(e, v, 492)
+                codec::certificate_installation_res_type::encode(e, v, 500)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(9, 6);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -2346,7 +2346,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyInfo(v) => {
             e.write_nbit(12, 6);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -2359,19 +2359,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(14, 6);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(15, 6);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MeteringConfirmationReq(v) => {
             e.write_nbit(16, 6);
             e.element("MeteringConfirmationReq", |e| {
-                codec::metering_confirmation_req_type::encode(e, v, 501)
+                codec::metering_confirmation_req_type::encode(e, v, 527)
             })?;
         }
         Document::MeteringConfirmationRes(v) => {
@@ -2390,91 +2390,91 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(19, 6);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(20, 6);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::PowerDeliveryReq(v) => {
             e.write_nbit(21, 6);
             e.element("PowerDeliveryReq", |e| {
-                codec::power_delivery_req_type::encode(e, v, 529)
+                codec::power_delivery_req_type::encode(e, v, 543)
             })?;
         }
         Document::PowerDeliveryRes(v) => {
             e.write_nbit(22, 6);
             e.element("PowerDeliveryRes", |e| {
-                codec::power_delivery_res_type::encode(e, v, 544)
+                codec::power_delivery_res_type::encode(e, v, 547)
             })?;
         }
         Document::RsaKeyValue(v) => {
             e.write_nbit(23, 6);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(24, 6);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(25, 6);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(26, 6);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::ScheduleExchangeReq(v) => {
             e.write_nbit(27, 6);
             e.element("ScheduleExchangeReq", |e| {
-                codec::schedule_exchange_req_type::encode(e, v, 548)
+                codec::schedule_exchange_req_type::encode(e, v, 571)
             })?;
         }
         Document::ScheduleExchangeRes(v) => {
             e.write_nbit(28, 6);
             e.element("ScheduleExchangeRes", |e| {
-                codec::schedule_exchange_res_type::encode(e, v, 572)
+                codec::schedule_exchange_res_type::encode(e, v, 624)
             })?;
         }
         Document::ServiceDetailReq(v) => {
             e.write_nbit(29, 6);
             e.element("ServiceDetailReq", |e| {
-                codec::service_detail_req_type::encode(e, v, 625)
+                codec::service_detail_req_type::encode(e, v, 626)
             })?;
         }
         Document::ServiceDetailRes(v) => {
             e.write_nbit(30, 6);
             e.element("ServiceDetailRes", |e| {
-                codec::service_detail_res_type::encode(e, v, 627)
+                codec::service_detail_res_type::encode(e, v, 637)
             })?;
         }
         Document::ServiceDiscoveryReq(v) => {
             e.write_nbit(31, 6);
             e.element("ServiceDiscoveryReq", |e| {
-                codec::service_discovery_req_type::encode(e, v, 638)
+                codec::service_discovery_req_type::encode(e, v, 639)
             })?;
         }
         Document::ServiceDiscoveryRes(v) => {
             e.write_nbit(32, 6);
             e.element("ServiceDiscoveryRes", |e| {
-                codec::service_discovery_res_type::encode(e, v, 640)
+                codec::service_discovery_res_type::encode(e, v, 645)
             })?;
         }
         Document::ServiceSelectionReq(v) => {
             e.write_nbit(33, 6);
             e.element("ServiceSelectionReq", |e| {
-                codec::service_selection_req_type::encode(e, v, 646)
+                codec::service_selection_req_type::encode(e, v, 649)
             })?;
         }
         Document::ServiceSelectionRes(v) => {
@@ -2486,19 +2486,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::SessionSetupReq(v) => {
             e.write_nbit(35, 6);
             e.element("SessionSetupReq", |e| {
-                codec::session_setup_req_type::encode(e, v, 651)
+                codec::session_setup_req_type::encode(e, v, 652)
             })?;
         }
         Document::SessionSetupRes(v) => {
             e.write_nbit(36, 6);
             e.element("SessionSetupRes", |e| {
-                codec::session_setup_res_type::encode(e, v, 653)
+                codec::session_setup_res_type::encode(e, v, 654)
             })?;
         }
         Document::SessionStopReq(v) => {
             e.write_nbit(37, 6);
             e.element("SessionStopReq", |e| {
-                codec::session_stop_req_type::encode(e, v, 655)
+                codec::session_stop_req_type::encode(e, v, 658)
             })?;
         }
         Document::SessionStopRes(v) => {
@@ -2510,91 +2510,91 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Signature(v) => {
             e.write_nbit(39, 6);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(40, 6);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(41, 6);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(42, 6);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(43, 6);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(44, 6);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::SignedInstallationData(v) => {
             e.write_nbit(45, 6);
             e.element("SignedInstallationData", |e| {
-                codec::signed_installation_data_type::encode(e, v, 494)
+                codec::signed_installation_data_type::encode(e, v, 493)
             })?;
         }
         Document::SignedMeteringData(v) => {
             e.write_nbit(46, 6);
             e.element("SignedMeteringData", |e| {
-                codec::signed_metering_data_type::encode(e, v, 502)
+                codec::signed_metering_data_type::encode(e, v, 501)
             })?;
         }
         Document::Transform(v) => {
             e.write_nbit(47, 6);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(48, 6);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::VehicleCheckInReq(v) => {
             e.write_nbit(49, 6);
             e.element("VehicleCheckInReq", |e| {
-                codec::vehicle_check_in_req_type::encode(e, v, 660)
+                codec::vehicle_check_in_req_type::encode(e, v, 665)
             })?;
         }
         Document::VehicleCheckInRes(v) => {
             e.write_nbit(50, 6);
             e.element("VehicleCheckInRes", |e| {
-                codec::vehicle_check_in_res_type::encode(e, v, 666)
+                codec::vehicle_check_in_res_type::encode(e, v, 669)
             })?;
         }
         Document::VehicleCheckOutReq(v) => {
             e.write_nbit(51, 6);
             e.element("VehicleCheckOutReq", |e| {
-                codec::vehicle_check_out_req_type::encode(e, v, 670)
+                codec::vehicle_check_out_req_type::encode(e, v, 672)
             })?;
         }
         Document::VehicleCheckOutRes(v) => {
             e.write_nbit(52, 6);
             e.element("VehicleCheckOutRes", |e| {
-                codec::vehicle_check_out_res_type::encode(e, v, 673)
+                codec::vehicle_check_out_res_type::encode(e, v, 674)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(53, 6);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -2654,7 +2654,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -2682,7 +2682,7 @@ pub(crate) mod codec {
                     if t != PRICE_SCHEDULE_DESCRIPTION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 577))?;
+                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 576))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -2693,7 +2693,7 @@ pub(crate) mod codec {
                 if t != CURRENCY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Currency", |d| d.read_string(3, 565))?;
+                let v = d.simple("Currency", |d| d.read_string(3, 564))?;
                 t = d.read_event(S5)?;
                 v
             };
@@ -2701,7 +2701,7 @@ pub(crate) mod codec {
                 if t != LANGUAGE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Language", |d| d.read_string(3, 578))?;
+                let v = d.simple("Language", |d| d.read_string(3, 577))?;
                 t = d.read_event(S6)?;
                 v
             };
@@ -2709,7 +2709,7 @@ pub(crate) mod codec {
                 if t != PRICE_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 566))?;
+                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 565))?;
                 t = d.read_event(S7)?;
                 v
             };
@@ -2719,7 +2719,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MinimumCost", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 579)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 578)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -2733,7 +2733,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MaximumCost", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 580)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 579)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -2746,7 +2746,7 @@ pub(crate) mod codec {
                     if t != TAX_RULES {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("TaxRules", |d| tax_rule_list_type::decode(d, 581))?;
+                    let v = d.element("TaxRules", |d| tax_rule_list_type::decode(d, 580))?;
                     t = d.read_event(S10)?;
                     v
                 })
@@ -2758,7 +2758,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PriceRuleStacks", |d| {
-                    price_rule_stack_list_type::decode(d, 591)
+                    price_rule_stack_list_type::decode(d, 590)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -2769,7 +2769,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("OverstayRules", |d| overstay_rule_list_type::decode(d, 598))?;
+                        d.element("OverstayRules", |d| overstay_rule_list_type::decode(d, 597))?;
                     t = d.read_event(S12)?;
                     v
                 })
@@ -2782,7 +2782,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("AdditionalSelectedServices", |d| {
-                        additional_service_list_type::decode(d, 606)
+                        additional_service_list_type::decode(d, 605)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -2885,7 +2885,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, MINIMUM_COST)?;
                     e.element("MinimumCost", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 579)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 578)
                     })?;
                 }
                 st = S8;
@@ -2895,7 +2895,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, MAXIMUM_COST)?;
                     e.element("MaximumCost", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 580)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 579)
                     })?;
                 }
                 st = S9;
@@ -2904,7 +2904,7 @@ pub(crate) mod codec {
                 {
                     let x = x5;
                     e.write_event(st, TAX_RULES)?;
-                    e.element("TaxRules", |e| tax_rule_list_type::encode(e, x, 581))?;
+                    e.element("TaxRules", |e| tax_rule_list_type::encode(e, x, 580))?;
                 }
                 st = S10;
             }
@@ -2912,7 +2912,7 @@ pub(crate) mod codec {
                 let x = &v.price_rule_stacks;
                 e.write_event(st, PRICE_RULE_STACKS)?;
                 e.element("PriceRuleStacks", |e| {
-                    price_rule_stack_list_type::encode(e, x, 591)
+                    price_rule_stack_list_type::encode(e, x, 590)
                 })?;
             }
             st = S11;
@@ -2921,7 +2921,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, OVERSTAY_RULES)?;
                     e.element("OverstayRules", |e| {
-                        overstay_rule_list_type::encode(e, x, 598)
+                        overstay_rule_list_type::encode(e, x, 597)
                     })?;
                 }
                 st = S12;
@@ -2931,7 +2931,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, ADDITIONAL_SELECTED_SERVICES)?;
                     e.element("AdditionalSelectedServices", |e| {
-                        additional_service_list_type::encode(e, x, 606)
+                        additional_service_list_type::encode(e, x, 605)
                     })?;
                 }
                 st = S13;
@@ -2966,7 +2966,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("AdditionalService", |d| {
-                            additional_service_type::decode(d, 607)
+                            additional_service_type::decode(d, 606)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 5,) {
                             (false,) => S1,
@@ -3007,7 +3007,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, ADDITIONAL_SERVICE)?;
                     e.element("AdditionalService", |e| {
-                        additional_service_type::encode(e, x, 607)
+                        additional_service_type::encode(e, x, 606)
                     })?;
                 }
                 st = match (i0 + 1 < 5,) {
@@ -3039,7 +3039,7 @@ pub(crate) mod codec {
                 if t != SERVICE_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceName", |d| d.read_string(80, 608))?;
+                let v = d.simple("ServiceName", |d| d.read_string(80, 607))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -3048,7 +3048,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ServiceFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 609)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 608)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -3081,7 +3081,7 @@ pub(crate) mod codec {
                 let x = &v.service_fee;
                 e.write_event(st, SERVICE_FEE)?;
                 e.element("ServiceFee", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 609)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 608)
                 })?;
             }
             st = S2;
@@ -3113,7 +3113,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3134,7 +3134,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EIM_AReqAuthorizationMode", |d| {
-                        eim_a_req_authorization_mode_type::decode(d, 466)
+                        eim_a_req_authorization_mode_type::decode(d, 465)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3144,7 +3144,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("PnC_AReqAuthorizationMode", |d| {
-                        pn_ca_req_authorization_mode_type::decode(d, 467)
+                        pn_ca_req_authorization_mode_type::decode(d, 466)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3171,7 +3171,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3190,7 +3190,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, EIM_A_REQ_AUTHORIZATION_MODE)?;
                         e.element("EIM_AReqAuthorizationMode", |e| {
-                            eim_a_req_authorization_mode_type::encode(e, x, 466)
+                            eim_a_req_authorization_mode_type::encode(e, x, 465)
                         })?;
                     }
                     st = S3;
@@ -3200,7 +3200,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, PN_C_A_REQ_AUTHORIZATION_MODE)?;
                         e.element("PnC_AReqAuthorizationMode", |e| {
-                            pn_ca_req_authorization_mode_type::encode(e, x, 467)
+                            pn_ca_req_authorization_mode_type::encode(e, x, 466)
                         })?;
                     }
                     st = S3;
@@ -3233,7 +3233,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3278,7 +3278,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3323,7 +3323,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3344,7 +3344,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3384,7 +3384,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3439,7 +3439,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EIM_ASResAuthorizationMode", |d| {
-                            eim_as_res_authorization_mode_type::decode(d, 479)
+                            eim_as_res_authorization_mode_type::decode(d, 478)
                         })?;
                         t = d.read_event(S6)?;
                         v
@@ -3451,7 +3451,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PnC_ASResAuthorizationMode", |d| {
-                            pn_c_as_res_authorization_mode_type::decode(d, 480)
+                            pn_c_as_res_authorization_mode_type::decode(d, 479)
                         })?;
                         t = d.read_event(S6)?;
                         v
@@ -3481,7 +3481,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3530,7 +3530,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, EIM_AS_RES_AUTHORIZATION_MODE)?;
                         e.element("EIM_ASResAuthorizationMode", |e| {
-                            eim_as_res_authorization_mode_type::encode(e, x, 479)
+                            eim_as_res_authorization_mode_type::encode(e, x, 478)
                         })?;
                     }
                     st = S6;
@@ -3540,7 +3540,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, PN_C_AS_RES_AUTHORIZATION_MODE)?;
                         e.element("PnC_ASResAuthorizationMode", |e| {
-                            pn_c_as_res_authorization_mode_type::encode(e, x, 480)
+                            pn_c_as_res_authorization_mode_type::encode(e, x, 479)
                         })?;
                     }
                     st = S6;
@@ -3580,7 +3580,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 471))?;
+                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -3616,7 +3616,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
-                        sub_certificates_type::encode(e, x, 471)
+                        sub_certificates_type::encode(e, x, 470)
                     })?;
                 }
                 st = S2;
@@ -3652,7 +3652,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3662,7 +3662,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("OEMProvisioningCertificateChain", |d| {
-                    signed_certificate_chain_type::decode(d, 486)
+                    signed_certificate_chain_type::decode(d, 485)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -3673,7 +3673,7 @@ pub(crate) mod codec {
                 }
                 let v = d.element("ListOfRootCertificateIDs", |d| {
                     crate::iso20::common_types::codec::list_of_root_certificate_i_ds_type::decode(
-                        d, 487,
+                        d, 486,
                     )
                 })?;
                 t = d.read_event(S3)?;
@@ -3694,7 +3694,7 @@ pub(crate) mod codec {
                     if t != PRIORITIZED_EMAI_DS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("PrioritizedEMAIDs", |d| emaid_list_type::decode(d, 490))?;
+                    let v = d.element("PrioritizedEMAIDs", |d| emaid_list_type::decode(d, 489))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -3723,7 +3723,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3731,7 +3731,7 @@ pub(crate) mod codec {
                 let x = &v.oem_provisioning_certificate_chain;
                 e.write_event(st, OEM_PROVISIONING_CERTIFICATE_CHAIN)?;
                 e.element("OEMProvisioningCertificateChain", |e| {
-                    signed_certificate_chain_type::encode(e, x, 486)
+                    signed_certificate_chain_type::encode(e, x, 485)
                 })?;
             }
             st = S2;
@@ -3740,7 +3740,7 @@ pub(crate) mod codec {
                 e.write_event(st, LIST_OF_ROOT_CERTIFICATE_I_DS)?;
                 e.element("ListOfRootCertificateIDs", |e| {
                     crate::iso20::common_types::codec::list_of_root_certificate_i_ds_type::encode(
-                        e, x, 487,
+                        e, x, 486,
                     )
                 })?;
             }
@@ -3758,7 +3758,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PRIORITIZED_EMAI_DS)?;
-                    e.element("PrioritizedEMAIDs", |e| emaid_list_type::encode(e, x, 490))?;
+                    e.element("PrioritizedEMAIDs", |e| emaid_list_type::encode(e, x, 489))?;
                 }
                 st = S5;
             }
@@ -3795,7 +3795,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3825,7 +3825,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("CPSCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 493)
+                    certificate_chain_type::decode(d, 492)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3835,7 +3835,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SignedInstallationData", |d| {
-                    signed_installation_data_type::decode(d, 494)
+                    signed_installation_data_type::decode(d, 493)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -3873,7 +3873,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3899,7 +3899,7 @@ pub(crate) mod codec {
                 let x = &v.cps_certificate_chain;
                 e.write_event(st, CPS_CERTIFICATE_CHAIN)?;
                 e.element("CPSCertificateChain", |e| {
-                    certificate_chain_type::encode(e, x, 493)
+                    certificate_chain_type::encode(e, x, 492)
                 })?;
             }
             st = S4;
@@ -3907,7 +3907,7 @@ pub(crate) mod codec {
                 let x = &v.signed_installation_data;
                 e.write_event(st, SIGNED_INSTALLATION_DATA)?;
                 e.element("SignedInstallationData", |e| {
-                    signed_installation_data_type::encode(e, x, 494)
+                    signed_installation_data_type::encode(e, x, 493)
                 })?;
             }
             st = S5;
@@ -3945,7 +3945,7 @@ pub(crate) mod codec {
                 if t != POWER_SCHEDULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PowerSchedule", |d| power_schedule_type::decode(d, 619))?;
+                let v = d.element("PowerSchedule", |d| power_schedule_type::decode(d, 618))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -3956,7 +3956,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("AbsolutePriceSchedule", |d| {
-                            absolute_price_schedule_type::decode(d, 575)
+                            absolute_price_schedule_type::decode(d, 574)
                         })?;
                         t = d.read_event(S2)?;
                         v
@@ -3966,7 +3966,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PriceLevelSchedule", |d| {
-                            price_level_schedule_type::decode(d, 610)
+                            price_level_schedule_type::decode(d, 609)
                         })?;
                         t = d.read_event(S2)?;
                         v
@@ -3994,7 +3994,7 @@ pub(crate) mod codec {
             {
                 let x = &v.power_schedule;
                 e.write_event(st, POWER_SCHEDULE)?;
-                e.element("PowerSchedule", |e| power_schedule_type::encode(e, x, 619))?;
+                e.element("PowerSchedule", |e| power_schedule_type::encode(e, x, 618))?;
             }
             st = S1;
             if let Some(x1) = &v.schedule {
@@ -4004,7 +4004,7 @@ pub(crate) mod codec {
                             let x = x2;
                             e.write_event(st, ABSOLUTE_PRICE_SCHEDULE)?;
                             e.element("AbsolutePriceSchedule", |e| {
-                                absolute_price_schedule_type::encode(e, x, 575)
+                                absolute_price_schedule_type::encode(e, x, 574)
                             })?;
                         }
                         st = S2;
@@ -4014,7 +4014,7 @@ pub(crate) mod codec {
                             let x = x2;
                             e.write_event(st, PRICE_LEVEL_SCHEDULE)?;
                             e.element("PriceLevelSchedule", |e| {
-                                price_level_schedule_type::encode(e, x, 610)
+                                price_level_schedule_type::encode(e, x, 609)
                             })?;
                         }
                         st = S2;
@@ -4053,7 +4053,7 @@ pub(crate) mod codec {
                 if t != SUB_CERTIFICATES {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SubCertificates", |d| sub_certificates_type::decode(d, 471))?;
+                let v = d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -4085,7 +4085,7 @@ pub(crate) mod codec {
                 let x = &v.sub_certificates;
                 e.write_event(st, SUB_CERTIFICATES)?;
                 e.element("SubCertificates", |e| {
-                    sub_certificates_type::encode(e, x, 471)
+                    sub_certificates_type::encode(e, x, 470)
                 })?;
             }
             st = S2;
@@ -4191,7 +4191,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 553)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4201,7 +4201,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4211,7 +4211,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 556)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -4222,7 +4222,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 557)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 556)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -4236,7 +4236,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 558)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 557)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -4300,7 +4300,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_energy_request;
                 e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                 e.element("EVTargetEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 554)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 553)
                 })?;
             }
             st = S4;
@@ -4308,7 +4308,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_energy_request;
                 e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                 e.element("EVMaximumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 555)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 554)
                 })?;
             }
             st = S5;
@@ -4316,7 +4316,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_energy_request;
                 e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                 e.element("EVMinimumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 556)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 555)
                 })?;
             }
             st = S6;
@@ -4325,7 +4325,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 557)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 556)
                     })?;
                 }
                 st = S7;
@@ -4335,7 +4335,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 558)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 557)
                     })?;
                 }
                 st = S8;
@@ -4427,7 +4427,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("AbsolutePriceSchedule", |d| {
-                            absolute_price_schedule_type::decode(d, 575)
+                            absolute_price_schedule_type::decode(d, 574)
                         })?;
                         t = d.read_event(S4)?;
                         v
@@ -4437,7 +4437,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PriceLevelSchedule", |d| {
-                            price_level_schedule_type::decode(d, 610)
+                            price_level_schedule_type::decode(d, 609)
                         })?;
                         t = d.read_event(S4)?;
                         v
@@ -4504,7 +4504,7 @@ pub(crate) mod codec {
                             let x = x5;
                             e.write_event(st, ABSOLUTE_PRICE_SCHEDULE)?;
                             e.element("AbsolutePriceSchedule", |e| {
-                                absolute_price_schedule_type::encode(e, x, 575)
+                                absolute_price_schedule_type::encode(e, x, 574)
                             })?;
                         }
                         st = S4;
@@ -4514,7 +4514,7 @@ pub(crate) mod codec {
                             let x = x5;
                             e.write_event(st, PRICE_LEVEL_SCHEDULE)?;
                             e.element("PriceLevelSchedule", |e| {
-                                price_level_schedule_type::encode(e, x, 610)
+                                price_level_schedule_type::encode(e, x, 609)
                             })?;
                         }
                         st = S4;
@@ -4634,7 +4634,7 @@ pub(crate) mod codec {
                         if t != EMAID {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.simple("EMAID", |d| d.read_string(255, 491))?;
+                        let v = d.simple("EMAID", |d| d.read_string(255, 490))?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S1,
                             _ => S2,
@@ -4717,7 +4717,7 @@ pub(crate) mod codec {
                 if t != CURRENCY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Currency", |d| d.read_string(3, 565))?;
+                let v = d.simple("Currency", |d| d.read_string(3, 564))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -4725,7 +4725,7 @@ pub(crate) mod codec {
                 if t != PRICE_ALGORITHM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 566))?;
+                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 565))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -4734,7 +4734,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPriceRuleStacks", |d| {
-                    ev_price_rule_stack_list_type::decode(d, 567)
+                    ev_price_rule_stack_list_type::decode(d, 566)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4787,7 +4787,7 @@ pub(crate) mod codec {
                 let x = &v.ev_price_rule_stacks;
                 e.write_event(st, EV_PRICE_RULE_STACKS)?;
                 e.element("EVPriceRuleStacks", |e| {
-                    ev_price_rule_stack_list_type::encode(e, x, 567)
+                    ev_price_rule_stack_list_type::encode(e, x, 566)
                 })?;
             }
             st = S4;
@@ -4816,7 +4816,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPowerSchedule", |d| {
-                    ev_power_schedule_type::decode(d, 561)
+                    ev_power_schedule_type::decode(d, 560)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4826,7 +4826,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVAbsolutePriceSchedule", |d| {
-                    ev_absolute_price_schedule_type::decode(d, 564)
+                    ev_absolute_price_schedule_type::decode(d, 563)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4850,7 +4850,7 @@ pub(crate) mod codec {
                 let x = &v.ev_power_schedule;
                 e.write_event(st, EV_POWER_SCHEDULE)?;
                 e.element("EVPowerSchedule", |e| {
-                    ev_power_schedule_type::encode(e, x, 561)
+                    ev_power_schedule_type::encode(e, x, 560)
                 })?;
             }
             st = S1;
@@ -4858,7 +4858,7 @@ pub(crate) mod codec {
                 let x = &v.ev_absolute_price_schedule;
                 e.write_event(st, EV_ABSOLUTE_PRICE_SCHEDULE)?;
                 e.element("EVAbsolutePriceSchedule", |e| {
-                    ev_absolute_price_schedule_type::encode(e, x, 564)
+                    ev_absolute_price_schedule_type::encode(e, x, 563)
                 })?;
             }
             st = S2;
@@ -4892,7 +4892,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EVPowerProfileEntry", |d| {
-                            power_schedule_entry_type::decode(d, 538)
+                            power_schedule_entry_type::decode(d, 537)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 2048,) {
                             (false,) => S1,
@@ -4933,7 +4933,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_POWER_PROFILE_ENTRY)?;
                     e.element("EVPowerProfileEntry", |e| {
-                        power_schedule_entry_type::encode(e, x, 538)
+                        power_schedule_entry_type::encode(e, x, 537)
                     })?;
                 }
                 st = match (i0 + 1 < 2048,) {
@@ -4978,7 +4978,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Dynamic_EVPPTControlMode", |d| {
-                        dynamic_evppt_control_mode_type::decode(d, 534)
+                        dynamic_evppt_control_mode_type::decode(d, 533)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -4988,7 +4988,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Scheduled_EVPPTControlMode", |d| {
-                        scheduled_evppt_control_mode_type::decode(d, 535)
+                        scheduled_evppt_control_mode_type::decode(d, 534)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5000,7 +5000,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPowerProfileEntries", |d| {
-                    ev_power_profile_entry_list_type::decode(d, 537)
+                    ev_power_profile_entry_list_type::decode(d, 536)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5036,7 +5036,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, DYNAMIC_EVPPT_CONTROL_MODE)?;
                         e.element("Dynamic_EVPPTControlMode", |e| {
-                            dynamic_evppt_control_mode_type::encode(e, x, 534)
+                            dynamic_evppt_control_mode_type::encode(e, x, 533)
                         })?;
                     }
                     st = S2;
@@ -5046,7 +5046,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, SCHEDULED_EVPPT_CONTROL_MODE)?;
                         e.element("Scheduled_EVPPTControlMode", |e| {
-                            scheduled_evppt_control_mode_type::encode(e, x, 535)
+                            scheduled_evppt_control_mode_type::encode(e, x, 534)
                         })?;
                     }
                     st = S2;
@@ -5056,7 +5056,7 @@ pub(crate) mod codec {
                 let x = &v.ev_power_profile_entries;
                 e.write_event(st, EV_POWER_PROFILE_ENTRIES)?;
                 e.element("EVPowerProfileEntries", |e| {
-                    ev_power_profile_entry_list_type::encode(e, x, 537)
+                    ev_power_profile_entry_list_type::encode(e, x, 536)
                 })?;
             }
             st = S3;
@@ -5090,7 +5090,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EVPowerScheduleEntry", |d| {
-                            ev_power_schedule_entry_type::decode(d, 563)
+                            ev_power_schedule_entry_type::decode(d, 562)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
@@ -5131,7 +5131,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_POWER_SCHEDULE_ENTRY)?;
                     e.element("EVPowerScheduleEntry", |e| {
-                        ev_power_schedule_entry_type::encode(e, x, 563)
+                        ev_power_schedule_entry_type::encode(e, x, 562)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -5172,7 +5172,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Power", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 540)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 539)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5205,7 +5205,7 @@ pub(crate) mod codec {
                 let x = &v.power;
                 e.write_event(st, POWER)?;
                 e.element("Power", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 540)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 539)
                 })?;
             }
             st = S2;
@@ -5242,7 +5242,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPowerScheduleEntries", |d| {
-                    ev_power_schedule_entry_list_type::decode(d, 562)
+                    ev_power_schedule_entry_list_type::decode(d, 561)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5275,7 +5275,7 @@ pub(crate) mod codec {
                 let x = &v.ev_power_schedule_entries;
                 e.write_event(st, EV_POWER_SCHEDULE_ENTRIES)?;
                 e.element("EVPowerScheduleEntries", |e| {
-                    ev_power_schedule_entry_list_type::encode(e, x, 562)
+                    ev_power_schedule_entry_list_type::encode(e, x, 561)
                 })?;
             }
             st = S2;
@@ -5309,7 +5309,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("EVPriceRuleStack", |d| {
-                            ev_price_rule_stack_type::decode(d, 568)
+                            ev_price_rule_stack_type::decode(d, 567)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
@@ -5350,7 +5350,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_PRICE_RULE_STACK)?;
                     e.element("EVPriceRuleStack", |e| {
-                        ev_price_rule_stack_type::encode(e, x, 568)
+                        ev_price_rule_stack_type::encode(e, x, 567)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -5397,7 +5397,7 @@ pub(crate) mod codec {
                         if t != EV_PRICE_RULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("EVPriceRule", |d| ev_price_rule_type::decode(d, 569))?;
+                        let v = d.element("EVPriceRule", |d| ev_price_rule_type::decode(d, 568))?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S2,
                             _ => S3,
@@ -5446,7 +5446,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, EV_PRICE_RULE)?;
-                    e.element("EVPriceRule", |e| ev_price_rule_type::encode(e, x, 569))?;
+                    e.element("EVPriceRule", |e| ev_price_rule_type::encode(e, x, 568))?;
                 }
                 st = match (i0 + 1 < 8,) {
                     (false,) => S2,
@@ -5478,7 +5478,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EnergyFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 569)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5488,7 +5488,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PowerRangeStart", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 571)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5512,7 +5512,7 @@ pub(crate) mod codec {
                 let x = &v.energy_fee;
                 e.write_event(st, ENERGY_FEE)?;
                 e.element("EnergyFee", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 570)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 569)
                 })?;
             }
             st = S1;
@@ -5520,7 +5520,7 @@ pub(crate) mod codec {
                 let x = &v.power_range_start;
                 e.write_event(st, POWER_RANGE_START)?;
                 e.element("PowerRangeStart", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 571)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 570)
                 })?;
             }
             st = S2;
@@ -5549,7 +5549,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5559,7 +5559,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SignedMeteringData", |d| {
-                    signed_metering_data_type::decode(d, 502)
+                    signed_metering_data_type::decode(d, 501)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5583,7 +5583,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -5591,7 +5591,7 @@ pub(crate) mod codec {
                 let x = &v.signed_metering_data;
                 e.write_event(st, SIGNED_METERING_DATA)?;
                 e.element("SignedMeteringData", |e| {
-                    signed_metering_data_type::encode(e, x, 502)
+                    signed_metering_data_type::encode(e, x, 501)
                 })?;
             }
             st = S2;
@@ -5620,7 +5620,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5654,7 +5654,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -5714,7 +5714,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("OverstayPowerThreshold", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 600)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 599)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5733,7 +5733,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("OverstayRule", |d| overstay_rule_type::decode(d, 601))?;
+                            d.element("OverstayRule", |d| overstay_rule_type::decode(d, 600))?;
                         t = d.read_event(match (r0.len() + 1 < 5,) {
                             (false,) => S3,
                             _ => S4,
@@ -5779,7 +5779,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, OVERSTAY_POWER_THRESHOLD)?;
                     e.element("OverstayPowerThreshold", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 600)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 599)
                     })?;
                 }
                 st = S2;
@@ -5795,7 +5795,7 @@ pub(crate) mod codec {
                 {
                     let x = x3;
                     e.write_event(st, OVERSTAY_RULE)?;
-                    e.element("OverstayRule", |e| overstay_rule_type::encode(e, x, 601))?;
+                    e.element("OverstayRule", |e| overstay_rule_type::encode(e, x, 600))?;
                 }
                 st = match (i0 + 1 < 5,) {
                     (false,) => S3,
@@ -5831,7 +5831,7 @@ pub(crate) mod codec {
                     if t != OVERSTAY_RULE_DESCRIPTION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("OverstayRuleDescription", |d| d.read_string(160, 602))?;
+                    let v = d.simple("OverstayRuleDescription", |d| d.read_string(160, 601))?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -5851,7 +5851,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("OverstayFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 604)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 603)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5907,7 +5907,7 @@ pub(crate) mod codec {
                 let x = &v.overstay_fee;
                 e.write_event(st, OVERSTAY_FEE)?;
                 e.element("OverstayFee", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 604)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 603)
                 })?;
             }
             st = S3;
@@ -5959,7 +5959,7 @@ pub(crate) mod codec {
                         if t != PARAMETER {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 631))?;
+                        let v = d.element("Parameter", |d| parameter_type::decode(d, 630))?;
                         t = d.read_event(match (r0.len() + 1 < 32,) {
                             (false,) => S2,
                             _ => S3,
@@ -6008,7 +6008,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER)?;
-                    e.element("Parameter", |e| parameter_type::encode(e, x, 631))?;
+                    e.element("Parameter", |e| parameter_type::encode(e, x, 630))?;
                 }
                 st = match (i0 + 1 < 32,) {
                     (false,) => S2,
@@ -6051,7 +6051,7 @@ pub(crate) mod codec {
                 if t != AT_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(80, 219)?;
+                let v = d.read_string(80, 218)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6094,7 +6094,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("rationalNumber", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 636)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 635)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -6103,7 +6103,7 @@ pub(crate) mod codec {
                     if t != FINITE_STRING {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("finiteString", |d| d.read_string(80, 637))?;
+                    let v = d.simple("finiteString", |d| d.read_string(80, 636))?;
                     t = d.read_event(S2)?;
                     v
                 }),
@@ -6181,7 +6181,7 @@ pub(crate) mod codec {
                         e.write_event(st, RATIONAL_NUMBER)?;
                         e.element("rationalNumber", |e| {
                             crate::iso20::common_types::codec::rational_number_type::encode(
-                                e, x, 636,
+                                e, x, 635,
                             )
                         })?;
                     }
@@ -6225,7 +6225,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -6242,7 +6242,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractCertificateChain", |d| {
-                    contract_certificate_chain_type::decode(d, 469)
+                    contract_certificate_chain_type::decode(d, 468)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -6282,7 +6282,7 @@ pub(crate) mod codec {
                 let x = &v.contract_certificate_chain;
                 e.write_event(st, CONTRACT_CERTIFICATE_CHAIN)?;
                 e.element("ContractCertificateChain", |e| {
-                    contract_certificate_chain_type::encode(e, x, 469)
+                    contract_certificate_chain_type::encode(e, x, 468)
                 })?;
             }
             st = S3;
@@ -6320,7 +6320,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SupportedProviders", |d| {
-                        supported_providers_list_type::decode(d, 481)
+                        supported_providers_list_type::decode(d, 480)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -6357,7 +6357,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SUPPORTED_PROVIDERS)?;
                     e.element("SupportedProviders", |e| {
-                        supported_providers_list_type::encode(e, x, 481)
+                        supported_providers_list_type::encode(e, x, 480)
                     })?;
                 }
                 st = S2;
@@ -6393,7 +6393,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -6422,7 +6422,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("EVPowerProfile", |d| ev_power_profile_type::decode(d, 532))?;
+                        d.element("EVPowerProfile", |d| ev_power_profile_type::decode(d, 531))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -6464,7 +6464,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -6491,7 +6491,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_POWER_PROFILE)?;
                     e.element("EVPowerProfile", |e| {
-                        ev_power_profile_type::encode(e, x, 532)
+                        ev_power_profile_type::encode(e, x, 531)
                     })?;
                 }
                 st = S4;
@@ -6534,7 +6534,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -6555,7 +6555,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 545)
+                        crate::iso20::common_types::codec::evse_status_type::decode(d, 544)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6583,7 +6583,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -6601,7 +6601,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
-                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 545)
+                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 544)
                     })?;
                 }
                 st = S3;
@@ -6636,7 +6636,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PowerScheduleEntry", |d| {
-                            power_schedule_entry_type::decode(d, 623)
+                            power_schedule_entry_type::decode(d, 622)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
@@ -6677,7 +6677,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, POWER_SCHEDULE_ENTRY)?;
                     e.element("PowerScheduleEntry", |e| {
-                        power_schedule_entry_type::encode(e, x, 623)
+                        power_schedule_entry_type::encode(e, x, 622)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -6722,7 +6722,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Power", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 540)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 539)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -6733,7 +6733,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Power_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 541)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 540)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6747,7 +6747,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Power_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 542)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 541)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -6785,7 +6785,7 @@ pub(crate) mod codec {
                 let x = &v.power;
                 e.write_event(st, POWER)?;
                 e.element("Power", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 540)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 539)
                 })?;
             }
             st = S2;
@@ -6794,7 +6794,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, POWER_L2)?;
                     e.element("Power_L2", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 541)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 540)
                     })?;
                 }
                 st = S3;
@@ -6804,7 +6804,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, POWER_L3)?;
                     e.element("Power_L3", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 542)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 541)
                     })?;
                 }
                 st = S4;
@@ -6847,7 +6847,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("AvailableEnergy", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 620)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 619)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -6861,7 +6861,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("PowerTolerance", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 621)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 620)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -6874,7 +6874,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PowerScheduleEntries", |d| {
-                    power_schedule_entry_list_type::decode(d, 622)
+                    power_schedule_entry_list_type::decode(d, 621)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -6910,7 +6910,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, AVAILABLE_ENERGY)?;
                     e.element("AvailableEnergy", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 620)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 619)
                     })?;
                 }
                 st = S2;
@@ -6920,7 +6920,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, POWER_TOLERANCE)?;
                     e.element("PowerTolerance", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 621)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 620)
                     })?;
                 }
                 st = S3;
@@ -6929,7 +6929,7 @@ pub(crate) mod codec {
                 let x = &v.power_schedule_entries;
                 e.write_event(st, POWER_SCHEDULE_ENTRIES)?;
                 e.element("PowerScheduleEntries", |e| {
-                    power_schedule_entry_list_type::encode(e, x, 622)
+                    power_schedule_entry_list_type::encode(e, x, 621)
                 })?;
             }
             st = S4;
@@ -6963,7 +6963,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PriceLevelScheduleEntry", |d| {
-                            price_level_schedule_entry_type::decode(d, 613)
+                            price_level_schedule_entry_type::decode(d, 612)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
@@ -7004,7 +7004,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, PRICE_LEVEL_SCHEDULE_ENTRY)?;
                     e.element("PriceLevelScheduleEntry", |e| {
-                        price_level_schedule_entry_type::encode(e, x, 613)
+                        price_level_schedule_entry_type::encode(e, x, 612)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -7114,7 +7114,7 @@ pub(crate) mod codec {
                     if t != AT_ID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.read_string(u64::MAX, 44)?;
+                    let v = d.read_string(u64::MAX, 43)?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -7142,7 +7142,7 @@ pub(crate) mod codec {
                     if t != PRICE_SCHEDULE_DESCRIPTION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 577))?;
+                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 576))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -7164,7 +7164,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PriceLevelScheduleEntries", |d| {
-                    price_level_schedule_entry_list_type::decode(d, 612)
+                    price_level_schedule_entry_list_type::decode(d, 611)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -7238,7 +7238,7 @@ pub(crate) mod codec {
                 let x = &v.price_level_schedule_entries;
                 e.write_event(st, PRICE_LEVEL_SCHEDULE_ENTRIES)?;
                 e.element("PriceLevelScheduleEntries", |e| {
-                    price_level_schedule_entry_list_type::encode(e, x, 612)
+                    price_level_schedule_entry_list_type::encode(e, x, 611)
                 })?;
             }
             st = S6;
@@ -7272,7 +7272,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("PriceRuleStack", |d| price_rule_stack_type::decode(d, 592))?;
+                            d.element("PriceRuleStack", |d| price_rule_stack_type::decode(d, 591))?;
                         t = d.read_event(match (r0.len() + 1 < 1024,) {
                             (false,) => S1,
                             _ => S2,
@@ -7312,7 +7312,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, PRICE_RULE_STACK)?;
                     e.element("PriceRuleStack", |e| {
-                        price_rule_stack_type::encode(e, x, 592)
+                        price_rule_stack_type::encode(e, x, 591)
                     })?;
                 }
                 st = match (i0 + 1 < 1024,) {
@@ -7359,7 +7359,7 @@ pub(crate) mod codec {
                         if t != PRICE_RULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("PriceRule", |d| price_rule_type::decode(d, 593))?;
+                        let v = d.element("PriceRule", |d| price_rule_type::decode(d, 592))?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S2,
                             _ => S3,
@@ -7408,7 +7408,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PRICE_RULE)?;
-                    e.element("PriceRule", |e| price_rule_type::encode(e, x, 593))?;
+                    e.element("PriceRule", |e| price_rule_type::encode(e, x, 592))?;
                 }
                 st = match (i0 + 1 < 8,) {
                     (false,) => S2,
@@ -7463,7 +7463,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EnergyFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 569)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -7474,7 +7474,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("ParkingFee", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 594)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 593)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -7530,7 +7530,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PowerRangeStart", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 571)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -7558,7 +7558,7 @@ pub(crate) mod codec {
                 let x = &v.energy_fee;
                 e.write_event(st, ENERGY_FEE)?;
                 e.element("EnergyFee", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 570)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 569)
                 })?;
             }
             st = S1;
@@ -7567,7 +7567,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, PARKING_FEE)?;
                     e.element("ParkingFee", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 594)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 593)
                     })?;
                 }
                 st = S2;
@@ -7609,7 +7609,7 @@ pub(crate) mod codec {
                 let x = &v.power_range_start;
                 e.write_event(st, POWER_RANGE_START)?;
                 e.element("PowerRangeStart", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 571)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 570)
                 })?;
             }
             st = S6;
@@ -7641,7 +7641,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -7662,7 +7662,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Dynamic_SEReqControlMode", |d| {
-                        dynamic_se_req_control_mode_type::decode(d, 550)
+                        dynamic_se_req_control_mode_type::decode(d, 549)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7672,7 +7672,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Scheduled_SEReqControlMode", |d| {
-                        scheduled_se_req_control_mode_type::decode(d, 559)
+                        scheduled_se_req_control_mode_type::decode(d, 558)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7699,7 +7699,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -7718,7 +7718,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, DYNAMIC_SE_REQ_CONTROL_MODE)?;
                         e.element("Dynamic_SEReqControlMode", |e| {
-                            dynamic_se_req_control_mode_type::encode(e, x, 550)
+                            dynamic_se_req_control_mode_type::encode(e, x, 549)
                         })?;
                     }
                     st = S3;
@@ -7728,7 +7728,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, SCHEDULED_SE_REQ_CONTROL_MODE)?;
                         e.element("Scheduled_SEReqControlMode", |e| {
-                            scheduled_se_req_control_mode_type::encode(e, x, 559)
+                            scheduled_se_req_control_mode_type::encode(e, x, 558)
                         })?;
                     }
                     st = S3;
@@ -7770,7 +7770,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -7813,7 +7813,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Dynamic_SEResControlMode", |d| {
-                        dynamic_se_res_control_mode_type::decode(d, 574)
+                        dynamic_se_res_control_mode_type::decode(d, 573)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -7823,7 +7823,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Scheduled_SEResControlMode", |d| {
-                        scheduled_se_res_control_mode_type::decode(d, 615)
+                        scheduled_se_res_control_mode_type::decode(d, 614)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -7852,7 +7852,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -7891,7 +7891,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, DYNAMIC_SE_RES_CONTROL_MODE)?;
                         e.element("Dynamic_SEResControlMode", |e| {
-                            dynamic_se_res_control_mode_type::encode(e, x, 574)
+                            dynamic_se_res_control_mode_type::encode(e, x, 573)
                         })?;
                     }
                     st = S5;
@@ -7901,7 +7901,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, SCHEDULED_SE_RES_CONTROL_MODE)?;
                         e.element("Scheduled_SEResControlMode", |e| {
-                            scheduled_se_res_control_mode_type::encode(e, x, 615)
+                            scheduled_se_res_control_mode_type::encode(e, x, 614)
                         })?;
                     }
                     st = S5;
@@ -7942,7 +7942,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ChargingSchedule", |d| {
-                    charging_schedule_type::decode(d, 618)
+                    charging_schedule_type::decode(d, 617)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -7953,7 +7953,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("DischargingSchedule", |d| {
-                        charging_schedule_type::decode(d, 624)
+                        charging_schedule_type::decode(d, 623)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -7990,7 +7990,7 @@ pub(crate) mod codec {
                 let x = &v.charging_schedule;
                 e.write_event(st, CHARGING_SCHEDULE)?;
                 e.element("ChargingSchedule", |e| {
-                    charging_schedule_type::encode(e, x, 618)
+                    charging_schedule_type::encode(e, x, 617)
                 })?;
             }
             st = S2;
@@ -7999,7 +7999,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, DISCHARGING_SCHEDULE)?;
                     e.element("DischargingSchedule", |e| {
-                        charging_schedule_type::encode(e, x, 624)
+                        charging_schedule_type::encode(e, x, 623)
                     })?;
                 }
                 st = S3;
@@ -8145,7 +8145,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 553)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -8159,7 +8159,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -8173,7 +8173,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 556)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -8186,7 +8186,7 @@ pub(crate) mod codec {
                     if t != EV_ENERGY_OFFER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EVEnergyOffer", |d| ev_energy_offer_type::decode(d, 560))?;
+                    let v = d.element("EVEnergyOffer", |d| ev_energy_offer_type::decode(d, 559))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -8227,7 +8227,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 554)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 553)
                     })?;
                 }
                 st = S2;
@@ -8237,7 +8237,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 555)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 554)
                     })?;
                 }
                 st = S3;
@@ -8247,7 +8247,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 556)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 555)
                     })?;
                 }
                 st = S4;
@@ -8256,7 +8256,7 @@ pub(crate) mod codec {
                 {
                     let x = x5;
                     e.write_event(st, EV_ENERGY_OFFER)?;
-                    e.element("EVEnergyOffer", |e| ev_energy_offer_type::encode(e, x, 560))?;
+                    e.element("EVEnergyOffer", |e| ev_energy_offer_type::encode(e, x, 559))?;
                 }
                 st = S5;
             }
@@ -8290,7 +8290,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ScheduleTuple", |d| schedule_tuple_type::decode(d, 616))?;
+                            d.element("ScheduleTuple", |d| schedule_tuple_type::decode(d, 615))?;
                         t = d.read_event(match (r0.len() + 1 < 3,) {
                             (false,) => S1,
                             _ => S2,
@@ -8329,7 +8329,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, SCHEDULE_TUPLE)?;
-                    e.element("ScheduleTuple", |e| schedule_tuple_type::encode(e, x, 616))?;
+                    e.element("ScheduleTuple", |e| schedule_tuple_type::encode(e, x, 615))?;
                 }
                 st = match (i0 + 1 < 3,) {
                     (false,) => S1,
@@ -8417,7 +8417,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 649)
+                            selected_service_type::decode(d, 648)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 16,) {
                             (false,) => S1,
@@ -8458,7 +8458,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
-                        selected_service_type::encode(e, x, 649)
+                        selected_service_type::encode(e, x, 648)
                     })?;
                 }
                 st = match (i0 + 1 < 16,) {
@@ -8560,7 +8560,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -8592,7 +8592,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -8634,7 +8634,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -8662,7 +8662,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ServiceParameterList", |d| {
-                    service_parameter_list_type::decode(d, 628)
+                    service_parameter_list_type::decode(d, 627)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -8688,7 +8688,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -8714,7 +8714,7 @@ pub(crate) mod codec {
                 let x = &v.service_parameter_list;
                 e.write_event(st, SERVICE_PARAMETER_LIST)?;
                 e.element("ServiceParameterList", |e| {
-                    service_parameter_list_type::encode(e, x, 628)
+                    service_parameter_list_type::encode(e, x, 627)
                 })?;
             }
             st = S4;
@@ -8743,7 +8743,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -8754,7 +8754,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SupportedServiceIDs", |d| {
-                        service_id_list_type::decode(d, 639)
+                        service_id_list_type::decode(d, 638)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -8781,7 +8781,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -8790,7 +8790,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SUPPORTED_SERVICE_I_DS)?;
                     e.element("SupportedServiceIDs", |e| {
-                        service_id_list_type::encode(e, x, 639)
+                        service_id_list_type::encode(e, x, 638)
                     })?;
                 }
                 st = S2;
@@ -8826,7 +8826,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -8854,7 +8854,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EnergyTransferServiceList", |d| {
-                    service_list_type::decode(d, 642)
+                    service_list_type::decode(d, 641)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -8864,7 +8864,7 @@ pub(crate) mod codec {
                     if t != VAS_LIST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("VASList", |d| service_list_type::decode(d, 645))?;
+                    let v = d.element("VASList", |d| service_list_type::decode(d, 644))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -8893,7 +8893,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -8919,7 +8919,7 @@ pub(crate) mod codec {
                 let x = &v.energy_transfer_service_list;
                 e.write_event(st, ENERGY_TRANSFER_SERVICE_LIST)?;
                 e.element("EnergyTransferServiceList", |e| {
-                    service_list_type::encode(e, x, 642)
+                    service_list_type::encode(e, x, 641)
                 })?;
             }
             st = S4;
@@ -8927,7 +8927,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, VAS_LIST)?;
-                    e.element("VASList", |e| service_list_type::encode(e, x, 645))?;
+                    e.element("VASList", |e| service_list_type::encode(e, x, 644))?;
                 }
                 st = S5;
             }
@@ -9038,7 +9038,7 @@ pub(crate) mod codec {
                         if t != SERVICE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("Service", |d| service_type::decode(d, 643))?;
+                        let v = d.element("Service", |d| service_type::decode(d, 642))?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S1,
                             _ => S2,
@@ -9075,7 +9075,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, SERVICE)?;
-                    e.element("Service", |e| service_type::encode(e, x, 643))?;
+                    e.element("Service", |e| service_type::encode(e, x, 642))?;
                 }
                 st = match (i0 + 1 < 8,) {
                     (false,) => S1,
@@ -9112,7 +9112,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 629))?;
+                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 628))?;
                         t = d.read_event(match (r0.len() + 1 < 32,) {
                             (false,) => S1,
                             _ => S2,
@@ -9151,7 +9151,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, PARAMETER_SET)?;
-                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 629))?;
+                    e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 628))?;
                 }
                 st = match (i0 + 1 < 32,) {
                     (false,) => S1,
@@ -9185,7 +9185,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9195,7 +9195,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SelectedEnergyTransferService", |d| {
-                    selected_service_type::decode(d, 647)
+                    selected_service_type::decode(d, 646)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -9206,7 +9206,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SelectedVASList", |d| {
-                        selected_service_list_type::decode(d, 648)
+                        selected_service_list_type::decode(d, 647)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -9234,7 +9234,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9242,7 +9242,7 @@ pub(crate) mod codec {
                 let x = &v.selected_energy_transfer_service;
                 e.write_event(st, SELECTED_ENERGY_TRANSFER_SERVICE)?;
                 e.element("SelectedEnergyTransferService", |e| {
-                    selected_service_type::encode(e, x, 647)
+                    selected_service_type::encode(e, x, 646)
                 })?;
             }
             st = S2;
@@ -9251,7 +9251,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SELECTED_VAS_LIST)?;
                     e.element("SelectedVASList", |e| {
-                        selected_service_list_type::encode(e, x, 648)
+                        selected_service_list_type::encode(e, x, 647)
                     })?;
                 }
                 st = S3;
@@ -9281,7 +9281,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9315,7 +9315,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9422,7 +9422,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9431,7 +9431,7 @@ pub(crate) mod codec {
                 if t != EVCCID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVCCID", |d| d.read_string(255, 652))?;
+                let v = d.simple("EVCCID", |d| d.read_string(255, 651))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -9454,7 +9454,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9494,7 +9494,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9513,7 +9513,7 @@ pub(crate) mod codec {
                 if t != EVSEID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSEID", |d| d.read_string(255, 654))?;
+                let v = d.simple("EVSEID", |d| d.read_string(255, 653))?;
                 t = d.read_event(S3)?;
                 v
             };
@@ -9537,7 +9537,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9588,7 +9588,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9606,7 +9606,7 @@ pub(crate) mod codec {
                     if t != EV_TERMINATION_CODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("EVTerminationCode", |d| d.read_string(80, 657))?;
+                    let v = d.simple("EVTerminationCode", |d| d.read_string(80, 656))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -9618,7 +9618,7 @@ pub(crate) mod codec {
                     if t != EV_TERMINATION_EXPLANATION {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("EVTerminationExplanation", |d| d.read_string(160, 658))?;
+                    let v = d.simple("EVTerminationExplanation", |d| d.read_string(160, 657))?;
                     t = d.read_event(S4)?;
                     v
                 })
@@ -9646,7 +9646,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9706,7 +9706,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -9740,7 +9740,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -9779,7 +9779,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9797,7 +9797,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 471))?;
+                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -9840,7 +9840,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
-                        sub_certificates_type::encode(e, x, 471)
+                        sub_certificates_type::encode(e, x, 470)
                     })?;
                 }
                 st = S3;
@@ -9881,7 +9881,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -9890,7 +9890,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("ContractCertificateChain", |d| {
-                    contract_certificate_chain_type::decode(d, 469)
+                    contract_certificate_chain_type::decode(d, 468)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -9966,7 +9966,7 @@ pub(crate) mod codec {
                 let x = &v.contract_certificate_chain;
                 e.write_event(st, CONTRACT_CERTIFICATE_CHAIN)?;
                 e.element("ContractCertificateChain", |e| {
-                    contract_certificate_chain_type::encode(e, x, 469)
+                    contract_certificate_chain_type::encode(e, x, 468)
                 })?;
             }
             st = S2;
@@ -10058,7 +10058,7 @@ pub(crate) mod codec {
                 if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 44)?;
+                let v = d.read_string(u64::MAX, 43)?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -10075,7 +10075,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("MeterInfo", |d| {
-                    crate::iso20::common_types::codec::meter_info_type::decode(d, 504)
+                    crate::iso20::common_types::codec::meter_info_type::decode(d, 503)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -10086,7 +10086,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 513)
+                        crate::iso20::common_types::codec::receipt_type::decode(d, 512)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -10100,7 +10100,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Dynamic_SMDTControlMode", |d| {
-                        dynamic_smdt_control_mode_type::decode(d, 525)
+                        dynamic_smdt_control_mode_type::decode(d, 524)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -10110,7 +10110,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Scheduled_SMDTControlMode", |d| {
-                        scheduled_smdt_control_mode_type::decode(d, 526)
+                        scheduled_smdt_control_mode_type::decode(d, 525)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -10154,7 +10154,7 @@ pub(crate) mod codec {
                 let x = &v.meter_info;
                 e.write_event(st, METER_INFO)?;
                 e.element("MeterInfo", |e| {
-                    crate::iso20::common_types::codec::meter_info_type::encode(e, x, 504)
+                    crate::iso20::common_types::codec::meter_info_type::encode(e, x, 503)
                 })?;
             }
             st = S3;
@@ -10163,7 +10163,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
-                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 513)
+                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 512)
                     })?;
                 }
                 st = S4;
@@ -10174,7 +10174,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, DYNAMIC_SMDT_CONTROL_MODE)?;
                         e.element("Dynamic_SMDTControlMode", |e| {
-                            dynamic_smdt_control_mode_type::encode(e, x, 525)
+                            dynamic_smdt_control_mode_type::encode(e, x, 524)
                         })?;
                     }
                     st = S5;
@@ -10184,7 +10184,7 @@ pub(crate) mod codec {
                         let x = x2;
                         e.write_event(st, SCHEDULED_SMDT_CONTROL_MODE)?;
                         e.element("Scheduled_SMDTControlMode", |e| {
-                            scheduled_smdt_control_mode_type::encode(e, x, 526)
+                            scheduled_smdt_control_mode_type::encode(e, x, 525)
                         })?;
                     }
                     st = S5;
@@ -10297,7 +10297,7 @@ pub(crate) mod codec {
                         if t != PROVIDER_ID {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.simple("ProviderID", |d| d.read_string(80, 482))?;
+                        let v = d.simple("ProviderID", |d| d.read_string(80, 481))?;
                         t = d.read_event(match (r0.len() + 1 < 128,) {
                             (false,) => S1,
                             _ => S2,
@@ -10375,7 +10375,7 @@ pub(crate) mod codec {
                         if t != TAX_RULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("TaxRule", |d| tax_rule_type::decode(d, 582))?;
+                        let v = d.element("TaxRule", |d| tax_rule_type::decode(d, 581))?;
                         t = d.read_event(match (r0.len() + 1 < 10,) {
                             (false,) => S1,
                             _ => S2,
@@ -10414,7 +10414,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, TAX_RULE)?;
-                    e.element("TaxRule", |e| tax_rule_type::encode(e, x, 582))?;
+                    e.element("TaxRule", |e| tax_rule_type::encode(e, x, 581))?;
                 }
                 st = match (i0 + 1 < 10,) {
                     (false,) => S1,
@@ -10466,7 +10466,7 @@ pub(crate) mod codec {
                     if t != TAX_RULE_NAME {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("TaxRuleName", |d| d.read_string(80, 584))?;
+                    let v = d.simple("TaxRuleName", |d| d.read_string(80, 583))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -10478,7 +10478,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("TaxRate", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 585)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 584)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -10572,7 +10572,7 @@ pub(crate) mod codec {
                 let x = &v.tax_rate;
                 e.write_event(st, TAX_RATE)?;
                 e.element("TaxRate", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 585)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 584)
                 })?;
             }
             st = S3;
@@ -10656,7 +10656,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -10736,7 +10736,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -10822,7 +10822,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -10895,7 +10895,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -10968,7 +10968,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -11009,7 +11009,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -11058,7 +11058,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -11101,7 +11101,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;

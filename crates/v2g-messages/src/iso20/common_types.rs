@@ -727,7 +727,7 @@ pub(crate) mod codec {
                 if t != AMOUNT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Amount", |d| rational_number_type::decode(d, 516))?;
+                let v = d.element("Amount", |d| rational_number_type::decode(d, 515))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -735,7 +735,7 @@ pub(crate) mod codec {
                 if t != COST_PER_UNIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("CostPerUnit", |d| rational_number_type::decode(d, 519))?;
+                let v = d.element("CostPerUnit", |d| rational_number_type::decode(d, 518))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -757,13 +757,13 @@ pub(crate) mod codec {
             {
                 let x = &v.amount;
                 e.write_event(st, AMOUNT)?;
-                e.element("Amount", |e| rational_number_type::encode(e, x, 516))?;
+                e.element("Amount", |e| rational_number_type::encode(e, x, 515))?;
             }
             st = S1;
             {
                 let x = &v.cost_per_unit;
                 e.write_event(st, COST_PER_UNIT)?;
-                e.element("CostPerUnit", |e| rational_number_type::encode(e, x, 519))?;
+                e.element("CostPerUnit", |e| rational_number_type::encode(e, x, 518))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -798,7 +798,7 @@ pub(crate) mod codec {
                 if t != AMOUNT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Amount", |d| rational_number_type::decode(d, 516))?;
+                let v = d.element("Amount", |d| rational_number_type::decode(d, 515))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -829,7 +829,7 @@ pub(crate) mod codec {
             {
                 let x = &v.amount;
                 e.write_event(st, AMOUNT)?;
-                e.element("Amount", |e| rational_number_type::encode(e, x, 516))?;
+                e.element("Amount", |e| rational_number_type::encode(e, x, 515))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -1042,7 +1042,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("BatteryEnergyCapacity", |d| {
-                        rational_number_type::decode(d, 727)
+                        rational_number_type::decode(d, 726)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -1178,7 +1178,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, BATTERY_ENERGY_CAPACITY)?;
                     e.element("BatteryEnergyCapacity", |e| {
-                        rational_number_type::encode(e, x, 727)
+                        rational_number_type::encode(e, x, 726)
                     })?;
                 }
                 st = S9;
@@ -1295,7 +1295,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("RootCertificateID", |d| {
-                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 488)
+                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 487)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 20,) {
                             (false,) => S1,
@@ -1336,7 +1336,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, ROOT_CERTIFICATE_ID)?;
                     e.element("RootCertificateID", |e| {
-                        crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 488)
+                        crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 487)
                     })?;
                 }
                 st = match (i0 + 1 < 20,) {
@@ -1388,7 +1388,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 246)
+                        crate::xmldsig::codec::signature_type::decode(d, 250)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -1435,7 +1435,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
-                        crate::xmldsig::codec::signature_type::encode(e, x, 246)
+                        crate::xmldsig::codec::signature_type::encode(e, x, 250)
                     })?;
                 }
                 st = S3;
@@ -1497,7 +1497,7 @@ pub(crate) mod codec {
                 if t != METER_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 505))?;
+                let v = d.simple("MeterID", |d| d.read_string(32, 504))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -1820,7 +1820,7 @@ pub(crate) mod codec {
                     if t != ENERGY_COSTS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EnergyCosts", |d| detailed_cost_type::decode(d, 515))?;
+                    let v = d.element("EnergyCosts", |d| detailed_cost_type::decode(d, 514))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -1832,7 +1832,7 @@ pub(crate) mod codec {
                     if t != OCCUPANCY_COSTS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("OccupancyCosts", |d| detailed_cost_type::decode(d, 520))?;
+                    let v = d.element("OccupancyCosts", |d| detailed_cost_type::decode(d, 519))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -1845,7 +1845,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("AdditionalServicesCosts", |d| {
-                        detailed_cost_type::decode(d, 521)
+                        detailed_cost_type::decode(d, 520)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -1858,7 +1858,7 @@ pub(crate) mod codec {
                     if t != OVERSTAY_COSTS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("OverstayCosts", |d| detailed_cost_type::decode(d, 522))?;
+                    let v = d.element("OverstayCosts", |d| detailed_cost_type::decode(d, 521))?;
                     t = d.read_event(S5)?;
                     v
                 })
@@ -1876,7 +1876,7 @@ pub(crate) mod codec {
                             if t != TAX_COSTS {
                                 return Err(d.err(DecodeErrorKind::Grammar));
                             }
-                            let v = d.element("TaxCosts", |d| detailed_tax_type::decode(d, 523))?;
+                            let v = d.element("TaxCosts", |d| detailed_tax_type::decode(d, 522))?;
                             t = d.read_event(match (r0.len() + 1 < 10,) {
                                 (false,) => S6,
                                 _ => S5,
@@ -1925,7 +1925,7 @@ pub(crate) mod codec {
                 {
                     let x = x1;
                     e.write_event(st, ENERGY_COSTS)?;
-                    e.element("EnergyCosts", |e| detailed_cost_type::encode(e, x, 515))?;
+                    e.element("EnergyCosts", |e| detailed_cost_type::encode(e, x, 514))?;
                 }
                 st = S2;
             }
@@ -1933,7 +1933,7 @@ pub(crate) mod codec {
                 {
                     let x = x2;
                     e.write_event(st, OCCUPANCY_COSTS)?;
-                    e.element("OccupancyCosts", |e| detailed_cost_type::encode(e, x, 520))?;
+                    e.element("OccupancyCosts", |e| detailed_cost_type::encode(e, x, 519))?;
                 }
                 st = S3;
             }
@@ -1942,7 +1942,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, ADDITIONAL_SERVICES_COSTS)?;
                     e.element("AdditionalServicesCosts", |e| {
-                        detailed_cost_type::encode(e, x, 521)
+                        detailed_cost_type::encode(e, x, 520)
                     })?;
                 }
                 st = S4;
@@ -1951,7 +1951,7 @@ pub(crate) mod codec {
                 {
                     let x = x4;
                     e.write_event(st, OVERSTAY_COSTS)?;
-                    e.element("OverstayCosts", |e| detailed_cost_type::encode(e, x, 522))?;
+                    e.element("OverstayCosts", |e| detailed_cost_type::encode(e, x, 521))?;
                 }
                 st = S5;
             }
@@ -1967,7 +1967,7 @@ pub(crate) mod codec {
                     {
                         let x = x6;
                         e.write_event(st, TAX_COSTS)?;
-                        e.element("TaxCosts", |e| detailed_tax_type::encode(e, x, 523))?;
+                        e.element("TaxCosts", |e| detailed_tax_type::encode(e, x, 522))?;
                     }
                     st = match (i0 + 1 < 10,) {
                         (false,) => S6,

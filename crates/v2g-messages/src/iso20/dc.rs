@@ -1006,27 +1006,27 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     Ok(match code {
         0 => Document::BptDcCpdReqEnergyTransferMode(
             d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
-                codec::bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 675)
+                codec::bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686)
             })?,
         ),
         1 => Document::BptDcCpdResEnergyTransferMode(
             d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
-                codec::bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 687)
+                codec::bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698)
             })?,
         ),
         2 => Document::BptDynamicDcClReqControlMode(
             d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
-                codec::bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 699)
+                codec::bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705)
             })?,
         ),
         3 => Document::BptDynamicDcClResControlMode(
             d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
-                codec::bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 706)
+                codec::bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709)
             })?,
         ),
         4 => Document::BptScheduledDcClReqControlMode(
             d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
-                codec::bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 710)
+                codec::bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712)
             })?,
         ),
         5 => Document::BptScheduledDcClResControlMode(
@@ -1041,7 +1041,7 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
         })?),
         8 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         9 => {
             Document::DcCpdReqEnergyTransferMode(d.element("DC_CPDReqEnergyTransferMode", |d| {
@@ -1057,13 +1057,13 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::dc_cable_check_req_type::decode(d, 716)
         })?),
         12 => Document::DcCableCheckRes(d.element("DC_CableCheckRes", |d| {
-            codec::dc_cable_check_res_type::decode(d, 717)
+            codec::dc_cable_check_res_type::decode(d, 718)
         })?),
         13 => Document::DcChargeLoopReq(d.element("DC_ChargeLoopReq", |d| {
-            codec::dc_charge_loop_req_type::decode(d, 719)
+            codec::dc_charge_loop_req_type::decode(d, 732)
         })?),
         14 => Document::DcChargeLoopRes(d.element("DC_ChargeLoopRes", |d| {
-            codec::dc_charge_loop_res_type::decode(d, 733)
+            codec::dc_charge_loop_res_type::decode(d, 743)
         })?),
         15 => Document::DcChargeParameterDiscoveryReq(
             d.element("DC_ChargeParameterDiscoveryReq", |d| {
@@ -1076,7 +1076,7 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             })?,
         ),
         17 => Document::DcPreChargeReq(d.element("DC_PreChargeReq", |d| {
-            codec::dc_pre_charge_req_type::decode(d, 746)
+            codec::dc_pre_charge_req_type::decode(d, 747)
         })?),
         18 => Document::DcPreChargeRes(d.element("DC_PreChargeRes", |d| {
             codec::dc_pre_charge_res_type::decode(d, 748)
@@ -1088,7 +1088,7 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             codec::dc_welding_detection_res_type::decode(d, 750)
         })?),
         21 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         22 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
@@ -1096,79 +1096,79 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
         23 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         24 => {
             Document::DynamicDcClReqControlMode(d.element("Dynamic_DC_CLReqControlMode", |d| {
-                codec::dynamic_dc_cl_req_control_mode_type::decode(d, 731)
+                codec::dynamic_dc_cl_req_control_mode_type::decode(d, 730)
             })?)
         }
         25 => {
             Document::DynamicDcClResControlMode(d.element("Dynamic_DC_CLResControlMode", |d| {
-                codec::dynamic_dc_cl_res_control_mode_type::decode(d, 742)
+                codec::dynamic_dc_cl_res_control_mode_type::decode(d, 741)
             })?)
         }
         26 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        27 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        27 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         28 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         29 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
-        30 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        30 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         31 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         32 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         33 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         34 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         35 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         36 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         37 => Document::ScheduledDcClReqControlMode(
             d.element("Scheduled_DC_CLReqControlMode", |d| {
-                codec::scheduled_dc_cl_req_control_mode_type::decode(d, 732)
+                codec::scheduled_dc_cl_req_control_mode_type::decode(d, 731)
             })?,
         ),
         38 => Document::ScheduledDcClResControlMode(
             d.element("Scheduled_DC_CLResControlMode", |d| {
-                codec::scheduled_dc_cl_res_control_mode_type::decode(d, 743)
+                codec::scheduled_dc_cl_res_control_mode_type::decode(d, 742)
             })?,
         ),
         39 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         40 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         41 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         42 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         43 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         44 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         45 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         46 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         47 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         48 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -1190,31 +1190,31 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::BptDcCpdReqEnergyTransferMode(v) => {
             e.write_nbit(0, 6);
             e.element("BPT_DC_CPDReqEnergyTransferMode", |e| {
-                codec::bpt_dc_cpd_req_energy_transfer_mode_type::encode(e, v, 675)
+                codec::bpt_dc_cpd_req_energy_transfer_mode_type::encode(e, v, 686)
             })?;
         }
         Document::BptDcCpdResEnergyTransferMode(v) => {
             e.write_nbit(1, 6);
             e.element("BPT_DC_CPDResEnergyTransferMode", |e| {
-                codec::bpt_dc_cpd_res_energy_transfer_mode_type::encode(e, v, 687)
+                codec::bpt_dc_cpd_res_energy_transfer_mode_type::encode(e, v, 698)
             })?;
         }
         Document::BptDynamicDcClReqControlMode(v) => {
             e.write_nbit(2, 6);
             e.element("BPT_Dynamic_DC_CLReqControlMode", |e| {
-                codec::bpt_dynamic_dc_cl_req_control_mode_type::encode(e, v, 699)
+                codec::bpt_dynamic_dc_cl_req_control_mode_type::encode(e, v, 705)
             })?;
         }
         Document::BptDynamicDcClResControlMode(v) => {
             e.write_nbit(3, 6);
             e.element("BPT_Dynamic_DC_CLResControlMode", |e| {
-                codec::bpt_dynamic_dc_cl_res_control_mode_type::encode(e, v, 706)
+                codec::bpt_dynamic_dc_cl_res_control_mode_type::encode(e, v, 709)
             })?;
         }
         Document::BptScheduledDcClReqControlMode(v) => {
             e.write_nbit(4, 6);
             e.element("BPT_Scheduled_DC_CLReqControlMode", |e| {
-                codec::bpt_scheduled_dc_cl_req_control_mode_type::encode(e, v, 710)
+                codec::bpt_scheduled_dc_cl_req_control_mode_type::encode(e, v, 712)
             })?;
         }
         Document::BptScheduledDcClResControlMode(v) => {
@@ -1238,7 +1238,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(8, 6);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::DcCpdReqEnergyTransferMode(v) => {
@@ -1262,19 +1262,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::DcCableCheckRes(v) => {
             e.write_nbit(12, 6);
             e.element("DC_CableCheckRes", |e| {
-                codec::dc_cable_check_res_type::encode(e, v, 717)
+                codec::dc_cable_check_res_type::encode(e, v, 718)
             })?;
         }
         Document::DcChargeLoopReq(v) => {
             e.write_nbit(13, 6);
             e.element("DC_ChargeLoopReq", |e| {
-                codec::dc_charge_loop_req_type::encode(e, v, 719)
+                codec::dc_charge_loop_req_type::encode(e, v, 732)
             })?;
         }
         Document::DcChargeLoopRes(v) => {
             e.write_nbit(14, 6);
             e.element("DC_ChargeLoopRes", |e| {
-                codec::dc_charge_loop_res_type::encode(e, v, 733)
+                codec::dc_charge_loop_res_type::encode(e, v, 743)
             })?;
         }
         Document::DcChargeParameterDiscoveryReq(v) => {
@@ -1292,7 +1292,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::DcPreChargeReq(v) => {
             e.write_nbit(17, 6);
             e.element("DC_PreChargeReq", |e| {
-                codec::dc_pre_charge_req_type::encode(e, v, 746)
+                codec::dc_pre_charge_req_type::encode(e, v, 747)
             })?;
         }
         Document::DcPreChargeRes(v) => {
@@ -1316,7 +1316,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::DsaKeyValue(v) => {
             e.write_nbit(21, 6);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -1335,19 +1335,19 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::DynamicDcClReqControlMode(v) => {
             e.write_nbit(24, 6);
             e.element("Dynamic_DC_CLReqControlMode", |e| {
-                codec::dynamic_dc_cl_req_control_mode_type::encode(e, v, 731)
+                codec::dynamic_dc_cl_req_control_mode_type::encode(e, v, 730)
             })?;
         }
         Document::DynamicDcClResControlMode(v) => {
             e.write_nbit(25, 6);
             e.element("Dynamic_DC_CLResControlMode", |e| {
-                codec::dynamic_dc_cl_res_control_mode_type::encode(e, v, 742)
+                codec::dynamic_dc_cl_res_control_mode_type::encode(e, v, 741)
             })?;
         }
         Document::KeyInfo(v) => {
             e.write_nbit(26, 6);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -1360,13 +1360,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(28, 6);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(29, 6);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MgmtData(v) => {
@@ -1379,103 +1379,103 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(31, 6);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(32, 6);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::RsaKeyValue(v) => {
             e.write_nbit(33, 6);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(34, 6);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(35, 6);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(36, 6);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::ScheduledDcClReqControlMode(v) => {
             e.write_nbit(37, 6);
             e.element("Scheduled_DC_CLReqControlMode", |e| {
-                codec::scheduled_dc_cl_req_control_mode_type::encode(e, v, 732)
+                codec::scheduled_dc_cl_req_control_mode_type::encode(e, v, 731)
             })?;
         }
         Document::ScheduledDcClResControlMode(v) => {
             e.write_nbit(38, 6);
             e.element("Scheduled_DC_CLResControlMode", |e| {
-                codec::scheduled_dc_cl_res_control_mode_type::encode(e, v, 743)
+                codec::scheduled_dc_cl_res_control_mode_type::encode(e, v, 742)
             })?;
         }
         Document::Signature(v) => {
             e.write_nbit(39, 6);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(40, 6);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(41, 6);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(42, 6);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(43, 6);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(44, 6);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::Transform(v) => {
             e.write_nbit(45, 6);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(46, 6);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(47, 6);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -1531,7 +1531,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1541,7 +1541,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -1551,7 +1551,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -1561,7 +1561,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -1571,7 +1571,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -1581,7 +1581,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -1603,7 +1603,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -1613,7 +1613,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -1623,7 +1623,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 685)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -1633,7 +1633,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 686)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 685)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -1666,7 +1666,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                 })?;
             }
             st = S1;
@@ -1674,7 +1674,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                 })?;
             }
             st = S2;
@@ -1682,7 +1682,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_current;
                 e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                 })?;
             }
             st = S3;
@@ -1690,7 +1690,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_current;
                 e.write_event(st, EV_MINIMUM_CHARGE_CURRENT)?;
                 e.element("EVMinimumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
                 })?;
             }
             st = S4;
@@ -1698,7 +1698,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                 e.element("EVMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                 })?;
             }
             st = S5;
@@ -1706,7 +1706,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_voltage;
                 e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                 e.element("EVMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                 })?;
             }
             st = S6;
@@ -1725,7 +1725,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_power;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 682)
                 })?;
             }
             st = S8;
@@ -1733,7 +1733,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_discharge_power;
                 e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
                 })?;
             }
             st = S9;
@@ -1741,7 +1741,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_current;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVMaximumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 685)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
                 })?;
             }
             st = S10;
@@ -1749,7 +1749,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_discharge_current;
                 e.write_event(st, EV_MINIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVMinimumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 686)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 685)
                 })?;
             }
             st = S11;
@@ -1796,7 +1796,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1806,7 +1806,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -1816,7 +1816,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -1826,7 +1826,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -1836,7 +1836,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -1846,7 +1846,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -1857,7 +1857,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -1870,7 +1870,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -1880,7 +1880,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -1890,7 +1890,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 697)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -1900,7 +1900,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 698)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 697)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -1933,7 +1933,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                 })?;
             }
             st = S1;
@@ -1941,7 +1941,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                 })?;
             }
             st = S2;
@@ -1949,7 +1949,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_current;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                 })?;
             }
             st = S3;
@@ -1957,7 +1957,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_current;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMinimumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
                 })?;
             }
             st = S4;
@@ -1965,7 +1965,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                 e.element("EVSEMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                 })?;
             }
             st = S5;
@@ -1973,7 +1973,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_voltage;
                 e.write_event(st, EVSE_MINIMUM_VOLTAGE)?;
                 e.element("EVSEMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
                 })?;
             }
             st = S6;
@@ -1982,7 +1982,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
                     })?;
                 }
                 st = S7;
@@ -1991,7 +1991,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_discharge_power;
                 e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
                 })?;
             }
             st = S8;
@@ -1999,7 +1999,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_discharge_power;
                 e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
                 })?;
             }
             st = S9;
@@ -2007,7 +2007,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_discharge_current;
                 e.write_event(st, EVSE_MAXIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVSEMaximumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 697)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
                 })?;
             }
             st = S10;
@@ -2015,7 +2015,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_discharge_current;
                 e.write_event(st, EVSE_MINIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVSEMinimumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 698)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 697)
                 })?;
             }
             st = S11;
@@ -2084,7 +2084,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -2094,7 +2094,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -2104,7 +2104,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -2114,7 +2114,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -2124,7 +2124,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -2134,7 +2134,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -2144,7 +2144,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -2154,7 +2154,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -2164,7 +2164,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -2174,7 +2174,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -2184,7 +2184,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 685)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
                 })?;
                 t = d.read_event(S12)?;
                 v
@@ -2195,7 +2195,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 704)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -2209,7 +2209,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 705)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 704)
                     })?;
                     t = d.read_event(S14)?;
                     v
@@ -2259,7 +2259,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_energy_request;
                 e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                 e.element("EVTargetEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                 })?;
             }
             st = S2;
@@ -2267,7 +2267,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_energy_request;
                 e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                 e.element("EVMaximumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                 })?;
             }
             st = S3;
@@ -2275,7 +2275,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_energy_request;
                 e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                 e.element("EVMinimumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                 })?;
             }
             st = S4;
@@ -2283,7 +2283,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                 })?;
             }
             st = S5;
@@ -2291,7 +2291,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                 })?;
             }
             st = S6;
@@ -2299,7 +2299,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_current;
                 e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                 })?;
             }
             st = S7;
@@ -2307,7 +2307,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                 e.element("EVMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                 })?;
             }
             st = S8;
@@ -2315,7 +2315,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_voltage;
                 e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                 e.element("EVMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                 })?;
             }
             st = S9;
@@ -2323,7 +2323,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_power;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 682)
                 })?;
             }
             st = S10;
@@ -2331,7 +2331,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_discharge_power;
                 e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
                 })?;
             }
             st = S11;
@@ -2339,7 +2339,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_discharge_current;
                 e.write_event(st, EV_MAXIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVMaximumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 685)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
                 })?;
             }
             st = S12;
@@ -2348,7 +2348,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 704)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
                     })?;
                 }
                 st = S13;
@@ -2358,7 +2358,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 705)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 704)
                     })?;
                 }
                 st = S14;
@@ -2468,7 +2468,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -2478,7 +2478,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -2488,7 +2488,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -2498,7 +2498,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -2508,7 +2508,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -2518,7 +2518,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
                 })?;
                 t = d.read_event(S10)?;
                 v
@@ -2528,7 +2528,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 697)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
                 })?;
                 t = d.read_event(S11)?;
                 v
@@ -2538,7 +2538,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
                 })?;
                 t = d.read_event(S12)?;
                 v
@@ -2616,7 +2616,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                 })?;
             }
             st = S5;
@@ -2624,7 +2624,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                 })?;
             }
             st = S6;
@@ -2632,7 +2632,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_current;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                 })?;
             }
             st = S7;
@@ -2640,7 +2640,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                 e.element("EVSEMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                 })?;
             }
             st = S8;
@@ -2648,7 +2648,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_discharge_power;
                 e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMaximumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
                 })?;
             }
             st = S9;
@@ -2656,7 +2656,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_discharge_power;
                 e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER)?;
                 e.element("EVSEMinimumDischargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
                 })?;
             }
             st = S10;
@@ -2664,7 +2664,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_discharge_current;
                 e.write_event(st, EVSE_MAXIMUM_DISCHARGE_CURRENT)?;
                 e.element("EVSEMaximumDischargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 697)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
                 })?;
             }
             st = S11;
@@ -2672,7 +2672,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_voltage;
                 e.write_event(st, EVSE_MINIMUM_VOLTAGE)?;
                 e.element("EVSEMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
                 })?;
             }
             st = S12;
@@ -2778,7 +2778,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -2792,7 +2792,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -2806,7 +2806,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2819,7 +2819,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 710)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -2829,7 +2829,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 712)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -2840,7 +2840,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -2854,7 +2854,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -2868,7 +2868,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -2882,7 +2882,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -2896,7 +2896,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -2910,7 +2910,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -2924,7 +2924,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -2938,7 +2938,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumDischargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 685)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
                     })?;
                     t = d.read_event(S13)?;
                     v
@@ -2977,7 +2977,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                     })?;
                 }
                 st = S1;
@@ -2987,7 +2987,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                     })?;
                 }
                 st = S2;
@@ -2997,7 +2997,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                     })?;
                 }
                 st = S3;
@@ -3006,7 +3006,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 711)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 710)
                 })?;
             }
             st = S4;
@@ -3014,7 +3014,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 712)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 711)
                 })?;
             }
             st = S5;
@@ -3023,7 +3023,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                     })?;
                 }
                 st = S6;
@@ -3033,7 +3033,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                     })?;
                 }
                 st = S7;
@@ -3043,7 +3043,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVMaximumChargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                     })?;
                 }
                 st = S8;
@@ -3053,7 +3053,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                     e.element("EVMaximumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                     })?;
                 }
                 st = S9;
@@ -3063,7 +3063,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                     e.element("EVMinimumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                     })?;
                 }
                 st = S10;
@@ -3073,7 +3073,7 @@ pub(crate) mod codec {
                     let x = x9;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVMaximumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 682)
                     })?;
                 }
                 st = S11;
@@ -3083,7 +3083,7 @@ pub(crate) mod codec {
                     let x = x10;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVMinimumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
                     })?;
                 }
                 st = S12;
@@ -3093,7 +3093,7 @@ pub(crate) mod codec {
                     let x = x11;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_CURRENT)?;
                     e.element("EVMaximumDischargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 685)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
                     })?;
                 }
                 st = S13;
@@ -3181,7 +3181,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -3195,7 +3195,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -3209,7 +3209,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3223,7 +3223,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -3237,7 +3237,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -3251,7 +3251,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -3265,7 +3265,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 697)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -3279,7 +3279,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -3313,7 +3313,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVSEMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                     })?;
                 }
                 st = S1;
@@ -3323,7 +3323,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                     e.element("EVSEMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                     })?;
                 }
                 st = S2;
@@ -3333,7 +3333,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVSEMaximumChargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                     })?;
                 }
                 st = S3;
@@ -3343,7 +3343,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                     e.element("EVSEMaximumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                     })?;
                 }
                 st = S4;
@@ -3353,7 +3353,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVSEMaximumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
                     })?;
                 }
                 st = S5;
@@ -3363,7 +3363,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVSEMinimumDischargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
                     })?;
                 }
                 st = S6;
@@ -3373,7 +3373,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_CURRENT)?;
                     e.element("EVSEMaximumDischargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 697)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
                     })?;
                 }
                 st = S7;
@@ -3383,7 +3383,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EVSE_MINIMUM_VOLTAGE)?;
                     e.element("EVSEMinimumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
                     })?;
                 }
                 st = S8;
@@ -3411,7 +3411,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3432,7 +3432,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3463,7 +3463,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3508,7 +3508,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3571,7 +3571,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3582,7 +3582,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 720)
+                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -3603,7 +3603,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 730)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 729)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3613,14 +3613,14 @@ pub(crate) mod codec {
                     BPT_DYNAMIC_DC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::BptDynamicDcClReqControlMode(
                             d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
-                                bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 699)
+                                bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705)
                             })?,
                         )
                     }
                     BPT_SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::BptScheduledDcClReqControlMode(
                             d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
-                                bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 710)
+                                bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712)
                             })?,
                         )
                     }
@@ -3633,13 +3633,13 @@ pub(crate) mod codec {
                     }
                     DYNAMIC_DC_CL_REQ_CONTROL_MODE => ClReqControlMode::DynamicDcClReqControlMode(
                         d.element("Dynamic_DC_CLReqControlMode", |d| {
-                            dynamic_dc_cl_req_control_mode_type::decode(d, 731)
+                            dynamic_dc_cl_req_control_mode_type::decode(d, 730)
                         })?,
                     ),
                     SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
                         ClReqControlMode::ScheduledDcClReqControlMode(
                             d.element("Scheduled_DC_CLReqControlMode", |d| {
-                                scheduled_dc_cl_req_control_mode_type::decode(d, 732)
+                                scheduled_dc_cl_req_control_mode_type::decode(d, 731)
                             })?,
                         )
                     }
@@ -3670,7 +3670,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3680,7 +3680,7 @@ pub(crate) mod codec {
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
-                            e, x, 720,
+                            e, x, 719,
                         )
                     })?;
                 }
@@ -3699,7 +3699,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_voltage;
                 e.write_event(st, EV_PRESENT_VOLTAGE)?;
                 e.element("EVPresentVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 730)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 729)
                 })?;
             }
             st = S4;
@@ -3707,13 +3707,13 @@ pub(crate) mod codec {
                 ClReqControlMode::BptDynamicDcClReqControlMode(m) => {
                     e.write_event(st, BPT_DYNAMIC_DC_CL_REQ_CONTROL_MODE)?;
                     e.element("BPT_Dynamic_DC_CLReqControlMode", |e| {
-                        bpt_dynamic_dc_cl_req_control_mode_type::encode(e, m, 699)
+                        bpt_dynamic_dc_cl_req_control_mode_type::encode(e, m, 705)
                     })?;
                 }
                 ClReqControlMode::BptScheduledDcClReqControlMode(m) => {
                     e.write_event(st, BPT_SCHEDULED_DC_CL_REQ_CONTROL_MODE)?;
                     e.element("BPT_Scheduled_DC_CLReqControlMode", |e| {
-                        bpt_scheduled_dc_cl_req_control_mode_type::encode(e, m, 710)
+                        bpt_scheduled_dc_cl_req_control_mode_type::encode(e, m, 712)
                     })?;
                 }
                 ClReqControlMode::ClReqControlMode(m) => {
@@ -3727,13 +3727,13 @@ pub(crate) mod codec {
                 ClReqControlMode::DynamicDcClReqControlMode(m) => {
                     e.write_event(st, DYNAMIC_DC_CL_REQ_CONTROL_MODE)?;
                     e.element("Dynamic_DC_CLReqControlMode", |e| {
-                        dynamic_dc_cl_req_control_mode_type::encode(e, m, 731)
+                        dynamic_dc_cl_req_control_mode_type::encode(e, m, 730)
                     })?;
                 }
                 ClReqControlMode::ScheduledDcClReqControlMode(m) => {
                     e.write_event(st, SCHEDULED_DC_CL_REQ_CONTROL_MODE)?;
                     e.element("Scheduled_DC_CLReqControlMode", |e| {
-                        scheduled_dc_cl_req_control_mode_type::encode(e, m, 732)
+                        scheduled_dc_cl_req_control_mode_type::encode(e, m, 731)
                     })?;
                 }
             }
@@ -3791,7 +3791,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3812,7 +3812,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 734)
+                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -3826,7 +3826,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 735)
+                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -3840,7 +3840,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 736)
+                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -3853,7 +3853,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 736)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -3863,7 +3863,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 738)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -3897,7 +3897,7 @@ pub(crate) mod codec {
                     BPT_DYNAMIC_DC_CL_RES_CONTROL_MODE => {
                         ClResControlMode::BptDynamicDcClResControlMode(
                             d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
-                                bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 706)
+                                bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709)
                             })?,
                         )
                     }
@@ -3917,13 +3917,13 @@ pub(crate) mod codec {
                     }
                     DYNAMIC_DC_CL_RES_CONTROL_MODE => ClResControlMode::DynamicDcClResControlMode(
                         d.element("Dynamic_DC_CLResControlMode", |d| {
-                            dynamic_dc_cl_res_control_mode_type::decode(d, 742)
+                            dynamic_dc_cl_res_control_mode_type::decode(d, 741)
                         })?,
                     ),
                     SCHEDULED_DC_CL_RES_CONTROL_MODE => {
                         ClResControlMode::ScheduledDcClResControlMode(
                             d.element("Scheduled_DC_CLResControlMode", |d| {
-                                scheduled_dc_cl_res_control_mode_type::decode(d, 743)
+                                scheduled_dc_cl_res_control_mode_type::decode(d, 742)
                             })?,
                         )
                     }
@@ -3960,7 +3960,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3978,7 +3978,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
-                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 734)
+                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
                     })?;
                 }
                 st = S3;
@@ -3988,7 +3988,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
-                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 735)
+                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
                     })?;
                 }
                 st = S4;
@@ -3998,7 +3998,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
-                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 736)
+                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
                     })?;
                 }
                 st = S5;
@@ -4007,7 +4007,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_current;
                 e.write_event(st, EVSE_PRESENT_CURRENT)?;
                 e.element("EVSEPresentCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 737)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 736)
                 })?;
             }
             st = S6;
@@ -4015,7 +4015,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 738)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 737)
                 })?;
             }
             st = S7;
@@ -4050,7 +4050,7 @@ pub(crate) mod codec {
                 ClResControlMode::BptDynamicDcClResControlMode(m) => {
                     e.write_event(st, BPT_DYNAMIC_DC_CL_RES_CONTROL_MODE)?;
                     e.element("BPT_Dynamic_DC_CLResControlMode", |e| {
-                        bpt_dynamic_dc_cl_res_control_mode_type::encode(e, m, 706)
+                        bpt_dynamic_dc_cl_res_control_mode_type::encode(e, m, 709)
                     })?;
                 }
                 ClResControlMode::BptScheduledDcClResControlMode(m) => {
@@ -4070,13 +4070,13 @@ pub(crate) mod codec {
                 ClResControlMode::DynamicDcClResControlMode(m) => {
                     e.write_event(st, DYNAMIC_DC_CL_RES_CONTROL_MODE)?;
                     e.element("Dynamic_DC_CLResControlMode", |e| {
-                        dynamic_dc_cl_res_control_mode_type::encode(e, m, 742)
+                        dynamic_dc_cl_res_control_mode_type::encode(e, m, 741)
                     })?;
                 }
                 ClResControlMode::ScheduledDcClResControlMode(m) => {
                     e.write_event(st, SCHEDULED_DC_CL_RES_CONTROL_MODE)?;
                     e.element("Scheduled_DC_CLResControlMode", |e| {
-                        scheduled_dc_cl_res_control_mode_type::encode(e, m, 743)
+                        scheduled_dc_cl_res_control_mode_type::encode(e, m, 742)
                     })?;
                 }
             }
@@ -4110,7 +4110,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4120,7 +4120,7 @@ pub(crate) mod codec {
                     BPT_DC_CPD_REQ_ENERGY_TRANSFER_MODE => {
                         DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(
                             d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
-                                bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 675)
+                                bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686)
                             })?,
                         )
                     }
@@ -4155,7 +4155,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4163,7 +4163,7 @@ pub(crate) mod codec {
                 DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(m) => {
                     e.write_event(st, BPT_DC_CPD_REQ_ENERGY_TRANSFER_MODE)?;
                     e.element("BPT_DC_CPDReqEnergyTransferMode", |e| {
-                        bpt_dc_cpd_req_energy_transfer_mode_type::encode(e, m, 675)
+                        bpt_dc_cpd_req_energy_transfer_mode_type::encode(e, m, 686)
                     })?;
                 }
                 DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(m) => {
@@ -4205,7 +4205,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4225,7 +4225,7 @@ pub(crate) mod codec {
                     BPT_DC_CPD_RES_ENERGY_TRANSFER_MODE => {
                         DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(
                             d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
-                                bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 687)
+                                bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698)
                             })?,
                         )
                     }
@@ -4261,7 +4261,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4278,7 +4278,7 @@ pub(crate) mod codec {
                 DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(m) => {
                     e.write_event(st, BPT_DC_CPD_RES_ENERGY_TRANSFER_MODE)?;
                     e.element("BPT_DC_CPDResEnergyTransferMode", |e| {
-                        bpt_dc_cpd_res_energy_transfer_mode_type::encode(e, m, 687)
+                        bpt_dc_cpd_res_energy_transfer_mode_type::encode(e, m, 698)
                     })?;
                 }
                 DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(m) => {
@@ -4324,7 +4324,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4334,7 +4334,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4344,7 +4344,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4354,7 +4354,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4364,7 +4364,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4374,7 +4374,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -4415,7 +4415,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                 })?;
             }
             st = S1;
@@ -4423,7 +4423,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                 })?;
             }
             st = S2;
@@ -4431,7 +4431,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_current;
                 e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                 })?;
             }
             st = S3;
@@ -4439,7 +4439,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_current;
                 e.write_event(st, EV_MINIMUM_CHARGE_CURRENT)?;
                 e.element("EVMinimumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
                 })?;
             }
             st = S4;
@@ -4447,7 +4447,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                 e.element("EVMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                 })?;
             }
             st = S5;
@@ -4455,7 +4455,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_voltage;
                 e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                 e.element("EVMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                 })?;
             }
             st = S6;
@@ -4505,7 +4505,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4515,7 +4515,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4525,7 +4525,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4535,7 +4535,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4545,7 +4545,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4555,7 +4555,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -4566,7 +4566,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -4598,7 +4598,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                 })?;
             }
             st = S1;
@@ -4606,7 +4606,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                 })?;
             }
             st = S2;
@@ -4614,7 +4614,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_current;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                 })?;
             }
             st = S3;
@@ -4622,7 +4622,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_current;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMinimumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
                 })?;
             }
             st = S4;
@@ -4630,7 +4630,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                 e.element("EVSEMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                 })?;
             }
             st = S5;
@@ -4638,7 +4638,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_voltage;
                 e.write_event(st, EVSE_MINIMUM_VOLTAGE)?;
                 e.element("EVSEMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
                 })?;
             }
             st = S6;
@@ -4647,7 +4647,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
                     })?;
                 }
                 st = S7;
@@ -4681,7 +4681,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4701,7 +4701,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 730)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 729)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4711,7 +4711,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 712)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4737,7 +4737,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4754,7 +4754,7 @@ pub(crate) mod codec {
                 let x = &v.ev_present_voltage;
                 e.write_event(st, EV_PRESENT_VOLTAGE)?;
                 e.element("EVPresentVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 730)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 729)
                 })?;
             }
             st = S3;
@@ -4762,7 +4762,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 712)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 711)
                 })?;
             }
             st = S4;
@@ -4793,7 +4793,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4813,7 +4813,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 738)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4838,7 +4838,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4855,7 +4855,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 738)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 737)
                 })?;
             }
             st = S3;
@@ -4884,7 +4884,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4918,7 +4918,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4958,7 +4958,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4978,7 +4978,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 738)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5003,7 +5003,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -5020,7 +5020,7 @@ pub(crate) mod codec {
                 let x = &v.evse_present_voltage;
                 e.write_event(st, EVSE_PRESENT_VOLTAGE)?;
                 e.element("EVSEPresentVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 738)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 737)
                 })?;
             }
             st = S3;
@@ -5075,7 +5075,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5085,7 +5085,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -5095,7 +5095,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -5105,7 +5105,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -5115,7 +5115,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -5125,7 +5125,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -5135,7 +5135,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -5145,7 +5145,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -5187,7 +5187,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_energy_request;
                 e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                 e.element("EVTargetEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                 })?;
             }
             st = S2;
@@ -5195,7 +5195,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_energy_request;
                 e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                 e.element("EVMaximumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                 })?;
             }
             st = S3;
@@ -5203,7 +5203,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_energy_request;
                 e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                 e.element("EVMinimumEnergyRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                 })?;
             }
             st = S4;
@@ -5211,7 +5211,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_power;
                 e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                 })?;
             }
             st = S5;
@@ -5219,7 +5219,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_charge_power;
                 e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                 e.element("EVMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                 })?;
             }
             st = S6;
@@ -5227,7 +5227,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_charge_current;
                 e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                 })?;
             }
             st = S7;
@@ -5235,7 +5235,7 @@ pub(crate) mod codec {
                 let x = &v.ev_maximum_voltage;
                 e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                 e.element("EVMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                 })?;
             }
             st = S8;
@@ -5243,7 +5243,7 @@ pub(crate) mod codec {
                 let x = &v.ev_minimum_voltage;
                 e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                 e.element("EVMinimumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                 })?;
             }
             st = S9;
@@ -5344,7 +5344,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -5354,7 +5354,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -5364,7 +5364,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                 })?;
                 t = d.read_event(S7)?;
                 v
@@ -5374,7 +5374,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -5448,7 +5448,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_power;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                 e.element("EVSEMaximumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                 })?;
             }
             st = S5;
@@ -5456,7 +5456,7 @@ pub(crate) mod codec {
                 let x = &v.evse_minimum_charge_power;
                 e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                 e.element("EVSEMinimumChargePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                 })?;
             }
             st = S6;
@@ -5464,7 +5464,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_charge_current;
                 e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                 e.element("EVSEMaximumChargeCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                 })?;
             }
             st = S7;
@@ -5472,7 +5472,7 @@ pub(crate) mod codec {
                 let x = &v.evse_maximum_voltage;
                 e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                 e.element("EVSEMaximumVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                 })?;
             }
             st = S8;
@@ -5545,7 +5545,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5559,7 +5559,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5573,7 +5573,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -5586,7 +5586,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 710)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -5596,7 +5596,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 712)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -5607,7 +5607,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
                     })?;
                     t = d.read_event(S6)?;
                     v
@@ -5621,7 +5621,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -5635,7 +5635,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -5649,7 +5649,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
                     })?;
                     t = d.read_event(S9)?;
                     v
@@ -5663,7 +5663,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 681)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
                     })?;
                     t = d.read_event(S10)?;
                     v
@@ -5699,7 +5699,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
                     })?;
                 }
                 st = S1;
@@ -5709,7 +5709,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
                     })?;
                 }
                 st = S2;
@@ -5719,7 +5719,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
                     })?;
                 }
                 st = S3;
@@ -5728,7 +5728,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_current;
                 e.write_event(st, EV_TARGET_CURRENT)?;
                 e.element("EVTargetCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 711)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 710)
                 })?;
             }
             st = S4;
@@ -5736,7 +5736,7 @@ pub(crate) mod codec {
                 let x = &v.ev_target_voltage;
                 e.write_event(st, EV_TARGET_VOLTAGE)?;
                 e.element("EVTargetVoltage", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 712)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 711)
                 })?;
             }
             st = S5;
@@ -5745,7 +5745,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
                     })?;
                 }
                 st = S6;
@@ -5755,7 +5755,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
                     })?;
                 }
                 st = S7;
@@ -5765,7 +5765,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVMaximumChargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 678)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
                     })?;
                 }
                 st = S8;
@@ -5775,7 +5775,7 @@ pub(crate) mod codec {
                     let x = x7;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                     e.element("EVMaximumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
                     })?;
                 }
                 st = S9;
@@ -5785,7 +5785,7 @@ pub(crate) mod codec {
                     let x = x8;
                     e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                     e.element("EVMinimumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 681)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
                     })?;
                 }
                 st = S10;
@@ -5831,7 +5831,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5845,7 +5845,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -5859,7 +5859,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -5873,7 +5873,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -5903,7 +5903,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVSEMaximumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
                     })?;
                 }
                 st = S1;
@@ -5913,7 +5913,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                     e.element("EVSEMinimumChargePower", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
                     })?;
                 }
                 st = S2;
@@ -5923,7 +5923,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVSEMaximumChargeCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 690)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
                     })?;
                 }
                 st = S3;
@@ -5933,7 +5933,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                     e.element("EVSEMaximumVoltage", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
                     })?;
                 }
                 st = S4;

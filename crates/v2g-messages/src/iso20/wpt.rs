@@ -1255,114 +1255,114 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
             crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
         })?),
         2 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 41)
+            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
         })?),
         3 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 144)
+            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
         })?),
         4 => Document::DigestMethod(d.element("DigestMethod", |d| {
             crate::xmldsig::codec::digest_method_type::decode(d, 152)
         })?),
         5 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
         6 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 158)
+            crate::xmldsig::codec::key_info_type::decode(d, 183)
         })?),
-        7 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 159))?),
+        7 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
         8 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 160)
+            crate::xmldsig::codec::key_value_type::decode(d, 159)
         })?),
         9 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 184)
+            crate::xmldsig::codec::manifest_type::decode(d, 185)
         })?),
-        10 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 183))?),
+        10 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
         11 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 189)
+            crate::xmldsig::codec::object_type::decode(d, 191)
         })?),
         12 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 178)
+            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
         })?),
         13 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 161)
+            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
         })?),
         14 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 185)
+            crate::xmldsig::codec::reference_type::decode(d, 184)
         })?),
         15 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 164)
+            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
         })?),
         16 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 181)
+            crate::xmldsig::codec::spki_data_type::decode(d, 180)
         })?),
         17 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 246)
+            crate::xmldsig::codec::signature_type::decode(d, 250)
         })?),
         18 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 248)
+            crate::xmldsig::codec::signature_method_type::decode(d, 247)
         })?),
         19 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 251)
+            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
         })?),
         20 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 252)
+            crate::xmldsig::codec::signature_property_type::decode(d, 251)
         })?),
         21 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 250)
+            crate::xmldsig::codec::signature_value_type::decode(d, 249)
         })?),
         22 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 247)
+            crate::xmldsig::codec::signed_info_type::decode(d, 246)
         })?),
         23 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 168)
+            crate::xmldsig::codec::transform_type::decode(d, 167)
         })?),
         24 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 167)
+            crate::xmldsig::codec::transforms_type::decode(d, 166)
         })?),
         25 => Document::WptAlignmentCheckReq(d.element("WPT_AlignmentCheckReq", |d| {
-            codec::wpt_alignment_check_req_type::decode(d, 848)
+            codec::wpt_alignment_check_req_type::decode(d, 852)
         })?),
         26 => Document::WptAlignmentCheckRes(d.element("WPT_AlignmentCheckRes", |d| {
-            codec::wpt_alignment_check_res_type::decode(d, 853)
+            codec::wpt_alignment_check_res_type::decode(d, 856)
         })?),
         27 => Document::WptChargeLoopReq(d.element("WPT_ChargeLoopReq", |d| {
-            codec::wpt_charge_loop_req_type::decode(d, 857)
+            codec::wpt_charge_loop_req_type::decode(d, 867)
         })?),
         28 => Document::WptChargeLoopRes(d.element("WPT_ChargeLoopRes", |d| {
-            codec::wpt_charge_loop_res_type::decode(d, 868)
+            codec::wpt_charge_loop_res_type::decode(d, 875)
         })?),
         29 => Document::WptChargeParameterDiscoveryReq(
             d.element("WPT_ChargeParameterDiscoveryReq", |d| {
-                codec::wpt_charge_parameter_discovery_req_type::decode(d, 876)
+                codec::wpt_charge_parameter_discovery_req_type::decode(d, 881)
             })?,
         ),
         30 => Document::WptChargeParameterDiscoveryRes(
             d.element("WPT_ChargeParameterDiscoveryRes", |d| {
-                codec::wpt_charge_parameter_discovery_res_type::decode(d, 882)
+                codec::wpt_charge_parameter_discovery_res_type::decode(d, 890)
             })?,
         ),
         31 => Document::WptFinePositioningReq(d.element("WPT_FinePositioningReq", |d| {
-            codec::wpt_fine_positioning_req_type::decode(d, 891)
+            codec::wpt_fine_positioning_req_type::decode(d, 905)
         })?),
         32 => Document::WptFinePositioningRes(d.element("WPT_FinePositioningRes", |d| {
             codec::wpt_fine_positioning_res_type::decode(d, 906)
         })?),
         33 => {
             Document::WptFinePositioningSetupReq(d.element("WPT_FinePositioningSetupReq", |d| {
-                codec::wpt_fine_positioning_setup_req_type::decode(d, 907)
+                codec::wpt_fine_positioning_setup_req_type::decode(d, 934)
             })?)
         }
         34 => {
             Document::WptFinePositioningSetupRes(d.element("WPT_FinePositioningSetupRes", |d| {
-                codec::wpt_fine_positioning_setup_res_type::decode(d, 935)
+                codec::wpt_fine_positioning_setup_res_type::decode(d, 938)
             })?)
         }
         35 => Document::WptPairingReq(d.element("WPT_PairingReq", |d| {
-            codec::wpt_pairing_req_type::decode(d, 939)
+            codec::wpt_pairing_req_type::decode(d, 940)
         })?),
         36 => Document::WptPairingRes(d.element("WPT_PairingRes", |d| {
-            codec::wpt_pairing_res_type::decode(d, 941)
+            codec::wpt_pairing_res_type::decode(d, 947)
         })?),
         37 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 170)
+            crate::xmldsig::codec::x509_data_type::decode(d, 169)
         })?),
         38 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
@@ -1396,13 +1396,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::CanonicalizationMethod(v) => {
             e.write_nbit(2, 6);
             e.element("CanonicalizationMethod", |e| {
-                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 41)
+                crate::xmldsig::codec::canonicalization_method_type::encode(e, v, 42)
             })?;
         }
         Document::DsaKeyValue(v) => {
             e.write_nbit(3, 6);
             e.element("DSAKeyValue", |e| {
-                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 144)
+                crate::xmldsig::codec::dsa_key_value_type::encode(e, v, 151)
             })?;
         }
         Document::DigestMethod(v) => {
@@ -1421,7 +1421,7 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyInfo(v) => {
             e.write_nbit(6, 6);
             e.element("KeyInfo", |e| {
-                crate::xmldsig::codec::key_info_type::encode(e, v, 158)
+                crate::xmldsig::codec::key_info_type::encode(e, v, 183)
             })?;
         }
         Document::KeyName(v) => {
@@ -1434,13 +1434,13 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::KeyValue(v) => {
             e.write_nbit(8, 6);
             e.element("KeyValue", |e| {
-                crate::xmldsig::codec::key_value_type::encode(e, v, 160)
+                crate::xmldsig::codec::key_value_type::encode(e, v, 159)
             })?;
         }
         Document::Manifest(v) => {
             e.write_nbit(9, 6);
             e.element("Manifest", |e| {
-                crate::xmldsig::codec::manifest_type::encode(e, v, 184)
+                crate::xmldsig::codec::manifest_type::encode(e, v, 185)
             })?;
         }
         Document::MgmtData(v) => {
@@ -1453,127 +1453,127 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::Object(v) => {
             e.write_nbit(11, 6);
             e.element("Object", |e| {
-                crate::xmldsig::codec::object_type::encode(e, v, 189)
+                crate::xmldsig::codec::object_type::encode(e, v, 191)
             })?;
         }
         Document::PgpData(v) => {
             e.write_nbit(12, 6);
             e.element("PGPData", |e| {
-                crate::xmldsig::codec::pgp_data_type::encode(e, v, 178)
+                crate::xmldsig::codec::pgp_data_type::encode(e, v, 177)
             })?;
         }
         Document::RsaKeyValue(v) => {
             e.write_nbit(13, 6);
             e.element("RSAKeyValue", |e| {
-                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 161)
+                crate::xmldsig::codec::rsa_key_value_type::encode(e, v, 160)
             })?;
         }
         Document::Reference(v) => {
             e.write_nbit(14, 6);
             e.element("Reference", |e| {
-                crate::xmldsig::codec::reference_type::encode(e, v, 185)
+                crate::xmldsig::codec::reference_type::encode(e, v, 184)
             })?;
         }
         Document::RetrievalMethod(v) => {
             e.write_nbit(15, 6);
             e.element("RetrievalMethod", |e| {
-                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 164)
+                crate::xmldsig::codec::retrieval_method_type::encode(e, v, 163)
             })?;
         }
         Document::SpkiData(v) => {
             e.write_nbit(16, 6);
             e.element("SPKIData", |e| {
-                crate::xmldsig::codec::spki_data_type::encode(e, v, 181)
+                crate::xmldsig::codec::spki_data_type::encode(e, v, 180)
             })?;
         }
         Document::Signature(v) => {
             e.write_nbit(17, 6);
             e.element("Signature", |e| {
-                crate::xmldsig::codec::signature_type::encode(e, v, 246)
+                crate::xmldsig::codec::signature_type::encode(e, v, 250)
             })?;
         }
         Document::SignatureMethod(v) => {
             e.write_nbit(18, 6);
             e.element("SignatureMethod", |e| {
-                crate::xmldsig::codec::signature_method_type::encode(e, v, 248)
+                crate::xmldsig::codec::signature_method_type::encode(e, v, 247)
             })?;
         }
         Document::SignatureProperties(v) => {
             e.write_nbit(19, 6);
             e.element("SignatureProperties", |e| {
-                crate::xmldsig::codec::signature_properties_type::encode(e, v, 251)
+                crate::xmldsig::codec::signature_properties_type::encode(e, v, 253)
             })?;
         }
         Document::SignatureProperty(v) => {
             e.write_nbit(20, 6);
             e.element("SignatureProperty", |e| {
-                crate::xmldsig::codec::signature_property_type::encode(e, v, 252)
+                crate::xmldsig::codec::signature_property_type::encode(e, v, 251)
             })?;
         }
         Document::SignatureValue(v) => {
             e.write_nbit(21, 6);
             e.element("SignatureValue", |e| {
-                crate::xmldsig::codec::signature_value_type::encode(e, v, 250)
+                crate::xmldsig::codec::signature_value_type::encode(e, v, 249)
             })?;
         }
         Document::SignedInfo(v) => {
             e.write_nbit(22, 6);
             e.element("SignedInfo", |e| {
-                crate::xmldsig::codec::signed_info_type::encode(e, v, 247)
+                crate::xmldsig::codec::signed_info_type::encode(e, v, 246)
             })?;
         }
         Document::Transform(v) => {
             e.write_nbit(23, 6);
             e.element("Transform", |e| {
-                crate::xmldsig::codec::transform_type::encode(e, v, 168)
+                crate::xmldsig::codec::transform_type::encode(e, v, 167)
             })?;
         }
         Document::Transforms(v) => {
             e.write_nbit(24, 6);
             e.element("Transforms", |e| {
-                crate::xmldsig::codec::transforms_type::encode(e, v, 167)
+                crate::xmldsig::codec::transforms_type::encode(e, v, 166)
             })?;
         }
         Document::WptAlignmentCheckReq(v) => {
             e.write_nbit(25, 6);
             e.element("WPT_AlignmentCheckReq", |e| {
-                codec::wpt_alignment_check_req_type::encode(e, v, 848)
+                codec::wpt_alignment_check_req_type::encode(e, v, 852)
             })?;
         }
         Document::WptAlignmentCheckRes(v) => {
             e.write_nbit(26, 6);
             e.element("WPT_AlignmentCheckRes", |e| {
-                codec::wpt_alignment_check_res_type::encode(e, v, 853)
+                codec::wpt_alignment_check_res_type::encode(e, v, 856)
             })?;
         }
         Document::WptChargeLoopReq(v) => {
             e.write_nbit(27, 6);
             e.element("WPT_ChargeLoopReq", |e| {
-                codec::wpt_charge_loop_req_type::encode(e, v, 857)
+                codec::wpt_charge_loop_req_type::encode(e, v, 867)
             })?;
         }
         Document::WptChargeLoopRes(v) => {
             e.write_nbit(28, 6);
             e.element("WPT_ChargeLoopRes", |e| {
-                codec::wpt_charge_loop_res_type::encode(e, v, 868)
+                codec::wpt_charge_loop_res_type::encode(e, v, 875)
             })?;
         }
         Document::WptChargeParameterDiscoveryReq(v) => {
             e.write_nbit(29, 6);
             e.element("WPT_ChargeParameterDiscoveryReq", |e| {
-                codec::wpt_charge_parameter_discovery_req_type::encode(e, v, 876)
+                codec::wpt_charge_parameter_discovery_req_type::encode(e, v, 881)
             })?;
         }
         Document::WptChargeParameterDiscoveryRes(v) => {
             e.write_nbit(30, 6);
             e.element("WPT_ChargeParameterDiscoveryRes", |e| {
-                codec::wpt_charge_parameter_discovery_res_type::encode(e, v, 882)
+                codec::wpt_charge_parameter_discovery_res_type::encode(e, v, 890)
             })?;
         }
         Document::WptFinePositioningReq(v) => {
             e.write_nbit(31, 6);
             e.element("WPT_FinePositioningReq", |e| {
-                codec::wpt_fine_positioning_req_type::encode(e, v, 891)
+                codec::wpt_fine_positioning_req_type::encode(e, v, 905)
             })?;
         }
         Document::WptFinePositioningRes(v) => {
@@ -1585,31 +1585,31 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
         Document::WptFinePositioningSetupReq(v) => {
             e.write_nbit(33, 6);
             e.element("WPT_FinePositioningSetupReq", |e| {
-                codec::wpt_fine_positioning_setup_req_type::encode(e, v, 907)
+                codec::wpt_fine_positioning_setup_req_type::encode(e, v, 934)
             })?;
         }
         Document::WptFinePositioningSetupRes(v) => {
             e.write_nbit(34, 6);
             e.element("WPT_FinePositioningSetupRes", |e| {
-                codec::wpt_fine_positioning_setup_res_type::encode(e, v, 935)
+                codec::wpt_fine_positioning_setup_res_type::encode(e, v, 938)
             })?;
         }
         Document::WptPairingReq(v) => {
             e.write_nbit(35, 6);
             e.element("WPT_PairingReq", |e| {
-                codec::wpt_pairing_req_type::encode(e, v, 939)
+                codec::wpt_pairing_req_type::encode(e, v, 940)
             })?;
         }
         Document::WptPairingRes(v) => {
             e.write_nbit(36, 6);
             e.element("WPT_PairingRes", |e| {
-                codec::wpt_pairing_res_type::encode(e, v, 941)
+                codec::wpt_pairing_res_type::encode(e, v, 947)
             })?;
         }
         Document::X509Data(v) => {
             e.write_nbit(37, 6);
             e.element("X509Data", |e| {
-                crate::xmldsig::codec::x509_data_type::encode(e, v, 170)
+                crate::xmldsig::codec::x509_data_type::encode(e, v, 169)
             })?;
         }
     }
@@ -1652,7 +1652,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("AlternativeSECC", |d| {
-                            alternative_secc_type::decode(d, 943)
+                            alternative_secc_type::decode(d, 942)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 8,) {
                             (false,) => S1,
@@ -1693,7 +1693,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, ALTERNATIVE_SECC)?;
                     e.element("AlternativeSECC", |e| {
-                        alternative_secc_type::encode(e, x, 943)
+                        alternative_secc_type::encode(e, x, 942)
                     })?;
                 }
                 st = match (i0 + 1 < 8,) {
@@ -1730,7 +1730,7 @@ pub(crate) mod codec {
                     if t != SSID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("SSID", |d| d.read_string(255, 944))?;
+                    let v = d.simple("SSID", |d| d.read_string(255, 943))?;
                     t = d.read_event(S1)?;
                     v
                 })
@@ -1742,7 +1742,7 @@ pub(crate) mod codec {
                     if t != BSSID {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("BSSID", |d| d.read_string(12, 945))?;
+                    let v = d.simple("BSSID", |d| d.read_string(12, 944))?;
                     t = d.read_event(S2)?;
                     v
                 })
@@ -1754,7 +1754,7 @@ pub(crate) mod codec {
                     if t != IP_ADDRESS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("IPAddress", |d| d.read_string(39, 946))?;
+                    let v = d.simple("IPAddress", |d| d.read_string(39, 945))?;
                     t = d.read_event(S3)?;
                     v
                 })
@@ -1945,7 +1945,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -1966,7 +1966,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("TargetCoilCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 850)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 849)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2033,7 +2033,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2051,7 +2051,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, TARGET_COIL_CURRENT)?;
                     e.element("TargetCoilCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 850)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 849)
                     })?;
                 }
                 st = S3;
@@ -2126,7 +2126,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2157,7 +2157,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("PowerTransmitted", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 855)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 854)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -2171,7 +2171,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SupplyDeviceCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 856)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 855)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -2231,7 +2231,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2258,7 +2258,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, POWER_TRANSMITTED)?;
                     e.element("PowerTransmitted", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 855)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 854)
                     })?;
                 }
                 st = S4;
@@ -2268,7 +2268,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, SUPPLY_DEVICE_CURRENT)?;
                     e.element("SupplyDeviceCurrent", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 856)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 855)
                     })?;
                 }
                 st = S5;
@@ -2344,7 +2344,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2355,7 +2355,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 720)
+                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
                     })?;
                     t = d.read_event(S2)?;
                     v
@@ -2376,7 +2376,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCPowerRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 858)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 857)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -2386,7 +2386,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCPowerOutput", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 859)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 858)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -2407,7 +2407,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPCOperatingFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 861)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 860)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -2421,7 +2421,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVPCPowerControlParameter", |d| {
-                        wpt_evpc_power_control_parameter_type::decode(d, 862)
+                        wpt_evpc_power_control_parameter_type::decode(d, 861)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -2486,7 +2486,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2496,7 +2496,7 @@ pub(crate) mod codec {
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
-                            e, x, 720,
+                            e, x, 719,
                         )
                     })?;
                 }
@@ -2515,7 +2515,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_power_request;
                 e.write_event(st, EVPC_POWER_REQUEST)?;
                 e.element("EVPCPowerRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 858)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 857)
                 })?;
             }
             st = S4;
@@ -2523,7 +2523,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_power_output;
                 e.write_event(st, EVPC_POWER_OUTPUT)?;
                 e.element("EVPCPowerOutput", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 859)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 858)
                 })?;
             }
             st = S5;
@@ -2541,7 +2541,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, EVPC_OPERATING_FREQUENCY)?;
                     e.element("EVPCOperatingFrequency", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 861)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 860)
                     })?;
                 }
                 st = S7;
@@ -2551,7 +2551,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, EVPC_POWER_CONTROL_PARAMETER)?;
                     e.element("EVPCPowerControlParameter", |e| {
-                        wpt_evpc_power_control_parameter_type::encode(e, x, 862)
+                        wpt_evpc_power_control_parameter_type::encode(e, x, 861)
                     })?;
                 }
                 st = S8;
@@ -2635,7 +2635,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -2656,7 +2656,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 734)
+                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
                     })?;
                     t = d.read_event(S3)?;
                     v
@@ -2670,7 +2670,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 735)
+                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
                     })?;
                     t = d.read_event(S4)?;
                     v
@@ -2684,7 +2684,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 736)
+                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -2697,7 +2697,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCPowerRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 858)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 857)
                 })?;
                 t = d.read_event(S6)?;
                 v
@@ -2708,7 +2708,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SDPowerInput", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 869)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 868)
                     })?;
                     t = d.read_event(S7)?;
                     v
@@ -2721,7 +2721,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SPCMaxOutputPowerLimit", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 870)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 869)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -2731,7 +2731,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SPCMinOutputPowerLimit", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 871)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 870)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -2752,7 +2752,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SPCOperatingFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 873)
+                        crate::iso20::common_types::codec::rational_number_type::decode(d, 872)
                     })?;
                     t = d.read_event(S11)?;
                     v
@@ -2766,7 +2766,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("SPCPowerControlParameter", |d| {
-                        wpt_spc_power_control_parameter_type::decode(d, 874)
+                        wpt_spc_power_control_parameter_type::decode(d, 873)
                     })?;
                     t = d.read_event(S12)?;
                     v
@@ -2835,7 +2835,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -2853,7 +2853,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
-                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 734)
+                        crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
                     })?;
                 }
                 st = S3;
@@ -2863,7 +2863,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
-                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 735)
+                        crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
                     })?;
                 }
                 st = S4;
@@ -2873,7 +2873,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
-                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 736)
+                        crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
                     })?;
                 }
                 st = S5;
@@ -2882,7 +2882,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_power_request;
                 e.write_event(st, EVPC_POWER_REQUEST)?;
                 e.element("EVPCPowerRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 858)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 857)
                 })?;
             }
             st = S6;
@@ -2891,7 +2891,7 @@ pub(crate) mod codec {
                     let x = x4;
                     e.write_event(st, SD_POWER_INPUT)?;
                     e.element("SDPowerInput", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 869)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 868)
                     })?;
                 }
                 st = S7;
@@ -2900,7 +2900,7 @@ pub(crate) mod codec {
                 let x = &v.spc_max_output_power_limit;
                 e.write_event(st, SPC_MAX_OUTPUT_POWER_LIMIT)?;
                 e.element("SPCMaxOutputPowerLimit", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 870)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 869)
                 })?;
             }
             st = S8;
@@ -2908,7 +2908,7 @@ pub(crate) mod codec {
                 let x = &v.spc_min_output_power_limit;
                 e.write_event(st, SPC_MIN_OUTPUT_POWER_LIMIT)?;
                 e.element("SPCMinOutputPowerLimit", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 871)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 870)
                 })?;
             }
             st = S9;
@@ -2926,7 +2926,7 @@ pub(crate) mod codec {
                     let x = x5;
                     e.write_event(st, SPC_OPERATING_FREQUENCY)?;
                     e.element("SPCOperatingFrequency", |e| {
-                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 873)
+                        crate::iso20::common_types::codec::rational_number_type::encode(e, x, 872)
                     })?;
                 }
                 st = S11;
@@ -2936,7 +2936,7 @@ pub(crate) mod codec {
                     let x = x6;
                     e.write_event(st, SPC_POWER_CONTROL_PARAMETER)?;
                     e.element("SPCPowerControlParameter", |e| {
-                        wpt_spc_power_control_parameter_type::encode(e, x, 874)
+                        wpt_spc_power_control_parameter_type::encode(e, x, 873)
                     })?;
                 }
                 st = S12;
@@ -2999,7 +2999,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3009,7 +3009,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCMaxReceivablePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 877)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 876)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -3039,7 +3039,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCNaturalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 880)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 879)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -3105,7 +3105,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3113,7 +3113,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_max_receivable_power;
                 e.write_event(st, EVPC_MAX_RECEIVABLE_POWER)?;
                 e.element("EVPCMaxReceivablePower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 877)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 876)
                 })?;
             }
             st = S2;
@@ -3139,7 +3139,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_natural_frequency;
                 e.write_event(st, EVPC_NATURAL_FREQUENCY)?;
                 e.element("EVPCNaturalFrequency", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 880)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 879)
                 })?;
             }
             st = S5;
@@ -3216,7 +3216,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3244,7 +3244,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SDMinOutputPower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 884)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 883)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3254,7 +3254,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SDMaxOutputPower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 885)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 884)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -3284,7 +3284,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PDMinCoilCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 888)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 887)
                 })?;
                 t = d.read_event(S8)?;
                 v
@@ -3294,7 +3294,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PDMaxCoilCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 889)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 888)
                 })?;
                 t = d.read_event(S9)?;
                 v
@@ -3357,7 +3357,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3383,7 +3383,7 @@ pub(crate) mod codec {
                 let x = &v.sd_min_output_power;
                 e.write_event(st, SD_MIN_OUTPUT_POWER)?;
                 e.element("SDMinOutputPower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 884)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 883)
                 })?;
             }
             st = S4;
@@ -3391,7 +3391,7 @@ pub(crate) mod codec {
                 let x = &v.sd_max_output_power;
                 e.write_event(st, SD_MAX_OUTPUT_POWER)?;
                 e.element("SDMaxOutputPower", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 885)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 884)
                 })?;
             }
             st = S5;
@@ -3417,7 +3417,7 @@ pub(crate) mod codec {
                 let x = &v.pd_min_coil_current;
                 e.write_event(st, PD_MIN_COIL_CURRENT)?;
                 e.element("PDMinCoilCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 888)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 887)
                 })?;
             }
             st = S8;
@@ -3425,7 +3425,7 @@ pub(crate) mod codec {
                 let x = &v.pd_max_coil_current;
                 e.write_event(st, PD_MAX_COIL_CURRENT)?;
                 e.element("PDMaxCoilCurrent", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 889)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 888)
                 })?;
             }
             st = S9;
@@ -3570,7 +3570,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCCoilCurrentRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 863)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 862)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3580,7 +3580,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCCoilCurrentInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 864)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 863)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -3590,7 +3590,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCCurrentOutputInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 865)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 864)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -3600,7 +3600,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVPCVoltageOutputInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 866)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 865)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -3626,7 +3626,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_coil_current_request;
                 e.write_event(st, EVPC_COIL_CURRENT_REQUEST)?;
                 e.element("EVPCCoilCurrentRequest", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 863)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 862)
                 })?;
             }
             st = S1;
@@ -3634,7 +3634,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_coil_current_information;
                 e.write_event(st, EVPC_COIL_CURRENT_INFORMATION)?;
                 e.element("EVPCCoilCurrentInformation", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 864)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 863)
                 })?;
             }
             st = S2;
@@ -3642,7 +3642,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_current_output_information;
                 e.write_event(st, EVPC_CURRENT_OUTPUT_INFORMATION)?;
                 e.element("EVPCCurrentOutputInformation", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 865)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 864)
                 })?;
             }
             st = S3;
@@ -3650,7 +3650,7 @@ pub(crate) mod codec {
                 let x = &v.evpc_voltage_output_information;
                 e.write_event(st, EVPC_VOLTAGE_OUTPUT_INFORMATION)?;
                 e.element("EVPCVoltageOutputInformation", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 866)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 865)
                 })?;
             }
             st = S4;
@@ -3765,7 +3765,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3823,7 +3823,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("WPT_LF_DataPackageList", |d| {
-                        wpt_lf_data_package_list_type::decode(d, 892)
+                        wpt_lf_data_package_list_type::decode(d, 891)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -3853,7 +3853,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -3903,7 +3903,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, WPT_LF_DATA_PACKAGE_LIST)?;
                     e.element("WPT_LF_DataPackageList", |e| {
-                        wpt_lf_data_package_list_type::encode(e, x, 892)
+                        wpt_lf_data_package_list_type::encode(e, x, 891)
                     })?;
                 }
                 st = S5;
@@ -3939,7 +3939,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -3999,7 +3999,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("WPT_LF_DataPackageList", |d| {
-                        wpt_lf_data_package_list_type::decode(d, 892)
+                        wpt_lf_data_package_list_type::decode(d, 891)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -4029,7 +4029,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4079,7 +4079,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, WPT_LF_DATA_PACKAGE_LIST)?;
                     e.element("WPT_LF_DataPackageList", |e| {
-                        wpt_lf_data_package_list_type::encode(e, x, 892)
+                        wpt_lf_data_package_list_type::encode(e, x, 891)
                     })?;
                 }
                 st = S5;
@@ -4121,7 +4121,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4141,7 +4141,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVDeviceFinePositioningMethodList", |d| {
-                    wpt_fine_positioning_method_list_type::decode(d, 908)
+                    wpt_fine_positioning_method_list_type::decode(d, 907)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4151,7 +4151,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVDevicePairingMethodList", |d| {
-                    wpt_pairing_method_list_type::decode(d, 910)
+                    wpt_pairing_method_list_type::decode(d, 909)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4161,7 +4161,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EVDeviceAlignmentCheckMethodList", |d| {
-                    wpt_alignment_check_method_list_type::decode(d, 912)
+                    wpt_alignment_check_method_list_type::decode(d, 911)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4209,7 +4209,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("LF_SystemSetupData", |d| {
-                        wpt_lf_system_setup_data_type::decode(d, 915)
+                        wpt_lf_system_setup_data_type::decode(d, 914)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -4242,7 +4242,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4259,7 +4259,7 @@ pub(crate) mod codec {
                 let x = &v.ev_device_fine_positioning_method_list;
                 e.write_event(st, EV_DEVICE_FINE_POSITIONING_METHOD_LIST)?;
                 e.element("EVDeviceFinePositioningMethodList", |e| {
-                    wpt_fine_positioning_method_list_type::encode(e, x, 908)
+                    wpt_fine_positioning_method_list_type::encode(e, x, 907)
                 })?;
             }
             st = S3;
@@ -4267,7 +4267,7 @@ pub(crate) mod codec {
                 let x = &v.ev_device_pairing_method_list;
                 e.write_event(st, EV_DEVICE_PAIRING_METHOD_LIST)?;
                 e.element("EVDevicePairingMethodList", |e| {
-                    wpt_pairing_method_list_type::encode(e, x, 910)
+                    wpt_pairing_method_list_type::encode(e, x, 909)
                 })?;
             }
             st = S4;
@@ -4275,7 +4275,7 @@ pub(crate) mod codec {
                 let x = &v.ev_device_alignment_check_method_list;
                 e.write_event(st, EV_DEVICE_ALIGNMENT_CHECK_METHOD_LIST)?;
                 e.element("EVDeviceAlignmentCheckMethodList", |e| {
-                    wpt_alignment_check_method_list_type::encode(e, x, 912)
+                    wpt_alignment_check_method_list_type::encode(e, x, 911)
                 })?;
             }
             st = S5;
@@ -4316,7 +4316,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, LF_SYSTEM_SETUP_DATA)?;
                     e.element("LF_SystemSetupData", |e| {
-                        wpt_lf_system_setup_data_type::encode(e, x, 915)
+                        wpt_lf_system_setup_data_type::encode(e, x, 914)
                     })?;
                 }
                 st = S8;
@@ -4358,7 +4358,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -4378,7 +4378,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PrimaryDeviceFinePositioningMethodList", |d| {
-                    wpt_fine_positioning_method_list_type::decode(d, 936)
+                    wpt_fine_positioning_method_list_type::decode(d, 935)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -4388,7 +4388,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PrimaryDevicePairingMethodList", |d| {
-                    wpt_pairing_method_list_type::decode(d, 937)
+                    wpt_pairing_method_list_type::decode(d, 936)
                 })?;
                 t = d.read_event(S4)?;
                 v
@@ -4398,7 +4398,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("PrimaryDeviceAlignmentCheckMethodList", |d| {
-                    wpt_alignment_check_method_list_type::decode(d, 938)
+                    wpt_alignment_check_method_list_type::decode(d, 937)
                 })?;
                 t = d.read_event(S5)?;
                 v
@@ -4446,7 +4446,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("LF_SystemSetupData", |d| {
-                        wpt_lf_system_setup_data_type::decode(d, 915)
+                        wpt_lf_system_setup_data_type::decode(d, 914)
                     })?;
                     t = d.read_event(S8)?;
                     v
@@ -4481,7 +4481,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -4498,7 +4498,7 @@ pub(crate) mod codec {
                 let x = &v.primary_device_fine_positioning_method_list;
                 e.write_event(st, PRIMARY_DEVICE_FINE_POSITIONING_METHOD_LIST)?;
                 e.element("PrimaryDeviceFinePositioningMethodList", |e| {
-                    wpt_fine_positioning_method_list_type::encode(e, x, 936)
+                    wpt_fine_positioning_method_list_type::encode(e, x, 935)
                 })?;
             }
             st = S3;
@@ -4506,7 +4506,7 @@ pub(crate) mod codec {
                 let x = &v.primary_device_pairing_method_list;
                 e.write_event(st, PRIMARY_DEVICE_PAIRING_METHOD_LIST)?;
                 e.element("PrimaryDevicePairingMethodList", |e| {
-                    wpt_pairing_method_list_type::encode(e, x, 937)
+                    wpt_pairing_method_list_type::encode(e, x, 936)
                 })?;
             }
             st = S4;
@@ -4514,7 +4514,7 @@ pub(crate) mod codec {
                 let x = &v.primary_device_alignment_check_method_list;
                 e.write_event(st, PRIMARY_DEVICE_ALIGNMENT_CHECK_METHOD_LIST)?;
                 e.element("PrimaryDeviceAlignmentCheckMethodList", |e| {
-                    wpt_alignment_check_method_list_type::encode(e, x, 938)
+                    wpt_alignment_check_method_list_type::encode(e, x, 937)
                 })?;
             }
             st = S5;
@@ -4555,7 +4555,7 @@ pub(crate) mod codec {
                     let x = x3;
                     e.write_event(st, LF_SYSTEM_SETUP_DATA)?;
                     e.element("LF_SystemSetupData", |e| {
-                        wpt_lf_system_setup_data_type::encode(e, x, 915)
+                        wpt_lf_system_setup_data_type::encode(e, x, 914)
                     })?;
                 }
                 st = S8;
@@ -4595,7 +4595,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("WPT_LF_DataPackage", |d| {
-                    wpt_lf_data_package_type::decode(d, 894)
+                    wpt_lf_data_package_type::decode(d, 893)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -4628,7 +4628,7 @@ pub(crate) mod codec {
                 let x = &v.wpt_lf_data_package;
                 e.write_event(st, WPT_LF_DATA_PACKAGE)?;
                 e.element("WPT_LF_DataPackage", |e| {
-                    wpt_lf_data_package_type::encode(e, x, 894)
+                    wpt_lf_data_package_type::encode(e, x, 893)
                 })?;
             }
             st = S2;
@@ -4668,7 +4668,7 @@ pub(crate) mod codec {
                     if t != LF_TX_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_TxData", |d| wpt_lf_tx_data_list_type::decode(d, 896))?;
+                    let v = d.element("LF_TxData", |d| wpt_lf_tx_data_list_type::decode(d, 895))?;
                     t = d.read_event(S2)?;
                     v
                 }),
@@ -4676,7 +4676,7 @@ pub(crate) mod codec {
                     if t != LF_RX_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_RxData", |d| wpt_lf_rx_data_list_type::decode(d, 900))?;
+                    let v = d.element("LF_RxData", |d| wpt_lf_rx_data_list_type::decode(d, 899))?;
                     t = d.read_event(S2)?;
                     v
                 }),
@@ -4711,7 +4711,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, LF_TX_DATA)?;
-                        e.element("LF_TxData", |e| wpt_lf_tx_data_list_type::encode(e, x, 896))?;
+                        e.element("LF_TxData", |e| wpt_lf_tx_data_list_type::encode(e, x, 895))?;
                     }
                     st = S2;
                 }
@@ -4719,7 +4719,7 @@ pub(crate) mod codec {
                     {
                         let x = x1;
                         e.write_event(st, LF_RX_DATA)?;
-                        e.element("LF_RxData", |e| wpt_lf_rx_data_list_type::encode(e, x, 900))?;
+                        e.element("LF_RxData", |e| wpt_lf_rx_data_list_type::encode(e, x, 899))?;
                     }
                     st = S2;
                 }
@@ -4766,7 +4766,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("RxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 934))?;
+                            d.element("RxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 933))?;
                         t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
                             (true, false) => S1,
                             (false, true) => S2,
@@ -4817,7 +4817,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, RX_SPEC_DATA)?;
                     e.element("RxSpecData", |e| {
-                        wpt_tx_rx_spec_data_type::encode(e, x, 934)
+                        wpt_tx_rx_spec_data_type::encode(e, x, 933)
                     })?;
                 }
                 st = match (i0 + 1 < 255, i0 + 1 >= 2) {
@@ -4848,7 +4848,7 @@ pub(crate) mod codec {
                 if t != WPT_LF_RX_DATA_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("WPT_LF_RxDataList", |d| wpt_lf_rx_data_type::decode(d, 901))?;
+                let v = d.element("WPT_LF_RxDataList", |d| wpt_lf_rx_data_type::decode(d, 900))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4870,7 +4870,7 @@ pub(crate) mod codec {
                 let x = &v.wpt_lf_rx_data_list;
                 e.write_event(st, WPT_LF_RX_DATA_LIST)?;
                 e.element("WPT_LF_RxDataList", |e| {
-                    wpt_lf_rx_data_type::encode(e, x, 901)
+                    wpt_lf_rx_data_type::encode(e, x, 900)
                 })?;
             }
             st = S1;
@@ -4906,7 +4906,7 @@ pub(crate) mod codec {
                 if t != RSSI_DATA {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("RSSIData", |d| wpt_lf_rx_rssi_list_type::decode(d, 903))?;
+                let v = d.element("RSSIData", |d| wpt_lf_rx_rssi_list_type::decode(d, 902))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -4937,7 +4937,7 @@ pub(crate) mod codec {
             {
                 let x = &v.rssi_data;
                 e.write_event(st, RSSI_DATA)?;
-                e.element("RSSIData", |e| wpt_lf_rx_rssi_list_type::encode(e, x, 903))?;
+                e.element("RSSIData", |e| wpt_lf_rx_rssi_list_type::encode(e, x, 902))?;
             }
             st = S2;
             e.write_event(st, EE)
@@ -4962,7 +4962,7 @@ pub(crate) mod codec {
                 if t != RSSI_DATA_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("RSSIDataList", |d| wpt_lf_rx_rssi_type::decode(d, 904))?;
+                let v = d.element("RSSIDataList", |d| wpt_lf_rx_rssi_type::decode(d, 903))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -4983,7 +4983,7 @@ pub(crate) mod codec {
             {
                 let x = &v.rssi_data_list;
                 e.write_event(st, RSSI_DATA_LIST)?;
-                e.element("RSSIDataList", |e| wpt_lf_rx_rssi_type::encode(e, x, 904))?;
+                e.element("RSSIDataList", |e| wpt_lf_rx_rssi_type::encode(e, x, 903))?;
             }
             st = S1;
             e.write_event(st, EE)
@@ -5019,7 +5019,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("RSSI", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 905)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 904)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5052,7 +5052,7 @@ pub(crate) mod codec {
                 let x = &v.rssi;
                 e.write_event(st, RSSI)?;
                 e.element("RSSI", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 905)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 904)
                 })?;
             }
             st = S2;
@@ -5081,7 +5081,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("LF_TransmitterSetupData", |d| {
-                        wpt_lf_transmitter_data_type::decode(d, 916)
+                        wpt_lf_transmitter_data_type::decode(d, 915)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5091,7 +5091,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("LF_ReceiverSetupData", |d| {
-                        wpt_lf_receiver_data_type::decode(d, 932)
+                        wpt_lf_receiver_data_type::decode(d, 931)
                     })?;
                     t = d.read_event(S1)?;
                     v
@@ -5118,7 +5118,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, LF_TRANSMITTER_SETUP_DATA)?;
                         e.element("LF_TransmitterSetupData", |e| {
-                            wpt_lf_transmitter_data_type::encode(e, x, 916)
+                            wpt_lf_transmitter_data_type::encode(e, x, 915)
                         })?;
                     }
                     st = S1;
@@ -5128,7 +5128,7 @@ pub(crate) mod codec {
                         let x = x1;
                         e.write_event(st, LF_RECEIVER_SETUP_DATA)?;
                         e.element("LF_ReceiverSetupData", |e| {
-                            wpt_lf_receiver_data_type::encode(e, x, 932)
+                            wpt_lf_receiver_data_type::encode(e, x, 931)
                         })?;
                     }
                     st = S1;
@@ -5174,7 +5174,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SignalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 918)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 917)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5190,7 +5190,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v =
-                            d.element("TxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 919))?;
+                            d.element("TxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 918))?;
                         t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
                             (true, false) => S2,
                             (false, true) => S3,
@@ -5211,7 +5211,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("TxPackageSpecData", |d| {
-                        wpt_tx_rx_package_spec_data_type::decode(d, 926)
+                        wpt_tx_rx_package_spec_data_type::decode(d, 925)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -5249,7 +5249,7 @@ pub(crate) mod codec {
                 let x = &v.signal_frequency;
                 e.write_event(st, SIGNAL_FREQUENCY)?;
                 e.element("SignalFrequency", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 918)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 917)
                 })?;
             }
             st = S2;
@@ -5265,7 +5265,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, TX_SPEC_DATA)?;
                     e.element("TxSpecData", |e| {
-                        wpt_tx_rx_spec_data_type::encode(e, x, 919)
+                        wpt_tx_rx_spec_data_type::encode(e, x, 918)
                     })?;
                 }
                 st = match (i0 + 1 < 255, i0 + 1 >= 2) {
@@ -5279,7 +5279,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, TX_PACKAGE_SPEC_DATA)?;
                     e.element("TxPackageSpecData", |e| {
-                        wpt_tx_rx_package_spec_data_type::encode(e, x, 926)
+                        wpt_tx_rx_package_spec_data_type::encode(e, x, 925)
                     })?;
                 }
                 st = S5;
@@ -5306,7 +5306,7 @@ pub(crate) mod codec {
                 if t != WPT_LF_TX_DATA_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("WPT_LF_TxDataList", |d| wpt_lf_tx_data_type::decode(d, 897))?;
+                let v = d.element("WPT_LF_TxDataList", |d| wpt_lf_tx_data_type::decode(d, 896))?;
                 t = d.read_event(S1)?;
                 v
             };
@@ -5328,7 +5328,7 @@ pub(crate) mod codec {
                 let x = &v.wpt_lf_tx_data_list;
                 e.write_event(st, WPT_LF_TX_DATA_LIST)?;
                 e.element("WPT_LF_TxDataList", |e| {
-                    wpt_lf_tx_data_type::encode(e, x, 897)
+                    wpt_lf_tx_data_type::encode(e, x, 896)
                 })?;
             }
             st = S1;
@@ -5365,7 +5365,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("EIRP", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 899)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 898)
                 })?;
                 t = d.read_event(S2)?;
                 v
@@ -5398,7 +5398,7 @@ pub(crate) mod codec {
                 let x = &v.eirp;
                 e.write_event(st, EIRP)?;
                 e.element("EIRP", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 899)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 898)
                 })?;
             }
             st = S2;
@@ -5512,7 +5512,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5598,7 +5598,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -5692,7 +5692,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 462)
+                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5735,7 +5735,7 @@ pub(crate) mod codec {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
                     let v = d.element("AlternativeSECCList", |d| {
-                        alternative_secc_list_type::decode(d, 942)
+                        alternative_secc_list_type::decode(d, 941)
                     })?;
                     t = d.read_event(S5)?;
                     v
@@ -5795,7 +5795,7 @@ pub(crate) mod codec {
                 let x = &v.header;
                 e.write_event(st, HEADER)?;
                 e.element("Header", |e| {
-                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 462)
+                    crate::iso20::common_types::codec::message_header_type::encode(e, x, 461)
                 })?;
             }
             st = S1;
@@ -5833,7 +5833,7 @@ pub(crate) mod codec {
                     let x = x2;
                     e.write_event(st, ALTERNATIVE_SECC_LIST)?;
                     e.element("AlternativeSECCList", |e| {
-                        alternative_secc_list_type::encode(e, x, 942)
+                        alternative_secc_list_type::encode(e, x, 941)
                     })?;
                 }
                 st = S5;
@@ -5884,7 +5884,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("SPCPrimaryDeviceCoilCurrentInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 875)
+                    crate::iso20::common_types::codec::rational_number_type::decode(d, 874)
                 })?;
                 t = d.read_event(S1)?;
                 v
@@ -5908,7 +5908,7 @@ pub(crate) mod codec {
                 let x = &v.spc_primary_device_coil_current_information;
                 e.write_event(st, SPC_PRIMARY_DEVICE_COIL_CURRENT_INFORMATION)?;
                 e.element("SPCPrimaryDeviceCoilCurrentInformation", |e| {
-                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 875)
+                    crate::iso20::common_types::codec::rational_number_type::encode(e, x, 874)
                 })?;
             }
             st = S1;
@@ -5948,7 +5948,7 @@ pub(crate) mod codec {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
                         let v = d.element("PulseSequenceOrder", |d| {
-                            wpt_tx_rx_pulse_order_type::decode(d, 927)
+                            wpt_tx_rx_pulse_order_type::decode(d, 926)
                         })?;
                         t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
                             (true, false) => S0,
@@ -6021,7 +6021,7 @@ pub(crate) mod codec {
                     let x = x1;
                     e.write_event(st, PULSE_SEQUENCE_ORDER)?;
                     e.element("PulseSequenceOrder", |e| {
-                        wpt_tx_rx_pulse_order_type::encode(e, x, 927)
+                        wpt_tx_rx_pulse_order_type::encode(e, x, 926)
                     })?;
                 }
                 st = match (i0 + 1 < 255, i0 + 1 >= 2) {
@@ -6160,7 +6160,7 @@ pub(crate) mod codec {
                 if t != TX_RX_POSITION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("TxRxPosition", |d| wpt_coordinate_xyz_type::decode(d, 921))?;
+                let v = d.element("TxRxPosition", |d| wpt_coordinate_xyz_type::decode(d, 920))?;
                 t = d.read_event(S2)?;
                 v
             };
@@ -6169,7 +6169,7 @@ pub(crate) mod codec {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
                 let v = d.element("TxRxOrientation", |d| {
-                    wpt_coordinate_xyz_type::decode(d, 925)
+                    wpt_coordinate_xyz_type::decode(d, 924)
                 })?;
                 t = d.read_event(S3)?;
                 v
@@ -6203,7 +6203,7 @@ pub(crate) mod codec {
                 let x = &v.tx_rx_position;
                 e.write_event(st, TX_RX_POSITION)?;
                 e.element("TxRxPosition", |e| {
-                    wpt_coordinate_xyz_type::encode(e, x, 921)
+                    wpt_coordinate_xyz_type::encode(e, x, 920)
                 })?;
             }
             st = S2;
@@ -6211,7 +6211,7 @@ pub(crate) mod codec {
                 let x = &v.tx_rx_orientation;
                 e.write_event(st, TX_RX_ORIENTATION)?;
                 e.element("TxRxOrientation", |e| {
-                    wpt_coordinate_xyz_type::encode(e, x, 925)
+                    wpt_coordinate_xyz_type::encode(e, x, 924)
                 })?;
             }
             st = S3;
