@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod exi;
+
 /// gridlet: home energy controller and CCS DC charger.
 #[derive(Debug, Parser)]
 #[command(name = "gridlet", version, about)]
@@ -34,6 +36,9 @@ enum Command {
     Plc(plc::PlcArgs),
     /// SLAC alone: pair a charger's and a car's powerline modems.
     Slac(slac::SlacArgs),
+    /// Decode, encode and check V2G EXI messages.
+    #[command(subcommand)]
+    Exi(exi::ExiCommand),
 }
 
 impl Cli {
@@ -44,6 +49,7 @@ impl Cli {
             Command::Config(cmd) => config::run(cmd),
             Command::Plc(args) => args.run(),
             Command::Slac(args) => args.run(),
+            Command::Exi(c) => c.run(),
         }
     }
 }
