@@ -112,10 +112,17 @@ struct FaultBody {
     duration: Duration,
 }
 
+/// Queues a request for the control loop. Never waits: a full queue means the loop is behind,
+/// and the client should retry rather than pile up more.
 async fn queue(s: &AppState, req: Request) -> Response {
-    match s.requests.send(req).await {
+    match s.requests.try_send(req) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(_) => (
+        Err(mpsc::error::TrySendError::Full(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests queued; retry",
+        )
+            .into_response(),
+        Err(mpsc::error::TrySendError::Closed(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the control loop has stopped",
         )
