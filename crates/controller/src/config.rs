@@ -190,6 +190,9 @@ pub struct RelayRule {
     pub name: String,
     /// Conditions; all must hold.
     pub when: Vec<Condition>,
+    /// What the relay's load draws. While the relay is on, this counts as surplus, so a load
+    /// switched on by surplus does not switch itself off by consuming it.
+    pub load_w: Watts,
     /// Once switched on, stay on at least this long (compressors, heat pumps).
     pub min_on: Duration,
     /// Once switched off, stay off at least this long.

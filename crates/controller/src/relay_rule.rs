@@ -68,7 +68,7 @@ impl<T: Copy + PartialOrd> Threshold<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
-    /// Grid export in W (negative = import). With `on_above` and `off_below`.
+    /// Grid export in W (negative = import), plus the relay's own `load_w` while it is on.
     SurplusW(Threshold<Watts>),
     /// The home battery's state of charge.
     SocPct(Threshold<Percent>),
@@ -155,7 +155,10 @@ impl RelayRuleState {
     pub(crate) fn step(&mut self, now: Timestamp, rule: &RelayRule, inp: &RuleInputs) -> bool {
         for (state, cond) in self.conditions.iter_mut().zip(&rule.when) {
             *state = match cond {
-                Condition::SurplusW(t) => t.eval(*state, inp.surplus),
+                Condition::SurplusW(t) => {
+                    let own = if self.on { rule.load_w } else { Watts::ZERO };
+                    t.eval(*state, inp.surplus.map(|s| s + own))
+                }
                 Condition::SocPct(t) => t.eval(*state, inp.soc),
                 Condition::Price(t) => t.eval(*state, inp.price),
                 Condition::Time { from, to } => {
@@ -225,6 +228,7 @@ mod tests {
                 off_below: Some(Watts(200.0)),
                 ..Default::default()
             })],
+            load_w: Watts::ZERO,
             min_on: Duration::from_secs(min_on),
             min_off: Duration::from_secs(min_off),
         }
@@ -254,6 +258,22 @@ mod tests {
             !s.step(t(4), &rule, &inputs(Some(500.0))),
             "needs on_above again"
         );
+    }
+
+    #[test]
+    fn the_relays_own_load_counts_as_surplus_while_on() {
+        let mut rule = surplus_rule(0, 0);
+        rule.load_w = Watts(2000.0);
+        let mut s = RelayRuleState::new(&rule);
+        assert!(s.step(t(0), &rule, &inputs(Some(2500.0))));
+        // The 2 kW heater now uses most of the surplus: 500 W export is 2.5 kW available.
+        assert!(s.step(t(1), &rule, &inputs(Some(500.0))));
+        // Importing 300 W: 1.7 kW available, still above off_below.
+        assert!(s.step(t(2), &rule, &inputs(Some(-300.0))));
+        // Importing 1.9 kW: only 100 W of it is PV: off.
+        assert!(!s.step(t(3), &rule, &inputs(Some(-1900.0))));
+        // Off, the load no longer counts: 1.9 kW export is below on_above (2 kW).
+        assert!(!s.step(t(4), &rule, &inputs(Some(1900.0))));
     }
 
     #[test]
@@ -298,6 +318,7 @@ mod tests {
                     to: jiff::civil::time(6, 0, 0, 0),
                 },
             ],
+            load_w: Watts::ZERO,
             min_on: Duration::ZERO,
             min_off: Duration::ZERO,
         };

@@ -154,6 +154,9 @@ pub(crate) enum RelayDevice {
 pub(crate) struct RelayConfig {
     pub(crate) device: RelayDevice,
     pub(crate) when: Vec<Condition>,
+    /// What the load draws; counts as surplus while the relay is on.
+    #[serde(default)]
+    pub(crate) load_w: Watts,
     #[serde(default, with = "duration_str")]
     pub(crate) min_on: Duration,
     #[serde(default, with = "duration_str")]
@@ -246,6 +249,7 @@ impl Config {
                 .map(|(name, r)| RelayRule {
                     name: name.clone(),
                     when: r.when.clone(),
+                    load_w: r.load_w,
                     min_on: r.min_on,
                     min_off: r.min_off,
                 })

@@ -100,6 +100,7 @@ impl Runner {
         let mut now = start;
         let mut ticks: u64 = 0;
         let mut last_error: Option<String> = None;
+        let mut previous: Option<controller::ControllerStatus> = None;
         let cause = loop {
             if let Some(w) = &self.world {
                 sim::lock(w).advance_to(now);
@@ -114,6 +115,10 @@ impl Runner {
                 }
                 last_error = error;
             }
+            if let Some(prev) = &previous {
+                log_transitions(now, prev, &snapshot.controller);
+            }
+            previous = Some(snapshot.controller.clone());
             self.publish_snapshot(snapshot);
             ticks += 1;
             if let Some(until) = self.until
@@ -243,6 +248,43 @@ impl Runner {
             at: now,
             safe,
             errors,
+        }
+    }
+}
+
+/// Logs what changed in the controller's decisions: the journal of a running site. `at` is the
+/// site's time (virtual in a simulation), so it is part of each line.
+fn log_transitions(
+    at: Timestamp,
+    prev: &controller::ControllerStatus,
+    now: &controller::ControllerStatus,
+) {
+    use std::mem::discriminant;
+    if prev.mode != now.mode {
+        tracing::info!(%at, "mode {:?} -> {:?}", prev.mode, now.mode);
+    }
+    if prev.behaviour != now.behaviour {
+        tracing::info!(%at, "behaviour {:?}", now.behaviour);
+    }
+    if discriminant(&prev.port) != discriminant(&now.port) {
+        tracing::info!(%at, "DC port {:?}", now.port);
+    }
+    if prev.ev_enabled != now.ev_enabled {
+        tracing::info!(%at, "car {}", if now.ev_enabled { "enabled" } else { "disabled" });
+    }
+    for (a, b) in prev.relays.iter().zip(&now.relays) {
+        if a.on != b.on {
+            tracing::info!(%at, "relay {} {} ({:?})", b.name, if b.on { "on" } else { "off" }, b.reason);
+        }
+    }
+    for w in &now.warnings {
+        if !prev.warnings.contains(w) {
+            tracing::warn!(%at, "{w:?}");
+        }
+    }
+    for w in &prev.warnings {
+        if !now.warnings.contains(w) {
+            tracing::info!(%at, "cleared: {w:?}");
         }
     }
 }
