@@ -190,3 +190,61 @@ fn shutdown_reaches_the_safe_state() {
         Some(devices::ConverterCommand::SAFE)
     );
 }
+
+#[test]
+fn a_3kw_load_step_in_the_simulated_house_settles_within_50w_in_30s() {
+    // At night no appliance starts (their start weights are zero before 5:00); the fridge and
+    // the standby wander remain, as in a real house.
+    let night = Timestamp::parse_rfc3339("2026-06-21T01:00:00Z").unwrap();
+    let mut world = World::new(&SimSettings::default(), jiff::tz::TimeZone::UTC, night);
+    world.set_battery(BatteryParams::default());
+    world.set_converter(ConverterParams::default());
+    let kettle = world.add_relay(sim::LoadParams {
+        load_w: Watts(3000.0),
+        ..Default::default()
+    });
+    let world = world.shared();
+    let devices = Devices {
+        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
+        bms: Some(Box::new(SimBms(world.clone()))),
+        converter: Some(Box::new(SimConverter(world.clone()))),
+        ..Default::default()
+    };
+    let cfg = ControllerConfig {
+        control: ControlSettings::default(),
+        converter: Some(ConverterRating {
+            max_charge_w: Watts(5000.0),
+            max_discharge_w: Watts(5000.0),
+        }),
+        battery: true,
+        pv_rated: vec![],
+        changeover: false,
+        relays: vec![],
+        timezone: jiff::tz::TimeZone::UTC,
+    };
+    let mut site = Site::new(devices, SiteController::new(cfg, night).unwrap());
+    let step_at = run(&mut site, &world, night, 120);
+    let grid = |w: &SharedWorld| lock(w).meter().unwrap().value.power_w;
+    assert!(grid(&world).abs() < Watts(50.0), "settled before the step");
+    lock(&world).set_relay(sim::RelayRef::Load(kettle), true);
+    let mut t = step_at;
+    let mut worst_after_30s = Watts::ZERO;
+    let mut first = None;
+    for s in 0..60 {
+        lock(&world).advance_to(t);
+        let g = grid(&world);
+        if s == 0 {
+            first = Some(g);
+        }
+        if s >= 30 {
+            worst_after_30s = worst_after_30s.max(g.abs());
+        }
+        site.tick(t);
+        t += TICK;
+    }
+    assert!(first.unwrap() > Watts(2000.0), "the step reached the meter");
+    assert!(
+        worst_after_30s < Watts(50.0),
+        "grid off target by up to {worst_after_30s:?} from 30 s after the step"
+    );
+}
