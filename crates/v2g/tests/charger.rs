@@ -532,7 +532,8 @@ fn every_request_in_every_state_is_answered_or_refused_as_the_protocol_says() {
 
 #[test]
 fn bad_bytes_close_the_session_safely() {
-    let cases: Vec<(&str, Vec<u8>, fn(&EndReason) -> bool)> = vec![
+    type Case = (&'static str, Vec<u8>, fn(&EndReason) -> bool);
+    let cases: Vec<Case> = vec![
         ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec(), |e| {
             matches!(e, EndReason::Framing(WireError::Version { .. }))
         }),
