@@ -110,7 +110,7 @@ pub fn bind_listener(
 pub async fn run_evse<C: Charger + ?Sized>(
     options: &EvseOptions,
     charger: &mut C,
-    clock: &(impl Clock + Sync),
+    clock: &impl Clock,
     mut seed: impl FnMut() -> [u8; 32],
     mut on_event: impl FnMut(EvseEvent),
     shutdown: impl Future<Output = ()>,

@@ -35,11 +35,11 @@ pub trait Charger {
 
 impl Charger for v2g::sim::Station {
     fn status(&mut self, now: Timestamp) -> ChargerStatus {
-        v2g::sim::Station::status(self, now)
+        Self::status(self, now)
     }
 
     fn apply(&mut self, now: Timestamp, demand: Demand) {
-        v2g::sim::Station::apply(self, now, demand);
+        Self::apply(self, now, demand);
     }
 }
 
