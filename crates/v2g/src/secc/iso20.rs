@@ -18,9 +18,10 @@ use v2g_messages::iso20::common_messages::{
     self as cm, AsResAuthorizationMode, AuthorizationType, ChargeProgressType,
     ChargingScheduleType, ChargingSessionType, DynamicSeResControlModeType,
     EimAsResAuthorizationModeType, ParameterChoice, ParameterSetType, ParameterType,
-    PowerScheduleEntryListType, PowerScheduleEntryType, PowerScheduleType, ScheduleTupleType,
-    ScheduledSeResControlModeType, SeReqControlMode, SeResControlMode, ServiceListType,
-    ServiceParameterListType, ServiceType,
+    PowerScheduleEntryListType, PowerScheduleEntryType, PowerScheduleType,
+    PriceLevelScheduleEntryListType, PriceLevelScheduleEntryType, PriceLevelScheduleType, Schedule,
+    ScheduleTupleType, ScheduledSeResControlModeType, SeReqControlMode, SeResControlMode,
+    ServiceListType, ServiceParameterListType, ServiceType,
 };
 use v2g_messages::iso20::common_types::{
     EvseNotificationType, EvseStatusType, MessageHeaderType, MeterInfoType, ProcessingType,
@@ -1072,16 +1073,34 @@ fn schedule(ctx: &Ctx<'_>, sel: Selected) -> SeResControlMode {
                     }],
                 },
             };
+            // [V2G20-2176] wants a price schedule with each power schedule. EVerest leaves it
+            // out (an agreement at the ElaadNL testival), but Josev's EV rejects a schedule
+            // without one: a single flat price level costs nothing to send.
+            let prices = || {
+                Some(Schedule::PriceLevelSchedule(PriceLevelScheduleType {
+                    id: None,
+                    time_anchor: ctx.unix_secs(),
+                    price_schedule_id: 1,
+                    price_schedule_description: None,
+                    number_of_price_levels: 1,
+                    price_level_schedule_entries: PriceLevelScheduleEntryListType {
+                        price_level_schedule_entry: vec![PriceLevelScheduleEntryType {
+                            duration: SCHEDULE_DURATION_S,
+                            price_level: 0,
+                        }],
+                    },
+                }))
+            };
             SeResControlMode::ScheduledSeResControlMode(ScheduledSeResControlModeType {
                 schedule_tuple: vec![ScheduleTupleType {
                     schedule_tuple_id: SCHEDULE_TUPLE_ID,
                     charging_schedule: ChargingScheduleType {
                         power_schedule: power_schedule(limits.max_power.0),
-                        schedule: None,
+                        schedule: prices(),
                     },
                     discharging_schedule: sel.bpt.then(|| ChargingScheduleType {
                         power_schedule: power_schedule(-limits.max_discharge_power.0),
-                        schedule: None,
+                        schedule: prices(),
                     }),
                 }],
             })
