@@ -144,3 +144,73 @@ pub fn frames(stream: &[u8]) -> Result<Vec<Frame>, String> {
     }
     Ok(out)
 }
+
+/// One message of a recorded session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Sent by the charger (else by the car).
+    pub from_charger: bool,
+    /// The frame as sent.
+    pub frame: Frame,
+    /// Decoded.
+    pub message: Message,
+}
+
+impl Exchange {
+    /// Whether the message re-encodes to exactly the bytes that were sent.
+    pub fn round_trips(&self) -> Result<(), String> {
+        let again = v2g_messages::encode(&self.message.document)
+            .map_err(|e| format!("{}: re-encoding: {e}", self.message.name))?;
+        if again == self.frame.payload {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: re-encodes to {} instead of {}",
+                self.message.name,
+                hex(&again),
+                hex(&self.frame.payload)
+            ))
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The messages of one session from the two byte streams of its TCP connection. V2G is
+/// strictly request-response, so requests and responses alternate, starting with the car's.
+pub fn session(from_car: &[u8], from_charger: &[u8]) -> Result<Vec<Exchange>, String> {
+    let requests = frames(from_car).map_err(|e| format!("car: {e}"))?;
+    let responses = frames(from_charger).map_err(|e| format!("charger: {e}"))?;
+    let mut transcript = Transcript::new();
+    let mut out = Vec::new();
+    let mut responses = responses.into_iter();
+    for request in requests {
+        let message = transcript
+            .decode(&request)
+            .map_err(|e| format!("car: {e}"))?;
+        out.push(Exchange {
+            from_charger: false,
+            frame: request,
+            message,
+        });
+        if let Some(response) = responses.next() {
+            let message = transcript
+                .decode(&response)
+                .map_err(|e| format!("charger: {e}"))?;
+            out.push(Exchange {
+                from_charger: true,
+                frame: response,
+                message,
+            });
+        }
+    }
+    if let Some(extra) = responses.next() {
+        return Err(format!(
+            "the charger sent more responses than requests (one of {} bytes)",
+            extra.payload.len()
+        ));
+    }
+    Ok(out)
+}

@@ -173,7 +173,15 @@ impl EvseArgs {
                         addr.port()
                     );
                 }
-                EvseEvent::Slac(e) => info!("SLAC: {e:?}"),
+                EvseEvent::Slac(slac::EvseEvent::Matched(m)) => info!(
+                    "SLAC: matched car {} in {:.1} ms",
+                    m.ev_mac,
+                    millis(m.duration())
+                ),
+                EvseEvent::Slac(slac::EvseEvent::AttemptFailed { ev_mac, reason, .. }) => {
+                    warn!("SLAC: matching with {ev_mac} failed: {reason}");
+                }
+                EvseEvent::Slac(e) => debug!("SLAC: {e:?}"),
                 EvseEvent::Sdp { peer, response } => {
                     debug!("SDP: answered {peer} with port {}", response.port);
                 }
