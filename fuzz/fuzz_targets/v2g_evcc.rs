@@ -29,8 +29,11 @@ fn config(p: Protocol) -> EvccConfig {
 }
 
 /// The charger's responses in a complete session of each protocol, with when they arrived.
-fn recorded() -> &'static [Vec<(Timestamp, Vec<u8>)>; 3] {
-    static RECORDED: OnceLock<[Vec<(Timestamp, Vec<u8>)>; 3]> = OnceLock::new();
+/// Timed frames of one session.
+type Frames = Vec<(Timestamp, Vec<u8>)>;
+
+fn recorded() -> &'static [Frames; 3] {
+    static RECORDED: OnceLock<[Frames; 3]> = OnceLock::new();
     RECORDED.get_or_init(|| {
         PROTOCOLS.map(|p| {
             let mut pair = Pair::new(SeccConfig::default(), config(p), [1; 32], start());

@@ -24,8 +24,11 @@ fn start() -> Timestamp {
 }
 
 /// Our car's requests in a complete session of each protocol, with when they arrived.
-fn recorded() -> &'static [Vec<(Timestamp, Vec<u8>)>; 3] {
-    static RECORDED: OnceLock<[Vec<(Timestamp, Vec<u8>)>; 3]> = OnceLock::new();
+/// Timed frames of one session.
+type Frames = Vec<(Timestamp, Vec<u8>)>;
+
+fn recorded() -> &'static [Frames; 3] {
+    static RECORDED: OnceLock<[Frames; 3]> = OnceLock::new();
     RECORDED.get_or_init(|| {
         PROTOCOLS.map(|p| {
             let evcc = EvccConfig {

@@ -270,7 +270,7 @@ fn v2g_seeds(
         "iso20-dc" => (2, 2, 0x8004),
         _ => return Ok(()),
     };
-    if index % 8 != 0 || exi.len() > 255 {
+    if !index.is_multiple_of(8) || exi.len() > 255 {
         return Ok(());
     }
     let mut frame = vec![0x01, 0xfe];
