@@ -190,7 +190,8 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
 }
 
 /// Writes the seed corpora of the `exi_*` fuzz targets (`fuzz/corpus/exi_<schema>/`) from
-/// `testdata/v2g/messages.jsonl`, one file per message.
+/// `testdata/v2g/messages.jsonl`, one file per message, and of the `v2g_*` targets from a
+/// share of them; then the SLAC targets' from `testdata/slac/frames.txt`.
 fn fuzz_seeds(root: &Path) -> Result<()> {
     let text = std::fs::read_to_string(root.join("testdata/v2g/messages.jsonl"))?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -209,8 +210,10 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
         let dir = root.join("fuzz/corpus").join(&target);
         std::fs::create_dir_all(&dir)?;
         let n = counts.entry(target).or_default();
-        std::fs::write(dir.join(format!("{n:05}")), bytes)?;
+        let index = *n;
+        std::fs::write(dir.join(format!("{n:05}")), &bytes)?;
         *n += 1;
+        v2g_seeds(root, schema, &bytes, index, &mut counts)?;
     }
     // SLAC: every captured management frame, whole (homeplug_repr) and as one frame record
     // (`op = 3, len, frame`) of the state-machine targets' input format.
@@ -245,6 +248,48 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
     }
     for (t, n) in &counts {
         eprintln!("{t}: {n} seeds");
+    }
+    Ok(())
+}
+
+/// Seeds of the `v2g_*` targets from one corpus message: for `v2g_wire` the message in its
+/// V2GTP frame (after the chunk-size byte); for `v2g_secc` and `v2g_evcc` a record sending it
+/// as a frame after a prefix of a recorded session (`protocol, prefix, op, len, bytes`). Every
+/// 8th message, to keep the corpora small.
+fn v2g_seeds(
+    root: &Path,
+    schema: &str,
+    exi: &[u8],
+    index: usize,
+    counts: &mut BTreeMap<String, usize>,
+) -> Result<()> {
+    let (protocol, op, payload_type): (u8, u8, u16) = match schema {
+        "handshake" | "din" => (0, 0, 0x8001),
+        "iso2" => (1, 0, 0x8001),
+        "iso20" => (2, 1, 0x8002),
+        "iso20-dc" => (2, 2, 0x8004),
+        _ => return Ok(()),
+    };
+    if !index.is_multiple_of(8) || exi.len() > 255 {
+        return Ok(());
+    }
+    let mut frame = vec![0x01, 0xfe];
+    frame.extend_from_slice(&payload_type.to_be_bytes());
+    frame.extend_from_slice(&u32::try_from(exi.len())?.to_be_bytes());
+    frame.extend_from_slice(exi);
+    let prefix = u8::try_from(index / 8 % 40)?;
+    let mut record = vec![protocol, prefix, op, u8::try_from(exi.len())?];
+    record.extend_from_slice(exi);
+    for (target, data) in [
+        ("v2g_wire", [&[7u8][..], &frame].concat()),
+        ("v2g_secc", record.clone()),
+        ("v2g_evcc", record),
+    ] {
+        let dir = root.join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        let n = counts.entry(target.to_owned()).or_default();
+        std::fs::write(dir.join(format!("{n:05}")), data)?;
+        *n += 1;
     }
     Ok(())
 }

@@ -6,7 +6,9 @@
 //! - [`capability`]: whether a test can run here; without `CI=true` a missing capability skips
 //!   the test with a message, with `CI=true` it fails it.
 //! - [`pcap`]: reads `tcpdump -w` captures, for timing measured from frame timestamps.
+//! - [`inet`]: IPv6 TCP connections (reassembled) and UDP datagrams out of a capture.
 
 pub mod capability;
+pub mod inet;
 pub mod netns;
 pub mod pcap;

@@ -119,6 +119,12 @@ impl Topology {
     /// Starts `tcpdump` on `eth1` in `ns`, capturing HomePlug frames both ways, and returns once
     /// it listens.
     pub fn capture(&self, ns: Namespace, name: &str) -> Capture {
+        self.capture_filter(ns, name, &["ether", "proto", "0x88e1"])
+    }
+
+    /// Starts `tcpdump` on `eth1` in `ns` with a capture `filter` (tcpdump's expression, e.g.
+    /// `ip6`), and returns once it listens.
+    pub fn capture_filter(&self, ns: Namespace, name: &str, filter: &[&str]) -> Capture {
         let path = self.workdir.join(format!("{name}.pcap"));
         let mut child = ns
             .command("tcpdump")
@@ -134,7 +140,7 @@ impl Topology {
             ])
             .arg("-w")
             .arg(&path)
-            .args(["ether", "proto", "0x88e1"])
+            .args(filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -227,6 +233,18 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Stops the capture like [`Capture::finish`] and copies the file to `keep`.
+    pub fn finish_keeping(self, keep: &Path) -> Vec<pcap::Record> {
+        let path = self.path.clone();
+        let records = self.finish();
+        if let Some(dir) = keep.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::copy(&path, keep)
+            .unwrap_or_else(|e| panic!("copying {} to {}: {e}", path.display(), keep.display()));
+        records
+    }
+
     /// Stops the capture (SIGINT, so tcpdump flushes) and reads what it captured.
     pub fn finish(mut self) -> Vec<pcap::Record> {
         // Let frames in flight reach the socket first.

@@ -1,10 +1,13 @@
 //! Command-line interface. Each subcommand lives in its own module and returns its exit code.
 
 mod config;
+mod ev;
+mod evse;
 mod plc;
 mod run;
 mod sim;
 mod slac;
+mod v2g_common;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,11 @@ enum Command {
     Plc(plc::PlcArgs),
     /// SLAC alone: pair a charger's and a car's powerline modems.
     Slac(slac::SlacArgs),
+    /// The CCS charger: SLAC, SDP and DIN 70121 / ISO 15118-2 / ISO 15118-20 sessions on a
+    /// simulated power stage.
+    Evse(evse::EvseArgs),
+    /// A simulated car: SLAC, SDP and one V2G session (against our charger or a real one).
+    Ev(ev::EvArgs),
     /// Decode, encode and check V2G EXI messages.
     #[command(subcommand)]
     Exi(exi::ExiCommand),
@@ -49,6 +57,8 @@ impl Cli {
             Command::Config(cmd) => config::run(cmd),
             Command::Plc(args) => args.run(),
             Command::Slac(args) => args.run(),
+            Command::Evse(args) => args.run(),
+            Command::Ev(args) => args.run(),
             Command::Exi(c) => c.run(),
         }
     }

@@ -1,0 +1,26 @@
+//! The CCS charging link on Linux, after SLAC: SDP over IPv6 link-local multicast and the V2G
+//! sessions over TCP, for the charger ([`evse::run_evse`]) and the car ([`ev::run_ev`]).
+//!
+//! Thin tokio drivers around the sans-IO cores of `v2g` (SDP, sessions) and `slac`, as quinn
+//! is around quinn-proto: they move bytes and time, the cores decide. The charger's hardware is
+//! reached only through [`session::Charger`] (status in, demand out).
+//!
+//! - [`iface`]: the powerline interface's index, MAC and link-local address.
+//! - [`sdp`]: the SDP server socket and the car's discovery.
+//! - [`session`]: serving sessions one after another; running the car's.
+//! - [`evse`], [`ev`]: the applications behind `gridlet evse` and `gridlet ev`.
+
+pub mod ev;
+pub mod evse;
+pub mod iface;
+pub mod sdp;
+pub mod session;
+
+use std::io::{self, Read};
+
+/// 32 bytes from the kernel's CSPRNG: seeds for SessionIDs, SLAC keys and port choice.
+pub fn entropy() -> io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
+    Ok(seed)
+}

@@ -1,0 +1,440 @@
+//! DIN SPEC 70121, the car's request sequence.
+
+use units::{Amps, Timestamp, Volts, Watts};
+use v2g_messages::din::{
+    self, BodyElement, BodyType, CableCheckReqType, ChargeParameterDiscoveryReqType,
+    ContractAuthenticationReqType, CurrentDemandReqType, DcEvChargeParameterType,
+    DcEvErrorCodeType, DcEvPowerDeliveryParameterType, DcEvStatusType, DcEvseStatusCodeType,
+    DcEvseStatusType, Document, EvChargeParameter, EvPowerDeliveryParameter,
+    EvRequestedEnergyTransferType, EvseChargeParameter, EvseNotificationType, EvseProcessingType,
+    MessageHeaderType, PaymentOptionType, PowerDeliveryReqType, PreChargeReqType, ResponseCodeType,
+    SaSchedules, SelectedServiceListType, SelectedServiceType, ServiceCategoryType,
+    ServiceDiscoveryReqType, ServicePaymentSelectionReqType, SessionSetupReqType, SessionStopType,
+    UnitSymbolType as Unit, V2gMessage, WeldingDetectionReqType,
+};
+
+use super::{Car, EvccError, Next, Outgoing};
+use crate::secc::din::{code_name, message_name};
+use crate::session_id::SessionId;
+use crate::timing;
+use crate::values::{din_value, from_din};
+use crate::wire::{Frame, PayloadType};
+
+/// The request the car sends next (and whose response it waits for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    SessionSetup,
+    ServiceDiscovery,
+    ServicePaymentSelection,
+    ContractAuthentication,
+    ChargeParameterDiscovery,
+    CableCheck,
+    PreCharge,
+    PowerDeliveryStart,
+    CurrentDemand,
+    PowerDeliveryStop,
+    WeldingDetection,
+    SessionStop,
+}
+
+/// The car's DIN 70121 session.
+#[derive(Debug)]
+pub(crate) struct Ev {
+    state: State,
+    charge_service: u16,
+}
+
+impl Ev {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: State::SessionSetup,
+            charge_service: 1,
+        }
+    }
+
+    pub(crate) fn request(
+        &mut self,
+        car: &mut Car,
+        _now: Timestamp,
+    ) -> Result<Outgoing, EvccError> {
+        use BodyElement as B;
+        let status = ev_status(car);
+        let (name, body, timeout) = match self.state {
+            State::SessionSetup => (
+                "SessionSetupReq",
+                B::SessionSetupReq(SessionSetupReqType {
+                    evccid: car.config.evcc_id.clone().into(),
+                }),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ServiceDiscovery => (
+                "ServiceDiscoveryReq",
+                B::ServiceDiscoveryReq(ServiceDiscoveryReqType {
+                    service_scope: None,
+                    service_category: Some(ServiceCategoryType::EvCharging),
+                }),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ServicePaymentSelection => (
+                "ServicePaymentSelectionReq",
+                B::ServicePaymentSelectionReq(ServicePaymentSelectionReqType {
+                    selected_payment_option: PaymentOptionType::ExternalPayment,
+                    selected_service_list: SelectedServiceListType {
+                        selected_service: vec![SelectedServiceType {
+                            service_id: self.charge_service,
+                            parameter_set_id: None,
+                        }],
+                    },
+                }),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ContractAuthentication => (
+                "ContractAuthenticationReq",
+                B::ContractAuthenticationReq(ContractAuthenticationReqType::default()),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ChargeParameterDiscovery => {
+                let b = car.battery.config();
+                (
+                    "ChargeParameterDiscoveryReq",
+                    B::ChargeParameterDiscoveryReq(ChargeParameterDiscoveryReqType {
+                        ev_requested_energy_transfer_type:
+                            EvRequestedEnergyTransferType::DcExtended,
+                        ev_charge_parameter: EvChargeParameter::DcEvChargeParameter(
+                            DcEvChargeParameterType {
+                                dc_ev_status: status,
+                                ev_maximum_current_limit: din_value(b.max_current.0, Unit::A),
+                                ev_maximum_power_limit: Some(din_value(b.max_power.0, Unit::W)),
+                                ev_maximum_voltage_limit: din_value(b.max_voltage.0, Unit::V),
+                                ev_energy_capacity: Some(din_value(b.capacity.0, Unit::Wh)),
+                                ev_energy_request: Some(din_value(
+                                    car.battery.energy_to(car.config.target_soc).0,
+                                    Unit::Wh,
+                                )),
+                                full_soc: Some(100),
+                                bulk_soc: Some(80),
+                            },
+                        ),
+                    }),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::CableCheck => (
+                "CableCheckReq",
+                B::CableCheckReq(CableCheckReqType {
+                    dc_ev_status: status,
+                }),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::PreCharge => {
+                let voltage =
+                    if car.config.behaviour.negative_precharge && car.precharge_requests == 0 {
+                        -car.battery.voltage().0
+                    } else {
+                        car.battery.voltage().0
+                    };
+                car.precharge_requests += 1;
+                (
+                    "PreChargeReq",
+                    B::PreChargeReq(PreChargeReqType {
+                        dc_ev_status: status,
+                        ev_target_voltage: din_value(voltage, Unit::V),
+                        ev_target_current: din_value(1.0, Unit::A),
+                    }),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::PowerDeliveryStart | State::PowerDeliveryStop => {
+                let start = self.state == State::PowerDeliveryStart;
+                (
+                    "PowerDeliveryReq",
+                    B::PowerDeliveryReq(PowerDeliveryReqType {
+                        ready_to_charge_state: start,
+                        charging_profile: None,
+                        ev_power_delivery_parameter: Some(
+                            EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
+                                DcEvPowerDeliveryParameterType {
+                                    dc_ev_status: status,
+                                    bulk_charging_complete: None,
+                                    charging_complete: !start,
+                                },
+                            ),
+                        ),
+                    }),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::CurrentDemand => {
+                let b = car.battery.config();
+                (
+                    "CurrentDemandReq",
+                    B::CurrentDemandReq(CurrentDemandReqType {
+                        dc_ev_status: status,
+                        ev_target_current: din_value(car.target_current().0, Unit::A),
+                        ev_maximum_voltage_limit: Some(din_value(b.max_voltage.0, Unit::V)),
+                        ev_maximum_current_limit: Some(din_value(b.max_current.0, Unit::A)),
+                        ev_maximum_power_limit: Some(din_value(b.max_power.0, Unit::W)),
+                        bulk_charging_complete: Some(false),
+                        charging_complete: car.ramp_down.is_some(),
+                        remaining_time_to_full_so_c: None,
+                        remaining_time_to_bulk_so_c: None,
+                        ev_target_voltage: din_value(car.target_voltage().0, Unit::V),
+                    }),
+                    timing::EVCC_CURRENT_DEMAND_TIMEOUT,
+                )
+            }
+            State::WeldingDetection => {
+                car.welding_requests += 1;
+                (
+                    "WeldingDetectionReq",
+                    B::WeldingDetectionReq(WeldingDetectionReqType {
+                        dc_ev_status: status,
+                    }),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::SessionStop => (
+                "SessionStopReq",
+                B::SessionStopReq(SessionStopType {}),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+        };
+        let msg = Document::V2gMessage(V2gMessage {
+            header: MessageHeaderType {
+                session_id: car.header_session_id().into(),
+                notification: None,
+                signature: None,
+            },
+            body: BodyType {
+                body_element: Some(body),
+            },
+        });
+        let bytes = din::encode(&msg).map_err(|e| EvccError::Encoding(e.to_string()))?;
+        Ok(Outgoing {
+            name,
+            frame: Frame::new(PayloadType::Exi, bytes),
+            timeout,
+        })
+    }
+
+    pub(crate) fn handle(
+        &mut self,
+        car: &mut Car,
+        now: Timestamp,
+        frame: &Frame,
+    ) -> Result<Next, EvccError> {
+        use BodyElement as B;
+        let msg = match din::decode(&frame.payload) {
+            Ok(Document::V2gMessage(msg)) => msg,
+            Ok(_) => return Err(EvccError::Undecodable("not a V2G_Message".into())),
+            Err(e) => return Err(EvccError::Undecodable(e.to_string())),
+        };
+        let header_id = msg.header.session_id.0;
+        let Some(body) = msg.body.body_element else {
+            return Err(EvccError::Undecodable("V2G_Message without body".into()));
+        };
+        let period = car.config.period;
+        match (self.state, body) {
+            (State::SessionSetup, B::SessionSetupRes(res)) => {
+                check("SessionSetupReq", res.response_code)?;
+                // Echo exactly what the charger sent: 4 bytes from a Supercharger (§7).
+                car.session_id = SessionId(header_id);
+                self.state = State::ServiceDiscovery;
+                Ok(Next::Send)
+            }
+            (State::ServiceDiscovery, B::ServiceDiscoveryRes(res)) => {
+                check("ServiceDiscoveryReq", res.response_code)?;
+                if !res
+                    .payment_options
+                    .payment_option
+                    .contains(&PaymentOptionType::ExternalPayment)
+                {
+                    return Err(EvccError::Refused {
+                        request: "ServiceDiscoveryReq",
+                        code: "no ExternalPayment offered".into(),
+                    });
+                }
+                self.charge_service = res.charge_service.service_tag.service_id;
+                self.state = State::ServicePaymentSelection;
+                Ok(Next::Send)
+            }
+            (State::ServicePaymentSelection, B::ServicePaymentSelectionRes(res)) => {
+                check("ServicePaymentSelectionReq", res.response_code)?;
+                self.state = State::ContractAuthentication;
+                Ok(Next::Send)
+            }
+            (State::ContractAuthentication, B::ContractAuthenticationRes(res)) => {
+                check("ContractAuthenticationReq", res.response_code)?;
+                if res.evse_processing == EvseProcessingType::Ongoing {
+                    car.in_loop(now, "ContractAuthentication", timing::EVCC_ONGOING_TIMEOUT)?;
+                    return Ok(Next::After(period));
+                }
+                self.state = State::ChargeParameterDiscovery;
+                Ok(Next::Send)
+            }
+            (State::ChargeParameterDiscovery, B::ChargeParameterDiscoveryRes(res)) => {
+                check("ChargeParameterDiscoveryReq", res.response_code)?;
+                if let EvseChargeParameter::DcEvseChargeParameter(p) = &res.evse_charge_parameter {
+                    evse_status(car, &p.dc_evse_status);
+                    car.evse.max_voltage = Some(Volts(from_din(&p.evse_maximum_voltage_limit)));
+                    car.evse.max_current = Some(Amps(from_din(&p.evse_maximum_current_limit)));
+                    car.evse.max_power = p
+                        .evse_maximum_power_limit
+                        .as_ref()
+                        .map(|v| Watts(from_din(v)));
+                }
+                if res.evse_processing == EvseProcessingType::Ongoing {
+                    car.in_loop(
+                        now,
+                        "ChargeParameterDiscovery",
+                        timing::EVCC_ONGOING_TIMEOUT,
+                    )?;
+                    return Ok(Next::After(period));
+                }
+                if let SaSchedules::SaScheduleList(list) = &res.sa_schedules {
+                    car.schedule_id = list
+                        .sa_schedule_tuple
+                        .first()
+                        .and_then(|t| u32::try_from(t.sa_schedule_tuple_id).ok());
+                }
+                self.state = if car.config.behaviour.stop_after_parameters {
+                    State::SessionStop
+                } else if car.config.behaviour.skip_to_charge_loop {
+                    car.loop_started = Some(now);
+                    State::CurrentDemand
+                } else {
+                    State::CableCheck
+                };
+                Ok(Next::Send)
+            }
+            (State::CableCheck, B::CableCheckRes(res)) => {
+                check("CableCheckReq", res.response_code)?;
+                evse_status(car, &res.dc_evse_status);
+                car.in_loop(now, "CableCheck", timing::EVCC_CABLE_CHECK_TIMEOUT)?;
+                if res.evse_processing == EvseProcessingType::Finished {
+                    self.state = State::PreCharge;
+                    return Ok(Next::Send);
+                }
+                Ok(Next::After(period))
+            }
+            (State::PreCharge, B::PreChargeRes(res)) => {
+                check("PreChargeReq", res.response_code)?;
+                evse_status(car, &res.dc_evse_status);
+                car.measured(now, from_din(&res.evse_present_voltage), 0.0);
+                car.in_loop(now, "PreCharge", timing::EVCC_PRE_CHARGE_TIMEOUT)?;
+                // Like real cars, wait until the voltage is really there.
+                if car.precharged() {
+                    self.state = State::PowerDeliveryStart;
+                    return Ok(Next::Send);
+                }
+                Ok(Next::After(period))
+            }
+            (State::PowerDeliveryStart, B::PowerDeliveryRes(res)) => {
+                check("PowerDeliveryReq", res.response_code)?;
+                car.loop_started = Some(now);
+                self.state = State::CurrentDemand;
+                Ok(Next::Send)
+            }
+            (State::CurrentDemand, B::CurrentDemandRes(res)) => {
+                check("CurrentDemandReq", res.response_code)?;
+                evse_status(car, &res.dc_evse_status);
+                car.measured(
+                    now,
+                    from_din(&res.evse_present_voltage),
+                    from_din(&res.evse_present_current),
+                );
+                if let Some(v) = &res.evse_maximum_current_limit {
+                    car.evse.max_current = Some(Amps(from_din(v)));
+                }
+                if let Some(v) = &res.evse_maximum_power_limit {
+                    car.evse.max_power = Some(Watts(from_din(v)));
+                }
+                car.cycles += 1;
+                if car.config.behaviour.silent_after_cycles == Some(car.cycles) {
+                    return Ok(Next::Silent);
+                }
+                if car.loop_done(now) {
+                    self.state = State::PowerDeliveryStop;
+                    return Ok(Next::Send);
+                }
+                Ok(Next::After(period))
+            }
+            (State::PowerDeliveryStop, B::PowerDeliveryRes(res)) => {
+                check("PowerDeliveryReq", res.response_code)?;
+                self.state = State::WeldingDetection;
+                Ok(Next::Send)
+            }
+            (State::WeldingDetection, B::WeldingDetectionRes(res)) => {
+                check("WeldingDetectionReq", res.response_code)?;
+                car.measured(now, from_din(&res.evse_present_voltage), 0.0);
+                if car.welded_open() {
+                    self.state = State::SessionStop;
+                    return Ok(Next::Send);
+                }
+                Ok(Next::After(period))
+            }
+            (State::SessionStop, B::SessionStopRes(res)) => {
+                check("SessionStopReq", res.response_code)?;
+                Ok(Next::Done)
+            }
+            (state, body) => Err(EvccError::Unexpected {
+                expected: expected(state),
+                got: message_name(&body).to_owned(),
+            }),
+        }
+    }
+}
+
+fn expected(state: State) -> &'static str {
+    match state {
+        State::SessionSetup => "SessionSetupRes",
+        State::ServiceDiscovery => "ServiceDiscoveryRes",
+        State::ServicePaymentSelection => "ServicePaymentSelectionRes",
+        State::ContractAuthentication => "ContractAuthenticationRes",
+        State::ChargeParameterDiscovery => "ChargeParameterDiscoveryRes",
+        State::CableCheck => "CableCheckRes",
+        State::PreCharge => "PreChargeRes",
+        State::PowerDeliveryStart | State::PowerDeliveryStop => "PowerDeliveryRes",
+        State::CurrentDemand => "CurrentDemandRes",
+        State::WeldingDetection => "WeldingDetectionRes",
+        State::SessionStop => "SessionStopRes",
+    }
+}
+
+/// Positive response codes pass ([V2G-DC-388]; an ABB answers SessionSetup with plain OK).
+fn check(request: &'static str, code: ResponseCodeType) -> Result<(), EvccError> {
+    match code {
+        ResponseCodeType::Ok
+        | ResponseCodeType::OkNewSessionEstablished
+        | ResponseCodeType::OkOldSessionJoined
+        | ResponseCodeType::OkCertificateExpiresSoon => Ok(()),
+        other => Err(EvccError::Refused {
+            request,
+            code: code_name(other).to_owned(),
+        }),
+    }
+}
+
+fn ev_status(car: &Car) -> DcEvStatusType {
+    DcEvStatusType {
+        ev_ready: true,
+        ev_cabin_conditioning: None,
+        evress_conditioning: None,
+        ev_error_code: DcEvErrorCodeType::NoError,
+        evresssoc: car.battery.soc_byte(),
+    }
+}
+
+/// Notes a charger's request to stop.
+fn evse_status(car: &mut Car, s: &DcEvseStatusType) {
+    if s.evse_notification == EvseNotificationType::StopCharging
+        || matches!(
+            s.evse_status_code,
+            DcEvseStatusCodeType::EvseShutdown
+                | DcEvseStatusCodeType::EvseEmergencyShutdown
+                | DcEvseStatusCodeType::EvseMalfunction
+        )
+    {
+        car.evse.stop_requested = true;
+    }
+}

@@ -1,0 +1,1244 @@
+//! ISO 15118-20 DC and DC_BPT (external identification means), the charger's state machine.
+//!
+//! The sequence: SessionSetup, AuthorizationSetup (EIM only), Authorization until Finished,
+//! ServiceDiscovery (DC, and DC_BPT when the power stage can discharge), ServiceDetail
+//! (optional, repeated: one parameter set per control mode), ServiceSelection,
+//! DC_ChargeParameterDiscovery, ScheduleExchange, DC_CableCheck until Finished, DC_PreCharge
+//! (repeated), PowerDelivery (Start; repeated while the car says Ongoing), DC_ChargeLoop,
+//! PowerDelivery (Stop), DC_WeldingDetection (repeated), SessionStop. Common messages travel
+//! as V2GTP payload type 0x8002, DC messages as 0x8004; responses use the request's type.
+//!
+//! In the charge loop the car's scheduled control mode sends target current and voltage (with
+//! DC_BPT a negative current discharges the car); in dynamic control mode the charger decides
+//! the power (the site's [`ChargerStatus::setpoint`](crate::charger::ChargerStatus::setpoint),
+//! negative to discharge) within the car's limits.
+
+use units::{Amps, Percent, Volts, Watts};
+use v2g_messages::iso20::common_messages::{
+    self as cm, AsResAuthorizationMode, AuthorizationType, ChargeProgressType,
+    ChargingScheduleType, ChargingSessionType, DynamicSeResControlModeType,
+    EimAsResAuthorizationModeType, ParameterChoice, ParameterSetType, ParameterType,
+    PowerScheduleEntryListType, PowerScheduleEntryType, PowerScheduleType,
+    PriceLevelScheduleEntryListType, PriceLevelScheduleEntryType, PriceLevelScheduleType, Schedule,
+    ScheduleTupleType, ScheduledSeResControlModeType, SeReqControlMode, SeResControlMode,
+    ServiceListType, ServiceParameterListType, ServiceType,
+};
+use v2g_messages::iso20::common_types::{
+    EvseNotificationType, EvseStatusType, MessageHeaderType, MeterInfoType, ProcessingType,
+    ResponseCodeType,
+};
+use v2g_messages::iso20::dc::{
+    self, BptDcCpdResEnergyTransferModeType, BptDynamicDcClResControlModeType,
+    BptScheduledDcClResControlModeType, ClReqControlMode, ClResControlMode,
+    DcCpdReqEnergyTransferMode, DcCpdResEnergyTransferMode, DcCpdResEnergyTransferModeType,
+    DynamicDcClResControlModeType, ScheduledDcClResControlModeType,
+};
+
+use super::charging::{Authorize, CableCheck, Condition};
+use super::{Ctx, EndReason, SessionState, Step};
+use crate::ControlMode;
+use crate::session_id::SessionId;
+use crate::values::{from_rational, rational};
+use crate::wire::{Frame, PayloadType, WireError};
+
+/// ISO 15118-20 energy transfer service IDs (Table 204): DC.
+pub const SERVICE_DC: u16 = 2;
+/// DC with bidirectional power transfer.
+pub const SERVICE_DC_BPT: u16 = 6;
+/// The one schedule tuple offered in scheduled mode.
+const SCHEDULE_TUPLE_ID: u32 = 1;
+/// Validity of the offered power schedule: a day.
+const SCHEDULE_DURATION_S: u32 = 86_400;
+
+/// ServiceDetail parameter values (ISO 15118-20 Tables 205–207 as Josev names them).
+mod parameter {
+    /// DC connector: extended (CCS).
+    pub(super) const CONNECTOR_EXTENDED: i32 = 2;
+    /// MobilityNeedsMode: provided by the car only (the only one allowed in scheduled mode).
+    pub(super) const MOBILITY_NEEDS_BY_EVCC: i32 = 1;
+    /// Pricing: none.
+    pub(super) const NO_PRICING: i32 = 0;
+    /// BPTChannel: unified (one channel for both directions).
+    pub(super) const BPT_CHANNEL_UNIFIED: i32 = 1;
+    /// GeneratorMode: grid following.
+    pub(super) const GENERATOR_GRID_FOLLOWING: i32 = 1;
+}
+
+/// The energy transfer service the car selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Selected {
+    bpt: bool,
+    mode: ControlMode,
+}
+
+/// The ISO 15118-20 states of the charger: what it expects next.
+// States named for what they expect next, as rustls names its handshake states.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    ExpectSessionSetup,
+    ExpectAuthorizationSetup,
+    ExpectAuthorization,
+    ExpectServiceDiscovery,
+    ExpectServiceDetailOrSelection,
+    ExpectChargeParameterDiscovery(Selected),
+    ExpectScheduleExchange(Selected),
+    ExpectCableCheck(Selected),
+    ExpectPreCharge(Selected),
+    ExpectPreChargeOrPowerDelivery(Selected),
+    ExpectChargeLoopOrPowerDelivery(Selected),
+    ExpectWeldingDetectionOrSessionStop,
+}
+
+impl State {
+    fn expected(self) -> &'static str {
+        match self {
+            Self::ExpectSessionSetup => "SessionSetupReq",
+            Self::ExpectAuthorizationSetup => "AuthorizationSetupReq",
+            Self::ExpectAuthorization => "AuthorizationReq",
+            Self::ExpectServiceDiscovery => "ServiceDiscoveryReq",
+            Self::ExpectServiceDetailOrSelection => "ServiceDetailReq or ServiceSelectionReq",
+            Self::ExpectChargeParameterDiscovery(_) => "DC_ChargeParameterDiscoveryReq",
+            Self::ExpectScheduleExchange(_) => "ScheduleExchangeReq",
+            Self::ExpectCableCheck(_) => "DC_CableCheckReq",
+            Self::ExpectPreCharge(_) => "DC_PreChargeReq",
+            Self::ExpectPreChargeOrPowerDelivery(_) => "DC_PreChargeReq or PowerDeliveryReq",
+            Self::ExpectChargeLoopOrPowerDelivery(_) => "DC_ChargeLoopReq or PowerDeliveryReq",
+            Self::ExpectWeldingDetectionOrSessionStop => "DC_WeldingDetectionReq or SessionStopReq",
+        }
+    }
+
+    fn allows_session_stop(self) -> bool {
+        !matches!(
+            self,
+            Self::ExpectSessionSetup | Self::ExpectChargeLoopOrPowerDelivery(_)
+        )
+    }
+}
+
+/// A request of either stream.
+#[derive(Debug)]
+enum Request {
+    Common(cm::Document),
+    Dc(dc::Document),
+}
+
+/// An ISO 15118-20 session. See the [module docs](self).
+#[derive(Debug)]
+pub struct Session {
+    id: Option<SessionId>,
+    state: State,
+    /// The services offered in ServiceDiscovery.
+    offered: Vec<u16>,
+}
+
+impl Session {
+    pub(crate) fn new() -> Self {
+        Self {
+            id: None,
+            state: State::ExpectSessionSetup,
+            offered: Vec::new(),
+        }
+    }
+
+    pub(crate) fn session_id(&self) -> Option<&SessionId> {
+        self.id.as_ref()
+    }
+
+    pub(crate) fn handle(&mut self, ctx: &mut Ctx<'_>, frame: &Frame) -> Step {
+        let request = match frame.payload_type {
+            PayloadType::Iso20Main => cm::decode(&frame.payload).map(Request::Common),
+            PayloadType::Iso20Dc => dc::decode(&frame.payload).map(Request::Dc),
+            other => {
+                return Step::end(EndReason::Framing(WireError::PayloadType {
+                    found: other,
+                    expected: PayloadType::Iso20Main,
+                }));
+            }
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Step::end(EndReason::Undecodable(e.to_string())),
+        };
+        let (Some(name), Some(header)) = (request_name(&request), header(&request)) else {
+            return Step::end(EndReason::Undecodable(format!(
+                "{} is not a request",
+                message_name(&request)
+            )));
+        };
+        let header_id = header.session_id.0.clone();
+        let setup = matches!(request, Request::Common(cm::Document::SessionSetupReq(_)));
+        if !setup {
+            let known = self.id.as_ref().is_some_and(|id| id.matches(&header_id));
+            if !known {
+                return self.fail(
+                    ctx,
+                    &request,
+                    ResponseCodeType::FailedUnknownSession,
+                    EndReason::UnknownSession { request: name },
+                );
+            }
+            if let Some(fault) = ctx.status.fault {
+                return self.fail(
+                    ctx,
+                    &request,
+                    ResponseCodeType::Failed,
+                    EndReason::Fault(fault),
+                );
+            }
+        }
+        self.dispatch(ctx, request, name, &header_id)
+    }
+
+    fn dispatch(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        request: Request,
+        name: &'static str,
+        header_id: &[u8],
+    ) -> Step {
+        use Request::{Common, Dc};
+        use State as S;
+        use cm::Document as C;
+        use dc::Document as D;
+        match (self.state, request) {
+            (S::ExpectSessionSetup, Common(C::SessionSetupReq(req))) => {
+                let resumed = ctx
+                    .paused
+                    .is_some_and(|p| !p.is_zero() && p.matches(header_id));
+                let id = match ctx.paused {
+                    Some(p) if resumed => p.clone(),
+                    _ => SessionId::random(ctx.rng),
+                };
+                ctx.session_started(&id, req.evccid.clone(), resumed);
+                self.id = Some(id);
+                self.state = S::ExpectAuthorizationSetup;
+                ctx.state(SessionState::Setup);
+                let res = cm::SessionSetupResType {
+                    header: self.header(ctx),
+                    response_code: if resumed {
+                        ResponseCodeType::OkOldSessionJoined
+                    } else {
+                        ResponseCodeType::OkNewSessionEstablished
+                    },
+                    evseid: ctx.config.evse_id.clone(),
+                };
+                self.common(C::SessionSetupRes(res))
+            }
+            (S::ExpectAuthorizationSetup, Common(C::AuthorizationSetupReq(_))) => {
+                self.state = S::ExpectAuthorization;
+                ctx.state(SessionState::Authorization);
+                let res = cm::AuthorizationSetupResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    authorization_services: vec![AuthorizationType::Eim],
+                    certificate_installation_service: false,
+                    as_res_authorization_mode: AsResAuthorizationMode::EimAsResAuthorizationMode(
+                        EimAsResAuthorizationModeType {},
+                    ),
+                };
+                self.common(C::AuthorizationSetupRes(res))
+            }
+            (S::ExpectAuthorization, Common(C::AuthorizationReq(req))) => {
+                if req.selected_authorization_service != AuthorizationType::Eim {
+                    // Not offered; the car may try again with EIM.
+                    let res = cm::AuthorizationResType {
+                        header: self.header(ctx),
+                        response_code: ResponseCodeType::WarningAuthorizationSelectionInvalid,
+                        evse_processing: ProcessingType::Finished,
+                    };
+                    return self.common(C::AuthorizationRes(res));
+                }
+                let (code, processing, end) =
+                    match ctx.charging.authorize(ctx.now, ctx.status, ctx.config) {
+                        Authorize::Granted => {
+                            self.state = S::ExpectServiceDiscovery;
+                            (ResponseCodeType::Ok, ProcessingType::Finished, None)
+                        }
+                        Authorize::Ongoing => (ResponseCodeType::Ok, ProcessingType::Ongoing, None),
+                        Authorize::Denied | Authorize::TimedOut => (
+                            ResponseCodeType::Failed,
+                            ProcessingType::Finished,
+                            Some(EndReason::NotAuthorized),
+                        ),
+                    };
+                let res = cm::AuthorizationResType {
+                    header: self.header(ctx),
+                    response_code: code,
+                    evse_processing: processing,
+                };
+                match end {
+                    Some(end) => self.common_and_end(C::AuthorizationRes(res), end),
+                    None => self.common(C::AuthorizationRes(res)),
+                }
+            }
+            (S::ExpectServiceDiscovery, Common(C::ServiceDiscoveryReq(req))) => {
+                let mut offered = vec![SERVICE_DC];
+                if ctx.config.bidirectional && ctx.status.limits.max_discharge_current.0 > 0.0 {
+                    offered.push(SERVICE_DC_BPT);
+                }
+                // A car that lists the services it supports gets only those.
+                if let Some(supported) = &req.supported_service_i_ds {
+                    let both: Vec<u16> = offered
+                        .iter()
+                        .copied()
+                        .filter(|s| supported.service_id.contains(s))
+                        .collect();
+                    if !both.is_empty() {
+                        offered = both;
+                    }
+                }
+                self.offered = offered;
+                self.state = S::ExpectServiceDetailOrSelection;
+                ctx.state(SessionState::Parameters);
+                let res = cm::ServiceDiscoveryResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    service_renegotiation_supported: false,
+                    energy_transfer_service_list: ServiceListType {
+                        service: self
+                            .offered
+                            .iter()
+                            .map(|&service_id| ServiceType {
+                                service_id,
+                                free_service: ctx.config.free_service,
+                            })
+                            .collect(),
+                    },
+                    vas_list: None,
+                };
+                self.common(C::ServiceDiscoveryRes(res))
+            }
+            (S::ExpectServiceDetailOrSelection, Common(C::ServiceDetailReq(req))) => {
+                if !self.offered.contains(&req.service_id) {
+                    return self.reject(
+                        ctx,
+                        Common(C::ServiceDetailReq(req)),
+                        name,
+                        ResponseCodeType::FailedServiceIdInvalid,
+                    );
+                }
+                let res = cm::ServiceDetailResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    service_id: req.service_id,
+                    service_parameter_list: parameter_sets(ctx, req.service_id),
+                };
+                self.common(C::ServiceDetailRes(res))
+            }
+            (S::ExpectServiceDetailOrSelection, Common(C::ServiceSelectionReq(req))) => {
+                let service = req.selected_energy_transfer_service.clone();
+                let index = usize::from(service.parameter_set_id).checked_sub(1);
+                let mode = index.and_then(|i| ctx.config.control_modes.get(i).copied());
+                let valid = self.offered.contains(&service.service_id)
+                    && req
+                        .selected_vas_list
+                        .as_ref()
+                        .is_none_or(|l| l.selected_service.is_empty());
+                let (Some(mode), true) = (mode, valid) else {
+                    return self.reject(
+                        ctx,
+                        Common(C::ServiceSelectionReq(req)),
+                        name,
+                        ResponseCodeType::FailedServiceSelectionInvalid,
+                    );
+                };
+                self.state = S::ExpectChargeParameterDiscovery(Selected {
+                    bpt: service.service_id == SERVICE_DC_BPT,
+                    mode,
+                });
+                let res = cm::ServiceSelectionResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                };
+                self.common(C::ServiceSelectionRes(res))
+            }
+            (S::ExpectChargeParameterDiscovery(sel), Dc(D::DcChargeParameterDiscoveryReq(req))) => {
+                let matches = match &req.dc_cpd_req_energy_transfer_mode {
+                    DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(p) => {
+                        ctx.ev(|ev| {
+                            ev.max_power = Some(Watts(from_rational(&p.ev_maximum_charge_power)));
+                            ev.max_current =
+                                Some(Amps(from_rational(&p.ev_maximum_charge_current)));
+                            ev.max_voltage = Some(Volts(from_rational(&p.ev_maximum_voltage)));
+                            ev.target_soc = p.target_soc.map(|s| Percent(f64::from(s)));
+                        });
+                        !sel.bpt
+                    }
+                    DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(p) => {
+                        ctx.ev(|ev| {
+                            ev.max_power = Some(Watts(from_rational(&p.ev_maximum_charge_power)));
+                            ev.max_current =
+                                Some(Amps(from_rational(&p.ev_maximum_charge_current)));
+                            ev.max_voltage = Some(Volts(from_rational(&p.ev_maximum_voltage)));
+                            ev.max_discharge_power =
+                                Some(Watts(from_rational(&p.ev_maximum_discharge_power)));
+                            ev.max_discharge_current =
+                                Some(Amps(from_rational(&p.ev_maximum_discharge_current)));
+                            ev.target_soc = p.target_soc.map(|s| Percent(f64::from(s)));
+                        });
+                        sel.bpt
+                    }
+                };
+                if !matches {
+                    // The parameters of another service than selected ([V2G20-1619]).
+                    return self.reject(
+                        ctx,
+                        Dc(D::DcChargeParameterDiscoveryReq(req)),
+                        name,
+                        ResponseCodeType::FailedWrongChargeParameter,
+                    );
+                }
+                self.state = S::ExpectScheduleExchange(sel);
+                let res = dc::DcChargeParameterDiscoveryResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    dc_cpd_res_energy_transfer_mode: cpd_parameters(ctx, sel.bpt),
+                };
+                self.dc(D::DcChargeParameterDiscoveryRes(res))
+            }
+            (S::ExpectScheduleExchange(sel), Common(C::ScheduleExchangeReq(req))) => {
+                let control_mode = match &req.se_req_control_mode {
+                    SeReqControlMode::ScheduledSeReqControlMode(_) => ControlMode::Scheduled,
+                    SeReqControlMode::DynamicSeReqControlMode(p) => {
+                        ctx.ev(|ev| {
+                            if let Some(soc) = p.target_soc {
+                                ev.target_soc = Some(Percent(f64::from(soc)));
+                            }
+                        });
+                        ControlMode::Dynamic
+                    }
+                };
+                if control_mode != sel.mode {
+                    return self.reject(
+                        ctx,
+                        Common(C::ScheduleExchangeReq(req)),
+                        name,
+                        ResponseCodeType::Failed,
+                    );
+                }
+                self.state = S::ExpectCableCheck(sel);
+                let res = cm::ScheduleExchangeResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    evse_processing: ProcessingType::Finished,
+                    go_to_pause: None,
+                    se_res_control_mode: schedule(ctx, sel),
+                };
+                self.common(C::ScheduleExchangeRes(res))
+            }
+            (S::ExpectCableCheck(sel), Dc(D::DcCableCheckReq(_))) => {
+                ctx.state(SessionState::CableCheck);
+                let (code, processing, end) = match ctx
+                    .charging
+                    .cable_check(ctx.now, ctx.status, ctx.config)
+                {
+                    CableCheck::Ongoing => (ResponseCodeType::Ok, ProcessingType::Ongoing, None),
+                    CableCheck::Done(_) => {
+                        self.state = S::ExpectPreCharge(sel);
+                        ctx.state(SessionState::PreCharge);
+                        (ResponseCodeType::Ok, ProcessingType::Finished, None)
+                    }
+                    CableCheck::Failed(level) => (
+                        ResponseCodeType::Failed,
+                        ProcessingType::Finished,
+                        Some(EndReason::CableCheckFailed(level)),
+                    ),
+                };
+                let res = dc::DcCableCheckResType {
+                    header: self.header(ctx),
+                    response_code: code,
+                    evse_processing: processing,
+                };
+                match end {
+                    Some(end) => self.dc_and_end(D::DcCableCheckRes(res), end),
+                    None => self.dc(D::DcCableCheckRes(res)),
+                }
+            }
+            (
+                S::ExpectPreCharge(sel) | S::ExpectPreChargeOrPowerDelivery(sel),
+                Dc(D::DcPreChargeReq(req)),
+            ) => {
+                let warning = ctx.charging.precharge(
+                    from_rational(&req.ev_target_voltage),
+                    ctx.config.precharge_current_limit.0,
+                    ctx.status,
+                    ctx.config,
+                );
+                if let Some(w) = warning {
+                    ctx.warn(w);
+                }
+                self.state = S::ExpectPreChargeOrPowerDelivery(sel);
+                let res = dc::DcPreChargeResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    evse_present_voltage: rational(ctx.status.present.voltage.0),
+                };
+                self.dc(D::DcPreChargeRes(res))
+            }
+            (
+                S::ExpectPreChargeOrPowerDelivery(sel) | S::ExpectChargeLoopOrPowerDelivery(sel),
+                Common(C::PowerDeliveryReq(req)),
+            ) => {
+                let starting = matches!(self.state, S::ExpectPreChargeOrPowerDelivery(_));
+                match (req.charge_progress, req.ev_processing) {
+                    // Still preparing (a car may repeat PowerDeliveryReq while Ongoing).
+                    (
+                        _,
+                        ProcessingType::Ongoing
+                        | ProcessingType::OngoingWaitingForCustomerInteraction,
+                    ) if starting => {}
+                    (ChargeProgressType::Start, _) => {
+                        if starting {
+                            ctx.charging.start_delivery();
+                            self.state = S::ExpectChargeLoopOrPowerDelivery(sel);
+                            ctx.state(SessionState::Charging);
+                        }
+                    }
+                    (ChargeProgressType::Stop, _) => {
+                        ctx.charging.stop();
+                        self.state = S::ExpectWeldingDetectionOrSessionStop;
+                        ctx.state(SessionState::Stopping);
+                    }
+                    (ChargeProgressType::Standby, _) => {
+                        let res = cm::PowerDeliveryResType {
+                            header: self.header(ctx),
+                            response_code: ResponseCodeType::WarningStandbyNotAllowed,
+                            evse_status: None,
+                        };
+                        return self.common(C::PowerDeliveryRes(res));
+                    }
+                    (ChargeProgressType::ScheduleRenegotiation, _) => {
+                        return self.reject(
+                            ctx,
+                            Common(C::PowerDeliveryReq(req)),
+                            name,
+                            ResponseCodeType::FailedScheduleRenegotiation,
+                        );
+                    }
+                }
+                let res = cm::PowerDeliveryResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    evse_status: evse_status(ctx),
+                };
+                self.common(C::PowerDeliveryRes(res))
+            }
+            (S::ExpectChargeLoopOrPowerDelivery(sel), Dc(D::DcChargeLoopReq(req))) => {
+                self.charge_loop(ctx, sel, req, name)
+            }
+            (S::ExpectWeldingDetectionOrSessionStop, Dc(D::DcWeldingDetectionReq(_))) => {
+                ctx.charging.stop();
+                let res = dc::DcWeldingDetectionResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                    evse_present_voltage: rational(ctx.status.present.voltage.0),
+                };
+                self.dc(D::DcWeldingDetectionRes(res))
+            }
+            (state, Common(C::SessionStopReq(req))) if state.allows_session_stop() => {
+                ctx.charging.stop();
+                if req.charging_session == ChargingSessionType::ServiceRenegotiation {
+                    return self.reject(
+                        ctx,
+                        Common(C::SessionStopReq(req)),
+                        name,
+                        ResponseCodeType::FailedNoServiceRenegotiationSupported,
+                    );
+                }
+                let pause = req.charging_session == ChargingSessionType::Pause;
+                let res = cm::SessionStopResType {
+                    header: self.header(ctx),
+                    response_code: ResponseCodeType::Ok,
+                };
+                self.common_and_end(C::SessionStopRes(res), EndReason::Stopped { pause })
+            }
+            (state, request) => self.fail(
+                ctx,
+                &request,
+                ResponseCodeType::FailedSequenceError,
+                EndReason::SequenceError {
+                    request: name,
+                    expected: state.expected(),
+                },
+            ),
+        }
+    }
+
+    /// One DC_ChargeLoopReq.
+    fn charge_loop(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        sel: Selected,
+        req: dc::DcChargeLoopReqType,
+        name: &'static str,
+    ) -> Step {
+        if let Some(soc) = req.display_parameters.as_ref().and_then(|d| d.present_soc) {
+            ctx.ev(|ev| ev.soc = Some(Percent(f64::from(soc))));
+        }
+        let limits = ctx.status.limits;
+        let max_voltage = rational(limits.max_voltage.0);
+        let max_charge_power = rational(limits.max_power.0);
+        let min_charge_power = rational(0.0);
+        let max_charge_current = rational(limits.max_current.0);
+        let (mode, delivery) = match (&req.cl_req_control_mode, sel.mode, sel.bpt) {
+            (ClReqControlMode::ScheduledDcClReqControlMode(p), ControlMode::Scheduled, false) => {
+                let (delivery, warning) = ctx.charging.deliver(
+                    from_rational(&p.ev_target_voltage),
+                    from_rational(&p.ev_target_current),
+                    false,
+                    ctx.status,
+                );
+                if let Some(w) = warning {
+                    ctx.warn(w);
+                }
+                let mode = ClResControlMode::ScheduledDcClResControlMode(
+                    ScheduledDcClResControlModeType {
+                        evse_maximum_charge_power: Some(max_charge_power),
+                        evse_minimum_charge_power: Some(min_charge_power),
+                        evse_maximum_charge_current: Some(max_charge_current),
+                        evse_maximum_voltage: Some(max_voltage),
+                    },
+                );
+                (mode, delivery)
+            }
+            (ClReqControlMode::BptScheduledDcClReqControlMode(p), ControlMode::Scheduled, true) => {
+                let (delivery, warning) = ctx.charging.deliver(
+                    from_rational(&p.ev_target_voltage),
+                    from_rational(&p.ev_target_current),
+                    true,
+                    ctx.status,
+                );
+                if let Some(w) = warning {
+                    ctx.warn(w);
+                }
+                let mode = ClResControlMode::BptScheduledDcClResControlMode(
+                    BptScheduledDcClResControlModeType {
+                        evse_maximum_charge_power: Some(max_charge_power),
+                        evse_minimum_charge_power: Some(min_charge_power),
+                        evse_maximum_charge_current: Some(max_charge_current),
+                        evse_maximum_voltage: Some(max_voltage),
+                        evse_maximum_discharge_power: Some(rational(limits.max_discharge_power.0)),
+                        evse_minimum_discharge_power: Some(rational(0.0)),
+                        evse_maximum_discharge_current: Some(rational(
+                            limits.max_discharge_current.0,
+                        )),
+                        evse_minimum_voltage: Some(rational(limits.min_voltage.0)),
+                    },
+                );
+                (mode, delivery)
+            }
+            (ClReqControlMode::DynamicDcClReqControlMode(p), ControlMode::Dynamic, false) => {
+                let ev_max = from_rational(&p.ev_maximum_charge_power);
+                let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
+                let power = dynamic_power(ctx, wanted, ev_max, 0.0);
+                let delivery = ctx.charging.deliver_power(
+                    power,
+                    from_rational(&p.ev_maximum_voltage),
+                    ctx.status,
+                );
+                let mode =
+                    ClResControlMode::DynamicDcClResControlMode(DynamicDcClResControlModeType {
+                        departure_time: None,
+                        minimum_soc: None,
+                        target_soc: None,
+                        ack_max_delay: None,
+                        evse_maximum_charge_power: max_charge_power,
+                        evse_minimum_charge_power: min_charge_power,
+                        evse_maximum_charge_current: max_charge_current,
+                        evse_maximum_voltage: max_voltage,
+                    });
+                (mode, delivery)
+            }
+            (ClReqControlMode::BptDynamicDcClReqControlMode(p), ControlMode::Dynamic, true) => {
+                ctx.ev(|ev| {
+                    ev.max_discharge_power =
+                        Some(Watts(from_rational(&p.ev_maximum_discharge_power)));
+                    ev.max_discharge_current =
+                        Some(Amps(from_rational(&p.ev_maximum_discharge_current)));
+                });
+                let ev_max = from_rational(&p.ev_maximum_charge_power);
+                let ev_max_discharge = from_rational(&p.ev_maximum_discharge_power);
+                let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
+                let power = dynamic_power(ctx, wanted, ev_max, ev_max_discharge);
+                let delivery = ctx.charging.deliver_power(
+                    power,
+                    from_rational(&p.ev_maximum_voltage),
+                    ctx.status,
+                );
+                let mode = ClResControlMode::BptDynamicDcClResControlMode(
+                    BptDynamicDcClResControlModeType {
+                        departure_time: None,
+                        minimum_soc: None,
+                        target_soc: None,
+                        ack_max_delay: None,
+                        evse_maximum_charge_power: max_charge_power,
+                        evse_minimum_charge_power: min_charge_power,
+                        evse_maximum_charge_current: max_charge_current,
+                        evse_maximum_voltage: max_voltage,
+                        evse_maximum_discharge_power: rational(limits.max_discharge_power.0),
+                        evse_minimum_discharge_power: rational(0.0),
+                        evse_maximum_discharge_current: rational(limits.max_discharge_current.0),
+                        evse_minimum_voltage: rational(limits.min_voltage.0),
+                    },
+                );
+                (mode, delivery)
+            }
+            _ => {
+                // Another control mode or service than selected: EVerest answers FAILED too.
+                return self.reject(
+                    ctx,
+                    Request::Dc(dc::Document::DcChargeLoopReq(req)),
+                    name,
+                    ResponseCodeType::Failed,
+                );
+            }
+        };
+        let meter_info = req.meter_info_requested.then(|| MeterInfoType {
+            meter_id: ctx.config.meter_id.clone(),
+            charged_energy_reading_wh: ctx.charging.charged_wh.max(0.0) as u64,
+            bpt_discharged_energy_reading_wh: sel
+                .bpt
+                .then_some(ctx.charging.discharged_wh.max(0.0) as u64),
+            meter_timestamp: Some(ctx.unix_secs()),
+            ..Default::default()
+        });
+        let res = dc::DcChargeLoopResType {
+            header: self.header(ctx),
+            response_code: ResponseCodeType::Ok,
+            evse_status: evse_status(ctx),
+            meter_info,
+            receipt: None,
+            evse_present_current: rational(ctx.status.present.current.0),
+            evse_present_voltage: rational(ctx.status.present.voltage.0),
+            evse_power_limit_achieved: delivery.power_limit_achieved,
+            evse_current_limit_achieved: delivery.current_limit_achieved,
+            evse_voltage_limit_achieved: delivery.voltage_limit_achieved,
+            cl_res_control_mode: mode,
+        };
+        self.dc(dc::Document::DcChargeLoopRes(res))
+    }
+
+    fn header(&self, ctx: &Ctx<'_>) -> MessageHeaderType {
+        MessageHeaderType {
+            session_id: self
+                .id
+                .as_ref()
+                .map_or_else(SessionId::zero, Clone::clone)
+                .0
+                .into(),
+            time_stamp: ctx.unix_secs(),
+            signature: None,
+        }
+    }
+
+    fn common(&self, doc: cm::Document) -> Step {
+        match cm::encode(&doc) {
+            Ok(bytes) => Step::reply(Frame::new(PayloadType::Iso20Main, bytes)),
+            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
+        }
+    }
+
+    fn common_and_end(&self, doc: cm::Document, end: EndReason) -> Step {
+        match cm::encode(&doc) {
+            Ok(bytes) => Step::reply_and_end(Frame::new(PayloadType::Iso20Main, bytes), end),
+            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
+        }
+    }
+
+    fn dc(&self, doc: dc::Document) -> Step {
+        match dc::encode(&doc) {
+            Ok(bytes) => Step::reply(Frame::new(PayloadType::Iso20Dc, bytes)),
+            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
+        }
+    }
+
+    fn dc_and_end(&self, doc: dc::Document, end: EndReason) -> Step {
+        match dc::encode(&doc) {
+            Ok(bytes) => Step::reply_and_end(Frame::new(PayloadType::Iso20Dc, bytes), end),
+            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
+        }
+    }
+
+    fn reject(
+        &self,
+        ctx: &mut Ctx<'_>,
+        req: Request,
+        request: &'static str,
+        code: ResponseCodeType,
+    ) -> Step {
+        let name = code_name(code);
+        self.fail(
+            ctx,
+            &req,
+            code,
+            EndReason::Rejected {
+                request,
+                code: name,
+            },
+        )
+    }
+
+    /// Answers `req` with its response type carrying `code`, and ends the session.
+    fn fail(
+        &self,
+        ctx: &mut Ctx<'_>,
+        req: &Request,
+        code: ResponseCodeType,
+        end: EndReason,
+    ) -> Step {
+        use cm::Document as C;
+        use dc::Document as D;
+        ctx.charging.stop();
+        let header = self.header(ctx);
+        let voltage = rational(ctx.status.present.voltage.0);
+        match req {
+            Request::Common(doc) => {
+                let res = match doc {
+                    C::SessionSetupReq(_) => C::SessionSetupRes(cm::SessionSetupResType {
+                        header,
+                        response_code: code,
+                        evseid: ctx.config.evse_id.clone(),
+                    }),
+                    C::AuthorizationSetupReq(_) => {
+                        C::AuthorizationSetupRes(cm::AuthorizationSetupResType {
+                            header,
+                            response_code: code,
+                            authorization_services: vec![AuthorizationType::Eim],
+                            ..Default::default()
+                        })
+                    }
+                    C::AuthorizationReq(_) => C::AuthorizationRes(cm::AuthorizationResType {
+                        header,
+                        response_code: code,
+                        evse_processing: ProcessingType::Finished,
+                    }),
+                    C::ServiceDiscoveryReq(_) => {
+                        C::ServiceDiscoveryRes(cm::ServiceDiscoveryResType {
+                            header,
+                            response_code: code,
+                            service_renegotiation_supported: false,
+                            energy_transfer_service_list: ServiceListType {
+                                service: vec![ServiceType {
+                                    service_id: SERVICE_DC,
+                                    free_service: ctx.config.free_service,
+                                }],
+                            },
+                            vas_list: None,
+                        })
+                    }
+                    C::ServiceDetailReq(r) => C::ServiceDetailRes(cm::ServiceDetailResType {
+                        header,
+                        response_code: code,
+                        service_id: r.service_id,
+                        service_parameter_list: parameter_sets(ctx, r.service_id),
+                    }),
+                    C::ServiceSelectionReq(_) => {
+                        C::ServiceSelectionRes(cm::ServiceSelectionResType {
+                            header,
+                            response_code: code,
+                        })
+                    }
+                    C::ScheduleExchangeReq(_) => {
+                        C::ScheduleExchangeRes(cm::ScheduleExchangeResType {
+                            header,
+                            response_code: code,
+                            evse_processing: ProcessingType::Finished,
+                            go_to_pause: None,
+                            se_res_control_mode: SeResControlMode::DynamicSeResControlMode(
+                                DynamicSeResControlModeType::default(),
+                            ),
+                        })
+                    }
+                    C::PowerDeliveryReq(_) => C::PowerDeliveryRes(cm::PowerDeliveryResType {
+                        header,
+                        response_code: code,
+                        evse_status: None,
+                    }),
+                    C::SessionStopReq(_) => C::SessionStopRes(cm::SessionStopResType {
+                        header,
+                        response_code: code,
+                    }),
+                    C::MeteringConfirmationReq(_) => {
+                        C::MeteringConfirmationRes(cm::MeteringConfirmationResType {
+                            header,
+                            response_code: code,
+                        })
+                    }
+                    C::VehicleCheckInReq(_) => C::VehicleCheckInRes(cm::VehicleCheckInResType {
+                        header,
+                        response_code: code,
+                        ..Default::default()
+                    }),
+                    C::VehicleCheckOutReq(_) => C::VehicleCheckOutRes(cm::VehicleCheckOutResType {
+                        header,
+                        response_code: code,
+                        ..Default::default()
+                    }),
+                    C::CertificateInstallationReq(_) => {
+                        C::CertificateInstallationRes(cm::CertificateInstallationResType {
+                            header,
+                            response_code: code,
+                            evse_processing: ProcessingType::Finished,
+                            ..Default::default()
+                        })
+                    }
+                    _ => return Step::end(end),
+                };
+                self.common_and_end(res, end)
+            }
+            Request::Dc(doc) => {
+                let res = match doc {
+                    D::DcChargeParameterDiscoveryReq(r) => {
+                        let bpt = matches!(
+                            r.dc_cpd_req_energy_transfer_mode,
+                            DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(_)
+                        );
+                        D::DcChargeParameterDiscoveryRes(dc::DcChargeParameterDiscoveryResType {
+                            header,
+                            response_code: code,
+                            dc_cpd_res_energy_transfer_mode: cpd_parameters(ctx, bpt),
+                        })
+                    }
+                    D::DcCableCheckReq(_) => D::DcCableCheckRes(dc::DcCableCheckResType {
+                        header,
+                        response_code: code,
+                        evse_processing: ProcessingType::Finished,
+                    }),
+                    D::DcPreChargeReq(_) => D::DcPreChargeRes(dc::DcPreChargeResType {
+                        header,
+                        response_code: code,
+                        evse_present_voltage: voltage,
+                    }),
+                    D::DcChargeLoopReq(r) => D::DcChargeLoopRes(dc::DcChargeLoopResType {
+                        header,
+                        response_code: code,
+                        evse_status: Some(EvseStatusType {
+                            notification_max_delay: 0,
+                            evse_notification: EvseNotificationType::Terminate,
+                        }),
+                        meter_info: None,
+                        receipt: None,
+                        evse_present_current: rational(ctx.status.present.current.0),
+                        evse_present_voltage: voltage,
+                        evse_power_limit_achieved: false,
+                        evse_current_limit_achieved: false,
+                        evse_voltage_limit_achieved: false,
+                        cl_res_control_mode: failed_control_mode(&r.cl_req_control_mode),
+                    }),
+                    D::DcWeldingDetectionReq(_) => {
+                        D::DcWeldingDetectionRes(dc::DcWeldingDetectionResType {
+                            header,
+                            response_code: code,
+                            evse_present_voltage: voltage,
+                        })
+                    }
+                    _ => return Step::end(end),
+                };
+                self.dc_and_end(res, end)
+            }
+        }
+    }
+}
+
+/// The power the charger decides in dynamic mode: the site's setpoint, or the most the car
+/// takes; within the car's limits (`ev_max_discharge` 0 without BPT) and the charger's.
+fn dynamic_power(ctx: &Ctx<'_>, wanted: bool, ev_max_charge: f64, ev_max_discharge: f64) -> f64 {
+    let limits = ctx.status.limits;
+    let max = ev_max_charge.min(limits.max_power.0).max(0.0);
+    let min = -(ev_max_discharge.min(limits.max_discharge_power.0).max(0.0));
+    let target = match ctx.status.setpoint {
+        Some(p) => p.0,
+        // Without a setpoint, charge as much as the car wants.
+        None if wanted => max,
+        None => 0.0,
+    };
+    if target.is_finite() {
+        target.clamp(min, max)
+    } else {
+        0.0
+    }
+}
+
+/// The response control mode matching a request's, empty, for negative responses.
+fn failed_control_mode(req: &ClReqControlMode) -> ClResControlMode {
+    match req {
+        ClReqControlMode::ScheduledDcClReqControlMode(_) => {
+            ClResControlMode::ScheduledDcClResControlMode(Default::default())
+        }
+        ClReqControlMode::BptScheduledDcClReqControlMode(_) => {
+            ClResControlMode::BptScheduledDcClResControlMode(Default::default())
+        }
+        ClReqControlMode::BptDynamicDcClReqControlMode(_) => {
+            ClResControlMode::BptDynamicDcClResControlMode(Default::default())
+        }
+        _ => ClResControlMode::DynamicDcClResControlMode(Default::default()),
+    }
+}
+
+/// EVSEStatus with a Terminate notification when the charger wants the car to stop.
+fn evse_status(ctx: &Ctx<'_>) -> Option<EvseStatusType> {
+    (ctx.charging.condition(ctx.status) != Condition::Ready
+        && ctx.charging.condition(ctx.status) != Condition::IsolationMonitoringActive)
+        .then_some(EvseStatusType {
+            notification_max_delay: 0,
+            evse_notification: EvseNotificationType::Terminate,
+        })
+}
+
+/// The ServiceDetail parameter sets of `service`: one per configured control mode, numbered
+/// from 1.
+fn parameter_sets(ctx: &Ctx<'_>, service: u16) -> ServiceParameterListType {
+    let int = |name: &str, value: i32| ParameterType {
+        name: name.to_owned(),
+        choice: ParameterChoice::IntValue(value),
+    };
+    let parameter_set = ctx
+        .config
+        .control_modes
+        .iter()
+        .zip(1u16..)
+        .map(|(mode, id)| {
+            let mut parameter = vec![
+                int("Connector", parameter::CONNECTOR_EXTENDED),
+                int("ControlMode", mode.code()),
+                int("MobilityNeedsMode", parameter::MOBILITY_NEEDS_BY_EVCC),
+                int("Pricing", parameter::NO_PRICING),
+            ];
+            if service == SERVICE_DC_BPT {
+                parameter.push(int("BPTChannel", parameter::BPT_CHANNEL_UNIFIED));
+                parameter.push(int("GeneratorMode", parameter::GENERATOR_GRID_FOLLOWING));
+            }
+            ParameterSetType {
+                parameter_set_id: id,
+                parameter,
+            }
+        })
+        .collect();
+    ServiceParameterListType { parameter_set }
+}
+
+/// DC_ChargeParameterDiscoveryRes parameters.
+fn cpd_parameters(ctx: &Ctx<'_>, bpt: bool) -> DcCpdResEnergyTransferMode {
+    let l = ctx.status.limits;
+    if bpt {
+        DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(
+            BptDcCpdResEnergyTransferModeType {
+                evse_maximum_charge_power: rational(l.max_power.0),
+                evse_minimum_charge_power: rational(0.0),
+                evse_maximum_charge_current: rational(l.max_current.0),
+                evse_minimum_charge_current: rational(l.min_current.0),
+                evse_maximum_voltage: rational(l.max_voltage.0),
+                evse_minimum_voltage: rational(l.min_voltage.0),
+                evse_power_ramp_limitation: None,
+                evse_maximum_discharge_power: rational(l.max_discharge_power.0),
+                evse_minimum_discharge_power: rational(0.0),
+                evse_maximum_discharge_current: rational(l.max_discharge_current.0),
+                evse_minimum_discharge_current: rational(0.0),
+            },
+        )
+    } else {
+        DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(DcCpdResEnergyTransferModeType {
+            evse_maximum_charge_power: rational(l.max_power.0),
+            evse_minimum_charge_power: rational(0.0),
+            evse_maximum_charge_current: rational(l.max_current.0),
+            evse_minimum_charge_current: rational(l.min_current.0),
+            evse_maximum_voltage: rational(l.max_voltage.0),
+            evse_minimum_voltage: rational(l.min_voltage.0),
+            evse_power_ramp_limitation: None,
+        })
+    }
+}
+
+/// ScheduleExchangeRes control mode: in scheduled mode one tuple with the maximum power for a
+/// day (and, with BPT, a discharging schedule of negative power); in dynamic mode nothing to
+/// announce.
+fn schedule(ctx: &Ctx<'_>, sel: Selected) -> SeResControlMode {
+    match sel.mode {
+        ControlMode::Dynamic => {
+            SeResControlMode::DynamicSeResControlMode(DynamicSeResControlModeType::default())
+        }
+        ControlMode::Scheduled => {
+            let limits = ctx.status.limits;
+            let power_schedule = |power: f64| PowerScheduleType {
+                time_anchor: ctx.unix_secs(),
+                available_energy: None,
+                power_tolerance: None,
+                power_schedule_entries: PowerScheduleEntryListType {
+                    power_schedule_entry: vec![PowerScheduleEntryType {
+                        duration: SCHEDULE_DURATION_S,
+                        power: rational(power),
+                        power_l2: None,
+                        power_l3: None,
+                    }],
+                },
+            };
+            // [V2G20-2176] wants a price schedule with each power schedule. EVerest leaves it
+            // out (an agreement at the ElaadNL testival), but Josev's EV rejects a schedule
+            // without one: a single flat price level costs nothing to send.
+            let prices = || {
+                Some(Schedule::PriceLevelSchedule(PriceLevelScheduleType {
+                    id: None,
+                    time_anchor: ctx.unix_secs(),
+                    price_schedule_id: 1,
+                    price_schedule_description: None,
+                    number_of_price_levels: 1,
+                    price_level_schedule_entries: PriceLevelScheduleEntryListType {
+                        price_level_schedule_entry: vec![PriceLevelScheduleEntryType {
+                            duration: SCHEDULE_DURATION_S,
+                            price_level: 0,
+                        }],
+                    },
+                }))
+            };
+            SeResControlMode::ScheduledSeResControlMode(ScheduledSeResControlModeType {
+                schedule_tuple: vec![ScheduleTupleType {
+                    schedule_tuple_id: SCHEDULE_TUPLE_ID,
+                    charging_schedule: ChargingScheduleType {
+                        power_schedule: power_schedule(limits.max_power.0),
+                        schedule: prices(),
+                    },
+                    discharging_schedule: sel.bpt.then(|| ChargingScheduleType {
+                        power_schedule: power_schedule(-limits.max_discharge_power.0),
+                        schedule: prices(),
+                    }),
+                }],
+            })
+        }
+    }
+}
+
+fn header(req: &Request) -> Option<&MessageHeaderType> {
+    use cm::Document as C;
+    use dc::Document as D;
+    match req {
+        Request::Common(doc) => match doc {
+            C::SessionSetupReq(r) => Some(&r.header),
+            C::AuthorizationSetupReq(r) => Some(&r.header),
+            C::AuthorizationReq(r) => Some(&r.header),
+            C::ServiceDiscoveryReq(r) => Some(&r.header),
+            C::ServiceDetailReq(r) => Some(&r.header),
+            C::ServiceSelectionReq(r) => Some(&r.header),
+            C::ScheduleExchangeReq(r) => Some(&r.header),
+            C::PowerDeliveryReq(r) => Some(&r.header),
+            C::SessionStopReq(r) => Some(&r.header),
+            C::MeteringConfirmationReq(r) => Some(&r.header),
+            C::VehicleCheckInReq(r) => Some(&r.header),
+            C::VehicleCheckOutReq(r) => Some(&r.header),
+            C::CertificateInstallationReq(r) => Some(&r.header),
+            _ => None,
+        },
+        Request::Dc(doc) => match doc {
+            D::DcChargeParameterDiscoveryReq(r) => Some(&r.header),
+            D::DcCableCheckReq(r) => Some(&r.header),
+            D::DcPreChargeReq(r) => Some(&r.header),
+            D::DcChargeLoopReq(r) => Some(&r.header),
+            D::DcWeldingDetectionReq(r) => Some(&r.header),
+            _ => None,
+        },
+    }
+}
+
+fn request_name(req: &Request) -> Option<&'static str> {
+    use cm::Document as C;
+    use dc::Document as D;
+    Some(match req {
+        Request::Common(doc) => match doc {
+            C::SessionSetupReq(_) => "SessionSetupReq",
+            C::AuthorizationSetupReq(_) => "AuthorizationSetupReq",
+            C::AuthorizationReq(_) => "AuthorizationReq",
+            C::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
+            C::ServiceDetailReq(_) => "ServiceDetailReq",
+            C::ServiceSelectionReq(_) => "ServiceSelectionReq",
+            C::ScheduleExchangeReq(_) => "ScheduleExchangeReq",
+            C::PowerDeliveryReq(_) => "PowerDeliveryReq",
+            C::SessionStopReq(_) => "SessionStopReq",
+            C::MeteringConfirmationReq(_) => "MeteringConfirmationReq",
+            C::VehicleCheckInReq(_) => "VehicleCheckInReq",
+            C::VehicleCheckOutReq(_) => "VehicleCheckOutReq",
+            C::CertificateInstallationReq(_) => "CertificateInstallationReq",
+            _ => return None,
+        },
+        Request::Dc(doc) => match doc {
+            D::DcChargeParameterDiscoveryReq(_) => "DC_ChargeParameterDiscoveryReq",
+            D::DcCableCheckReq(_) => "DC_CableCheckReq",
+            D::DcPreChargeReq(_) => "DC_PreChargeReq",
+            D::DcChargeLoopReq(_) => "DC_ChargeLoopReq",
+            D::DcWeldingDetectionReq(_) => "DC_WeldingDetectionReq",
+            _ => return None,
+        },
+    })
+}
+
+fn message_name(req: &Request) -> String {
+    match req {
+        Request::Common(doc) => common_name(doc),
+        Request::Dc(doc) => dc_name(doc),
+    }
+}
+
+/// The element name of a CommonMessages document (its JSON key).
+pub(crate) fn common_name(doc: &cm::Document) -> String {
+    element_name(doc)
+}
+
+/// The element name of a DC document (its JSON key).
+pub(crate) fn dc_name(doc: &dc::Document) -> String {
+    element_name(doc)
+}
+
+/// The element name of a document: its JSON form is `{"ElementName": {...}}`. Only used to
+/// name unexpected messages in errors.
+fn element_name<T: serde::Serialize>(doc: &T) -> String {
+    serde_json::to_value(doc)
+        .ok()
+        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+        .unwrap_or_else(|| "an unnamed message".to_owned())
+}
+
+/// The schema's name of a response code.
+pub(crate) fn code_name(code: ResponseCodeType) -> &'static str {
+    use ResponseCodeType as C;
+    match code {
+        C::Ok => "OK",
+        C::OkCertificateExpiresSoon => "OK_CertificateExpiresSoon",
+        C::OkNewSessionEstablished => "OK_NewSessionEstablished",
+        C::OkOldSessionJoined => "OK_OldSessionJoined",
+        C::OkPowerToleranceConfirmed => "OK_PowerToleranceConfirmed",
+        C::WarningAuthorizationSelectionInvalid => "WARNING_AuthorizationSelectionInvalid",
+        C::WarningCertificateExpired => "WARNING_CertificateExpired",
+        C::WarningCertificateNotYetValid => "WARNING_CertificateNotYetValid",
+        C::WarningCertificateRevoked => "WARNING_CertificateRevoked",
+        C::WarningCertificateValidationError => "WARNING_CertificateValidationError",
+        C::WarningChallengeInvalid => "WARNING_ChallengeInvalid",
+        C::WarningEimAuthorizationFailure => "WARNING_EIMAuthorizationFailure",
+        C::WarningEMspUnknown => "WARNING_eMSPUnknown",
+        C::WarningEvPowerProfileViolation => "WARNING_EVPowerProfileViolation",
+        C::WarningGeneralPnCAuthorizationError => "WARNING_GeneralPnCAuthorizationError",
+        C::WarningNoCertificateAvailable => "WARNING_NoCertificateAvailable",
+        C::WarningNoContractMatchingPcidFound => "WARNING_NoContractMatchingPCIDFound",
+        C::WarningPowerToleranceNotConfirmed => "WARNING_PowerToleranceNotConfirmed",
+        C::WarningScheduleRenegotiationFailed => "WARNING_ScheduleRenegotiationFailed",
+        C::WarningStandbyNotAllowed => "WARNING_StandbyNotAllowed",
+        C::WarningWpt => "WARNING_WPT",
+        C::Failed => "FAILED",
+        C::FailedAssociationError => "FAILED_AssociationError",
+        C::FailedContactorError => "FAILED_ContactorError",
+        C::FailedEvPowerProfileInvalid => "FAILED_EVPowerProfileInvalid",
+        C::FailedEvPowerProfileViolation => "FAILED_EVPowerProfileViolation",
+        C::FailedMeteringSignatureNotValid => "FAILED_MeteringSignatureNotValid",
+        C::FailedNoEnergyTransferServiceSelected => "FAILED_NoEnergyTransferServiceSelected",
+        C::FailedNoServiceRenegotiationSupported => "FAILED_NoServiceRenegotiationSupported",
+        C::FailedPauseNotAllowed => "FAILED_PauseNotAllowed",
+        C::FailedPowerDeliveryNotApplied => "FAILED_PowerDeliveryNotApplied",
+        C::FailedPowerToleranceNotConfirmed => "FAILED_PowerToleranceNotConfirmed",
+        C::FailedScheduleRenegotiation => "FAILED_ScheduleRenegotiation",
+        C::FailedScheduleSelectionInvalid => "FAILED_ScheduleSelectionInvalid",
+        C::FailedSequenceError => "FAILED_SequenceError",
+        C::FailedServiceIdInvalid => "FAILED_ServiceIDInvalid",
+        C::FailedServiceSelectionInvalid => "FAILED_ServiceSelectionInvalid",
+        C::FailedSignatureError => "FAILED_SignatureError",
+        C::FailedUnknownSession => "FAILED_UnknownSession",
+        C::FailedWrongChargeParameter => "FAILED_WrongChargeParameter",
+    }
+}
