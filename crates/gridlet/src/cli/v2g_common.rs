@@ -83,7 +83,8 @@ pub(crate) async fn signal() -> anyhow::Result<()> {
 }
 
 pub(crate) fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    // Whole microseconds: finer is noise, and 0.6759999999999999 is hard to read.
+    (d.as_secs_f64() * 1e6).round() / 1000.0
 }
 
 /// Latency statistics as JSON (milliseconds).
