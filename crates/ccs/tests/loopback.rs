@@ -285,3 +285,44 @@ async fn a_charger_that_closes_ends_the_cars_session() {
     let ((), summary) = tokio::join!(server, car);
     assert_eq!(summary.result, Err(EvccError::ConnectionLost));
 }
+
+#[tokio::test]
+async fn a_shutdown_mid_charge_loop_turns_the_power_off_and_tells_the_car() {
+    let listener = listener().await;
+    let addr = listener.local_addr().unwrap();
+    let clock = clock();
+    let mut station = station();
+    let mut events = Vec::new();
+    let car = async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        run_car(
+            stream,
+            Evcc::new(car(Protocol::Din, 100_000), clock.now()),
+            &clock,
+            |_| {},
+        )
+        .await
+    };
+    let options = options(1);
+    // SIGTERM in `gridlet evse` completes this future.
+    let shutdown = tokio::time::sleep(Duration::from_secs(2));
+    let serve = serve_sessions(
+        &listener,
+        &mut station,
+        &clock,
+        &options,
+        || [8; 32],
+        |e| events.push(e),
+        shutdown,
+    );
+    let (served, summary) = tokio::join!(serve, car);
+    served.unwrap();
+    let ends = ends(&events);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reason, EndReason::Aborted);
+    // It was charging when the shutdown came.
+    assert!(ends[0].charge_loop_cycles > 10, "{:?}", ends[0]);
+    assert_eq!(station.stage.demand(), v2g::charger::PowerDemand::Off);
+    // The car learned at once: the connection closed.
+    assert_eq!(summary.result, Err(EvccError::ConnectionLost));
+}
