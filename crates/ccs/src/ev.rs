@@ -61,10 +61,10 @@ pub enum EvError {
     #[error(transparent)]
     Iface(#[from] IfaceError),
     /// The powerline link could not be opened.
-    #[error("{0}")]
+    #[error(transparent)]
     Link(#[from] plc::Error),
     /// The powerline link failed during SLAC.
-    #[error("{iface}: powerline link: {source}")]
+    #[error("{iface}: powerline link")]
     LinkIo {
         /// The interface.
         iface: String,
@@ -83,7 +83,7 @@ pub enum EvError {
     #[error(transparent)]
     Sdp(#[from] DiscoverError),
     /// The charger's V2G server did not accept the connection.
-    #[error("connecting to the charger at {addr}: {source}")]
+    #[error("connecting to the charger at {addr}")]
     Connect {
         /// Where.
         addr: SocketAddrV6,

@@ -61,7 +61,7 @@ pub enum EvseError {
     #[error(transparent)]
     Iface(#[from] IfaceError),
     /// A socket failed.
-    #[error("{iface}: {what}: {source}")]
+    #[error("{iface}: {what}")]
     Io {
         /// The interface.
         iface: String,
@@ -71,7 +71,7 @@ pub enum EvseError {
         source: io::Error,
     },
     /// The powerline link (SLAC) failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Slac(#[from] plc::Error),
 }
 

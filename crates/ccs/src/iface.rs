@@ -12,7 +12,7 @@ use homeplug::MacAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum IfaceError {
     /// It does not exist (or `/sys` is not mounted).
-    #[error("{iface}: no such interface ({source})")]
+    #[error("{iface}: no such interface")]
     NotFound {
         /// The interface.
         iface: String,

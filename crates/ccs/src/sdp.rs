@@ -76,7 +76,7 @@ impl SdpServerSocket {
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     /// A socket call failed.
-    #[error("{iface}: SDP socket: {source}")]
+    #[error("{iface}: SDP socket")]
     Io {
         /// The interface.
         iface: String,

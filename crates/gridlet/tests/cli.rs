@@ -380,3 +380,23 @@ fn the_examples_pass_the_check() {
     let default = gridlet(&["config", "example"]);
     assert!(String::from_utf8_lossy(&default.stdout).contains("FoccciCape"));
 }
+
+/// A missing interface is the user's mistake: one line that names it and the cause once, exit 1.
+#[test]
+fn evse_and_ev_on_a_missing_interface_say_so_once() {
+    for args in [
+        &["evse", "--iface", "nosuch0"][..],
+        &["ev", "--iface", "nosuch0", "--protocol", "din"][..],
+    ] {
+        let out = gridlet(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{args:?}: {err}"));
+        assert!(line.starts_with("error: nosuch0: "), "{line}");
+        assert_eq!(line.matches("nosuch0").count(), 1, "{line}");
+        assert_eq!(line.matches("os error").count(), 1, "{line}");
+    }
+}
