@@ -8,6 +8,9 @@ use v2g_messages::iso20::ac as schema;
 fuzz_target!(|data: &[u8]| {
     if let Ok(doc) = schema::decode(data) {
         let bytes = schema::encode(&doc).expect("a decoded document re-encodes");
-        assert_eq!(schema::decode(&bytes).expect("re-encoded bytes decode"), doc);
+        assert_eq!(
+            schema::decode(&bytes).expect("re-encoded bytes decode"),
+            doc
+        );
     }
 });

@@ -11,7 +11,7 @@ use units::Timestamp;
 use v2g::Protocol;
 use v2g::evcc::{Evcc, EvccConfig};
 use v2g::secc::SeccConfig;
-use v2g::sim::Pair;
+use v2g::sim::{Direction, Pair};
 use v2g::wire::{Frame, PayloadType};
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::Din, Protocol::Iso2, Protocol::Iso20Dc];
@@ -28,20 +28,17 @@ fn config(p: Protocol) -> EvccConfig {
     }
 }
 
-/// The charger's responses in a complete session of each protocol, with when they arrived.
 /// Timed frames of one session.
 type Frames = Vec<(Timestamp, Vec<u8>)>;
 
+/// The charger's responses in a complete session of each protocol, with when they arrived.
 fn recorded() -> &'static [Frames; 3] {
     static RECORDED: OnceLock<[Frames; 3]> = OnceLock::new();
     RECORDED.get_or_init(|| {
         PROTOCOLS.map(|p| {
             let mut pair = Pair::new(SeccConfig::default(), config(p), [1; 32], start());
             pair.run(Duration::from_secs(60));
-            pair.charger_frames
-                .iter()
-                .map(|(t, b)| (*t + pair.latency, b.clone()))
-                .collect()
+            pair.arrivals(Direction::ToCar)
         })
     })
 }

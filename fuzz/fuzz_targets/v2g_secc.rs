@@ -13,7 +13,7 @@ use v2g::Protocol;
 use v2g::charger::Demand;
 use v2g::evcc::EvccConfig;
 use v2g::secc::{Secc, SeccConfig};
-use v2g::sim::{Pair, Station};
+use v2g::sim::{Direction, Pair, Station};
 use v2g::transcript::Transcript;
 use v2g::wire::{Frame, Packet, PayloadType};
 
@@ -23,10 +23,10 @@ fn start() -> Timestamp {
     Timestamp::from_unix_secs(1_750_000_000)
 }
 
-/// Our car's requests in a complete session of each protocol, with when they arrived.
 /// Timed frames of one session.
 type Frames = Vec<(Timestamp, Vec<u8>)>;
 
+/// Our car's requests in a complete session of each protocol, with when they arrived.
 fn recorded() -> &'static [Frames; 3] {
     static RECORDED: OnceLock<[Frames; 3]> = OnceLock::new();
     RECORDED.get_or_init(|| {
@@ -38,10 +38,7 @@ fn recorded() -> &'static [Frames; 3] {
             };
             let mut pair = Pair::new(SeccConfig::default(), evcc, [1; 32], start());
             pair.run(Duration::from_secs(60));
-            pair.car_frames
-                .iter()
-                .map(|(t, b)| (*t + pair.latency, b.clone()))
-                .collect()
+            pair.arrivals(Direction::ToCharger)
         })
     })
 }

@@ -31,7 +31,13 @@ fn site() -> (Site, SharedWorld) {
         },
         ..Default::default()
     };
-    let mut world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
+    let world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
+    battery_site(world, start())
+}
+
+/// `world` with a 5 kW converter on its battery, driven by a default controller from `now`:
+/// the grid meter, the BMS and the converter are the simulated ones.
+fn battery_site(mut world: World, now: Timestamp) -> (Site, SharedWorld) {
     world.set_battery(BatteryParams::default());
     world.set_converter(ConverterParams::default());
     let world = world.shared();
@@ -53,8 +59,10 @@ fn site() -> (Site, SharedWorld) {
         relays: vec![],
         timezone: jiff::tz::TimeZone::UTC,
     };
-    let controller = SiteController::new(cfg, start()).unwrap();
-    (Site::new(devices, controller), world)
+    (
+        Site::new(devices, SiteController::new(cfg, now).unwrap()),
+        world,
+    )
 }
 
 /// Runs the site for `secs` ticks from `t`; returns the time after.
@@ -197,32 +205,11 @@ fn a_3kw_load_step_in_the_simulated_house_settles_within_50w_in_30s() {
     // the standby wander remain, as in a real house.
     let night = Timestamp::parse_rfc3339("2026-06-21T01:00:00Z").unwrap();
     let mut world = World::new(&SimSettings::default(), jiff::tz::TimeZone::UTC, night);
-    world.set_battery(BatteryParams::default());
-    world.set_converter(ConverterParams::default());
     let kettle = world.add_relay(sim::LoadParams {
         load_w: Watts(3000.0),
         ..Default::default()
     });
-    let world = world.shared();
-    let devices = Devices {
-        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
-        bms: Some(Box::new(SimBms(world.clone()))),
-        converter: Some(Box::new(SimConverter(world.clone()))),
-        ..Default::default()
-    };
-    let cfg = ControllerConfig {
-        control: ControlSettings::default(),
-        converter: Some(ConverterRating {
-            max_charge_w: Watts(5000.0),
-            max_discharge_w: Watts(5000.0),
-        }),
-        battery: true,
-        pv_rated: vec![],
-        changeover: false,
-        relays: vec![],
-        timezone: jiff::tz::TimeZone::UTC,
-    };
-    let mut site = Site::new(devices, SiteController::new(cfg, night).unwrap());
+    let (mut site, world) = battery_site(world, night);
     let step_at = run(&mut site, &world, night, 120);
     let grid = |w: &SharedWorld| lock(w).meter().unwrap().value.power_w;
     assert!(grid(&world).abs() < Watts(50.0), "settled before the step");

@@ -15,7 +15,7 @@ use units::Timestamp;
 use v2g::Protocol;
 use v2g::evcc::EvccConfig;
 use v2g::secc::SeccConfig;
-use v2g::sim::Pair;
+use v2g::sim::{Direction, Pair};
 use v2g::transcript::Transcript;
 use v2g::wire::{Frame, Packet};
 
@@ -48,19 +48,12 @@ fn in_charge_loop(protocol: Protocol, request: &str) -> (Pair, Vec<u8>) {
     pair.run(Duration::from_secs(60));
     let mut transcript = Transcript::new();
     let mut last = None;
-    let mut frames: Vec<_> = pair
-        .car_frames
-        .iter()
-        .map(|(t, b)| (*t, false, b))
-        .chain(pair.charger_frames.iter().map(|(t, b)| (*t, true, b)))
-        .collect();
-    frames.sort_by_key(|(t, from_charger, _)| (*t, *from_charger));
-    for (_, from_charger, bytes) in frames {
-        let packet = Packet::new_checked(&bytes[..]).expect("whole frames");
+    for (_, direction, bytes) in pair.frames() {
+        let packet = Packet::new_checked(bytes).expect("whole frames");
         let frame = Frame::new(packet.payload_type(), packet.payload().to_vec());
         let message = transcript.decode(&frame).expect("our own frames decode");
-        if !from_charger && message.name == request {
-            last = Some(bytes.clone());
+        if direction == Direction::ToCharger && message.name == request {
+            last = Some(bytes.to_vec());
         }
     }
     let frame = last.unwrap_or_else(|| panic!("{protocol}: no {request} in 60 s"));

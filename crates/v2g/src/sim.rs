@@ -297,6 +297,36 @@ impl Pair {
         }
     }
 
+    /// Every frame either side sent, in the order sent (a request before the response sent at
+    /// the same instant), with which way it went.
+    pub fn frames(&self) -> Vec<(Timestamp, Direction, &[u8])> {
+        let mut frames: Vec<_> = self
+            .car_frames
+            .iter()
+            .map(|(t, b)| (*t, Direction::ToCharger, &b[..]))
+            .chain(
+                self.charger_frames
+                    .iter()
+                    .map(|(t, b)| (*t, Direction::ToCar, &b[..])),
+            )
+            .collect();
+        frames.sort_by_key(|(t, direction, _)| (*t, *direction == Direction::ToCar));
+        frames
+    }
+
+    /// The frames sent `direction` with when they arrive (one latency later): the car's
+    /// requests as the charger gets them (`ToCharger`) or the charger's responses as the car
+    /// does (`ToCar`). What a test replays against one side alone.
+    pub fn arrivals(&self, direction: Direction) -> Vec<(Timestamp, Vec<u8>)> {
+        let sent = match direction {
+            Direction::ToCharger => &self.car_frames,
+            Direction::ToCar => &self.charger_frames,
+        };
+        sent.iter()
+            .map(|(t, b)| (*t + self.latency, b.clone()))
+            .collect()
+    }
+
     /// The charger's record of the session, once it ended.
     pub fn charger_end(&self) -> Option<&crate::secc::SessionEnd> {
         self.secc_events.iter().find_map(|e| match e {

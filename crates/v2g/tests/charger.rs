@@ -12,7 +12,7 @@ use units::Timestamp;
 use v2g::charger::PowerDemand;
 use v2g::evcc::EvccConfig;
 use v2g::secc::{EndReason, Secc, SeccConfig, SeccEvent};
-use v2g::sim::{Pair, Station};
+use v2g::sim::{Direction, Pair, Station};
 use v2g::transcript::{Message, Transcript};
 use v2g::wire::{Frame, Packet, PayloadType, WireError};
 use v2g::{ControlMode, Protocol, SessionId};
@@ -423,26 +423,15 @@ fn every_request_in_every_state_is_answered_or_refused_as_the_protocol_says() {
         };
         let mut pair = Pair::new(SeccConfig::default(), evcc, [5; 32], start());
         assert!(pair.run(Duration::from_secs(60)));
-        let requests: Vec<(Timestamp, Vec<u8>)> = pair
-            .car_frames
-            .iter()
-            .map(|(t, b)| (*t + pair.latency, b.clone()))
-            .collect();
+        let requests = pair.arrivals(Direction::ToCharger);
         let mut names = Vec::new();
         let mut transcript = Transcript::new();
-        let mut all = pair
-            .car_frames
-            .iter()
-            .map(|f| (f, false))
-            .chain(pair.charger_frames.iter().map(|f| (f, true)))
-            .collect::<Vec<_>>();
-        all.sort_by_key(|((t, _), from_charger)| (*t, *from_charger));
-        for ((_, bytes), from_charger) in all {
-            let p = Packet::new_checked(&bytes[..]).unwrap();
+        for (_, direction, bytes) in pair.frames() {
+            let p = Packet::new_checked(bytes).unwrap();
             let m = transcript
                 .decode(&Frame::new(p.payload_type(), p.payload().to_vec()))
                 .unwrap();
-            if !from_charger {
+            if direction == Direction::ToCharger {
                 names.push(m.name);
             }
         }

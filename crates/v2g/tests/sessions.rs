@@ -10,7 +10,7 @@ use units::{Amps, Timestamp, Watts};
 use v2g::charger::{Authorization, Fault, Isolation, PowerDemand, SimIsolationMonitor};
 use v2g::evcc::{Behaviour, EvccConfig, EvccError, EvccEvent};
 use v2g::secc::{EndReason, SeccConfig, SeccEvent, SessionState};
-use v2g::sim::{Pair, Station};
+use v2g::sim::{Direction, Pair, Station};
 use v2g::transcript::{Message, Transcript};
 use v2g::wire::{Frame, Packet};
 use v2g::{ControlMode, Protocol};
@@ -37,19 +37,12 @@ fn pair(protocol: Protocol, evcc: EvccConfig, station: Station) -> Pair {
 /// Every frame of the session in order, decoded; checks that every frame the charger sent
 /// re-encodes to the same bytes.
 fn transcript(pair: &Pair) -> Vec<(bool, Message)> {
-    let mut frames: Vec<(Timestamp, bool, &Vec<u8>)> = pair
-        .charger_frames
-        .iter()
-        .map(|(t, b)| (*t, true, b))
-        .chain(pair.car_frames.iter().map(|(t, b)| (*t, false, b)))
-        .collect();
-    // Requests before their responses at equal times.
-    frames.sort_by_key(|(t, from_charger, _)| (*t, *from_charger));
     let mut transcript = Transcript::new();
-    frames
+    pair.frames()
         .into_iter()
-        .map(|(_, from_charger, bytes)| {
-            let packet = Packet::new_checked(&bytes[..]).expect("a whole V2GTP frame");
+        .map(|(_, direction, bytes)| {
+            let from_charger = direction == Direction::ToCar;
+            let packet = Packet::new_checked(bytes).expect("a whole V2GTP frame");
             let frame = Frame::new(packet.payload_type(), packet.payload().to_vec());
             let msg = transcript.decode(&frame).expect("decodes");
             if from_charger {

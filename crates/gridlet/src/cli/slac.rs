@@ -14,6 +14,8 @@ use slac::{Ev, EvConfig, EvEvent, Evse, EvseConfig, EvseEvent};
 use tracing::{info, warn};
 use units::{Clock, SystemClock};
 
+use super::v2g_common::millis;
+
 /// Match a charger and a car over their powerline modems (ISO 15118-3 SLAC).
 #[derive(Debug, Args)]
 pub(crate) struct SlacArgs {
@@ -249,10 +251,6 @@ async fn run_ev(common: Common, run_id: Option<RunId>) -> anyhow::Result<ExitCod
         }
     };
     with_limits(&common, run).await
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn print_evse_match(common: &Common, m: &slac::EvseMatch) {
