@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use units::Timestamp;
-use v2g::charger::PowerDemand;
+use units::{Amps, Timestamp, Volts, Watts};
+use v2g::charger::{Limits, PowerDemand};
 use v2g::evcc::EvccConfig;
 use v2g::secc::{EndReason, Secc, SeccConfig, SeccEvent};
 use v2g::sim::{Direction, Pair, Station};
@@ -75,6 +75,8 @@ struct Charger {
     now: Timestamp,
     transcript: Transcript,
     events: Vec<SeccEvent>,
+    /// Every response so far.
+    responses: Vec<Message>,
 }
 
 impl Charger {
@@ -85,6 +87,7 @@ impl Charger {
             now: start(),
             transcript: Transcript::new(),
             events: Vec::new(),
+            responses: Vec::new(),
         }
     }
 
@@ -103,9 +106,15 @@ impl Charger {
             let msg = self.transcript.decode(&frame).unwrap();
             // Whatever the charger sends re-encodes to the same bytes.
             assert_eq!(v2g_messages::encode(&msg.document).unwrap(), frame.payload);
+            self.responses.push(msg.clone());
             out.push(msg);
         }
         out
+    }
+
+    /// The responses so far named `name`.
+    fn transcript_responses(&self, name: &str) -> Vec<&Message> {
+        self.responses.iter().filter(|m| m.name == name).collect()
     }
 
     /// Sends one recorded request (with our SessionID), returns the one response.
@@ -168,8 +177,14 @@ enum Repeat {
 
 /// Replays `script` against a charger and checks every response is the matching positive one.
 fn replay(config: SeccConfig, script: &[(&str, Repeat)]) -> Charger {
+    replay_at(config, Station::default(), script)
+}
+
+/// [`replay`] with the charger's hardware and limits.
+fn replay_at(config: SeccConfig, station: Station, script: &[(&str, Repeat)]) -> Charger {
     let vectors = vectors();
     let mut charger = Charger::new(config);
+    charger.station = station;
     for (id, repeat) in script {
         // `Vnnn/stop`: the recorded PowerDeliveryReq (Start) turned into Stop, which the lab
         // vectors do not include.
@@ -372,6 +387,64 @@ fn an_iso20_lab_session_completes() {
     );
     assert_eq!(charger.secc.protocol(), Some(Protocol::Iso20Dc));
     assert_eq!(charger.end(), Some(&EndReason::Stopped { pause: false }));
+}
+
+/// The dSPACE lab car asks 200 A at 460 V in CurrentDemandReq: each response flags the limit of
+/// ours that holds it back, and only that one.
+#[test]
+fn current_demand_responses_flag_the_binding_limit() {
+    use Repeat::*;
+    let script = [
+        ("V069", Once),
+        ("V071", Once),
+        ("V073", Once),
+        ("V075", Once),
+        ("V077", UntilFinished),
+        ("V079", UntilFinished),
+        ("V081", UntilFinished),
+        ("V083", Times(12)),
+        ("V085", Once),
+        ("V087", Times(10)),
+    ];
+    let flags = |limits: Limits| {
+        let station = Station {
+            limits,
+            ..Station::default()
+        };
+        let charger = replay_at(SeccConfig::default(), station, &script);
+        let res = charger.transcript_responses("CurrentDemandRes");
+        assert_eq!(res.len(), 10);
+        let last = res.last().unwrap();
+        let flag = |name| field(last, name).as_bool().unwrap();
+        (
+            flag("EVSECurrentLimitAchieved"),
+            flag("EVSEPowerLimitAchieved"),
+            flag("EVSEVoltageLimitAchieved"),
+            value(&field(last, "EVSEPresentCurrent")),
+        )
+    };
+    // 25 A and 50 kW (108 A at 460 V): the current binds.
+    let (current, power, voltage, amps) = flags(Limits {
+        max_power: Watts(50_000.0),
+        ..Limits::DEFAULT
+    });
+    assert_eq!((current, power, voltage), (true, false, false));
+    assert!((amps - 25.0).abs() < 1.0, "{amps} A");
+    // 25 A and 9 kW (19.6 A at 460 V): the power binds.
+    let (current, power, voltage, amps) = flags(Limits {
+        max_power: Watts(9_000.0),
+        ..Limits::DEFAULT
+    });
+    assert_eq!((current, power, voltage), (false, true, false));
+    assert!(amps < 24.5, "{amps} A: below the current limit");
+    // 440 V at most, 100 A and 100 kW: only the voltage binds.
+    let (current, power, voltage, _) = flags(Limits {
+        max_voltage: Volts(440.0),
+        max_current: Amps(250.0),
+        max_power: Watts(100_000.0),
+        ..Limits::DEFAULT
+    });
+    assert_eq!((current, power, voltage), (false, false, true));
 }
 
 /// The requests each state allows, by the name of the request the car sent next in a normal

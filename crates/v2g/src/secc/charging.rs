@@ -55,6 +55,21 @@ pub(crate) struct Delivery {
     pub(crate) power_limit_achieved: bool,
 }
 
+impl Delivery {
+    /// Flags the charger's limit that holds back `asked` (a magnitude): the lower of its current
+    /// limit and its power limit at the present voltage, both when they are equal. A car asking
+    /// 100 A at 400 V from an 11 kW / 25 A charger is held by the current (25 A < 27.5 A), not
+    /// the power. The flags are CurrentDemandRes' EVSECurrentLimitAchieved and
+    /// EVSEPowerLimitAchieved (DIN 70121, ISO 15118-2) and DC_ChargeLoopRes' (ISO 15118-20).
+    fn bind(&mut self, asked: Amps, by_current: Amps, by_power: Amps) {
+        let held = by_current.min(by_power);
+        if asked > held {
+            self.current_limit_achieved = by_current <= by_power;
+            self.power_limit_achieved = by_power <= by_current;
+        }
+    }
+}
+
 /// The protocol-independent part of a session.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Charging {
@@ -353,12 +368,7 @@ impl Charging {
             if let Some(ev) = self.ev.max_current {
                 max = max.min(ev);
             }
-            if current > limits.max_current {
-                delivery.current_limit_achieved = true;
-            }
-            if current > by_power {
-                delivery.power_limit_achieved = true;
-            }
+            delivery.bind(current, limits.max_current, by_power);
             current.min(max.max(Amps::ZERO))
         } else {
             let by_power = limits.max_discharge_power.at(at);
@@ -366,14 +376,100 @@ impl Charging {
             if let Some(ev) = self.ev.max_discharge_current {
                 max = max.min(ev);
             }
-            if -current > limits.max_discharge_current {
-                delivery.current_limit_achieved = true;
-            }
-            if -current > by_power {
-                delivery.power_limit_achieved = true;
-            }
+            delivery.bind(-current, limits.max_discharge_current, by_power);
             current.max(-max.max(Amps::ZERO))
         };
         (delivery, voltage, current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use units::Watts;
+
+    use super::*;
+    use crate::charger::Limits;
+
+    /// The charger's output at 400 V, with `limits`.
+    fn status(limits: Limits) -> ChargerStatus {
+        ChargerStatus {
+            present: Measurements {
+                voltage: Volts(400.0),
+                current: Amps::ZERO,
+            },
+            isolation: Isolation::Valid,
+            limits,
+            setpoint: None,
+            authorization: Authorization::Granted,
+            fault: None,
+            stop: false,
+        }
+    }
+
+    fn flags(d: Delivery) -> (bool, bool, bool) {
+        (
+            d.current_limit_achieved,
+            d.power_limit_achieved,
+            d.voltage_limit_achieved,
+        )
+    }
+
+    #[test]
+    fn the_binding_limit_is_the_one_flagged() {
+        let small = Limits::DEFAULT; // 11 kW, 25 A, 500 V
+        // 100 A at 400 V from 11 kW / 25 A: 25 A < 27.5 A, the current binds.
+        let (d, _) = Charging::new().deliver(400.0, 100.0, false, &status(small));
+        assert_eq!(flags(d), (true, false, false));
+        // 40 A allowed but only 11 kW: 27.5 A at 400 V, the power binds.
+        let wide = Limits {
+            max_current: Amps(40.0),
+            ..small
+        };
+        let (d, _) = Charging::new().deliver(400.0, 100.0, false, &status(wide));
+        assert_eq!(flags(d), (false, true, false));
+        // Both limits at 25 A (10 kW at 400 V): both bind.
+        let both = Limits {
+            max_power: Watts(10_000.0),
+            ..small
+        };
+        let (d, _) = Charging::new().deliver(400.0, 100.0, false, &status(both));
+        assert_eq!(flags(d), (true, true, false));
+        // Within both: nothing binds.
+        let (d, _) = Charging::new().deliver(400.0, 20.0, false, &status(small));
+        assert_eq!(flags(d), (false, false, false));
+        // 450 V asked from a 420 V charger: the voltage binds, the current is within limits.
+        let low = Limits {
+            max_voltage: Volts(420.0),
+            ..small
+        };
+        let mut charging = Charging::new();
+        let (d, _) = charging.deliver(450.0, 10.0, false, &status(low));
+        assert_eq!(flags(d), (false, false, true));
+        assert!(matches!(
+            charging.demand.power,
+            PowerDemand::Deliver { voltage, current } if voltage == Volts(420.0) && current == Amps(10.0)
+        ));
+    }
+
+    #[test]
+    fn discharge_flags_the_binding_discharge_limit() {
+        let limits = Limits {
+            max_discharge_current: Amps(20.0),
+            max_discharge_power: Watts(11_000.0),
+            ..Limits::DEFAULT
+        };
+        // -30 A: the 20 A discharge current binds (11 kW would allow 27.5 A).
+        let (d, _) = Charging::new().deliver(400.0, -30.0, true, &status(limits));
+        assert_eq!(flags(d), (true, false, false));
+        // 4 kW allowed: 10 A at 400 V, the power binds.
+        let limits = Limits {
+            max_discharge_power: Watts(4_000.0),
+            ..limits
+        };
+        let (d, _) = Charging::new().deliver(400.0, -30.0, true, &status(limits));
+        assert_eq!(flags(d), (false, true, false));
+        // Dynamic mode: -8 kW asked, 4 kW allowed.
+        let d = Charging::new().deliver_power(-8_000.0, 400.0, &status(limits));
+        assert_eq!(flags(d), (false, true, false));
     }
 }
