@@ -109,7 +109,7 @@ pub async fn run_ev(
         drive(&link, clock, &mut ev, |_, event| {
             let stop = match &event {
                 slac::EvEvent::Matched(m) => {
-                    info!("SLAC: matched charger {}", m.evse_mac);
+                    info!("SLAC: matched charger {}, network {}", m.evse_mac, m.nid);
                     true
                 }
                 slac::EvEvent::Failed { reason } => {

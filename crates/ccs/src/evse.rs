@@ -1,7 +1,8 @@
 //! The charger application: SLAC, SDP and the V2G sessions on one powerline interface, all at
 //! once. SDP is answered whenever the charger is ready, with or without a SLAC match, so peers
-//! that start at SDP (Josev) work too; with SLAC the charger follows its state machine and
-//! starts over after every match, for the next car.
+//! that start at SDP (Josev) work too. With SLAC the charger keeps the matched car's network key
+//! until the car has gone, as the V2G stage tells ([`crate::presence`]: there is no control
+//! pilot here), and only then draws a new key for the next car.
 
 use std::future::Future;
 use std::io;
@@ -9,7 +10,7 @@ use std::net::{SocketAddr, SocketAddrV6};
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use plc::{Link, RawLink, drive};
+use plc::{Link, RawLink, drive_with_inputs};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -18,6 +19,7 @@ use v2g::sdp::{DYNAMIC_PORTS, SdpServer, SdpServerConfig};
 use v2g::wire::SdpResponse;
 
 use crate::iface::{Iface, IfaceError};
+use crate::presence::{Activity, ChargerSlac, ChargerSlacEvent};
 use crate::sdp::SdpServerSocket;
 use crate::session::{Charger, ServeEvent, ServeOptions, serve_sessions};
 
@@ -30,6 +32,9 @@ pub struct EvseOptions {
     pub port: Option<u16>,
     /// Run SLAC (needs root: a raw socket).
     pub slac: bool,
+    /// After each match, ask the modem until the car has joined our network
+    /// (VS_PL_LINK_STATUS, Qualcomm modems only); see [`slac::EvseConfig::link_detection`].
+    pub link_detection: bool,
     /// How sessions are served.
     pub serve: ServeOptions,
     /// How long to wait for the interface's link-local address at start.
@@ -41,8 +46,8 @@ pub struct EvseOptions {
 pub enum EvseEvent {
     /// The V2G server listens.
     Listening(SocketAddrV6),
-    /// SLAC.
-    Slac(slac::EvseEvent),
+    /// SLAC, and the matched car's departure.
+    Slac(ChargerSlacEvent),
     /// An SDP request was answered.
     Sdp {
         /// The car.
@@ -163,31 +168,36 @@ pub async fn run_evse<C: Charger + ?Sized>(
     });
     let slac_tx = tx.clone();
     let slac_seed = seed();
+    // What the SDP and session servers saw, for the SLAC task's presence rule.
+    let (activity_tx, mut activity_rx) = mpsc::unbounded_channel();
     let slac_task = async {
         if !options.slac {
             return std::future::pending::<Result<(), EvseError>>().await;
         }
         let link = RawLink::open(&iface.name)?;
-        let mut evse = slac::Evse::new(slac::EvseConfig::new(link.mac(), slac_seed), clock.now());
-        // No control pilot here: a car is taken as plugged in all the time.
-        evse.handle_car_plugged(clock.now());
-        drive(&link, clock, &mut evse, |evse, event| {
-            match &event {
-                slac::EvseEvent::Matched(m) => {
-                    info!("SLAC: matched {}", m.ev_mac);
-                    // Ready for the next car, with a new key.
-                    evse.handle_car_left(clock.now());
-                    evse.handle_car_plugged(clock.now());
+        let mut config = slac::EvseConfig::new(link.mac(), slac_seed);
+        config.link_detection = options.link_detection;
+        let mut slac = ChargerSlac::new(config, clock.now());
+        drive_with_inputs(
+            &link,
+            clock,
+            &mut slac,
+            &mut activity_rx,
+            |slac, now, activity| slac.handle_activity(now, activity),
+            |_, event| {
+                match &event {
+                    ChargerSlacEvent::Slac(slac::EvseEvent::Matched(m)) => {
+                        info!("SLAC: matched {}", m.ev_mac);
+                    }
+                    ChargerSlacEvent::Slac(slac::EvseEvent::ModemSilent) => {
+                        warn!("SLAC: the local modem did not confirm the key");
+                    }
+                    _ => {}
                 }
-                slac::EvseEvent::SlacInitTimeout => evse.handle_car_plugged(clock.now()),
-                slac::EvseEvent::ModemSilent => {
-                    warn!("SLAC: the local modem did not confirm the key");
-                }
-                _ => {}
-            }
-            let _ = slac_tx.send(EvseEvent::Slac(event));
-            ControlFlow::Continue(())
-        })
+                let _ = slac_tx.send(EvseEvent::Slac(event));
+                ControlFlow::Continue(())
+            },
+        )
         .await
         .map_err(|source| EvseError::Io {
             iface: iface.name.clone(),
@@ -212,7 +222,12 @@ pub async fn run_evse<C: Charger + ?Sized>(
         loop {
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => on_event(event),
+                Some(event) = rx.recv() => {
+                    if let Some(activity) = activity(&event) {
+                        let _ = activity_tx.send(activity);
+                    }
+                    on_event(event);
+                }
                 r = &mut sessions => break r.map_err(io_err("V2G server")),
                 r = &mut sdp_task => break r.map_err(io_err("SDP server")),
                 r = &mut slac_task => break r,
@@ -225,4 +240,16 @@ pub async fn run_evse<C: Charger + ?Sized>(
         on_event(event);
     }
     result
+}
+
+/// What the SLAC task's presence rule needs to know of an event of the SDP or session server.
+fn activity(event: &EvseEvent) -> Option<Activity> {
+    match event {
+        EvseEvent::Sdp { .. } => Some(Activity::SdpAnswered),
+        EvseEvent::Serve(ServeEvent::Connected(_)) => Some(Activity::Connected),
+        EvseEvent::Serve(ServeEvent::Closed { paused }) => {
+            Some(Activity::Closed { paused: *paused })
+        }
+        _ => None,
+    }
 }

@@ -8,11 +8,14 @@
 //! - [`iface`]: the powerline interface's index, MAC and link-local address.
 //! - [`sdp`]: the SDP server socket and the car's discovery.
 //! - [`session`]: serving sessions one after another; running the car's.
+//! - [`presence`]: without a control pilot, when the matched car has gone and the charger may
+//!   change its network key (sans-IO, the one decision this crate makes itself).
 //! - [`evse`], [`ev`]: the applications behind `gridlet evse` and `gridlet ev`.
 
 pub mod ev;
 pub mod evse;
 pub mod iface;
+pub mod presence;
 pub mod sdp;
 pub mod session;
 

@@ -62,6 +62,12 @@ pub enum ServeEvent {
     Connected(SocketAddr),
     /// A session event.
     Session(SeccEvent),
+    /// The session ended and its connection is closed (not sent when a new connection
+    /// replaced it: the car reconnected). `paused`: the car paused the session and may resume it.
+    Closed {
+        /// The session was paused (ISO 15118-2 SessionStop with Pause).
+        paused: bool,
+    },
     /// A frame went over the connection (`true`: from the charger), with when.
     Frame {
         /// Sent by the charger (else received).
@@ -129,7 +135,12 @@ pub async fn serve_sessions<C: Charger + ?Sized>(
         .await;
         charger.apply(clock.now(), Demand::OFF);
         match outcome {
-            Outcome::Ended { paused: p } => paused = p,
+            Outcome::Ended { paused: p } => {
+                on_event(ServeEvent::Closed {
+                    paused: p.is_some(),
+                });
+                paused = p;
+            }
             Outcome::Replaced(accepted) => pending = Some(accepted),
             Outcome::Shutdown => return Ok(()),
         }

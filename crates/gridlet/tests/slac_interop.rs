@@ -7,8 +7,10 @@
 //! the tests say why and pass, unless `CI=true` (see `testkit::capability`).
 //!
 //! Timing is measured from the frames' kernel timestamps (tcpdump on the charger's or the car's
-//! `eth1`): the charger must answer every request within 10 ms (p99), and our EV's match must fit
-//! the standard's timings (`slac::timing::EV_MATCH_ATTEMPT_MAX`).
+//! `eth1`) and printed; the tests assert only the standard's bounds: the charger answers within
+//! TP_match_response (p99), and our EV's match fits `slac::timing::EV_MATCH_ATTEMPT_MAX`.
+//!
+//! The emulator runs with `--avln` (keys modelled as real modems do).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -18,14 +20,15 @@ use std::time::{Duration, Instant};
 
 use homeplug::{MacAddr, Message, Repr, RunId};
 use slac::timing::EV_MATCH_ATTEMPT_MAX;
-use testkit::netns::{Namespace, Topology};
+use testkit::netns::{Namespace, Powerline, Topology};
 use testkit::pcap::Record;
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 const CHARGER: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 const CAR: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
-/// The charger's answer to any request: ours must come within this (p99).
-const RESPONSE_LIMIT: Duration = Duration::from_millis(10);
+/// The charger's answer to any request must come within TP_match_response (p99): a bound that
+/// means broken, not a performance target. What ours achieves (a few hundred µs) is printed.
+const RESPONSE_LIMIT: Duration = slac::timing::TP_MATCH_RESPONSE;
 
 /// A running `gridlet slac ...`, with its stdout collected and its log lines forwarded.
 struct Gridlet {
@@ -258,7 +261,7 @@ fn write_ini(topology: &Topology, name: &str) -> String {
 #[test]
 fn qualcomm_pev_matches_our_charger() {
     let test = "qualcomm_pev_matches_our_charger";
-    let Some(topology) = Topology::up(test, &["pev", "tcpdump"]) else {
+    let Some(topology) = Topology::up(test, &["pev", "tcpdump"], Powerline::Avln) else {
         return;
     };
     let ini = write_ini(&topology, "pev.ini");
@@ -317,7 +320,7 @@ fn qualcomm_pev_matches_our_charger() {
 #[test]
 fn our_ev_matches_qualcomm_evse() {
     let test = "our_ev_matches_qualcomm_evse";
-    let Some(topology) = Topology::up(test, &["evse", "tcpdump"]) else {
+    let Some(topology) = Topology::up(test, &["evse", "tcpdump"], Powerline::Avln) else {
         return;
     };
     let ini = write_ini(&topology, "evse.ini");
@@ -366,7 +369,7 @@ fn our_ev_matches_qualcomm_evse() {
 #[test]
 fn our_ev_matches_our_charger() {
     let test = "our_ev_matches_our_charger";
-    let Some(topology) = Topology::up(test, &["tcpdump"]) else {
+    let Some(topology) = Topology::up(test, &["tcpdump"], Powerline::Avln) else {
         return;
     };
     let charger_capture = topology.capture(Namespace::Evse, "charger");
@@ -431,10 +434,81 @@ fn our_ev_matches_our_charger() {
     assert!(durations[RUNS - 1] <= EV_MATCH_ATTEMPT_MAX);
 }
 
+/// With link detection our charger waits, after each match, until its modem reports that the car
+/// has joined the network: over the emulator's key-aware powerline that is once the car has
+/// programmed the charger's key, plus the emulator's join time (0.5 s).
+#[test]
+fn our_charger_sees_each_car_join_its_network() {
+    let test = "our_charger_sees_each_car_join_its_network";
+    let Some(_topology) = Topology::up(test, &[], Powerline::Avln) else {
+        return;
+    };
+    const CARS: usize = 2;
+    let count = CARS.to_string();
+    let charger = Gridlet::start(
+        Namespace::Evse,
+        &[
+            "slac",
+            "evse",
+            "--iface",
+            "eth1",
+            "--json",
+            "--link",
+            "--count",
+            &count,
+            "--timeout",
+            "60s",
+        ],
+    );
+    charger.wait_for_log("waiting for cars");
+    let mut car_keys = Vec::new();
+    // One car after another; each keeps the charger's key in its modem when it is done.
+    for _ in 0..CARS {
+        let car = Gridlet::start(
+            Namespace::Pev,
+            &[
+                "slac",
+                "ev",
+                "--iface",
+                "eth1",
+                "--json",
+                "--timeout",
+                "30s",
+            ],
+        );
+        let (ok, lines) = car.finish(Duration::from_secs(40));
+        assert!(ok, "gridlet slac ev failed");
+        let [m] = &json_lines(&lines)[..] else {
+            panic!("{lines:?}")
+        };
+        car_keys.push(m["nmk"].clone());
+        // The charger reports the link before it takes the next car.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let (ok, lines) = charger.finish(Duration::from_secs(20));
+    assert!(ok, "gridlet slac evse --link failed");
+    let lines = json_lines(&lines);
+    let matches: Vec<_> = lines.iter().filter(|l| l.get("nmk").is_some()).collect();
+    let links: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("link_up").is_some())
+        .collect();
+    assert_eq!((matches.len(), links.len()), (CARS, CARS), "{lines:?}");
+    for ((m, link), car_key) in matches.iter().zip(&links).zip(&car_keys) {
+        assert_eq!(&m["nmk"], car_key);
+        assert_eq!(link["link_up"], CAR.to_string());
+        let after = link["after_match_ms"].as_f64().unwrap();
+        println!("{test}: the car joined {after:.1} ms after the match");
+        // Not before the emulator's join time; well within TT_match_join (12 s).
+        assert!((500.0..12_000.0).contains(&after), "{link}");
+    }
+    assert_ne!(car_keys[0], car_keys[1], "a new key for the second car");
+}
+
 #[test]
 fn plc_status_prints_the_emulated_modems_firmware() {
     let test = "plc_status_prints_the_emulated_modems_firmware";
-    let Some(_topology) = Topology::up(test, &[]) else {
+    let Some(_topology) = Topology::up(test, &[], Powerline::Avln) else {
         return;
     };
     let mut status = Namespace::Evse.command(GRIDLET);

@@ -10,7 +10,10 @@
 //! Needs root, iproute2, ethtool, python3 and tcpdump; the Josev tests also Josev in a venv
 //! (`$GRIDLET_JOSEV_VENV`, default `/var/cache/gridlet/josev-venv`, see `.ci/run`) and java.
 //! Without them the tests say why and pass, unless `CI=true` (see `testkit::capability`).
-//! `GRIDLET_V2G_LATENCY_LOOP` sets the length of the latency test's charge loop (default 5m).
+//! `GRIDLET_V2G_LATENCY_LOOP` sets the length of the latency test's charge loop (default 1m).
+//!
+//! Every test that runs SLAC and then IP traffic runs the emulator with `--avln` (IP crosses only
+//! while both modems hold one key, as with real modems); Josev, which starts at SDP, without.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failing test.
 
 use std::io::{BufRead, BufReader, Read};
@@ -19,9 +22,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testkit::netns::{Capture, Namespace, Topology};
+use testkit::netns::{Capture, Namespace, Powerline, Topology};
 use testkit::{capability, inet};
 use v2g::transcript;
+
+#[path = "support/charge_loop.rs"]
+mod charge_loop;
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 
@@ -166,6 +172,9 @@ fn check_capture(name: &str, records: &[testkit::pcap::Record]) -> Seen {
     let conns: Vec<_> = inet::tcp_connections(records)
         .into_iter()
         .filter(|c| c.server.port() == responses[0].port)
+        // The previous car's last segments (its FIN, the final ACK) may fall into this capture:
+        // a connection is one the car sent requests on.
+        .filter(|c| !c.from_client.is_empty())
         .collect();
     let [conn] = &conns[..] else {
         panic!("{name}: {} V2G connections captured", conns.len())
@@ -211,69 +220,119 @@ fn check_capture(name: &str, records: &[testkit::pcap::Record]) -> Seen {
     }
 }
 
+/// One charger process serves four cars one after another, each with SLAC, over a powerline
+/// whose modems carry IP traffic only within one network (`--avln`): the charger must keep the
+/// key it gave each car until that car's session is over, and give the next car a new one.
 #[test]
-fn our_ev_charges_at_our_evse_in_every_protocol_with_slac() {
-    let test = "our_ev_charges_at_our_evse_in_every_protocol_with_slac";
-    let Some(topology) = Topology::up(test, &["tcpdump"]) else {
+fn our_evse_serves_four_cars_in_turn_each_with_slac() {
+    let test = "our_evse_serves_four_cars_in_turn_each_with_slac";
+    let Some(topology) = Topology::up(test, &["tcpdump"], Powerline::Avln) else {
         return;
     };
-    let charger = evse(&["--sessions", "3"]);
-    let runs: [(&str, &[&str]); 3] = [
+    let runs: [(&str, &[&str]); 4] = [
         ("din", &[]),
         // Asks for TLS first, like the Audi Q4 (50 times): our plain offer comes at once.
         ("iso2", &["--tls-first", "50"]),
         // Bidirectional: the car discharges into the charger (V2H).
         ("iso20", &["--discharge", "--soc", "70"]),
+        ("din", &[]),
     ];
-    for (protocol, extra) in runs {
-        let name = format!("gridlet-{protocol}");
+    let charger = evse(&["--sessions", &runs.len().to_string()]);
+    let mut keys = Vec::new();
+    for (i, (protocol, extra)) in runs.iter().enumerate() {
+        let name = format!("gridlet-{}-{protocol}", i + 1);
         let capture = capture(&topology, &name);
         let mut command = Namespace::Pev.command(GRIDLET);
         command
-            .args(["ev", "--iface", "eth1", "--json", "--cycles", "20"])
+            .args(["ev", "--iface", "eth1", "--json", "--cycles", "12"])
             .args(["--protocol", protocol])
-            .args(extra);
+            .args(*extra);
         let (ok, out, err) = Process::start("ev", command).finish(Duration::from_secs(60));
-        assert!(ok, "{protocol}: gridlet ev failed:\n{err}");
-        assert!(
-            err.contains("after 1 request(s)"),
-            "{protocol}: SDP took long:\n{err}"
-        );
+        assert!(ok, "car {} ({protocol}): gridlet ev failed:\n{err}", i + 1);
         let [summary] = &json_lines(&out)[..] else {
             panic!("{out}")
         };
         assert_eq!(summary["ok"], true, "{summary}");
-        assert_eq!(summary["protocol"], protocol);
-        assert!(summary["charge_loop_cycles"].as_u64().unwrap() >= 20);
-        if protocol == "iso20" {
-            assert!(
-                summary["discharged_wh"].as_f64().unwrap() > 1.0,
-                "{summary}"
-            );
+        assert_eq!(summary["protocol"], *protocol);
+        assert!(summary["charge_loop_cycles"].as_u64().unwrap() >= 10);
+        if summary["discharged_wh"].as_f64().unwrap_or(0.0) > 0.0 {
             assert!(summary["soc_end"].as_f64() < summary["soc_start"].as_f64());
         } else {
             assert!(summary["charged_wh"].as_f64().unwrap() > 1.0, "{summary}");
         }
-        let seen = check_capture(&name, &finish_capture(capture, &name));
-        assert_eq!(seen.protocol, protocol);
-        assert!(seen.charge_loop >= 20);
+        if extra.contains(&"--discharge") {
+            assert!(
+                summary["discharged_wh"].as_f64().unwrap() > 1.0,
+                "{summary}"
+            );
+        }
+        // The car's modem joins the charger's network 0.5 s after it has the key (the
+        // emulator's join time): its first SDP requests are lost, a few at most.
+        let requests = sdp_requests(&err);
         println!(
-            "{protocol}: {} charge loop cycles, response time p50 {} ms, p99 {} ms",
+            "car {}: {protocol}: SDP answered after {requests} request(s), {} charge loop \
+             cycles, response time p50 {} ms, p99 {} ms",
+            i + 1,
             summary["charge_loop_cycles"],
             summary["charge_loop_latency"]["p50_ms"],
             summary["charge_loop_latency"]["p99_ms"]
         );
+        assert!(
+            requests <= 20,
+            "car {}: SDP took {requests} requests",
+            i + 1
+        );
+        keys.push(matched_key(&err));
+        let seen = check_capture(&name, &finish_capture(capture, &name));
+        assert_eq!(seen.protocol, *protocol);
+        assert!(seen.charge_loop >= 10);
     }
     let (ok, out, err) = charger.finish(Duration::from_secs(15));
     assert!(ok, "gridlet evse failed:\n{err}");
     let sessions = json_lines(&out);
-    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.len(), runs.len());
     for (s, (protocol, _)) in sessions.iter().zip(runs) {
         assert_eq!(s["ok"], true, "{s}");
         assert_eq!(s["protocol"], protocol);
     }
-    // SLAC ran before each session.
-    assert_eq!(err.matches("SLAC: matched car").count(), 3, "{err}");
+    // SLAC before each session; a new key after each car but the last (the charger stops
+    // after it).
+    assert_eq!(
+        err.matches("SLAC: matched car").count(),
+        runs.len(),
+        "{err}"
+    );
+    assert!(
+        err.matches("SLAC: the car has gone (its session ended)")
+            .count()
+            >= runs.len() - 1,
+        "{err}"
+    );
+    for pair in keys.windows(2) {
+        assert_ne!(pair[0], pair[1], "every car gets its own network");
+    }
+}
+
+/// How many SDP requests `gridlet ev` needed, from its log ("... (N request(s))").
+fn sdp_requests(log: &str) -> u32 {
+    log.lines()
+        .find_map(|l| {
+            let (_, tail) = l.split_once(" (")?;
+            tail.strip_suffix(" request(s))")?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no SDP answer in the car's log:\n{log}"))
+}
+
+/// The network (NID) the car joined, from its log ("SLAC: matched charger MAC, network NID").
+fn matched_key(log: &str) -> String {
+    log.lines()
+        .find_map(|l| {
+            l.split_once("SLAC: matched charger ")?
+                .1
+                .split_once(", network ")
+        })
+        .map(|(_, nid)| nid.trim().to_owned())
+        .unwrap_or_else(|| panic!("no SLAC match in the car's log:\n{log}"))
 }
 
 /// The Josev venv, or why there is none.
@@ -306,7 +365,8 @@ fn josev() -> Result<PathBuf, String> {
 /// Josev's EV with `config` against our charger: a complete session with at least 10 charge
 /// loop cycles, ended with SessionStop.
 fn josev_session(test: &str, config: &str, protocol: &str) {
-    let Some(topology) = Topology::up(test, &["tcpdump", "java"]) else {
+    // Josev starts at SDP without SLAC: its modem never gets our key.
+    let Some(topology) = Topology::up(test, &["tcpdump", "java"], Powerline::Open) else {
         return;
     };
     let python = match josev() {
@@ -378,44 +438,27 @@ fn josev_iso20_dc_bpt_charges_at_our_evse() {
     );
 }
 
-/// The charger answers each CurrentDemandReq within 2 ms (p99), measured by the car over real
-/// TCP through the emulated powerline, over a long charge loop (a car gives up after 250 ms).
+/// The charger answers every CurrentDemandReq in time over a long charge loop, measured by the
+/// car over real TCP through the emulated powerline. This is the unoptimized test build on a
+/// machine busy with other tests: the figures are printed, and only a bound that means broken
+/// is asserted (p99 within 20 ms; a car gives up after 250 ms). The figure we report is the
+/// release build's, from `cargo bench -p gridlet --bench v2g_latency` (target: p99 within 2 ms).
 #[test]
-fn our_evse_answers_current_demand_within_2ms() {
-    let test = "our_evse_answers_current_demand_within_2ms";
-    let Some(_topology) = Topology::up(test, &[]) else {
+fn our_evse_answers_current_demand_in_time() {
+    let test = "our_evse_answers_current_demand_in_time";
+    let Some(_topology) = Topology::up(test, &[], Powerline::Avln) else {
         return;
     };
-    let duration = std::env::var("GRIDLET_V2G_LATENCY_LOOP").unwrap_or_else(|_| "5m".to_owned());
+    let duration = std::env::var("GRIDLET_V2G_LATENCY_LOOP").unwrap_or_else(|_| "1m".to_owned());
     let loop_time = units::parse_duration(&duration).expect("GRIDLET_V2G_LATENCY_LOOP");
-    let charger = evse(&["--sessions", "1"]);
-    let mut command = Namespace::Pev.command(GRIDLET);
-    command.args([
-        "ev",
-        "--iface",
-        "eth1",
-        "--json",
-        "--protocol",
-        "din",
-        "--duration",
-        &duration,
-    ]);
-    let limit = loop_time + Duration::from_secs(60);
-    let (ok, out, err) = Process::start("ev", command).finish(limit);
-    assert!(ok, "gridlet ev failed:\n{err}");
-    let [s] = &json_lines(&out)[..] else {
-        panic!("{out}")
-    };
-    let l = &s["charge_loop_latency"];
+    let l = charge_loop::run(GRIDLET, &duration);
     println!(
-        "{test}: {} CurrentDemandReq over {duration}: response time p50 {} ms, p99 {} ms, max {} ms",
-        l["count"], l["p50_ms"], l["p99_ms"], l["max_ms"]
+        "{test}: {} CurrentDemandReq over {duration} (test build): response time p50 {} ms, \
+         p99 {} ms, max {} ms",
+        l.count, l.p50_ms, l.p99_ms, l.max_ms
     );
-    assert_eq!(s["ok"], true, "{s}");
     // About one request every 100 ms plus its response time.
     let expected = loop_time.as_secs_f64() / 0.1;
-    assert!(l["count"].as_f64().unwrap() > expected * 0.9, "{s}");
-    assert!(l["p99_ms"].as_f64().unwrap() <= 2.0, "{s}");
-    let (ok, _, err) = charger.finish(Duration::from_secs(15));
-    assert!(ok, "gridlet evse failed:\n{err}");
+    assert!(l.count as f64 > expected * 0.9, "{l:?}");
+    assert!(l.p99_ms <= 20.0, "{l:?}");
 }

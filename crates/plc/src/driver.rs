@@ -3,6 +3,7 @@ use std::ops::ControlFlow;
 
 use homeplug::Repr;
 use slac::{Ev, EvEvent, Evse, EvseEvent};
+use tokio::sync::mpsc;
 use tracing::trace;
 use units::{Clock, Timestamp};
 
@@ -60,6 +61,36 @@ pub async fn drive<M, L, C>(
     link: &L,
     clock: &C,
     machine: &mut M,
+    on_event: impl FnMut(&mut M, M::Event) -> ControlFlow<()>,
+) -> io::Result<()>
+where
+    M: Machine,
+    L: Link,
+    C: Clock + ?Sized,
+{
+    // Nothing ever comes in besides frames: the sender lives as long as the drive.
+    let (_none, mut inputs) = mpsc::unbounded_channel::<std::convert::Infallible>();
+    drive_with_inputs(
+        link,
+        clock,
+        machine,
+        &mut inputs,
+        |_, _, never| match never {},
+        on_event,
+    )
+    .await
+}
+
+/// [`drive`], with a second source of input besides the link: whatever arrives on `inputs`
+/// (control-pilot changes, what the V2G stage saw) goes to `on_input` with the time it was
+/// taken, between frames, and the machine's frames and events are handled at once after it.
+/// When every sender of `inputs` is gone, the drive goes on with frames and timeouts alone.
+pub async fn drive_with_inputs<M, L, C, I>(
+    link: &L,
+    clock: &C,
+    machine: &mut M,
+    inputs: &mut mpsc::UnboundedReceiver<I>,
+    mut on_input: impl FnMut(&mut M, Timestamp, I),
     mut on_event: impl FnMut(&mut M, M::Event) -> ControlFlow<()>,
 ) -> io::Result<()>
 where
@@ -69,6 +100,7 @@ where
 {
     // The largest Ethernet frame with a VLAN tag; MMEs are far shorter.
     let mut buf = [0u8; 1522];
+    let mut inputs_open = true;
     loop {
         let mut stop = false;
         loop {
@@ -101,6 +133,10 @@ where
                 let n = received?;
                 machine.handle_frame(clock.now(), &buf[..n]);
             }
+            input = inputs.recv(), if inputs_open => match input {
+                Some(input) => on_input(machine, clock.now(), input),
+                None => inputs_open = false,
+            },
             () = sleep(wait) => {
                 machine.handle_timeout(clock.now());
             }

@@ -6,7 +6,8 @@
 //! - [`MemoryLink`] and [`PowerlineHub`]: in-process links over [`slac::sim::Powerline`], for
 //!   tests and simulations.
 //! - [`drive`]: feeds frames and timeouts into a [`Machine`] (the SLAC EVSE or EV) and sends
-//!   what it wants sent, until the caller's event handler says stop.
+//!   what it wants sent, until the caller's event handler says stop; [`drive_with_inputs`] also
+//!   takes the machine's other inputs (control pilot, what the V2G stage saw) from a channel.
 //! - [`query_firmware`]: VS_SW_VER against the local modem, like `int6klist`.
 
 mod clock;
@@ -17,7 +18,7 @@ mod modem;
 mod raw;
 
 pub use clock::TokioClock;
-pub use driver::{Machine, drive};
+pub use driver::{Machine, drive, drive_with_inputs};
 pub use link::Link;
 pub use memory::{MemoryLink, PowerlineHub};
 pub use modem::{ModemInfo, query_firmware};

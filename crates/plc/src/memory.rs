@@ -86,6 +86,11 @@ impl PowerlineHub {
         self.link(mac, host)
     }
 
+    /// The simulated line itself, to look at (its log, its modems' keys) while the hub runs.
+    pub fn line(&self) -> Arc<std::sync::Mutex<Powerline>> {
+        Arc::clone(&self.line)
+    }
+
     /// Access to the simulated line (loss rules, the frame log).
     pub fn with_line<R>(&self, f: impl FnOnce(&mut Powerline) -> R) -> R {
         // A poisoned lock means a loss rule panicked in a test: carry on with the line as is.

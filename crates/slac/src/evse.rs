@@ -12,6 +12,15 @@
 //! Optionally ([`EvseConfig::link_detection`]) the charger then asks its modem until the car has
 //! joined the network (VS_PL_LINK_STATUS) and starts over if that takes longer than
 //! TT_match_join.
+//!
+//! **The key stays until the car has gone.** From the match on, the car's modem joins the
+//! network of the key it was given, and the charger's modem must keep that key: a modem given a
+//! new key leaves the network, and the car's SDP and V2G traffic no longer reach the charger. So
+//! the charger draws a new key only in [`Evse::handle_car_left`], which the application calls
+//! once the car has gone: when the control pilot returns to state A (or before an E/F toggle
+//! restarts SLAC), or, with no pilot, when the V2G stage says so (`ccs::presence`). A matched
+//! car that restarts SLAC, or does not join within TT_match_join, keeps the key. The next car's
+//! CM_SLAC_PARM.REQ is answered after the new CM_SET_KEY.REQ has gone to the modem.
 
 use std::collections::VecDeque;
 use std::time::Duration;

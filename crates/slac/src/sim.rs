@@ -138,6 +138,11 @@ impl Powerline {
         self.loss = Some(Box::new(rule));
     }
 
+    /// The network key a host's modem holds, if one was programmed.
+    pub fn modem_key(&self, host: HostId) -> Option<Nmk> {
+        self.hosts.get(host.0).and_then(|h| h.nmk)
+    }
+
     /// Every frame sent so far.
     pub fn log(&self) -> &[Sent] {
         &self.log

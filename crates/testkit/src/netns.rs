@@ -52,6 +52,17 @@ impl Namespace {
     }
 }
 
+/// How the emulated powerline treats traffic that is not HomePlug management (SDP, V2G).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Powerline {
+    /// As real modems do (`plc-emu.py --avln`): each modem starts with its own random key and
+    /// IP traffic crosses only while both hold the same one (set by CM_SET_KEY.REQ), from
+    /// 0.5 s after they first do. For every test that runs SLAC and then IP traffic.
+    Avln,
+    /// Every frame crosses whatever the keys, for peers that start at SDP without SLAC (Josev).
+    Open,
+}
+
 /// The running topology. See the [module docs](self).
 #[derive(Debug)]
 pub struct Topology {
@@ -68,7 +79,7 @@ impl Topology {
     /// Brings the topology up for `test`, or returns `None` after reporting what is missing
     /// (see [`capability::missing`]: in CI that panics). `programs` are what the test itself
     /// runs besides the base tools (e.g. `pev`, `tcpdump`).
-    pub fn up(test: &str, programs: &[&str]) -> Option<Self> {
+    pub fn up(test: &str, programs: &[&str], powerline: Powerline) -> Option<Self> {
         let all: Vec<&str> = BASE_PROGRAMS.iter().chain(programs).copied().collect();
         if !require(test, &all) {
             return None;
@@ -92,6 +103,10 @@ impl Topology {
             .arg("-u")
             .arg(tools.join("plc-emu.py"))
             .args(["pp", "pe"])
+            .args(match powerline {
+                Powerline::Avln => &["--avln"][..],
+                Powerline::Open => &[],
+            })
             .stdout(log.try_clone().expect("log file handle"))
             .stderr(log)
             .spawn()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ccs::evse::{EvseEvent, EvseOptions, run_evse};
+use ccs::presence::ChargerSlacEvent;
 use ccs::session::{ServeEvent, ServeOptions};
 use clap::Args;
 use plc::TokioClock;
@@ -33,6 +34,11 @@ pub(crate) struct EvseArgs {
     /// Do not run SLAC (answer SDP only, for peers that start there, like Josev).
     #[arg(long)]
     no_slac: bool,
+    /// After each SLAC match, wait until the car has joined our network (the modem reports a
+    /// link, VS_PL_LINK_STATUS: Qualcomm modems only), and start over if it has not within
+    /// TT_match_join.
+    #[arg(long)]
+    link: bool,
     /// Protocols offered, in our order of preference: din, iso2, iso20.
     #[arg(long, default_value = "iso20,iso2,din")]
     protocols: String,
@@ -125,6 +131,7 @@ impl EvseArgs {
             iface: self.iface.clone(),
             port: self.port,
             slac: !self.no_slac,
+            link_detection: self.link,
             serve: ServeOptions {
                 secc: Arc::new(secc),
                 authorization_delay: self.auth_delay,
@@ -173,15 +180,33 @@ impl EvseArgs {
                         addr.port()
                     );
                 }
-                EvseEvent::Slac(slac::EvseEvent::Matched(m)) => info!(
-                    "SLAC: matched car {} in {:.1} ms",
-                    m.ev_mac,
-                    millis(m.duration())
-                ),
-                EvseEvent::Slac(slac::EvseEvent::AttemptFailed { ev_mac, reason, .. }) => {
-                    warn!("SLAC: matching with {ev_mac} failed: {reason}");
+                EvseEvent::Slac(ChargerSlacEvent::Slac(e)) => match e {
+                    slac::EvseEvent::Matched(m) => info!(
+                        "SLAC: matched car {} in {:.1} ms",
+                        m.ev_mac,
+                        millis(m.duration())
+                    ),
+                    slac::EvseEvent::LinkUp {
+                        ev_mac,
+                        after_match,
+                    } => info!(
+                        "SLAC: car {ev_mac} joined our network {:.1} ms after the match",
+                        millis(after_match)
+                    ),
+                    slac::EvseEvent::AttemptFailed { ev_mac, reason, .. } => {
+                        warn!("SLAC: matching with {ev_mac} failed: {reason}");
+                    }
+                    slac::EvseEvent::Unmatched { ev_mac, reason } => {
+                        warn!("SLAC: {ev_mac} unmatched: {reason:?}");
+                    }
+                    e => debug!("SLAC: {e:?}"),
+                },
+                EvseEvent::Slac(ChargerSlacEvent::CarGone(reason)) => {
+                    info!("SLAC: the car has gone ({reason}); new network key for the next car");
                 }
-                EvseEvent::Slac(e) => debug!("SLAC: {e:?}"),
+                EvseEvent::Serve(ServeEvent::Closed { paused }) => {
+                    debug!("session {session}: connection closed (paused: {paused})");
+                }
                 EvseEvent::Sdp { peer, response } => {
                     debug!("SDP: answered {peer} with port {}", response.port);
                 }

@@ -25,7 +25,8 @@ pub(crate) struct SlacArgs {
 
 #[derive(Debug, Subcommand)]
 enum Role {
-    /// Be the charger: wait for cars, print each match (car MAC, NID/NMK, timing).
+    /// Be the charger: wait for cars, print each match (car MAC, NID/NMK, timing). Each car is
+    /// taken as done once matched (or joined, with --link): the next gets a new key.
     Evse {
         #[command(flatten)]
         common: Common,
@@ -195,7 +196,9 @@ async fn run_evse(common: Common, link_detection: bool) -> anyhow::Result<ExitCo
                 if common.count != 0 && matches >= common.count {
                     return ControlFlow::Break(());
                 }
-                // Ready for the next car, with a new network key.
+                // SLAC alone has no later stage to wait for: the car is done once matched (and
+                // joined, with --link), so a new key for the next car. `gridlet evse` keeps the
+                // key until the car's session is over (`ccs::presence`).
                 let now = clock.now();
                 evse.handle_car_left(now);
                 evse.handle_car_plugged(now);

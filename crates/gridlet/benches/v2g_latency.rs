@@ -1,0 +1,37 @@
+//! The charger's response time in the DIN 70121 charge loop, end to end: the release build of
+//! `gridlet evse` and `gridlet ev` (with SLAC) in the network namespaces of
+//! `shared/tools/netns-plc.sh`, the car timing every CurrentDemandRes through the emulated
+//! powerline (`plc-emu.py --avln`). Target: p99 within 2 ms (a car gives up after 250 ms).
+//!
+//! `cargo bench -p gridlet --bench v2g_latency` (root; `GRIDLET_V2G_LATENCY_LOOP`, default 5m,
+//! sets the length of the loop). Without root or the tools it says what is missing and exits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failed run.
+
+#[path = "../tests/support/charge_loop.rs"]
+mod charge_loop;
+
+use testkit::netns::{Powerline, Topology};
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter that excludes us means "not this one".
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args
+        .iter()
+        .any(|a| !a.starts_with('-') && !"v2g_latency".contains(a.as_str()))
+    {
+        return;
+    }
+    let duration = std::env::var("GRIDLET_V2G_LATENCY_LOOP").unwrap_or_else(|_| "5m".to_owned());
+    let Some(_topology) = Topology::up("v2g_latency", &[], Powerline::Avln) else {
+        return;
+    };
+    let l = charge_loop::run(env!("CARGO_BIN_EXE_gridlet"), &duration);
+    println!(
+        "v2g_latency: {} CurrentDemandReq over {duration} (release build, emulated powerline): \
+         response time p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (target p99 <= 2 ms)",
+        l.count, l.p50_ms, l.p99_ms, l.max_ms
+    );
+}
