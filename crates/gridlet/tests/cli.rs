@@ -111,10 +111,19 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
     (code, body)
 }
 
+/// The live status. Until the first tick has run the API answers 503 "starting": wait for it
+/// (10 s at most; the first tick comes within a second, later on a machine busy with tests).
 fn status_json(addr: SocketAddr) -> serde_json::Value {
-    let (code, body) = http(addr, "GET", "/api/v1/status", "");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = http(addr, "GET", "/api/v1/status", "");
+        if code == 503 && body == "starting" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        assert_eq!(code, 200, "{body}");
+        return serde_json::from_str(&body).unwrap();
+    }
 }
 
 /// The page and the API answer soon after start. The time is printed (a few ms in a release
