@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use devices::{ButtonLed, DeviceError, LedMode, Relay};
+use devices::{ButtonLed, DeviceError, LedMode, Relay, Stamped};
 use gpiocdev::line::Value;
 use gpiocdev::request::Request;
 use serde::Deserialize;
@@ -91,7 +91,9 @@ pub struct GpioRelay {
     name: String,
     request: Request,
     offset: u32,
-    state: Option<bool>,
+    /// The level last written, stamped when the kernel accepted it: a GPIO output reads back
+    /// what it drives, so that is its feedback.
+    state: Option<Stamped<bool>>,
 }
 
 impl GpioRelay {
@@ -114,17 +116,17 @@ impl GpioRelay {
             name: name.to_owned(),
             request,
             offset,
-            state: Some(false),
+            state: None,
         })
     }
 }
 
 impl Relay for GpioRelay {
-    fn set(&mut self, _now: Timestamp, on: bool) -> Result<(), DeviceError> {
+    fn set(&mut self, now: Timestamp, on: bool) -> Result<(), DeviceError> {
         let value = if on { Value::Active } else { Value::Inactive };
         match self.request.set_value(self.offset, value) {
             Ok(()) => {
-                self.state = Some(on);
+                self.state = Some(Stamped::new(now, on));
                 Ok(())
             }
             Err(e) => {
@@ -134,7 +136,7 @@ impl Relay for GpioRelay {
         }
     }
 
-    fn is_on(&self) -> Option<bool> {
+    fn feedback(&self) -> Option<Stamped<bool>> {
         self.state
     }
 }

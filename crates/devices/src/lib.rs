@@ -19,6 +19,9 @@
 //! |---|---|
 //! | [`Converter`] | disabled, 0 W |
 //! | [`ChargePoint`] | limits 0 W (the charger ramps the session down and ends it) |
+//! | [`ControlPilot`] | −12 V, state F (unavailable: the car opens its contactors) |
+//! | [`DcPowerStage`] | off: current ramped to 0, output contactors open, output discharged |
+//! | [`IsolationMonitor`] | not testing |
 //! | [`PvInverter`] | its configured fallback limit (none by default: full output) |
 //! | [`Relay`] | off (de-energised) |
 //! | [`ButtonLed`] | LED off |
@@ -27,7 +30,9 @@ mod battery;
 mod button;
 mod charge_point;
 mod converter;
+mod dc;
 mod meter;
+mod pilot;
 mod pv;
 mod relay;
 mod tariff;
@@ -42,7 +47,9 @@ pub use battery::{Bms, BmsAlarm, BmsAlarms, BmsState};
 pub use button::{ButtonLed, LedMode};
 pub use charge_point::{ChargeLimits, ChargePoint, ChargePointState, ChargePointStatus};
 pub use converter::{Converter, ConverterCommand, ConverterStatus};
+pub use dc::{DcPowerStage, Isolation, IsolationMonitor, StageCommand, StageFault, StageStatus};
 pub use meter::{GridMeter, GridReading};
+pub use pilot::{ControlPilot, PilotReading, PilotSignal};
 pub use pv::{PvInverter, PvStatus};
 pub use relay::Relay;
 pub use tariff::{FixedTariff, Tariff};

@@ -84,8 +84,11 @@ impl Relay for SimRelay {
         Ok(())
     }
 
-    fn is_on(&self) -> Option<bool> {
-        lock(&self.world).relay(self.which)
+    fn feedback(&self) -> Option<Stamped<bool>> {
+        let world = lock(&self.world);
+        world
+            .relay(self.which)
+            .map(|on| Stamped::new(world.now(), on))
     }
 }
 
