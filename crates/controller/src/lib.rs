@@ -574,14 +574,14 @@ impl SiteController {
 
         // 8. What the charge point may offer the car.
         let charge_limits = if self.cfg.changeover && self.ev_enabled && self.mode != Mode::Off {
-            ChargeLimits {
-                max_charge_w: rating.max_charge_w,
-                max_discharge_w: if c.ev.v2h {
+            ChargeLimits::range(
+                rating.max_charge_w,
+                if c.ev.v2h {
                     rating.max_discharge_w
                 } else {
                     Watts::ZERO
                 },
-            }
+            )
         } else {
             ChargeLimits::ZERO
         };

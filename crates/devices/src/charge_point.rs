@@ -49,6 +49,10 @@ pub struct ChargeLimits {
     pub max_charge_w: Watts,
     /// Largest discharge power (V2H), ≥ 0.
     pub max_discharge_w: Watts,
+    /// Where the site decides the power (V2H holding the grid at its target, ISO 15118-20
+    /// dynamic mode), the power it wants, **positive = into the car**, within the two limits;
+    /// `None`: the car's request, within the limits.
+    pub setpoint_w: Option<Watts>,
 }
 
 impl ChargeLimits {
@@ -56,7 +60,18 @@ impl ChargeLimits {
     pub const ZERO: Self = Self {
         max_charge_w: Watts::ZERO,
         max_discharge_w: Watts::ZERO,
+        setpoint_w: None,
     };
+
+    /// A range with no set-point: the car's request within `max_charge_w` and
+    /// `max_discharge_w`.
+    pub const fn range(max_charge_w: Watts, max_discharge_w: Watts) -> Self {
+        Self {
+            max_charge_w,
+            max_discharge_w,
+            setpoint_w: None,
+        }
+    }
 }
 
 /// The CCS DC charge point: session status and the limits the site grants.

@@ -265,10 +265,7 @@ mod tests {
         let mut car = Car::new(CarParams::default(), stream(1, CAR));
         let t0 = Timestamp::from_unix_secs(0);
         let at = |m: u64| t0 + Duration::from_secs(m * 60);
-        let limits = ChargeLimits {
-            max_charge_w: Watts(5000.0),
-            max_discharge_w: Watts(5000.0),
-        };
+        let limits = ChargeLimits::range(Watts(5000.0), Watts(5000.0));
         car.advance(at(0), hm(6, 0));
         assert_eq!(car.status(at(0)).state, ChargePointState::Connecting);
         car.advance(at(1), hm(6, 1));
