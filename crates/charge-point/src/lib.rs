@@ -6,12 +6,17 @@
 //! - [`port`]: the DC port of the hybrid-inverter topology (one converter, a changeover relay
 //!   between the home battery and the car, a precharge relay): the sequence that never switches
 //!   a relay under current and gives the converter exactly one owner.
+//! - [`station`]: both, and the view of the V2G session, as one machine between the session,
+//!   the hardware and the site: what the session reads (`ChargerStatus`), what the site sees
+//!   (`ChargePointStatus`), SLAC's plug events.
 //!
 //! Like the protocol cores, nothing here reads a clock or does I/O: `step(now, inputs)` in,
 //! commands out. The drivers (the daemon's charge point task, the simulation) apply them.
 
 pub mod pilot;
 pub mod port;
+pub mod station;
 
 pub use pilot::{CpState, Offer, Pilot, PilotConfig, PilotEvent};
 pub use port::{DcPort, PortCommands, PortConfig, PortFault, PortInputs, PortState};
+pub use station::{Hardware, LegacyV2h, Outputs, Station, StationConfig, StationEvent};

@@ -149,6 +149,7 @@ fn event() -> impl Strategy<Value = Event> {
                 max_charge_w: Watts(c),
                 max_discharge_w: Watts(d),
                 setpoint_w: s.map(Watts),
+                allowed: true,
             })),
         1 => (-5000.0..5000.0f64).prop_map(|w| Event::SiteCommand(Watts(w))),
         1 => any::<bool>().prop_map(Event::Weld),
@@ -424,6 +425,7 @@ fn the_car_is_never_discharged_unless_allowed() {
         max_charge_w: Watts(11_000.0),
         max_discharge_w: Watts(3000.0),
         setpoint_w: Some(Watts(-3000.0)),
+        allowed: true,
     }));
     b.apply(&Event::Demand(deliver(10.0)));
     assert_eq!(
@@ -439,6 +441,7 @@ fn the_car_is_never_discharged_unless_allowed() {
         max_charge_w: Watts(11_000.0),
         max_discharge_w: Watts(3000.0),
         setpoint_w: Some(Watts(2000.0)),
+        allowed: true,
     }));
     assert_eq!(b.port.commands().converter.unwrap().power_w, Watts(2000.0));
 }

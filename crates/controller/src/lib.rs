@@ -54,8 +54,8 @@ pub struct Inputs<'a> {
     pub converter: Option<Stamped<ConverterStatus>>,
     /// The charge point.
     pub charge_point: Option<Stamped<ChargePointStatus>>,
-    /// The changeover relay's read-back, if it has one.
-    pub changeover_feedback: Option<bool>,
+    /// The changeover relay's read-back, if it has one, with when it was read.
+    pub changeover_feedback: Option<Stamped<bool>>,
     /// The current energy price.
     pub price: Option<PricePerKwh>,
     /// The button's press counter.
@@ -387,18 +387,24 @@ impl SiteController {
         }
         self.last_presses = Some(inp.button_presses);
 
-        // 3. The DC port.
+        // 3. The DC port: sequenced here (a changeover relay of the site's), or held by the
+        // charge point (the CCS charge point sequences its own relays and reports whether it
+        // holds the port; the site's converter commands do not apply then).
         let car_ready = cp.is_some_and(|s| s.state == ChargePointState::Ready);
-        let want_vehicle =
-            self.cfg.changeover && self.ev_enabled && car_ready && self.mode != Mode::Off;
-        let converter_idle = converter.map(|s| s.power_w.abs() < c.changeover.idle_w);
-        let port = self.changeover.step(
-            now,
-            &c.changeover,
-            want_vehicle,
-            converter_idle,
-            inp.changeover_feedback,
-        );
+        let cp_holds_port = !self.cfg.changeover && cp.is_some_and(|s| s.owns_port);
+        let port = if self.cfg.changeover {
+            let want_vehicle = self.ev_enabled && car_ready && self.mode != Mode::Off;
+            let converter_idle = converter.map(|s| s.power_w.abs() < c.changeover.idle_w);
+            self.changeover.step(
+                now,
+                &c.changeover,
+                want_vehicle,
+                converter_idle,
+                inp.changeover_feedback,
+            )
+        } else {
+            self.changeover.follow(now, cp_holds_port, car_ready)
+        };
         let port_state = self.changeover.state();
         if port_state == PortState::Fault {
             warnings.push(Warning::ChangeoverFault);
@@ -572,8 +578,18 @@ impl SiteController {
             .map(|(state, rule)| state.step(now, rule, &rule_inputs))
             .collect();
 
-        // 8. What the charge point may offer the car.
-        let charge_limits = if self.cfg.changeover && self.ev_enabled && self.mode != Mode::Off {
+        // 8. What the charge point may offer the car: while it holds the port, the loop's
+        // set-point within the car's limits (the car's power follows the grid loop: PV surplus,
+        // V2H holding the grid at its target, cheap grid power); before, the rating.
+        let serve = self.ev_enabled && self.mode != Mode::Off;
+        let charge_limits = if serve && cp_holds_port {
+            ChargeLimits {
+                max_charge_w: charge_limit,
+                max_discharge_w: discharge_limit,
+                setpoint_w: Some(setpoint),
+                allowed: true,
+            }
+        } else if serve && (self.cfg.changeover || cp.is_some()) {
             ChargeLimits::range(
                 rating.max_charge_w,
                 if c.ev.v2h {
@@ -587,7 +603,7 @@ impl SiteController {
         };
 
         // 9. The LED shows whether and how the car is served.
-        let led = if !self.ev_enabled || !self.cfg.changeover {
+        let led = if !self.ev_enabled || !(self.cfg.changeover || cp.is_some()) {
             LedMode::Off
         } else {
             match port_state {

@@ -6,6 +6,7 @@
 //! been below `idle_w` for `settle` → switch → wait `settle` → run again. If the converter's
 //! power is unknown, the relay does not switch at all.
 
+use devices::Stamped;
 use serde::Serialize;
 use units::Timestamp;
 
@@ -83,19 +84,40 @@ impl Changeover {
         self.state
     }
 
+    /// The port is not ours to sequence: a charge point holds it (`held`) or not, and says
+    /// whether the car takes power (`ready`). The state follows for the status and the LED.
+    pub(crate) fn follow(&mut self, now: Timestamp, held: bool, ready: bool) -> PortDecision {
+        self.mismatch_since = None;
+        self.state = match (self.state, held) {
+            (PortState::Vehicle { since }, true) => PortState::Vehicle { since },
+            (_, true) => PortState::Vehicle { since: now },
+            (PortState::Battery { since }, false) => PortState::Battery { since },
+            (_, false) => PortState::Battery { since: now },
+        };
+        PortDecision {
+            relay_on: false,
+            port: if held { Port::Vehicle } else { Port::Battery },
+            may_run: !held || ready,
+        }
+    }
+
     /// Advances the sequence.
     ///
     /// - `want_vehicle`: the car is ready and allowed;
     /// - `converter_idle`: the converter's measured power is below `idle_w`, `None` if unknown;
-    /// - `feedback`: the relay's read-back, `None` if it has none.
+    /// - `feedback`: the relay's read-back, `None` if it has none; a read-back older than
+    ///   `feedback_timeout` proves nothing and counts as disagreeing with any command.
     pub(crate) fn step(
         &mut self,
         now: Timestamp,
         cfg: &ChangeoverSettings,
         want_vehicle: bool,
         converter_idle: Option<bool>,
-        feedback: Option<bool>,
+        feedback: Option<Stamped<bool>>,
     ) -> PortDecision {
+        // `None`: no read-back fitted; `Some(None)`: a read-back that stopped coming.
+        let feedback: Option<Option<bool>> =
+            feedback.map(|f| (f.age(now) <= cfg.feedback_timeout).then_some(f.value));
         let settled = |since: Timestamp| now.saturating_duration_since(since) >= cfg.settle;
         let track_idle = |idle_since: Option<Timestamp>| match converter_idle {
             Some(true) => Some(idle_since.unwrap_or(now)),
@@ -120,7 +142,7 @@ impl Changeover {
                 Some(idle) if settled(idle) => PortState::Battery { since: now },
                 idle_since => PortState::ToBattery { idle_since },
             },
-            PortState::Fault if feedback != Some(true) => {
+            PortState::Fault if matches!(feedback, None | Some(Some(false))) => {
                 self.mismatch_since = None;
                 PortState::Battery { since: now }
             }
@@ -133,7 +155,7 @@ impl Changeover {
         // Read-back check: a welded or unpowered relay must not let the converter run into the
         // wrong store.
         if let Some(fb) = feedback
-            && fb != relay_on
+            && fb != Some(relay_on)
             && self.state != PortState::Fault
         {
             let since = *self.mismatch_since.get_or_insert(now);
@@ -143,7 +165,7 @@ impl Changeover {
         } else {
             self.mismatch_since = None;
         }
-        let feedback_ok = |want: bool| feedback.is_none_or(|fb| fb == want);
+        let feedback_ok = |want: bool| feedback.is_none_or(|fb| fb == Some(want));
         match self.state {
             PortState::Battery { since } => PortDecision {
                 relay_on: false,
@@ -184,6 +206,11 @@ mod tests {
         Timestamp::from_unix_micros(ms * 1000)
     }
 
+    /// A read-back taken at `ms`.
+    fn fb(ms: i64, on: bool) -> Option<Stamped<bool>> {
+        Some(Stamped::new(t(ms), on))
+    }
+
     #[test]
     fn never_switches_under_load_or_with_unknown_power() {
         let cfg = ChangeoverSettings::default();
@@ -212,15 +239,15 @@ mod tests {
     fn back_to_battery_when_the_car_stops() {
         let cfg = ChangeoverSettings::default();
         let mut c = Changeover::new(t(0));
-        c.step(t(0), &cfg, true, Some(true), Some(false));
-        c.step(t(1000), &cfg, true, Some(true), Some(false));
+        c.step(t(0), &cfg, true, Some(true), fb(0, false));
+        c.step(t(1000), &cfg, true, Some(true), fb(1000, false));
         assert!(matches!(c.state(), PortState::Vehicle { .. }));
-        let d = c.step(t(5000), &cfg, false, Some(false), Some(true));
+        let d = c.step(t(5000), &cfg, false, Some(false), fb(5000, true));
         assert!(d.relay_on && !d.may_run, "relay holds until idle");
-        c.step(t(5500), &cfg, false, Some(true), Some(true));
-        let d = c.step(t(6500), &cfg, false, Some(true), Some(true));
+        c.step(t(5500), &cfg, false, Some(true), fb(5500, true));
+        let d = c.step(t(6500), &cfg, false, Some(true), fb(6500, true));
         assert!(!d.relay_on && !d.may_run);
-        let d = c.step(t(7500), &cfg, false, Some(true), Some(false));
+        let d = c.step(t(7500), &cfg, false, Some(true), fb(7500, false));
         assert!(d.may_run && d.port == Port::Battery);
     }
 
@@ -241,15 +268,41 @@ mod tests {
         };
         let mut c = Changeover::new(t(0));
         // Commanded off, but the read-back says on (welded contact).
-        assert!(!c.step(t(1000), &cfg, false, Some(true), Some(true)).may_run);
-        c.step(t(3900), &cfg, false, Some(true), Some(true));
+        assert!(
+            !c.step(t(1000), &cfg, false, Some(true), fb(1000, true))
+                .may_run
+        );
+        c.step(t(3900), &cfg, false, Some(true), fb(3900, true));
         assert_ne!(c.state(), PortState::Fault);
-        c.step(t(4000), &cfg, false, Some(true), Some(true));
+        c.step(t(4000), &cfg, false, Some(true), fb(4000, true));
         assert_eq!(c.state(), PortState::Fault);
         // No transition out while the read-back still says on, even if the car is ready.
-        let d = c.step(t(9000), &cfg, true, Some(true), Some(true));
+        let d = c.step(t(9000), &cfg, true, Some(true), fb(9000, true));
         assert!(!d.may_run && !d.relay_on);
-        c.step(t(10000), &cfg, false, Some(true), Some(false));
+        c.step(t(10000), &cfg, false, Some(true), fb(10000, false));
+        assert!(matches!(c.state(), PortState::Battery { .. }));
+    }
+
+    #[test]
+    fn a_read_back_that_stops_coming_is_a_fault() {
+        let cfg = ChangeoverSettings {
+            feedback_timeout: Duration::from_secs(3),
+            ..Default::default()
+        };
+        let mut c = Changeover::new(t(0));
+        assert!(
+            c.step(t(1000), &cfg, false, Some(true), fb(1000, false))
+                .may_run
+        );
+        // The last read-back was taken at 1 s; by 4.1 s it proves nothing.
+        assert!(
+            !c.step(t(4100), &cfg, false, Some(true), fb(1000, false))
+                .may_run
+        );
+        c.step(t(7200), &cfg, false, Some(true), fb(1000, false));
+        assert_eq!(c.state(), PortState::Fault);
+        // Fresh again, and off: recovered.
+        c.step(t(8000), &cfg, false, Some(true), fb(8000, false));
         assert!(matches!(c.state(), PortState::Battery { .. }));
     }
 }

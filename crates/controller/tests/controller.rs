@@ -97,12 +97,19 @@ impl Plant {
             bms,
             converter,
             charge_point: self.car.map(|c| Stamped::new(self.now, c)),
-            changeover_feedback: Some(self.relay),
+            changeover_feedback: Some(Stamped::new(self.now, self.relay)),
             price: self.price,
             button_presses: self.presses,
         };
         let cmd = ctl.step(self.now, &inputs);
-        self.converter_target = if cmd.converter.enabled {
+        let cp_holds = self.car.is_some_and(|c| c.owns_port);
+        self.converter_target = if cp_holds {
+            // The charge point drives the converter at the site's set-point, within the grant.
+            let g = cmd.charge_limits;
+            g.setpoint_w
+                .unwrap_or(Watts::ZERO)
+                .clamp(-g.max_discharge_w, g.max_charge_w)
+        } else if cmd.converter.enabled {
             cmd.converter.power_w
         } else {
             Watts::ZERO
@@ -515,4 +522,62 @@ fn invalid_settings_are_rejected() {
     s.battery.max_soc_pct = Percent(80.0);
     let err = SiteController::new(config(s, false), plant.now).unwrap_err();
     assert!(err.to_string().contains("min_soc_pct"), "{err}");
+}
+
+/// A CCS charge point that holds the DC port itself: the controller does not touch the relay
+/// and steers the car's power through the grant's set-point: PV surplus into the car, and V2H
+/// holding the grid at zero, within the car's own limits and SoC gates.
+#[test]
+fn a_charge_point_holding_the_port_follows_the_grid_loop() {
+    let mut plant = Plant::new();
+    plant.load = Watts(500.0);
+    plant.pv = Watts(3500.0);
+    let settings = ControlSettings {
+        ev: controller::EvSettings {
+            v2h: true,
+            ..Default::default()
+        },
+        ..ControlSettings::default()
+    };
+    let mut ctl = SiteController::new(config(settings, false), plant.now).unwrap();
+    let mut status = car(ChargePointState::Ready, 60.0);
+    status.owns_port = true;
+    plant.car = Some(status);
+    for _ in 0..40 {
+        let cmd = plant.step(&mut ctl);
+        assert_eq!(cmd.changeover, None, "the relay is the charge point's");
+    }
+    // 3 kW of surplus go into the car; the grid is at zero.
+    assert!(
+        (plant.converter.0 - 3000.0).abs() < 50.0,
+        "{:?}",
+        plant.converter
+    );
+    assert!(plant.grid().abs() < Watts(50.0));
+    let g = ctl.status();
+    assert!(matches!(g.port, PortState::Vehicle { .. }));
+    // Night: the house takes 2 kW, the car covers it (V2H).
+    plant.pv = Watts::ZERO;
+    plant.load = Watts(2000.0);
+    for _ in 0..40 {
+        plant.step(&mut ctl);
+    }
+    assert!(
+        (plant.converter.0 + 2000.0).abs() < 50.0,
+        "{:?}",
+        plant.converter
+    );
+    assert!(plant.grid().abs() < Watts(50.0));
+    // The car reaches its V2H floor: the grant allows no more discharge.
+    let mut low = car(ChargePointState::Ready, 40.0);
+    low.owns_port = true;
+    plant.car = Some(low);
+    let cmd = plant.step(&mut ctl);
+    assert_eq!(cmd.charge_limits.max_discharge_w, Watts::ZERO);
+    assert!(cmd.charge_limits.setpoint_w.unwrap() >= Watts::ZERO);
+    // Serving the car switched off: nothing allowed.
+    ctl.set_ev_enabled(false);
+    let cmd = plant.step(&mut ctl);
+    assert!(!cmd.charge_limits.allowed);
+    assert_eq!(cmd.charge_limits.max_charge_w, Watts::ZERO);
 }

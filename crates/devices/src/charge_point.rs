@@ -40,6 +40,10 @@ pub struct ChargePointStatus {
     pub dc_voltage_v: Option<Volts>,
     /// Energy into the car in this session (net).
     pub session_energy_wh: WattHours,
+    /// The charge point holds the converter's DC port (it sequences the changeover relay and
+    /// commands the converter for the car): the site's converter commands do not apply, and the
+    /// site steers the car's power through [`ChargeLimits::setpoint_w`] instead.
+    pub owns_port: bool,
 }
 
 /// The power the site grants the charge point; it advertises these to the car.
@@ -53,6 +57,9 @@ pub struct ChargeLimits {
     /// dynamic mode), the power it wants, **positive = into the car**, within the two limits;
     /// `None`: the car's request, within the limits.
     pub setpoint_w: Option<Watts>,
+    /// Whether the car may be served at all (the user's enable, the mode). Not allowed: a new
+    /// session waits in authorization, a running one is asked to stop.
+    pub allowed: bool,
 }
 
 impl ChargeLimits {
@@ -61,15 +68,17 @@ impl ChargeLimits {
         max_charge_w: Watts::ZERO,
         max_discharge_w: Watts::ZERO,
         setpoint_w: None,
+        allowed: false,
     };
 
-    /// A range with no set-point: the car's request within `max_charge_w` and
+    /// An allowed range with no set-point: the car's request within `max_charge_w` and
     /// `max_discharge_w`.
     pub const fn range(max_charge_w: Watts, max_discharge_w: Watts) -> Self {
         Self {
             max_charge_w,
             max_discharge_w,
             setpoint_w: None,
+            allowed: true,
         }
     }
 }

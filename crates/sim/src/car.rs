@@ -247,6 +247,8 @@ impl Car {
             power_w: self.power,
             dc_voltage_v: ready.then_some(units::Volts(380.0 + 40.0 * self.soc)),
             session_energy_wh: self.session_energy,
+            // The site's controller sequences this model's changeover relay.
+            owns_port: false,
         }
     }
 }

@@ -162,7 +162,7 @@ impl Site {
         let bms = d.bms.as_ref().and_then(|b| b.state());
         let converter = d.converter.as_ref().and_then(|c| c.status());
         let charge_point = d.charge_point.as_ref().and_then(|c| c.status());
-        let changeover_feedback = d.changeover.as_ref().and_then(|r| r.is_on());
+        let changeover_feedback = d.changeover.as_ref().and_then(|r| r.feedback());
         let price = d.tariff.as_ref().and_then(|t| t.price_at(now));
         let button_presses = d.button.as_ref().map_or(0, |b| b.presses());
         let commands = self.controller.step(
@@ -225,7 +225,7 @@ impl Site {
             battery: bms,
             converter,
             charge_point,
-            changeover: changeover_feedback,
+            changeover: changeover_feedback.map(|f| f.value),
             relays: d
                 .relays
                 .iter()
