@@ -19,7 +19,7 @@ use v2g::sdp::{DYNAMIC_PORTS, SdpServer, SdpServerConfig};
 use v2g::wire::SdpResponse;
 
 use crate::iface::{Iface, IfaceError};
-use crate::presence::{Activity, ChargerSlac, ChargerSlacEvent};
+use crate::presence::{Activity, ChargerSlac, ChargerSlacEvent, SlacInput};
 use crate::sdp::SdpServerSocket;
 use crate::session::{Charger, ServeEvent, ServeOptions, serve_sessions};
 
@@ -111,9 +111,50 @@ pub fn bind_listener(
 
 /// Runs the charger until `options.serve.sessions` sessions were served or `shutdown`
 /// completes. Events go to `on_event`. The charger's hardware is in its safe state on return,
-/// whatever the outcome.
+/// whatever the outcome. Without a control pilot: SLAC takes a car as plugged in all the time
+/// and keeps its key until the V2G stage says the car has gone ([`crate::presence`]).
 pub async fn run_evse<C: Charger + ?Sized>(
     options: &EvseOptions,
+    charger: &mut C,
+    clock: &impl Clock,
+    seed: impl FnMut() -> [u8; 32],
+    on_event: impl FnMut(EvseEvent),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EvseError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    run_evse_with(
+        options,
+        SlacDriving::WithoutPilot,
+        (tx, rx),
+        charger,
+        clock,
+        seed,
+        on_event,
+        shutdown,
+    )
+    .await
+}
+
+/// Who tells SLAC that a car is plugged in or has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlacDriving {
+    /// Nobody: a car is taken as plugged in all the time, and gone when the V2G stage says so.
+    WithoutPilot,
+    /// The control pilot, through [`SlacInput::CarPlugged`] and [`SlacInput::CarLeft`] sent on
+    /// the inputs channel.
+    Pilot,
+}
+
+/// [`run_evse`], with SLAC driven as `driving` says, and its inputs channel given: with a pilot
+/// the caller keeps a clone of the sender for the pilot's plug events.
+#[allow(clippy::too_many_arguments)] // Two call sites; a struct would only rename them.
+pub async fn run_evse_with<C: Charger + ?Sized>(
+    options: &EvseOptions,
+    driving: SlacDriving,
+    (activity_tx, mut activity_rx): (
+        mpsc::UnboundedSender<SlacInput>,
+        mpsc::UnboundedReceiver<SlacInput>,
+    ),
     charger: &mut C,
     clock: &impl Clock,
     mut seed: impl FnMut() -> [u8; 32],
@@ -168,8 +209,6 @@ pub async fn run_evse<C: Charger + ?Sized>(
     });
     let slac_tx = tx.clone();
     let slac_seed = seed();
-    // What the SDP and session servers saw, for the SLAC task's presence rule.
-    let (activity_tx, mut activity_rx) = mpsc::unbounded_channel();
     let slac_task = async {
         if !options.slac {
             return std::future::pending::<Result<(), EvseError>>().await;
@@ -177,13 +216,16 @@ pub async fn run_evse<C: Charger + ?Sized>(
         let link = RawLink::open(&iface.name)?;
         let mut config = slac::EvseConfig::new(link.mac(), slac_seed);
         config.link_detection = options.link_detection;
-        let mut slac = ChargerSlac::new(config, clock.now());
+        let mut slac = match driving {
+            SlacDriving::WithoutPilot => ChargerSlac::new(config, clock.now()),
+            SlacDriving::Pilot => ChargerSlac::with_pilot(config, clock.now()),
+        };
         drive_with_inputs(
             &link,
             clock,
             &mut slac,
             &mut activity_rx,
-            |slac, now, activity| slac.handle_activity(now, activity),
+            |slac, now, input| slac.handle_input(now, input),
             |_, event| {
                 match &event {
                     ChargerSlacEvent::Slac(slac::EvseEvent::Matched(m)) => {
@@ -224,7 +266,7 @@ pub async fn run_evse<C: Charger + ?Sized>(
                 biased;
                 Some(event) = rx.recv() => {
                     if let Some(activity) = activity(&event) {
-                        let _ = activity_tx.send(activity);
+                        let _ = activity_tx.send(SlacInput::Activity(activity));
                     }
                     on_event(event);
                 }

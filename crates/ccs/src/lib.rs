@@ -11,10 +11,13 @@
 //! - [`presence`]: without a control pilot, when the matched car has gone and the charger may
 //!   change its network key (sans-IO, the one decision this crate makes itself).
 //! - [`evse`], [`ev`]: the applications behind `gridlet evse` and `gridlet ev`.
+//! - [`point`]: the charger application joined to the charge point's hardware and the site
+//!   (`charge_point::Station`), behind `gridlet run` with a CCS charge point.
 
 pub mod ev;
 pub mod evse;
 pub mod iface;
+pub mod point;
 pub mod presence;
 pub mod sdp;
 pub mod session;

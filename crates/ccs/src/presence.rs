@@ -177,27 +177,64 @@ pub enum ChargerSlacEvent {
     CarGone(Departure),
 }
 
-/// The charger's SLAC without a control pilot: [`slac::Evse`] with a car taken as plugged in all
-/// the time, whose key changes only when [`CarPresence`] says the matched car has gone. See the
+/// What the charger's SLAC task is told besides frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlacInput {
+    /// What the V2G stage saw (for the presence rule, without a control pilot).
+    Activity(Activity),
+    /// The control pilot shows a car (state B), or the E/F toggle is over: SLAC may begin.
+    CarPlugged,
+    /// The control pilot shows no car (state A), or an error: the match and its key go.
+    CarLeft,
+}
+
+/// The charger's SLAC: [`slac::Evse`] whose key changes only when the matched car has gone. With
+/// a control pilot ([`ChargerSlac::with_pilot`]) the pilot says when ([`SlacInput::CarPlugged`],
+/// [`SlacInput::CarLeft`]); without one ([`ChargerSlac::new`]) a car is taken as plugged in all
+/// the time and [`CarPresence`] infers the departure from the V2G stage. See the
 /// [module docs](self).
 #[derive(Debug)]
 pub struct ChargerSlac {
     evse: Evse,
-    presence: CarPresence,
+    /// `None` with a control pilot.
+    presence: Option<CarPresence>,
     events: VecDeque<ChargerSlacEvent>,
 }
 
 impl ChargerSlac {
-    /// A charger that draws its first key and waits for cars at once.
+    /// A charger without a control pilot: it draws its first key and waits for cars at once.
     pub fn new(config: EvseConfig, now: Timestamp) -> Self {
         let mut evse = Evse::new(config, now);
         // No control pilot: a car is taken as plugged in all the time.
         evse.handle_car_plugged(now);
         Self {
             evse,
-            presence: CarPresence::new(),
+            presence: Some(CarPresence::new()),
             events: VecDeque::new(),
         }
+    }
+
+    /// A charger whose control pilot says when a car is plugged in and when it leaves.
+    pub fn with_pilot(config: EvseConfig, now: Timestamp) -> Self {
+        Self {
+            evse: Evse::new(config, now),
+            presence: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Something besides a frame.
+    pub fn handle_input(&mut self, now: Timestamp, input: SlacInput) {
+        match input {
+            SlacInput::Activity(a) => {
+                if let Some(p) = &mut self.presence {
+                    p.handle_activity(now, a);
+                }
+            }
+            SlacInput::CarPlugged => self.evse.handle_car_plugged(now),
+            SlacInput::CarLeft => self.evse.handle_car_left(now),
+        }
+        self.settle(now);
     }
 
     /// The SLAC machine (its network, its match).
@@ -207,8 +244,7 @@ impl ChargerSlac {
 
     /// The V2G stage saw `activity`.
     pub fn handle_activity(&mut self, now: Timestamp, activity: Activity) {
-        self.presence.handle_activity(now, activity);
-        self.settle(now);
+        self.handle_input(now, SlacInput::Activity(activity));
     }
 
     /// A frame from the interface.
@@ -222,8 +258,10 @@ impl ChargerSlac {
         if self.evse.poll_timeout().is_some_and(|t| t <= now) {
             self.evse.handle_timeout(now);
         }
-        if self.presence.poll_timeout().is_some_and(|t| t <= now) {
-            self.presence.handle_timeout(now);
+        if let Some(p) = &mut self.presence
+            && p.poll_timeout().is_some_and(|t| t <= now)
+        {
+            p.handle_timeout(now);
         }
         self.settle(now);
     }
@@ -238,7 +276,7 @@ impl ChargerSlac {
         self.evse
             .poll_timeout()
             .into_iter()
-            .chain(self.presence.poll_timeout())
+            .chain(self.presence.as_ref().and_then(CarPresence::poll_timeout))
             .min()
     }
 
@@ -250,7 +288,7 @@ impl ChargerSlac {
     /// Reacts to what the two machines said, until neither has more to say.
     fn settle(&mut self, now: Timestamp) {
         loop {
-            if let Some(reason) = self.presence.poll_departure() {
+            if let Some(reason) = self.presence.as_mut().and_then(CarPresence::poll_departure) {
                 info!("SLAC: the car has gone ({reason}): new key for the next car");
                 // The car's key goes (Evse programs a new one), and the next car may start.
                 self.evse.handle_car_left(now);
@@ -261,12 +299,15 @@ impl ChargerSlac {
             let Some(event) = self.evse.poll_event() else {
                 return;
             };
-            match &event {
-                EvseEvent::Matched(_) => self.presence.handle_matched(now),
-                EvseEvent::Unmatched { .. } => self.presence.handle_unmatched(),
-                // Without a pilot there is no E/F toggle to restart the car's SLAC: keep waiting.
-                EvseEvent::SlacInitTimeout => self.evse.handle_car_plugged(now),
-                _ => {}
+            if let Some(presence) = &mut self.presence {
+                match &event {
+                    EvseEvent::Matched(_) => presence.handle_matched(now),
+                    EvseEvent::Unmatched { .. } => presence.handle_unmatched(),
+                    // Without a pilot there is no E/F toggle to restart the car's SLAC: keep
+                    // waiting.
+                    EvseEvent::SlacInitTimeout => self.evse.handle_car_plugged(now),
+                    _ => {}
+                }
             }
             self.events.push_back(ChargerSlacEvent::Slac(event));
         }

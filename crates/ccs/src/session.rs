@@ -31,6 +31,12 @@ pub trait Charger {
     fn status(&mut self, now: Timestamp) -> ChargerStatus;
     /// Applies a session's demand (repeatedly; the same demand may come again).
     fn apply(&mut self, now: Timestamp, demand: Demand);
+
+    /// Whether the running session must end now (the car was unplugged, the pilot failed):
+    /// asked after every step and at least every [`REFRESH`]; true once per such event.
+    fn take_abort(&mut self) -> bool {
+        false
+    }
 }
 
 impl Charger for v2g::sim::Station {
@@ -187,6 +193,10 @@ async fn serve_connection<C: Charger + ?Sized>(
                 at,
                 bytes,
             });
+        }
+        if charger.take_abort() {
+            info!("the car is gone: ending its session");
+            secc.handle_abort(clock.now());
         }
         charger.apply(clock.now(), secc.demand());
         while let Some(event) = secc.poll_event() {

@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use devices::{
-    ChargeLimits, ChargePointState, ChargePointStatus, ConverterStatus, Isolation, PilotReading,
-    PilotSignal, SetpointWatchdog, Stamped,
+    ChargeLimits, ChargePointState, ChargePointStatus, ChargeProtocol, ConverterStatus, Isolation,
+    PilotReading, PilotSignal, SessionOutcome, SetpointWatchdog, Stamped,
 };
 use tracing::{info, warn};
 use units::{Amps, Percent, Timestamp, Volts, WattHours, Watts};
@@ -126,6 +126,7 @@ struct SessionView {
     ev: EvStatus,
     demand: Demand,
     ended: Option<bool>,
+    started: Option<Timestamp>,
     energy_in: f64,
     energy_out: f64,
     last_sample: Option<(Timestamp, Watts)>,
@@ -142,6 +143,7 @@ pub struct Station {
     /// The newest present voltage and power, for the site's status.
     present: Measurements,
     said_no_imd: bool,
+    last_outcome: Option<SessionOutcome>,
     events: VecDeque<StationEvent>,
 }
 
@@ -155,6 +157,7 @@ impl Station {
             session: SessionView::default(),
             present: Measurements::default(),
             said_no_imd: false,
+            last_outcome: None,
             events: VecDeque::new(),
             config,
         }
@@ -207,6 +210,7 @@ impl Station {
             SeccEvent::Negotiated(n) => {
                 self.session = SessionView {
                     protocol: Some(n.protocol),
+                    started: Some(now),
                     ..SessionView::default()
                 };
             }
@@ -225,13 +229,17 @@ impl Station {
             SeccEvent::Ev(ev) => self.session.ev = ev.clone(),
             SeccEvent::Ended(end) => {
                 self.session.ended = Some(end.reason.is_normal());
+                self.last_outcome = Some(match end.reason.party() {
+                    v2g::Party::None => SessionOutcome::Stopped,
+                    v2g::Party::Car => SessionOutcome::CarFault,
+                    v2g::Party::Charger => SessionOutcome::ChargerFault,
+                });
                 self.session.state = Some(SessionState::Ended);
                 self.session.demand = Demand::OFF;
                 self.said_no_imd = false;
             }
             SeccEvent::SessionStarted { .. } | SeccEvent::Warning(_) => {}
         }
-        let _ = now;
     }
 
     /// The session's demand after its newest step.
@@ -398,6 +406,11 @@ impl Station {
         };
         let ev = &self.session.ev;
         let voltage = self.present.voltage;
+        let target = match self.session.demand.power {
+            PowerDemand::Deliver { voltage, current } => Some((voltage, current)),
+            PowerDemand::PreCharge { voltage, .. } => Some((voltage, Amps::ZERO)),
+            _ => None,
+        };
         let ev_max_charge = match self.session.demand.power {
             PowerDemand::Deliver { current, .. } if current.0 > 0.0 => current * voltage,
             _ => ev
@@ -421,6 +434,16 @@ impl Station {
             dc_voltage_v: (voltage.0 > 0.0).then_some(voltage),
             session_energy_wh: WattHours(self.session.energy_in - self.session.energy_out),
             owns_port: self.port.owns_converter(),
+            protocol: self.session.protocol.map(|p| match p {
+                Protocol::Din => ChargeProtocol::Din,
+                Protocol::Iso2 => ChargeProtocol::Iso2,
+                Protocol::Iso20Dc => ChargeProtocol::Iso20,
+            }),
+            ev_target_voltage_v: target.map(|(v, _)| v),
+            ev_target_current_a: target.map(|(_, i)| i),
+            current_a: (self.port.connected()).then_some(self.present.current),
+            session_started: self.session.started,
+            last_outcome: self.last_outcome,
         }
     }
 

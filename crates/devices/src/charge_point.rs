@@ -1,5 +1,5 @@
 use serde::Serialize;
-use units::{Percent, Timestamp, Volts, WattHours, Watts};
+use units::{Amps, Percent, Timestamp, Volts, WattHours, Watts};
 
 use crate::{DeviceError, Stamped};
 
@@ -20,6 +20,30 @@ pub enum ChargePointState {
     Stopping,
     /// The session failed; the charger waits for the car to be unplugged or restarts.
     Fault,
+}
+
+/// The V2G protocol of a charging session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChargeProtocol {
+    /// DIN SPEC 70121.
+    Din,
+    /// ISO 15118-2.
+    Iso2,
+    /// ISO 15118-20 (DC, DC_BPT).
+    Iso20,
+}
+
+/// How a charging session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionOutcome {
+    /// As the protocol intends: the car stopped it.
+    Stopped,
+    /// The car failed it (bad requests, timeouts, it left).
+    CarFault,
+    /// The charger failed it (its hardware, the site, an isolation fault).
+    ChargerFault,
 }
 
 /// State of the charge point (the CCS DC EVSE) and of the connected car.
@@ -44,6 +68,18 @@ pub struct ChargePointStatus {
     /// commands the converter for the car): the site's converter commands do not apply, and the
     /// site steers the car's power through [`ChargeLimits::setpoint_w`] instead.
     pub owns_port: bool,
+    /// The session's protocol, once negotiated.
+    pub protocol: Option<ChargeProtocol>,
+    /// What the car asks for in the charge loop: its target voltage.
+    pub ev_target_voltage_v: Option<Volts>,
+    /// What the car asks for in the charge loop: its target current (negative: discharge).
+    pub ev_target_current_a: Option<Amps>,
+    /// DC current at the inlet, **positive = into the car**, if measured.
+    pub current_a: Option<Amps>,
+    /// When the session began (the car connected).
+    pub session_started: Option<Timestamp>,
+    /// How the last session ended, once it has.
+    pub last_outcome: Option<SessionOutcome>,
 }
 
 /// The power the site grants the charge point; it advertises these to the car.

@@ -45,8 +45,10 @@ use units::Timestamp;
 
 pub use battery::{Bms, BmsAlarm, BmsAlarms, BmsState};
 pub use button::{ButtonLed, LedMode};
-pub use charge_point::{ChargeLimits, ChargePoint, ChargePointState, ChargePointStatus};
-pub use converter::{Converter, ConverterCommand, ConverterStatus};
+pub use charge_point::{
+    ChargeLimits, ChargePoint, ChargePointState, ChargePointStatus, ChargeProtocol, SessionOutcome,
+};
+pub use converter::{Converter, ConverterCommand, ConverterStatus, PortConverter, SiteConverter};
 pub use dc::{DcPowerStage, Isolation, IsolationMonitor, StageCommand, StageFault, StageStatus};
 pub use meter::{GridMeter, GridReading};
 pub use pilot::{ControlPilot, PilotReading, PilotSignal};

@@ -131,3 +131,45 @@ impl devices::Tariff for SimTariff {
         lock(&self.0).price_at(t)
     }
 }
+
+/// The simulated control pilot of the CCS inlet.
+#[derive(Debug, Clone)]
+pub struct SimControlPilot(pub SharedWorld);
+
+impl SimControlPilot {
+    /// What the car does to the pilot (for a simulated pilot whose car is real: it is taken
+    /// as plugged in while the car talks on the powerline).
+    pub fn set_load(&self, load: crate::PilotLoad) {
+        lock(&self.0).set_pilot_load(load);
+    }
+}
+
+impl devices::ControlPilot for SimControlPilot {
+    fn set_signal(
+        &mut self,
+        _now: Timestamp,
+        signal: devices::PilotSignal,
+    ) -> Result<(), DeviceError> {
+        lock(&self.0).set_pilot_signal(signal);
+        Ok(())
+    }
+
+    fn reading(&self) -> Option<Stamped<devices::PilotReading>> {
+        lock(&self.0).pilot_reading()
+    }
+}
+
+/// The simulated isolation monitor.
+#[derive(Debug, Clone)]
+pub struct SimIsolationMonitor(pub SharedWorld);
+
+impl devices::IsolationMonitor for SimIsolationMonitor {
+    fn set_testing(&mut self, _now: Timestamp, testing: bool) -> Result<(), DeviceError> {
+        lock(&self.0).set_isolation_testing(testing);
+        Ok(())
+    }
+
+    fn status(&self) -> Option<Stamped<devices::Isolation>> {
+        lock(&self.0).isolation()
+    }
+}

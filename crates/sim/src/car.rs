@@ -249,6 +249,8 @@ impl Car {
             session_energy_wh: self.session_energy,
             // The site's controller sequences this model's changeover relay.
             owns_port: false,
+            // A model of a session, not a protocol.
+            ..ChargePointStatus::default()
         }
     }
 }

@@ -16,6 +16,7 @@ mod battery;
 mod car;
 mod converter;
 mod house;
+mod inlet;
 mod price;
 mod rng;
 mod solar;
@@ -31,13 +32,14 @@ use serde::{Deserialize, Serialize};
 use units::{Percent, PricePerKwh, Timestamp, WattHours, Watts};
 
 pub use backends::{
-    SimBms, SimButtonLed, SimChargePoint, SimConverter, SimGridMeter, SimPvInverter, SimRelay,
-    SimTariff,
+    SimBms, SimButtonLed, SimChargePoint, SimControlPilot, SimConverter, SimGridMeter,
+    SimIsolationMonitor, SimPvInverter, SimRelay, SimTariff,
 };
 pub use battery::BatteryParams;
 pub use car::CarParams;
 pub use converter::ConverterParams;
 pub use house::HouseParams;
+pub use inlet::{InletParams, PilotLoad};
 pub use price::PriceModel;
 pub use solar::{Location, PvParams};
 
@@ -45,6 +47,7 @@ use crate::battery::Battery;
 use crate::car::Car;
 use crate::converter::Converter;
 use crate::house::House;
+use crate::inlet::Inlet;
 use crate::rng::{stream, streams};
 use crate::solar::Sky;
 
@@ -228,6 +231,13 @@ pub struct World {
     car_start: Option<(Percent, WattHours)>,
     relays: Vec<RelaySlot>,
     changeover: Option<RelaySlot>,
+    /// The CCS inlet (precharge supply, pilot), with a car that is not simulated here (a real
+    /// one on the powerline) unless `car` is set.
+    inlet: Option<Inlet>,
+    /// The isolation monitor: since when it tests, and what it finds.
+    imd: Option<(Option<Timestamp>, devices::Isolation)>,
+    /// DC energy that went into (+) or out of a car that is not simulated here.
+    external_car_wh: f64,
     presses: u64,
     led: LedMode,
     price: PriceModel,
@@ -276,6 +286,9 @@ impl World {
             car_start: None,
             relays: Vec::new(),
             changeover: None,
+            inlet: None,
+            imd: None,
+            external_car_wh: 0.0,
             presses: 0,
             led: LedMode::Off,
             price: PriceModel::None,
@@ -327,6 +340,18 @@ impl World {
     /// Installs the changeover relay that moves the converter's DC port to the car.
     pub fn set_changeover(&mut self) {
         self.changeover = Some(RelaySlot::new(LoadParams::default()));
+    }
+
+    /// Installs a CCS inlet behind the changeover relay, with its precharge relay and pilot
+    /// (the CCS charge point's hardware). Without a simulated car, the car on it is a real one
+    /// on the powerline: its battery takes what the converter gives once it runs.
+    pub fn set_inlet(&mut self, params: InletParams) {
+        self.inlet = Some(Inlet::new(params));
+    }
+
+    /// Installs an isolation monitor whose tests find `result` after 1.5 s.
+    pub fn set_isolation_monitor(&mut self, result: devices::Isolation) {
+        self.imd = Some((None, result));
     }
 
     /// Adds a relay switching a load; returns its index.
@@ -438,9 +463,23 @@ impl World {
         if let Some(conv) = &mut self.converter {
             let wanted_ac = conv.target(now, dt);
             let wanted_dc = conv.dc_for_ac(wanted_ac);
-            let flowed_dc = match (vehicle, &mut self.battery, &mut self.car) {
-                (false, Some(b), _) => b.exchange(now, wanted_dc, dt),
-                (true, _, Some(car)) => car.exchange(now, wanted_dc, dt),
+            let flowed_dc = match (vehicle, &mut self.battery, &mut self.car, &mut self.inlet) {
+                (false, Some(b), _, _) => b.exchange(now, wanted_dc, dt),
+                (true, _, Some(car), _) => car.exchange(now, wanted_dc, dt),
+                (true, _, None, Some(inlet)) => {
+                    // A real car on the powerline: the charge point runs the converter only in
+                    // delivery, once the car has closed its contactors, so its battery is on the
+                    // inlet from the first watt on, at the voltage the inlet was pre-charged to.
+                    if wanted_dc.abs() > Watts(1.0) && !inlet.battery_connected() {
+                        inlet.set_battery(Some(inlet.voltage().0));
+                    }
+                    if inlet.battery_connected() {
+                        self.external_car_wh += wanted_dc.over_secs(dt);
+                        wanted_dc
+                    } else {
+                        Watts::ZERO
+                    }
+                }
                 // Nothing on the port: no current can flow.
                 _ => Watts::ZERO,
             };
@@ -454,6 +493,14 @@ impl World {
         if !vehicle && let Some(car) = &mut self.car {
             // Not connected to the converter: the car sees no power.
             car.exchange(now, Watts::ZERO, dt);
+        }
+        if let Some(inlet) = &mut self.inlet {
+            if !vehicle && self.car.is_none() {
+                // The converter's port went back to the home battery: the car's battery is no
+                // longer held on it (the session is over, its contactors open).
+                inlet.set_battery(None);
+            }
+            inlet.advance(dt);
         }
 
         // The grid meter is the sum on the AC bus.
@@ -550,11 +597,71 @@ impl World {
         }
     }
 
-    /// The converter's status.
+    /// The converter's status. Its DC port's voltage is measured while it is on the inlet.
     pub fn converter_status(&self) -> Option<Stamped<ConverterStatus>> {
-        self.converter
+        let inlet = self
+            .inlet
             .as_ref()
-            .map(|c| Stamped::new(self.now, c.status(self.now)))
+            .filter(|_| port_is_vehicle(self.changeover.as_ref()))
+            .map(Inlet::voltage);
+        self.converter.as_ref().map(|c| {
+            let mut status = c.status(self.now);
+            status.dc_voltage_v = inlet;
+            Stamped::new(self.now, status)
+        })
+    }
+
+    /// The control pilot as the charger measures it.
+    pub fn pilot_reading(&self) -> Option<Stamped<devices::PilotReading>> {
+        self.inlet
+            .as_ref()
+            .map(|i| Stamped::new(self.now, i.pilot_reading()))
+    }
+
+    /// The charger drives `signal` onto the pilot.
+    pub fn set_pilot_signal(&mut self, signal: devices::PilotSignal) {
+        if let Some(i) = &mut self.inlet {
+            i.signal = signal;
+        }
+    }
+
+    /// What the car on the inlet does to the pilot.
+    pub fn set_pilot_load(&mut self, load: PilotLoad) {
+        if let Some(i) = &mut self.inlet {
+            i.load = load;
+        }
+    }
+
+    /// The inlet's DC voltage.
+    pub fn inlet_voltage(&self) -> Option<Stamped<units::Volts>> {
+        self.inlet
+            .as_ref()
+            .map(|i| Stamped::new(self.now, i.voltage()))
+    }
+
+    /// Starts or stops an isolation test.
+    pub fn set_isolation_testing(&mut self, testing: bool) {
+        let now = self.now;
+        if let Some((since, _)) = &mut self.imd {
+            match (testing, *since) {
+                (true, None) => *since = Some(now),
+                (false, Some(_)) => *since = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The isolation monitor's verdict: testing for 1.5 s, then its configured result.
+    pub fn isolation(&self) -> Option<Stamped<devices::Isolation>> {
+        let (since, result) = self.imd?;
+        let verdict = match since {
+            Some(t) if self.now.saturating_duration_since(t) >= Duration::from_millis(1500) => {
+                result
+            }
+            Some(_) => devices::Isolation::Testing,
+            None => devices::Isolation::Unknown,
+        };
+        Some(Stamped::new(self.now, verdict))
     }
 
     /// Commands the converter.
@@ -582,12 +689,17 @@ impl World {
         match which {
             RelayRef::Changeover => self.changeover.as_mut(),
             RelayRef::Load(i) => self.relays.get_mut(i),
+            RelayRef::Precharge => None,
         }
     }
 
     /// Switches a relay.
     pub fn set_relay(&mut self, which: RelayRef, on: bool) {
-        if let Some(r) = self.relay_slot(which) {
+        if which == RelayRef::Precharge {
+            if let Some(i) = &mut self.inlet {
+                i.precharge = on;
+            }
+        } else if let Some(r) = self.relay_slot(which) {
             r.on = on;
         }
     }
@@ -597,6 +709,7 @@ impl World {
         match which {
             RelayRef::Changeover => self.changeover.as_ref().map(|r| r.on),
             RelayRef::Load(i) => self.relays.get(i).map(|r| r.on),
+            RelayRef::Precharge => self.inlet.as_ref().map(|i| i.precharge),
         }
     }
 
@@ -646,10 +759,15 @@ impl World {
         };
         // The car's trips take energy out of its battery that never crossed the AC bus.
         let trips = self.car_trip_energy();
+        // A real car's battery (on the powerline, not simulated) keeps what reached it.
         let losses = (t.battery_charge
             - t.battery_discharge
             - stored_delta(self.battery_start, battery_end))
-            + (t.ev_charge - t.ev_discharge - stored_delta(self.car_start, car_end) - trips);
+            + (t.ev_charge
+                - t.ev_discharge
+                - stored_delta(self.car_start, car_end)
+                - trips
+                - self.external_car_wh);
         let pct = |num: f64, den: f64| if den > 0.0 { 100.0 * num / den } else { 0.0 };
         Report {
             start: self.start,
@@ -698,6 +816,8 @@ pub enum RelayRef {
     Changeover,
     /// A load relay, by index.
     Load(usize),
+    /// The CCS inlet's precharge relay.
+    Precharge,
 }
 
 trait OverSecs {
