@@ -10,7 +10,11 @@
 //! [`button`] and tested on its own; the hardware types only move bits.
 
 pub mod button;
-mod gpio;
+mod error;
+pub mod gpio;
 pub mod pin;
 
-pub use gpio::{GpioButtonLed, GpioButtonParams, GpioLine, GpioRelay, GpioRelayParams};
+pub use error::OpenError;
+pub use gpio::{
+    GpioButtonLed, GpioButtonParams, GpioLine, GpioRelay, GpioRelayParams, RelayFeedbackParams,
+};
