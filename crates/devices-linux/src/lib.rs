@@ -13,8 +13,11 @@ pub mod button;
 mod error;
 pub mod gpio;
 pub mod pin;
+pub mod pwm;
+mod sysfs;
 
 pub use error::OpenError;
 pub use gpio::{
     GpioButtonLed, GpioButtonParams, GpioLine, GpioRelay, GpioRelayParams, RelayFeedbackParams,
 };
+pub use pwm::{SysfsPwm, SysfsPwmParams};
