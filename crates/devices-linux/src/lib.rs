@@ -12,6 +12,7 @@
 pub mod button;
 mod error;
 pub mod gpio;
+pub mod iio;
 pub mod pin;
 pub mod pwm;
 mod sysfs;
@@ -20,4 +21,5 @@ pub use error::OpenError;
 pub use gpio::{
     GpioButtonLed, GpioButtonParams, GpioLine, GpioRelay, GpioRelayParams, RelayFeedbackParams,
 };
+pub use iio::{IioAdc, IioAdcParams};
 pub use pwm::{SysfsPwm, SysfsPwmParams};
