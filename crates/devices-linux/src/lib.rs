@@ -13,6 +13,7 @@ pub mod button;
 mod error;
 pub mod gpio;
 pub mod iio;
+pub mod pilot;
 pub mod pin;
 pub mod pwm;
 mod sysfs;
@@ -22,4 +23,5 @@ pub use gpio::{
     GpioButtonLed, GpioButtonParams, GpioLine, GpioRelay, GpioRelayParams, RelayFeedbackParams,
 };
 pub use iio::{IioAdc, IioAdcParams};
+pub use pilot::{SysfsControlPilot, SysfsControlPilotParams};
 pub use pwm::{SysfsPwm, SysfsPwmParams};
