@@ -15,8 +15,10 @@ use units::Volts;
 use crate::error::{OpenError, link};
 use crate::sysfs;
 
-/// The AM335x's ADC (BeagleBone AIN0–AIN6): 12 bits over 0–1.8 V. Its driver (`TI-am335x-adc`)
-/// publishes no scale attribute, so this is the scale to configure: 1800 mV / 4096 LSB.
+/// The AM335x's ADC (BeagleBone AIN0–AIN6, BeagleBone System Reference Manual): 12 bits over
+/// 0–1.8 V, 1800 mV / 4096 LSB. Mainline's driver (`ti_am335x_adc`) reports raw counts only (some
+/// BeagleBoard kernels carry a patch that adds this fixed scale), so this is the scale to
+/// configure when the device has no scale attribute.
 pub const AM335X_SCALE_MV: f64 = 1800.0 / 4096.0;
 
 fn default_root() -> PathBuf {
@@ -37,7 +39,7 @@ pub struct IioAdcParams {
     /// The channel: `in_voltage<channel>_raw`.
     pub channel: u32,
     /// mV per LSB, used only if the driver publishes neither `in_voltage<channel>_scale` nor
-    /// `in_voltage_scale` (the AM335x's does not: [`AM335X_SCALE_MV`]).
+    /// `in_voltage_scale` (for the AM335x: [`AM335X_SCALE_MV`]).
     #[serde(default)]
     pub scale_mv: Option<f64>,
     /// The board's divider: volts at the input = ADC volts × `gain` + `offset_v`.
