@@ -225,6 +225,11 @@ impl Pilot {
             self.settle(CpState::F, reading.at);
             return;
         }
+        if matches!(signal, PilotSignal::Pwm { .. }) && reading.value.high.0 < DIODE_MAX.0 {
+            // At 5 % duty the positive plateau lasts 50 µs a period: a sampling burst can miss
+            // it and see only −12 V, which no car state produces. Not a reading of the car.
+            return;
+        }
         let seen = self.classify(reading.value.high);
         if seen.car_connected()
             && matches!(signal, PilotSignal::Pwm { .. })
@@ -422,6 +427,21 @@ mod tests {
         assert_eq!(p.state(), CpState::A);
         assert!(!p.diode_fault());
         assert_eq!(p.signal(), PilotSignal::DIGITAL);
+    }
+
+    #[test]
+    fn a_burst_that_missed_the_positive_plateau_changes_nothing() {
+        let mut p = Pilot::new(PilotConfig::default(), Offer::Digital);
+        feed(&mut p, 0, 100, 6.0, Some(-12.0));
+        assert_eq!(p.state(), CpState::C);
+        // Two bursts in a row saw only the negative half-wave.
+        feed(&mut p, 100, 200, -12.0, Some(-12.0));
+        assert_eq!(p.state(), CpState::C);
+        assert!(
+            events(&mut p)
+                .iter()
+                .all(|e| !matches!(e, PilotEvent::State { to: CpState::E, .. }))
+        );
     }
 
     #[test]

@@ -37,6 +37,10 @@ use v2g::charger::{Demand, PowerDemand};
 
 use crate::pilot::CpState;
 
+/// How far below the pre-charge target the inlet may sag before the precharge relay closes
+/// again (cars accept ±20 V).
+pub const PRECHARGE_HYSTERESIS: Volts = Volts(10.0);
+
 /// Tuning of the sequence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PortConfig {
@@ -152,6 +156,8 @@ pub struct DcPort {
     fault: Option<PortFault>,
     changeover_mismatch: Option<Timestamp>,
     precharge_mismatch: Option<Timestamp>,
+    /// The precharge relay's last command, for its hysteresis.
+    last_precharge: bool,
     last: PortCommands,
 }
 
@@ -164,6 +170,7 @@ impl DcPort {
             fault: None,
             changeover_mismatch: None,
             precharge_mismatch: None,
+            last_precharge: false,
             last: PortCommands {
                 changeover: false,
                 precharge: false,
@@ -273,8 +280,7 @@ impl DcPort {
             self.state,
             PortState::Switching { .. } | PortState::Connected | PortState::Releasing { .. }
         );
-        let precharge = self.state == PortState::Connected
-            && matches!(inp.demand.power, PowerDemand::PreCharge { .. });
+        let precharge = self.state == PortState::Connected && self.precharging(inp);
 
         // Read-back checks: a welded or dead relay latches the fault. The changeover relay still
         // never moves under load: with it on the car, the fault goes through Releasing (current
@@ -298,8 +304,8 @@ impl DcPort {
             self.state,
             PortState::Switching { .. } | PortState::Connected | PortState::Releasing { .. }
         );
-        let precharge = self.state == PortState::Connected
-            && matches!(inp.demand.power, PowerDemand::PreCharge { .. });
+        let precharge = self.state == PortState::Connected && self.precharging(inp);
+        self.last_precharge = precharge;
 
         self.last = match self.state {
             PortState::Stationary => PortCommands {
@@ -324,6 +330,21 @@ impl DcPort {
             },
         };
         self.last
+    }
+
+    /// Whether the precharge relay should be closed: during PreCharge, until the inlet reaches
+    /// the car's target voltage, and again once it has sagged [`PRECHARGE_HYSTERESIS`] below.
+    /// The precharge supply is not regulated (the FoccciCape's charges towards its source
+    /// voltage): the relay regulates it. Without a measured inlet voltage, on throughout.
+    fn precharging(&self, inp: &PortInputs) -> bool {
+        let PowerDemand::PreCharge { voltage, .. } = inp.demand.power else {
+            return false;
+        };
+        match inp.inlet_voltage {
+            Some(v) if self.last_precharge => v < voltage,
+            Some(v) => v.0 < voltage.0 - PRECHARGE_HYSTERESIS.0,
+            None => true,
+        }
     }
 
     fn check_feedback(

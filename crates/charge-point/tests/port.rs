@@ -175,6 +175,9 @@ struct Bench {
     /// Since when the converter's real power has been below idle with the port holding it off.
     quiet_since: Option<Timestamp>,
     last_changeover_cmd: bool,
+    /// The inlet's voltage: the precharge supply (500 V, τ 3.7 s) raises it, the car's
+    /// battery (380 V) holds it while the converter runs into it, the bleed drains it.
+    inlet: f64,
 }
 
 impl Bench {
@@ -202,9 +205,10 @@ impl Bench {
                 converter: None,
                 changeover: None,
                 precharge: None,
-                inlet_voltage: Some(Volts(380.0)),
+                inlet_voltage: Some(Volts(0.0)),
                 may_discharge: false,
             },
+            inlet: 0.0,
             site_command: Watts(3000.0),
             quiet_since: None,
             last_changeover_cmd: false,
@@ -242,6 +246,15 @@ impl Bench {
             self.converter.advance(dt, self.now);
             self.changeover.advance(self.now);
             self.precharge.advance(self.now);
+            let approach = |v: f64, to: f64, tau: f64| v + (to - v) * (1.0 - (-dt / tau).exp());
+            self.inlet = if self.precharge.position {
+                approach(self.inlet, 500.0, 3.7)
+            } else if self.changeover.position && self.converter.power.abs() > 1.0 {
+                380.0
+            } else {
+                approach(self.inlet, 0.0, 10.0)
+            };
+            self.inputs.inlet_voltage = Some(Volts(self.inlet));
             self.step();
         }
     }
@@ -372,10 +385,17 @@ fn a_session_takes_the_port_and_gives_it_back() {
     assert_eq!(b.port.state(), PortState::Connected);
     assert!(b.changeover.position);
     assert!(b.converter.power.abs() < 1.0);
-    // PreCharge: the precharge relay, nothing else.
+    // PreCharge: the precharge relay, nothing else, until the inlet reaches the car's 380 V;
+    // then it holds the inlet there.
     b.apply(&Event::Demand(precharge()));
     assert!(b.port.commands().precharge);
     assert_eq!(b.port.commands().converter, Some(ConverterCommand::SAFE));
+    b.run(Duration::from_secs(8));
+    assert!((365.0..=385.0).contains(&b.inlet), "{}", b.inlet);
+    for _ in 0..50 {
+        b.run(Duration::from_millis(100));
+        assert!((365.0..=385.0).contains(&b.inlet), "{}", b.inlet);
+    }
     // Delivery at 20 A and 380 V, granted 5 kW: 5 kW.
     b.apply(&Event::Pilot(CpState::C));
     b.apply(&Event::Grant(ChargeLimits::range(
@@ -491,7 +511,8 @@ fn a_stuck_precharge_relay_ends_delivery_without_switching_under_load() {
     let mut b = Bench::new();
     b.apply(&Event::Pilot(CpState::C));
     b.apply(&Event::Demand(precharge()));
-    b.run(Duration::from_secs(5));
+    b.run(Duration::from_secs(4));
+    assert!(b.precharge.position, "pre-charging");
     b.apply(&Event::WeldPrecharge(true));
     b.apply(&Event::Demand(deliver(20.0)));
     b.run(Duration::from_secs(10));
