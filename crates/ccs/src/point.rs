@@ -311,6 +311,23 @@ impl devices::ChargePoint for PointHandle {
         p.drive(now);
         Ok(())
     }
+
+    /// No grant, the pilot to F: the car stops, the port is released once no current flows.
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
+        let mut p = self.lock();
+        p.station.set_grant(now, ChargeLimits::ZERO);
+        p.station.shut_down();
+        p.drive(now);
+        Ok(())
+    }
+
+    fn is_safe(&mut self, now: Timestamp) -> bool {
+        let mut p = self.lock();
+        p.drive(now);
+        let out = p.last_outputs.map(|(o, _)| o);
+        p.station.port_state() == charge_point::PortState::Stationary
+            && out.is_some_and(|o| !o.port.changeover && !o.port.precharge)
+    }
 }
 
 /// Runs the charge point: the pilot task and the charger application (SLAC driven by the pilot
@@ -366,6 +383,17 @@ pub async fn run_point(
         r = app => r,
         () = pilot => Ok(()),
     };
+    // The session is over: release the port (current to zero, then the relay) before the
+    // last safe state, for at most RELEASE_PATIENCE.
+    let mut handle = point.clone();
+    let _ = devices::ChargePoint::safe_state(&mut handle, clock.now());
+    let deadline = clock.now() + RELEASE_PATIENCE;
+    while !devices::ChargePoint::is_safe(&mut handle, clock.now()) && clock.now() < deadline {
+        tokio::time::sleep(PILOT_PERIOD).await;
+    }
     point.safe_state(clock.now());
     result
 }
+
+/// How long a stopping charge point waits for its port to be released.
+pub const RELEASE_PATIENCE: Duration = Duration::from_secs(5);

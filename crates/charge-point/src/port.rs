@@ -6,7 +6,7 @@
 //! The sequence, one state per step of it:
 //!
 //! ```text
-//! Stationary ──car asks for power──▶ Claiming ──converter idle for `settle`──▶ Switching
+//! Stationary ──session needs the port─▶ Claiming ──converter idle for `settle`──▶ Switching
 //!     ▲                                  │ (car gone: relay never moved)           │ settle, read-back on
 //!     │                                  ▼                                         ▼
 //! Returning ◀──idle for `settle`── Releasing ◀──demand off, car gone, not allowed── Connected
@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use devices::{ChargeLimits, ConverterCommand, ConverterStatus, Stamped};
 use serde::Serialize;
+use tracing::debug;
 use units::{Amps, Timestamp, Volts, Watts};
 use v2g::charger::{Demand, PowerDemand};
 
@@ -107,6 +108,9 @@ pub enum PortState {
 pub struct PortInputs {
     /// The session's demand now (`Demand::OFF` without a session).
     pub demand: Demand,
+    /// The session needs the port: from CableCheck until it ends (between its requests the
+    /// demand may be off for a moment; the port stays).
+    pub session_needs_port: bool,
     /// The car's state on the pilot.
     pub pilot: CpState,
     /// Whether the site and the user allow this car to be served (mode, button, enable).
@@ -228,13 +232,14 @@ impl DcPort {
         let car_asks = inp.allowed
             && self.fault.is_none()
             && inp.pilot.car_connected()
-            && inp.demand.power != PowerDemand::Off
+            && inp.session_needs_port
             && !converter.is_some_and(|c| c.fault);
 
         let release = PortState::Releasing {
             since: now,
             idle_since: None,
         };
+        let before = self.state;
         self.state = match self.state {
             PortState::Stationary if car_asks => PortState::Claiming {
                 since: now,
@@ -307,6 +312,12 @@ impl DcPort {
         let precharge = self.state == PortState::Connected && self.precharging(inp);
         self.last_precharge = precharge;
 
+        if std::mem::discriminant(&self.state) != std::mem::discriminant(&before) {
+            debug!(state = ?self.state, fault = ?self.fault, "DC port");
+        }
+        if precharge != self.last.precharge {
+            debug!(precharge, inlet = ?inp.inlet_voltage, "precharge relay");
+        }
         self.last = match self.state {
             PortState::Stationary => PortCommands {
                 changeover: false,

@@ -189,6 +189,12 @@ impl Station {
         self.port.owns_converter()
     }
 
+    /// The charger is shutting down (or out of service): the pilot shows F (unavailable), the
+    /// car stops; the port releases once the grant is gone.
+    pub fn shut_down(&mut self) {
+        self.pilot.set_offer(Offer::Unavailable);
+    }
+
     /// A pilot measurement.
     pub fn handle_pilot(&mut self, now: Timestamp, reading: Stamped<PilotReading>) {
         self.pilot.handle_reading(now, reading);
@@ -274,7 +280,8 @@ impl Station {
                 PilotEvent::State { from, to } => {
                     info!("control pilot: {from:?} -> {to:?}");
                     if to.car_connected() && !from.car_connected() && from != CpState::F {
-                        self.session = SessionView::default();
+                        // The session view is the connection's (`handle_connected`): a car that
+                        // starts at SDP may be talking before the pilot has settled.
                         self.pilot.set_offer(Offer::Digital);
                         self.events.push_back(StationEvent::CarPlugged);
                     } else if !to.car_connected() && to != CpState::F && from.car_connected() {
@@ -316,6 +323,15 @@ impl Station {
             now,
             &PortInputs {
                 demand,
+                session_needs_port: matches!(
+                    self.session.state,
+                    Some(
+                        SessionState::CableCheck
+                            | SessionState::PreCharge
+                            | SessionState::Charging
+                            | SessionState::Stopping
+                    )
+                ),
                 pilot,
                 allowed: self.grant.effective(now).allowed,
                 grant: self.grant.effective(now),

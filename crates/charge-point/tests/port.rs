@@ -95,6 +95,7 @@ impl PlantConverter {
 #[derive(Debug, Clone)]
 enum Event {
     Demand(Demand),
+    NeedsPort(bool),
     Pilot(CpState),
     Allowed(bool),
     Grant(ChargeLimits),
@@ -135,6 +136,7 @@ fn demand() -> impl Strategy<Value = Demand> {
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         4 => demand().prop_map(Event::Demand),
+        2 => any::<bool>().prop_map(Event::NeedsPort),
         3 => prop_oneof![
             Just(CpState::A),
             Just(CpState::B),
@@ -199,6 +201,7 @@ impl Bench {
             },
             inputs: PortInputs {
                 demand: Demand::OFF,
+                session_needs_port: false,
                 pilot: CpState::A,
                 allowed: true,
                 grant: ChargeLimits::range(Watts(11_000.0), Watts(11_000.0)),
@@ -217,7 +220,15 @@ impl Bench {
 
     fn apply(&mut self, event: &Event) {
         match *event {
-            Event::Demand(d) => self.inputs.demand = d,
+            Event::Demand(d) => {
+                // A session that demands anything needs the port; one that demands nothing may
+                // still (between its requests).
+                if d.power != PowerDemand::Off {
+                    self.inputs.session_needs_port = true;
+                }
+                self.inputs.demand = d;
+            }
+            Event::NeedsPort(n) => self.inputs.session_needs_port = n,
             Event::Pilot(p) => self.inputs.pilot = p,
             Event::Allowed(a) => self.inputs.allowed = a,
             Event::Grant(g) => self.inputs.grant = g,
@@ -492,6 +503,7 @@ fn a_welded_changeover_is_a_fault_that_holds_the_converter() {
     b.run(Duration::from_secs(2));
     b.apply(&Event::Weld(true));
     b.apply(&Event::Demand(Demand::OFF));
+    b.apply(&Event::NeedsPort(false));
     b.run(Duration::from_secs(10));
     assert_eq!(b.port.state(), PortState::Fault);
     assert_eq!(b.port.commands().converter, Some(ConverterCommand::SAFE));
@@ -542,6 +554,7 @@ proptest! {
             Event::ConverterFault(false),
             Event::Pilot(CpState::A),
             Event::Demand(Demand::OFF),
+            Event::NeedsPort(false),
             Event::Wait(Duration::from_secs(20)),
         ] {
             b.apply(&e);

@@ -134,4 +134,11 @@ pub trait ChargePoint: Send {
     fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
         self.set_limits(now, ChargeLimits::ZERO)
     }
+
+    /// After [`Self::safe_state`]: whether the charge point's own actuators have reached it (a
+    /// charge point with relays of its own releases them only once no current flows). Called
+    /// repeatedly until true or the caller's patience ends; it may drive the charge point on.
+    fn is_safe(&mut self, _now: Timestamp) -> bool {
+        true
+    }
 }

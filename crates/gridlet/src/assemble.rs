@@ -2,18 +2,19 @@
 //! types is closed and checked by the compiler.
 
 use anyhow::Context;
-use devices::FixedTariff;
+use devices::{FixedTariff, PortConverter};
 use devices_linux::{GpioButtonLed, GpioRelay};
 use sim::{
-    PriceModel, RelayRef, SharedWorld, SimBms, SimButtonLed, SimChargePoint, SimConverter,
-    SimGridMeter, SimPvInverter, SimRelay, SimTariff, World,
+    PriceModel, RelayRef, SharedWorld, SimBms, SimButtonLed, SimChargePoint, SimControlPilot,
+    SimConverter, SimGridMeter, SimIsolationMonitor, SimPvInverter, SimRelay, SimTariff, World,
 };
 use site::{Devices, Named, Site};
-use units::Timestamp;
+use units::{Amps, Timestamp};
+use v2g::charger::Limits;
 
 use crate::config::{
-    BatteryConfig, ButtonConfig, ChargePointConfig, Config, ConverterConfig, GridMeterConfig,
-    PvConfig, RelayDevice,
+    BatteryConfig, ButtonConfig, CcsConfig, ChargePointConfig, Config, ConverterConfig,
+    GridMeterConfig, ImdDevice, InletDevice, PilotDevice, PvConfig, RelayDevice,
 };
 
 /// A built site, with the simulated world if any device is simulated.
@@ -21,6 +22,173 @@ use crate::config::{
 pub struct Assembled {
     pub site: Site,
     pub world: Option<SharedWorld>,
+    /// The CCS charge point's application, to run beside the site's loop.
+    pub ccs: Option<CcsRun>,
+}
+
+/// What it takes to run a CCS charge point: its application's options, how SLAC learns of
+/// cars, the charge point shared with the site, and (simulated pilot) the pilot to move.
+#[derive(Debug)]
+pub struct CcsRun {
+    pub options: ccs::evse::EvseOptions,
+    pub driving: ccs::evse::SlacDriving,
+    pub point: ccs::point::PointHandle,
+    pub sim_pilot: Option<SimControlPilot>,
+}
+
+/// The simulated inlet's voltage, for the station.
+struct SimInlet(SharedWorld);
+
+impl ccs::point::InletSensor for SimInlet {
+    fn voltage(&self) -> Option<devices::Stamped<units::Volts>> {
+        sim::lock(&self.0).inlet_voltage()
+    }
+}
+
+fn relay(
+    name: &str,
+    device: &RelayDevice,
+    sim: &mut impl FnMut() -> SharedWorld,
+    which: RelayRef,
+) -> anyhow::Result<Box<dyn devices::Relay>> {
+    Ok(match device {
+        RelayDevice::Sim(_) => Box::new(SimRelay {
+            world: sim(),
+            which,
+        }),
+        RelayDevice::Gpio(p) => {
+            Box::new(GpioRelay::open(name, p).with_context(|| format!("{name} relay"))?)
+        }
+    })
+}
+
+/// The CCS charge point: its hardware, the station, the application's options.
+fn ccs_point(
+    c: &CcsConfig,
+    converter: PortConverter,
+    sim: &mut impl FnMut() -> SharedWorld,
+    start: Timestamp,
+) -> anyhow::Result<CcsRun> {
+    let needs_inlet = matches!(c.pilot, PilotDevice::Sim)
+        || matches!(c.precharge, RelayDevice::Sim(_))
+        || matches!(c.inlet, InletDevice::Sim(_));
+    if needs_inlet {
+        let params = match &c.inlet {
+            InletDevice::Sim(p) => *p,
+            InletDevice::None => sim::InletParams::default(),
+        };
+        sim::lock(&sim()).set_inlet(params);
+    }
+    if matches!(c.changeover, RelayDevice::Sim(_)) {
+        sim::lock(&sim()).set_changeover();
+    }
+    let mut sim_pilot = None;
+    let pilot: Box<dyn devices::ControlPilot> = match &c.pilot {
+        PilotDevice::Sim => {
+            let p = SimControlPilot(sim());
+            sim_pilot = Some(p.clone());
+            Box::new(p)
+        }
+        PilotDevice::Sysfs(params) => Box::new(
+            devices_linux::SysfsControlPilot::open(
+                "pilot",
+                params,
+                std::sync::Arc::new(units::SystemClock::new()),
+            )
+            .context("control pilot")?,
+        ),
+    };
+    let isolation: Option<Box<dyn devices::IsolationMonitor>> = match c.isolation_monitor {
+        ImdDevice::None => None,
+        ImdDevice::Sim => {
+            let w = sim();
+            sim::lock(&w).set_isolation_monitor(devices::Isolation::Valid);
+            Some(Box::new(SimIsolationMonitor(w)))
+        }
+    };
+    let inlet: Option<Box<dyn ccs::point::InletSensor>> = match &c.inlet {
+        InletDevice::None => None,
+        InletDevice::Sim(_) => Some(Box::new(SimInlet(sim()))),
+    };
+    let hw = ccs::point::PointHardware {
+        pilot,
+        changeover: relay("changeover", &c.changeover, sim, RelayRef::Changeover)?,
+        precharge: relay("precharge", &c.precharge, sim, RelayRef::Precharge)?,
+        converter,
+        isolation,
+        inlet,
+    };
+    let rating = Limits {
+        max_voltage: c.max_voltage_v,
+        min_voltage: c.min_voltage_v,
+        max_current: c.max_current_a,
+        min_current: Amps::ZERO,
+        max_power: c.max_power_w,
+        max_discharge_current: if c.max_discharge_power_w.0 > 0.0 {
+            c.max_current_a
+        } else {
+            Amps::ZERO
+        },
+        max_discharge_power: c.max_discharge_power_w,
+    };
+    let station = charge_point::StationConfig {
+        rating,
+        isolation_monitor: !matches!(c.isolation_monitor, ImdDevice::None),
+        legacy_v2h: c.legacy_v2h.map(|v| charge_point::LegacyV2h {
+            max_discharge: v.max_discharge_w,
+            min_soc: v.min_soc_pct,
+            min_voltage: v.min_voltage_v,
+        }),
+        ..charge_point::StationConfig::default()
+    };
+    let protocols = c
+        .protocols
+        .iter()
+        .map(|p| p.parse::<v2g::Protocol>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("charge_point.protocols")?;
+    let control_modes = c
+        .control_modes
+        .iter()
+        .map(|m| match m.as_str() {
+            "dynamic" => v2g::ControlMode::Dynamic,
+            _ => v2g::ControlMode::Scheduled,
+        })
+        .collect();
+    let secc = v2g::secc::SeccConfig {
+        protocols,
+        selection: if c.prefer_ours {
+            v2g::Selection::OurPreference
+        } else {
+            v2g::Selection::CarPriority
+        },
+        control_modes,
+        ..v2g::secc::SeccConfig::default()
+    };
+    let options = ccs::evse::EvseOptions {
+        iface: c.iface.clone(),
+        port: c.port,
+        slac: c.slac,
+        link_detection: c.link_detection,
+        serve: ccs::session::ServeOptions {
+            secc: std::sync::Arc::new(secc),
+            authorization_delay: std::time::Duration::ZERO,
+            sessions: None,
+        },
+        iface_wait: std::time::Duration::from_secs(5),
+    };
+    // A real pilot tells SLAC when a car is plugged in; a simulated one only sees the car once
+    // it talks, so SLAC then takes a car as plugged in all the time (as `gridlet evse`).
+    let driving = match c.pilot {
+        PilotDevice::Sysfs(_) => ccs::evse::SlacDriving::Pilot,
+        PilotDevice::Sim => ccs::evse::SlacDriving::WithoutPilot,
+    };
+    Ok(CcsRun {
+        options,
+        driving,
+        point: ccs::point::PointHandle::new(station, hw, start),
+        sim_pilot,
+    })
 }
 
 /// Builds the site at `start`.
@@ -62,13 +230,27 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             Box::new(SimConverter(w)) as Box<dyn devices::Converter>
         }
     });
-    d.charge_point = cfg.charge_point.as_ref().map(|c| match c {
-        ChargePointConfig::Sim(p) => {
+    let mut ccs = None;
+    match &cfg.charge_point {
+        None => {}
+        Some(ChargePointConfig::Sim(p)) => {
             let w = sim();
             sim::lock(&w).set_car(*p);
-            Box::new(SimChargePoint(w)) as Box<dyn devices::ChargePoint>
+            d.charge_point = Some(Box::new(SimChargePoint(w)));
         }
-    });
+        Some(ChargePointConfig::Ccs(c)) => {
+            // The charge point and the site share the converter: one commands it at a time.
+            let converter = d
+                .converter
+                .take()
+                .context("a CCS charge point needs a [converter]")?;
+            let port = PortConverter::new(converter);
+            d.converter = Some(Box::new(port.site()));
+            let run = ccs_point(c, port, &mut sim, start)?;
+            d.charge_point = Some(Box::new(run.point.clone()));
+            ccs = Some(run);
+        }
+    }
     d.changeover = match &cfg.changeover {
         None => None,
         Some(RelayDevice::Sim(_)) => {
@@ -130,5 +312,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     Ok(Assembled {
         site: Site::new(d, controller),
         world: uses_world.then_some(world),
+        ccs,
     })
 }

@@ -10,12 +10,14 @@ use controller::{Condition, ControlSettings, ControllerConfig, ConverterRating, 
 use indexmap::IndexMap;
 use serde::Deserialize;
 use sim::{BatteryParams, CarParams, ConverterParams, PriceModel, PvParams, SimSettings};
-use units::{Watts, duration_str};
+use units::{Amps, Percent, Volts, Watts, duration_str};
 
 /// The annotated example `gridlet config example` prints (the FoccciCape board).
 pub const EXAMPLE_FOCCCI_CAPE: &str = include_str!("../config/foccci-cape.toml");
 /// The simulated site `gridlet sim` runs when no file is given.
 pub const EXAMPLE_SIM: &str = include_str!("../config/sim.toml");
+/// The CCS charger on a real interface with simulated power hardware and house.
+pub const EXAMPLE_CCS_SIM: &str = include_str!("../config/ccs-sim.toml");
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,8 +136,137 @@ impl ConverterConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) enum ChargePointConfig {
-    /// A simulated charge point with a simulated car.
+    /// A simulated charge point with a simulated car (a model of a session, no protocol).
     Sim(CarParams),
+    /// The CCS charger: control pilot, SLAC, SDP and V2G sessions on a powerline interface,
+    /// sequencing its own changeover and precharge relays and the converter while it holds the
+    /// DC port.
+    Ccs(Box<CcsConfig>),
+}
+
+/// `[charge_point] type = "ccs"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CcsConfig {
+    /// The powerline interface (`eth1` on the FoccciCape).
+    #[serde(default = "default_iface")]
+    pub(crate) iface: String,
+    /// Run SLAC (cars need it; peers that start at SDP, like Josev's EV, do not).
+    #[serde(default = "yes")]
+    pub(crate) slac: bool,
+    /// After each match, wait until the car has joined our network (VS_PL_LINK_STATUS,
+    /// Qualcomm modems only).
+    #[serde(default)]
+    pub(crate) link_detection: bool,
+    /// Protocols offered, in our order of preference: `din`, `iso2`, `iso20`.
+    #[serde(default = "default_protocols")]
+    pub(crate) protocols: Vec<String>,
+    /// Pick the protocol by our order instead of the car's priorities.
+    #[serde(default)]
+    pub(crate) prefer_ours: bool,
+    /// ISO 15118-20 control modes offered, preferred first: `scheduled`, `dynamic`.
+    #[serde(default = "default_control_modes")]
+    pub(crate) control_modes: Vec<String>,
+    /// The V2G server's TCP port (default: random in 49152–65535).
+    #[serde(default)]
+    pub(crate) port: Option<u16>,
+    /// The charger's rating as the car sees it.
+    #[serde(default = "default_max_voltage")]
+    pub(crate) max_voltage_v: Volts,
+    #[serde(default = "default_min_voltage")]
+    pub(crate) min_voltage_v: Volts,
+    #[serde(default = "default_max_current")]
+    pub(crate) max_current_a: Amps,
+    #[serde(default = "default_max_power")]
+    pub(crate) max_power_w: Watts,
+    /// 0 W: the car is never discharged over ISO 15118-20 BPT.
+    #[serde(default = "default_max_power")]
+    pub(crate) max_discharge_power_w: Watts,
+    /// The control pilot (PWM out, ADC in).
+    pub(crate) pilot: PilotDevice,
+    /// The changeover relay between the home battery and the inlet.
+    pub(crate) changeover: RelayDevice,
+    /// The precharge relay.
+    pub(crate) precharge: RelayDevice,
+    /// The isolation monitor, or `{ type = "none" }`: then CableCheck passes untested (and says
+    /// so); IEC 61851-23 requires one.
+    pub(crate) isolation_monitor: ImdDevice,
+    /// The inlet's DC voltage measurement, if any (else the converter's DC voltage).
+    #[serde(default)]
+    pub(crate) inlet: InletDevice,
+    /// Opt-in: discharge DIN 70121 / ISO 15118-2 cars (which never asked for it) into the
+    /// house, as the predecessor did. See the README for the risk.
+    pub(crate) legacy_v2h: Option<LegacyV2hConfig>,
+}
+
+fn default_iface() -> String {
+    "eth1".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_protocols() -> Vec<String> {
+    vec!["iso20".into(), "iso2".into(), "din".into()]
+}
+fn default_control_modes() -> Vec<String> {
+    vec!["scheduled".into(), "dynamic".into()]
+}
+fn default_max_voltage() -> Volts {
+    Volts(500.0)
+}
+fn default_min_voltage() -> Volts {
+    Volts(150.0)
+}
+fn default_max_current() -> Amps {
+    Amps(25.0)
+}
+fn default_max_power() -> Watts {
+    Watts(11_000.0)
+}
+
+/// The control pilot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum PilotDevice {
+    /// The simulated inlet's pilot. Its car is the one on the powerline: it is taken as plugged
+    /// in while it talks (SLAC, SDP) and ready for energy from CableCheck on, as Josev's EV
+    /// does without a pilot.
+    Sim,
+    /// sysfs PWM out and an IIO ADC channel in (the FoccciCape: P9_42).
+    Sysfs(Box<devices_linux::SysfsControlPilotParams>),
+}
+
+/// The isolation monitor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum ImdDevice {
+    /// None is fitted.
+    None,
+    /// A simulated one: every test takes 1.5 s and finds the isolation valid.
+    Sim,
+}
+
+/// The inlet's voltage measurement.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) enum InletDevice {
+    /// None: the converter's DC voltage counts.
+    #[default]
+    None,
+    /// The simulated inlet (the FoccciCape's precharge supply: 10 µF behind 1 MΩ).
+    Sim(sim::InletParams),
+}
+
+/// `[charge_point.legacy_v2h]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LegacyV2hConfig {
+    /// The most power drawn from the car.
+    pub(crate) max_discharge_w: Watts,
+    /// Never below this state of charge (a car that reports none is never discharged).
+    pub(crate) min_soc_pct: Percent,
+    /// Never below this inlet voltage.
+    pub(crate) min_voltage_v: Volts,
 }
 
 /// A switched output.
@@ -242,7 +373,9 @@ impl Config {
             converter: self.converter.as_ref().map(ConverterConfig::rating),
             battery: self.battery.is_some(),
             pv_rated: self.pv.values().map(PvConfig::rated).collect(),
-            changeover: self.changeover.is_some() && self.charge_point.is_some(),
+            // A CCS charge point sequences its own changeover relay.
+            changeover: self.changeover.is_some()
+                && matches!(self.charge_point, Some(ChargePointConfig::Sim(_))),
             relays: self
                 .relay
                 .iter()
@@ -260,6 +393,7 @@ impl Config {
 
     /// Semantic checks beyond the syntax. The error names the dotted path of the offending key.
     fn check(&self) -> Result<(), (String, String)> {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
         if self.timezone().is_err() {
             return Err((
                 "site.timezone".into(),
@@ -275,13 +409,74 @@ impl Config {
                 "a changeover relay needs a [charge_point]".into(),
             ));
         }
+        if let Some(ChargePointConfig::Ccs(c)) = &self.charge_point {
+            if self.changeover.is_some() {
+                return Err((
+                    "changeover".into(),
+                    "the CCS charge point has its own: [charge_point] changeover".into(),
+                ));
+            }
+            if self.converter.is_none() {
+                return Err((
+                    "charge_point".into(),
+                    "a CCS charge point needs the [converter] whose port it switches to the car"
+                        .into(),
+                ));
+            }
+            for p in &c.protocols {
+                p.parse::<v2g::Protocol>()
+                    .map_err(|e| ("charge_point.protocols".to_owned(), e.to_string()))?;
+            }
+            if c.protocols.is_empty() {
+                return Err(("charge_point.protocols".into(), "offer at least one".into()));
+            }
+            for m in &c.control_modes {
+                if m != "scheduled" && m != "dynamic" {
+                    return Err((
+                        "charge_point.control_modes".into(),
+                        format!("{m:?} is not scheduled or dynamic"),
+                    ));
+                }
+            }
+            let rating = [
+                ("max_voltage_v", c.max_voltage_v.0),
+                ("max_current_a", c.max_current_a.0),
+                ("max_power_w", c.max_power_w.0),
+            ];
+            for (key, v) in rating {
+                if !positive(v) {
+                    return Err((format!("charge_point.{key}"), "must be > 0".into()));
+                }
+            }
+            if !(c.min_voltage_v.0 >= 0.0 && c.min_voltage_v < c.max_voltage_v) {
+                return Err((
+                    "charge_point.min_voltage_v".into(),
+                    "must be ≥ 0 and below max_voltage_v".into(),
+                ));
+            }
+            if !(c.max_discharge_power_w.0.is_finite() && c.max_discharge_power_w.0 >= 0.0) {
+                return Err((
+                    "charge_point.max_discharge_power_w".into(),
+                    "must be ≥ 0".into(),
+                ));
+            }
+            if let Some(v) = &c.legacy_v2h
+                && !(v.max_discharge_w.0.is_finite()
+                    && v.max_discharge_w.0 >= 0.0
+                    && (0.0..=100.0).contains(&v.min_soc_pct.0))
+            {
+                return Err((
+                    "charge_point.legacy_v2h".into(),
+                    "max_discharge_w must be ≥ 0 and min_soc_pct within 0–100".into(),
+                ));
+            }
+        }
         if self.battery.is_some() && self.converter.is_none() {
             return Err((
                 "battery".into(),
                 "a battery needs a [converter] to be charged and discharged".into(),
             ));
         }
-        let positive = |v: f64| v.is_finite() && v > 0.0;
         for (name, pv) in &self.pv {
             let PvConfig::Sim(p) = pv;
             if !(p.kwp.is_finite() && p.kwp >= 0.0) {
@@ -309,10 +504,18 @@ impl Config {
         {
             return Err(("charge_point.capacity_wh".into(), "must be > 0".into()));
         }
+        let ccs_relays: Vec<(String, &RelayDevice)> = match &self.charge_point {
+            Some(ChargePointConfig::Ccs(c)) => vec![
+                ("charge_point.changeover".to_owned(), &c.changeover),
+                ("charge_point.precharge".to_owned(), &c.precharge),
+            ],
+            _ => vec![],
+        };
         let gpio_lines = self
             .changeover
             .iter()
             .map(|r| ("changeover".to_owned(), r))
+            .chain(ccs_relays)
             .chain(
                 self.relay
                     .iter()
@@ -407,6 +610,7 @@ mod tests {
     fn the_examples_are_valid() {
         parse("sim.toml", EXAMPLE_SIM).unwrap();
         parse("foccci-cape.toml", EXAMPLE_FOCCCI_CAPE).unwrap();
+        parse("ccs-sim.toml", EXAMPLE_CCS_SIM).unwrap();
     }
 
     #[test]

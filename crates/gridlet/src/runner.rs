@@ -334,6 +334,18 @@ pub(crate) async fn drive(
         tracing::info!("listening on http://{bound}");
     }
     let world = assembled.world.clone();
+    let ccs = match assembled.ccs {
+        Some(run) => {
+            if !matches!(opts.pace, Pace::System) {
+                anyhow::bail!(
+                    "the CCS charge point talks to real cars in real time: run it with \
+                     `gridlet run`, not in an accelerated simulation"
+                );
+            }
+            Some(tokio::spawn(run_ccs(run, stop_rx.clone(), world.clone())))
+        }
+        None => None,
+    };
     let runner = Runner {
         site: assembled.site,
         world: assembled.world,
@@ -345,5 +357,130 @@ pub(crate) async fn drive(
         stop: stop_rx,
     };
     let (outcome, _site) = runner.run().await;
+    if let Some(task) = ccs {
+        // It stops on the same signal and releases its port within its own patience.
+        let patience = ccs::point::RELEASE_PATIENCE + Duration::from_secs(1);
+        if tokio::time::timeout(patience, task).await.is_err() {
+            tracing::error!("the charge point did not stop within {patience:?}");
+        }
+    }
     Ok((outcome, world))
+}
+
+/// How often a real-time run moves the simulated world on besides the ticks: the charge
+/// point's session needs its inlet and converter at the session's pace.
+const WORLD_STEP: Duration = Duration::from_millis(50);
+
+/// Runs the CCS charge point until the stop signal: its application (SLAC, SDP, sessions), the
+/// simulated pilot's car if the pilot is simulated, and the world at the session's pace.
+async fn run_ccs(
+    run: crate::assemble::CcsRun,
+    mut stop: watch::Receiver<Option<StopCause>>,
+    world: Option<SharedWorld>,
+) {
+    use ccs::evse::EvseEvent;
+    use ccs::presence::ChargerSlacEvent;
+    use ccs::session::ServeEvent;
+    use sim::PilotLoad;
+    use v2g::secc::{SeccEvent, SessionState};
+
+    let system = units::SystemClock::new();
+    let clock = plc::TokioClock::new(system.now());
+    if let Some(w) = world.clone() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WORLD_STEP);
+            loop {
+                tick.tick().await;
+                sim::lock(&w).advance_to(system.now());
+            }
+        });
+    }
+    let sim_pilot = run.sim_pilot.clone();
+    // A simulated pilot's car is the one on the powerline: plugged in while it talks, ready for
+    // energy (S2 closed) from CableCheck to the end of the charge loop, gone with its session.
+    let load = |l: PilotLoad| {
+        if let Some(p) = &sim_pilot {
+            p.set_load(l);
+        }
+    };
+    let on_event = |event: &EvseEvent| match event {
+        EvseEvent::Listening(addr) => tracing::info!("charge point: V2G server on {addr}"),
+        EvseEvent::Slac(ChargerSlacEvent::Slac(slac::EvseEvent::Matched(m))) => {
+            tracing::info!("charge point: SLAC matched car {}", m.ev_mac);
+            load(PilotLoad::Connected);
+        }
+        EvseEvent::Slac(ChargerSlacEvent::CarGone(why)) => {
+            tracing::info!("charge point: the car has gone ({why})");
+            load(PilotLoad::None);
+        }
+        EvseEvent::Slac(_) => {}
+        EvseEvent::Sdp { peer, .. } => {
+            tracing::debug!("charge point: SDP from {peer}");
+            if let Some(p) = &sim_pilot
+                && sim::lock(&p.0).pilot_load() == Some(PilotLoad::None)
+            {
+                load(PilotLoad::Connected);
+            }
+        }
+        EvseEvent::Serve(ServeEvent::Connected(peer)) => {
+            tracing::info!("charge point: car connected from {peer}");
+        }
+        EvseEvent::Serve(ServeEvent::Session(SeccEvent::State(state))) => {
+            tracing::info!("charge point: session {state:?}");
+            match state {
+                SessionState::CableCheck | SessionState::PreCharge | SessionState::Charging => {
+                    load(PilotLoad::Ready);
+                }
+                SessionState::Stopping => load(PilotLoad::Connected),
+                _ => {}
+            }
+        }
+        EvseEvent::Serve(ServeEvent::Session(SeccEvent::Ended(end))) => {
+            tracing::info!(
+                "charge point: session ended: {} ({} charge loop cycles, {:.1} Wh in, {:.1} Wh out)",
+                end.reason,
+                end.charge_loop_cycles,
+                end.charged.0,
+                end.discharged.0
+            );
+        }
+        EvseEvent::Serve(ServeEvent::Closed { .. }) => load(PilotLoad::None),
+        EvseEvent::Serve(_) => {}
+    };
+    let shutdown = async move {
+        while stop.borrow().is_none() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let seed = || ccs::entropy().unwrap_or_else(|_| rand_seed());
+    if let Err(e) = ccs::point::run_point(
+        &run.options,
+        run.driving,
+        run.point.clone(),
+        &clock,
+        seed,
+        on_event,
+        shutdown,
+    )
+    .await
+    {
+        tracing::error!("charge point: {e:#}");
+        // The site goes on without it; the charge point's actuators are in their safe state.
+        run.point.safe_state(clock.now());
+    }
+}
+
+/// Entropy when /dev/urandom cannot be read: the time, which is no secret but varies.
+fn rand_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    let t = units::SystemClock::new()
+        .now()
+        .as_unix_micros()
+        .to_le_bytes();
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = t[i % t.len()] ^ (i as u8);
+    }
+    seed
 }

@@ -78,6 +78,19 @@ impl Process {
         }
     }
 
+    /// Waits for a log line containing `text` and returns it.
+    fn wait_for_line(&self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("{} did not log {text:?}", self.name);
+    }
+
     fn wait_for_log(&self, text: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -461,4 +474,204 @@ fn our_evse_answers_current_demand_in_time() {
     let expected = loop_time.as_secs_f64() / 0.1;
     assert!(l.count as f64 > expected * 0.9, "{l:?}");
     assert!(l.p99_ms <= 20.0, "{l:?}");
+}
+
+/// `gridlet run` with the `ccs-sim` preset in the charger's namespace: the CCS charge point
+/// inside the daemon, with simulated pilot, relays, inlet, converter and house.
+struct Daemon {
+    process: Process,
+    http: String,
+}
+
+impl Daemon {
+    fn start(topology: &Topology) -> Self {
+        let config = topology.workdir().join("ccs-sim.toml");
+        let example = Command::new(GRIDLET)
+            .args(["config", "example", "--preset", "ccs-sim"])
+            .output()
+            .expect("gridlet config example");
+        std::fs::write(&config, &example.stdout).expect("writing the config");
+        let mut command = Namespace::Evse.command(GRIDLET);
+        command
+            .args(["run", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"]);
+        let process = Process::start("daemon", command);
+        let line = process.wait_for_line("listening on http://", Duration::from_secs(20));
+        let http = line
+            .split("listening on http://")
+            .nth(1)
+            .expect("an address")
+            .trim()
+            .to_owned();
+        process.wait_for_log("charge point: V2G server", Duration::from_secs(15));
+        Self { process, http }
+    }
+
+    /// SIGTERM; the daemon must put everything into its safe state and exit cleanly. Returns its
+    /// log.
+    fn stop(self) -> String {
+        let pid = self.process.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let (ok, _, log) = self.process.finish(Duration::from_secs(15));
+        assert!(ok, "the daemon did not stop cleanly:\n{log}");
+        assert!(log.contains("safe state confirmed"), "{log}");
+        log
+    }
+
+    /// `/api/v1/status`, fetched inside the charger's namespace.
+    fn status(&self) -> Option<serde_json::Value> {
+        let script = format!(
+            "import urllib.request; print(urllib.request.urlopen('http://{}/api/v1/status', timeout=2).read().decode())",
+            self.http
+        );
+        let out = Namespace::Evse
+            .command("python3")
+            .args(["-c", &script])
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
+
+/// What the daemon's status showed of one session while its charge loop ran.
+#[derive(Debug, Default)]
+struct SeenInStatus {
+    protocol: Option<String>,
+    ready: bool,
+    max_power_w: f64,
+}
+
+/// Polls the daemon's status while `car` runs; returns what it showed and the car's result.
+fn watch_session(
+    daemon: &Daemon,
+    car: Process,
+    limit: Duration,
+) -> (SeenInStatus, bool, String, String) {
+    let mut seen = SeenInStatus::default();
+    let deadline = Instant::now() + limit;
+    let mut car = Some(car);
+    while Instant::now() < deadline {
+        if let Some(st) = daemon.status() {
+            let cp = &st["site"]["charge_point"];
+            if cp["state"] == "ready" {
+                seen.ready = true;
+                seen.protocol = cp["protocol"].as_str().map(str::to_owned);
+                let p = cp["power_w"].as_f64().unwrap_or(0.0).abs();
+                seen.max_power_w = seen.max_power_w.max(p);
+            }
+        }
+        if car
+            .as_mut()
+            .is_some_and(|c| matches!(c.child.try_wait(), Ok(Some(_))))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, out, err) = car.take().unwrap().finish(Duration::from_secs(5));
+    (seen, ok, out, err)
+}
+
+/// The daemon's charge point charges our `gridlet ev` (with SLAC, over the key-aware powerline)
+/// and then Josev's EV (DIN 70121, then ISO 15118-20 DC_BPT, both starting at SDP): every
+/// session reaches its charge loop (≥ 10 cycles) and ends with SessionStop, and the daemon's
+/// status shows the session while it runs.
+#[test]
+fn the_daemons_charge_point_charges_our_ev_and_josev() {
+    let test = "the_daemons_charge_point_charges_our_ev_and_josev";
+    // Josev has no SLAC and its modem never gets our key: the open powerline for it, set up
+    // below; first our car over the key-aware one.
+    let Some(topology) = Topology::up(test, &["java"], Powerline::Avln) else {
+        return;
+    };
+    let python = match josev() {
+        Ok(p) => p,
+        Err(why) => {
+            capability::missing(test, &why);
+            return;
+        }
+    };
+    let daemon = Daemon::start(&topology);
+    let mut command = Namespace::Pev.command(GRIDLET);
+    command.args([
+        "ev",
+        "--iface",
+        "eth1",
+        "--json",
+        "--protocol",
+        "din",
+        "--cycles",
+        "15",
+    ]);
+    let (seen, ok, out, err) = watch_session(
+        &daemon,
+        Process::start("ev", command),
+        Duration::from_secs(90),
+    );
+    assert!(ok, "gridlet ev at the daemon failed:\n{err}");
+    let [summary] = &json_lines(&out)[..] else {
+        panic!("{out}")
+    };
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert!(
+        summary["charge_loop_cycles"].as_u64().unwrap() >= 10,
+        "{summary}"
+    );
+    println!(
+        "{test}: gridlet ev (DIN, SLAC): {} charge loop cycles; status showed {:?}",
+        summary["charge_loop_cycles"], seen
+    );
+    assert!(seen.ready, "the status never showed the session ready");
+    assert_eq!(seen.protocol.as_deref(), Some("din"));
+    daemon.stop();
+    drop(topology);
+
+    for (config, protocol) in [("din.json", "din"), ("iso20-dc-bpt.json", "iso20")] {
+        let Some(topology) = Topology::up(test, &["java"], Powerline::Open) else {
+            return;
+        };
+        let daemon = Daemon::start(&topology);
+        let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/v2g/josev")
+            .join(config);
+        let mut command = Namespace::Pev.command("env");
+        command
+            .args(["NETWORK_INTERFACE=eth1", "PYTHONUNBUFFERED=1"])
+            .arg(&python)
+            .args(["-m", "iso15118.evcc.main"])
+            .arg(&config)
+            .current_dir(topology.workdir());
+        let (seen, josev_ok, out, err) = watch_session(
+            &daemon,
+            Process::start("josev", command),
+            Duration::from_secs(150),
+        );
+        let josev_log = out + &err;
+        println!("{test}: Josev {protocol}: status showed {seen:?}");
+        assert!(
+            josev_ok
+                && josev_log.contains("SessionStopRes received")
+                && !josev_log.lines().any(|l| l.starts_with("ERROR")),
+            "Josev {protocol} did not end well:\n{josev_log}"
+        );
+        assert!(
+            seen.ready,
+            "{protocol}: the status never showed the session ready"
+        );
+        assert_eq!(seen.protocol.as_deref(), Some(protocol));
+        let daemon_log = daemon.stop();
+        // "session ended: the car stopped the session (N charge loop cycles, ...)"
+        let cycles: u64 = daemon_log
+            .lines()
+            .find_map(|l| {
+                let rest = l
+                    .split("charge point: session ended: the car stopped the session (")
+                    .nth(1)?;
+                rest.split(' ').next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("{protocol}: no normal session end:\n{daemon_log}"));
+        println!("{test}: Josev {protocol}: {cycles} charge loop cycles, SessionStop");
+        assert!(cycles >= 10, "{protocol}: {cycles} charge loop cycles");
+    }
 }

@@ -462,15 +462,18 @@ impl World {
         let mut converter_ac = Watts::ZERO;
         if let Some(conv) = &mut self.converter {
             let wanted_ac = conv.target(now, dt);
+            let cmd = conv.effective(now);
+            let commanded_to_run = cmd.enabled && cmd.power_w != Watts::ZERO;
             let wanted_dc = conv.dc_for_ac(wanted_ac);
             let flowed_dc = match (vehicle, &mut self.battery, &mut self.car, &mut self.inlet) {
                 (false, Some(b), _, _) => b.exchange(now, wanted_dc, dt),
                 (true, _, Some(car), _) => car.exchange(now, wanted_dc, dt),
                 (true, _, None, Some(inlet)) => {
-                    // A real car on the powerline: the charge point runs the converter only in
-                    // delivery, once the car has closed its contactors, so its battery is on the
-                    // inlet from the first watt on, at the voltage the inlet was pre-charged to.
-                    if wanted_dc.abs() > Watts(1.0) && !inlet.battery_connected() {
+                    // A real car on the powerline: the charge point commands the converter on
+                    // the inlet only in delivery, once the car has closed its contactors, so its
+                    // battery is on the inlet from that command on (not from what is left of a
+                    // ramp-down, which runs disabled), at the voltage it was pre-charged to.
+                    if commanded_to_run && !inlet.battery_connected() {
                         inlet.set_battery(Some(inlet.voltage().0));
                     }
                     if inlet.battery_connected() {
@@ -630,6 +633,11 @@ impl World {
         if let Some(i) = &mut self.inlet {
             i.load = load;
         }
+    }
+
+    /// What the car on the inlet does to the pilot.
+    pub fn pilot_load(&self) -> Option<PilotLoad> {
+        self.inlet.as_ref().map(|i| i.load)
     }
 
     /// The inlet's DC voltage.

@@ -284,11 +284,12 @@ impl Site {
             // Idle: the DC port can be released. An error leaves it as it is.
             let _ = r.safe_state(now);
         }
+        let charge_point_safe = d.charge_point.as_mut().is_none_or(|c| c.is_safe(now));
         let relays_off = d.relays.iter().all(|r| r.device.is_on() != Some(true));
         let changeover_off = d
             .changeover
             .as_ref()
             .is_none_or(|r| r.is_on() != Some(true));
-        idle && relays_off && changeover_off
+        idle && relays_off && changeover_off && charge_point_safe
     }
 }

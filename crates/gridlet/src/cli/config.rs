@@ -28,6 +28,9 @@ pub(crate) enum Preset {
     FoccciCape,
     /// The simulated reference site (what `gridlet sim` runs).
     Sim,
+    /// The CCS charger on a real powerline interface (`eth1`) with simulated power hardware
+    /// and house, for `gridlet run`.
+    CcsSim,
 }
 
 pub(crate) fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
@@ -48,6 +51,7 @@ pub(crate) fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                 match preset {
                     Preset::FoccciCape => config::EXAMPLE_FOCCCI_CAPE,
                     Preset::Sim => config::EXAMPLE_SIM,
+                    Preset::CcsSim => config::EXAMPLE_CCS_SIM,
                 }
             );
             Ok(ExitCode::SUCCESS)
