@@ -603,8 +603,27 @@ impl SiteController {
         };
 
         // 9. The LED shows whether and how the car is served.
-        let led = if !self.ev_enabled || !(self.cfg.changeover || cp.is_some()) {
+        let led = if !self.ev_enabled || !(self.cfg.changeover || inp.charge_point.is_some()) {
             LedMode::Off
+        } else if !self.cfg.changeover {
+            // A charge point with its own sequence: what its session does.
+            match cp {
+                None => LedMode::Alert,
+                Some(s) => match s.state {
+                    ChargePointState::Unplugged => LedMode::Flash,
+                    ChargePointState::Fault => LedMode::Alert,
+                    // Plugged in and talking (a protocol agreed), or waiting for the car.
+                    ChargePointState::Connecting if s.protocol.is_some() => LedMode::BlinkFast,
+                    ChargePointState::Connecting => LedMode::BlinkSlow,
+                    ChargePointState::Stopping => LedMode::BlinkFast,
+                    ChargePointState::Ready if s.power_w < -c.changeover.idle_w => {
+                        LedMode::DoubleFlash
+                    }
+                    ChargePointState::Ready if s.power_w > c.changeover.idle_w => LedMode::On,
+                    // In the charge loop, waiting for power (no surplus, no grant).
+                    ChargePointState::Ready => LedMode::BlinkSlow,
+                },
+            }
         } else {
             match port_state {
                 PortState::Vehicle { .. } => LedMode::On,

@@ -556,6 +556,10 @@ fn a_charge_point_holding_the_port_follows_the_grid_loop() {
     assert!(plant.grid().abs() < Watts(50.0));
     let g = ctl.status();
     assert!(matches!(g.port, PortState::Vehicle { .. }));
+    let mut charging = plant.car.unwrap();
+    charging.power_w = plant.converter;
+    plant.car = Some(charging);
+    assert_eq!(plant.step(&mut ctl).led, LedMode::On, "charging");
     // Night: the house takes 2 kW, the car covers it (V2H).
     plant.pv = Watts::ZERO;
     plant.load = Watts(2000.0);
@@ -568,6 +572,10 @@ fn a_charge_point_holding_the_port_follows_the_grid_loop() {
         plant.converter
     );
     assert!(plant.grid().abs() < Watts(50.0));
+    let mut discharging = plant.car.unwrap();
+    discharging.power_w = plant.converter;
+    plant.car = Some(discharging);
+    assert_eq!(plant.step(&mut ctl).led, LedMode::DoubleFlash, "V2H");
     // The car reaches its V2H floor: the grant allows no more discharge.
     let mut low = car(ChargePointState::Ready, 40.0);
     low.owns_port = true;

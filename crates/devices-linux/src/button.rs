@@ -54,6 +54,16 @@ impl ButtonLedLogic {
             LedMode::On => true,
             LedMode::BlinkSlow => (ms / 500).is_multiple_of(2),
             LedMode::BlinkFast => (ms / 125).is_multiple_of(2),
+            // Within a 2 s cycle: lit for 100 ms at each flash's start.
+            LedMode::Flash => ms % 2000 < 100,
+            LedMode::DoubleFlash => {
+                let c = ms % 2000;
+                c < 100 || (250..350).contains(&c)
+            }
+            LedMode::Alert => {
+                let c = ms % 2000;
+                c < 750 && (c / 125).is_multiple_of(2)
+            }
         }
     }
 
@@ -140,6 +150,12 @@ mod tests {
         assert!(!ButtonLedLogic::pattern(LedMode::BlinkSlow, ms(600)));
         assert!(!ButtonLedLogic::pattern(LedMode::BlinkFast, ms(130)));
         assert!(ButtonLedLogic::pattern(LedMode::On, ms(1)));
+        // Each pattern is lit for a recognisable share of its 2 s cycle.
+        let lit = |mode| (0..2000).filter(|&t| ButtonLedLogic::pattern(mode, ms(t))).count();
+        assert_eq!(lit(LedMode::Flash), 100);
+        assert_eq!(lit(LedMode::DoubleFlash), 200);
+        assert_eq!(lit(LedMode::Alert), 375);
+        assert_eq!(lit(LedMode::BlinkSlow), 1000);
         let mut l = ButtonLedLogic::default();
         l.set_mode(LedMode::On);
         assert!(

@@ -14,8 +14,14 @@ pub enum LedMode {
     On,
     /// About 1 Hz: waiting (for a car, for the user).
     BlinkSlow,
-    /// About 4 Hz: attention (fault, transition in progress).
+    /// About 4 Hz: attention (a session being set up, a transition in progress).
     BlinkFast,
+    /// A short flash every 2 s: ready, nothing connected.
+    Flash,
+    /// Two short flashes every 2 s: power flows out of the car (V2H).
+    DoubleFlash,
+    /// Three fast flashes, then a pause, every 2 s: a fault needs the user.
+    Alert,
 }
 
 /// A push button with an indicator LED (on the FoccciCape both share one wire: the LED must be
