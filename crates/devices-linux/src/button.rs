@@ -151,7 +151,11 @@ mod tests {
         assert!(!ButtonLedLogic::pattern(LedMode::BlinkFast, ms(130)));
         assert!(ButtonLedLogic::pattern(LedMode::On, ms(1)));
         // Each pattern is lit for a recognisable share of its 2 s cycle.
-        let lit = |mode| (0..2000).filter(|&t| ButtonLedLogic::pattern(mode, ms(t))).count();
+        let lit = |mode| {
+            (0..2000)
+                .filter(|&t| ButtonLedLogic::pattern(mode, ms(t)))
+                .count()
+        };
         assert_eq!(lit(LedMode::Flash), 100);
         assert_eq!(lit(LedMode::DoubleFlash), 200);
         assert_eq!(lit(LedMode::Alert), 375);

@@ -20,17 +20,48 @@ pub(crate) struct ChargeLoop {
     pub(crate) max_ms: f64,
 }
 
-/// Runs `gridlet` (this path) as charger and car for `duration` of charge loop (`30s`, `5m`),
-/// inside an already running topology. Panics with both programs' logs if either fails.
-pub(crate) fn run(gridlet: &str, duration: &str) -> ChargeLoop {
+/// Which charger answers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Charger<'a> {
+    /// `gridlet evse`: the charger alone, on a simulated power stage.
+    Evse,
+    /// `gridlet run --config FILE`: the daemon, its site running in the same process, with a
+    /// CCS charge point (the `ccs-sim` preset).
+    Daemon(&'a std::path::Path),
+}
+
+/// Runs `gridlet` (this path) as `charger` and as the car for `duration` of charge loop
+/// (`30s`, `5m`), inside an already running topology. Panics with both programs' logs if either
+/// fails.
+pub(crate) fn run(gridlet: &str, charger: Charger<'_>, duration: &str) -> ChargeLoop {
     let loop_time = units::parse_duration(duration).expect("a duration such as 5m");
-    let mut charger = spawn(
-        Namespace::Evse,
-        gridlet,
-        &["evse", "--iface", "eth1", "--json", "--sessions", "1"],
-    );
-    let charger_log = forward("evse", &mut charger);
-    wait_for(&charger_log, "charger on eth1", Duration::from_secs(15));
+    let (mut charger, ready) = match charger {
+        Charger::Evse => (
+            spawn(
+                Namespace::Evse,
+                gridlet,
+                &["evse", "--iface", "eth1", "--json", "--sessions", "1"],
+            ),
+            "charger on eth1",
+        ),
+        Charger::Daemon(config) => (
+            spawn(
+                Namespace::Evse,
+                gridlet,
+                &[
+                    "run",
+                    "--config",
+                    &config.display().to_string(),
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+            ),
+            "charge point: V2G server",
+        ),
+    };
+    let daemon = ready.starts_with("charge point");
+    let charger_log = forward("charger", &mut charger);
+    wait_for(&charger_log, ready, Duration::from_secs(15));
     let mut car = spawn(
         Namespace::Pev,
         gridlet,
@@ -48,6 +79,12 @@ pub(crate) fn run(gridlet: &str, duration: &str) -> ChargeLoop {
     let _car_log = forward("ev", &mut car);
     let mut out = String::new();
     let car_ok = finish(&mut car, loop_time + Duration::from_secs(60), &mut out);
+    if daemon {
+        // The daemon serves until stopped.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &charger.id().to_string()])
+            .status();
+    }
     let mut charger_out = String::new();
     let charger_ok = finish(&mut charger, Duration::from_secs(15), &mut charger_out);
     assert!(car_ok, "gridlet ev failed: {out}");
