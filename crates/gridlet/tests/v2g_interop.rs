@@ -36,8 +36,19 @@ struct Process {
     name: &'static str,
     child: Child,
     log: mpsc::Receiver<String>,
-    stdout: std::thread::JoinHandle<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
     stderr_all: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// A test that fails midway must not leave its programs running (they would hold the
+/// namespaces' interfaces and ports for the next test).
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Process {
@@ -73,7 +84,7 @@ impl Process {
             name,
             child,
             log,
-            stdout,
+            stdout: Some(stdout),
             stderr_all: all,
         }
     }
@@ -120,7 +131,11 @@ impl Process {
                 }
             }
         };
-        let stdout = self.stdout.join().unwrap_or_default();
+        let stdout = self
+            .stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         let stderr = self
             .stderr_all
             .lock()

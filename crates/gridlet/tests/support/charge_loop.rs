@@ -105,15 +105,43 @@ pub(crate) fn run(gridlet: &str, charger: Charger<'_>, duration: &str) -> Charge
     }
 }
 
-fn spawn(ns: Namespace, gridlet: &str, args: &[&str]) -> Child {
-    ns.command(gridlet)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting gridlet")
+/// A running program, killed if still running when dropped (a failed assertion must not leave
+/// it holding the namespace's interface for the next test).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn(ns: Namespace, gridlet: &str, args: &[&str]) -> Running {
+    Running(
+        ns.command(gridlet)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting gridlet"),
+    )
 }
 
 /// Forwards a program's log lines to ours (prefixed) and to the returned channel.
