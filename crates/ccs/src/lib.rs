@@ -11,12 +11,15 @@
 //! - [`presence`]: without a control pilot, when the matched car has gone and the charger may
 //!   change its network key (sans-IO, the one decision this crate makes itself).
 //! - [`evse`], [`ev`]: the applications behind `gridlet evse` and `gridlet ev`.
+//! - [`memory`]: the charge point and a simulated car on an in-memory powerline on virtual time
+//!   (the same `PointHandle` and sans-IO cores; `gridlet sim`'s car sessions).
 //! - [`point`]: the charger application joined to the charge point's hardware and the site
 //!   (`charge_point::Station`), behind `gridlet run` with a CCS charge point.
 
 pub mod ev;
 pub mod evse;
 pub mod iface;
+pub mod memory;
 pub mod point;
 pub mod presence;
 pub mod sdp;

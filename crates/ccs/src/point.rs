@@ -242,7 +242,12 @@ impl PointHandle {
         self.lock().safe_state(now);
     }
 
-    fn on_serve_event(&self, now: Timestamp, event: &ServeEvent) {
+    /// Where the pilot's plug events go (SLAC driven by the pilot).
+    pub(crate) fn set_slac_inputs(&self, tx: mpsc::UnboundedSender<SlacInput>) {
+        self.lock().slac = Some(tx);
+    }
+
+    pub(crate) fn on_serve_event(&self, now: Timestamp, event: &ServeEvent) {
         let mut p = self.lock();
         match event {
             ServeEvent::Connected(_) => {
@@ -273,10 +278,15 @@ impl PointHandle {
 
     fn on_slac_event(&self, now: Timestamp, event: &slac::EvseEvent) {
         if matches!(event, slac::EvseEvent::SlacInitTimeout) {
-            let mut p = self.lock();
-            p.station.handle_slac_init_timeout(now);
-            p.drive(now);
+            self.on_slac_init_timeout(now);
         }
+    }
+
+    /// SLAC's TT_EVSE_SLAC_init passed without a car: the E/F toggle.
+    pub(crate) fn on_slac_init_timeout(&self, now: Timestamp) {
+        let mut p = self.lock();
+        p.station.handle_slac_init_timeout(now);
+        p.drive(now);
     }
 }
 
@@ -344,7 +354,7 @@ pub async fn run_point(
 ) -> Result<(), EvseError> {
     let (slac_tx, slac_rx) = mpsc::unbounded_channel();
     if driving == SlacDriving::Pilot {
-        point.lock().slac = Some(slac_tx.clone());
+        point.set_slac_inputs(slac_tx.clone());
     }
     let pilot = {
         let point = point.clone();

@@ -143,6 +143,8 @@ pub struct Station {
     /// The newest present voltage and power, for the site's status.
     present: Measurements,
     said_no_imd: bool,
+    /// Shutting down: no new session, F once the running one has ended.
+    closing: bool,
     last_outcome: Option<SessionOutcome>,
     events: VecDeque<StationEvent>,
 }
@@ -157,6 +159,7 @@ impl Station {
             session: SessionView::default(),
             present: Measurements::default(),
             said_no_imd: false,
+            closing: false,
             last_outcome: None,
             events: VecDeque::new(),
             config,
@@ -189,10 +192,19 @@ impl Station {
         self.port.owns_converter()
     }
 
-    /// The charger is shutting down (or out of service): the pilot shows F (unavailable), the
-    /// car stops; the port releases once the grant is gone.
+    /// The charger is shutting down (or going out of service): a running session is asked to
+    /// stop (the car ramps down and ends it), then the pilot shows F (unavailable). The power
+    /// does not wait for the car: with the grant gone ([`Self::set_grant`]) the port is
+    /// released at once.
     pub fn shut_down(&mut self) {
-        self.pilot.set_offer(Offer::Unavailable);
+        self.closing = true;
+        if !self.session_running() {
+            self.pilot.set_offer(Offer::Unavailable);
+        }
+    }
+
+    fn session_running(&self) -> bool {
+        self.session.state.is_some_and(|s| s != SessionState::Ended)
     }
 
     /// A pilot measurement.
@@ -308,6 +320,9 @@ impl Station {
     /// One step at `now`: the port's sequence with the newest session demand, pilot and
     /// hardware; returns what to apply.
     pub fn step(&mut self, now: Timestamp, hw: &Hardware) -> Outputs {
+        if self.closing && !self.session_running() {
+            self.pilot.set_offer(Offer::Unavailable);
+        }
         let inlet = self.inlet_voltage(now, hw);
         let pilot = self.pilot.state();
         // Energy only with S2 closed; before (cable check, pre-charge) the car's contactors are
@@ -402,7 +417,8 @@ impl Station {
                 Authorization::Pending
             },
             fault,
-            stop: !grant.allowed && matches!(self.session.state, Some(SessionState::Charging)),
+            stop: (self.closing || !grant.allowed)
+                && matches!(self.session.state, Some(SessionState::Charging)),
         }
     }
 

@@ -34,6 +34,76 @@ pub struct CcsRun {
     pub driving: ccs::evse::SlacDriving,
     pub point: ccs::point::PointHandle,
     pub sim_pilot: Option<SimControlPilot>,
+    /// A simulated car whose sessions run in-process (`gridlet sim`): its session's settings.
+    pub sim_car: Option<v2g::evcc::EvccConfig>,
+}
+
+/// The simulated car's body, as its protocol stack in [`ccs::memory`] sees it.
+#[derive(Debug, Clone)]
+pub struct WorldCar(pub SharedWorld);
+
+impl ccs::memory::CarBody for WorldCar {
+    fn plugged_in(&self) -> bool {
+        sim::lock(&self.0).car_plugged()
+    }
+
+    fn leaving(&self) -> bool {
+        sim::lock(&self.0).car_leaving()
+    }
+
+    fn soc(&self) -> units::Percent {
+        sim::lock(&self.0).car_soc().unwrap_or(units::Percent(0.0))
+    }
+
+    fn pilot_digital(&self) -> bool {
+        sim::lock(&self.0).pilot_digital()
+    }
+
+    fn set_switches(&mut self, s: ccs::memory::CarSwitches) {
+        sim::lock(&self.0).set_car_switches(s.plugged, s.s2_closed, s.contactors_closed);
+    }
+}
+
+/// The session settings of the simulated car `params`.
+fn sim_car_session(
+    params: &sim::CarParams,
+    c: &CcsConfig,
+) -> anyhow::Result<v2g::evcc::EvccConfig> {
+    use v2g::evcc::{BatteryConfig, EvccConfig};
+    let protocols = c
+        .car_session
+        .protocols
+        .iter()
+        .map(|p| p.parse::<v2g::Protocol>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("charge_point.car_session.protocols")?;
+    let nominal = units::Volts(400.0);
+    Ok(EvccConfig {
+        protocols,
+        battery: BatteryConfig {
+            capacity: params.capacity_wh,
+            soc: params.initial_soc_pct,
+            // The world's car battery: 330 V empty to 420 V full.
+            min_voltage: units::Volts(330.0),
+            max_voltage: units::Volts(420.0),
+            max_current: params.max_charge_w.at(nominal),
+            max_power: params.max_charge_w,
+            max_discharge_current: params.max_discharge_w.at(nominal),
+            max_discharge_power: params.max_discharge_w,
+            ..BatteryConfig::default()
+        },
+        // The car charges until full unless the site stops earlier ([control.ev]).
+        target_soc: units::Percent(100.0),
+        min_soc: params.min_soc_pct,
+        bidirectional: c.car_session.bidirectional,
+        control_mode: if c.car_session.bidirectional {
+            v2g::ControlMode::Dynamic
+        } else {
+            v2g::ControlMode::Scheduled
+        },
+        period: c.car_session.period,
+        ..EvccConfig::default()
+    })
 }
 
 /// The simulated inlet's voltage, for the station.
@@ -183,11 +253,24 @@ fn ccs_point(
         PilotDevice::Sysfs(_) => ccs::evse::SlacDriving::Pilot,
         PilotDevice::Sim => ccs::evse::SlacDriving::WithoutPilot,
     };
+    let sim_car = match &c.car {
+        Some(params) => {
+            sim::lock(&sim()).set_ccs_car(*params);
+            Some(sim_car_session(params, c)?)
+        }
+        None => None,
+    };
     Ok(CcsRun {
         options,
-        driving,
+        // In-process, the simulated pilot sees the simulated car's resistors: SLAC follows it.
+        driving: if sim_car.is_some() {
+            ccs::evse::SlacDriving::Pilot
+        } else {
+            driving
+        },
         point: ccs::point::PointHandle::new(station, hw, start),
         sim_pilot,
+        sim_car,
     })
 }
 

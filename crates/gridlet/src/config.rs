@@ -197,6 +197,38 @@ pub(crate) struct CcsConfig {
     /// Opt-in: discharge DIN 70121 / ISO 15118-2 cars (which never asked for it) into the
     /// house, as the predecessor did. See the README for the risk.
     pub(crate) legacy_v2h: Option<LegacyV2hConfig>,
+    /// A simulated car (its schedule and battery) whose sessions run in-process against this
+    /// charge point over a simulated powerline, on the simulation's time (`gridlet sim`). Without
+    /// it, the car is whatever talks on `iface`.
+    pub(crate) car: Option<CarParams>,
+    /// The simulated car's side of its sessions.
+    #[serde(default)]
+    pub(crate) car_session: CarSessionConfig,
+}
+
+/// `[charge_point.car_session]`: how the simulated car talks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct CarSessionConfig {
+    /// Protocols the car offers, most preferred first: `din`, `iso2`, `iso20`.
+    pub(crate) protocols: Vec<String>,
+    /// The car offers bidirectional power (ISO 15118-20 DC_BPT) and lets the charger decide the
+    /// power (dynamic mode): V2H the standard way.
+    pub(crate) bidirectional: bool,
+    /// The charge loop period (real cars: 90–250 ms; longer keeps a simulated year fast, and
+    /// below the charger's 1 s power watchdog).
+    #[serde(with = "duration_str")]
+    pub(crate) period: Duration,
+}
+
+impl Default for CarSessionConfig {
+    fn default() -> Self {
+        Self {
+            protocols: vec!["iso20".into(), "din".into()],
+            bidirectional: true,
+            period: Duration::from_millis(500),
+        }
+    }
 }
 
 fn default_iface() -> String {
@@ -459,6 +491,25 @@ impl Config {
                     "charge_point.max_discharge_power_w".into(),
                     "must be ≥ 0".into(),
                 ));
+            }
+            for p in &c.car_session.protocols {
+                p.parse::<v2g::Protocol>().map_err(|e| {
+                    (
+                        "charge_point.car_session.protocols".to_owned(),
+                        e.to_string(),
+                    )
+                })?;
+            }
+            if c.car_session.period.is_zero() || c.car_session.period >= Duration::from_secs(1) {
+                return Err((
+                    "charge_point.car_session.period".into(),
+                    "must be between 1ms and 1s (the charger's power watchdog)".into(),
+                ));
+            }
+            if let Some(car) = &c.car
+                && !positive(car.capacity_wh.0)
+            {
+                return Err(("charge_point.car.capacity_wh".into(), "must be > 0".into()));
             }
             if let Some(v) = &c.legacy_v2h
                 && !(v.max_discharge_w.0.is_finite()

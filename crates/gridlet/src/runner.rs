@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::Serialize;
 use sim::SharedWorld;
 use site::{Site, Snapshot};
@@ -77,10 +78,15 @@ pub(crate) struct Outcome {
 const SAFE_STATE_PATIENCE: Duration = Duration::from_secs(5);
 const SAFE_STATE_POLL: Duration = Duration::from_millis(100);
 
+/// The simulated car's CCS sessions, in-process.
+pub(crate) type SimLink = ccs::memory::MemoryLink<crate::assemble::WorldCar>;
+
 /// The loop. Ends at `until` (if given) or when `stop` reports a signal.
 pub(crate) struct Runner {
     pub(crate) site: Site,
     pub(crate) world: Option<SharedWorld>,
+    /// The simulated car's sessions, moved on with the world at their own pace.
+    pub(crate) link: Option<SimLink>,
     pub(crate) tick: Duration,
     pub(crate) pace: Pace,
     pub(crate) until: Option<Timestamp>,
@@ -90,7 +96,7 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    pub(crate) async fn run(mut self) -> (Outcome, Site) {
+    pub(crate) async fn run(mut self) -> (Outcome, Site, Option<SimLink>) {
         let clock = units::SystemClock::new();
         let wall_start = tokio::time::Instant::now();
         let start = match self.pace {
@@ -102,9 +108,7 @@ impl Runner {
         let mut last_error: Option<String> = None;
         let mut previous: Option<controller::ControllerStatus> = None;
         let cause = loop {
-            if let Some(w) = &self.world {
-                sim::lock(w).advance_to(now);
-            }
+            self.advance_world(now);
             self.apply_requests(now);
             let snapshot = self.site.tick(now);
             // Log device errors when they change, not every tick.
@@ -156,7 +160,23 @@ impl Runner {
             }
         };
         let outcome = self.shutdown(cause, now, &clock).await;
-        (outcome, self.site)
+        if let Some(link) = &mut self.link {
+            link.finish(outcome.at);
+        }
+        (outcome, self.site, self.link)
+    }
+
+    /// Moves the simulated world to `now`; with in-process car sessions, in steps between their
+    /// events, each handled at its own time (a charge loop request every few hundred ms).
+    fn advance_world(&mut self, now: Timestamp) {
+        let Some(w) = &self.world else { return };
+        if let Some(link) = &mut self.link {
+            while let Some(at) = link.next_event().filter(|at| *at <= now) {
+                sim::lock(w).advance_to(at);
+                link.advance_to(at);
+            }
+        }
+        sim::lock(w).advance_to(now);
     }
 
     /// Sleeps until `deadline`, or returns early with a stop cause.
@@ -221,9 +241,7 @@ impl Runner {
         let deadline = now + SAFE_STATE_PATIENCE;
         let mut safe = false;
         while now <= deadline {
-            if let Some(w) = &self.world {
-                sim::lock(w).advance_to(now);
-            }
+            self.advance_world(now);
             if self.site.is_safe(now) {
                 safe = true;
                 break;
@@ -313,11 +331,19 @@ pub(crate) struct DriveOptions {
     pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
+/// How a run ended, and what the simulation has to report.
+pub(crate) struct Driven {
+    pub(crate) outcome: Outcome,
+    pub(crate) world: Option<SharedWorld>,
+    /// The simulated car's CCS sessions.
+    pub(crate) charge_sessions: Vec<ccs::memory::SessionRecord>,
+}
+
 /// Runs a site to the end: signal handling, HTTP (if `listen`), the loop and the shutdown.
 pub(crate) async fn drive(
     assembled: crate::assemble::Assembled,
     opts: DriveOptions,
-) -> anyhow::Result<(Outcome, Option<SharedWorld>)> {
+) -> anyhow::Result<Driven> {
     let (stop_tx, stop_rx) = watch::channel(None);
     spawn_signal_handler(stop_tx)?;
     let (publish_tx, publish_rx) = watch::channel(None);
@@ -334,7 +360,33 @@ pub(crate) async fn drive(
         tracing::info!("listening on http://{bound}");
     }
     let world = assembled.world.clone();
+    let mut link = None;
     let ccs = match assembled.ccs {
+        Some(mut run) if run.sim_car.is_some() => {
+            // The simulated car talks to the charge point in-process, on the simulation's time.
+            let w = world
+                .clone()
+                .context("a simulated car needs the simulated world")?;
+            let evcc = run.sim_car.take().unwrap_or_default();
+            let start = match opts.pace {
+                Pace::System => units::SystemClock::new().now(),
+                Pace::Virtual { start, .. } | Pace::Max { start } => start,
+            };
+            let seed = sim::lock(&w).seed().to_le_bytes();
+            let mut seed32 = [0u8; 32];
+            for (i, b) in seed32.iter_mut().enumerate() {
+                *b = seed[i % seed.len()] ^ 0xA5;
+            }
+            link = Some(ccs::memory::MemoryLink::new(
+                run.point.clone(),
+                Arc::clone(&run.options.serve.secc),
+                evcc,
+                crate::assemble::WorldCar(w),
+                seed32,
+                start,
+            ));
+            None
+        }
         Some(run) => {
             if !matches!(opts.pace, Pace::System) {
                 anyhow::bail!(
@@ -349,6 +401,7 @@ pub(crate) async fn drive(
     let runner = Runner {
         site: assembled.site,
         world: assembled.world,
+        link,
         tick: opts.tick,
         pace: opts.pace,
         until: opts.until,
@@ -356,7 +409,7 @@ pub(crate) async fn drive(
         requests: request_rx,
         stop: stop_rx,
     };
-    let (outcome, _site) = runner.run().await;
+    let (outcome, _site, link) = runner.run().await;
     if let Some(task) = ccs {
         // It stops on the same signal and releases its port within its own patience.
         let patience = ccs::point::RELEASE_PATIENCE + Duration::from_secs(1);
@@ -364,7 +417,11 @@ pub(crate) async fn drive(
             tracing::error!("the charge point did not stop within {patience:?}");
         }
     }
-    Ok((outcome, world))
+    Ok(Driven {
+        outcome,
+        world,
+        charge_sessions: link.map(|l| l.sessions().to_vec()).unwrap_or_default(),
+    })
 }
 
 /// How often a real-time run moves the simulated world on besides the ticks: the charge

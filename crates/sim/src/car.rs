@@ -58,6 +58,9 @@ impl Default for CarParams {
 
 /// How long a car takes to stop the session before it is unplugged.
 const STOP_TIME: Duration = Duration::from_secs(3);
+/// The same for a car with a real CCS session: it ramps down, opens its contactors, checks
+/// for welding and ends the session before the driver pulls the plug.
+const CCS_STOP_TIME: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Session {
@@ -79,6 +82,10 @@ pub(crate) struct Car {
     last_local: Option<jiff::civil::Time>,
     /// Energy used by trips so far.
     trips_wh: f64,
+    /// The session is a real CCS session run elsewhere (`true`), not this model's.
+    ccs: bool,
+    /// With a CCS session: the car's contactors (closed in the charge loop).
+    contactors: bool,
 }
 
 /// True if `t` is in the circular window `[from, to)`.
@@ -113,7 +120,44 @@ impl Car {
             session_energy: WattHours::ZERO,
             last_local: None,
             trips_wh: 0.0,
+            ccs: false,
+            contactors: false,
         }
+    }
+
+    /// A car whose sessions are real CCS sessions: it only provides the schedule, the battery
+    /// and its contactors.
+    pub(crate) fn with_ccs(params: CarParams, rng: SimRng) -> Self {
+        Self {
+            ccs: true,
+            ..Self::new(params, rng)
+        }
+    }
+
+    /// Plugged in (from arrival until it is unplugged at departure).
+    pub(crate) fn plugged(&self) -> bool {
+        self.session != Session::Away
+    }
+
+    /// Departure is near: the car is ending its session.
+    pub(crate) fn leaving(&self) -> bool {
+        matches!(self.session, Session::Stopping { .. })
+    }
+
+    /// The car's contactors (a CCS car closes them in the charge loop).
+    pub(crate) fn set_contactors(&mut self, closed: bool) {
+        self.contactors = closed;
+    }
+
+    /// Whether its battery is on the inlet.
+    pub(crate) fn contactors(&self) -> bool {
+        self.ccs && self.contactors && self.plugged()
+    }
+
+    /// The battery's open-circuit voltage: 330 V empty to 420 V full (as the CCS car's
+    /// session assumes).
+    pub(crate) fn battery_voltage(&self) -> f64 {
+        330.0 + 90.0 * self.soc
     }
 
     pub(crate) fn soc(&self) -> Percent {
@@ -165,9 +209,11 @@ impl Car {
                 self.session = Session::Ready;
             }
             (Session::Stopping { since }, _)
-                if now.saturating_duration_since(since) >= STOP_TIME =>
+                if now.saturating_duration_since(since)
+                    >= if self.ccs { CCS_STOP_TIME } else { STOP_TIME } =>
             {
                 self.session = Session::Away;
+                self.contactors = false;
             }
             _ => {}
         }
@@ -202,7 +248,15 @@ impl Car {
     /// charger enforces its grant on the DC side too).
     pub(crate) fn exchange(&mut self, now: Timestamp, requested: Watts, dt: f64) -> Watts {
         let granted = self.granted.effective(now);
-        let actual = if self.session == Session::Ready {
+        let actual = if self.ccs {
+            // The charger enforces its grant; the battery takes what its BMS accepts, and only
+            // through closed contactors.
+            if self.contactors() {
+                requested.clamp(-self.discharge_capability(), self.charge_capability())
+            } else {
+                Watts::ZERO
+            }
+        } else if self.session == Session::Ready {
             requested.clamp(
                 -self.discharge_capability().min(granted.max_discharge_w),
                 self.charge_capability().min(granted.max_charge_w),

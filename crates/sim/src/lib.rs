@@ -223,6 +223,10 @@ pub struct World {
     sky: Sky,
     house: House,
     house_power: Watts,
+    /// The sky's transmittance from the last step of the random processes.
+    sky_now: f64,
+    /// When the random processes last stepped (on a 1 s grid from the start).
+    stochastic_at: Option<Timestamp>,
     pv: Vec<Pv>,
     battery: Option<Battery>,
     battery_start: Option<(Percent, WattHours)>,
@@ -278,6 +282,8 @@ impl World {
             sky: Sky::new(stream(seed, streams::SKY)),
             house: House::new(settings.house, stream(seed, streams::HOUSE)),
             house_power: Watts::ZERO,
+            sky_now: 1.0,
+            stochastic_at: None,
             pv: Vec::new(),
             battery: None,
             battery_start: None,
@@ -337,6 +343,50 @@ impl World {
         self.car = Some(c);
     }
 
+    /// Installs a car whose sessions are real CCS sessions (run beside the world, over the
+    /// simulated inlet): the world keeps its schedule, battery and contactors.
+    pub fn set_ccs_car(&mut self, params: CarParams) {
+        let c = Car::with_ccs(params, stream(self.seed, streams::CAR));
+        self.car_start = Some((c.soc(), c.stored()));
+        self.car = Some(c);
+    }
+
+    /// Whether the car is plugged in.
+    pub fn car_plugged(&self) -> bool {
+        self.car.as_ref().is_some_and(Car::plugged)
+    }
+
+    /// Whether the car is about to leave (it should end its session).
+    pub fn car_leaving(&self) -> bool {
+        self.car.as_ref().is_some_and(Car::leaving)
+    }
+
+    /// The car's state of charge.
+    pub fn car_soc(&self) -> Option<Percent> {
+        self.car.as_ref().map(Car::soc)
+    }
+
+    /// Whether the charger drives the 5 % pilot (digital communication).
+    pub fn pilot_digital(&self) -> bool {
+        self.inlet
+            .as_ref()
+            .is_some_and(|i| matches!(i.signal, devices::PilotSignal::Pwm { duty_permille } if duty_permille <= 100))
+    }
+
+    /// The car's switches: its pilot resistors (plugged in, S2) and its contactors.
+    pub fn set_car_switches(&mut self, plugged: bool, s2_closed: bool, contactors: bool) {
+        if let Some(i) = &mut self.inlet {
+            i.load = match (plugged, s2_closed) {
+                (false, _) => PilotLoad::None,
+                (true, false) => PilotLoad::Connected,
+                (true, true) => PilotLoad::Ready,
+            };
+        }
+        if let Some(c) = &mut self.car {
+            c.set_contactors(plugged && contactors);
+        }
+    }
+
     /// Installs the changeover relay that moves the converter's DC port to the car.
     pub fn set_changeover(&mut self) {
         self.changeover = Some(RelaySlot::new(LoadParams::default()));
@@ -393,6 +443,11 @@ impl World {
             .any(|(f, u)| *f == fault && self.now < *u)
     }
 
+    /// The seed of every random process.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The model's time.
     pub fn now(&self) -> Timestamp {
         self.now
@@ -418,6 +473,15 @@ impl World {
         }
     }
 
+    /// The random processes' step at `t`, over `dt` seconds.
+    fn stochastic(&mut self, t: Timestamp, dt: f64) {
+        let local = self.local(t);
+        let sun = solar::sun_position(t, self.location);
+        let dark = sun.elevation < 3f64.to_radians();
+        self.house_power = self.house.step(t, dt, local.hour().max(0) as usize, dark);
+        self.sky_now = self.sky.transmittance(t, dt);
+    }
+
     fn step(&mut self, dt: f64) {
         let now = self.now;
         let local = self.local(now);
@@ -426,14 +490,27 @@ impl World {
             + f64::from(local.second()) / 3600.0;
         let sun = solar::sun_position(now, self.location);
 
+        // The weather and the appliances are random processes on a one-second grid from the
+        // start, whatever steps the rest takes: a car session that steps the world every few
+        // hundred milliseconds must not change the weather.
+        if self.stochastic_at.is_none() {
+            self.stochastic_at = Some(now);
+            self.stochastic(now, 0.0);
+        }
+        while let Some(at) = self.stochastic_at
+            && at + MAX_STEP <= now
+        {
+            let next = at + MAX_STEP;
+            self.stochastic_at = Some(next);
+            self.stochastic(next, MAX_STEP.as_secs_f64());
+        }
+
         // Loads.
-        let dark = sun.elevation < 3f64.to_radians();
-        self.house_power = self.house.step(now, dt, local.hour().max(0) as usize, dark);
         let relay_load: Watts = self.relays.iter_mut().map(|r| r.draw(dt)).sum();
         let load = self.house_power + relay_load;
 
         // PV.
-        let sky = self.sky.transmittance(now, dt);
+        let sky = self.sky_now;
         let mut pv_total = Watts::ZERO;
         for pv in &mut self.pv {
             let poa = solar::clear_sky_poa(
@@ -496,6 +573,10 @@ impl World {
         if !vehicle && let Some(car) = &mut self.car {
             // Not connected to the converter: the car sees no power.
             car.exchange(now, Watts::ZERO, dt);
+        }
+        if let (Some(inlet), Some(car)) = (&mut self.inlet, &self.car) {
+            // A CCS car's battery is on the inlet while its contactors are closed.
+            inlet.set_battery(car.contactors().then(|| car.battery_voltage()));
         }
         if let Some(inlet) = &mut self.inlet {
             if !vehicle && self.car.is_none() {

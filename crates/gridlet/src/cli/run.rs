@@ -40,7 +40,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (outcome, _world) = rt.block_on(drive(assembled, opts))?;
+    let outcome = rt.block_on(drive(assembled, opts))?.outcome;
     Ok(if outcome.safe {
         ExitCode::SUCCESS
     } else {

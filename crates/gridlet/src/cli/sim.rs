@@ -85,6 +85,8 @@ fn parse_start(s: &str, tz: &jiff::tz::TimeZone) -> anyhow::Result<Timestamp> {
 struct ReportFile<'a> {
     #[serde(flatten)]
     report: sim::Report,
+    /// The car's CCS sessions (a simulated car with the CCS charge point).
+    charge_sessions: &'a [ccs::memory::SessionRecord],
     shutdown: &'a Outcome,
     actuators: sim::Actuators,
 }
@@ -130,8 +132,11 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let wall = std::time::Instant::now();
-    let (outcome, world) = rt.block_on(drive(assembled, opts))?;
-    let world = world.context("the simulation has no simulated devices")?;
+    let driven = rt.block_on(drive(assembled, opts))?;
+    let outcome = driven.outcome;
+    let world = driven
+        .world
+        .context("the simulation has no simulated devices")?;
     let w = sim::lock(&world);
     let report = w.report();
     tracing::info!(
@@ -147,6 +152,7 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.report {
         let file = ReportFile {
             report,
+            charge_sessions: &driven.charge_sessions,
             shutdown: &outcome,
             actuators: w.actuators(),
         };

@@ -86,6 +86,13 @@ impl Battery {
         self.soc().0.round().clamp(0.0, 100.0) as i8
     }
 
+    /// Sets the state of charge (clamped to 0–100 %; a non-number leaves it as it is).
+    pub fn set_soc(&mut self, soc: Percent) {
+        if soc.0.is_finite() {
+            self.energy_wh = self.config.capacity.0 * soc.0.clamp(0.0, 100.0) / 100.0;
+        }
+    }
+
     /// The open-circuit voltage now.
     pub fn voltage(&self) -> Volts {
         let c = &self.config;

@@ -487,7 +487,9 @@ impl Ev {
                     .iter()
                     .map(|s| s.service_id)
                     .collect();
-                self.service = if car.config.discharge {
+                self.service = if car.config.discharge
+                    || (car.config.bidirectional && offered.contains(&SERVICE_DC_BPT))
+                {
                     if !offered.contains(&SERVICE_DC_BPT) {
                         return Err(EvccError::Refused {
                             request: "ServiceDiscoveryReq",

@@ -49,6 +49,10 @@ pub struct EvccConfig {
     pub max_duration: Option<Duration>,
     /// Discharge the battery (ISO 15118-20 DC_BPT) instead of charging it.
     pub discharge: bool,
+    /// Offer bidirectional power (ISO 15118-20 DC_BPT) whenever the charger does, and let the
+    /// charger decide the direction (dynamic mode): the car stays in the charge loop until it is
+    /// asked to stop ([`Evcc::request_stop`]), whatever its SoC: V2H the standard way.
+    pub bidirectional: bool,
     /// Do not discharge below this SoC.
     pub min_soc: Percent,
     /// The ISO 15118-20 control mode the car prefers, if the charger offers it.
@@ -71,6 +75,7 @@ impl Default for EvccConfig {
             max_cycles: None,
             max_duration: None,
             discharge: false,
+            bidirectional: false,
             min_soc: Percent(20.0),
             control_mode: ControlMode::Scheduled,
             period: Duration::from_millis(100),
@@ -329,6 +334,8 @@ pub(crate) struct Car {
     pub(crate) discharged_wh: f64,
     /// Cycles spent ramping the current down before PowerDelivery(stop).
     pub(crate) ramp_down: Option<u32>,
+    /// The driver wants to leave: end the session at the next chance.
+    pub(crate) stop_requested: bool,
     /// The charger's SAScheduleTupleID (ISO 15118-2) or ScheduleTupleID (-20).
     pub(crate) schedule_id: Option<u32>,
     /// PreCharge requests sent.
@@ -397,12 +404,14 @@ impl Car {
         let c = &self.config;
         let soc = self.battery.soc();
         self.evse.stop_requested
+            || self.stop_requested
             || c.max_cycles.is_some_and(|n| self.cycles >= n)
             || c.max_duration.is_some_and(|d| {
                 self.loop_started
                     .is_some_and(|t| now.saturating_duration_since(t) >= d)
             })
-            || (!c.discharge && soc.0 >= c.target_soc.0)
+            // A bidirectional car lets the charger decide; it says its SoC and limits.
+            || (!c.discharge && !c.bidirectional && soc.0 >= c.target_soc.0)
             || (c.discharge && soc.0 <= c.min_soc.0)
     }
 
@@ -527,6 +536,7 @@ impl Evcc {
                 charged_wh: 0.0,
                 discharged_wh: 0.0,
                 ramp_down: None,
+                stop_requested: false,
                 schedule_id: None,
                 precharge_requests: 0,
                 welding_requests: 0,
@@ -552,6 +562,19 @@ impl Evcc {
     /// The battery now.
     pub fn battery(&self) -> &Battery {
         &self.car.battery
+    }
+
+    /// The driver wants to leave: the car ramps down and ends the session (PowerDelivery stop,
+    /// welding detection, SessionStop) at its next chance.
+    pub fn request_stop(&mut self) {
+        self.car.stop_requested = true;
+    }
+
+    /// Sets the battery's state of charge from outside: a simulation whose car battery is its
+    /// own (metered on its DC bus) keeps the session's battery in step with it, instead of the
+    /// session integrating what the charger reports.
+    pub fn sync_battery_soc(&mut self, soc: Percent) {
+        self.car.battery.set_soc(soc);
     }
 
     /// What the car knows about the charger.
