@@ -81,12 +81,101 @@ const SAFE_STATE_POLL: Duration = Duration::from_millis(100);
 /// The simulated car's CCS sessions, in-process.
 pub(crate) type SimLink = ccs::memory::MemoryLink<crate::assemble::WorldCar>;
 
+/// The site, the simulated world and the simulated car's sessions, moved on together: what one
+/// control tick does, on whatever time the caller keeps. The runner drives one; tests drive one
+/// directly on virtual time.
+#[derive(Debug)]
+pub struct Stepper {
+    /// The site.
+    pub site: Site,
+    world: Option<SharedWorld>,
+    link: Option<SimLink>,
+}
+
+impl Stepper {
+    /// The assembled site at `start`. A CCS charge point whose car is simulated gets its
+    /// in-process sessions here; one on a real interface is returned, to be run beside.
+    pub fn new(
+        assembled: crate::assemble::Assembled,
+        start: Timestamp,
+    ) -> anyhow::Result<(Self, Option<crate::assemble::CcsRun>)> {
+        let world = assembled.world;
+        let (link, ccs) = match assembled.ccs {
+            Some(mut run) if run.sim_car.is_some() => {
+                let w = world
+                    .clone()
+                    .context("a simulated car needs the simulated world")?;
+                let evcc = run.sim_car.take().unwrap_or_default();
+                let seed = sim::lock(&w).seed().to_le_bytes();
+                let mut seed32 = [0u8; 32];
+                for (i, b) in seed32.iter_mut().enumerate() {
+                    *b = seed[i % seed.len()] ^ 0xA5;
+                }
+                let link = ccs::memory::MemoryLink::new(
+                    run.point.clone(),
+                    Arc::clone(&run.options.serve.secc),
+                    evcc,
+                    crate::assemble::WorldCar(w),
+                    seed32,
+                    start,
+                );
+                (Some(link), None)
+            }
+            other => (None, other),
+        };
+        Ok((
+            Self {
+                site: assembled.site,
+                world,
+                link,
+            },
+            ccs,
+        ))
+    }
+
+    /// The simulated world, if any.
+    pub fn world(&self) -> Option<&SharedWorld> {
+        self.world.as_ref()
+    }
+
+    /// Moves the simulated world to `now`; with in-process car sessions, in steps between their
+    /// events, each handled at its own time (a charge loop request every few hundred ms).
+    pub fn advance_world(&mut self, now: Timestamp) {
+        let Some(w) = &self.world else { return };
+        if let Some(link) = &mut self.link {
+            while let Some(at) = link.next_event().filter(|at| *at <= now) {
+                sim::lock(w).advance_to(at);
+                link.advance_to(at);
+            }
+        }
+        sim::lock(w).advance_to(now);
+    }
+
+    /// One control tick at `now`: the world moved on, then the site's.
+    pub fn tick(&mut self, now: Timestamp) -> Snapshot {
+        self.advance_world(now);
+        self.site.tick(now)
+    }
+
+    /// The simulation is over: a car session still running is ended and recorded.
+    pub fn finish(&mut self, now: Timestamp) {
+        if let Some(link) = &mut self.link {
+            link.finish(now);
+        }
+    }
+
+    /// The simulated car's sessions so far.
+    pub fn charge_sessions(&self) -> Vec<ccs::memory::SessionRecord> {
+        self.link
+            .as_ref()
+            .map(|l| l.sessions().to_vec())
+            .unwrap_or_default()
+    }
+}
+
 /// The loop. Ends at `until` (if given) or when `stop` reports a signal.
 pub(crate) struct Runner {
-    pub(crate) site: Site,
-    pub(crate) world: Option<SharedWorld>,
-    /// The simulated car's sessions, moved on with the world at their own pace.
-    pub(crate) link: Option<SimLink>,
+    pub(crate) stepper: Stepper,
     pub(crate) tick: Duration,
     pub(crate) pace: Pace,
     pub(crate) until: Option<Timestamp>,
@@ -96,7 +185,7 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    pub(crate) async fn run(mut self) -> (Outcome, Site, Option<SimLink>) {
+    pub(crate) async fn run(mut self) -> (Outcome, Stepper) {
         let clock = units::SystemClock::new();
         let wall_start = tokio::time::Instant::now();
         let start = match self.pace {
@@ -108,9 +197,9 @@ impl Runner {
         let mut last_error: Option<String> = None;
         let mut previous: Option<controller::ControllerStatus> = None;
         let cause = loop {
-            self.advance_world(now);
+            self.stepper.advance_world(now);
             self.apply_requests(now);
-            let snapshot = self.site.tick(now);
+            let snapshot = self.stepper.site.tick(now);
             // Log device errors when they change, not every tick.
             let error = snapshot.device_errors.first().cloned();
             if error != last_error {
@@ -160,23 +249,8 @@ impl Runner {
             }
         };
         let outcome = self.shutdown(cause, now, &clock).await;
-        if let Some(link) = &mut self.link {
-            link.finish(outcome.at);
-        }
-        (outcome, self.site, self.link)
-    }
-
-    /// Moves the simulated world to `now`; with in-process car sessions, in steps between their
-    /// events, each handled at its own time (a charge loop request every few hundred ms).
-    fn advance_world(&mut self, now: Timestamp) {
-        let Some(w) = &self.world else { return };
-        if let Some(link) = &mut self.link {
-            while let Some(at) = link.next_event().filter(|at| *at <= now) {
-                sim::lock(w).advance_to(at);
-                link.advance_to(at);
-            }
-        }
-        sim::lock(w).advance_to(now);
+        self.stepper.finish(outcome.at);
+        (outcome, self.stepper)
     }
 
     /// Sleeps until `deadline`, or returns early with a stop cause.
@@ -191,15 +265,15 @@ impl Runner {
         while let Ok(req) = self.requests.try_recv() {
             tracing::info!(?req, "request");
             match req {
-                Request::SetMode(m) => self.site.controller_mut().set_mode(m),
-                Request::SetEvEnabled(on) => self.site.controller_mut().set_ev_enabled(on),
+                Request::SetMode(m) => self.stepper.site.controller_mut().set_mode(m),
+                Request::SetEvEnabled(on) => self.stepper.site.controller_mut().set_ev_enabled(on),
                 Request::PressSimButton => {
-                    if let Some(w) = &self.world {
+                    if let Some(w) = self.stepper.world() {
                         sim::lock(w).press_button();
                     }
                 }
                 Request::InjectSimFault(f, d) => {
-                    if let Some(w) = &self.world {
+                    if let Some(w) = self.stepper.world() {
                         sim::lock(w).inject(f, now + d);
                     }
                 }
@@ -208,7 +282,7 @@ impl Runner {
     }
 
     fn publish_snapshot(&self, site: Snapshot) {
-        let sim = self.world.as_ref().map(|w| {
+        let sim = self.stepper.world().map(|w| {
             let w = sim::lock(w);
             SimPublished {
                 totals: w.totals(),
@@ -234,15 +308,15 @@ impl Runner {
             ?cause,
             "stopping: putting every actuator into its safe state"
         );
-        let errors = self.site.shutdown(now);
+        let errors = self.stepper.site.shutdown(now);
         for e in &errors {
             tracing::error!("safe state refused: {e}");
         }
         let deadline = now + SAFE_STATE_PATIENCE;
         let mut safe = false;
         while now <= deadline {
-            self.advance_world(now);
-            if self.site.is_safe(now) {
+            self.stepper.advance_world(now);
+            if self.stepper.site.is_safe(now) {
                 safe = true;
                 break;
             }
@@ -359,39 +433,18 @@ pub(crate) async fn drive(
         .await?;
         tracing::info!("listening on http://{bound}");
     }
-    let world = assembled.world.clone();
-    let mut link = None;
-    let ccs = match assembled.ccs {
-        Some(mut run) if run.sim_car.is_some() => {
-            // The simulated car talks to the charge point in-process, on the simulation's time.
-            let w = world
-                .clone()
-                .context("a simulated car needs the simulated world")?;
-            let evcc = run.sim_car.take().unwrap_or_default();
-            let start = match opts.pace {
-                Pace::System => units::SystemClock::new().now(),
-                Pace::Virtual { start, .. } | Pace::Max { start } => start,
-            };
-            let seed = sim::lock(&w).seed().to_le_bytes();
-            let mut seed32 = [0u8; 32];
-            for (i, b) in seed32.iter_mut().enumerate() {
-                *b = seed[i % seed.len()] ^ 0xA5;
-            }
-            link = Some(ccs::memory::MemoryLink::new(
-                run.point.clone(),
-                Arc::clone(&run.options.serve.secc),
-                evcc,
-                crate::assemble::WorldCar(w),
-                seed32,
-                start,
-            ));
-            None
-        }
+    let start = match opts.pace {
+        Pace::System => units::SystemClock::new().now(),
+        Pace::Virtual { start, .. } | Pace::Max { start } => start,
+    };
+    let (stepper, ccs_run) = Stepper::new(assembled, start)?;
+    let world = stepper.world().cloned();
+    let ccs = match ccs_run {
         Some(run) => {
             if !matches!(opts.pace, Pace::System) {
                 anyhow::bail!(
                     "the CCS charge point talks to real cars in real time: run it with \
-                     `gridlet run`, not in an accelerated simulation"
+                     `gridlet run`, or give it a simulated car ([charge_point.car])"
                 );
             }
             Some(tokio::spawn(run_ccs(run, stop_rx.clone(), world.clone())))
@@ -399,9 +452,7 @@ pub(crate) async fn drive(
         None => None,
     };
     let runner = Runner {
-        site: assembled.site,
-        world: assembled.world,
-        link,
+        stepper,
         tick: opts.tick,
         pace: opts.pace,
         until: opts.until,
@@ -409,7 +460,7 @@ pub(crate) async fn drive(
         requests: request_rx,
         stop: stop_rx,
     };
-    let (outcome, _site, link) = runner.run().await;
+    let (outcome, stepper) = runner.run().await;
     if let Some(task) = ccs {
         // It stops on the same signal and releases its port within its own patience.
         let patience = ccs::point::RELEASE_PATIENCE + Duration::from_secs(1);
@@ -420,7 +471,7 @@ pub(crate) async fn drive(
     Ok(Driven {
         outcome,
         world,
-        charge_sessions: link.map(|l| l.sessions().to_vec()).unwrap_or_default(),
+        charge_sessions: stepper.charge_sessions(),
     })
 }
 
