@@ -443,12 +443,18 @@ impl Station {
             PowerDemand::PreCharge { voltage, .. } => Some((voltage, Amps::ZERO)),
             _ => None,
         };
-        let ev_max_charge = match self.session.demand.power {
-            PowerDemand::Deliver { current, .. } if current.0 > 0.0 => current * voltage,
-            _ => ev
-                .max_power
-                .or_else(|| ev.max_current.map(|i| i * voltage))
-                .unwrap_or(Watts::ZERO),
+        // What the car can take, not what it asks now: in the modes where the charger decides
+        // (ISO 15118-20 dynamic) the request is the charger's own set-point, and a site that
+        // took it for the car's limit would ratchet the power down.
+        let by_current = ev.max_current.map(|i| i * voltage);
+        let ev_max_charge = match (ev.max_power, by_current) {
+            (Some(p), Some(i)) => p.min(i),
+            (Some(p), None) => p,
+            (None, Some(i)) => i,
+            (None, None) => match self.session.demand.power {
+                PowerDemand::Deliver { current, .. } if current.0 > 0.0 => current * voltage,
+                _ => Watts::ZERO,
+            },
         };
         let ev_max_discharge = if self.bidirectional() {
             ev.max_discharge_power
