@@ -237,7 +237,8 @@ impl<B: CarBody> MemoryLink<B> {
         .min()
     }
 
-    /// Handles everything due up to `t`, each at its own time.
+    /// Handles everything due up to `t`, each at its own time; a car plugged in or pulled out
+    /// since is handled at `t` itself.
     pub fn advance_to(&mut self, t: Timestamp) {
         while let Some(next) = self.next_event() {
             if next > t {
@@ -247,6 +248,9 @@ impl<B: CarBody> MemoryLink<B> {
             self.step();
         }
         self.now = self.now.max(t);
+        if self.body.plugged_in() != self.car.switches.plugged {
+            self.step();
+        }
     }
 
     /// Everything due at `self.now`.

@@ -149,6 +149,10 @@ impl Stepper {
             }
         }
         sim::lock(w).advance_to(now);
+        if let Some(link) = &mut self.link {
+            // A car that came or went since its last event is handled now.
+            link.advance_to(now);
+        }
     }
 
     /// One control tick at `now`: the world moved on, then the site's.

@@ -236,7 +236,8 @@ fn sigterm_and_sigint_put_every_actuator_into_its_safe_state() {
     for sig in ["TERM", "INT"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        // Evening with the car plugged in: power flows through the converter.
+        // Evening with the car plugged in: its CCS session holds the DC port and power flows
+        // through the converter (V2H).
         let d = Daemon::start(&[
             "sim",
             "--listen",
@@ -252,7 +253,7 @@ fn sigterm_and_sigint_put_every_actuator_into_its_safe_state() {
         loop {
             let st = status_json(d.addr);
             let p = st["site"]["converter"]["power_w"].as_f64().unwrap_or(0.0);
-            if p.abs() > 200.0 {
+            if p.abs() > 200.0 && st["site"]["charge_point"]["owns_port"] == true {
                 break;
             }
             assert!(Instant::now() < deadline, "no power flowing: {st}");
@@ -283,6 +284,12 @@ fn sigterm_and_sigint_put_every_actuator_into_its_safe_state() {
                 .all(|l| l.is_null())
         );
         assert_eq!(a["led"], "off");
+        // The car's session was ended by the charger (asked to stop, or cut at the end).
+        let sessions = r["charge_sessions"].as_array().unwrap();
+        let last = sessions
+            .last()
+            .unwrap_or_else(|| panic!("no session in {r}"));
+        assert_eq!(last["protocol"], "iso20", "{last}");
     }
 }
 

@@ -134,6 +134,12 @@ impl Car {
         }
     }
 
+    /// The plug is pulled now, whatever the session does; the car is back at its next arrival.
+    pub(crate) fn pull_plug(&mut self) {
+        self.session = Session::Away;
+        self.contactors = false;
+    }
+
     /// Plugged in (from arrival until it is unplugged at departure).
     pub(crate) fn plugged(&self) -> bool {
         self.session != Session::Away

@@ -92,6 +92,12 @@ pub enum Fault {
     MeterSilent,
     /// The converter reports a fault and stops.
     ConverterFault,
+    /// The control pilot is shorted to PE (state E).
+    PilotShorted,
+    /// The isolation monitor finds an insulation fault.
+    IsolationFault,
+    /// The car is unplugged now, whatever its session does (it comes back at its next arrival).
+    CarUnplugged,
 }
 
 /// Energy totals since the start, in Wh, on the AC bus.
@@ -433,7 +439,14 @@ impl World {
                     c.inject_fault(until);
                 }
             }
-            Fault::BmsSilent | Fault::MeterSilent => self.faults.push((fault, until)),
+            Fault::CarUnplugged => {
+                if let Some(c) = &mut self.car {
+                    c.pull_plug();
+                }
+            }
+            Fault::BmsSilent | Fault::MeterSilent | Fault::PilotShorted | Fault::IsolationFault => {
+                self.faults.push((fault, until));
+            }
         }
     }
 
@@ -697,9 +710,18 @@ impl World {
 
     /// The control pilot as the charger measures it.
     pub fn pilot_reading(&self) -> Option<Stamped<devices::PilotReading>> {
-        self.inlet
-            .as_ref()
-            .map(|i| Stamped::new(self.now, i.pilot_reading()))
+        let shorted = self.silent(Fault::PilotShorted);
+        self.inlet.as_ref().map(|i| {
+            let reading = if shorted {
+                devices::PilotReading {
+                    high: units::Volts(0.0),
+                    low: Some(units::Volts(0.0)),
+                }
+            } else {
+                i.pilot_reading()
+            };
+            Stamped::new(self.now, reading)
+        })
     }
 
     /// The charger drives `signal` onto the pilot.
@@ -743,6 +765,11 @@ impl World {
     /// The isolation monitor's verdict: testing for 1.5 s, then its configured result.
     pub fn isolation(&self) -> Option<Stamped<devices::Isolation>> {
         let (since, result) = self.imd?;
+        let result = if self.silent(Fault::IsolationFault) {
+            devices::Isolation::Fault
+        } else {
+            result
+        };
         let verdict = match since {
             Some(t) if self.now.saturating_duration_since(t) >= Duration::from_millis(1500) => {
                 result
