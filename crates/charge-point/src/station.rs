@@ -408,7 +408,7 @@ impl Station {
         }
         ChargerStatus {
             present,
-            isolation: session_isolation(isolation),
+            isolation,
             limits: self.config.rating.granted(grant.max_charge_w, discharge),
             setpoint: grant.setpoint_w,
             authorization: if grant.allowed {
@@ -557,16 +557,5 @@ impl Station {
             }
         }
         self.session.last_sample = Some((now, power));
-    }
-}
-
-/// The isolation verdict in the session's terms.
-fn session_isolation(i: Isolation) -> v2g::charger::Isolation {
-    match i {
-        Isolation::Unknown => v2g::charger::Isolation::Unknown,
-        Isolation::Testing => v2g::charger::Isolation::Testing,
-        Isolation::Valid => v2g::charger::Isolation::Valid,
-        Isolation::Warning => v2g::charger::Isolation::Warning,
-        Isolation::Fault => v2g::charger::Isolation::Fault,
     }
 }

@@ -3,15 +3,18 @@
 //! A session ([`crate::secc::Secc`]) reads one [`ChargerStatus`] per request (the power stage's
 //! present voltage and current, the isolation monitor, the limits the site grants, whether the
 //! car is authorized) and says what it needs through [`Demand`], a level, not an edge: the
-//! application applies [`Secc::demand`](crate::secc::Secc::demand) to the [`PowerStage`] and the
-//! [`IsolationMonitor`] after every call into the session. A finished, failed or timed-out
+//! application applies [`Secc::demand`](crate::secc::Secc::demand) to its power stage and
+//! isolation monitor after every call into the session. A finished, failed or timed-out
 //! session demands [`PowerDemand::Off`], so the safe state needs no event to be delivered.
 //!
 //! Everything else the session reports (state, the car's SoC and limits, targets, errors) comes
 //! out as [`crate::secc::SeccEvent`]s.
 //!
-//! [`SimPowerStage`] and [`SimIsolationMonitor`] are deterministic simulations on injected time
-//! for tests and for running `gridlet evse` without hardware.
+//! The hardware behind it is the `devices` roles' ([`PowerDemand`] is the DC power stage's
+//! command, [`Isolation`] the isolation monitor's verdict): the daemon's charge point drives
+//! them. [`SimPowerStage`] (also a `devices::DcPowerStage`) and [`SimIsolationMonitor`] are
+//! deterministic simulations on injected time for tests and for `gridlet evse` without
+//! hardware.
 
 use std::time::Duration;
 
@@ -27,33 +30,11 @@ pub struct Measurements {
     pub current: Amps,
 }
 
-/// The isolation monitor's verdict on the DC cable (IEC 61557-8 levels as ISO 15118 names
-/// them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Isolation {
-    /// No test has run.
-    #[default]
-    Unknown,
-    /// A test is running.
-    Testing,
-    /// Isolation is fine.
-    Valid,
-    /// Isolation is degraded but charging may go on.
-    Warning,
-    /// Isolation failure: no power.
-    Fault,
-}
+/// The isolation monitor's verdict on the DC cable: the `devices` role's type.
+pub use devices::Isolation;
 
-/// A fault of the charger's hardware that stops every session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fault {
-    /// The emergency stop was pressed, or the site cut power for safety.
-    EmergencyStop,
-    /// The power stage or a contactor failed.
-    Malfunction,
-}
+/// A fault of the charger's hardware that stops every session: the DC power stage role's.
+pub type Fault = devices::StageFault;
 
 /// The charger's limits now: its rating, reduced by what the site grants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -142,35 +123,9 @@ pub struct ChargerStatus {
     pub stop: bool,
 }
 
-/// What a session needs from the power stage now.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "mode")]
-pub enum PowerDemand {
-    /// The safe state: no current, output contactors open, output discharged.
-    #[default]
-    Off,
-    /// Apply `voltage` for the isolation test; the car's contactors are open.
-    CableCheck {
-        /// Test voltage.
-        voltage: Volts,
-    },
-    /// Raise the output to the car's battery voltage; its contactors are still open, so the
-    /// current stays below `current_limit` (2 A, DIN 70121 and ISO 15118-2).
-    PreCharge {
-        /// Target voltage.
-        voltage: Volts,
-        /// Current limit.
-        current_limit: Amps,
-    },
-    /// Transfer energy: regulate `current` (negative: discharge the car) without exceeding
-    /// `voltage`.
-    Deliver {
-        /// Voltage limit (the car's target voltage).
-        voltage: Volts,
-        /// Target current.
-        current: Amps,
-    },
-}
+/// What a session needs from the power stage now: the DC power stage role's command
+/// (`Off`, `CableCheck`, `PreCharge`, `Deliver`).
+pub type PowerDemand = devices::StageCommand;
 
 /// What a session needs from the charger now.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -187,30 +142,6 @@ impl Demand {
         power: PowerDemand::Off,
         isolation_test: false,
     };
-}
-
-/// The DC power stage (the converter and its output contactors).
-///
-/// Contract: [`PowerStage::apply`] never blocks; a stage applies the newest demand as fast as
-/// it can. [`PowerDemand::Off`] ramps the current to zero before opening the contactors and then
-/// discharges the output. A demand outside the stage's rating is clamped by the stage.
-pub trait PowerStage {
-    /// Takes the session's demand (called after every session step, repeated or not).
-    fn apply(&mut self, now: Timestamp, demand: PowerDemand);
-    /// The output now.
-    fn measure(&mut self, now: Timestamp) -> Measurements;
-    /// A fault the stage detected, if any.
-    fn fault(&self) -> Option<Fault> {
-        None
-    }
-}
-
-/// The insulation monitoring device (IMD) on the DC output.
-pub trait IsolationMonitor {
-    /// Starts (`true`) or stops a test; repeated calls with the same value change nothing.
-    fn set_testing(&mut self, now: Timestamp, testing: bool);
-    /// The verdict now.
-    fn status(&mut self, now: Timestamp) -> Isolation;
 }
 
 /// Parameters of [`SimPowerStage`].
@@ -258,6 +189,8 @@ pub struct SimPowerStage {
     fault: Option<Fault>,
     /// The battery voltage seen when delivery started (the car's contactors closed).
     battery: Option<f64>,
+    /// The last measurement: when, voltage, current.
+    last: Option<(Timestamp, f64, f64)>,
 }
 
 impl SimPowerStage {
@@ -271,6 +204,7 @@ impl SimPowerStage {
             at: None,
             fault: None,
             battery: None,
+            last: None,
         }
     }
 
@@ -353,22 +287,49 @@ fn slew(from: f64, to: f64, step: f64) -> f64 {
     }
 }
 
-impl PowerStage for SimPowerStage {
-    fn apply(&mut self, now: Timestamp, demand: PowerDemand) {
+impl SimPowerStage {
+    /// Takes the session's demand (called after every session step, repeated or not).
+    pub fn apply(&mut self, now: Timestamp, demand: PowerDemand) {
         self.advance(now);
         self.demand = demand;
     }
 
-    fn measure(&mut self, now: Timestamp) -> Measurements {
+    /// The output now.
+    pub fn measure(&mut self, now: Timestamp) -> Measurements {
         self.advance(now);
+        self.last = Some((now, self.voltage, self.current));
         Measurements {
             voltage: Volts(self.voltage),
             current: Amps(self.current),
         }
     }
 
-    fn fault(&self) -> Option<Fault> {
+    /// A fault the stage detected, if any.
+    pub fn fault(&self) -> Option<Fault> {
         self.fault
+    }
+}
+
+/// The simulated stage as the device role: commands advance it, the status is its last
+/// measurement.
+impl devices::DcPowerStage for SimPowerStage {
+    fn command(&mut self, now: Timestamp, cmd: PowerDemand) -> Result<(), devices::DeviceError> {
+        self.apply(now, cmd);
+        self.measure(now);
+        Ok(())
+    }
+
+    fn status(&self) -> Option<devices::Stamped<devices::StageStatus>> {
+        self.last.map(|(at, voltage, current)| {
+            devices::Stamped::new(
+                at,
+                devices::StageStatus {
+                    voltage: Volts(voltage),
+                    current: Amps(current),
+                    fault: self.fault,
+                },
+            )
+        })
     }
 }
 
@@ -398,8 +359,9 @@ impl SimIsolationMonitor {
     }
 }
 
-impl IsolationMonitor for SimIsolationMonitor {
-    fn set_testing(&mut self, now: Timestamp, testing: bool) {
+impl SimIsolationMonitor {
+    /// Starts (`true`) or stops a test; repeated calls with the same value change nothing.
+    pub fn set_testing(&mut self, now: Timestamp, testing: bool) {
         match (testing, self.started) {
             (true, None) => self.started = Some(now),
             (false, Some(_)) => {
@@ -410,7 +372,8 @@ impl IsolationMonitor for SimIsolationMonitor {
         }
     }
 
-    fn status(&mut self, now: Timestamp) -> Isolation {
+    /// The verdict now.
+    pub fn status(&mut self, now: Timestamp) -> Isolation {
         match self.started {
             Some(t) if now.saturating_duration_since(t) >= self.duration => self.result,
             Some(_) => Isolation::Testing,

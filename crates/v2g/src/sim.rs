@@ -10,8 +10,8 @@ use std::time::Duration;
 use units::{Timestamp, Watts};
 
 use crate::charger::{
-    Authorization, ChargerStatus, Demand, Fault, IsolationMonitor, Limits, PowerStage,
-    SimIsolationMonitor, SimPowerStage, SimPowerStageConfig,
+    Authorization, ChargerStatus, Demand, Fault, Limits, SimIsolationMonitor, SimPowerStage,
+    SimPowerStageConfig,
 };
 use crate::evcc::{Evcc, EvccConfig, EvccEvent};
 use crate::secc::{Secc, SeccConfig, SeccEvent};

@@ -235,7 +235,7 @@ fn iso20_bpt_discharges_the_car_in_scheduled_mode() {
             < -20.0)
     );
     // Current flows out of the car, within the charger's discharge limit.
-    let m = v2g::charger::PowerStage::measure(&mut pair.station.stage.clone(), pair.now);
+    let m = pair.station.stage.clone().measure(pair.now);
     assert!(m.current.0 < -20.0 && m.current.0 >= -25.0, "{m:?}");
     assert!(pair.run(Duration::from_secs(60)));
     assert_eq!(end(&pair), EndReason::Stopped { pause: false });
