@@ -44,5 +44,9 @@ pub mod xmldsig;
 pub use exi::{Bytes, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, Integer};
 pub use schema::{AnyDocument, Schema, UnknownSchema, decode, encode, from_json, to_json};
 
-#[cfg(test)]
-mod strategies;
+/// Proptest strategies for every generated type, within the schema's facets: generated, only
+/// for tests (here and in the crates that use the messages), so outside `src/` and behind the
+/// `proptest` feature.
+#[cfg(feature = "proptest")]
+#[path = "../strategies/mod.rs"]
+pub mod strategies;
