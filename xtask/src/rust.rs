@@ -1574,7 +1574,9 @@ const MESSAGE_FIELDS: &[(&str, &str, bool)] = &[
 /// substitution groups, such as DIN 70121 and ISO 15118-2 `BodyElement`), so that code reading
 /// messages needs no hand-written tables: `name()` (the element name), `response_name()` (for
 /// a request `FooReq`, its response `FooRes` in the same enum) and an accessor for each of
-/// [`MESSAGE_FIELDS`] that some members have.
+/// [`MESSAGE_FIELDS`] that some members have. With them, a strategy of the requests among the
+/// members (`document_request()`, `body_element_request()`), for tests that feed a peer
+/// arbitrary requests.
 impl Gen<'_> {
     pub(crate) fn gen_accessors(&mut self, module: &str) -> Result<()> {
         let globals: Vec<ElementDecl> = self.s.elements.values().cloned().collect();
@@ -1601,14 +1603,31 @@ impl Gen<'_> {
         }
         for (module, name, members) in enums {
             let code = self.element_enum_accessors(&module, &name, &members)?;
-            self.out
-                .modules
-                .entry(module)
-                .or_default()
-                .accessors
-                .insert(name, code);
+            let strategy = self.request_strategy(&name, &members)?;
+            let m = self.out.modules.entry(module).or_default();
+            m.accessors.insert(name.clone(), code);
+            if let Some(strategy) = strategy {
+                m.strategies.insert(format!("{name}Request"), strategy);
+            }
         }
         Ok(())
+    }
+
+    /// The strategy of the members of enum `name` that are requests, `None` if none is.
+    fn request_strategy(&mut self, name: &str, members: &[ElementDecl]) -> Result<Option<String>> {
+        let mut arms = Vec::new();
+        for (m, _) in requests(members) {
+            let st = self.element_strat(m)?;
+            arms.push(format!("{st}.prop_map({name}::{})", camel(&m.name.local)));
+        }
+        if arms.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "/// The requests among [`{name}`]'s elements (those with a response).\npub fn {}_request() -> BoxedStrategy<{name}> {{\n prop_oneof![{}].boxed()\n}}\n",
+            snake(name),
+            arms.join(", ")
+        )))
     }
 
     fn element_enum_accessors(
@@ -1629,16 +1648,7 @@ impl Gen<'_> {
             )?;
         }
         c.push_str("        }\n    }\n");
-        let responses: Vec<(&ElementDecl, String)> = members
-            .iter()
-            .filter_map(|m| {
-                let res = format!("{}Res", m.name.local.strip_suffix("Req")?);
-                members
-                    .iter()
-                    .any(|x| x.name.local == res)
-                    .then_some((m, res))
-            })
-            .collect();
+        let responses = requests(members);
         if !responses.is_empty() {
             c.push_str("\n    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other\n    /// elements.\n    #[must_use]\n    pub const fn response_name(&self) -> Option<&'static str> {\n        match self {\n");
             for (m, res) in &responses {
@@ -1718,4 +1728,18 @@ impl Gen<'_> {
             _ => None,
         }
     }
+}
+
+/// The requests among `members` (`FooReq` with a `FooRes` among them), with their response.
+fn requests(members: &[ElementDecl]) -> Vec<(&ElementDecl, String)> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let res = format!("{}Res", m.name.local.strip_suffix("Req")?);
+            members
+                .iter()
+                .any(|x| x.name.local == res)
+                .then_some((m, res))
+        })
+        .collect()
 }

@@ -40,6 +40,15 @@ pub fn app_protocol_type() -> BoxedStrategy<AppProtocolType> {
         .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::app_handshake::supported_app_protocol_req()
+            .prop_map(Document::SupportedAppProtocolReq)
+    ]
+    .boxed()
+}
+
 pub fn supported_app_protocol_req() -> BoxedStrategy<SupportedAppProtocolReq> {
     ((vec(
         crate::strategies::app_handshake::app_protocol_type(),

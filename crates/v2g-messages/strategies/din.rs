@@ -141,6 +141,38 @@ pub fn body_element() -> BoxedStrategy<BodyElement> {
     .boxed()
 }
 
+/// The requests among [`BodyElement`]'s elements (those with a response).
+pub fn body_element_request() -> BoxedStrategy<BodyElement> {
+    prop_oneof![
+        crate::strategies::din::cable_check_req_type().prop_map(BodyElement::CableCheckReq),
+        crate::strategies::din::certificate_installation_req_type()
+            .prop_map(BodyElement::CertificateInstallationReq),
+        crate::strategies::din::certificate_update_req_type()
+            .prop_map(BodyElement::CertificateUpdateReq),
+        crate::strategies::din::charge_parameter_discovery_req_type()
+            .prop_map(BodyElement::ChargeParameterDiscoveryReq),
+        crate::strategies::din::charging_status_req_type().prop_map(BodyElement::ChargingStatusReq),
+        crate::strategies::din::contract_authentication_req_type()
+            .prop_map(BodyElement::ContractAuthenticationReq),
+        crate::strategies::din::current_demand_req_type().prop_map(BodyElement::CurrentDemandReq),
+        crate::strategies::din::metering_receipt_req_type()
+            .prop_map(BodyElement::MeteringReceiptReq),
+        crate::strategies::din::payment_details_req_type().prop_map(BodyElement::PaymentDetailsReq),
+        crate::strategies::din::power_delivery_req_type().prop_map(BodyElement::PowerDeliveryReq),
+        crate::strategies::din::pre_charge_req_type().prop_map(BodyElement::PreChargeReq),
+        crate::strategies::din::service_detail_req_type().prop_map(BodyElement::ServiceDetailReq),
+        crate::strategies::din::service_discovery_req_type()
+            .prop_map(BodyElement::ServiceDiscoveryReq),
+        crate::strategies::din::service_payment_selection_req_type()
+            .prop_map(BodyElement::ServicePaymentSelectionReq),
+        crate::strategies::din::session_setup_req_type().prop_map(BodyElement::SessionSetupReq),
+        crate::strategies::din::session_stop_type().prop_map(BodyElement::SessionStopReq),
+        crate::strategies::din::welding_detection_req_type()
+            .prop_map(BodyElement::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
 pub fn body_type() -> BoxedStrategy<BodyType> {
     ((proptest::option::of(body_element()),),)
         .prop_map(|((f_body_element,),)| BodyType {
@@ -672,6 +704,37 @@ pub fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
             },
         )
         .boxed()
+}
+
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::din::cable_check_req_type().prop_map(Document::CableCheckReq),
+        crate::strategies::din::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::din::certificate_update_req_type()
+            .prop_map(Document::CertificateUpdateReq),
+        crate::strategies::din::charge_parameter_discovery_req_type()
+            .prop_map(Document::ChargeParameterDiscoveryReq),
+        crate::strategies::din::charging_status_req_type().prop_map(Document::ChargingStatusReq),
+        crate::strategies::din::contract_authentication_req_type()
+            .prop_map(Document::ContractAuthenticationReq),
+        crate::strategies::din::current_demand_req_type().prop_map(Document::CurrentDemandReq),
+        crate::strategies::din::metering_receipt_req_type().prop_map(Document::MeteringReceiptReq),
+        crate::strategies::din::payment_details_req_type().prop_map(Document::PaymentDetailsReq),
+        crate::strategies::din::power_delivery_req_type().prop_map(Document::PowerDeliveryReq),
+        crate::strategies::din::pre_charge_req_type().prop_map(Document::PreChargeReq),
+        crate::strategies::din::service_detail_req_type().prop_map(Document::ServiceDetailReq),
+        crate::strategies::din::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::din::service_payment_selection_req_type()
+            .prop_map(Document::ServicePaymentSelectionReq),
+        crate::strategies::din::session_setup_req_type().prop_map(Document::SessionSetupReq),
+        crate::strategies::din::session_stop_type().prop_map(Document::SessionStopReq),
+        crate::strategies::din::welding_detection_req_type()
+            .prop_map(Document::WeldingDetectionReq)
+    ]
+    .boxed()
 }
 
 pub fn entry_type() -> BoxedStrategy<EntryType> {

@@ -163,6 +163,39 @@ pub fn body_element() -> BoxedStrategy<BodyElement> {
     .boxed()
 }
 
+/// The requests among [`BodyElement`]'s elements (those with a response).
+pub fn body_element_request() -> BoxedStrategy<BodyElement> {
+    prop_oneof![
+        crate::strategies::iso2::authorization_req_type().prop_map(BodyElement::AuthorizationReq),
+        crate::strategies::iso2::cable_check_req_type().prop_map(BodyElement::CableCheckReq),
+        crate::strategies::iso2::certificate_installation_req_type()
+            .prop_map(BodyElement::CertificateInstallationReq),
+        crate::strategies::iso2::certificate_update_req_type()
+            .prop_map(BodyElement::CertificateUpdateReq),
+        crate::strategies::iso2::charge_parameter_discovery_req_type()
+            .prop_map(BodyElement::ChargeParameterDiscoveryReq),
+        crate::strategies::iso2::charging_status_req_type()
+            .prop_map(BodyElement::ChargingStatusReq),
+        crate::strategies::iso2::current_demand_req_type().prop_map(BodyElement::CurrentDemandReq),
+        crate::strategies::iso2::metering_receipt_req_type()
+            .prop_map(BodyElement::MeteringReceiptReq),
+        crate::strategies::iso2::payment_details_req_type()
+            .prop_map(BodyElement::PaymentDetailsReq),
+        crate::strategies::iso2::payment_service_selection_req_type()
+            .prop_map(BodyElement::PaymentServiceSelectionReq),
+        crate::strategies::iso2::power_delivery_req_type().prop_map(BodyElement::PowerDeliveryReq),
+        crate::strategies::iso2::pre_charge_req_type().prop_map(BodyElement::PreChargeReq),
+        crate::strategies::iso2::service_detail_req_type().prop_map(BodyElement::ServiceDetailReq),
+        crate::strategies::iso2::service_discovery_req_type()
+            .prop_map(BodyElement::ServiceDiscoveryReq),
+        crate::strategies::iso2::session_setup_req_type().prop_map(BodyElement::SessionSetupReq),
+        crate::strategies::iso2::session_stop_req_type().prop_map(BodyElement::SessionStopReq),
+        crate::strategies::iso2::welding_detection_req_type()
+            .prop_map(BodyElement::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
 pub fn body_type() -> BoxedStrategy<BodyType> {
     ((proptest::option::of(body_element()),),)
         .prop_map(|((f_body_element,),)| BodyType {
@@ -731,6 +764,36 @@ pub fn diffie_hellman_publickey_type() -> BoxedStrategy<DiffieHellmanPublickeyTy
             value: f_value,
         })
         .boxed()
+}
+
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso2::authorization_req_type().prop_map(Document::AuthorizationReq),
+        crate::strategies::iso2::cable_check_req_type().prop_map(Document::CableCheckReq),
+        crate::strategies::iso2::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::iso2::certificate_update_req_type()
+            .prop_map(Document::CertificateUpdateReq),
+        crate::strategies::iso2::charge_parameter_discovery_req_type()
+            .prop_map(Document::ChargeParameterDiscoveryReq),
+        crate::strategies::iso2::charging_status_req_type().prop_map(Document::ChargingStatusReq),
+        crate::strategies::iso2::current_demand_req_type().prop_map(Document::CurrentDemandReq),
+        crate::strategies::iso2::metering_receipt_req_type().prop_map(Document::MeteringReceiptReq),
+        crate::strategies::iso2::payment_details_req_type().prop_map(Document::PaymentDetailsReq),
+        crate::strategies::iso2::payment_service_selection_req_type()
+            .prop_map(Document::PaymentServiceSelectionReq),
+        crate::strategies::iso2::power_delivery_req_type().prop_map(Document::PowerDeliveryReq),
+        crate::strategies::iso2::pre_charge_req_type().prop_map(Document::PreChargeReq),
+        crate::strategies::iso2::service_detail_req_type().prop_map(Document::ServiceDetailReq),
+        crate::strategies::iso2::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::iso2::session_setup_req_type().prop_map(Document::SessionSetupReq),
+        crate::strategies::iso2::session_stop_req_type().prop_map(Document::SessionStopReq),
+        crate::strategies::iso2::welding_detection_req_type()
+            .prop_map(Document::WeldingDetectionReq)
+    ]
+    .boxed()
 }
 
 pub fn emaid_type() -> BoxedStrategy<EmaidType> {

@@ -654,6 +654,16 @@ pub fn cl_res_control_mode() -> BoxedStrategy<ClResControlMode> {
     .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_ac::ac_charge_loop_req_type().prop_map(Document::AcChargeLoopReq),
+        crate::strategies::iso20_ac::ac_charge_parameter_discovery_req_type()
+            .prop_map(Document::AcChargeParameterDiscoveryReq)
+    ]
+    .boxed()
+}
+
 pub fn dynamic_ac_cl_req_control_mode_type() -> BoxedStrategy<DynamicAcClReqControlModeType> {
     (
         (

@@ -180,6 +180,20 @@ pub fn acdp_vehicle_positioning_res_type() -> BoxedStrategy<AcdpVehiclePositioni
         .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_acdp::acdp_connect_req_type().prop_map(Document::AcdpConnectReq),
+        crate::strategies::iso20_acdp::acdp_connect_req_type()
+            .prop_map(Document::AcdpDisconnectReq),
+        crate::strategies::iso20_acdp::acdp_system_status_req_type()
+            .prop_map(Document::AcdpSystemStatusReq),
+        crate::strategies::iso20_acdp::acdp_vehicle_positioning_req_type()
+            .prop_map(Document::AcdpVehiclePositioningReq)
+    ]
+    .boxed()
+}
+
 pub fn ev_technical_status_type() -> BoxedStrategy<EvTechnicalStatusType> {
     ((
         any::<bool>(),

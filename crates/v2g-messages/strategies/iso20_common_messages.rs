@@ -285,6 +285,39 @@ pub fn contract_certificate_chain_type() -> BoxedStrategy<ContractCertificateCha
         .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_common_messages::authorization_req_type()
+            .prop_map(Document::AuthorizationReq),
+        crate::strategies::iso20_common_messages::authorization_setup_req_type()
+            .prop_map(Document::AuthorizationSetupReq),
+        crate::strategies::iso20_common_messages::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::iso20_common_messages::metering_confirmation_req_type()
+            .prop_map(Document::MeteringConfirmationReq),
+        crate::strategies::iso20_common_messages::power_delivery_req_type()
+            .prop_map(Document::PowerDeliveryReq),
+        crate::strategies::iso20_common_messages::schedule_exchange_req_type()
+            .prop_map(Document::ScheduleExchangeReq),
+        crate::strategies::iso20_common_messages::service_detail_req_type()
+            .prop_map(Document::ServiceDetailReq),
+        crate::strategies::iso20_common_messages::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::iso20_common_messages::service_selection_req_type()
+            .prop_map(Document::ServiceSelectionReq),
+        crate::strategies::iso20_common_messages::session_setup_req_type()
+            .prop_map(Document::SessionSetupReq),
+        crate::strategies::iso20_common_messages::session_stop_req_type()
+            .prop_map(Document::SessionStopReq),
+        crate::strategies::iso20_common_messages::vehicle_check_in_req_type()
+            .prop_map(Document::VehicleCheckInReq),
+        crate::strategies::iso20_common_messages::vehicle_check_out_req_type()
+            .prop_map(Document::VehicleCheckOutReq)
+    ]
+    .boxed()
+}
+
 pub fn dynamic_evppt_control_mode_type() -> BoxedStrategy<DynamicEvpptControlModeType> {
     Just(DynamicEvpptControlModeType {}).boxed()
 }

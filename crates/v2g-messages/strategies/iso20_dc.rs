@@ -643,6 +643,20 @@ pub fn dc_welding_detection_res_type() -> BoxedStrategy<DcWeldingDetectionResTyp
         .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_dc::dc_cable_check_req_type().prop_map(Document::DcCableCheckReq),
+        crate::strategies::iso20_dc::dc_charge_loop_req_type().prop_map(Document::DcChargeLoopReq),
+        crate::strategies::iso20_dc::dc_charge_parameter_discovery_req_type()
+            .prop_map(Document::DcChargeParameterDiscoveryReq),
+        crate::strategies::iso20_dc::dc_pre_charge_req_type().prop_map(Document::DcPreChargeReq),
+        crate::strategies::iso20_dc::dc_welding_detection_req_type()
+            .prop_map(Document::DcWeldingDetectionReq)
+    ]
+    .boxed()
+}
+
 pub fn dynamic_dc_cl_req_control_mode_type() -> BoxedStrategy<DynamicDcClReqControlModeType> {
     (
         (

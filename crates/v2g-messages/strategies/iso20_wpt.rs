@@ -43,6 +43,24 @@ pub fn alternative_secc_type() -> BoxedStrategy<AlternativeSeccType> {
         .boxed()
 }
 
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_wpt::wpt_alignment_check_req_type()
+            .prop_map(Document::WptAlignmentCheckReq),
+        crate::strategies::iso20_wpt::wpt_charge_loop_req_type()
+            .prop_map(Document::WptChargeLoopReq),
+        crate::strategies::iso20_wpt::wpt_charge_parameter_discovery_req_type()
+            .prop_map(Document::WptChargeParameterDiscoveryReq),
+        crate::strategies::iso20_wpt::wpt_fine_positioning_req_type()
+            .prop_map(Document::WptFinePositioningReq),
+        crate::strategies::iso20_wpt::wpt_fine_positioning_setup_req_type()
+            .prop_map(Document::WptFinePositioningSetupReq),
+        crate::strategies::iso20_wpt::wpt_pairing_req_type().prop_map(Document::WptPairingReq)
+    ]
+    .boxed()
+}
+
 pub fn setup_data() -> BoxedStrategy<SetupData> {
     prop_oneof![
         crate::strategies::iso20_wpt::wpt_lf_transmitter_data_type()
