@@ -362,7 +362,8 @@ impl Charging {
         if voltage > limits.max_voltage {
             delivery.voltage_limit_achieved = true;
         }
-        let voltage = voltage.clamp(Volts::ZERO, max_voltage);
+        // Never below zero, whatever limit the car sends.
+        let voltage = voltage.clamp(Volts::ZERO, max_voltage.max(Volts::ZERO));
         let at = Self::conversion_voltage(voltage, status);
         let current = if current.0 >= 0.0 {
             let by_power = limits.max_power.at(at);
@@ -450,6 +451,17 @@ mod tests {
         assert!(matches!(
             charging.demand.power,
             PowerDemand::Deliver { voltage, current } if voltage == Volts(420.0) && current == Amps(10.0)
+        ));
+    }
+
+    #[test]
+    fn a_negative_voltage_limit_of_the_car_never_makes_a_negative_target() {
+        let mut charging = Charging::new();
+        charging.ev.max_voltage = Some(Volts(-1.0));
+        charging.deliver(400.0, 10.0, false, &status(Limits::DEFAULT));
+        assert!(matches!(
+            charging.demand.power,
+            PowerDemand::Deliver { voltage, .. } if voltage == Volts::ZERO
         ));
     }
 

@@ -588,10 +588,21 @@ impl Machine for Iso20 {
                     ..Default::default()
                 }),
                 C::CertificateInstallationReq(_) => {
+                    // The schema wants one sub-certificate even here (an empty one will do).
+                    let chain = cm::ContractCertificateChainType {
+                        sub_certificates: cm::SubCertificatesType {
+                            certificate: vec![Default::default()],
+                        },
+                        ..Default::default()
+                    };
                     C::CertificateInstallationRes(cm::CertificateInstallationResType {
                         header: Default::default(),
                         response_code: code,
                         evse_processing: ProcessingType::Finished,
+                        signed_installation_data: cm::SignedInstallationDataType {
+                            contract_certificate_chain: chain,
+                            ..Default::default()
+                        },
                         ..Default::default()
                     })
                 }
