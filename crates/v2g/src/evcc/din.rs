@@ -57,6 +57,8 @@ impl Ev {
 impl Sequence for Ev {
     type Dialect = Din;
 
+    // Inlined into the envelope, the request is built where it is encoded, not copied there.
+    #[inline]
     fn request(&mut self, car: &mut Car, _now: Timestamp) -> (BodyElement, Duration) {
         use BodyElement as B;
         let status = ev_status(car);
@@ -196,7 +198,7 @@ impl Sequence for Ev {
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        response: BodyElement,
+        response: &BodyElement,
     ) -> Result<Next, EvccError> {
         use BodyElement as B;
         let period = car.config.period;
@@ -327,7 +329,7 @@ impl Sequence for Ev {
                 Ok(Next::After(period))
             }
             (State::SessionStop, B::SessionStopRes(_)) => Ok(Next::Done),
-            (_, other) => Err(envelope::unexpected::<Din>(&other)),
+            (_, other) => Err(envelope::unexpected::<Din>(other)),
         }
     }
 }

@@ -32,7 +32,7 @@ pub(crate) trait Sequence: fmt::Debug {
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        response: Message<Self>,
+        response: &Message<Self>,
     ) -> Result<Next, EvccError>;
 }
 
@@ -45,9 +45,8 @@ pub(crate) fn send<S: Sequence>(
     let (message, timeout) = seq.request(car, now);
     let name = S::Dialect::name(&message);
     let response = S::Dialect::response_name(&message).unwrap_or("a response");
-    let session_id = car.header_session_id();
-    let frame =
-        S::Dialect::seal(Header::new(&session_id, now), message).map_err(EvccError::Encoding)?;
+    let header = Header::new(car.header_session_id(), now);
+    let frame = S::Dialect::seal(header, message).map_err(EvccError::Encoding)?;
     Ok(Outgoing {
         name,
         response,
@@ -64,18 +63,19 @@ pub(crate) fn receive<S: Sequence>(
     frame: &Frame,
     (request, expected): (&'static str, &'static str),
 ) -> Result<Next, EvccError> {
-    let (session_id, response) = S::Dialect::open(frame).map_err(|e| match e {
-        Malformed::Framing(e) => EvccError::Framing(e),
-        Malformed::Undecodable(e) => EvccError::Undecodable(e),
-    })?;
-    let name = S::Dialect::name(&response);
-    if name != expected {
+    // Borrowed where it was decoded: a message is hundreds of bytes.
+    let opened = S::Dialect::open(frame);
+    let response = match &opened {
+        Ok(response) => response,
+        Err(e) => return Err(e.clone().into()),
+    };
+    if response.name != expected {
         return Err(EvccError::Unexpected {
             expected,
-            got: name.to_owned(),
+            got: response.name.to_owned(),
         });
     }
-    if let Some(code) = S::Dialect::response_code(&response)
+    if let Some(code) = S::Dialect::response_code(&response.message)
         && !S::Dialect::is_positive(code)
     {
         return Err(EvccError::Refused {
@@ -83,10 +83,19 @@ pub(crate) fn receive<S: Sequence>(
             code: S::Dialect::code_name(code).to_owned(),
         });
     }
-    if S::Dialect::is_session_setup(&response) {
-        car.session_id = SessionId(session_id);
+    if S::Dialect::is_session_setup(&response.message) {
+        car.session_id = SessionId(response.session_id.clone());
     }
-    seq.response(car, now, response)
+    seq.response(car, now, &response.message)
+}
+
+impl From<Malformed> for EvccError {
+    fn from(e: Malformed) -> Self {
+        match e {
+            Malformed::Framing(e) => Self::Framing(e),
+            Malformed::Undecodable(e) => Self::Undecodable(e),
+        }
+    }
 }
 
 /// A response the sequence's table has no row for: [`receive`] lets only the response to the

@@ -56,6 +56,8 @@ impl Ev {
 impl Sequence for Ev {
     type Dialect = Iso2;
 
+    // Inlined into the envelope, the request is built where it is encoded, not copied there.
+    #[inline]
     fn request(&mut self, car: &mut Car, _now: Timestamp) -> (BodyElement, Duration) {
         use BodyElement as B;
         let status = ev_status(car);
@@ -206,7 +208,7 @@ impl Sequence for Ev {
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        response: BodyElement,
+        response: &BodyElement,
     ) -> Result<Next, EvccError> {
         use BodyElement as B;
         let period = car.config.period;
@@ -343,7 +345,7 @@ impl Sequence for Ev {
                 Ok(Next::After(period))
             }
             (State::SessionStop, B::SessionStopRes(_)) => Ok(Next::Done),
-            (_, other) => Err(envelope::unexpected::<Iso2>(&other)),
+            (_, other) => Err(envelope::unexpected::<Iso2>(other)),
         }
     }
 }

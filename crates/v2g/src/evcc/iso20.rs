@@ -165,6 +165,8 @@ impl Ev {
 impl Sequence for Ev {
     type Dialect = Iso20;
 
+    // Inlined into the envelope, the request is built where it is encoded, not copied there.
+    #[inline]
     fn request(&mut self, car: &mut Car, now: Timestamp) -> (Iso20Message, Duration) {
         use Iso20Message::{Common, Dc};
         use cm::Document as C;
@@ -416,7 +418,7 @@ impl Sequence for Ev {
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        response: Iso20Message,
+        response: &Iso20Message,
     ) -> Result<Next, EvccError> {
         use Iso20Message::{Common, Dc};
         use cm::Document as C;
@@ -599,7 +601,7 @@ impl Sequence for Ev {
                 Ok(Next::After(period))
             }
             (State::SessionStop, Common(C::SessionStopRes(_))) => Ok(Next::Done),
-            (_, other) => Err(envelope::unexpected::<Iso20>(&other)),
+            (_, other) => Err(envelope::unexpected::<Iso20>(other)),
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::{Ctx, EndReason, SessionState, Step};
+pub(crate) use crate::dialect::Incoming as Request;
 use crate::dialect::{Dialect, Header, Malformed};
 use crate::session_id::SessionId;
 use crate::wire::Frame;
@@ -35,16 +36,6 @@ pub(crate) trait Machine: Dialect + Sized {
     fn refusal(ctx: &Ctx<'_>, request: &Self::Message, code: Self::Code) -> Option<Self::Message>;
 }
 
-/// A request, unwrapped from its frame.
-#[derive(Debug)]
-pub(crate) struct Request<M> {
-    pub(crate) message: M,
-    /// Its element name.
-    pub(crate) name: &'static str,
-    /// The SessionID in its header.
-    pub(crate) session_id: Vec<u8>,
-}
-
 /// The SessionID and the rules around the protocol's state table.
 #[derive(Debug)]
 pub(crate) struct Envelope<P> {
@@ -57,44 +48,28 @@ pub(crate) struct Envelope<P> {
 const NO_SESSION: [u8; 8] = [0; 8];
 
 impl<P: Machine> Envelope<P> {
-    /// Unwraps a request and applies the rules every state shares. `Err` holds the step that
-    /// already answered (or ended) it.
-    pub(crate) fn open(
-        &self,
-        ctx: &mut Ctx<'_>,
-        frame: &Frame,
-    ) -> Result<Request<P::Message>, Step> {
-        let (session_id, message) = P::open(frame).map_err(|e| {
-            Step::end(match e {
-                Malformed::Framing(e) => EndReason::Framing(e),
-                Malformed::Undecodable(e) => EndReason::Undecodable(e),
-            })
-        })?;
-        let name = P::name(&message);
-        if P::response_name(&message).is_none() {
-            return Err(Step::end(EndReason::Undecodable(format!(
-                "{name} is not a request"
-            ))));
+    /// The rules every state shares: `Some` with the answer (or the end) when one applies.
+    #[inline]
+    fn check(&self, ctx: &mut Ctx<'_>, request: &Request<P::Message>) -> Option<Step> {
+        if P::response_name(&request.message).is_none() {
+            let e = format!("{} is not a request", request.name);
+            return Some(Step::end(EndReason::Undecodable(e)));
         }
-        let request = Request {
-            message,
-            name,
-            session_id,
-        };
-        if !P::is_session_setup(&request.message) {
-            let known = self
-                .id
-                .as_ref()
-                .is_some_and(|id| id.matches(&request.session_id));
-            if !known {
-                let end = EndReason::UnknownSession { request: name };
-                return Err(self.fail(ctx, &request, P::UNKNOWN_SESSION, end));
-            }
-            if let Some(fault) = ctx.status.fault {
-                return Err(self.fail(ctx, &request, P::FAILED, EndReason::Fault(fault)));
-            }
+        if P::is_session_setup(&request.message) {
+            return None;
         }
-        Ok(request)
+        let known = self
+            .id
+            .as_ref()
+            .is_some_and(|id| id.matches(&request.session_id));
+        if !known {
+            let end = EndReason::UnknownSession {
+                request: request.name,
+            };
+            return Some(self.fail(ctx, request, P::UNKNOWN_SESSION, end));
+        }
+        let fault = ctx.status.fault?;
+        Some(self.fail(ctx, request, P::FAILED, EndReason::Fault(fault)))
     }
 
     /// SessionSetupReq: a new SessionID, or the paused session's when the car comes back with
@@ -121,6 +96,7 @@ impl<P: Machine> Envelope<P> {
     }
 
     /// Answers with `message`.
+    #[inline]
     pub(crate) fn reply(&self, ctx: &Ctx<'_>, message: P::Message) -> Step {
         match self.seal(ctx, message) {
             Ok(frame) => Step::reply(frame),
@@ -129,6 +105,7 @@ impl<P: Machine> Envelope<P> {
     }
 
     /// Answers with `message` and ends the session.
+    #[inline]
     pub(crate) fn reply_and_end(&self, ctx: &Ctx<'_>, message: P::Message, end: EndReason) -> Step {
         match self.seal(ctx, message) {
             Ok(frame) => Step::reply_and_end(frame, end),
@@ -180,8 +157,13 @@ impl<P: Machine> Envelope<P> {
         }
     }
 
+    // Always inlined, as `Dialect::seal`: the message is built in place.
+    #[inline(always)]
     fn seal(&self, ctx: &Ctx<'_>, message: P::Message) -> Result<Frame, EndReason> {
-        let id = self.id.as_ref().map_or(&NO_SESSION[..], |id| &id.0);
+        let id = self
+            .id
+            .as_ref()
+            .map_or_else(|| NO_SESSION.to_vec(), |id| id.0.clone());
         P::seal(Header::new(id, ctx.now), message).map_err(EndReason::Encoding)
     }
 }
@@ -209,10 +191,26 @@ impl<P: Machine> Session<P> {
     }
 
     /// One request frame.
+    #[inline]
     pub(crate) fn handle(&mut self, ctx: &mut Ctx<'_>, frame: &Frame) -> Step {
-        match self.env.open(ctx, frame) {
-            Ok(request) => P::dispatch(&mut self.state, &mut self.env, ctx, &request),
-            Err(step) => step,
+        // Borrowed where it was decoded: a message is hundreds of bytes.
+        let opened = P::open(frame);
+        let request = match &opened {
+            Ok(request) => request,
+            Err(e) => return Step::end(e.clone().into()),
+        };
+        match self.env.check(ctx, request) {
+            Some(step) => step,
+            None => P::dispatch(&mut self.state, &mut self.env, ctx, request),
+        }
+    }
+}
+
+impl From<Malformed> for EndReason {
+    fn from(e: Malformed) -> Self {
+        match e {
+            Malformed::Framing(e) => Self::Framing(e),
+            Malformed::Undecodable(e) => Self::Undecodable(e),
         }
     }
 }
