@@ -126,6 +126,8 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
         let mut g = rust::Gen::new(&mut out, &schemas, &ns_modules);
         g.gen_document(set.module, set.title, set.key)
             .with_context(|| format!("schema {}", set.key))?;
+        g.gen_accessors(set.module)
+            .with_context(|| format!("accessors of schema {}", set.key))?;
     }
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (module, m) in &out.modules {
@@ -134,24 +136,27 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
     }
     files.insert(crate_dir.join("src/iso20/mod.rs"), iso20_mod());
     files.insert(crate_dir.join("src/schema.rs"), schema_file());
+    // Strategies only tests use: outside `src/`, behind the `proptest` feature (lib.rs).
     let mut mods = String::from(
-        "//! Proptest strategies for every generated type, within the schema's facets, and the
-//! encode -> decode property test of every global element of every schema.
+        "//! Proptest strategies for every generated type, within the schema's facets (the
+//! `proptest` feature). `tests/roundtrip.rs` checks encode -> decode of every global element
+//! with them.
 ",
     );
     mods.push_str(HEADER);
     for (module, m) in &out.modules {
         let name = module.replace("::", "_");
         mods.push_str(&format!(
-            "pub(crate) mod {name};
+            "pub mod {name};
 "
         ));
         files.insert(
-            crate_dir.join(format!("src/strategies/{name}.rs")),
+            crate_dir.join(format!("strategies/{name}.rs")),
             strategies_file(module, m),
         );
     }
-    files.insert(crate_dir.join("src/strategies/mod.rs"), mods);
+    files.insert(crate_dir.join("strategies/mod.rs"), mods);
+    files.insert(crate_dir.join("tests/roundtrip.rs"), roundtrip_file(&out));
     let mut stale = Vec::new();
     for (path, code) in &files {
         let formatted =
@@ -329,6 +334,10 @@ fn module_file(module: &str, m: &rust::ModOut) -> String {
         s.push_str(d);
         s.push('\n');
     }
+    for a in m.accessors.values() {
+        s.push_str(a);
+        s.push('\n');
+    }
     s.push_str("/// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.\n");
     s.push_str("#[allow(clippy::wildcard_imports)]\npub(crate) mod codec {\n    #[allow(unused_imports)]\n    use super::*;\n    #[allow(unused_imports)]\n    use exi::{DecodeError, DecodeErrorKind, Decoder, EncodeError, EncodeErrorKind, Encoder, QNameId};\n\n");
     for (_, c) in m.items.values() {
@@ -355,7 +364,23 @@ fn strategies_file(module: &str, m: &rust::ModOut) -> String {
         s.push_str(code);
         s.push('\n');
     }
-    if !m.roots.is_empty() {
+    s
+}
+
+/// The property test of every global element of every schema: encode -> decode gives the same
+/// document, and so does JSON.
+fn roundtrip_file(out: &rust::Output) -> String {
+    let mut s = String::from(
+        "//! Every global element of every schema, generated within its facets: encoding and\n//! decoding it gives the same document, and so does JSON.\n",
+    );
+    s.push_str(HEADER);
+    s.push_str("// Paths are generated fully qualified.\n#![allow(clippy::wildcard_imports, unused_parens, unused_qualifications, clippy::double_parens)]\n\nuse proptest::collection::vec;\nuse proptest::prelude::*;\n\n");
+    for (module, m) in &out.modules {
+        if m.roots.is_empty() {
+            continue;
+        }
+        let name = module.replace("::", "_");
+        s.push_str(&format!("mod {name} {{\n    use super::*;\n    use v2g_messages::{module}::{{Document, decode, encode}};\n\n"));
         s.push_str("/// Encoding a document and decoding it gives the same document, and so does JSON.\nfn check(doc: &Document) -> Result<(), TestCaseError> {\n");
         s.push_str("    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!(\"encode: {e}\")))?;\n");
         s.push_str("    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!(\"decode: {e}\")))?;\n    prop_assert_eq!(&back, doc);\n");
@@ -364,14 +389,15 @@ fn strategies_file(module: &str, m: &rust::ModOut) -> String {
         s.push_str("proptest! {\n    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]\n");
         for (name, st) in &m.roots {
             let name = name.trim_start_matches("r#");
+            let st = st.replace("crate::", "v2g_messages::");
             if UNENCODABLE_ROOTS.contains(&name) {
                 // Documented limitation: the content is only an xs:any wildcard.
-                s.push_str(&format!("    #[test]\n    fn unsupported_{name}(doc in {st}) {{\n        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));\n    }}\n"));
+                s.push_str(&format!("    #[test]\n    fn unsupported_{name}(doc in {st}) {{\n        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(v2g_messages::EncodeErrorKind::Unsupported(_))));\n    }}\n"));
                 continue;
             }
             s.push_str(&format!("    #[test]\n    fn roundtrip_{name}(doc in {st}) {{\n        check(&doc)?;\n    }}\n"));
         }
-        s.push_str("}\n");
+        s.push_str("}\n}\n\n");
     }
     s
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::grammar::{self, ANY, LeafKind, Node, TermKind, TypeGrammar};
 use crate::model::{Content, Repr, SimpleInfo};
 use crate::names::{camel, snake, upper_snake};
-use crate::xsd::{ElementDecl, QName, Schemas, XS};
+use crate::xsd::{ElementDecl, Particle, QName, Schemas, Term, XS};
 
 /// Repetitions without `maxOccurs` are capped at this many items when decoding, so that
 /// decoding never allocates without bound. Documented in ARCHITECTURE.md.
@@ -26,6 +26,8 @@ pub(crate) struct ModOut {
     pub(crate) strategies: BTreeMap<String, String>,
     /// Global elements: (test name, strategy expression of the Document variant).
     pub(crate) roots: Vec<(String, String)>,
+    /// Accessors of the enums of elements: enum name -> `impl` block (see `gen_accessors`).
+    pub(crate) accessors: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -430,7 +432,7 @@ impl<'a> Gen<'a> {
                                 format!("{st}.prop_map({name}::{})", camel(&m.name.local))
                             })
                             .collect();
-                        cx.extra_strat.push((name.clone(), format!("pub(crate) fn {}() -> BoxedStrategy<{name}> {{\n prop_oneof![{}].boxed()\n}}\n", snake(&name), arms.join(", "))));
+                        cx.extra_strat.push((name.clone(), format!("pub fn {}() -> BoxedStrategy<{name}> {{\n prop_oneof![{}].boxed()\n}}\n", snake(&name), arms.join(", "))));
                         cx.leaf_strat.insert(li, format!("{}()", snake(&name)));
                         name
                     } else {
@@ -994,7 +996,14 @@ impl TypeCx<'_> {
                     .iter()
                     .map(|v| format!("{}.prop_map({ty}::{})", self.strat(&v.shape), v.name))
                     .collect();
-                self.extra_strat.push((ty.clone(), format!("pub(crate) fn {}() -> BoxedStrategy<{ty}> {{\n prop_oneof![{}].boxed()\n}}\n", snake(&ty), arms.join(", "))));
+                self.extra_strat.push((
+                    ty.clone(),
+                    format!(
+                        "pub fn {}() -> BoxedStrategy<{ty}> {{\n prop_oneof![{}].boxed()\n}}\n",
+                        snake(&ty),
+                        arms.join(", ")
+                    ),
+                ));
                 self.extra.push((ty.clone(), code));
                 Shape::Choice { ty, variants }
             }
@@ -1192,7 +1201,7 @@ impl TypeCx<'_> {
 
     fn struct_strat(&self, ty: &str, fields: &[Field]) -> String {
         format!(
-            "pub(crate) fn {}() -> BoxedStrategy<{ty}> {{\n{}.boxed()\n}}\n",
+            "pub fn {}() -> BoxedStrategy<{ty}> {{\n{}.boxed()\n}}\n",
             snake(ty),
             self.fields_strat(ty, fields)
         )
@@ -1552,4 +1561,185 @@ impl TypeCx<'_> {
         let _ = &self.module;
         Ok((t, c))
     }
+}
+
+/// A field every message of a V2G schema may have, read through an accessor on the enums of
+/// elements: (element name, accessor, whether it is returned by value).
+const MESSAGE_FIELDS: &[(&str, &str, bool)] = &[
+    ("ResponseCode", "response_code", true),
+    ("Header", "header", false),
+];
+
+/// Names and common fields of the enums of elements (each schema's `Document` and the
+/// substitution groups, such as DIN 70121 and ISO 15118-2 `BodyElement`), so that code reading
+/// messages needs no hand-written tables: `name()` (the element name), `response_name()` (for
+/// a request `FooReq`, its response `FooRes` in the same enum) and an accessor for each of
+/// [`MESSAGE_FIELDS`] that some members have. With them, a strategy of the requests among the
+/// members (`document_request()`, `body_element_request()`), for tests that feed a peer
+/// arbitrary requests.
+impl Gen<'_> {
+    pub(crate) fn gen_accessors(&mut self, module: &str) -> Result<()> {
+        let globals: Vec<ElementDecl> = self.s.elements.values().cloned().collect();
+        let mut enums = vec![(module.to_owned(), "Document".to_owned(), globals)];
+        let heads: BTreeSet<QName> = self
+            .s
+            .elements
+            .values()
+            .filter_map(|e| e.substitution_group.clone())
+            .collect();
+        for head in heads {
+            let module = self.module_of(&head.ns)?;
+            let name = camel(&head.local);
+            // Only the groups some type uses are generated (by `subst_enum`).
+            let generated = self
+                .out
+                .modules
+                .get(&module)
+                .and_then(|m| m.items.get(&name))
+                .is_some_and(|(code, _)| code.starts_with("/// The substitution group of"));
+            if generated {
+                enums.push((module, name, self.s.substitution_members(&head)?));
+            }
+        }
+        for (module, name, members) in enums {
+            let code = self.element_enum_accessors(&module, &name, &members)?;
+            let strategy = self.request_strategy(&name, &members)?;
+            let m = self.out.modules.entry(module).or_default();
+            m.accessors.insert(name.clone(), code);
+            if let Some(strategy) = strategy {
+                m.strategies.insert(format!("{name}Request"), strategy);
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategy of the members of enum `name` that are requests, `None` if none is.
+    fn request_strategy(&mut self, name: &str, members: &[ElementDecl]) -> Result<Option<String>> {
+        let mut arms = Vec::new();
+        for (m, _) in requests(members) {
+            let st = self.element_strat(m)?;
+            arms.push(format!("{st}.prop_map({name}::{})", camel(&m.name.local)));
+        }
+        if arms.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "/// The requests among [`{name}`]'s elements (those with a response).\npub fn {}_request() -> BoxedStrategy<{name}> {{\n prop_oneof![{}].boxed()\n}}\n",
+            snake(name),
+            arms.join(", ")
+        )))
+    }
+
+    fn element_enum_accessors(
+        &mut self,
+        module: &str,
+        name: &str,
+        members: &[ElementDecl],
+    ) -> Result<String> {
+        let variant = |m: &ElementDecl| camel(&m.name.local);
+        let mut c = format!("impl {name} {{\n");
+        c.push_str("    /// The element name in the schema.\n    #[must_use]\n    pub const fn name(&self) -> &'static str {\n        match self {\n");
+        for m in members {
+            writeln!(
+                c,
+                "            Self::{}(_) => {:?},",
+                variant(m),
+                m.name.local
+            )?;
+        }
+        c.push_str("        }\n    }\n");
+        let responses = requests(members);
+        if !responses.is_empty() {
+            c.push_str("\n    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other\n    /// elements.\n    #[must_use]\n    pub const fn response_name(&self) -> Option<&'static str> {\n        match self {\n");
+            for (m, res) in &responses {
+                writeln!(c, "            Self::{}(_) => Some({res:?}),", variant(m))?;
+            }
+            c.push_str("            _ => None,\n        }\n    }\n");
+        }
+        for &(element, accessor, by_value) in MESSAGE_FIELDS {
+            let mut with = Vec::new();
+            let mut types = BTreeSet::new();
+            for m in members {
+                if let Some(ty) = self.required_child(&m.type_name, element) {
+                    types.insert(ty.clone());
+                    with.push(variant(m));
+                }
+            }
+            // A field of different types in different members has no one accessor.
+            let [ty] = &types.into_iter().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let ty = self.ensure(ty)?.path(module);
+            let field = snake(element);
+            let rest = if with.len() < members.len() {
+                "            _ => None,\n"
+            } else {
+                ""
+            };
+            let arms = |prefix: &str| {
+                with.iter()
+                    .map(|v| format!("            Self::{v}(v) => Some({prefix}v.{field}),\n"))
+                    .collect::<String>()
+            };
+            if by_value {
+                write!(
+                    c,
+                    "\n    /// The `{element}` of the elements that have one.\n    #[must_use]\n    pub const fn {accessor}(&self) -> Option<{ty}> {{\n        match self {{\n{}{rest}        }}\n    }}\n",
+                    arms("")
+                )?;
+            } else {
+                write!(
+                    c,
+                    "\n    /// The `{element}` of the elements that have one.\n    #[must_use]\n    pub const fn {accessor}(&self) -> Option<&{ty}> {{\n        match self {{\n{}{rest}        }}\n    }}\n",
+                    arms("&")
+                )?;
+                write!(
+                    c,
+                    "\n    /// The `{element}` of the elements that have one, to change it.\n    pub fn {accessor}_mut(&mut self) -> Option<&mut {ty}> {{\n        match self {{\n{}{rest}        }}\n    }}\n",
+                    arms("&mut ")
+                )?;
+            }
+        }
+        c.push_str("}\n");
+        Ok(c)
+    }
+
+    /// The schema type of `element` when complex type `ty` has it as a required single child
+    /// (a plain field, neither `Option` nor `Vec`).
+    fn required_child(&self, ty: &QName, element: &str) -> Option<QName> {
+        fn find(s: &Schemas, p: &Particle, element: &str) -> Option<QName> {
+            if p.min != 1 || p.max != Some(1) {
+                return None;
+            }
+            match &p.term {
+                Term::Sequence(items) => items.iter().find_map(|i| find(s, i, element)),
+                Term::Element(d) if d.name.local == element => Some(d.type_name.clone()),
+                Term::Ref(q) if q.local == element => {
+                    s.elements.get(q).map(|d| d.type_name.clone())
+                }
+                _ => None,
+            }
+        }
+        if self.s.is_simple(ty) {
+            return None;
+        }
+        match self.s.complex_info(ty).ok()?.content {
+            Content::Particle(p) => find(self.s, &p, element),
+            _ => None,
+        }
+    }
+}
+
+/// The requests among `members` (`FooReq` with a `FooRes` among them), with their response.
+fn requests(members: &[ElementDecl]) -> Vec<(&ElementDecl, String)> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let res = format!("{}Res", m.name.local.strip_suffix("Req")?);
+            members
+                .iter()
+                .any(|x| x.name.local == res)
+                .then_some((m, res))
+        })
+        .collect()
 }

@@ -165,6 +165,36 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::SupportedAppProtocolReq(_) => "supportedAppProtocolReq",
+            Self::SupportedAppProtocolRes(_) => "supportedAppProtocolRes",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::SupportedAppProtocolReq(_) => Some("supportedAppProtocolRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<ResponseCodeType> {
+        match self {
+            Self::SupportedAppProtocolRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

@@ -3567,6 +3567,327 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl BodyElement {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AuthorizationReq(_) => "AuthorizationReq",
+            Self::AuthorizationRes(_) => "AuthorizationRes",
+            Self::BodyElement(_) => "BodyElement",
+            Self::CableCheckReq(_) => "CableCheckReq",
+            Self::CableCheckRes(_) => "CableCheckRes",
+            Self::CertificateInstallationReq(_) => "CertificateInstallationReq",
+            Self::CertificateInstallationRes(_) => "CertificateInstallationRes",
+            Self::CertificateUpdateReq(_) => "CertificateUpdateReq",
+            Self::CertificateUpdateRes(_) => "CertificateUpdateRes",
+            Self::ChargeParameterDiscoveryReq(_) => "ChargeParameterDiscoveryReq",
+            Self::ChargeParameterDiscoveryRes(_) => "ChargeParameterDiscoveryRes",
+            Self::ChargingStatusReq(_) => "ChargingStatusReq",
+            Self::ChargingStatusRes(_) => "ChargingStatusRes",
+            Self::CurrentDemandReq(_) => "CurrentDemandReq",
+            Self::CurrentDemandRes(_) => "CurrentDemandRes",
+            Self::MeteringReceiptReq(_) => "MeteringReceiptReq",
+            Self::MeteringReceiptRes(_) => "MeteringReceiptRes",
+            Self::PaymentDetailsReq(_) => "PaymentDetailsReq",
+            Self::PaymentDetailsRes(_) => "PaymentDetailsRes",
+            Self::PaymentServiceSelectionReq(_) => "PaymentServiceSelectionReq",
+            Self::PaymentServiceSelectionRes(_) => "PaymentServiceSelectionRes",
+            Self::PowerDeliveryReq(_) => "PowerDeliveryReq",
+            Self::PowerDeliveryRes(_) => "PowerDeliveryRes",
+            Self::PreChargeReq(_) => "PreChargeReq",
+            Self::PreChargeRes(_) => "PreChargeRes",
+            Self::ServiceDetailReq(_) => "ServiceDetailReq",
+            Self::ServiceDetailRes(_) => "ServiceDetailRes",
+            Self::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
+            Self::ServiceDiscoveryRes(_) => "ServiceDiscoveryRes",
+            Self::SessionSetupReq(_) => "SessionSetupReq",
+            Self::SessionSetupRes(_) => "SessionSetupRes",
+            Self::SessionStopReq(_) => "SessionStopReq",
+            Self::SessionStopRes(_) => "SessionStopRes",
+            Self::WeldingDetectionReq(_) => "WeldingDetectionReq",
+            Self::WeldingDetectionRes(_) => "WeldingDetectionRes",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::AuthorizationReq(_) => Some("AuthorizationRes"),
+            Self::CableCheckReq(_) => Some("CableCheckRes"),
+            Self::CertificateInstallationReq(_) => Some("CertificateInstallationRes"),
+            Self::CertificateUpdateReq(_) => Some("CertificateUpdateRes"),
+            Self::ChargeParameterDiscoveryReq(_) => Some("ChargeParameterDiscoveryRes"),
+            Self::ChargingStatusReq(_) => Some("ChargingStatusRes"),
+            Self::CurrentDemandReq(_) => Some("CurrentDemandRes"),
+            Self::MeteringReceiptReq(_) => Some("MeteringReceiptRes"),
+            Self::PaymentDetailsReq(_) => Some("PaymentDetailsRes"),
+            Self::PaymentServiceSelectionReq(_) => Some("PaymentServiceSelectionRes"),
+            Self::PowerDeliveryReq(_) => Some("PowerDeliveryRes"),
+            Self::PreChargeReq(_) => Some("PreChargeRes"),
+            Self::ServiceDetailReq(_) => Some("ServiceDetailRes"),
+            Self::ServiceDiscoveryReq(_) => Some("ServiceDiscoveryRes"),
+            Self::SessionSetupReq(_) => Some("SessionSetupRes"),
+            Self::SessionStopReq(_) => Some("SessionStopRes"),
+            Self::WeldingDetectionReq(_) => Some("WeldingDetectionRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<ResponseCodeType> {
+        match self {
+            Self::AuthorizationRes(v) => Some(v.response_code),
+            Self::CableCheckRes(v) => Some(v.response_code),
+            Self::CertificateInstallationRes(v) => Some(v.response_code),
+            Self::CertificateUpdateRes(v) => Some(v.response_code),
+            Self::ChargeParameterDiscoveryRes(v) => Some(v.response_code),
+            Self::ChargingStatusRes(v) => Some(v.response_code),
+            Self::CurrentDemandRes(v) => Some(v.response_code),
+            Self::MeteringReceiptRes(v) => Some(v.response_code),
+            Self::PaymentDetailsRes(v) => Some(v.response_code),
+            Self::PaymentServiceSelectionRes(v) => Some(v.response_code),
+            Self::PowerDeliveryRes(v) => Some(v.response_code),
+            Self::PreChargeRes(v) => Some(v.response_code),
+            Self::ServiceDetailRes(v) => Some(v.response_code),
+            Self::ServiceDiscoveryRes(v) => Some(v.response_code),
+            Self::SessionSetupRes(v) => Some(v.response_code),
+            Self::SessionStopRes(v) => Some(v.response_code),
+            Self::WeldingDetectionRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+}
+
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcEvChargeParameter(_) => "AC_EVChargeParameter",
+            Self::AcEvseChargeParameter(_) => "AC_EVSEChargeParameter",
+            Self::AcEvseStatus(_) => "AC_EVSEStatus",
+            Self::AuthorizationReq(_) => "AuthorizationReq",
+            Self::AuthorizationRes(_) => "AuthorizationRes",
+            Self::BodyElement(_) => "BodyElement",
+            Self::CableCheckReq(_) => "CableCheckReq",
+            Self::CableCheckRes(_) => "CableCheckRes",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::CertificateInstallationReq(_) => "CertificateInstallationReq",
+            Self::CertificateInstallationRes(_) => "CertificateInstallationRes",
+            Self::CertificateUpdateReq(_) => "CertificateUpdateReq",
+            Self::CertificateUpdateRes(_) => "CertificateUpdateRes",
+            Self::ChargeParameterDiscoveryReq(_) => "ChargeParameterDiscoveryReq",
+            Self::ChargeParameterDiscoveryRes(_) => "ChargeParameterDiscoveryRes",
+            Self::ChargingStatusReq(_) => "ChargingStatusReq",
+            Self::ChargingStatusRes(_) => "ChargingStatusRes",
+            Self::CurrentDemandReq(_) => "CurrentDemandReq",
+            Self::CurrentDemandRes(_) => "CurrentDemandRes",
+            Self::DcEvChargeParameter(_) => "DC_EVChargeParameter",
+            Self::DcEvPowerDeliveryParameter(_) => "DC_EVPowerDeliveryParameter",
+            Self::DcEvseChargeParameter(_) => "DC_EVSEChargeParameter",
+            Self::DcEvseStatus(_) => "DC_EVSEStatus",
+            Self::DcEvStatus(_) => "DC_EVStatus",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::EvChargeParameter(_) => "EVChargeParameter",
+            Self::EvPowerDeliveryParameter(_) => "EVPowerDeliveryParameter",
+            Self::EvseChargeParameter(_) => "EVSEChargeParameter",
+            Self::EvseStatus(_) => "EVSEStatus",
+            Self::EvStatus(_) => "EVStatus",
+            Self::Entry(_) => "Entry",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MeteringReceiptReq(_) => "MeteringReceiptReq",
+            Self::MeteringReceiptRes(_) => "MeteringReceiptRes",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::PMaxScheduleEntry(_) => "PMaxScheduleEntry",
+            Self::PaymentDetailsReq(_) => "PaymentDetailsReq",
+            Self::PaymentDetailsRes(_) => "PaymentDetailsRes",
+            Self::PaymentServiceSelectionReq(_) => "PaymentServiceSelectionReq",
+            Self::PaymentServiceSelectionRes(_) => "PaymentServiceSelectionRes",
+            Self::PowerDeliveryReq(_) => "PowerDeliveryReq",
+            Self::PowerDeliveryRes(_) => "PowerDeliveryRes",
+            Self::PreChargeReq(_) => "PreChargeReq",
+            Self::PreChargeRes(_) => "PreChargeRes",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RelativeTimeInterval(_) => "RelativeTimeInterval",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SaScheduleList(_) => "SAScheduleList",
+            Self::SaSchedules(_) => "SASchedules",
+            Self::SpkiData(_) => "SPKIData",
+            Self::SalesTariffEntry(_) => "SalesTariffEntry",
+            Self::ServiceDetailReq(_) => "ServiceDetailReq",
+            Self::ServiceDetailRes(_) => "ServiceDetailRes",
+            Self::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
+            Self::ServiceDiscoveryRes(_) => "ServiceDiscoveryRes",
+            Self::SessionSetupReq(_) => "SessionSetupReq",
+            Self::SessionSetupRes(_) => "SessionSetupRes",
+            Self::SessionStopReq(_) => "SessionStopReq",
+            Self::SessionStopRes(_) => "SessionStopRes",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::TimeInterval(_) => "TimeInterval",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::V2gMessage(_) => "V2G_Message",
+            Self::WeldingDetectionReq(_) => "WeldingDetectionReq",
+            Self::WeldingDetectionRes(_) => "WeldingDetectionRes",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::AuthorizationReq(_) => Some("AuthorizationRes"),
+            Self::CableCheckReq(_) => Some("CableCheckRes"),
+            Self::CertificateInstallationReq(_) => Some("CertificateInstallationRes"),
+            Self::CertificateUpdateReq(_) => Some("CertificateUpdateRes"),
+            Self::ChargeParameterDiscoveryReq(_) => Some("ChargeParameterDiscoveryRes"),
+            Self::ChargingStatusReq(_) => Some("ChargingStatusRes"),
+            Self::CurrentDemandReq(_) => Some("CurrentDemandRes"),
+            Self::MeteringReceiptReq(_) => Some("MeteringReceiptRes"),
+            Self::PaymentDetailsReq(_) => Some("PaymentDetailsRes"),
+            Self::PaymentServiceSelectionReq(_) => Some("PaymentServiceSelectionRes"),
+            Self::PowerDeliveryReq(_) => Some("PowerDeliveryRes"),
+            Self::PreChargeReq(_) => Some("PreChargeRes"),
+            Self::ServiceDetailReq(_) => Some("ServiceDetailRes"),
+            Self::ServiceDiscoveryReq(_) => Some("ServiceDiscoveryRes"),
+            Self::SessionSetupReq(_) => Some("SessionSetupRes"),
+            Self::SessionStopReq(_) => Some("SessionStopRes"),
+            Self::WeldingDetectionReq(_) => Some("WeldingDetectionRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<ResponseCodeType> {
+        match self {
+            Self::AuthorizationRes(v) => Some(v.response_code),
+            Self::CableCheckRes(v) => Some(v.response_code),
+            Self::CertificateInstallationRes(v) => Some(v.response_code),
+            Self::CertificateUpdateRes(v) => Some(v.response_code),
+            Self::ChargeParameterDiscoveryRes(v) => Some(v.response_code),
+            Self::ChargingStatusRes(v) => Some(v.response_code),
+            Self::CurrentDemandRes(v) => Some(v.response_code),
+            Self::MeteringReceiptRes(v) => Some(v.response_code),
+            Self::PaymentDetailsRes(v) => Some(v.response_code),
+            Self::PaymentServiceSelectionRes(v) => Some(v.response_code),
+            Self::PowerDeliveryRes(v) => Some(v.response_code),
+            Self::PreChargeRes(v) => Some(v.response_code),
+            Self::ServiceDetailRes(v) => Some(v.response_code),
+            Self::ServiceDiscoveryRes(v) => Some(v.response_code),
+            Self::SessionSetupRes(v) => Some(v.response_code),
+            Self::SessionStopRes(v) => Some(v.response_code),
+            Self::WeldingDetectionRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&MessageHeaderType> {
+        match self {
+            Self::V2gMessage(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut MessageHeaderType> {
+        match self {
+            Self::V2gMessage(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
+impl EvChargeParameter {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcEvChargeParameter(_) => "AC_EVChargeParameter",
+            Self::DcEvChargeParameter(_) => "DC_EVChargeParameter",
+            Self::EvChargeParameter(_) => "EVChargeParameter",
+        }
+    }
+}
+
+impl EvPowerDeliveryParameter {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::DcEvPowerDeliveryParameter(_) => "DC_EVPowerDeliveryParameter",
+            Self::EvPowerDeliveryParameter(_) => "EVPowerDeliveryParameter",
+        }
+    }
+}
+
+impl EvseChargeParameter {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcEvseChargeParameter(_) => "AC_EVSEChargeParameter",
+            Self::DcEvseChargeParameter(_) => "DC_EVSEChargeParameter",
+            Self::EvseChargeParameter(_) => "EVSEChargeParameter",
+        }
+    }
+}
+
+impl EvseStatus {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcEvseStatus(_) => "AC_EVSEStatus",
+            Self::DcEvseStatus(_) => "DC_EVSEStatus",
+            Self::EvseStatus(_) => "EVSEStatus",
+        }
+    }
+}
+
+impl SaSchedules {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::SaScheduleList(_) => "SAScheduleList",
+            Self::SaSchedules(_) => "SASchedules",
+        }
+    }
+}
+
+impl TimeInterval {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::RelativeTimeInterval(_) => "RelativeTimeInterval",
+            Self::TimeInterval(_) => "TimeInterval",
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

@@ -31,6 +31,12 @@
 //! keeps the schema's spelling. DIN and ISO 15118-2 types are distinct even where they look
 //! alike (their unit enumerations differ: DIN `V` is index 5, ISO 15118-2 `V` index 4).
 //!
+//! Reading messages needs no tables: every enum of elements ([`din::Document`],
+//! [`din::BodyElement`], ...) has `name()` (the schema's element name) and `response_name()`
+//! (`FooReq` -> `FooRes`), and `response_code()` and `header()` where its members have them;
+//! enumerations have `as_str()`. With the `proptest` feature, `strategies` has a proptest
+//! strategy of every type.
+//!
 //! What is checked, what is not, and the limits (wildcard content, unbounded lists) are in
 //! ARCHITECTURE.md, "EXI codec".
 
@@ -44,5 +50,9 @@ pub mod xmldsig;
 pub use exi::{Bytes, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, Integer};
 pub use schema::{AnyDocument, Schema, UnknownSchema, decode, encode, from_json, to_json};
 
-#[cfg(test)]
-mod strategies;
+/// Proptest strategies for every generated type, within the schema's facets: generated, only
+/// for tests (here and in the crates that use the messages), so outside `src/` and behind the
+/// `proptest` feature.
+#[cfg(feature = "proptest")]
+#[path = "../strategies/mod.rs"]
+pub mod strategies;

@@ -25,6 +25,7 @@
 
 pub mod app_protocol;
 pub mod charger;
+mod dialect;
 pub mod evcc;
 pub mod sdp;
 pub mod secc;

@@ -3,7 +3,7 @@
 //! later `0x8001` frames use (DIN 70121 or ISO 15118-2); `0x8002` and `0x8004` are always ISO
 //! 15118-20 CommonMessages and DC.
 
-use v2g_messages::{AnyDocument, Schema, app_handshake, decode};
+use v2g_messages::{AnyDocument, Schema, app_handshake, decode, din, iso2};
 
 use crate::app_protocol::Protocol;
 use crate::wire::{Frame, PayloadType};
@@ -22,8 +22,29 @@ pub struct Message {
 impl Message {
     /// The ResponseCode, for responses.
     pub fn response_code(&self) -> Option<String> {
-        let json = serde_json::to_value(&self.document).ok()?;
-        find(&json, "ResponseCode")
+        let code = match &self.document {
+            AnyDocument::Handshake(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Din(din::Document::V2gMessage(m)) => m
+                .body
+                .body_element
+                .as_ref()?
+                .response_code()
+                .map(|c| c.as_str()),
+            AnyDocument::Din(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso2(iso2::Document::V2gMessage(m)) => m
+                .body
+                .body_element
+                .as_ref()?
+                .response_code()
+                .map(|c| c.as_str()),
+            AnyDocument::Iso2(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso20(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso20Dc(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso20Ac(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso20Acdp(d) => d.response_code().map(|c| c.as_str()),
+            AnyDocument::Iso20Wpt(d) => d.response_code().map(|c| c.as_str()),
+        };
+        code.map(str::to_owned)
     }
 
     /// The JSON form of the document (the schema's element names).
@@ -32,23 +53,6 @@ impl Message {
             .ok()
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// Finds the first value of `key` anywhere in `v`, as a string.
-fn find(v: &serde_json::Value, key: &str) -> Option<String> {
-    match v {
-        serde_json::Value::Object(map) => {
-            if let Some(found) = map.get(key) {
-                return Some(match found {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
-            }
-            map.values().find_map(|x| find(x, key))
-        }
-        serde_json::Value::Array(items) => items.iter().find_map(|x| find(x, key)),
-        _ => None,
     }
 }
 
@@ -87,24 +91,10 @@ impl Transcript {
         if let AnyDocument::Handshake(doc) = &document {
             self.handshake(doc);
         }
-        let name = serde_json::to_value(&document)
-            .ok()
-            .and_then(|v| {
-                // `{"Din": {"V2G_Message": {"Header": .., "Body": {"Name": ..}}}}` or
-                // `{"Iso20Dc": {"Name": ..}}`.
-                let inner = v.as_object()?.values().next()?.clone();
-                let (key, value) = inner.as_object()?.iter().next()?;
-                if key == "V2G_Message" {
-                    value["Body"].as_object()?.keys().next().cloned()
-                } else {
-                    Some(key.clone())
-                }
-            })
-            .unwrap_or_default();
         Ok(Message {
             schema,
+            name: name(&document).to_owned(),
             document,
-            name,
         })
     }
 
@@ -124,6 +114,27 @@ impl Transcript {
                 });
             }
         }
+    }
+}
+
+/// The element name of a document; of the body for a DIN 70121 or ISO 15118-2 V2G_Message
+/// (empty without body).
+fn name(document: &AnyDocument) -> &'static str {
+    match document {
+        AnyDocument::Din(din::Document::V2gMessage(m)) => {
+            m.body.body_element.as_ref().map_or("", |b| b.name())
+        }
+        AnyDocument::Iso2(iso2::Document::V2gMessage(m)) => {
+            m.body.body_element.as_ref().map_or("", |b| b.name())
+        }
+        AnyDocument::Handshake(d) => d.name(),
+        AnyDocument::Din(d) => d.name(),
+        AnyDocument::Iso2(d) => d.name(),
+        AnyDocument::Iso20(d) => d.name(),
+        AnyDocument::Iso20Dc(d) => d.name(),
+        AnyDocument::Iso20Ac(d) => d.name(),
+        AnyDocument::Iso20Acdp(d) => d.name(),
+        AnyDocument::Iso20Wpt(d) => d.name(),
     }
 }
 

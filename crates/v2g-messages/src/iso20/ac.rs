@@ -1839,6 +1839,123 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl AcCpdReqEnergyTransferMode {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcCpdReqEnergyTransferMode(_) => "AC_CPDReqEnergyTransferMode",
+            Self::BptAcCpdReqEnergyTransferMode(_) => "BPT_AC_CPDReqEnergyTransferMode",
+        }
+    }
+}
+
+impl AcCpdResEnergyTransferMode {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcCpdResEnergyTransferMode(_) => "AC_CPDResEnergyTransferMode",
+            Self::BptAcCpdResEnergyTransferMode(_) => "BPT_AC_CPDResEnergyTransferMode",
+        }
+    }
+}
+
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcCpdReqEnergyTransferMode(_) => "AC_CPDReqEnergyTransferMode",
+            Self::AcCpdResEnergyTransferMode(_) => "AC_CPDResEnergyTransferMode",
+            Self::AcChargeLoopReq(_) => "AC_ChargeLoopReq",
+            Self::AcChargeLoopRes(_) => "AC_ChargeLoopRes",
+            Self::AcChargeParameterDiscoveryReq(_) => "AC_ChargeParameterDiscoveryReq",
+            Self::AcChargeParameterDiscoveryRes(_) => "AC_ChargeParameterDiscoveryRes",
+            Self::BptAcCpdReqEnergyTransferMode(_) => "BPT_AC_CPDReqEnergyTransferMode",
+            Self::BptAcCpdResEnergyTransferMode(_) => "BPT_AC_CPDResEnergyTransferMode",
+            Self::BptDynamicAcClReqControlMode(_) => "BPT_Dynamic_AC_CLReqControlMode",
+            Self::BptDynamicAcClResControlMode(_) => "BPT_Dynamic_AC_CLResControlMode",
+            Self::BptScheduledAcClReqControlMode(_) => "BPT_Scheduled_AC_CLReqControlMode",
+            Self::BptScheduledAcClResControlMode(_) => "BPT_Scheduled_AC_CLResControlMode",
+            Self::ClReqControlMode(_) => "CLReqControlMode",
+            Self::ClResControlMode(_) => "CLResControlMode",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::DynamicAcClReqControlMode(_) => "Dynamic_AC_CLReqControlMode",
+            Self::DynamicAcClResControlMode(_) => "Dynamic_AC_CLResControlMode",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SpkiData(_) => "SPKIData",
+            Self::ScheduledAcClReqControlMode(_) => "Scheduled_AC_CLReqControlMode",
+            Self::ScheduledAcClResControlMode(_) => "Scheduled_AC_CLResControlMode",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::AcChargeLoopReq(_) => Some("AC_ChargeLoopRes"),
+            Self::AcChargeParameterDiscoveryReq(_) => Some("AC_ChargeParameterDiscoveryRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<crate::iso20::common_types::ResponseCodeType> {
+        match self {
+            Self::AcChargeLoopRes(v) => Some(v.response_code),
+            Self::AcChargeParameterDiscoveryRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AcChargeLoopReq(v) => Some(&v.header),
+            Self::AcChargeLoopRes(v) => Some(&v.header),
+            Self::AcChargeParameterDiscoveryReq(v) => Some(&v.header),
+            Self::AcChargeParameterDiscoveryRes(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AcChargeLoopReq(v) => Some(&mut v.header),
+            Self::AcChargeLoopRes(v) => Some(&mut v.header),
+            Self::AcChargeParameterDiscoveryReq(v) => Some(&mut v.header),
+            Self::AcChargeParameterDiscoveryRes(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

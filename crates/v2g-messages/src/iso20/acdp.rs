@@ -907,6 +907,105 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AcdpConnectReq(_) => "ACDP_ConnectReq",
+            Self::AcdpConnectRes(_) => "ACDP_ConnectRes",
+            Self::AcdpDisconnectReq(_) => "ACDP_DisconnectReq",
+            Self::AcdpDisconnectRes(_) => "ACDP_DisconnectRes",
+            Self::AcdpSystemStatusReq(_) => "ACDP_SystemStatusReq",
+            Self::AcdpSystemStatusRes(_) => "ACDP_SystemStatusRes",
+            Self::AcdpVehiclePositioningReq(_) => "ACDP_VehiclePositioningReq",
+            Self::AcdpVehiclePositioningRes(_) => "ACDP_VehiclePositioningRes",
+            Self::ClReqControlMode(_) => "CLReqControlMode",
+            Self::ClResControlMode(_) => "CLResControlMode",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SpkiData(_) => "SPKIData",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::AcdpConnectReq(_) => Some("ACDP_ConnectRes"),
+            Self::AcdpDisconnectReq(_) => Some("ACDP_DisconnectRes"),
+            Self::AcdpSystemStatusReq(_) => Some("ACDP_SystemStatusRes"),
+            Self::AcdpVehiclePositioningReq(_) => Some("ACDP_VehiclePositioningRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<crate::iso20::common_types::ResponseCodeType> {
+        match self {
+            Self::AcdpConnectRes(v) => Some(v.response_code),
+            Self::AcdpDisconnectRes(v) => Some(v.response_code),
+            Self::AcdpSystemStatusRes(v) => Some(v.response_code),
+            Self::AcdpVehiclePositioningRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AcdpConnectReq(v) => Some(&v.header),
+            Self::AcdpConnectRes(v) => Some(&v.header),
+            Self::AcdpDisconnectReq(v) => Some(&v.header),
+            Self::AcdpDisconnectRes(v) => Some(&v.header),
+            Self::AcdpSystemStatusReq(v) => Some(&v.header),
+            Self::AcdpSystemStatusRes(v) => Some(&v.header),
+            Self::AcdpVehiclePositioningReq(v) => Some(&v.header),
+            Self::AcdpVehiclePositioningRes(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AcdpConnectReq(v) => Some(&mut v.header),
+            Self::AcdpConnectRes(v) => Some(&mut v.header),
+            Self::AcdpDisconnectReq(v) => Some(&mut v.header),
+            Self::AcdpDisconnectRes(v) => Some(&mut v.header),
+            Self::AcdpSystemStatusReq(v) => Some(&mut v.header),
+            Self::AcdpSystemStatusRes(v) => Some(&mut v.header),
+            Self::AcdpVehiclePositioningReq(v) => Some(&mut v.header),
+            Self::AcdpVehiclePositioningRes(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

@@ -2601,6 +2601,179 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::AuthorizationReq(_) => "AuthorizationReq",
+            Self::AuthorizationRes(_) => "AuthorizationRes",
+            Self::AuthorizationSetupReq(_) => "AuthorizationSetupReq",
+            Self::AuthorizationSetupRes(_) => "AuthorizationSetupRes",
+            Self::ClReqControlMode(_) => "CLReqControlMode",
+            Self::ClResControlMode(_) => "CLResControlMode",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::CertificateInstallationReq(_) => "CertificateInstallationReq",
+            Self::CertificateInstallationRes(_) => "CertificateInstallationRes",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MeteringConfirmationReq(_) => "MeteringConfirmationReq",
+            Self::MeteringConfirmationRes(_) => "MeteringConfirmationRes",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::PowerDeliveryReq(_) => "PowerDeliveryReq",
+            Self::PowerDeliveryRes(_) => "PowerDeliveryRes",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SpkiData(_) => "SPKIData",
+            Self::ScheduleExchangeReq(_) => "ScheduleExchangeReq",
+            Self::ScheduleExchangeRes(_) => "ScheduleExchangeRes",
+            Self::ServiceDetailReq(_) => "ServiceDetailReq",
+            Self::ServiceDetailRes(_) => "ServiceDetailRes",
+            Self::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
+            Self::ServiceDiscoveryRes(_) => "ServiceDiscoveryRes",
+            Self::ServiceSelectionReq(_) => "ServiceSelectionReq",
+            Self::ServiceSelectionRes(_) => "ServiceSelectionRes",
+            Self::SessionSetupReq(_) => "SessionSetupReq",
+            Self::SessionSetupRes(_) => "SessionSetupRes",
+            Self::SessionStopReq(_) => "SessionStopReq",
+            Self::SessionStopRes(_) => "SessionStopRes",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::SignedInstallationData(_) => "SignedInstallationData",
+            Self::SignedMeteringData(_) => "SignedMeteringData",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::VehicleCheckInReq(_) => "VehicleCheckInReq",
+            Self::VehicleCheckInRes(_) => "VehicleCheckInRes",
+            Self::VehicleCheckOutReq(_) => "VehicleCheckOutReq",
+            Self::VehicleCheckOutRes(_) => "VehicleCheckOutRes",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::AuthorizationReq(_) => Some("AuthorizationRes"),
+            Self::AuthorizationSetupReq(_) => Some("AuthorizationSetupRes"),
+            Self::CertificateInstallationReq(_) => Some("CertificateInstallationRes"),
+            Self::MeteringConfirmationReq(_) => Some("MeteringConfirmationRes"),
+            Self::PowerDeliveryReq(_) => Some("PowerDeliveryRes"),
+            Self::ScheduleExchangeReq(_) => Some("ScheduleExchangeRes"),
+            Self::ServiceDetailReq(_) => Some("ServiceDetailRes"),
+            Self::ServiceDiscoveryReq(_) => Some("ServiceDiscoveryRes"),
+            Self::ServiceSelectionReq(_) => Some("ServiceSelectionRes"),
+            Self::SessionSetupReq(_) => Some("SessionSetupRes"),
+            Self::SessionStopReq(_) => Some("SessionStopRes"),
+            Self::VehicleCheckInReq(_) => Some("VehicleCheckInRes"),
+            Self::VehicleCheckOutReq(_) => Some("VehicleCheckOutRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<crate::iso20::common_types::ResponseCodeType> {
+        match self {
+            Self::AuthorizationRes(v) => Some(v.response_code),
+            Self::AuthorizationSetupRes(v) => Some(v.response_code),
+            Self::CertificateInstallationRes(v) => Some(v.response_code),
+            Self::MeteringConfirmationRes(v) => Some(v.response_code),
+            Self::PowerDeliveryRes(v) => Some(v.response_code),
+            Self::ScheduleExchangeRes(v) => Some(v.response_code),
+            Self::ServiceDetailRes(v) => Some(v.response_code),
+            Self::ServiceDiscoveryRes(v) => Some(v.response_code),
+            Self::ServiceSelectionRes(v) => Some(v.response_code),
+            Self::SessionSetupRes(v) => Some(v.response_code),
+            Self::SessionStopRes(v) => Some(v.response_code),
+            Self::VehicleCheckInRes(v) => Some(v.response_code),
+            Self::VehicleCheckOutRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AuthorizationReq(v) => Some(&v.header),
+            Self::AuthorizationRes(v) => Some(&v.header),
+            Self::AuthorizationSetupReq(v) => Some(&v.header),
+            Self::AuthorizationSetupRes(v) => Some(&v.header),
+            Self::CertificateInstallationReq(v) => Some(&v.header),
+            Self::CertificateInstallationRes(v) => Some(&v.header),
+            Self::MeteringConfirmationReq(v) => Some(&v.header),
+            Self::MeteringConfirmationRes(v) => Some(&v.header),
+            Self::PowerDeliveryReq(v) => Some(&v.header),
+            Self::PowerDeliveryRes(v) => Some(&v.header),
+            Self::ScheduleExchangeReq(v) => Some(&v.header),
+            Self::ScheduleExchangeRes(v) => Some(&v.header),
+            Self::ServiceDetailReq(v) => Some(&v.header),
+            Self::ServiceDetailRes(v) => Some(&v.header),
+            Self::ServiceDiscoveryReq(v) => Some(&v.header),
+            Self::ServiceDiscoveryRes(v) => Some(&v.header),
+            Self::ServiceSelectionReq(v) => Some(&v.header),
+            Self::ServiceSelectionRes(v) => Some(&v.header),
+            Self::SessionSetupReq(v) => Some(&v.header),
+            Self::SessionSetupRes(v) => Some(&v.header),
+            Self::SessionStopReq(v) => Some(&v.header),
+            Self::SessionStopRes(v) => Some(&v.header),
+            Self::VehicleCheckInReq(v) => Some(&v.header),
+            Self::VehicleCheckInRes(v) => Some(&v.header),
+            Self::VehicleCheckOutReq(v) => Some(&v.header),
+            Self::VehicleCheckOutRes(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::AuthorizationReq(v) => Some(&mut v.header),
+            Self::AuthorizationRes(v) => Some(&mut v.header),
+            Self::AuthorizationSetupReq(v) => Some(&mut v.header),
+            Self::AuthorizationSetupRes(v) => Some(&mut v.header),
+            Self::CertificateInstallationReq(v) => Some(&mut v.header),
+            Self::CertificateInstallationRes(v) => Some(&mut v.header),
+            Self::MeteringConfirmationReq(v) => Some(&mut v.header),
+            Self::MeteringConfirmationRes(v) => Some(&mut v.header),
+            Self::PowerDeliveryReq(v) => Some(&mut v.header),
+            Self::PowerDeliveryRes(v) => Some(&mut v.header),
+            Self::ScheduleExchangeReq(v) => Some(&mut v.header),
+            Self::ScheduleExchangeRes(v) => Some(&mut v.header),
+            Self::ServiceDetailReq(v) => Some(&mut v.header),
+            Self::ServiceDetailRes(v) => Some(&mut v.header),
+            Self::ServiceDiscoveryReq(v) => Some(&mut v.header),
+            Self::ServiceDiscoveryRes(v) => Some(&mut v.header),
+            Self::ServiceSelectionReq(v) => Some(&mut v.header),
+            Self::ServiceSelectionRes(v) => Some(&mut v.header),
+            Self::SessionSetupReq(v) => Some(&mut v.header),
+            Self::SessionSetupRes(v) => Some(&mut v.header),
+            Self::SessionStopReq(v) => Some(&mut v.header),
+            Self::SessionStopRes(v) => Some(&mut v.header),
+            Self::VehicleCheckInReq(v) => Some(&mut v.header),
+            Self::VehicleCheckInRes(v) => Some(&mut v.header),
+            Self::VehicleCheckOutReq(v) => Some(&mut v.header),
+            Self::VehicleCheckOutRes(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

@@ -1482,6 +1482,147 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl DcCpdReqEnergyTransferMode {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::BptDcCpdReqEnergyTransferMode(_) => "BPT_DC_CPDReqEnergyTransferMode",
+            Self::DcCpdReqEnergyTransferMode(_) => "DC_CPDReqEnergyTransferMode",
+        }
+    }
+}
+
+impl DcCpdResEnergyTransferMode {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::BptDcCpdResEnergyTransferMode(_) => "BPT_DC_CPDResEnergyTransferMode",
+            Self::DcCpdResEnergyTransferMode(_) => "DC_CPDResEnergyTransferMode",
+        }
+    }
+}
+
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::BptDcCpdReqEnergyTransferMode(_) => "BPT_DC_CPDReqEnergyTransferMode",
+            Self::BptDcCpdResEnergyTransferMode(_) => "BPT_DC_CPDResEnergyTransferMode",
+            Self::BptDynamicDcClReqControlMode(_) => "BPT_Dynamic_DC_CLReqControlMode",
+            Self::BptDynamicDcClResControlMode(_) => "BPT_Dynamic_DC_CLResControlMode",
+            Self::BptScheduledDcClReqControlMode(_) => "BPT_Scheduled_DC_CLReqControlMode",
+            Self::BptScheduledDcClResControlMode(_) => "BPT_Scheduled_DC_CLResControlMode",
+            Self::ClReqControlMode(_) => "CLReqControlMode",
+            Self::ClResControlMode(_) => "CLResControlMode",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::DcCpdReqEnergyTransferMode(_) => "DC_CPDReqEnergyTransferMode",
+            Self::DcCpdResEnergyTransferMode(_) => "DC_CPDResEnergyTransferMode",
+            Self::DcCableCheckReq(_) => "DC_CableCheckReq",
+            Self::DcCableCheckRes(_) => "DC_CableCheckRes",
+            Self::DcChargeLoopReq(_) => "DC_ChargeLoopReq",
+            Self::DcChargeLoopRes(_) => "DC_ChargeLoopRes",
+            Self::DcChargeParameterDiscoveryReq(_) => "DC_ChargeParameterDiscoveryReq",
+            Self::DcChargeParameterDiscoveryRes(_) => "DC_ChargeParameterDiscoveryRes",
+            Self::DcPreChargeReq(_) => "DC_PreChargeReq",
+            Self::DcPreChargeRes(_) => "DC_PreChargeRes",
+            Self::DcWeldingDetectionReq(_) => "DC_WeldingDetectionReq",
+            Self::DcWeldingDetectionRes(_) => "DC_WeldingDetectionRes",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::DynamicDcClReqControlMode(_) => "Dynamic_DC_CLReqControlMode",
+            Self::DynamicDcClResControlMode(_) => "Dynamic_DC_CLResControlMode",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SpkiData(_) => "SPKIData",
+            Self::ScheduledDcClReqControlMode(_) => "Scheduled_DC_CLReqControlMode",
+            Self::ScheduledDcClResControlMode(_) => "Scheduled_DC_CLResControlMode",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::DcCableCheckReq(_) => Some("DC_CableCheckRes"),
+            Self::DcChargeLoopReq(_) => Some("DC_ChargeLoopRes"),
+            Self::DcChargeParameterDiscoveryReq(_) => Some("DC_ChargeParameterDiscoveryRes"),
+            Self::DcPreChargeReq(_) => Some("DC_PreChargeRes"),
+            Self::DcWeldingDetectionReq(_) => Some("DC_WeldingDetectionRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<crate::iso20::common_types::ResponseCodeType> {
+        match self {
+            Self::DcCableCheckRes(v) => Some(v.response_code),
+            Self::DcChargeLoopRes(v) => Some(v.response_code),
+            Self::DcChargeParameterDiscoveryRes(v) => Some(v.response_code),
+            Self::DcPreChargeRes(v) => Some(v.response_code),
+            Self::DcWeldingDetectionRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::DcCableCheckReq(v) => Some(&v.header),
+            Self::DcCableCheckRes(v) => Some(&v.header),
+            Self::DcChargeLoopReq(v) => Some(&v.header),
+            Self::DcChargeLoopRes(v) => Some(&v.header),
+            Self::DcChargeParameterDiscoveryReq(v) => Some(&v.header),
+            Self::DcChargeParameterDiscoveryRes(v) => Some(&v.header),
+            Self::DcPreChargeReq(v) => Some(&v.header),
+            Self::DcPreChargeRes(v) => Some(&v.header),
+            Self::DcWeldingDetectionReq(v) => Some(&v.header),
+            Self::DcWeldingDetectionRes(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::DcCableCheckReq(v) => Some(&mut v.header),
+            Self::DcCableCheckRes(v) => Some(&mut v.header),
+            Self::DcChargeLoopReq(v) => Some(&mut v.header),
+            Self::DcChargeLoopRes(v) => Some(&mut v.header),
+            Self::DcChargeParameterDiscoveryReq(v) => Some(&mut v.header),
+            Self::DcChargeParameterDiscoveryRes(v) => Some(&mut v.header),
+            Self::DcPreChargeReq(v) => Some(&mut v.header),
+            Self::DcPreChargeRes(v) => Some(&mut v.header),
+            Self::DcWeldingDetectionReq(v) => Some(&mut v.header),
+            Self::DcWeldingDetectionRes(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

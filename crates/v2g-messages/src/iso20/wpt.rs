@@ -1616,6 +1616,121 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
     Ok(e.finish())
 }
 
+impl Document {
+    /// The element name in the schema.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::ClReqControlMode(_) => "CLReqControlMode",
+            Self::ClResControlMode(_) => "CLResControlMode",
+            Self::CanonicalizationMethod(_) => "CanonicalizationMethod",
+            Self::DsaKeyValue(_) => "DSAKeyValue",
+            Self::DigestMethod(_) => "DigestMethod",
+            Self::DigestValue(_) => "DigestValue",
+            Self::KeyInfo(_) => "KeyInfo",
+            Self::KeyName(_) => "KeyName",
+            Self::KeyValue(_) => "KeyValue",
+            Self::Manifest(_) => "Manifest",
+            Self::MgmtData(_) => "MgmtData",
+            Self::Object(_) => "Object",
+            Self::PgpData(_) => "PGPData",
+            Self::RsaKeyValue(_) => "RSAKeyValue",
+            Self::Reference(_) => "Reference",
+            Self::RetrievalMethod(_) => "RetrievalMethod",
+            Self::SpkiData(_) => "SPKIData",
+            Self::Signature(_) => "Signature",
+            Self::SignatureMethod(_) => "SignatureMethod",
+            Self::SignatureProperties(_) => "SignatureProperties",
+            Self::SignatureProperty(_) => "SignatureProperty",
+            Self::SignatureValue(_) => "SignatureValue",
+            Self::SignedInfo(_) => "SignedInfo",
+            Self::Transform(_) => "Transform",
+            Self::Transforms(_) => "Transforms",
+            Self::WptAlignmentCheckReq(_) => "WPT_AlignmentCheckReq",
+            Self::WptAlignmentCheckRes(_) => "WPT_AlignmentCheckRes",
+            Self::WptChargeLoopReq(_) => "WPT_ChargeLoopReq",
+            Self::WptChargeLoopRes(_) => "WPT_ChargeLoopRes",
+            Self::WptChargeParameterDiscoveryReq(_) => "WPT_ChargeParameterDiscoveryReq",
+            Self::WptChargeParameterDiscoveryRes(_) => "WPT_ChargeParameterDiscoveryRes",
+            Self::WptFinePositioningReq(_) => "WPT_FinePositioningReq",
+            Self::WptFinePositioningRes(_) => "WPT_FinePositioningRes",
+            Self::WptFinePositioningSetupReq(_) => "WPT_FinePositioningSetupReq",
+            Self::WptFinePositioningSetupRes(_) => "WPT_FinePositioningSetupRes",
+            Self::WptPairingReq(_) => "WPT_PairingReq",
+            Self::WptPairingRes(_) => "WPT_PairingRes",
+            Self::X509Data(_) => "X509Data",
+        }
+    }
+
+    /// For a request, the name of its response (`FooRes` for `FooReq`); `None` for other
+    /// elements.
+    #[must_use]
+    pub const fn response_name(&self) -> Option<&'static str> {
+        match self {
+            Self::WptAlignmentCheckReq(_) => Some("WPT_AlignmentCheckRes"),
+            Self::WptChargeLoopReq(_) => Some("WPT_ChargeLoopRes"),
+            Self::WptChargeParameterDiscoveryReq(_) => Some("WPT_ChargeParameterDiscoveryRes"),
+            Self::WptFinePositioningReq(_) => Some("WPT_FinePositioningRes"),
+            Self::WptFinePositioningSetupReq(_) => Some("WPT_FinePositioningSetupRes"),
+            Self::WptPairingReq(_) => Some("WPT_PairingRes"),
+            _ => None,
+        }
+    }
+
+    /// The `ResponseCode` of the elements that have one.
+    #[must_use]
+    pub const fn response_code(&self) -> Option<crate::iso20::common_types::ResponseCodeType> {
+        match self {
+            Self::WptAlignmentCheckRes(v) => Some(v.response_code),
+            Self::WptChargeLoopRes(v) => Some(v.response_code),
+            Self::WptChargeParameterDiscoveryRes(v) => Some(v.response_code),
+            Self::WptFinePositioningRes(v) => Some(v.response_code),
+            Self::WptFinePositioningSetupRes(v) => Some(v.response_code),
+            Self::WptPairingRes(v) => Some(v.response_code),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one.
+    #[must_use]
+    pub const fn header(&self) -> Option<&crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::WptAlignmentCheckReq(v) => Some(&v.header),
+            Self::WptAlignmentCheckRes(v) => Some(&v.header),
+            Self::WptChargeLoopReq(v) => Some(&v.header),
+            Self::WptChargeLoopRes(v) => Some(&v.header),
+            Self::WptChargeParameterDiscoveryReq(v) => Some(&v.header),
+            Self::WptChargeParameterDiscoveryRes(v) => Some(&v.header),
+            Self::WptFinePositioningReq(v) => Some(&v.header),
+            Self::WptFinePositioningRes(v) => Some(&v.header),
+            Self::WptFinePositioningSetupReq(v) => Some(&v.header),
+            Self::WptFinePositioningSetupRes(v) => Some(&v.header),
+            Self::WptPairingReq(v) => Some(&v.header),
+            Self::WptPairingRes(v) => Some(&v.header),
+            _ => None,
+        }
+    }
+
+    /// The `Header` of the elements that have one, to change it.
+    pub fn header_mut(&mut self) -> Option<&mut crate::iso20::common_types::MessageHeaderType> {
+        match self {
+            Self::WptAlignmentCheckReq(v) => Some(&mut v.header),
+            Self::WptAlignmentCheckRes(v) => Some(&mut v.header),
+            Self::WptChargeLoopReq(v) => Some(&mut v.header),
+            Self::WptChargeLoopRes(v) => Some(&mut v.header),
+            Self::WptChargeParameterDiscoveryReq(v) => Some(&mut v.header),
+            Self::WptChargeParameterDiscoveryRes(v) => Some(&mut v.header),
+            Self::WptFinePositioningReq(v) => Some(&mut v.header),
+            Self::WptFinePositioningRes(v) => Some(&mut v.header),
+            Self::WptFinePositioningSetupReq(v) => Some(&mut v.header),
+            Self::WptFinePositioningSetupRes(v) => Some(&mut v.header),
+            Self::WptPairingReq(v) => Some(&mut v.header),
+            Self::WptPairingRes(v) => Some(&mut v.header),
+            _ => None,
+        }
+    }
+}
+
 /// Generated EXI grammars (EXI 1.0 §8.5.4, non-strict) and codecs of this module's types.
 #[allow(clippy::wildcard_imports)]
 pub(crate) mod codec {

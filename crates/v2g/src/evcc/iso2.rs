@@ -1,24 +1,24 @@
 //! ISO 15118-2 (DC, external payment), the car's request sequence.
 
+use std::time::Duration;
+
 use units::{Amps, Timestamp, Volts, Watts};
 use v2g_messages::iso2::{
-    self, AuthorizationReqType, BodyElement, BodyType, CableCheckReqType,
-    ChargeParameterDiscoveryReqType, ChargeProgressType, ChargingSessionType, CurrentDemandReqType,
-    DcEvChargeParameterType, DcEvErrorCodeType, DcEvPowerDeliveryParameterType, DcEvStatusType,
-    DcEvseStatusCodeType, DcEvseStatusType, Document, EnergyTransferModeType, EvChargeParameter,
-    EvPowerDeliveryParameter, EvseChargeParameter, EvseNotificationType, EvseProcessingType,
-    MessageHeaderType, PaymentOptionType, PaymentServiceSelectionReqType, PowerDeliveryReqType,
-    PreChargeReqType, ResponseCodeType, SaSchedules, SelectedServiceListType, SelectedServiceType,
-    ServiceCategoryType, ServiceDiscoveryReqType, SessionSetupReqType, SessionStopReqType,
-    UnitSymbolType as Unit, V2gMessage, WeldingDetectionReqType,
+    AuthorizationReqType, BodyElement, CableCheckReqType, ChargeParameterDiscoveryReqType,
+    ChargeProgressType, ChargingSessionType, CurrentDemandReqType, DcEvChargeParameterType,
+    DcEvErrorCodeType, DcEvPowerDeliveryParameterType, DcEvStatusType, DcEvseStatusCodeType,
+    DcEvseStatusType, EnergyTransferModeType, EvChargeParameter, EvPowerDeliveryParameter,
+    EvseChargeParameter, EvseNotificationType, EvseProcessingType, PaymentOptionType,
+    PaymentServiceSelectionReqType, PowerDeliveryReqType, PreChargeReqType, SaSchedules,
+    SelectedServiceListType, SelectedServiceType, ServiceCategoryType, ServiceDiscoveryReqType,
+    SessionSetupReqType, SessionStopReqType, UnitSymbolType as Unit, WeldingDetectionReqType,
 };
 
-use super::{Car, EvccError, Next, Outgoing};
-use crate::secc::iso2::{code_name, message_name};
-use crate::session_id::SessionId;
+use super::envelope::{self, Sequence};
+use super::{Car, EvccError, Next};
+use crate::dialect::Iso2;
 use crate::timing;
 use crate::values::{from_iso2, iso2_value};
-use crate::wire::{Frame, PayloadType};
 
 /// The request the car sends next (and whose response it waits for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,24 +51,24 @@ impl Ev {
             charge_service: 1,
         }
     }
+}
 
-    pub(crate) fn request(
-        &mut self,
-        car: &mut Car,
-        _now: Timestamp,
-    ) -> Result<Outgoing, EvccError> {
+impl Sequence for Ev {
+    type Dialect = Iso2;
+
+    // Inlined into the envelope, the request is built where it is encoded, not copied there.
+    #[inline]
+    fn request(&mut self, car: &mut Car, _now: Timestamp) -> (BodyElement, Duration) {
         use BodyElement as B;
         let status = ev_status(car);
-        let (name, body, timeout) = match self.state {
+        let (body, timeout) = match self.state {
             State::SessionSetup => (
-                "SessionSetupReq",
                 B::SessionSetupReq(SessionSetupReqType {
                     evccid: car.config.evcc_id.clone().into(),
                 }),
                 timing::EVCC_MSG_TIMEOUT,
             ),
             State::ServiceDiscovery => (
-                "ServiceDiscoveryReq",
                 B::ServiceDiscoveryReq(ServiceDiscoveryReqType {
                     service_scope: None,
                     service_category: Some(ServiceCategoryType::EvCharging),
@@ -76,7 +76,6 @@ impl Ev {
                 timing::EVCC_MSG_TIMEOUT,
             ),
             State::PaymentServiceSelection => (
-                "PaymentServiceSelectionReq",
                 B::PaymentServiceSelectionReq(PaymentServiceSelectionReqType {
                     selected_payment_option: PaymentOptionType::ExternalPayment,
                     selected_service_list: SelectedServiceListType {
@@ -89,14 +88,12 @@ impl Ev {
                 timing::EVCC_MSG_TIMEOUT,
             ),
             State::Authorization => (
-                "AuthorizationReq",
                 B::AuthorizationReq(AuthorizationReqType::default()),
                 timing::EVCC_MSG_TIMEOUT,
             ),
             State::ChargeParameterDiscovery => {
                 let b = car.battery.config();
                 (
-                    "ChargeParameterDiscoveryReq",
                     B::ChargeParameterDiscoveryReq(ChargeParameterDiscoveryReqType {
                         max_entries_sa_schedule_tuple: None,
                         requested_energy_transfer_mode: EnergyTransferModeType::DcExtended,
@@ -121,7 +118,6 @@ impl Ev {
                 )
             }
             State::CableCheck => (
-                "CableCheckReq",
                 B::CableCheckReq(CableCheckReqType {
                     dc_ev_status: status,
                 }),
@@ -136,7 +132,6 @@ impl Ev {
                     };
                 car.precharge_requests += 1;
                 (
-                    "PreChargeReq",
                     B::PreChargeReq(PreChargeReqType {
                         dc_ev_status: status,
                         ev_target_voltage: iso2_value(voltage, Unit::V),
@@ -148,7 +143,6 @@ impl Ev {
             State::PowerDeliveryStart | State::PowerDeliveryStop => {
                 let start = self.state == State::PowerDeliveryStart;
                 (
-                    "PowerDeliveryReq",
                     B::PowerDeliveryReq(PowerDeliveryReqType {
                         charge_progress: if start {
                             ChargeProgressType::Start
@@ -176,7 +170,6 @@ impl Ev {
             State::CurrentDemand => {
                 let b = car.battery.config();
                 (
-                    "CurrentDemandReq",
                     B::CurrentDemandReq(CurrentDemandReqType {
                         dc_ev_status: status,
                         ev_target_current: iso2_value(car.target_current().0, Unit::A),
@@ -195,7 +188,6 @@ impl Ev {
             State::WeldingDetection => {
                 car.welding_requests += 1;
                 (
-                    "WeldingDetectionReq",
                     B::WeldingDetectionReq(WeldingDetectionReqType {
                         dc_ev_status: status,
                     }),
@@ -203,57 +195,29 @@ impl Ev {
                 )
             }
             State::SessionStop => (
-                "SessionStopReq",
                 B::SessionStopReq(SessionStopReqType {
                     charging_session: ChargingSessionType::Terminate,
                 }),
                 timing::EVCC_MSG_TIMEOUT,
             ),
         };
-        let msg = Document::V2gMessage(V2gMessage {
-            header: MessageHeaderType {
-                session_id: car.header_session_id().into(),
-                notification: None,
-                signature: None,
-            },
-            body: BodyType {
-                body_element: Some(body),
-            },
-        });
-        let bytes = iso2::encode(&msg).map_err(|e| EvccError::Encoding(e.to_string()))?;
-        Ok(Outgoing {
-            name,
-            frame: Frame::new(PayloadType::Exi, bytes),
-            timeout,
-        })
+        (body, timeout)
     }
 
-    pub(crate) fn handle(
+    fn response(
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        frame: &Frame,
+        response: &BodyElement,
     ) -> Result<Next, EvccError> {
         use BodyElement as B;
-        let msg = match iso2::decode(&frame.payload) {
-            Ok(Document::V2gMessage(msg)) => msg,
-            Ok(_) => return Err(EvccError::Undecodable("not a V2G_Message".into())),
-            Err(e) => return Err(EvccError::Undecodable(e.to_string())),
-        };
-        let header_id = msg.header.session_id.0;
-        let Some(body) = msg.body.body_element else {
-            return Err(EvccError::Undecodable("V2G_Message without body".into()));
-        };
         let period = car.config.period;
-        match (self.state, body) {
-            (State::SessionSetup, B::SessionSetupRes(res)) => {
-                check("SessionSetupReq", res.response_code)?;
-                car.session_id = SessionId(header_id);
+        match (self.state, response) {
+            (State::SessionSetup, B::SessionSetupRes(_)) => {
                 self.state = State::ServiceDiscovery;
                 Ok(Next::Send)
             }
             (State::ServiceDiscovery, B::ServiceDiscoveryRes(res)) => {
-                check("ServiceDiscoveryReq", res.response_code)?;
                 if !res
                     .payment_option_list
                     .payment_option
@@ -278,13 +242,11 @@ impl Ev {
                 self.state = State::PaymentServiceSelection;
                 Ok(Next::Send)
             }
-            (State::PaymentServiceSelection, B::PaymentServiceSelectionRes(res)) => {
-                check("PaymentServiceSelectionReq", res.response_code)?;
+            (State::PaymentServiceSelection, B::PaymentServiceSelectionRes(_)) => {
                 self.state = State::Authorization;
                 Ok(Next::Send)
             }
             (State::Authorization, B::AuthorizationRes(res)) => {
-                check("AuthorizationReq", res.response_code)?;
                 if res.evse_processing != EvseProcessingType::Finished {
                     car.in_loop(now, "Authorization", timing::EVCC_ONGOING_TIMEOUT)?;
                     return Ok(Next::After(period));
@@ -293,7 +255,6 @@ impl Ev {
                 Ok(Next::Send)
             }
             (State::ChargeParameterDiscovery, B::ChargeParameterDiscoveryRes(res)) => {
-                check("ChargeParameterDiscoveryReq", res.response_code)?;
                 if let EvseChargeParameter::DcEvseChargeParameter(p) = &res.evse_charge_parameter {
                     evse_status(car, &p.dc_evse_status);
                     car.evse.max_voltage = Some(Volts(from_iso2(&p.evse_maximum_voltage_limit)));
@@ -325,7 +286,6 @@ impl Ev {
                 Ok(Next::Send)
             }
             (State::CableCheck, B::CableCheckRes(res)) => {
-                check("CableCheckReq", res.response_code)?;
                 evse_status(car, &res.dc_evse_status);
                 car.in_loop(now, "CableCheck", timing::EVCC_CABLE_CHECK_TIMEOUT)?;
                 if res.evse_processing == EvseProcessingType::Finished {
@@ -335,7 +295,6 @@ impl Ev {
                 Ok(Next::After(period))
             }
             (State::PreCharge, B::PreChargeRes(res)) => {
-                check("PreChargeReq", res.response_code)?;
                 evse_status(car, &res.dc_evse_status);
                 car.measured(now, from_iso2(&res.evse_present_voltage), 0.0);
                 car.in_loop(now, "PreCharge", timing::EVCC_PRE_CHARGE_TIMEOUT)?;
@@ -345,14 +304,12 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::PowerDeliveryStart, B::PowerDeliveryRes(res)) => {
-                check("PowerDeliveryReq", res.response_code)?;
+            (State::PowerDeliveryStart, B::PowerDeliveryRes(_)) => {
                 car.loop_started = Some(now);
                 self.state = State::CurrentDemand;
                 Ok(Next::Send)
             }
             (State::CurrentDemand, B::CurrentDemandRes(res)) => {
-                check("CurrentDemandReq", res.response_code)?;
                 evse_status(car, &res.dc_evse_status);
                 car.measured(
                     now,
@@ -375,13 +332,11 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::PowerDeliveryStop, B::PowerDeliveryRes(res)) => {
-                check("PowerDeliveryReq", res.response_code)?;
+            (State::PowerDeliveryStop, B::PowerDeliveryRes(_)) => {
                 self.state = State::WeldingDetection;
                 Ok(Next::Send)
             }
             (State::WeldingDetection, B::WeldingDetectionRes(res)) => {
-                check("WeldingDetectionReq", res.response_code)?;
                 car.measured(now, from_iso2(&res.evse_present_voltage), 0.0);
                 if car.welded_open() {
                     self.state = State::SessionStop;
@@ -389,44 +344,9 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::SessionStop, B::SessionStopRes(res)) => {
-                check("SessionStopReq", res.response_code)?;
-                Ok(Next::Done)
-            }
-            (state, body) => Err(EvccError::Unexpected {
-                expected: expected(state),
-                got: message_name(&body).to_owned(),
-            }),
+            (State::SessionStop, B::SessionStopRes(_)) => Ok(Next::Done),
+            (_, other) => Err(envelope::unexpected::<Iso2>(other)),
         }
-    }
-}
-
-fn expected(state: State) -> &'static str {
-    match state {
-        State::SessionSetup => "SessionSetupRes",
-        State::ServiceDiscovery => "ServiceDiscoveryRes",
-        State::PaymentServiceSelection => "PaymentServiceSelectionRes",
-        State::Authorization => "AuthorizationRes",
-        State::ChargeParameterDiscovery => "ChargeParameterDiscoveryRes",
-        State::CableCheck => "CableCheckRes",
-        State::PreCharge => "PreChargeRes",
-        State::PowerDeliveryStart | State::PowerDeliveryStop => "PowerDeliveryRes",
-        State::CurrentDemand => "CurrentDemandRes",
-        State::WeldingDetection => "WeldingDetectionRes",
-        State::SessionStop => "SessionStopRes",
-    }
-}
-
-fn check(request: &'static str, code: ResponseCodeType) -> Result<(), EvccError> {
-    match code {
-        ResponseCodeType::Ok
-        | ResponseCodeType::OkNewSessionEstablished
-        | ResponseCodeType::OkOldSessionJoined
-        | ResponseCodeType::OkCertificateExpiresSoon => Ok(()),
-        other => Err(EvccError::Refused {
-            request,
-            code: code_name(other).to_owned(),
-        }),
     }
 }
 

@@ -1,5 +1,7 @@
 //! ISO 15118-20 DC and DC_BPT (EIM), the car's request sequence.
 
+use std::time::Duration;
+
 use units::{Amps, Timestamp, Volts, Watts};
 use v2g_messages::iso20::common_messages::{
     self as cm, AReqAuthorizationMode, AuthorizationType, ChannelSelectionType, ChargeProgressType,
@@ -10,7 +12,6 @@ use v2g_messages::iso20::common_messages::{
 };
 use v2g_messages::iso20::common_types::{
     DisplayParametersType, EvseNotificationType, EvseStatusType, MessageHeaderType, ProcessingType,
-    ResponseCodeType,
 };
 use v2g_messages::iso20::dc::{
     self, BptDcCpdReqEnergyTransferModeType, BptDynamicDcClReqControlModeType,
@@ -19,13 +20,13 @@ use v2g_messages::iso20::dc::{
     ScheduledDcClReqControlModeType,
 };
 
-use super::{Car, EvccError, Next, Outgoing};
+use super::envelope::{self, Sequence};
+use super::{Car, EvccError, Next};
 use crate::ControlMode;
-use crate::secc::iso20::{SERVICE_DC, SERVICE_DC_BPT, code_name, common_name, dc_name};
-use crate::session_id::SessionId;
+use crate::dialect::{Iso20, Iso20Message};
+use crate::secc::iso20::{SERVICE_DC, SERVICE_DC_BPT};
 use crate::timing;
 use crate::values::{from_rational, rational};
-use crate::wire::{Frame, PayloadType};
 
 /// The request the car sends next (and whose response it waits for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,278 +74,6 @@ impl Ev {
 
     fn bpt(&self) -> bool {
         self.service == SERVICE_DC_BPT
-    }
-
-    pub(crate) fn request(&mut self, car: &mut Car, now: Timestamp) -> Result<Outgoing, EvccError> {
-        use cm::Document as C;
-        use dc::Document as D;
-        let header = MessageHeaderType {
-            session_id: car.header_session_id().into(),
-            time_stamp: u64::try_from(now.as_unix_micros() / 1_000_000).unwrap_or(0),
-            signature: None,
-        };
-        let b = *car.battery.config();
-        let target_soc = car.config.target_soc.0.round().clamp(0.0, 100.0) as i8;
-        let (name, doc, timeout) = match self.state {
-            State::SessionSetup => (
-                "SessionSetupReq",
-                Doc::Common(C::SessionSetupReq(cm::SessionSetupReqType {
-                    header,
-                    evccid: car
-                        .config
-                        .evcc_id
-                        .iter()
-                        .map(|b| format!("{b:02X}"))
-                        .collect(),
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::AuthorizationSetup => (
-                "AuthorizationSetupReq",
-                Doc::Common(C::AuthorizationSetupReq(cm::AuthorizationSetupReqType {
-                    header,
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::Authorization => (
-                "AuthorizationReq",
-                Doc::Common(C::AuthorizationReq(cm::AuthorizationReqType {
-                    header,
-                    selected_authorization_service: AuthorizationType::Eim,
-                    a_req_authorization_mode: AReqAuthorizationMode::EimAReqAuthorizationMode(
-                        EimAReqAuthorizationModeType {},
-                    ),
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::ServiceDiscovery => (
-                "ServiceDiscoveryReq",
-                Doc::Common(C::ServiceDiscoveryReq(cm::ServiceDiscoveryReqType {
-                    header,
-                    supported_service_i_ds: None,
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::ServiceDetail => (
-                "ServiceDetailReq",
-                Doc::Common(C::ServiceDetailReq(cm::ServiceDetailReqType {
-                    header,
-                    service_id: self.service,
-                })),
-                timing::EVCC_LONG_MSG_TIMEOUT,
-            ),
-            State::ServiceSelection => (
-                "ServiceSelectionReq",
-                Doc::Common(C::ServiceSelectionReq(cm::ServiceSelectionReqType {
-                    header,
-                    selected_energy_transfer_service: SelectedServiceType {
-                        service_id: self.service,
-                        parameter_set_id: self.parameter_set,
-                    },
-                    selected_vas_list: None,
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::ChargeParameterDiscovery => {
-                let mode = if self.bpt() {
-                    DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(
-                        BptDcCpdReqEnergyTransferModeType {
-                            ev_maximum_charge_power: rational(b.max_power.0),
-                            ev_minimum_charge_power: rational(0.0),
-                            ev_maximum_charge_current: rational(b.max_current.0),
-                            ev_minimum_charge_current: rational(0.0),
-                            ev_maximum_voltage: rational(b.max_voltage.0),
-                            ev_minimum_voltage: rational(b.min_voltage.0),
-                            target_soc: Some(target_soc),
-                            ev_maximum_discharge_power: rational(b.max_discharge_power.0),
-                            ev_minimum_discharge_power: rational(0.0),
-                            ev_maximum_discharge_current: rational(b.max_discharge_current.0),
-                            ev_minimum_discharge_current: rational(0.0),
-                        },
-                    )
-                } else {
-                    DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(
-                        DcCpdReqEnergyTransferModeType {
-                            ev_maximum_charge_power: rational(b.max_power.0),
-                            ev_minimum_charge_power: rational(0.0),
-                            ev_maximum_charge_current: rational(b.max_current.0),
-                            ev_minimum_charge_current: rational(0.0),
-                            ev_maximum_voltage: rational(b.max_voltage.0),
-                            ev_minimum_voltage: rational(b.min_voltage.0),
-                            target_soc: Some(target_soc),
-                        },
-                    )
-                };
-                (
-                    "DC_ChargeParameterDiscoveryReq",
-                    Doc::Dc(D::DcChargeParameterDiscoveryReq(
-                        dc::DcChargeParameterDiscoveryReqType {
-                            header,
-                            dc_cpd_req_energy_transfer_mode: mode,
-                        },
-                    )),
-                    timing::EVCC_MSG_TIMEOUT,
-                )
-            }
-            State::ScheduleExchange => {
-                let energy = car.battery.energy_to(car.config.target_soc).0;
-                let mode = match self.mode {
-                    ControlMode::Scheduled => {
-                        SeReqControlMode::ScheduledSeReqControlMode(ScheduledSeReqControlModeType {
-                            departure_time: None,
-                            ev_target_energy_request: Some(rational(energy)),
-                            ev_maximum_energy_request: Some(rational(energy)),
-                            ev_minimum_energy_request: Some(rational(0.0)),
-                            ev_energy_offer: None,
-                        })
-                    }
-                    ControlMode::Dynamic => {
-                        let v2x = self.bpt().then(|| rational(b.capacity.0));
-                        SeReqControlMode::DynamicSeReqControlMode(DynamicSeReqControlModeType {
-                            departure_time: DURATION_S,
-                            minimum_soc: Some(car.config.min_soc.0.round().clamp(0.0, 100.0) as i8),
-                            target_soc: Some(target_soc),
-                            ev_target_energy_request: rational(energy),
-                            ev_maximum_energy_request: rational(energy),
-                            ev_minimum_energy_request: rational(0.0),
-                            ev_maximum_v2x_energy_request: v2x.clone(),
-                            ev_minimum_v2x_energy_request: v2x.map(|_| rational(0.0)),
-                        })
-                    }
-                };
-                (
-                    "ScheduleExchangeReq",
-                    Doc::Common(C::ScheduleExchangeReq(cm::ScheduleExchangeReqType {
-                        header,
-                        maximum_supporting_points: 1024,
-                        se_req_control_mode: mode,
-                    })),
-                    timing::EVCC_MSG_TIMEOUT,
-                )
-            }
-            State::CableCheck => (
-                "DC_CableCheckReq",
-                Doc::Dc(D::DcCableCheckReq(dc::DcCableCheckReqType { header })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-            State::PreCharge => {
-                let v = car.battery.voltage().0;
-                let target =
-                    if car.config.behaviour.negative_precharge && car.precharge_requests == 0 {
-                        -v
-                    } else {
-                        v
-                    };
-                car.precharge_requests += 1;
-                (
-                    "DC_PreChargeReq",
-                    Doc::Dc(D::DcPreChargeReq(dc::DcPreChargeReqType {
-                        header,
-                        ev_processing: ProcessingType::Ongoing,
-                        ev_present_voltage: rational(v),
-                        ev_target_voltage: rational(target),
-                    })),
-                    timing::EVCC_MSG_TIMEOUT,
-                )
-            }
-            State::PowerDeliveryStart | State::PowerDeliveryStop => {
-                let start = self.state == State::PowerDeliveryStart;
-                let profile = start.then(|| {
-                    let power = car.target_current().0 * car.battery.voltage().0;
-                    EvPowerProfileType {
-                        time_anchor: u64::try_from(now.as_unix_micros() / 1_000_000).unwrap_or(0),
-                        evppt_control_mode: match self.mode {
-                            ControlMode::Scheduled => EvpptControlMode::ScheduledEvpptControlMode(
-                                ScheduledEvpptControlModeType {
-                                    selected_schedule_tuple_id: car.schedule_id.unwrap_or(1),
-                                    power_tolerance_acceptance: None,
-                                },
-                            ),
-                            ControlMode::Dynamic => EvpptControlMode::DynamicEvpptControlMode(
-                                DynamicEvpptControlModeType {},
-                            ),
-                        },
-                        ev_power_profile_entries: EvPowerProfileEntryListType {
-                            ev_power_profile_entry: vec![PowerScheduleEntryType {
-                                duration: DURATION_S,
-                                power: rational(power),
-                                power_l2: None,
-                                power_l3: None,
-                            }],
-                        },
-                    }
-                });
-                (
-                    "PowerDeliveryReq",
-                    Doc::Common(C::PowerDeliveryReq(cm::PowerDeliveryReqType {
-                        header,
-                        ev_processing: ProcessingType::Finished,
-                        charge_progress: if start {
-                            ChargeProgressType::Start
-                        } else {
-                            ChargeProgressType::Stop
-                        },
-                        ev_power_profile: profile,
-                        bpt_channel_selection: (start && self.bpt()).then_some(
-                            if car.config.discharge {
-                                ChannelSelectionType::Discharge
-                            } else {
-                                ChannelSelectionType::Charge
-                            },
-                        ),
-                    })),
-                    timing::EVCC_MSG_TIMEOUT,
-                )
-            }
-            State::ChargeLoop => (
-                "DC_ChargeLoopReq",
-                Doc::Dc(D::DcChargeLoopReq(dc::DcChargeLoopReqType {
-                    header,
-                    display_parameters: Some(DisplayParametersType {
-                        present_soc: Some(car.battery.soc_byte()),
-                        target_soc: Some(target_soc),
-                        charging_complete: Some(car.ramp_down.is_some()),
-                        battery_energy_capacity: Some(rational(b.capacity.0)),
-                        ..Default::default()
-                    }),
-                    meter_info_requested: car.cycles == 0,
-                    ev_present_voltage: rational(car.battery.voltage().0),
-                    cl_req_control_mode: self.loop_mode(car),
-                })),
-                timing::EVCC_CHARGE_LOOP_TIMEOUT,
-            ),
-            State::WeldingDetection => {
-                car.welding_requests += 1;
-                (
-                    "DC_WeldingDetectionReq",
-                    Doc::Dc(D::DcWeldingDetectionReq(dc::DcWeldingDetectionReqType {
-                        header,
-                        ev_processing: ProcessingType::Ongoing,
-                    })),
-                    timing::EVCC_MSG_TIMEOUT,
-                )
-            }
-            State::SessionStop => (
-                "SessionStopReq",
-                Doc::Common(C::SessionStopReq(cm::SessionStopReqType {
-                    header,
-                    charging_session: ChargingSessionType::Terminate,
-                    ev_termination_code: None,
-                    ev_termination_explanation: None,
-                })),
-                timing::EVCC_MSG_TIMEOUT,
-            ),
-        };
-        let frame = match doc {
-            Doc::Common(d) => cm::encode(&d).map(|b| Frame::new(PayloadType::Iso20Main, b)),
-            Doc::Dc(d) => dc::encode(&d).map(|b| Frame::new(PayloadType::Iso20Dc, b)),
-        }
-        .map_err(|e| EvccError::Encoding(e.to_string()))?;
-        Ok(Outgoing {
-            name,
-            frame,
-            timeout,
-        })
     }
 
     /// The charge loop's control mode parameters.
@@ -431,36 +160,276 @@ impl Ev {
         }
         car.battery.charge_current(car.config.target_soc).0 * car.battery.voltage().0
     }
+}
 
-    pub(crate) fn handle(
+impl Sequence for Ev {
+    type Dialect = Iso20;
+
+    // Inlined into the envelope, the request is built where it is encoded, not copied there.
+    #[inline]
+    fn request(&mut self, car: &mut Car, now: Timestamp) -> (Iso20Message, Duration) {
+        use Iso20Message::{Common, Dc};
+        use cm::Document as C;
+        use dc::Document as D;
+        // The envelope stamps the SessionID and the time.
+        let header = MessageHeaderType::default();
+        let b = *car.battery.config();
+        let target_soc = car.config.target_soc.0.round().clamp(0.0, 100.0) as i8;
+        let (doc, timeout) = match self.state {
+            State::SessionSetup => (
+                Common(C::SessionSetupReq(cm::SessionSetupReqType {
+                    header,
+                    evccid: car
+                        .config
+                        .evcc_id
+                        .iter()
+                        .map(|b| format!("{b:02X}"))
+                        .collect(),
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::AuthorizationSetup => (
+                Common(C::AuthorizationSetupReq(cm::AuthorizationSetupReqType {
+                    header,
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::Authorization => (
+                Common(C::AuthorizationReq(cm::AuthorizationReqType {
+                    header,
+                    selected_authorization_service: AuthorizationType::Eim,
+                    a_req_authorization_mode: AReqAuthorizationMode::EimAReqAuthorizationMode(
+                        EimAReqAuthorizationModeType {},
+                    ),
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ServiceDiscovery => (
+                Common(C::ServiceDiscoveryReq(cm::ServiceDiscoveryReqType {
+                    header,
+                    supported_service_i_ds: None,
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ServiceDetail => (
+                Common(C::ServiceDetailReq(cm::ServiceDetailReqType {
+                    header,
+                    service_id: self.service,
+                })),
+                timing::EVCC_LONG_MSG_TIMEOUT,
+            ),
+            State::ServiceSelection => (
+                Common(C::ServiceSelectionReq(cm::ServiceSelectionReqType {
+                    header,
+                    selected_energy_transfer_service: SelectedServiceType {
+                        service_id: self.service,
+                        parameter_set_id: self.parameter_set,
+                    },
+                    selected_vas_list: None,
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::ChargeParameterDiscovery => {
+                let mode = if self.bpt() {
+                    DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(
+                        BptDcCpdReqEnergyTransferModeType {
+                            ev_maximum_charge_power: rational(b.max_power.0),
+                            ev_minimum_charge_power: rational(0.0),
+                            ev_maximum_charge_current: rational(b.max_current.0),
+                            ev_minimum_charge_current: rational(0.0),
+                            ev_maximum_voltage: rational(b.max_voltage.0),
+                            ev_minimum_voltage: rational(b.min_voltage.0),
+                            target_soc: Some(target_soc),
+                            ev_maximum_discharge_power: rational(b.max_discharge_power.0),
+                            ev_minimum_discharge_power: rational(0.0),
+                            ev_maximum_discharge_current: rational(b.max_discharge_current.0),
+                            ev_minimum_discharge_current: rational(0.0),
+                        },
+                    )
+                } else {
+                    DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(
+                        DcCpdReqEnergyTransferModeType {
+                            ev_maximum_charge_power: rational(b.max_power.0),
+                            ev_minimum_charge_power: rational(0.0),
+                            ev_maximum_charge_current: rational(b.max_current.0),
+                            ev_minimum_charge_current: rational(0.0),
+                            ev_maximum_voltage: rational(b.max_voltage.0),
+                            ev_minimum_voltage: rational(b.min_voltage.0),
+                            target_soc: Some(target_soc),
+                        },
+                    )
+                };
+                (
+                    Dc(D::DcChargeParameterDiscoveryReq(
+                        dc::DcChargeParameterDiscoveryReqType {
+                            header,
+                            dc_cpd_req_energy_transfer_mode: mode,
+                        },
+                    )),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::ScheduleExchange => {
+                let energy = car.battery.energy_to(car.config.target_soc).0;
+                let mode = match self.mode {
+                    ControlMode::Scheduled => {
+                        SeReqControlMode::ScheduledSeReqControlMode(ScheduledSeReqControlModeType {
+                            departure_time: None,
+                            ev_target_energy_request: Some(rational(energy)),
+                            ev_maximum_energy_request: Some(rational(energy)),
+                            ev_minimum_energy_request: Some(rational(0.0)),
+                            ev_energy_offer: None,
+                        })
+                    }
+                    ControlMode::Dynamic => {
+                        let v2x = self.bpt().then(|| rational(b.capacity.0));
+                        SeReqControlMode::DynamicSeReqControlMode(DynamicSeReqControlModeType {
+                            departure_time: DURATION_S,
+                            minimum_soc: Some(car.config.min_soc.0.round().clamp(0.0, 100.0) as i8),
+                            target_soc: Some(target_soc),
+                            ev_target_energy_request: rational(energy),
+                            ev_maximum_energy_request: rational(energy),
+                            ev_minimum_energy_request: rational(0.0),
+                            ev_maximum_v2x_energy_request: v2x.clone(),
+                            ev_minimum_v2x_energy_request: v2x.map(|_| rational(0.0)),
+                        })
+                    }
+                };
+                (
+                    Common(C::ScheduleExchangeReq(cm::ScheduleExchangeReqType {
+                        header,
+                        maximum_supporting_points: 1024,
+                        se_req_control_mode: mode,
+                    })),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::CableCheck => (
+                Dc(D::DcCableCheckReq(dc::DcCableCheckReqType { header })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+            State::PreCharge => {
+                let v = car.battery.voltage().0;
+                let target =
+                    if car.config.behaviour.negative_precharge && car.precharge_requests == 0 {
+                        -v
+                    } else {
+                        v
+                    };
+                car.precharge_requests += 1;
+                (
+                    Dc(D::DcPreChargeReq(dc::DcPreChargeReqType {
+                        header,
+                        ev_processing: ProcessingType::Ongoing,
+                        ev_present_voltage: rational(v),
+                        ev_target_voltage: rational(target),
+                    })),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::PowerDeliveryStart | State::PowerDeliveryStop => {
+                let start = self.state == State::PowerDeliveryStart;
+                let profile = start.then(|| {
+                    let power = car.target_current().0 * car.battery.voltage().0;
+                    EvPowerProfileType {
+                        time_anchor: crate::dialect::unix_secs(now),
+                        evppt_control_mode: match self.mode {
+                            ControlMode::Scheduled => EvpptControlMode::ScheduledEvpptControlMode(
+                                ScheduledEvpptControlModeType {
+                                    selected_schedule_tuple_id: car.schedule_id.unwrap_or(1),
+                                    power_tolerance_acceptance: None,
+                                },
+                            ),
+                            ControlMode::Dynamic => EvpptControlMode::DynamicEvpptControlMode(
+                                DynamicEvpptControlModeType {},
+                            ),
+                        },
+                        ev_power_profile_entries: EvPowerProfileEntryListType {
+                            ev_power_profile_entry: vec![PowerScheduleEntryType {
+                                duration: DURATION_S,
+                                power: rational(power),
+                                power_l2: None,
+                                power_l3: None,
+                            }],
+                        },
+                    }
+                });
+                (
+                    Common(C::PowerDeliveryReq(cm::PowerDeliveryReqType {
+                        header,
+                        ev_processing: ProcessingType::Finished,
+                        charge_progress: if start {
+                            ChargeProgressType::Start
+                        } else {
+                            ChargeProgressType::Stop
+                        },
+                        ev_power_profile: profile,
+                        bpt_channel_selection: (start && self.bpt()).then_some(
+                            if car.config.discharge {
+                                ChannelSelectionType::Discharge
+                            } else {
+                                ChannelSelectionType::Charge
+                            },
+                        ),
+                    })),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::ChargeLoop => (
+                Dc(D::DcChargeLoopReq(dc::DcChargeLoopReqType {
+                    header,
+                    display_parameters: Some(DisplayParametersType {
+                        present_soc: Some(car.battery.soc_byte()),
+                        target_soc: Some(target_soc),
+                        charging_complete: Some(car.ramp_down.is_some()),
+                        battery_energy_capacity: Some(rational(b.capacity.0)),
+                        ..Default::default()
+                    }),
+                    meter_info_requested: car.cycles == 0,
+                    ev_present_voltage: rational(car.battery.voltage().0),
+                    cl_req_control_mode: self.loop_mode(car),
+                })),
+                timing::EVCC_CHARGE_LOOP_TIMEOUT,
+            ),
+            State::WeldingDetection => {
+                car.welding_requests += 1;
+                (
+                    Dc(D::DcWeldingDetectionReq(dc::DcWeldingDetectionReqType {
+                        header,
+                        ev_processing: ProcessingType::Ongoing,
+                    })),
+                    timing::EVCC_MSG_TIMEOUT,
+                )
+            }
+            State::SessionStop => (
+                Common(C::SessionStopReq(cm::SessionStopReqType {
+                    header,
+                    charging_session: ChargingSessionType::Terminate,
+                    ev_termination_code: None,
+                    ev_termination_explanation: None,
+                })),
+                timing::EVCC_MSG_TIMEOUT,
+            ),
+        };
+        (doc, timeout)
+    }
+
+    fn response(
         &mut self,
         car: &mut Car,
         now: Timestamp,
-        frame: &Frame,
+        response: &Iso20Message,
     ) -> Result<Next, EvccError> {
+        use Iso20Message::{Common, Dc};
         use cm::Document as C;
         use dc::Document as D;
-        let doc = match frame.payload_type {
-            PayloadType::Iso20Main => cm::decode(&frame.payload).map(Doc::Common),
-            PayloadType::Iso20Dc => dc::decode(&frame.payload).map(Doc::Dc),
-            other => {
-                return Err(EvccError::Unexpected {
-                    expected: "an ISO 15118-20 message",
-                    got: format!("payload type {other}"),
-                });
-            }
-        }
-        .map_err(|e| EvccError::Undecodable(e.to_string()))?;
         let period = car.config.period;
-        match (self.state, doc) {
-            (State::SessionSetup, Doc::Common(C::SessionSetupRes(res))) => {
-                check("SessionSetupReq", res.response_code)?;
-                car.session_id = SessionId(res.header.session_id.0);
+        match (self.state, response) {
+            (State::SessionSetup, Common(C::SessionSetupRes(_))) => {
                 self.state = State::AuthorizationSetup;
                 Ok(Next::Send)
             }
-            (State::AuthorizationSetup, Doc::Common(C::AuthorizationSetupRes(res))) => {
-                check("AuthorizationSetupReq", res.response_code)?;
+            (State::AuthorizationSetup, Common(C::AuthorizationSetupRes(res))) => {
                 if !res.authorization_services.contains(&AuthorizationType::Eim) {
                     return Err(EvccError::Refused {
                         request: "AuthorizationSetupReq",
@@ -470,8 +439,7 @@ impl Ev {
                 self.state = State::Authorization;
                 Ok(Next::Send)
             }
-            (State::Authorization, Doc::Common(C::AuthorizationRes(res))) => {
-                check("AuthorizationReq", res.response_code)?;
+            (State::Authorization, Common(C::AuthorizationRes(res))) => {
                 if res.evse_processing != ProcessingType::Finished {
                     car.in_loop(now, "Authorization", timing::EVCC_ONGOING_TIMEOUT)?;
                     return Ok(Next::After(period));
@@ -479,8 +447,7 @@ impl Ev {
                 self.state = State::ServiceDiscovery;
                 Ok(Next::Send)
             }
-            (State::ServiceDiscovery, Doc::Common(C::ServiceDiscoveryRes(res))) => {
-                check("ServiceDiscoveryReq", res.response_code)?;
+            (State::ServiceDiscovery, Common(C::ServiceDiscoveryRes(res))) => {
                 let offered: Vec<u16> = res
                     .energy_transfer_service_list
                     .service
@@ -510,8 +477,7 @@ impl Ev {
                 self.state = State::ServiceDetail;
                 Ok(Next::Send)
             }
-            (State::ServiceDetail, Doc::Common(C::ServiceDetailRes(res))) => {
-                check("ServiceDetailReq", res.response_code)?;
+            (State::ServiceDetail, Common(C::ServiceDetailRes(res))) => {
                 let sets = &res.service_parameter_list.parameter_set;
                 let mode_of = |set: &cm::ParameterSetType| {
                     set.parameter
@@ -538,13 +504,11 @@ impl Ev {
                 self.state = State::ServiceSelection;
                 Ok(Next::Send)
             }
-            (State::ServiceSelection, Doc::Common(C::ServiceSelectionRes(res))) => {
-                check("ServiceSelectionReq", res.response_code)?;
+            (State::ServiceSelection, Common(C::ServiceSelectionRes(_))) => {
                 self.state = State::ChargeParameterDiscovery;
                 Ok(Next::Send)
             }
-            (State::ChargeParameterDiscovery, Doc::Dc(D::DcChargeParameterDiscoveryRes(res))) => {
-                check("DC_ChargeParameterDiscoveryReq", res.response_code)?;
+            (State::ChargeParameterDiscovery, Dc(D::DcChargeParameterDiscoveryRes(res))) => {
                 match &res.dc_cpd_res_energy_transfer_mode {
                     DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(p) => {
                         car.evse.max_voltage = Some(Volts(from_rational(&p.evse_maximum_voltage)));
@@ -568,8 +532,7 @@ impl Ev {
                 self.state = State::ScheduleExchange;
                 Ok(Next::Send)
             }
-            (State::ScheduleExchange, Doc::Common(C::ScheduleExchangeRes(res))) => {
-                check("ScheduleExchangeReq", res.response_code)?;
+            (State::ScheduleExchange, Common(C::ScheduleExchangeRes(res))) => {
                 if res.evse_processing != ProcessingType::Finished {
                     car.in_loop(now, "ScheduleExchange", timing::EVCC_ONGOING_TIMEOUT)?;
                     return Ok(Next::After(period));
@@ -587,8 +550,7 @@ impl Ev {
                 };
                 Ok(Next::Send)
             }
-            (State::CableCheck, Doc::Dc(D::DcCableCheckRes(res))) => {
-                check("DC_CableCheckReq", res.response_code)?;
+            (State::CableCheck, Dc(D::DcCableCheckRes(res))) => {
                 car.in_loop(now, "CableCheck", timing::EVCC_CABLE_CHECK_TIMEOUT)?;
                 if res.evse_processing == ProcessingType::Finished {
                     self.state = State::PreCharge;
@@ -596,8 +558,7 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::PreCharge, Doc::Dc(D::DcPreChargeRes(res))) => {
-                check("DC_PreChargeReq", res.response_code)?;
+            (State::PreCharge, Dc(D::DcPreChargeRes(res))) => {
                 car.measured(now, from_rational(&res.evse_present_voltage), 0.0);
                 car.in_loop(now, "PreCharge", timing::EVCC_PRE_CHARGE_TIMEOUT_20)?;
                 if car.precharged() {
@@ -606,15 +567,13 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::PowerDeliveryStart, Doc::Common(C::PowerDeliveryRes(res))) => {
-                check("PowerDeliveryReq", res.response_code)?;
+            (State::PowerDeliveryStart, Common(C::PowerDeliveryRes(res))) => {
                 evse_status(car, res.evse_status.as_ref());
                 car.loop_started = Some(now);
                 self.state = State::ChargeLoop;
                 Ok(Next::Send)
             }
-            (State::ChargeLoop, Doc::Dc(D::DcChargeLoopRes(res))) => {
-                check("DC_ChargeLoopReq", res.response_code)?;
+            (State::ChargeLoop, Dc(D::DcChargeLoopRes(res))) => {
                 evse_status(car, res.evse_status.as_ref());
                 car.measured(
                     now,
@@ -631,13 +590,11 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::PowerDeliveryStop, Doc::Common(C::PowerDeliveryRes(res))) => {
-                check("PowerDeliveryReq", res.response_code)?;
+            (State::PowerDeliveryStop, Common(C::PowerDeliveryRes(_))) => {
                 self.state = State::WeldingDetection;
                 Ok(Next::Send)
             }
-            (State::WeldingDetection, Doc::Dc(D::DcWeldingDetectionRes(res))) => {
-                check("DC_WeldingDetectionReq", res.response_code)?;
+            (State::WeldingDetection, Dc(D::DcWeldingDetectionRes(res))) => {
                 car.measured(now, from_rational(&res.evse_present_voltage), 0.0);
                 if car.welded_open() {
                     self.state = State::SessionStop;
@@ -645,59 +602,9 @@ impl Ev {
                 }
                 Ok(Next::After(period))
             }
-            (State::SessionStop, Doc::Common(C::SessionStopRes(res))) => {
-                check("SessionStopReq", res.response_code)?;
-                Ok(Next::Done)
-            }
-            (state, doc) => Err(EvccError::Unexpected {
-                expected: expected(state),
-                got: match &doc {
-                    Doc::Common(d) => common_name(d),
-                    Doc::Dc(d) => dc_name(d),
-                },
-            }),
+            (State::SessionStop, Common(C::SessionStopRes(_))) => Ok(Next::Done),
+            (_, other) => Err(envelope::unexpected::<Iso20>(other)),
         }
-    }
-}
-
-/// A document of either stream.
-#[derive(Debug)]
-enum Doc {
-    Common(cm::Document),
-    Dc(dc::Document),
-}
-
-fn expected(state: State) -> &'static str {
-    match state {
-        State::SessionSetup => "SessionSetupRes",
-        State::AuthorizationSetup => "AuthorizationSetupRes",
-        State::Authorization => "AuthorizationRes",
-        State::ServiceDiscovery => "ServiceDiscoveryRes",
-        State::ServiceDetail => "ServiceDetailRes",
-        State::ServiceSelection => "ServiceSelectionRes",
-        State::ChargeParameterDiscovery => "DC_ChargeParameterDiscoveryRes",
-        State::ScheduleExchange => "ScheduleExchangeRes",
-        State::CableCheck => "DC_CableCheckRes",
-        State::PreCharge => "DC_PreChargeRes",
-        State::PowerDeliveryStart | State::PowerDeliveryStop => "PowerDeliveryRes",
-        State::ChargeLoop => "DC_ChargeLoopRes",
-        State::WeldingDetection => "DC_WeldingDetectionRes",
-        State::SessionStop => "SessionStopRes",
-    }
-}
-
-/// OK codes pass; warnings and failures end the session.
-fn check(request: &'static str, code: ResponseCodeType) -> Result<(), EvccError> {
-    match code {
-        ResponseCodeType::Ok
-        | ResponseCodeType::OkCertificateExpiresSoon
-        | ResponseCodeType::OkNewSessionEstablished
-        | ResponseCodeType::OkOldSessionJoined
-        | ResponseCodeType::OkPowerToleranceConfirmed => Ok(()),
-        other => Err(EvccError::Refused {
-            request,
-            code: code_name(other).to_owned(),
-        }),
     }
 }
 

@@ -8,10 +8,15 @@
 //! charge loop every `period`, ramps the current down before it stops, and measures every
 //! response time (what `gridlet ev` reports as latency).
 //!
+//! The rules every request of every protocol shares (header, SessionID, the response and its
+//! code) are written once, in [`envelope`]; each protocol module has only its request
+//! sequence.
+//!
 //! [`Behaviour`] makes it misbehave the ways real cars do, to test chargers.
 
 pub mod battery;
 mod din;
+pub(crate) mod envelope;
 mod iso2;
 mod iso20;
 
@@ -311,6 +316,8 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) name: &'static str,
+    /// The name of its response.
+    pub(crate) response: &'static str,
     pub(crate) frame: Frame,
     pub(crate) timeout: Duration,
 }
@@ -493,6 +500,7 @@ enum Stage {
 #[derive(Debug, Clone, Copy)]
 struct Awaiting {
     request: &'static str,
+    response: &'static str,
     sent: Timestamp,
     deadline: Timestamp,
     timeout: Duration,
@@ -674,14 +682,15 @@ impl Evcc {
                 app_handshake::encode(&app_handshake::Document::SupportedAppProtocolReq(req))
                     .map(|bytes| Outgoing {
                         name: "supportedAppProtocolReq",
+                        response: "supportedAppProtocolRes",
                         frame: Frame::new(PayloadType::Exi, bytes),
                         timeout: timing::EVCC_MSG_TIMEOUT,
                     })
                     .map_err(|e| EvccError::Encoding(e.to_string()))
             }
-            Stage::Din(ev) => ev.request(&mut self.car, now),
-            Stage::Iso2(ev) => ev.request(&mut self.car, now),
-            Stage::Iso20(ev) => ev.request(&mut self.car, now),
+            Stage::Din(ev) => envelope::send(ev, &mut self.car, now),
+            Stage::Iso2(ev) => envelope::send(ev, &mut self.car, now),
+            Stage::Iso20(ev) => envelope::send(ev, &mut self.car, now),
             Stage::Ended => return,
         };
         match outgoing {
@@ -691,6 +700,7 @@ impl Evcc {
                 self.transmit.push_back(out.frame.to_bytes());
                 self.awaiting = Some(Awaiting {
                     request: out.name,
+                    response: out.response,
                     sent: now,
                     deadline: now + out.timeout,
                     timeout: out.timeout,
@@ -718,11 +728,13 @@ impl Evcc {
         });
         let cycles_before = self.car.cycles;
         let had_session = !self.car.session_id.is_zero();
+        let car = &mut self.car;
+        let awaited = (awaiting.request, awaiting.response);
         let next = match &mut self.stage {
             Stage::Handshake => None,
-            Stage::Din(ev) => Some(ev.handle(&mut self.car, now, frame)),
-            Stage::Iso2(ev) => Some(ev.handle(&mut self.car, now, frame)),
-            Stage::Iso20(ev) => Some(ev.handle(&mut self.car, now, frame)),
+            Stage::Din(ev) => Some(envelope::receive(ev, car, now, frame, awaited)),
+            Stage::Iso2(ev) => Some(envelope::receive(ev, car, now, frame, awaited)),
+            Stage::Iso20(ev) => Some(envelope::receive(ev, car, now, frame, awaited)),
             Stage::Ended => return,
         };
         let next = match next {

@@ -30,7 +30,10 @@ pub(crate) enum Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Authorize {
     Granted,
-    Ongoing,
+    /// Pending since the first Ongoing answer: the state keeps `since` for the next request.
+    Ongoing {
+        since: Timestamp,
+    },
     Denied,
     /// Pending for longer than the charger answers Ongoing.
     TimedOut,
@@ -39,8 +42,9 @@ pub(crate) enum Authorize {
 /// The outcome of a CableCheckReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CableCheck {
-    /// The test runs: answer Ongoing.
-    Ongoing,
+    /// The test runs, started at `since` (the state keeps it for the next request): answer
+    /// Ongoing.
+    Ongoing { since: Timestamp },
     /// Passed with this level: answer Finished.
     Done(Isolation),
     /// Failed (a fault, or no verdict in time): answer FAILED.
@@ -77,8 +81,6 @@ pub(crate) struct Charging {
     pub(crate) cycles: u32,
     state: Option<SessionState>,
     ev: EvStatus,
-    cable_check_started: Option<Timestamp>,
-    ongoing_started: Option<Timestamp>,
     /// The last output voltage demanded (pre-charge or delivery).
     voltage: Option<Volts>,
     /// The last measurement, to integrate energy.
@@ -142,9 +144,10 @@ impl Charging {
     }
 
     /// Authorization (ContractAuthentication, Authorization): the site decides; Ongoing while it
-    /// has not, for at most the configured time.
+    /// has not, for at most the configured time from the first Ongoing answer (`since`).
     pub(crate) fn authorize(
-        &mut self,
+        &self,
+        since: Option<Timestamp>,
         now: Timestamp,
         status: &ChargerStatus,
         config: &SeccConfig,
@@ -153,28 +156,27 @@ impl Charging {
             Authorization::Granted => Authorize::Granted,
             Authorization::Denied => Authorize::Denied,
             Authorization::Pending => {
-                let since = *self.ongoing_started.get_or_insert(now);
+                let since = since.unwrap_or(now);
                 if now.saturating_duration_since(since) >= config.timeouts.ongoing {
                     Authorize::TimedOut
                 } else {
-                    Authorize::Ongoing
+                    Authorize::Ongoing { since }
                 }
             }
         }
     }
 
-    /// One CableCheckReq. The first starts the test (test voltage: the car's maximum, within
-    /// ours); a verdict counts only from a later request, so that a result left over from an
-    /// earlier test is never taken for this one.
+    /// One CableCheckReq of a test started at `since`. The first (`None`) starts the test (test
+    /// voltage: the car's maximum, within ours); a verdict counts only from a later request, so
+    /// that a result left over from an earlier test is never taken for this one.
     pub(crate) fn cable_check(
         &mut self,
+        since: Option<Timestamp>,
         now: Timestamp,
         status: &ChargerStatus,
         config: &SeccConfig,
     ) -> CableCheck {
-        let first = self.cable_check_started.is_none();
-        let started = *self.cable_check_started.get_or_insert(now);
-        if first {
+        let Some(started) = since else {
             let max = status.limits.max_voltage;
             let voltage = self
                 .ev
@@ -184,8 +186,8 @@ impl Charging {
                 power: PowerDemand::CableCheck { voltage },
                 isolation_test: true,
             };
-            return CableCheck::Ongoing;
-        }
+            return CableCheck::Ongoing { since: now };
+        };
         match status.isolation {
             level @ (Isolation::Valid | Isolation::Warning) => {
                 // Discharge the output: pre-charge starts from the car's request.
@@ -201,7 +203,7 @@ impl Charging {
                     self.demand = Demand::OFF;
                     CableCheck::Failed(level)
                 } else {
-                    CableCheck::Ongoing
+                    CableCheck::Ongoing { since: started }
                 }
             }
         }
@@ -360,7 +362,8 @@ impl Charging {
         if voltage > limits.max_voltage {
             delivery.voltage_limit_achieved = true;
         }
-        let voltage = voltage.clamp(Volts::ZERO, max_voltage);
+        // Never below zero, whatever limit the car sends.
+        let voltage = voltage.clamp(Volts::ZERO, max_voltage.max(Volts::ZERO));
         let at = Self::conversion_voltage(voltage, status);
         let current = if current.0 >= 0.0 {
             let by_power = limits.max_power.at(at);
@@ -448,6 +451,17 @@ mod tests {
         assert!(matches!(
             charging.demand.power,
             PowerDemand::Deliver { voltage, current } if voltage == Volts(420.0) && current == Amps(10.0)
+        ));
+    }
+
+    #[test]
+    fn a_negative_voltage_limit_of_the_car_never_makes_a_negative_target() {
+        let mut charging = Charging::new();
+        charging.ev.max_voltage = Some(Volts(-1.0));
+        charging.deliver(400.0, 10.0, false, &status(Limits::DEFAULT));
+        assert!(matches!(
+            charging.demand.power,
+            PowerDemand::Deliver { voltage, .. } if voltage == Volts::ZERO
         ));
     }
 

@@ -7,26 +7,26 @@
 //! (ReadyToChargeState true), CurrentDemand in a loop, PowerDelivery (false), WeldingDetection
 //! (repeated), SessionStop. SessionStopReq is allowed in every state but the charge loop.
 
-use units::{Percent, Volts, WattHours, Watts};
+use units::{Percent, Timestamp, Volts, WattHours, Watts};
 use v2g_messages::din::{
-    self, BodyElement, BodyType, CableCheckResType, ChargeParameterDiscoveryResType,
+    self, BodyElement, CableCheckResType, ChargeParameterDiscoveryResType,
     ContractAuthenticationResType, CurrentDemandResType, DcEvStatusType, DcEvseChargeParameterType,
-    DcEvseStatusCodeType, DcEvseStatusType, Document, EvChargeParameter,
-    EvRequestedEnergyTransferType, EvseChargeParameter, EvseNotificationType, EvseProcessingType,
-    EvseStatus, EvseSupportedEnergyTransferType, IsolationLevelType, MessageHeaderType,
-    PMaxScheduleEntryType, PMaxScheduleType, PaymentOptionType, PaymentOptionsType,
-    PowerDeliveryResType, PreChargeResType, RelativeTimeIntervalType, ResponseCodeType,
-    SaScheduleListType, SaScheduleTupleType, SaSchedules, ServiceCategoryType, ServiceChargeType,
-    ServiceDiscoveryResType, ServicePaymentSelectionResType, ServiceTagType, SessionSetupResType,
-    SessionStopResType, TimeInterval, UnitSymbolType as Unit, V2gMessage, WeldingDetectionResType,
+    DcEvseStatusCodeType, DcEvseStatusType, EvChargeParameter, EvRequestedEnergyTransferType,
+    EvseChargeParameter, EvseNotificationType, EvseProcessingType, EvseStatus,
+    EvseSupportedEnergyTransferType, IsolationLevelType, PMaxScheduleEntryType, PMaxScheduleType,
+    PaymentOptionType, PaymentOptionsType, PowerDeliveryResType, PreChargeResType,
+    RelativeTimeIntervalType, ResponseCodeType, SaScheduleListType, SaScheduleTupleType,
+    SaSchedules, ServiceCategoryType, ServiceChargeType, ServiceDiscoveryResType,
+    ServicePaymentSelectionResType, ServiceTagType, SessionSetupResType, SessionStopResType,
+    TimeInterval, UnitSymbolType as Unit, WeldingDetectionResType,
 };
 
 use super::charging::{Authorize, CableCheck, Condition};
+use super::envelope::{Envelope, Machine, Request};
 use super::{Ctx, EndReason, SessionState, Step};
 use crate::charger::Isolation;
-use crate::session_id::SessionId;
+use crate::dialect::Din;
 use crate::values::{din_value, from_din};
-use crate::wire::{Frame, PayloadType, WireError};
 
 /// The one charge service: ServiceID 1, EV charging (as every charger in the captures).
 const CHARGE_SERVICE_ID: u16 = 1;
@@ -39,13 +39,19 @@ const SCHEDULE_DURATION_S: u32 = 86_400;
 // States named for what they expect next, as rustls names its handshake states.
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     ExpectSessionSetup,
     ExpectServiceDiscovery,
     ExpectServicePaymentSelection,
-    ExpectContractAuthentication,
+    /// `since`: the first Ongoing answer (the Ongoing limit counts from it).
+    ExpectContractAuthentication {
+        since: Option<Timestamp>,
+    },
     ExpectChargeParameterDiscovery,
-    ExpectCableCheck,
+    /// `since`: when the first request started the isolation test.
+    ExpectCableCheck {
+        since: Option<Timestamp>,
+    },
     ExpectPreCharge,
     ExpectPreChargeOrPowerDelivery,
     ExpectCurrentDemand,
@@ -59,9 +65,9 @@ impl State {
             Self::ExpectSessionSetup => "SessionSetupReq",
             Self::ExpectServiceDiscovery => "ServiceDiscoveryReq",
             Self::ExpectServicePaymentSelection => "ServicePaymentSelectionReq",
-            Self::ExpectContractAuthentication => "ContractAuthenticationReq",
+            Self::ExpectContractAuthentication { .. } => "ContractAuthenticationReq",
             Self::ExpectChargeParameterDiscovery => "ChargeParameterDiscoveryReq",
-            Self::ExpectCableCheck => "CableCheckReq",
+            Self::ExpectCableCheck { .. } => "CableCheckReq",
             Self::ExpectPreCharge => "PreChargeReq",
             Self::ExpectPreChargeOrPowerDelivery => "PreChargeReq or PowerDeliveryReq",
             Self::ExpectCurrentDemand => "CurrentDemandReq",
@@ -82,139 +88,83 @@ impl State {
     }
 }
 
-/// A DIN 70121 session. See the [module docs](self).
-#[derive(Debug)]
-pub struct Session {
-    id: Option<SessionId>,
-    state: State,
-}
+/// DIN 70121 in the charger's envelope. See the [module docs](self).
+impl Machine for Din {
+    type State = State;
+    const START: State = State::ExpectSessionSetup;
 
-impl Session {
-    pub(crate) fn new() -> Self {
-        Self {
-            id: None,
-            state: State::ExpectSessionSetup,
-        }
-    }
-
-    pub(crate) fn session_id(&self) -> Option<&SessionId> {
-        self.id.as_ref()
-    }
-
-    pub(crate) fn handle(&mut self, ctx: &mut Ctx<'_>, frame: &Frame) -> Step {
-        if frame.payload_type != PayloadType::Exi {
-            return Step::end(EndReason::Framing(WireError::PayloadType {
-                found: frame.payload_type,
-                expected: PayloadType::Exi,
-            }));
-        }
-        let msg = match din::decode(&frame.payload) {
-            Ok(Document::V2gMessage(msg)) => msg,
-            Ok(_) => return Step::end(EndReason::Undecodable("not a V2G_Message".into())),
-            Err(e) => return Step::end(EndReason::Undecodable(e.to_string())),
-        };
-        let Some(body) = msg.body.body_element else {
-            return Step::end(EndReason::Undecodable("V2G_Message without body".into()));
-        };
-        let Some(request) = request_name(&body) else {
-            return Step::end(EndReason::Undecodable(format!(
-                "{} is not a request",
-                message_name(&body)
-            )));
-        };
-        if !matches!(body, BodyElement::SessionSetupReq(_)) {
-            // [V2G-DC-391]: every request after SessionSetup carries our SessionID.
-            let known = self
-                .id
-                .as_ref()
-                .is_some_and(|id| id.matches(&msg.header.session_id.0));
-            if !known {
-                return self.fail(
-                    ctx,
-                    &body,
-                    ResponseCodeType::FailedUnknownSession,
-                    EndReason::UnknownSession { request },
-                );
-            }
-            if let Some(fault) = ctx.status.fault {
-                return self.fail(
-                    ctx,
-                    &body,
-                    ResponseCodeType::Failed,
-                    EndReason::Fault(fault),
-                );
-            }
-        }
-        self.dispatch(ctx, body, request)
-    }
-
-    fn dispatch(&mut self, ctx: &mut Ctx<'_>, body: BodyElement, request: &'static str) -> Step {
+    fn dispatch(
+        state: &mut State,
+        env: &mut Envelope<Self>,
+        ctx: &mut Ctx<'_>,
+        request: &Request<BodyElement>,
+    ) -> Step {
         use BodyElement as B;
         use State as S;
-        match (self.state, body) {
+        match (*state, &request.message) {
             (S::ExpectSessionSetup, B::SessionSetupReq(req)) => {
                 // DIN 70121 has no paused sessions: always a new one ([V2G-DC-393]).
-                let id = SessionId::random(ctx.rng);
-                ctx.session_started(&id, req.evccid.to_hex(), false);
-                self.id = Some(id);
-                self.state = S::ExpectServiceDiscovery;
-                ctx.state(SessionState::Setup);
+                env.set_up(ctx, request, req.evccid.to_hex());
+                *state = S::ExpectServiceDiscovery;
                 let res = SessionSetupResType {
                     response_code: ResponseCodeType::OkNewSessionEstablished,
                     evseid: ctx.config.din_evse_id.clone().into(),
                     date_time_now: i64::try_from(ctx.unix_secs()).ok(),
                 };
-                self.reply(B::SessionSetupRes(res))
+                env.reply(ctx, B::SessionSetupRes(res))
             }
             (S::ExpectServiceDiscovery, B::ServiceDiscoveryReq(_)) => {
-                self.state = S::ExpectServicePaymentSelection;
+                *state = S::ExpectServicePaymentSelection;
                 let res = service_discovery_res(ctx, ResponseCodeType::Ok);
-                self.reply(B::ServiceDiscoveryRes(res))
+                env.reply(ctx, B::ServiceDiscoveryRes(res))
             }
             (S::ExpectServicePaymentSelection, B::ServicePaymentSelectionReq(req)) => {
                 if req.selected_payment_option != PaymentOptionType::ExternalPayment {
                     let code = ResponseCodeType::FailedPaymentSelectionInvalid;
-                    return self.reject(ctx, B::ServicePaymentSelectionReq(req), request, code);
+                    return env.reject(ctx, request, code);
                 }
                 let services = &req.selected_service_list.selected_service;
                 if !services.iter().any(|s| s.service_id == CHARGE_SERVICE_ID) {
                     let code = ResponseCodeType::FailedServiceSelectionInvalid;
-                    return self.reject(ctx, B::ServicePaymentSelectionReq(req), request, code);
+                    return env.reject(ctx, request, code);
                 }
-                self.state = S::ExpectContractAuthentication;
+                *state = S::ExpectContractAuthentication { since: None };
                 ctx.state(SessionState::Authorization);
                 let res = ServicePaymentSelectionResType {
                     response_code: ResponseCodeType::Ok,
                 };
-                self.reply(B::ServicePaymentSelectionRes(res))
+                env.reply(ctx, B::ServicePaymentSelectionRes(res))
             }
-            (S::ExpectContractAuthentication, B::ContractAuthenticationReq(_)) => {
+            (S::ExpectContractAuthentication { since }, B::ContractAuthenticationReq(_)) => {
                 // Repeated until Finished ([V2G-DC-494], [V2G-DC-497]); cars wait up to
                 // V2G_EVCC_Ongoing_Timeout.
-                let (code, processing) =
-                    match ctx.charging.authorize(ctx.now, ctx.status, ctx.config) {
-                        Authorize::Granted => {
-                            self.state = S::ExpectChargeParameterDiscovery;
-                            ctx.state(SessionState::Parameters);
-                            (ResponseCodeType::Ok, EvseProcessingType::Finished)
-                        }
-                        Authorize::Ongoing => (ResponseCodeType::Ok, EvseProcessingType::Ongoing),
-                        Authorize::Denied | Authorize::TimedOut => {
-                            let res = ContractAuthenticationResType {
-                                response_code: ResponseCodeType::Failed,
-                                evse_processing: EvseProcessingType::Finished,
-                            };
-                            return self.reply_and_end(
-                                B::ContractAuthenticationRes(res),
-                                EndReason::NotAuthorized,
-                            );
-                        }
-                    };
+                let (code, processing) = match ctx.authorize(since) {
+                    Authorize::Granted => {
+                        *state = S::ExpectChargeParameterDiscovery;
+                        ctx.state(SessionState::Parameters);
+                        (ResponseCodeType::Ok, EvseProcessingType::Finished)
+                    }
+                    Authorize::Ongoing { since } => {
+                        *state = S::ExpectContractAuthentication { since: Some(since) };
+                        (ResponseCodeType::Ok, EvseProcessingType::Ongoing)
+                    }
+                    Authorize::Denied | Authorize::TimedOut => {
+                        let res = ContractAuthenticationResType {
+                            response_code: ResponseCodeType::Failed,
+                            evse_processing: EvseProcessingType::Finished,
+                        };
+                        return env.reply_and_end(
+                            ctx,
+                            B::ContractAuthenticationRes(res),
+                            EndReason::NotAuthorized,
+                        );
+                    }
+                };
                 let res = ContractAuthenticationResType {
                     response_code: code,
                     evse_processing: processing,
                 };
-                self.reply(B::ContractAuthenticationRes(res))
+                env.reply(ctx, B::ContractAuthenticationRes(res))
             }
             (S::ExpectChargeParameterDiscovery, B::ChargeParameterDiscoveryReq(req)) => {
                 if !matches!(
@@ -225,11 +175,11 @@ impl Session {
                 ) {
                     // [V2G-DC-397]
                     let code = ResponseCodeType::FailedWrongEnergyTransferType;
-                    return self.reject(ctx, B::ChargeParameterDiscoveryReq(req), request, code);
+                    return env.reject(ctx, request, code);
                 }
                 let EvChargeParameter::DcEvChargeParameter(p) = &req.ev_charge_parameter else {
                     let code = ResponseCodeType::FailedWrongChargeParameter;
-                    return self.reject(ctx, B::ChargeParameterDiscoveryReq(req), request, code);
+                    return env.reject(ctx, request, code);
                 };
                 ev_status(ctx, &p.dc_ev_status);
                 ctx.ev(|ev| {
@@ -245,28 +195,30 @@ impl Session {
                         .map(|v| WattHours(from_din(v)));
                     ev.target_soc = p.full_soc.map(|s| Percent(f64::from(s)));
                 });
-                self.state = S::ExpectCableCheck;
+                *state = S::ExpectCableCheck { since: None };
                 let res = charge_parameter_discovery_res(ctx, ResponseCodeType::Ok);
-                self.reply(B::ChargeParameterDiscoveryRes(res))
+                env.reply(ctx, B::ChargeParameterDiscoveryRes(res))
             }
-            (S::ExpectCableCheck, B::CableCheckReq(req)) => {
+            (S::ExpectCableCheck { since }, B::CableCheckReq(req)) => {
                 ev_status(ctx, &req.dc_ev_status);
                 ctx.state(SessionState::CableCheck);
                 // IsolationMonitoringActive while testing, then Finished with EVSE_Ready and
                 // Valid: an Audi Q4 stopped after Finished with EVSE_NotReady (§7).
-                let (processing, end) =
-                    match ctx.charging.cable_check(ctx.now, ctx.status, ctx.config) {
-                        CableCheck::Ongoing => (EvseProcessingType::Ongoing, None),
-                        CableCheck::Done(_) => {
-                            self.state = S::ExpectPreCharge;
-                            ctx.state(SessionState::PreCharge);
-                            (EvseProcessingType::Finished, None)
-                        }
-                        CableCheck::Failed(level) => (
-                            EvseProcessingType::Finished,
-                            Some(EndReason::CableCheckFailed(level)),
-                        ),
-                    };
+                let (processing, end) = match ctx.cable_check(since) {
+                    CableCheck::Ongoing { since } => {
+                        *state = S::ExpectCableCheck { since: Some(since) };
+                        (EvseProcessingType::Ongoing, None)
+                    }
+                    CableCheck::Done(_) => {
+                        *state = S::ExpectPreCharge;
+                        ctx.state(SessionState::PreCharge);
+                        (EvseProcessingType::Finished, None)
+                    }
+                    CableCheck::Failed(level) => (
+                        EvseProcessingType::Finished,
+                        Some(EndReason::CableCheckFailed(level)),
+                    ),
+                };
                 let res = CableCheckResType {
                     response_code: if end.is_some() {
                         ResponseCodeType::Failed
@@ -277,8 +229,8 @@ impl Session {
                     evse_processing: processing,
                 };
                 match end {
-                    Some(end) => self.reply_and_end(B::CableCheckRes(res), end),
-                    None => self.reply(B::CableCheckRes(res)),
+                    Some(end) => env.reply_and_end(ctx, B::CableCheckRes(res), end),
+                    None => env.reply(ctx, B::CableCheckRes(res)),
                 }
             }
             (S::ExpectPreCharge | S::ExpectPreChargeOrPowerDelivery, B::PreChargeReq(req)) => {
@@ -292,14 +244,14 @@ impl Session {
                 if let Some(w) = warning {
                     ctx.warn(w);
                 }
-                self.state = S::ExpectPreChargeOrPowerDelivery;
+                *state = S::ExpectPreChargeOrPowerDelivery;
                 // The measured voltage, not the target: cars wait until it is there (§7).
                 let res = PreChargeResType {
                     response_code: ResponseCodeType::Ok,
                     dc_evse_status: dc_status(ctx),
                     evse_present_voltage: din_value(ctx.status.present.voltage.0, Unit::V),
                 };
-                self.reply(B::PreChargeRes(res))
+                env.reply(ctx, B::PreChargeRes(res))
             }
             (
                 S::ExpectPreChargeOrPowerDelivery
@@ -315,14 +267,14 @@ impl Session {
                 // ReadyToChargeState is a boolean in DIN 70121, not ISO 15118-2's ChargeProgress
                 // (an Alpitronic failed a session over that, §7).
                 if req.ready_to_charge_state {
-                    if self.state == S::ExpectPreChargeOrPowerDelivery {
+                    if *state == S::ExpectPreChargeOrPowerDelivery {
                         ctx.charging.start_delivery();
-                        self.state = S::ExpectCurrentDemand;
+                        *state = S::ExpectCurrentDemand;
                         ctx.state(SessionState::Charging);
                     }
                 } else {
                     ctx.charging.stop();
-                    self.state = S::ExpectWeldingDetectionOrSessionStop;
+                    *state = S::ExpectWeldingDetectionOrSessionStop;
                     ctx.state(SessionState::Stopping);
                 }
                 // Answered at once: the car's contactors wait for it (FreeV2G #250, §7).
@@ -330,7 +282,7 @@ impl Session {
                     response_code: ResponseCodeType::Ok,
                     evse_status: EvseStatus::DcEvseStatus(dc_status(ctx)),
                 };
-                self.reply(B::PowerDeliveryRes(res))
+                env.reply(ctx, B::PowerDeliveryRes(res))
             }
             (
                 S::ExpectCurrentDemand | S::ExpectCurrentDemandOrPowerDelivery,
@@ -357,7 +309,7 @@ impl Session {
                 if let Some(w) = warning {
                     ctx.warn(w);
                 }
-                self.state = S::ExpectCurrentDemandOrPowerDelivery;
+                *state = S::ExpectCurrentDemandOrPowerDelivery;
                 let limits = ctx.status.limits;
                 let res = CurrentDemandResType {
                     response_code: ResponseCodeType::Ok,
@@ -371,7 +323,7 @@ impl Session {
                     evse_maximum_current_limit: Some(din_value(limits.max_current.0, Unit::A)),
                     evse_maximum_power_limit: Some(din_value(limits.max_power.0, Unit::W)),
                 };
-                self.reply(B::CurrentDemandRes(res))
+                env.reply(ctx, B::CurrentDemandRes(res))
             }
             (S::ExpectWeldingDetectionOrSessionStop, B::WeldingDetectionReq(req)) => {
                 ev_status(ctx, &req.dc_ev_status);
@@ -381,96 +333,112 @@ impl Session {
                     dc_evse_status: dc_status(ctx),
                     evse_present_voltage: din_value(ctx.status.present.voltage.0, Unit::V),
                 };
-                self.reply(B::WeldingDetectionRes(res))
+                env.reply(ctx, B::WeldingDetectionRes(res))
             }
-            (state, B::SessionStopReq(_)) if state.allows_session_stop() => {
+            (expecting, B::SessionStopReq(_)) if expecting.allows_session_stop() => {
                 ctx.charging.stop();
                 let res = SessionStopResType {
                     response_code: ResponseCodeType::Ok,
                 };
-                self.reply_and_end(B::SessionStopRes(res), EndReason::Stopped { pause: false })
+                env.reply_and_end(
+                    ctx,
+                    B::SessionStopRes(res),
+                    EndReason::Stopped { pause: false },
+                )
             }
-            (state, body) => self.fail(
-                ctx,
-                &body,
-                ResponseCodeType::FailedSequenceError,
-                EndReason::SequenceError {
-                    request,
-                    expected: state.expected(),
-                },
-            ),
+            (expecting, _) => env.sequence_error(ctx, request, expecting.expected()),
         }
     }
 
-    fn encode(&self, body: BodyElement) -> Result<Frame, EndReason> {
-        let msg = Document::V2gMessage(V2gMessage {
-            header: MessageHeaderType {
-                session_id: self
-                    .id
-                    .as_ref()
-                    .map_or_else(SessionId::zero, Clone::clone)
-                    .0
-                    .into(),
-                notification: None,
-                signature: None,
-            },
-            body: BodyType {
-                body_element: Some(body),
-            },
-        });
-        din::encode(&msg)
-            .map(|bytes| Frame::new(PayloadType::Exi, bytes))
-            .map_err(|e| EndReason::Encoding(e.to_string()))
-    }
-
-    fn reply(&self, body: BodyElement) -> Step {
-        match self.encode(body) {
-            Ok(frame) => Step::reply(frame),
-            Err(end) => Step::end(end),
-        }
-    }
-
-    fn reply_and_end(&self, body: BodyElement, end: EndReason) -> Step {
-        match self.encode(body) {
-            Ok(frame) => Step::reply_and_end(frame, end),
-            Err(e) => Step::end(e),
-        }
-    }
-
-    /// Refuses a valid request with `code` and ends the session.
-    fn reject(
-        &self,
-        ctx: &mut Ctx<'_>,
-        req: BodyElement,
-        request: &'static str,
+    /// Filled with the charger's status so that it is valid ([V2G-DC-390]).
+    fn refusal(
+        ctx: &Ctx<'_>,
+        request: &BodyElement,
         code: ResponseCodeType,
-    ) -> Step {
-        let name = code_name(code);
-        self.fail(
-            ctx,
-            &req,
-            code,
-            EndReason::Rejected {
-                request,
-                code: name,
-            },
-        )
-    }
-
-    /// Answers `req` with its response type carrying `code` and the charger's status
-    /// ([V2G-DC-390]), and ends the session after it ([V2G-DC-665]).
-    fn fail(
-        &self,
-        ctx: &mut Ctx<'_>,
-        req: &BodyElement,
-        code: ResponseCodeType,
-        end: EndReason,
-    ) -> Step {
-        ctx.charging.stop();
-        match failed_response(ctx, req, code) {
-            Some(body) => self.reply_and_end(body, end),
-            None => Step::end(end),
-        }
+    ) -> Option<BodyElement> {
+        use BodyElement as B;
+        let present_voltage = din_value(ctx.status.present.voltage.0, Unit::V);
+        Some(match request {
+            B::SessionSetupReq(_) => B::SessionSetupRes(SessionSetupResType {
+                response_code: code,
+                evseid: ctx.config.din_evse_id.clone().into(),
+                date_time_now: None,
+            }),
+            B::ServiceDiscoveryReq(_) => B::ServiceDiscoveryRes(service_discovery_res(ctx, code)),
+            B::ServiceDetailReq(r) => B::ServiceDetailRes(din::ServiceDetailResType {
+                response_code: code,
+                service_id: r.service_id,
+                service_parameter_list: None,
+            }),
+            B::ServicePaymentSelectionReq(_) => {
+                B::ServicePaymentSelectionRes(ServicePaymentSelectionResType {
+                    response_code: code,
+                })
+            }
+            B::PaymentDetailsReq(_) => B::PaymentDetailsRes(din::PaymentDetailsResType {
+                response_code: code,
+                ..Default::default()
+            }),
+            B::ContractAuthenticationReq(_) => {
+                B::ContractAuthenticationRes(ContractAuthenticationResType {
+                    response_code: code,
+                    evse_processing: EvseProcessingType::Finished,
+                })
+            }
+            B::ChargeParameterDiscoveryReq(_) => {
+                B::ChargeParameterDiscoveryRes(charge_parameter_discovery_res(ctx, code))
+            }
+            B::PowerDeliveryReq(_) => B::PowerDeliveryRes(PowerDeliveryResType {
+                response_code: code,
+                evse_status: EvseStatus::DcEvseStatus(dc_status(ctx)),
+            }),
+            B::ChargingStatusReq(_) => B::ChargingStatusRes(din::ChargingStatusResType {
+                response_code: code,
+                evseid: ctx.config.din_evse_id.clone().into(),
+                sa_schedule_tuple_id: SA_SCHEDULE_TUPLE_ID,
+                ..Default::default()
+            }),
+            B::MeteringReceiptReq(_) => B::MeteringReceiptRes(din::MeteringReceiptResType {
+                response_code: code,
+                ..Default::default()
+            }),
+            B::CertificateUpdateReq(_) => B::CertificateUpdateRes(din::CertificateUpdateResType {
+                response_code: code,
+                ..Default::default()
+            }),
+            B::CertificateInstallationReq(_) => {
+                B::CertificateInstallationRes(din::CertificateInstallationResType {
+                    response_code: code,
+                    ..Default::default()
+                })
+            }
+            B::CableCheckReq(_) => B::CableCheckRes(CableCheckResType {
+                response_code: code,
+                dc_evse_status: dc_status(ctx),
+                evse_processing: EvseProcessingType::Finished,
+            }),
+            B::PreChargeReq(_) => B::PreChargeRes(PreChargeResType {
+                response_code: code,
+                dc_evse_status: dc_status(ctx),
+                evse_present_voltage: present_voltage,
+            }),
+            B::CurrentDemandReq(_) => B::CurrentDemandRes(CurrentDemandResType {
+                response_code: code,
+                dc_evse_status: dc_status(ctx),
+                evse_present_voltage: present_voltage,
+                evse_present_current: din_value(ctx.status.present.current.0, Unit::A),
+                ..Default::default()
+            }),
+            B::WeldingDetectionReq(_) => B::WeldingDetectionRes(WeldingDetectionResType {
+                response_code: code,
+                dc_evse_status: dc_status(ctx),
+                evse_present_voltage: present_voltage,
+            }),
+            B::SessionStopReq(_) => B::SessionStopRes(SessionStopResType {
+                response_code: code,
+            }),
+            _ => return None,
+        })
     }
 }
 
@@ -576,178 +544,5 @@ fn charge_parameter_discovery_res(
                 evse_energy_to_be_delivered: None,
             },
         ),
-    }
-}
-
-/// The response to `req` with `code`: the response type matching the request, filled with the
-/// charger's status so that it is valid ([V2G-DC-390]). `None` for messages that are not
-/// requests.
-fn failed_response(
-    ctx: &Ctx<'_>,
-    req: &BodyElement,
-    code: ResponseCodeType,
-) -> Option<BodyElement> {
-    use BodyElement as B;
-    let present_voltage = din_value(ctx.status.present.voltage.0, Unit::V);
-    Some(match req {
-        B::SessionSetupReq(_) => B::SessionSetupRes(SessionSetupResType {
-            response_code: code,
-            evseid: ctx.config.din_evse_id.clone().into(),
-            date_time_now: None,
-        }),
-        B::ServiceDiscoveryReq(_) => B::ServiceDiscoveryRes(service_discovery_res(ctx, code)),
-        B::ServiceDetailReq(r) => B::ServiceDetailRes(din::ServiceDetailResType {
-            response_code: code,
-            service_id: r.service_id,
-            service_parameter_list: None,
-        }),
-        B::ServicePaymentSelectionReq(_) => {
-            B::ServicePaymentSelectionRes(ServicePaymentSelectionResType {
-                response_code: code,
-            })
-        }
-        B::PaymentDetailsReq(_) => B::PaymentDetailsRes(din::PaymentDetailsResType {
-            response_code: code,
-            ..Default::default()
-        }),
-        B::ContractAuthenticationReq(_) => {
-            B::ContractAuthenticationRes(ContractAuthenticationResType {
-                response_code: code,
-                evse_processing: EvseProcessingType::Finished,
-            })
-        }
-        B::ChargeParameterDiscoveryReq(_) => {
-            B::ChargeParameterDiscoveryRes(charge_parameter_discovery_res(ctx, code))
-        }
-        B::PowerDeliveryReq(_) => B::PowerDeliveryRes(PowerDeliveryResType {
-            response_code: code,
-            evse_status: EvseStatus::DcEvseStatus(dc_status(ctx)),
-        }),
-        B::ChargingStatusReq(_) => B::ChargingStatusRes(din::ChargingStatusResType {
-            response_code: code,
-            evseid: ctx.config.din_evse_id.clone().into(),
-            sa_schedule_tuple_id: SA_SCHEDULE_TUPLE_ID,
-            ..Default::default()
-        }),
-        B::MeteringReceiptReq(_) => B::MeteringReceiptRes(din::MeteringReceiptResType {
-            response_code: code,
-            ..Default::default()
-        }),
-        B::CertificateUpdateReq(_) => B::CertificateUpdateRes(din::CertificateUpdateResType {
-            response_code: code,
-            ..Default::default()
-        }),
-        B::CertificateInstallationReq(_) => {
-            B::CertificateInstallationRes(din::CertificateInstallationResType {
-                response_code: code,
-                ..Default::default()
-            })
-        }
-        B::CableCheckReq(_) => B::CableCheckRes(CableCheckResType {
-            response_code: code,
-            dc_evse_status: dc_status(ctx),
-            evse_processing: EvseProcessingType::Finished,
-        }),
-        B::PreChargeReq(_) => B::PreChargeRes(PreChargeResType {
-            response_code: code,
-            dc_evse_status: dc_status(ctx),
-            evse_present_voltage: present_voltage,
-        }),
-        B::CurrentDemandReq(_) => B::CurrentDemandRes(CurrentDemandResType {
-            response_code: code,
-            dc_evse_status: dc_status(ctx),
-            evse_present_voltage: present_voltage,
-            evse_present_current: din_value(ctx.status.present.current.0, Unit::A),
-            ..Default::default()
-        }),
-        B::WeldingDetectionReq(_) => B::WeldingDetectionRes(WeldingDetectionResType {
-            response_code: code,
-            dc_evse_status: dc_status(ctx),
-            evse_present_voltage: present_voltage,
-        }),
-        B::SessionStopReq(_) => B::SessionStopRes(SessionStopResType {
-            response_code: code,
-        }),
-        _ => return None,
-    })
-}
-
-/// The request's element name, `None` for responses and the abstract body.
-pub(crate) fn request_name(body: &BodyElement) -> Option<&'static str> {
-    use BodyElement as B;
-    Some(match body {
-        B::SessionSetupReq(_) => "SessionSetupReq",
-        B::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
-        B::ServiceDetailReq(_) => "ServiceDetailReq",
-        B::ServicePaymentSelectionReq(_) => "ServicePaymentSelectionReq",
-        B::PaymentDetailsReq(_) => "PaymentDetailsReq",
-        B::ContractAuthenticationReq(_) => "ContractAuthenticationReq",
-        B::ChargeParameterDiscoveryReq(_) => "ChargeParameterDiscoveryReq",
-        B::PowerDeliveryReq(_) => "PowerDeliveryReq",
-        B::ChargingStatusReq(_) => "ChargingStatusReq",
-        B::MeteringReceiptReq(_) => "MeteringReceiptReq",
-        B::CertificateUpdateReq(_) => "CertificateUpdateReq",
-        B::CertificateInstallationReq(_) => "CertificateInstallationReq",
-        B::CableCheckReq(_) => "CableCheckReq",
-        B::PreChargeReq(_) => "PreChargeReq",
-        B::CurrentDemandReq(_) => "CurrentDemandReq",
-        B::WeldingDetectionReq(_) => "WeldingDetectionReq",
-        B::SessionStopReq(_) => "SessionStopReq",
-        _ => return None,
-    })
-}
-
-/// Any message's element name.
-pub(crate) fn message_name(body: &BodyElement) -> &'static str {
-    use BodyElement as B;
-    request_name(body).unwrap_or(match body {
-        B::SessionSetupRes(_) => "SessionSetupRes",
-        B::ServiceDiscoveryRes(_) => "ServiceDiscoveryRes",
-        B::ServiceDetailRes(_) => "ServiceDetailRes",
-        B::ServicePaymentSelectionRes(_) => "ServicePaymentSelectionRes",
-        B::PaymentDetailsRes(_) => "PaymentDetailsRes",
-        B::ContractAuthenticationRes(_) => "ContractAuthenticationRes",
-        B::ChargeParameterDiscoveryRes(_) => "ChargeParameterDiscoveryRes",
-        B::PowerDeliveryRes(_) => "PowerDeliveryRes",
-        B::ChargingStatusRes(_) => "ChargingStatusRes",
-        B::MeteringReceiptRes(_) => "MeteringReceiptRes",
-        B::CertificateUpdateRes(_) => "CertificateUpdateRes",
-        B::CertificateInstallationRes(_) => "CertificateInstallationRes",
-        B::CableCheckRes(_) => "CableCheckRes",
-        B::PreChargeRes(_) => "PreChargeRes",
-        B::CurrentDemandRes(_) => "CurrentDemandRes",
-        B::WeldingDetectionRes(_) => "WeldingDetectionRes",
-        B::SessionStopRes(_) => "SessionStopRes",
-        _ => "BodyElement",
-    })
-}
-
-/// The schema's name of a response code.
-pub(crate) fn code_name(code: ResponseCodeType) -> &'static str {
-    use ResponseCodeType as C;
-    match code {
-        C::Ok => "OK",
-        C::OkNewSessionEstablished => "OK_NewSessionEstablished",
-        C::OkOldSessionJoined => "OK_OldSessionJoined",
-        C::OkCertificateExpiresSoon => "OK_CertificateExpiresSoon",
-        C::Failed => "FAILED",
-        C::FailedSequenceError => "FAILED_SequenceError",
-        C::FailedServiceIdInvalid => "FAILED_ServiceIDInvalid",
-        C::FailedUnknownSession => "FAILED_UnknownSession",
-        C::FailedServiceSelectionInvalid => "FAILED_ServiceSelectionInvalid",
-        C::FailedPaymentSelectionInvalid => "FAILED_PaymentSelectionInvalid",
-        C::FailedCertificateExpired => "FAILED_CertificateExpired",
-        C::FailedSignatureError => "FAILED_SignatureError",
-        C::FailedNoCertificateAvailable => "FAILED_NoCertificateAvailable",
-        C::FailedCertChainError => "FAILED_CertChainError",
-        C::FailedChallengeInvalid => "FAILED_ChallengeInvalid",
-        C::FailedContractCanceled => "FAILED_ContractCanceled",
-        C::FailedWrongChargeParameter => "FAILED_WrongChargeParameter",
-        C::FailedPowerDeliveryNotApplied => "FAILED_PowerDeliveryNotApplied",
-        C::FailedTariffSelectionInvalid => "FAILED_TariffSelectionInvalid",
-        C::FailedChargingProfileInvalid => "FAILED_ChargingProfileInvalid",
-        C::FailedEvsePresentVoltageToLow => "FAILED_EVSEPresentVoltageToLow",
-        C::FailedMeteringSignatureNotValid => "FAILED_MeteringSignatureNotValid",
-        C::FailedWrongEnergyTransferType => "FAILED_WrongEnergyTransferType",
     }
 }

@@ -12,8 +12,11 @@
 //! DC_BPT a negative current discharges the car); in dynamic control mode the charger decides
 //! the power (the site's [`ChargerStatus::setpoint`](crate::charger::ChargerStatus::setpoint),
 //! negative to discharge) within the car's limits.
+//!
+//! Every message has its own header; the envelope stamps the SessionID and the time into the
+//! responses built here (their `header` is left default).
 
-use units::{Amps, Percent, Volts, Watts};
+use units::{Amps, Percent, Timestamp, Volts, Watts};
 use v2g_messages::iso20::common_messages::{
     self as cm, AsResAuthorizationMode, AuthorizationType, ChargeProgressType,
     ChargingScheduleType, ChargingSessionType, DynamicSeResControlModeType,
@@ -24,8 +27,7 @@ use v2g_messages::iso20::common_messages::{
     ServiceListType, ServiceParameterListType, ServiceType,
 };
 use v2g_messages::iso20::common_types::{
-    EvseNotificationType, EvseStatusType, MessageHeaderType, MeterInfoType, ProcessingType,
-    ResponseCodeType,
+    EvseNotificationType, EvseStatusType, MeterInfoType, ProcessingType, ResponseCodeType,
 };
 use v2g_messages::iso20::dc::{
     self, BptDcCpdResEnergyTransferModeType, BptDynamicDcClResControlModeType,
@@ -35,11 +37,11 @@ use v2g_messages::iso20::dc::{
 };
 
 use super::charging::{Authorize, CableCheck, Condition};
+use super::envelope::{Envelope, Machine, Request};
 use super::{Ctx, EndReason, SessionState, Step};
 use crate::ControlMode;
-use crate::session_id::SessionId;
+use crate::dialect::{Iso20, Iso20Message};
 use crate::values::{from_rational, rational};
-use crate::wire::{Frame, PayloadType, WireError};
 
 /// ISO 15118-20 energy transfer service IDs (Table 204): DC.
 pub const SERVICE_DC: u16 = 2;
@@ -66,24 +68,53 @@ mod parameter {
 
 /// The energy transfer service the car selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Selected {
+pub(crate) struct Selected {
     bpt: bool,
     mode: ControlMode,
+}
+
+/// The energy transfer services offered in ServiceDiscovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Offered {
+    dc: bool,
+    bpt: bool,
+}
+
+impl Offered {
+    fn contains(self, service: u16) -> bool {
+        (service == SERVICE_DC && self.dc) || (service == SERVICE_DC_BPT && self.bpt)
+    }
+
+    /// The service IDs, DC first.
+    fn ids(self) -> impl Iterator<Item = u16> {
+        [(SERVICE_DC, self.dc), (SERVICE_DC_BPT, self.bpt)]
+            .into_iter()
+            .filter_map(|(id, offered)| offered.then_some(id))
+    }
 }
 
 /// The ISO 15118-20 states of the charger: what it expects next.
 // States named for what they expect next, as rustls names its handshake states.
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     ExpectSessionSetup,
     ExpectAuthorizationSetup,
-    ExpectAuthorization,
+    /// `since`: the first Ongoing answer (the Ongoing limit counts from it).
+    ExpectAuthorization {
+        since: Option<Timestamp>,
+    },
     ExpectServiceDiscovery,
-    ExpectServiceDetailOrSelection,
+    ExpectServiceDetailOrSelection {
+        offered: Offered,
+    },
     ExpectChargeParameterDiscovery(Selected),
     ExpectScheduleExchange(Selected),
-    ExpectCableCheck(Selected),
+    /// `since`: when the first request started the isolation test.
+    ExpectCableCheck {
+        sel: Selected,
+        since: Option<Timestamp>,
+    },
     ExpectPreCharge(Selected),
     ExpectPreChargeOrPowerDelivery(Selected),
     ExpectChargeLoopOrPowerDelivery(Selected),
@@ -95,12 +126,14 @@ impl State {
         match self {
             Self::ExpectSessionSetup => "SessionSetupReq",
             Self::ExpectAuthorizationSetup => "AuthorizationSetupReq",
-            Self::ExpectAuthorization => "AuthorizationReq",
+            Self::ExpectAuthorization { .. } => "AuthorizationReq",
             Self::ExpectServiceDiscovery => "ServiceDiscoveryReq",
-            Self::ExpectServiceDetailOrSelection => "ServiceDetailReq or ServiceSelectionReq",
+            Self::ExpectServiceDetailOrSelection { .. } => {
+                "ServiceDetailReq or ServiceSelectionReq"
+            }
             Self::ExpectChargeParameterDiscovery(_) => "DC_ChargeParameterDiscoveryReq",
             Self::ExpectScheduleExchange(_) => "ScheduleExchangeReq",
-            Self::ExpectCableCheck(_) => "DC_CableCheckReq",
+            Self::ExpectCableCheck { .. } => "DC_CableCheckReq",
             Self::ExpectPreCharge(_) => "DC_PreChargeReq",
             Self::ExpectPreChargeOrPowerDelivery(_) => "DC_PreChargeReq or PowerDeliveryReq",
             Self::ExpectChargeLoopOrPowerDelivery(_) => "DC_ChargeLoopReq or PowerDeliveryReq",
@@ -116,106 +149,27 @@ impl State {
     }
 }
 
-/// A request of either stream.
-#[derive(Debug)]
-enum Request {
-    Common(cm::Document),
-    Dc(dc::Document),
-}
-
-/// An ISO 15118-20 session. See the [module docs](self).
-#[derive(Debug)]
-pub struct Session {
-    id: Option<SessionId>,
-    state: State,
-    /// The services offered in ServiceDiscovery.
-    offered: Vec<u16>,
-}
-
-impl Session {
-    pub(crate) fn new() -> Self {
-        Self {
-            id: None,
-            state: State::ExpectSessionSetup,
-            offered: Vec::new(),
-        }
-    }
-
-    pub(crate) fn session_id(&self) -> Option<&SessionId> {
-        self.id.as_ref()
-    }
-
-    pub(crate) fn handle(&mut self, ctx: &mut Ctx<'_>, frame: &Frame) -> Step {
-        let request = match frame.payload_type {
-            PayloadType::Iso20Main => cm::decode(&frame.payload).map(Request::Common),
-            PayloadType::Iso20Dc => dc::decode(&frame.payload).map(Request::Dc),
-            other => {
-                return Step::end(EndReason::Framing(WireError::PayloadType {
-                    found: other,
-                    expected: PayloadType::Iso20Main,
-                }));
-            }
-        };
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Step::end(EndReason::Undecodable(e.to_string())),
-        };
-        let (Some(name), Some(header)) = (request_name(&request), header(&request)) else {
-            return Step::end(EndReason::Undecodable(format!(
-                "{} is not a request",
-                message_name(&request)
-            )));
-        };
-        let header_id = header.session_id.0.clone();
-        let setup = matches!(request, Request::Common(cm::Document::SessionSetupReq(_)));
-        if !setup {
-            let known = self.id.as_ref().is_some_and(|id| id.matches(&header_id));
-            if !known {
-                return self.fail(
-                    ctx,
-                    &request,
-                    ResponseCodeType::FailedUnknownSession,
-                    EndReason::UnknownSession { request: name },
-                );
-            }
-            if let Some(fault) = ctx.status.fault {
-                return self.fail(
-                    ctx,
-                    &request,
-                    ResponseCodeType::Failed,
-                    EndReason::Fault(fault),
-                );
-            }
-        }
-        self.dispatch(ctx, request, name, &header_id)
-    }
+/// ISO 15118-20 in the charger's envelope. See the [module docs](self).
+impl Machine for Iso20 {
+    type State = State;
+    const START: State = State::ExpectSessionSetup;
 
     fn dispatch(
-        &mut self,
+        state: &mut State,
+        env: &mut Envelope<Self>,
         ctx: &mut Ctx<'_>,
-        request: Request,
-        name: &'static str,
-        header_id: &[u8],
+        request: &Request<Iso20Message>,
     ) -> Step {
-        use Request::{Common, Dc};
+        use Iso20Message::{Common, Dc};
         use State as S;
         use cm::Document as C;
         use dc::Document as D;
-        match (self.state, request) {
+        match (*state, &request.message) {
             (S::ExpectSessionSetup, Common(C::SessionSetupReq(req))) => {
-                let resumed = ctx
-                    .paused
-                    .is_some_and(|p| !p.is_zero() && p.matches(header_id));
-                let id = match ctx.paused {
-                    Some(p) if resumed => p.clone(),
-                    _ => SessionId::random(ctx.rng),
-                };
-                ctx.session_started(&id, req.evccid.clone(), resumed);
-                self.id = Some(id);
-                self.state = S::ExpectAuthorizationSetup;
-                ctx.state(SessionState::Setup);
+                let resumed = env.set_up(ctx, request, req.evccid.clone());
+                *state = S::ExpectAuthorizationSetup;
                 let res = cm::SessionSetupResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: if resumed {
                         ResponseCodeType::OkOldSessionJoined
                     } else {
@@ -223,13 +177,13 @@ impl Session {
                     },
                     evseid: ctx.config.evse_id.clone(),
                 };
-                self.common(C::SessionSetupRes(res))
+                env.reply(ctx, Common(C::SessionSetupRes(res)))
             }
             (S::ExpectAuthorizationSetup, Common(C::AuthorizationSetupReq(_))) => {
-                self.state = S::ExpectAuthorization;
+                *state = S::ExpectAuthorization { since: None };
                 ctx.state(SessionState::Authorization);
                 let res = cm::AuthorizationSetupResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     authorization_services: vec![AuthorizationType::Eim],
                     certificate_installation_service: false,
@@ -237,69 +191,69 @@ impl Session {
                         EimAsResAuthorizationModeType {},
                     ),
                 };
-                self.common(C::AuthorizationSetupRes(res))
+                env.reply(ctx, Common(C::AuthorizationSetupRes(res)))
             }
-            (S::ExpectAuthorization, Common(C::AuthorizationReq(req))) => {
+            (S::ExpectAuthorization { since }, Common(C::AuthorizationReq(req))) => {
                 if req.selected_authorization_service != AuthorizationType::Eim {
                     // Not offered; the car may try again with EIM.
                     let res = cm::AuthorizationResType {
-                        header: self.header(ctx),
+                        header: Default::default(),
                         response_code: ResponseCodeType::WarningAuthorizationSelectionInvalid,
                         evse_processing: ProcessingType::Finished,
                     };
-                    return self.common(C::AuthorizationRes(res));
+                    return env.reply(ctx, Common(C::AuthorizationRes(res)));
                 }
-                let (code, processing, end) =
-                    match ctx.charging.authorize(ctx.now, ctx.status, ctx.config) {
-                        Authorize::Granted => {
-                            self.state = S::ExpectServiceDiscovery;
-                            (ResponseCodeType::Ok, ProcessingType::Finished, None)
-                        }
-                        Authorize::Ongoing => (ResponseCodeType::Ok, ProcessingType::Ongoing, None),
-                        Authorize::Denied | Authorize::TimedOut => (
-                            ResponseCodeType::Failed,
-                            ProcessingType::Finished,
-                            Some(EndReason::NotAuthorized),
-                        ),
-                    };
+                let (code, processing, end) = match ctx.authorize(since) {
+                    Authorize::Granted => {
+                        *state = S::ExpectServiceDiscovery;
+                        (ResponseCodeType::Ok, ProcessingType::Finished, None)
+                    }
+                    Authorize::Ongoing { since } => {
+                        *state = S::ExpectAuthorization { since: Some(since) };
+                        (ResponseCodeType::Ok, ProcessingType::Ongoing, None)
+                    }
+                    Authorize::Denied | Authorize::TimedOut => (
+                        ResponseCodeType::Failed,
+                        ProcessingType::Finished,
+                        Some(EndReason::NotAuthorized),
+                    ),
+                };
                 let res = cm::AuthorizationResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: code,
                     evse_processing: processing,
                 };
                 match end {
-                    Some(end) => self.common_and_end(C::AuthorizationRes(res), end),
-                    None => self.common(C::AuthorizationRes(res)),
+                    Some(end) => env.reply_and_end(ctx, Common(C::AuthorizationRes(res)), end),
+                    None => env.reply(ctx, Common(C::AuthorizationRes(res))),
                 }
             }
             (S::ExpectServiceDiscovery, Common(C::ServiceDiscoveryReq(req))) => {
-                let mut offered = vec![SERVICE_DC];
-                if ctx.config.bidirectional && ctx.status.limits.max_discharge_current.0 > 0.0 {
-                    offered.push(SERVICE_DC_BPT);
-                }
+                let mut offered = Offered {
+                    dc: true,
+                    bpt: ctx.config.bidirectional
+                        && ctx.status.limits.max_discharge_current.0 > 0.0,
+                };
                 // A car that lists the services it supports gets only those.
                 if let Some(supported) = &req.supported_service_i_ds {
-                    let both: Vec<u16> = offered
-                        .iter()
-                        .copied()
-                        .filter(|s| supported.service_id.contains(s))
-                        .collect();
-                    if !both.is_empty() {
+                    let both = Offered {
+                        dc: offered.dc && supported.service_id.contains(&SERVICE_DC),
+                        bpt: offered.bpt && supported.service_id.contains(&SERVICE_DC_BPT),
+                    };
+                    if both.dc || both.bpt {
                         offered = both;
                     }
                 }
-                self.offered = offered;
-                self.state = S::ExpectServiceDetailOrSelection;
+                *state = S::ExpectServiceDetailOrSelection { offered };
                 ctx.state(SessionState::Parameters);
                 let res = cm::ServiceDiscoveryResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     service_renegotiation_supported: false,
                     energy_transfer_service_list: ServiceListType {
-                        service: self
-                            .offered
-                            .iter()
-                            .map(|&service_id| ServiceType {
+                        service: offered
+                            .ids()
+                            .map(|service_id| ServiceType {
                                 service_id,
                                 free_service: ctx.config.free_service,
                             })
@@ -307,51 +261,48 @@ impl Session {
                     },
                     vas_list: None,
                 };
-                self.common(C::ServiceDiscoveryRes(res))
+                env.reply(ctx, Common(C::ServiceDiscoveryRes(res)))
             }
-            (S::ExpectServiceDetailOrSelection, Common(C::ServiceDetailReq(req))) => {
-                if !self.offered.contains(&req.service_id) {
-                    return self.reject(
-                        ctx,
-                        Common(C::ServiceDetailReq(req)),
-                        name,
-                        ResponseCodeType::FailedServiceIdInvalid,
-                    );
+            (S::ExpectServiceDetailOrSelection { offered }, Common(C::ServiceDetailReq(req))) => {
+                if !offered.contains(req.service_id) {
+                    return env.reject(ctx, request, ResponseCodeType::FailedServiceIdInvalid);
                 }
                 let res = cm::ServiceDetailResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     service_id: req.service_id,
                     service_parameter_list: parameter_sets(ctx, req.service_id),
                 };
-                self.common(C::ServiceDetailRes(res))
+                env.reply(ctx, Common(C::ServiceDetailRes(res)))
             }
-            (S::ExpectServiceDetailOrSelection, Common(C::ServiceSelectionReq(req))) => {
+            (
+                S::ExpectServiceDetailOrSelection { offered },
+                Common(C::ServiceSelectionReq(req)),
+            ) => {
                 let service = req.selected_energy_transfer_service.clone();
                 let index = usize::from(service.parameter_set_id).checked_sub(1);
                 let mode = index.and_then(|i| ctx.config.control_modes.get(i).copied());
-                let valid = self.offered.contains(&service.service_id)
+                let valid = offered.contains(service.service_id)
                     && req
                         .selected_vas_list
                         .as_ref()
                         .is_none_or(|l| l.selected_service.is_empty());
                 let (Some(mode), true) = (mode, valid) else {
-                    return self.reject(
+                    return env.reject(
                         ctx,
-                        Common(C::ServiceSelectionReq(req)),
-                        name,
+                        request,
                         ResponseCodeType::FailedServiceSelectionInvalid,
                     );
                 };
-                self.state = S::ExpectChargeParameterDiscovery(Selected {
+                *state = S::ExpectChargeParameterDiscovery(Selected {
                     bpt: service.service_id == SERVICE_DC_BPT,
                     mode,
                 });
                 let res = cm::ServiceSelectionResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                 };
-                self.common(C::ServiceSelectionRes(res))
+                env.reply(ctx, Common(C::ServiceSelectionRes(res)))
             }
             (S::ExpectChargeParameterDiscovery(sel), Dc(D::DcChargeParameterDiscoveryReq(req))) => {
                 let matches = match &req.dc_cpd_req_energy_transfer_mode {
@@ -382,20 +333,15 @@ impl Session {
                 };
                 if !matches {
                     // The parameters of another service than selected ([V2G20-1619]).
-                    return self.reject(
-                        ctx,
-                        Dc(D::DcChargeParameterDiscoveryReq(req)),
-                        name,
-                        ResponseCodeType::FailedWrongChargeParameter,
-                    );
+                    return env.reject(ctx, request, ResponseCodeType::FailedWrongChargeParameter);
                 }
-                self.state = S::ExpectScheduleExchange(sel);
+                *state = S::ExpectScheduleExchange(sel);
                 let res = dc::DcChargeParameterDiscoveryResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     dc_cpd_res_energy_transfer_mode: cpd_parameters(ctx, sel.bpt),
                 };
-                self.dc(D::DcChargeParameterDiscoveryRes(res))
+                env.reply(ctx, Dc(D::DcChargeParameterDiscoveryRes(res)))
             }
             (S::ExpectScheduleExchange(sel), Common(C::ScheduleExchangeReq(req))) => {
                 let control_mode = match &req.se_req_control_mode {
@@ -410,32 +356,30 @@ impl Session {
                     }
                 };
                 if control_mode != sel.mode {
-                    return self.reject(
-                        ctx,
-                        Common(C::ScheduleExchangeReq(req)),
-                        name,
-                        ResponseCodeType::Failed,
-                    );
+                    return env.reject(ctx, request, ResponseCodeType::Failed);
                 }
-                self.state = S::ExpectCableCheck(sel);
+                *state = S::ExpectCableCheck { sel, since: None };
                 let res = cm::ScheduleExchangeResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     evse_processing: ProcessingType::Finished,
                     go_to_pause: None,
                     se_res_control_mode: schedule(ctx, sel),
                 };
-                self.common(C::ScheduleExchangeRes(res))
+                env.reply(ctx, Common(C::ScheduleExchangeRes(res)))
             }
-            (S::ExpectCableCheck(sel), Dc(D::DcCableCheckReq(_))) => {
+            (S::ExpectCableCheck { sel, since }, Dc(D::DcCableCheckReq(_))) => {
                 ctx.state(SessionState::CableCheck);
-                let (code, processing, end) = match ctx
-                    .charging
-                    .cable_check(ctx.now, ctx.status, ctx.config)
-                {
-                    CableCheck::Ongoing => (ResponseCodeType::Ok, ProcessingType::Ongoing, None),
+                let (code, processing, end) = match ctx.cable_check(since) {
+                    CableCheck::Ongoing { since } => {
+                        *state = S::ExpectCableCheck {
+                            sel,
+                            since: Some(since),
+                        };
+                        (ResponseCodeType::Ok, ProcessingType::Ongoing, None)
+                    }
                     CableCheck::Done(_) => {
-                        self.state = S::ExpectPreCharge(sel);
+                        *state = S::ExpectPreCharge(sel);
                         ctx.state(SessionState::PreCharge);
                         (ResponseCodeType::Ok, ProcessingType::Finished, None)
                     }
@@ -446,13 +390,13 @@ impl Session {
                     ),
                 };
                 let res = dc::DcCableCheckResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: code,
                     evse_processing: processing,
                 };
                 match end {
-                    Some(end) => self.dc_and_end(D::DcCableCheckRes(res), end),
-                    None => self.dc(D::DcCableCheckRes(res)),
+                    Some(end) => env.reply_and_end(ctx, Dc(D::DcCableCheckRes(res)), end),
+                    None => env.reply(ctx, Dc(D::DcCableCheckRes(res))),
                 }
             }
             (
@@ -468,19 +412,19 @@ impl Session {
                 if let Some(w) = warning {
                     ctx.warn(w);
                 }
-                self.state = S::ExpectPreChargeOrPowerDelivery(sel);
+                *state = S::ExpectPreChargeOrPowerDelivery(sel);
                 let res = dc::DcPreChargeResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     evse_present_voltage: rational(ctx.status.present.voltage.0),
                 };
-                self.dc(D::DcPreChargeRes(res))
+                env.reply(ctx, Dc(D::DcPreChargeRes(res)))
             }
             (
                 S::ExpectPreChargeOrPowerDelivery(sel) | S::ExpectChargeLoopOrPowerDelivery(sel),
                 Common(C::PowerDeliveryReq(req)),
             ) => {
-                let starting = matches!(self.state, S::ExpectPreChargeOrPowerDelivery(_));
+                let starting = matches!(*state, S::ExpectPreChargeOrPowerDelivery(_));
                 match (req.charge_progress, req.ev_processing) {
                     // Still preparing (a car may repeat PowerDeliveryReq while Ongoing).
                     (
@@ -491,454 +435,367 @@ impl Session {
                     (ChargeProgressType::Start, _) => {
                         if starting {
                             ctx.charging.start_delivery();
-                            self.state = S::ExpectChargeLoopOrPowerDelivery(sel);
+                            *state = S::ExpectChargeLoopOrPowerDelivery(sel);
                             ctx.state(SessionState::Charging);
                         }
                     }
                     (ChargeProgressType::Stop, _) => {
                         ctx.charging.stop();
-                        self.state = S::ExpectWeldingDetectionOrSessionStop;
+                        *state = S::ExpectWeldingDetectionOrSessionStop;
                         ctx.state(SessionState::Stopping);
                     }
                     (ChargeProgressType::Standby, _) => {
                         let res = cm::PowerDeliveryResType {
-                            header: self.header(ctx),
+                            header: Default::default(),
                             response_code: ResponseCodeType::WarningStandbyNotAllowed,
                             evse_status: None,
                         };
-                        return self.common(C::PowerDeliveryRes(res));
+                        return env.reply(ctx, Common(C::PowerDeliveryRes(res)));
                     }
                     (ChargeProgressType::ScheduleRenegotiation, _) => {
-                        return self.reject(
+                        return env.reject(
                             ctx,
-                            Common(C::PowerDeliveryReq(req)),
-                            name,
+                            request,
                             ResponseCodeType::FailedScheduleRenegotiation,
                         );
                     }
                 }
                 let res = cm::PowerDeliveryResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     evse_status: evse_status(ctx),
                 };
-                self.common(C::PowerDeliveryRes(res))
+                env.reply(ctx, Common(C::PowerDeliveryRes(res)))
             }
             (S::ExpectChargeLoopOrPowerDelivery(sel), Dc(D::DcChargeLoopReq(req))) => {
-                self.charge_loop(ctx, sel, req, name)
+                charge_loop(env, ctx, request, sel, req)
             }
             (S::ExpectWeldingDetectionOrSessionStop, Dc(D::DcWeldingDetectionReq(_))) => {
                 ctx.charging.stop();
                 let res = dc::DcWeldingDetectionResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                     evse_present_voltage: rational(ctx.status.present.voltage.0),
                 };
-                self.dc(D::DcWeldingDetectionRes(res))
+                env.reply(ctx, Dc(D::DcWeldingDetectionRes(res)))
             }
-            (state, Common(C::SessionStopReq(req))) if state.allows_session_stop() => {
+            (expecting, Common(C::SessionStopReq(req))) if expecting.allows_session_stop() => {
                 ctx.charging.stop();
                 if req.charging_session == ChargingSessionType::ServiceRenegotiation {
-                    return self.reject(
+                    return env.reject(
                         ctx,
-                        Common(C::SessionStopReq(req)),
-                        name,
+                        request,
                         ResponseCodeType::FailedNoServiceRenegotiationSupported,
                     );
                 }
                 let pause = req.charging_session == ChargingSessionType::Pause;
                 let res = cm::SessionStopResType {
-                    header: self.header(ctx),
+                    header: Default::default(),
                     response_code: ResponseCodeType::Ok,
                 };
-                self.common_and_end(C::SessionStopRes(res), EndReason::Stopped { pause })
-            }
-            (state, request) => self.fail(
-                ctx,
-                &request,
-                ResponseCodeType::FailedSequenceError,
-                EndReason::SequenceError {
-                    request: name,
-                    expected: state.expected(),
-                },
-            ),
-        }
-    }
-
-    /// One DC_ChargeLoopReq.
-    fn charge_loop(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        sel: Selected,
-        req: dc::DcChargeLoopReqType,
-        name: &'static str,
-    ) -> Step {
-        if let Some(soc) = req.display_parameters.as_ref().and_then(|d| d.present_soc) {
-            ctx.ev(|ev| ev.soc = Some(Percent(f64::from(soc))));
-        }
-        let limits = ctx.status.limits;
-        let max_voltage = rational(limits.max_voltage.0);
-        let max_charge_power = rational(limits.max_power.0);
-        let min_charge_power = rational(0.0);
-        let max_charge_current = rational(limits.max_current.0);
-        let (mode, delivery) = match (&req.cl_req_control_mode, sel.mode, sel.bpt) {
-            (ClReqControlMode::ScheduledDcClReqControlMode(p), ControlMode::Scheduled, false) => {
-                let (delivery, warning) = ctx.charging.deliver(
-                    from_rational(&p.ev_target_voltage),
-                    from_rational(&p.ev_target_current),
-                    false,
-                    ctx.status,
-                );
-                if let Some(w) = warning {
-                    ctx.warn(w);
-                }
-                let mode = ClResControlMode::ScheduledDcClResControlMode(
-                    ScheduledDcClResControlModeType {
-                        evse_maximum_charge_power: Some(max_charge_power),
-                        evse_minimum_charge_power: Some(min_charge_power),
-                        evse_maximum_charge_current: Some(max_charge_current),
-                        evse_maximum_voltage: Some(max_voltage),
-                    },
-                );
-                (mode, delivery)
-            }
-            (ClReqControlMode::BptScheduledDcClReqControlMode(p), ControlMode::Scheduled, true) => {
-                let (delivery, warning) = ctx.charging.deliver(
-                    from_rational(&p.ev_target_voltage),
-                    from_rational(&p.ev_target_current),
-                    true,
-                    ctx.status,
-                );
-                if let Some(w) = warning {
-                    ctx.warn(w);
-                }
-                let mode = ClResControlMode::BptScheduledDcClResControlMode(
-                    BptScheduledDcClResControlModeType {
-                        evse_maximum_charge_power: Some(max_charge_power),
-                        evse_minimum_charge_power: Some(min_charge_power),
-                        evse_maximum_charge_current: Some(max_charge_current),
-                        evse_maximum_voltage: Some(max_voltage),
-                        evse_maximum_discharge_power: Some(rational(limits.max_discharge_power.0)),
-                        evse_minimum_discharge_power: Some(rational(0.0)),
-                        evse_maximum_discharge_current: Some(rational(
-                            limits.max_discharge_current.0,
-                        )),
-                        evse_minimum_voltage: Some(rational(limits.min_voltage.0)),
-                    },
-                );
-                (mode, delivery)
-            }
-            (ClReqControlMode::DynamicDcClReqControlMode(p), ControlMode::Dynamic, false) => {
-                let ev_max = from_rational(&p.ev_maximum_charge_power);
-                let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
-                let power = dynamic_power(ctx, wanted, ev_max, 0.0);
-                let delivery = ctx.charging.deliver_power(
-                    power,
-                    from_rational(&p.ev_maximum_voltage),
-                    ctx.status,
-                );
-                let mode =
-                    ClResControlMode::DynamicDcClResControlMode(DynamicDcClResControlModeType {
-                        departure_time: None,
-                        minimum_soc: None,
-                        target_soc: None,
-                        ack_max_delay: None,
-                        evse_maximum_charge_power: max_charge_power,
-                        evse_minimum_charge_power: min_charge_power,
-                        evse_maximum_charge_current: max_charge_current,
-                        evse_maximum_voltage: max_voltage,
-                    });
-                (mode, delivery)
-            }
-            (ClReqControlMode::BptDynamicDcClReqControlMode(p), ControlMode::Dynamic, true) => {
-                ctx.ev(|ev| {
-                    ev.max_discharge_power =
-                        Some(Watts(from_rational(&p.ev_maximum_discharge_power)));
-                    ev.max_discharge_current =
-                        Some(Amps(from_rational(&p.ev_maximum_discharge_current)));
-                });
-                let ev_max = from_rational(&p.ev_maximum_charge_power);
-                let ev_max_discharge = from_rational(&p.ev_maximum_discharge_power);
-                let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
-                let power = dynamic_power(ctx, wanted, ev_max, ev_max_discharge);
-                let delivery = ctx.charging.deliver_power(
-                    power,
-                    from_rational(&p.ev_maximum_voltage),
-                    ctx.status,
-                );
-                let mode = ClResControlMode::BptDynamicDcClResControlMode(
-                    BptDynamicDcClResControlModeType {
-                        departure_time: None,
-                        minimum_soc: None,
-                        target_soc: None,
-                        ack_max_delay: None,
-                        evse_maximum_charge_power: max_charge_power,
-                        evse_minimum_charge_power: min_charge_power,
-                        evse_maximum_charge_current: max_charge_current,
-                        evse_maximum_voltage: max_voltage,
-                        evse_maximum_discharge_power: rational(limits.max_discharge_power.0),
-                        evse_minimum_discharge_power: rational(0.0),
-                        evse_maximum_discharge_current: rational(limits.max_discharge_current.0),
-                        evse_minimum_voltage: rational(limits.min_voltage.0),
-                    },
-                );
-                (mode, delivery)
-            }
-            _ => {
-                // Another control mode or service than selected: EVerest answers FAILED too.
-                return self.reject(
+                env.reply_and_end(
                     ctx,
-                    Request::Dc(dc::Document::DcChargeLoopReq(req)),
-                    name,
-                    ResponseCodeType::Failed,
-                );
+                    Common(C::SessionStopRes(res)),
+                    EndReason::Stopped { pause },
+                )
             }
-        };
-        let meter_info = req.meter_info_requested.then(|| MeterInfoType {
-            meter_id: ctx.config.meter_id.clone(),
-            charged_energy_reading_wh: ctx.charging.charged_wh.max(0.0) as u64,
-            bpt_discharged_energy_reading_wh: sel
-                .bpt
-                .then_some(ctx.charging.discharged_wh.max(0.0) as u64),
-            meter_timestamp: Some(ctx.unix_secs()),
-            ..Default::default()
-        });
-        let res = dc::DcChargeLoopResType {
-            header: self.header(ctx),
-            response_code: ResponseCodeType::Ok,
-            evse_status: evse_status(ctx),
-            meter_info,
-            receipt: None,
-            evse_present_current: rational(ctx.status.present.current.0),
-            evse_present_voltage: rational(ctx.status.present.voltage.0),
-            evse_power_limit_achieved: delivery.power_limit_achieved,
-            evse_current_limit_achieved: delivery.current_limit_achieved,
-            evse_voltage_limit_achieved: delivery.voltage_limit_achieved,
-            cl_res_control_mode: mode,
-        };
-        self.dc(dc::Document::DcChargeLoopRes(res))
-    }
-
-    fn header(&self, ctx: &Ctx<'_>) -> MessageHeaderType {
-        MessageHeaderType {
-            session_id: self
-                .id
-                .as_ref()
-                .map_or_else(SessionId::zero, Clone::clone)
-                .0
-                .into(),
-            time_stamp: ctx.unix_secs(),
-            signature: None,
+            (expecting, _) => env.sequence_error(ctx, request, expecting.expected()),
         }
     }
 
-    fn common(&self, doc: cm::Document) -> Step {
-        match cm::encode(&doc) {
-            Ok(bytes) => Step::reply(Frame::new(PayloadType::Iso20Main, bytes)),
-            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
-        }
-    }
-
-    fn common_and_end(&self, doc: cm::Document, end: EndReason) -> Step {
-        match cm::encode(&doc) {
-            Ok(bytes) => Step::reply_and_end(Frame::new(PayloadType::Iso20Main, bytes), end),
-            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
-        }
-    }
-
-    fn dc(&self, doc: dc::Document) -> Step {
-        match dc::encode(&doc) {
-            Ok(bytes) => Step::reply(Frame::new(PayloadType::Iso20Dc, bytes)),
-            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
-        }
-    }
-
-    fn dc_and_end(&self, doc: dc::Document, end: EndReason) -> Step {
-        match dc::encode(&doc) {
-            Ok(bytes) => Step::reply_and_end(Frame::new(PayloadType::Iso20Dc, bytes), end),
-            Err(e) => Step::end(EndReason::Encoding(e.to_string())),
-        }
-    }
-
-    fn reject(
-        &self,
-        ctx: &mut Ctx<'_>,
-        req: Request,
-        request: &'static str,
+    fn refusal(
+        ctx: &Ctx<'_>,
+        request: &Iso20Message,
         code: ResponseCodeType,
-    ) -> Step {
-        let name = code_name(code);
-        self.fail(
-            ctx,
-            &req,
-            code,
-            EndReason::Rejected {
-                request,
-                code: name,
-            },
-        )
-    }
-
-    /// Answers `req` with its response type carrying `code`, and ends the session.
-    fn fail(
-        &self,
-        ctx: &mut Ctx<'_>,
-        req: &Request,
-        code: ResponseCodeType,
-        end: EndReason,
-    ) -> Step {
+    ) -> Option<Iso20Message> {
         use cm::Document as C;
         use dc::Document as D;
-        ctx.charging.stop();
-        let header = self.header(ctx);
         let voltage = rational(ctx.status.present.voltage.0);
-        match req {
-            Request::Common(doc) => {
-                let res = match doc {
-                    C::SessionSetupReq(_) => C::SessionSetupRes(cm::SessionSetupResType {
-                        header,
+        Some(match request {
+            Iso20Message::Common(doc) => Iso20Message::Common(match doc {
+                C::SessionSetupReq(_) => C::SessionSetupRes(cm::SessionSetupResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evseid: ctx.config.evse_id.clone(),
+                }),
+                C::AuthorizationSetupReq(_) => {
+                    C::AuthorizationSetupRes(cm::AuthorizationSetupResType {
+                        header: Default::default(),
                         response_code: code,
-                        evseid: ctx.config.evse_id.clone(),
-                    }),
-                    C::AuthorizationSetupReq(_) => {
-                        C::AuthorizationSetupRes(cm::AuthorizationSetupResType {
-                            header,
-                            response_code: code,
-                            authorization_services: vec![AuthorizationType::Eim],
-                            ..Default::default()
-                        })
-                    }
-                    C::AuthorizationReq(_) => C::AuthorizationRes(cm::AuthorizationResType {
-                        header,
+                        authorization_services: vec![AuthorizationType::Eim],
+                        ..Default::default()
+                    })
+                }
+                C::AuthorizationReq(_) => C::AuthorizationRes(cm::AuthorizationResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_processing: ProcessingType::Finished,
+                }),
+                C::ServiceDiscoveryReq(_) => C::ServiceDiscoveryRes(cm::ServiceDiscoveryResType {
+                    header: Default::default(),
+                    response_code: code,
+                    service_renegotiation_supported: false,
+                    energy_transfer_service_list: ServiceListType {
+                        service: vec![ServiceType {
+                            service_id: SERVICE_DC,
+                            free_service: ctx.config.free_service,
+                        }],
+                    },
+                    vas_list: None,
+                }),
+                C::ServiceDetailReq(r) => C::ServiceDetailRes(cm::ServiceDetailResType {
+                    header: Default::default(),
+                    response_code: code,
+                    service_id: r.service_id,
+                    service_parameter_list: parameter_sets(ctx, r.service_id),
+                }),
+                C::ServiceSelectionReq(_) => C::ServiceSelectionRes(cm::ServiceSelectionResType {
+                    header: Default::default(),
+                    response_code: code,
+                }),
+                C::ScheduleExchangeReq(_) => C::ScheduleExchangeRes(cm::ScheduleExchangeResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_processing: ProcessingType::Finished,
+                    go_to_pause: None,
+                    se_res_control_mode: SeResControlMode::DynamicSeResControlMode(
+                        DynamicSeResControlModeType::default(),
+                    ),
+                }),
+                C::PowerDeliveryReq(_) => C::PowerDeliveryRes(cm::PowerDeliveryResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_status: None,
+                }),
+                C::SessionStopReq(_) => C::SessionStopRes(cm::SessionStopResType {
+                    header: Default::default(),
+                    response_code: code,
+                }),
+                C::MeteringConfirmationReq(_) => {
+                    C::MeteringConfirmationRes(cm::MeteringConfirmationResType {
+                        header: Default::default(),
+                        response_code: code,
+                    })
+                }
+                C::VehicleCheckInReq(_) => C::VehicleCheckInRes(cm::VehicleCheckInResType {
+                    header: Default::default(),
+                    response_code: code,
+                    ..Default::default()
+                }),
+                C::VehicleCheckOutReq(_) => C::VehicleCheckOutRes(cm::VehicleCheckOutResType {
+                    header: Default::default(),
+                    response_code: code,
+                    ..Default::default()
+                }),
+                C::CertificateInstallationReq(_) => {
+                    // The schema wants one sub-certificate even here (an empty one will do).
+                    let chain = cm::ContractCertificateChainType {
+                        sub_certificates: cm::SubCertificatesType {
+                            certificate: vec![Default::default()],
+                        },
+                        ..Default::default()
+                    };
+                    C::CertificateInstallationRes(cm::CertificateInstallationResType {
+                        header: Default::default(),
                         response_code: code,
                         evse_processing: ProcessingType::Finished,
-                    }),
-                    C::ServiceDiscoveryReq(_) => {
-                        C::ServiceDiscoveryRes(cm::ServiceDiscoveryResType {
-                            header,
-                            response_code: code,
-                            service_renegotiation_supported: false,
-                            energy_transfer_service_list: ServiceListType {
-                                service: vec![ServiceType {
-                                    service_id: SERVICE_DC,
-                                    free_service: ctx.config.free_service,
-                                }],
-                            },
-                            vas_list: None,
-                        })
-                    }
-                    C::ServiceDetailReq(r) => C::ServiceDetailRes(cm::ServiceDetailResType {
-                        header,
-                        response_code: code,
-                        service_id: r.service_id,
-                        service_parameter_list: parameter_sets(ctx, r.service_id),
-                    }),
-                    C::ServiceSelectionReq(_) => {
-                        C::ServiceSelectionRes(cm::ServiceSelectionResType {
-                            header,
-                            response_code: code,
-                        })
-                    }
-                    C::ScheduleExchangeReq(_) => {
-                        C::ScheduleExchangeRes(cm::ScheduleExchangeResType {
-                            header,
-                            response_code: code,
-                            evse_processing: ProcessingType::Finished,
-                            go_to_pause: None,
-                            se_res_control_mode: SeResControlMode::DynamicSeResControlMode(
-                                DynamicSeResControlModeType::default(),
-                            ),
-                        })
-                    }
-                    C::PowerDeliveryReq(_) => C::PowerDeliveryRes(cm::PowerDeliveryResType {
-                        header,
-                        response_code: code,
-                        evse_status: None,
-                    }),
-                    C::SessionStopReq(_) => C::SessionStopRes(cm::SessionStopResType {
-                        header,
-                        response_code: code,
-                    }),
-                    C::MeteringConfirmationReq(_) => {
-                        C::MeteringConfirmationRes(cm::MeteringConfirmationResType {
-                            header,
-                            response_code: code,
-                        })
-                    }
-                    C::VehicleCheckInReq(_) => C::VehicleCheckInRes(cm::VehicleCheckInResType {
-                        header,
-                        response_code: code,
-                        ..Default::default()
-                    }),
-                    C::VehicleCheckOutReq(_) => C::VehicleCheckOutRes(cm::VehicleCheckOutResType {
-                        header,
-                        response_code: code,
-                        ..Default::default()
-                    }),
-                    C::CertificateInstallationReq(_) => {
-                        C::CertificateInstallationRes(cm::CertificateInstallationResType {
-                            header,
-                            response_code: code,
-                            evse_processing: ProcessingType::Finished,
+                        signed_installation_data: cm::SignedInstallationDataType {
+                            contract_certificate_chain: chain,
                             ..Default::default()
-                        })
-                    }
-                    _ => return Step::end(end),
-                };
-                self.common_and_end(res, end)
-            }
-            Request::Dc(doc) => {
-                let res = match doc {
-                    D::DcChargeParameterDiscoveryReq(r) => {
-                        let bpt = matches!(
-                            r.dc_cpd_req_energy_transfer_mode,
-                            DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(_)
-                        );
-                        D::DcChargeParameterDiscoveryRes(dc::DcChargeParameterDiscoveryResType {
-                            header,
-                            response_code: code,
-                            dc_cpd_res_energy_transfer_mode: cpd_parameters(ctx, bpt),
-                        })
-                    }
-                    D::DcCableCheckReq(_) => D::DcCableCheckRes(dc::DcCableCheckResType {
-                        header,
+                        },
+                        ..Default::default()
+                    })
+                }
+                _ => return None,
+            }),
+            Iso20Message::Dc(doc) => Iso20Message::Dc(match doc {
+                D::DcChargeParameterDiscoveryReq(r) => {
+                    let bpt = matches!(
+                        r.dc_cpd_req_energy_transfer_mode,
+                        DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(_)
+                    );
+                    D::DcChargeParameterDiscoveryRes(dc::DcChargeParameterDiscoveryResType {
+                        header: Default::default(),
                         response_code: code,
-                        evse_processing: ProcessingType::Finished,
+                        dc_cpd_res_energy_transfer_mode: cpd_parameters(ctx, bpt),
+                    })
+                }
+                D::DcCableCheckReq(_) => D::DcCableCheckRes(dc::DcCableCheckResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_processing: ProcessingType::Finished,
+                }),
+                D::DcPreChargeReq(_) => D::DcPreChargeRes(dc::DcPreChargeResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_present_voltage: voltage,
+                }),
+                D::DcChargeLoopReq(r) => D::DcChargeLoopRes(dc::DcChargeLoopResType {
+                    header: Default::default(),
+                    response_code: code,
+                    evse_status: Some(EvseStatusType {
+                        notification_max_delay: 0,
+                        evse_notification: EvseNotificationType::Terminate,
                     }),
-                    D::DcPreChargeReq(_) => D::DcPreChargeRes(dc::DcPreChargeResType {
-                        header,
+                    meter_info: None,
+                    receipt: None,
+                    evse_present_current: rational(ctx.status.present.current.0),
+                    evse_present_voltage: voltage,
+                    evse_power_limit_achieved: false,
+                    evse_current_limit_achieved: false,
+                    evse_voltage_limit_achieved: false,
+                    cl_res_control_mode: failed_control_mode(&r.cl_req_control_mode),
+                }),
+                D::DcWeldingDetectionReq(_) => {
+                    D::DcWeldingDetectionRes(dc::DcWeldingDetectionResType {
+                        header: Default::default(),
                         response_code: code,
                         evse_present_voltage: voltage,
-                    }),
-                    D::DcChargeLoopReq(r) => D::DcChargeLoopRes(dc::DcChargeLoopResType {
-                        header,
-                        response_code: code,
-                        evse_status: Some(EvseStatusType {
-                            notification_max_delay: 0,
-                            evse_notification: EvseNotificationType::Terminate,
-                        }),
-                        meter_info: None,
-                        receipt: None,
-                        evse_present_current: rational(ctx.status.present.current.0),
-                        evse_present_voltage: voltage,
-                        evse_power_limit_achieved: false,
-                        evse_current_limit_achieved: false,
-                        evse_voltage_limit_achieved: false,
-                        cl_res_control_mode: failed_control_mode(&r.cl_req_control_mode),
-                    }),
-                    D::DcWeldingDetectionReq(_) => {
-                        D::DcWeldingDetectionRes(dc::DcWeldingDetectionResType {
-                            header,
-                            response_code: code,
-                            evse_present_voltage: voltage,
-                        })
-                    }
-                    _ => return Step::end(end),
-                };
-                self.dc_and_end(res, end)
-            }
-        }
+                    })
+                }
+                _ => return None,
+            }),
+        })
     }
+}
+
+/// One DC_ChargeLoopReq.
+fn charge_loop(
+    env: &Envelope<Iso20>,
+    ctx: &mut Ctx<'_>,
+    request: &Request<Iso20Message>,
+    sel: Selected,
+    req: &dc::DcChargeLoopReqType,
+) -> Step {
+    if let Some(soc) = req.display_parameters.as_ref().and_then(|d| d.present_soc) {
+        ctx.ev(|ev| ev.soc = Some(Percent(f64::from(soc))));
+    }
+    let limits = ctx.status.limits;
+    let max_voltage = rational(limits.max_voltage.0);
+    let max_charge_power = rational(limits.max_power.0);
+    let min_charge_power = rational(0.0);
+    let max_charge_current = rational(limits.max_current.0);
+    let (mode, delivery) = match (&req.cl_req_control_mode, sel.mode, sel.bpt) {
+        (ClReqControlMode::ScheduledDcClReqControlMode(p), ControlMode::Scheduled, false) => {
+            let (delivery, warning) = ctx.charging.deliver(
+                from_rational(&p.ev_target_voltage),
+                from_rational(&p.ev_target_current),
+                false,
+                ctx.status,
+            );
+            if let Some(w) = warning {
+                ctx.warn(w);
+            }
+            let mode =
+                ClResControlMode::ScheduledDcClResControlMode(ScheduledDcClResControlModeType {
+                    evse_maximum_charge_power: Some(max_charge_power),
+                    evse_minimum_charge_power: Some(min_charge_power),
+                    evse_maximum_charge_current: Some(max_charge_current),
+                    evse_maximum_voltage: Some(max_voltage),
+                });
+            (mode, delivery)
+        }
+        (ClReqControlMode::BptScheduledDcClReqControlMode(p), ControlMode::Scheduled, true) => {
+            let (delivery, warning) = ctx.charging.deliver(
+                from_rational(&p.ev_target_voltage),
+                from_rational(&p.ev_target_current),
+                true,
+                ctx.status,
+            );
+            if let Some(w) = warning {
+                ctx.warn(w);
+            }
+            let mode = ClResControlMode::BptScheduledDcClResControlMode(
+                BptScheduledDcClResControlModeType {
+                    evse_maximum_charge_power: Some(max_charge_power),
+                    evse_minimum_charge_power: Some(min_charge_power),
+                    evse_maximum_charge_current: Some(max_charge_current),
+                    evse_maximum_voltage: Some(max_voltage),
+                    evse_maximum_discharge_power: Some(rational(limits.max_discharge_power.0)),
+                    evse_minimum_discharge_power: Some(rational(0.0)),
+                    evse_maximum_discharge_current: Some(rational(limits.max_discharge_current.0)),
+                    evse_minimum_voltage: Some(rational(limits.min_voltage.0)),
+                },
+            );
+            (mode, delivery)
+        }
+        (ClReqControlMode::DynamicDcClReqControlMode(p), ControlMode::Dynamic, false) => {
+            let ev_max = from_rational(&p.ev_maximum_charge_power);
+            let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
+            let power = dynamic_power(ctx, wanted, ev_max, 0.0);
+            let delivery =
+                ctx.charging
+                    .deliver_power(power, from_rational(&p.ev_maximum_voltage), ctx.status);
+            let mode = ClResControlMode::DynamicDcClResControlMode(DynamicDcClResControlModeType {
+                departure_time: None,
+                minimum_soc: None,
+                target_soc: None,
+                ack_max_delay: None,
+                evse_maximum_charge_power: max_charge_power,
+                evse_minimum_charge_power: min_charge_power,
+                evse_maximum_charge_current: max_charge_current,
+                evse_maximum_voltage: max_voltage,
+            });
+            (mode, delivery)
+        }
+        (ClReqControlMode::BptDynamicDcClReqControlMode(p), ControlMode::Dynamic, true) => {
+            ctx.ev(|ev| {
+                ev.max_discharge_power = Some(Watts(from_rational(&p.ev_maximum_discharge_power)));
+                ev.max_discharge_current =
+                    Some(Amps(from_rational(&p.ev_maximum_discharge_current)));
+            });
+            let ev_max = from_rational(&p.ev_maximum_charge_power);
+            let ev_max_discharge = from_rational(&p.ev_maximum_discharge_power);
+            let wanted = from_rational(&p.ev_target_energy_request) > 0.0;
+            let power = dynamic_power(ctx, wanted, ev_max, ev_max_discharge);
+            let delivery =
+                ctx.charging
+                    .deliver_power(power, from_rational(&p.ev_maximum_voltage), ctx.status);
+            let mode =
+                ClResControlMode::BptDynamicDcClResControlMode(BptDynamicDcClResControlModeType {
+                    departure_time: None,
+                    minimum_soc: None,
+                    target_soc: None,
+                    ack_max_delay: None,
+                    evse_maximum_charge_power: max_charge_power,
+                    evse_minimum_charge_power: min_charge_power,
+                    evse_maximum_charge_current: max_charge_current,
+                    evse_maximum_voltage: max_voltage,
+                    evse_maximum_discharge_power: rational(limits.max_discharge_power.0),
+                    evse_minimum_discharge_power: rational(0.0),
+                    evse_maximum_discharge_current: rational(limits.max_discharge_current.0),
+                    evse_minimum_voltage: rational(limits.min_voltage.0),
+                });
+            (mode, delivery)
+        }
+        _ => {
+            // Another control mode or service than selected: EVerest answers FAILED too.
+            return env.reject(ctx, request, ResponseCodeType::Failed);
+        }
+    };
+    let meter_info = req.meter_info_requested.then(|| MeterInfoType {
+        meter_id: ctx.config.meter_id.clone(),
+        charged_energy_reading_wh: ctx.charging.charged_wh.max(0.0) as u64,
+        bpt_discharged_energy_reading_wh: sel
+            .bpt
+            .then_some(ctx.charging.discharged_wh.max(0.0) as u64),
+        meter_timestamp: Some(ctx.unix_secs()),
+        ..Default::default()
+    });
+    let res = dc::DcChargeLoopResType {
+        header: Default::default(),
+        response_code: ResponseCodeType::Ok,
+        evse_status: evse_status(ctx),
+        meter_info,
+        receipt: None,
+        evse_present_current: rational(ctx.status.present.current.0),
+        evse_present_voltage: rational(ctx.status.present.voltage.0),
+        evse_power_limit_achieved: delivery.power_limit_achieved,
+        evse_current_limit_achieved: delivery.current_limit_achieved,
+        evse_voltage_limit_achieved: delivery.voltage_limit_achieved,
+        cl_res_control_mode: mode,
+    };
+    env.reply(ctx, Iso20Message::Dc(dc::Document::DcChargeLoopRes(res)))
 }
 
 /// The power the charger decides in dynamic mode: the site's setpoint, or the most the car
@@ -1105,140 +962,5 @@ fn schedule(ctx: &Ctx<'_>, sel: Selected) -> SeResControlMode {
                 }],
             })
         }
-    }
-}
-
-fn header(req: &Request) -> Option<&MessageHeaderType> {
-    use cm::Document as C;
-    use dc::Document as D;
-    match req {
-        Request::Common(doc) => match doc {
-            C::SessionSetupReq(r) => Some(&r.header),
-            C::AuthorizationSetupReq(r) => Some(&r.header),
-            C::AuthorizationReq(r) => Some(&r.header),
-            C::ServiceDiscoveryReq(r) => Some(&r.header),
-            C::ServiceDetailReq(r) => Some(&r.header),
-            C::ServiceSelectionReq(r) => Some(&r.header),
-            C::ScheduleExchangeReq(r) => Some(&r.header),
-            C::PowerDeliveryReq(r) => Some(&r.header),
-            C::SessionStopReq(r) => Some(&r.header),
-            C::MeteringConfirmationReq(r) => Some(&r.header),
-            C::VehicleCheckInReq(r) => Some(&r.header),
-            C::VehicleCheckOutReq(r) => Some(&r.header),
-            C::CertificateInstallationReq(r) => Some(&r.header),
-            _ => None,
-        },
-        Request::Dc(doc) => match doc {
-            D::DcChargeParameterDiscoveryReq(r) => Some(&r.header),
-            D::DcCableCheckReq(r) => Some(&r.header),
-            D::DcPreChargeReq(r) => Some(&r.header),
-            D::DcChargeLoopReq(r) => Some(&r.header),
-            D::DcWeldingDetectionReq(r) => Some(&r.header),
-            _ => None,
-        },
-    }
-}
-
-fn request_name(req: &Request) -> Option<&'static str> {
-    use cm::Document as C;
-    use dc::Document as D;
-    Some(match req {
-        Request::Common(doc) => match doc {
-            C::SessionSetupReq(_) => "SessionSetupReq",
-            C::AuthorizationSetupReq(_) => "AuthorizationSetupReq",
-            C::AuthorizationReq(_) => "AuthorizationReq",
-            C::ServiceDiscoveryReq(_) => "ServiceDiscoveryReq",
-            C::ServiceDetailReq(_) => "ServiceDetailReq",
-            C::ServiceSelectionReq(_) => "ServiceSelectionReq",
-            C::ScheduleExchangeReq(_) => "ScheduleExchangeReq",
-            C::PowerDeliveryReq(_) => "PowerDeliveryReq",
-            C::SessionStopReq(_) => "SessionStopReq",
-            C::MeteringConfirmationReq(_) => "MeteringConfirmationReq",
-            C::VehicleCheckInReq(_) => "VehicleCheckInReq",
-            C::VehicleCheckOutReq(_) => "VehicleCheckOutReq",
-            C::CertificateInstallationReq(_) => "CertificateInstallationReq",
-            _ => return None,
-        },
-        Request::Dc(doc) => match doc {
-            D::DcChargeParameterDiscoveryReq(_) => "DC_ChargeParameterDiscoveryReq",
-            D::DcCableCheckReq(_) => "DC_CableCheckReq",
-            D::DcPreChargeReq(_) => "DC_PreChargeReq",
-            D::DcChargeLoopReq(_) => "DC_ChargeLoopReq",
-            D::DcWeldingDetectionReq(_) => "DC_WeldingDetectionReq",
-            _ => return None,
-        },
-    })
-}
-
-fn message_name(req: &Request) -> String {
-    match req {
-        Request::Common(doc) => common_name(doc),
-        Request::Dc(doc) => dc_name(doc),
-    }
-}
-
-/// The element name of a CommonMessages document (its JSON key).
-pub(crate) fn common_name(doc: &cm::Document) -> String {
-    element_name(doc)
-}
-
-/// The element name of a DC document (its JSON key).
-pub(crate) fn dc_name(doc: &dc::Document) -> String {
-    element_name(doc)
-}
-
-/// The element name of a document: its JSON form is `{"ElementName": {...}}`. Only used to
-/// name unexpected messages in errors.
-fn element_name<T: serde::Serialize>(doc: &T) -> String {
-    serde_json::to_value(doc)
-        .ok()
-        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
-        .unwrap_or_else(|| "an unnamed message".to_owned())
-}
-
-/// The schema's name of a response code.
-pub(crate) fn code_name(code: ResponseCodeType) -> &'static str {
-    use ResponseCodeType as C;
-    match code {
-        C::Ok => "OK",
-        C::OkCertificateExpiresSoon => "OK_CertificateExpiresSoon",
-        C::OkNewSessionEstablished => "OK_NewSessionEstablished",
-        C::OkOldSessionJoined => "OK_OldSessionJoined",
-        C::OkPowerToleranceConfirmed => "OK_PowerToleranceConfirmed",
-        C::WarningAuthorizationSelectionInvalid => "WARNING_AuthorizationSelectionInvalid",
-        C::WarningCertificateExpired => "WARNING_CertificateExpired",
-        C::WarningCertificateNotYetValid => "WARNING_CertificateNotYetValid",
-        C::WarningCertificateRevoked => "WARNING_CertificateRevoked",
-        C::WarningCertificateValidationError => "WARNING_CertificateValidationError",
-        C::WarningChallengeInvalid => "WARNING_ChallengeInvalid",
-        C::WarningEimAuthorizationFailure => "WARNING_EIMAuthorizationFailure",
-        C::WarningEMspUnknown => "WARNING_eMSPUnknown",
-        C::WarningEvPowerProfileViolation => "WARNING_EVPowerProfileViolation",
-        C::WarningGeneralPnCAuthorizationError => "WARNING_GeneralPnCAuthorizationError",
-        C::WarningNoCertificateAvailable => "WARNING_NoCertificateAvailable",
-        C::WarningNoContractMatchingPcidFound => "WARNING_NoContractMatchingPCIDFound",
-        C::WarningPowerToleranceNotConfirmed => "WARNING_PowerToleranceNotConfirmed",
-        C::WarningScheduleRenegotiationFailed => "WARNING_ScheduleRenegotiationFailed",
-        C::WarningStandbyNotAllowed => "WARNING_StandbyNotAllowed",
-        C::WarningWpt => "WARNING_WPT",
-        C::Failed => "FAILED",
-        C::FailedAssociationError => "FAILED_AssociationError",
-        C::FailedContactorError => "FAILED_ContactorError",
-        C::FailedEvPowerProfileInvalid => "FAILED_EVPowerProfileInvalid",
-        C::FailedEvPowerProfileViolation => "FAILED_EVPowerProfileViolation",
-        C::FailedMeteringSignatureNotValid => "FAILED_MeteringSignatureNotValid",
-        C::FailedNoEnergyTransferServiceSelected => "FAILED_NoEnergyTransferServiceSelected",
-        C::FailedNoServiceRenegotiationSupported => "FAILED_NoServiceRenegotiationSupported",
-        C::FailedPauseNotAllowed => "FAILED_PauseNotAllowed",
-        C::FailedPowerDeliveryNotApplied => "FAILED_PowerDeliveryNotApplied",
-        C::FailedPowerToleranceNotConfirmed => "FAILED_PowerToleranceNotConfirmed",
-        C::FailedScheduleRenegotiation => "FAILED_ScheduleRenegotiation",
-        C::FailedScheduleSelectionInvalid => "FAILED_ScheduleSelectionInvalid",
-        C::FailedSequenceError => "FAILED_SequenceError",
-        C::FailedServiceIdInvalid => "FAILED_ServiceIDInvalid",
-        C::FailedServiceSelectionInvalid => "FAILED_ServiceSelectionInvalid",
-        C::FailedSignatureError => "FAILED_SignatureError",
-        C::FailedUnknownSession => "FAILED_UnknownSession",
-        C::FailedWrongChargeParameter => "FAILED_WrongChargeParameter",
     }
 }

@@ -12,12 +12,17 @@
 //! [`Secc::demand`]; see [`crate::charger`]. Once the session has ended, the demand is
 //! [`Demand::OFF`].
 //!
+//! The rules every state of every protocol shares (framing, SessionID, faults, negative
+//! responses) are written once, in [`envelope`]; each protocol module has only its state table
+//! and its response builders.
+//!
 //! Timers (all in [`crate::timing`]): the communication setup limit until SessionSetup, the
 //! sequence timeout between requests, and while current flows a one-second power watchdog that
 //! turns the power stage off (without ending the session) when the car stops asking.
 
 mod charging;
 pub mod din;
+pub(crate) mod envelope;
 pub mod iso2;
 pub mod iso20;
 
@@ -35,11 +40,13 @@ use v2g_messages::app_handshake;
 
 use crate::app_protocol::{self, Negotiated, Protocol, Selection};
 use crate::charger::{ChargerStatus, Demand, Fault, Isolation};
+use crate::dialect::{Din, Iso2, Iso20};
 use crate::session_id::SessionId;
 use crate::wire::{self, Decoder, Frame, PayloadType, WireError};
 use crate::{ControlMode, Party, timing};
 
 pub(crate) use charging::Charging;
+use envelope::Session;
 
 /// How the charger runs its sessions.
 #[derive(Debug, Clone, PartialEq)]
@@ -404,9 +411,21 @@ impl Ctx<'_> {
         self.events.push_back(SeccEvent::Warning(text));
     }
 
+    /// An authorization request, Ongoing since `since` (see [`Charging::authorize`]).
+    pub(crate) fn authorize(&self, since: Option<Timestamp>) -> charging::Authorize {
+        self.charging
+            .authorize(since, self.now, self.status, self.config)
+    }
+
+    /// A CableCheckReq of the test started at `since` (see [`Charging::cable_check`]).
+    pub(crate) fn cable_check(&mut self, since: Option<Timestamp>) -> charging::CableCheck {
+        self.charging
+            .cable_check(since, self.now, self.status, self.config)
+    }
+
     /// The ISO 15118-20 header timestamp: seconds since the Unix epoch.
     pub(crate) fn unix_secs(&self) -> u64 {
-        u64::try_from(self.now.as_unix_micros() / 1_000_000).unwrap_or(0)
+        crate::dialect::unix_secs(self.now)
     }
 }
 
@@ -415,9 +434,9 @@ impl Ctx<'_> {
 enum Stage {
     /// Waiting for SupportedAppProtocolReq.
     ExpectSupportedAppProtocol,
-    Din(din::Session),
-    Iso2(iso2::Session),
-    Iso20(iso20::Session),
+    Din(Session<Din>),
+    Iso2(Session<Iso2>),
+    Iso20(Session<Iso20>),
     /// Over: nothing more is read.
     Ended,
 }
@@ -696,7 +715,7 @@ fn handshake(ctx: &mut Ctx<'_>, frame: &Frame) -> (Step, Option<Stage>) {
             return (
                 Step::end(EndReason::Undecodable(format!(
                     "expected supportedAppProtocolReq, got {}",
-                    handshake_name(&other)
+                    other.name()
                 ))),
                 None,
             );
@@ -731,16 +750,9 @@ fn handshake(ctx: &mut Ctx<'_>, frame: &Frame) -> (Step, Option<Stage>) {
     );
     ctx.events.push_back(SeccEvent::Negotiated(negotiated));
     let stage = match negotiated.protocol {
-        Protocol::Din => Stage::Din(din::Session::new()),
-        Protocol::Iso2 => Stage::Iso2(iso2::Session::new()),
-        Protocol::Iso20Dc => Stage::Iso20(iso20::Session::new()),
+        Protocol::Din => Stage::Din(Session::new()),
+        Protocol::Iso2 => Stage::Iso2(Session::new()),
+        Protocol::Iso20Dc => Stage::Iso20(Session::new()),
     };
     (Step::reply(response), Some(stage))
-}
-
-fn handshake_name(doc: &app_handshake::Document) -> &'static str {
-    match doc {
-        app_handshake::Document::SupportedAppProtocolReq(_) => "supportedAppProtocolReq",
-        app_handshake::Document::SupportedAppProtocolRes(_) => "supportedAppProtocolRes",
-    }
 }

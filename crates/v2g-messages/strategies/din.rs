@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use crate::din::*;
 
-pub(crate) fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameterType> {
+pub fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameterType> {
     ((
         (0u32..=4294967295u32),
         crate::strategies::din::physical_value_type(),
@@ -40,7 +40,7 @@ pub(crate) fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameter
         .boxed()
 }
 
-pub(crate) fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParameterType> {
+pub fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParameterType> {
     ((
         crate::strategies::din::ac_evse_status_type(),
         crate::strategies::din::physical_value_type(),
@@ -60,7 +60,7 @@ pub(crate) fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParam
         .boxed()
 }
 
-pub(crate) fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
+pub fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
     ((
         any::<bool>(),
         any::<bool>(),
@@ -80,11 +80,11 @@ pub(crate) fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn body_base_type() -> BoxedStrategy<BodyBaseType> {
+pub fn body_base_type() -> BoxedStrategy<BodyBaseType> {
     Just(BodyBaseType {}).boxed()
 }
 
-pub(crate) fn body_element() -> BoxedStrategy<BodyElement> {
+pub fn body_element() -> BoxedStrategy<BodyElement> {
     prop_oneof![
         crate::strategies::din::body_base_type().prop_map(BodyElement::BodyElement),
         crate::strategies::din::cable_check_req_type().prop_map(BodyElement::CableCheckReq),
@@ -141,7 +141,39 @@ pub(crate) fn body_element() -> BoxedStrategy<BodyElement> {
     .boxed()
 }
 
-pub(crate) fn body_type() -> BoxedStrategy<BodyType> {
+/// The requests among [`BodyElement`]'s elements (those with a response).
+pub fn body_element_request() -> BoxedStrategy<BodyElement> {
+    prop_oneof![
+        crate::strategies::din::cable_check_req_type().prop_map(BodyElement::CableCheckReq),
+        crate::strategies::din::certificate_installation_req_type()
+            .prop_map(BodyElement::CertificateInstallationReq),
+        crate::strategies::din::certificate_update_req_type()
+            .prop_map(BodyElement::CertificateUpdateReq),
+        crate::strategies::din::charge_parameter_discovery_req_type()
+            .prop_map(BodyElement::ChargeParameterDiscoveryReq),
+        crate::strategies::din::charging_status_req_type().prop_map(BodyElement::ChargingStatusReq),
+        crate::strategies::din::contract_authentication_req_type()
+            .prop_map(BodyElement::ContractAuthenticationReq),
+        crate::strategies::din::current_demand_req_type().prop_map(BodyElement::CurrentDemandReq),
+        crate::strategies::din::metering_receipt_req_type()
+            .prop_map(BodyElement::MeteringReceiptReq),
+        crate::strategies::din::payment_details_req_type().prop_map(BodyElement::PaymentDetailsReq),
+        crate::strategies::din::power_delivery_req_type().prop_map(BodyElement::PowerDeliveryReq),
+        crate::strategies::din::pre_charge_req_type().prop_map(BodyElement::PreChargeReq),
+        crate::strategies::din::service_detail_req_type().prop_map(BodyElement::ServiceDetailReq),
+        crate::strategies::din::service_discovery_req_type()
+            .prop_map(BodyElement::ServiceDiscoveryReq),
+        crate::strategies::din::service_payment_selection_req_type()
+            .prop_map(BodyElement::ServicePaymentSelectionReq),
+        crate::strategies::din::session_setup_req_type().prop_map(BodyElement::SessionSetupReq),
+        crate::strategies::din::session_stop_type().prop_map(BodyElement::SessionStopReq),
+        crate::strategies::din::welding_detection_req_type()
+            .prop_map(BodyElement::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
+pub fn body_type() -> BoxedStrategy<BodyType> {
     ((proptest::option::of(body_element()),),)
         .prop_map(|((f_body_element,),)| BodyType {
             body_element: f_body_element,
@@ -149,7 +181,7 @@ pub(crate) fn body_type() -> BoxedStrategy<BodyType> {
         .boxed()
 }
 
-pub(crate) fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
+pub fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
     ((crate::strategies::din::dc_ev_status_type(),),)
         .prop_map(|((f_dc_ev_status,),)| CableCheckReqType {
             dc_ev_status: f_dc_ev_status,
@@ -157,7 +189,7 @@ pub(crate) fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
         .boxed()
 }
 
-pub(crate) fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
+pub fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         crate::strategies::din::dc_evse_status_type(),
@@ -173,7 +205,7 @@ pub(crate) fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
         .boxed()
 }
 
-pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
+pub fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         proptest::option::of(crate::strategies::din::sub_certificates_type()),
@@ -187,7 +219,7 @@ pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
         .boxed()
 }
 
-pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
+pub fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -207,7 +239,7 @@ pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
+pub fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
@@ -237,7 +269,7 @@ pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateReqType> {
+pub fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         crate::strategies::din::certificate_chain_type(),
@@ -263,7 +295,7 @@ pub(crate) fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateRe
         .boxed()
 }
 
-pub(crate) fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateResType> {
+pub fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateResType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
@@ -296,8 +328,7 @@ pub(crate) fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateRe
         .boxed()
 }
 
-pub(crate) fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParameterDiscoveryReqType>
-{
+pub fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParameterDiscoveryReqType> {
     ((
         proptest::sample::select(crate::din::EvRequestedEnergyTransferType::ALL.to_vec()),
         ev_charge_parameter(),
@@ -313,8 +344,7 @@ pub(crate) fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParam
         .boxed()
 }
 
-pub(crate) fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParameterDiscoveryResType>
-{
+pub fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParameterDiscoveryResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         proptest::sample::select(crate::din::EvseProcessingType::ALL.to_vec()),
@@ -334,7 +364,7 @@ pub(crate) fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParam
         .boxed()
 }
 
-pub(crate) fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
+pub fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
     ((
         (-32768i16..=32767i16),
         vec(crate::strategies::din::profile_entry_type(), 1..=3),
@@ -348,11 +378,11 @@ pub(crate) fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
         .boxed()
 }
 
-pub(crate) fn charging_status_req_type() -> BoxedStrategy<ChargingStatusReqType> {
+pub fn charging_status_req_type() -> BoxedStrategy<ChargingStatusReqType> {
     Just(ChargingStatusReqType {}).boxed()
 }
 
-pub(crate) fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType> {
+pub fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         vec(any::<u8>(), 0..=32).prop_map(exi::Bytes),
@@ -384,7 +414,7 @@ pub(crate) fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType>
         .boxed()
 }
 
-pub(crate) fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
+pub fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
     ((
         (0u32..=4294967295u32),
         proptest::option::of(vec(crate::strategies::din::cost_type(), 1..=3)),
@@ -396,7 +426,7 @@ pub(crate) fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
         .boxed()
 }
 
-pub(crate) fn contract_authentication_req_type() -> BoxedStrategy<ContractAuthenticationReqType> {
+pub fn contract_authentication_req_type() -> BoxedStrategy<ContractAuthenticationReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -408,7 +438,7 @@ pub(crate) fn contract_authentication_req_type() -> BoxedStrategy<ContractAuthen
         .boxed()
 }
 
-pub(crate) fn contract_authentication_res_type() -> BoxedStrategy<ContractAuthenticationResType> {
+pub fn contract_authentication_res_type() -> BoxedStrategy<ContractAuthenticationResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         proptest::sample::select(crate::din::EvseProcessingType::ALL.to_vec()),
@@ -422,7 +452,7 @@ pub(crate) fn contract_authentication_res_type() -> BoxedStrategy<ContractAuthen
         .boxed()
 }
 
-pub(crate) fn cost_type() -> BoxedStrategy<CostType> {
+pub fn cost_type() -> BoxedStrategy<CostType> {
     ((
         proptest::sample::select(crate::din::CostKindType::ALL.to_vec()),
         (0u32..=4294967295u32),
@@ -436,7 +466,7 @@ pub(crate) fn cost_type() -> BoxedStrategy<CostType> {
         .boxed()
 }
 
-pub(crate) fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
+pub fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
     (
         (
             crate::strategies::din::dc_ev_status_type(),
@@ -482,7 +512,7 @@ pub(crate) fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
         .boxed()
 }
 
-pub(crate) fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
+pub fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
     (
         (
             proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
@@ -528,7 +558,7 @@ pub(crate) fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
         .boxed()
 }
 
-pub(crate) fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameterType> {
+pub fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameterType> {
     ((
         crate::strategies::din::dc_ev_status_type(),
         crate::strategies::din::physical_value_type(),
@@ -563,8 +593,7 @@ pub(crate) fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameter
         .boxed()
 }
 
-pub(crate) fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDeliveryParameterType>
-{
+pub fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDeliveryParameterType> {
     ((
         crate::strategies::din::dc_ev_status_type(),
         proptest::option::of(any::<bool>()),
@@ -582,7 +611,7 @@ pub(crate) fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDe
         .boxed()
 }
 
-pub(crate) fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
+pub fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
     ((
         any::<bool>(),
         proptest::option::of(any::<bool>()),
@@ -608,7 +637,7 @@ pub(crate) fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
         .boxed()
 }
 
-pub(crate) fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParameterType> {
+pub fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParameterType> {
     (
         (
             crate::strategies::din::dc_evse_status_type(),
@@ -652,7 +681,7 @@ pub(crate) fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParam
         .boxed()
 }
 
-pub(crate) fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
+pub fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
     ((
         proptest::option::of(proptest::sample::select(
             crate::din::IsolationLevelType::ALL.to_vec(),
@@ -677,7 +706,38 @@ pub(crate) fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn entry_type() -> BoxedStrategy<EntryType> {
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::din::cable_check_req_type().prop_map(Document::CableCheckReq),
+        crate::strategies::din::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::din::certificate_update_req_type()
+            .prop_map(Document::CertificateUpdateReq),
+        crate::strategies::din::charge_parameter_discovery_req_type()
+            .prop_map(Document::ChargeParameterDiscoveryReq),
+        crate::strategies::din::charging_status_req_type().prop_map(Document::ChargingStatusReq),
+        crate::strategies::din::contract_authentication_req_type()
+            .prop_map(Document::ContractAuthenticationReq),
+        crate::strategies::din::current_demand_req_type().prop_map(Document::CurrentDemandReq),
+        crate::strategies::din::metering_receipt_req_type().prop_map(Document::MeteringReceiptReq),
+        crate::strategies::din::payment_details_req_type().prop_map(Document::PaymentDetailsReq),
+        crate::strategies::din::power_delivery_req_type().prop_map(Document::PowerDeliveryReq),
+        crate::strategies::din::pre_charge_req_type().prop_map(Document::PreChargeReq),
+        crate::strategies::din::service_detail_req_type().prop_map(Document::ServiceDetailReq),
+        crate::strategies::din::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::din::service_payment_selection_req_type()
+            .prop_map(Document::ServicePaymentSelectionReq),
+        crate::strategies::din::session_setup_req_type().prop_map(Document::SessionSetupReq),
+        crate::strategies::din::session_stop_type().prop_map(Document::SessionStopReq),
+        crate::strategies::din::welding_detection_req_type()
+            .prop_map(Document::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
+pub fn entry_type() -> BoxedStrategy<EntryType> {
     ((time_interval(),),)
         .prop_map(|((f_time_interval,),)| EntryType {
             time_interval: f_time_interval,
@@ -685,7 +745,7 @@ pub(crate) fn entry_type() -> BoxedStrategy<EntryType> {
         .boxed()
 }
 
-pub(crate) fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
+pub fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
     prop_oneof![
         crate::strategies::din::ac_ev_charge_parameter_type()
             .prop_map(EvChargeParameter::AcEvChargeParameter),
@@ -697,11 +757,11 @@ pub(crate) fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
     .boxed()
 }
 
-pub(crate) fn ev_charge_parameter_type() -> BoxedStrategy<EvChargeParameterType> {
+pub fn ev_charge_parameter_type() -> BoxedStrategy<EvChargeParameterType> {
     Just(EvChargeParameterType {}).boxed()
 }
 
-pub(crate) fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryParameter> {
+pub fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryParameter> {
     prop_oneof![
         crate::strategies::din::dc_ev_power_delivery_parameter_type()
             .prop_map(EvPowerDeliveryParameter::DcEvPowerDeliveryParameter),
@@ -711,15 +771,15 @@ pub(crate) fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryPara
     .boxed()
 }
 
-pub(crate) fn ev_power_delivery_parameter_type() -> BoxedStrategy<EvPowerDeliveryParameterType> {
+pub fn ev_power_delivery_parameter_type() -> BoxedStrategy<EvPowerDeliveryParameterType> {
     Just(EvPowerDeliveryParameterType {}).boxed()
 }
 
-pub(crate) fn ev_status_type() -> BoxedStrategy<EvStatusType> {
+pub fn ev_status_type() -> BoxedStrategy<EvStatusType> {
     Just(EvStatusType {}).boxed()
 }
 
-pub(crate) fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
+pub fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
     prop_oneof![
         crate::strategies::din::ac_evse_charge_parameter_type()
             .prop_map(EvseChargeParameter::AcEvseChargeParameter),
@@ -731,11 +791,11 @@ pub(crate) fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
     .boxed()
 }
 
-pub(crate) fn evse_charge_parameter_type() -> BoxedStrategy<EvseChargeParameterType> {
+pub fn evse_charge_parameter_type() -> BoxedStrategy<EvseChargeParameterType> {
     Just(EvseChargeParameterType {}).boxed()
 }
 
-pub(crate) fn evse_status() -> BoxedStrategy<EvseStatus> {
+pub fn evse_status() -> BoxedStrategy<EvseStatus> {
     prop_oneof![
         crate::strategies::din::ac_evse_status_type().prop_map(EvseStatus::AcEvseStatus),
         crate::strategies::din::dc_evse_status_type().prop_map(EvseStatus::DcEvseStatus),
@@ -744,15 +804,15 @@ pub(crate) fn evse_status() -> BoxedStrategy<EvseStatus> {
     .boxed()
 }
 
-pub(crate) fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
+pub fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
     Just(EvseStatusType {}).boxed()
 }
 
-pub(crate) fn interval_type() -> BoxedStrategy<IntervalType> {
+pub fn interval_type() -> BoxedStrategy<IntervalType> {
     Just(IntervalType {}).boxed()
 }
 
-pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
+pub fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
     ((vec(
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         1..=3,
@@ -763,7 +823,7 @@ pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCe
         .boxed()
 }
 
-pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
+pub fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
     ((
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
         proptest::option::of(crate::strategies::din::notification_type()),
@@ -779,7 +839,7 @@ pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
         .boxed()
 }
 
-pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
+pub fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::option::of(crate::strategies::din::physical_value_type()),
@@ -801,7 +861,7 @@ pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
         .boxed()
 }
 
-pub(crate) fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqType> {
+pub fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
@@ -821,7 +881,7 @@ pub(crate) fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqTyp
         .boxed()
 }
 
-pub(crate) fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResType> {
+pub fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         crate::strategies::din::ac_evse_status_type(),
@@ -835,7 +895,7 @@ pub(crate) fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResTyp
         .boxed()
 }
 
-pub(crate) fn notification_type() -> BoxedStrategy<NotificationType> {
+pub fn notification_type() -> BoxedStrategy<NotificationType> {
     ((
         proptest::sample::select(crate::din::FaultCodeType::ALL.to_vec()),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -847,7 +907,7 @@ pub(crate) fn notification_type() -> BoxedStrategy<NotificationType> {
         .boxed()
 }
 
-pub(crate) fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType> {
+pub fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType> {
     ((time_interval(), (-32768i16..=32767i16)),)
         .prop_map(|((f_time_interval, f_p_max),)| PMaxScheduleEntryType {
             time_interval: f_time_interval,
@@ -856,7 +916,7 @@ pub(crate) fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType
         .boxed()
 }
 
-pub(crate) fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
+pub fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
     ((
         (-32768i16..=32767i16),
         vec(crate::strategies::din::p_max_schedule_entry_type(), 1..=3),
@@ -870,7 +930,7 @@ pub(crate) fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
         .boxed()
 }
 
-pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
+pub fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
     ((
         (-32768i16..=32767i16),
         vec(crate::strategies::din::parameter_type(), 1..=3),
@@ -882,7 +942,7 @@ pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
         .boxed()
 }
 
-pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
+pub fn parameter_type() -> BoxedStrategy<ParameterType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::sample::select(crate::din::ValueType::ALL.to_vec()),
@@ -896,7 +956,7 @@ pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
         .boxed()
 }
 
-pub(crate) fn parameter_value() -> BoxedStrategy<ParameterValue> {
+pub fn parameter_value() -> BoxedStrategy<ParameterValue> {
     prop_oneof![
         any::<bool>().prop_map(ParameterValue::BoolValue),
         (-128i8..=127i8).prop_map(ParameterValue::ByteValue),
@@ -910,7 +970,7 @@ pub(crate) fn parameter_value() -> BoxedStrategy<ParameterValue> {
     .boxed()
 }
 
-pub(crate) fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType> {
+pub fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         crate::strategies::din::certificate_chain_type(),
@@ -924,7 +984,7 @@ pub(crate) fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType>
         .boxed()
 }
 
-pub(crate) fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType> {
+pub fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -940,7 +1000,7 @@ pub(crate) fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType>
         .boxed()
 }
 
-pub(crate) fn payment_options_type() -> BoxedStrategy<PaymentOptionsType> {
+pub fn payment_options_type() -> BoxedStrategy<PaymentOptionsType> {
     ((vec(
         proptest::sample::select(crate::din::PaymentOptionType::ALL.to_vec()),
         1..=3,
@@ -951,7 +1011,7 @@ pub(crate) fn payment_options_type() -> BoxedStrategy<PaymentOptionsType> {
         .boxed()
 }
 
-pub(crate) fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
+pub fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
     ((
         (-3i8..=3i8),
         proptest::option::of(proptest::sample::select(
@@ -967,7 +1027,7 @@ pub(crate) fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
         .boxed()
 }
 
-pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
+pub fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
     ((
         any::<bool>(),
         proptest::option::of(crate::strategies::din::charging_profile_type()),
@@ -985,7 +1045,7 @@ pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
         .boxed()
 }
 
-pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
+pub fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         evse_status(),
@@ -997,7 +1057,7 @@ pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
         .boxed()
 }
 
-pub(crate) fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
+pub fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
     ((
         crate::strategies::din::dc_ev_status_type(),
         crate::strategies::din::physical_value_type(),
@@ -1013,7 +1073,7 @@ pub(crate) fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
         .boxed()
 }
 
-pub(crate) fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
+pub fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         crate::strategies::din::dc_evse_status_type(),
@@ -1029,7 +1089,7 @@ pub(crate) fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
         .boxed()
 }
 
-pub(crate) fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
+pub fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
     (((0u32..=4294967295u32), (-32768i16..=32767i16)),)
         .prop_map(
             |((f_charging_profile_entry_start, f_charging_profile_entry_max_power),)| {
@@ -1042,7 +1102,7 @@ pub(crate) fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
         .boxed()
 }
 
-pub(crate) fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeIntervalType> {
+pub fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeIntervalType> {
     ((
         (0u32..=4294967295u32),
         proptest::option::of((0u32..=4294967295u32)),
@@ -1054,7 +1114,7 @@ pub(crate) fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeInterva
         .boxed()
 }
 
-pub(crate) fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
+pub fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
     ((vec(crate::strategies::din::sa_schedule_tuple_type(), 1..=3),),)
         .prop_map(|((f_sa_schedule_tuple,),)| SaScheduleListType {
             sa_schedule_tuple: f_sa_schedule_tuple,
@@ -1062,7 +1122,7 @@ pub(crate) fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
         .boxed()
 }
 
-pub(crate) fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
+pub fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
     ((
         (-32768i16..=32767i16),
         crate::strategies::din::p_max_schedule_type(),
@@ -1078,7 +1138,7 @@ pub(crate) fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
         .boxed()
 }
 
-pub(crate) fn sa_schedules() -> BoxedStrategy<SaSchedules> {
+pub fn sa_schedules() -> BoxedStrategy<SaSchedules> {
     prop_oneof![
         crate::strategies::din::sa_schedule_list_type().prop_map(SaSchedules::SaScheduleList),
         crate::strategies::din::sa_schedules_type().prop_map(SaSchedules::SaSchedules)
@@ -1086,11 +1146,11 @@ pub(crate) fn sa_schedules() -> BoxedStrategy<SaSchedules> {
     .boxed()
 }
 
-pub(crate) fn sa_schedules_type() -> BoxedStrategy<SaSchedulesType> {
+pub fn sa_schedules_type() -> BoxedStrategy<SaSchedulesType> {
     Just(SaSchedulesType {}).boxed()
 }
 
-pub(crate) fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
+pub fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
     ((
         time_interval(),
         (0u8..=255u8),
@@ -1106,7 +1166,7 @@ pub(crate) fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
         .boxed()
 }
 
-pub(crate) fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
+pub fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         (-32768i16..=32767i16),
@@ -1132,7 +1192,7 @@ pub(crate) fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
         .boxed()
 }
 
-pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
+pub fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
     ((vec(crate::strategies::din::selected_service_type(), 1..=3),),)
         .prop_map(|((f_selected_service,),)| SelectedServiceListType {
             selected_service: f_selected_service,
@@ -1140,7 +1200,7 @@ pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListT
         .boxed()
 }
 
-pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
+pub fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
     ((
         (0u16..=65535u16),
         proptest::option::of((-32768i16..=32767i16)),
@@ -1154,7 +1214,7 @@ pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
         .boxed()
 }
 
-pub(crate) fn service_charge_type() -> BoxedStrategy<ServiceChargeType> {
+pub fn service_charge_type() -> BoxedStrategy<ServiceChargeType> {
     ((
         crate::strategies::din::service_tag_type(),
         any::<bool>(),
@@ -1170,7 +1230,7 @@ pub(crate) fn service_charge_type() -> BoxedStrategy<ServiceChargeType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
+pub fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
     (((0u16..=65535u16),),)
         .prop_map(|((f_service_id,),)| ServiceDetailReqType {
             service_id: f_service_id,
@@ -1178,7 +1238,7 @@ pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
+pub fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         (0u16..=65535u16),
@@ -1194,7 +1254,7 @@ pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
         .boxed()
 }
 
-pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
+pub fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(proptest::sample::select(
@@ -1210,7 +1270,7 @@ pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqT
         .boxed()
 }
 
-pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
+pub fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         crate::strategies::din::payment_options_type(),
@@ -1230,7 +1290,7 @@ pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResT
         .boxed()
 }
 
-pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
+pub fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
     ((vec(crate::strategies::din::parameter_set_type(), 1..=3),),)
         .prop_map(|((f_parameter_set,),)| ServiceParameterListType {
             parameter_set: f_parameter_set,
@@ -1238,8 +1298,7 @@ pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterLis
         .boxed()
 }
 
-pub(crate) fn service_payment_selection_req_type() -> BoxedStrategy<ServicePaymentSelectionReqType>
-{
+pub fn service_payment_selection_req_type() -> BoxedStrategy<ServicePaymentSelectionReqType> {
     ((
         proptest::sample::select(crate::din::PaymentOptionType::ALL.to_vec()),
         crate::strategies::din::selected_service_list_type(),
@@ -1253,8 +1312,7 @@ pub(crate) fn service_payment_selection_req_type() -> BoxedStrategy<ServicePayme
         .boxed()
 }
 
-pub(crate) fn service_payment_selection_res_type() -> BoxedStrategy<ServicePaymentSelectionResType>
-{
+pub fn service_payment_selection_res_type() -> BoxedStrategy<ServicePaymentSelectionResType> {
     ((proptest::sample::select(
         crate::din::ResponseCodeType::ALL.to_vec(),
     ),),)
@@ -1264,13 +1322,13 @@ pub(crate) fn service_payment_selection_res_type() -> BoxedStrategy<ServicePayme
         .boxed()
 }
 
-pub(crate) fn service_tag_list_type() -> BoxedStrategy<ServiceTagListType> {
+pub fn service_tag_list_type() -> BoxedStrategy<ServiceTagListType> {
     ((vec(crate::strategies::din::service_type(), 1..=3),),)
         .prop_map(|((f_service,),)| ServiceTagListType { service: f_service })
         .boxed()
 }
 
-pub(crate) fn service_tag_type() -> BoxedStrategy<ServiceTagType> {
+pub fn service_tag_type() -> BoxedStrategy<ServiceTagType> {
     ((
         (0u16..=65535u16),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -1290,7 +1348,7 @@ pub(crate) fn service_tag_type() -> BoxedStrategy<ServiceTagType> {
         .boxed()
 }
 
-pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
+pub fn service_type() -> BoxedStrategy<ServiceType> {
     ((crate::strategies::din::service_tag_type(), any::<bool>()),)
         .prop_map(|((f_service_tag, f_free_service),)| ServiceType {
             service_tag: f_service_tag,
@@ -1299,13 +1357,13 @@ pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
         .boxed()
 }
 
-pub(crate) fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
+pub fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
     ((vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),),)
         .prop_map(|((f_evccid,),)| SessionSetupReqType { evccid: f_evccid })
         .boxed()
 }
 
-pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
+pub fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         vec(any::<u8>(), 0..=32).prop_map(exi::Bytes),
@@ -1321,7 +1379,7 @@ pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
+pub fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
     ((proptest::sample::select(
         crate::din::ResponseCodeType::ALL.to_vec(),
     ),),)
@@ -1331,11 +1389,11 @@ pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_type() -> BoxedStrategy<SessionStopType> {
+pub fn session_stop_type() -> BoxedStrategy<SessionStopType> {
     Just(SessionStopType {}).boxed()
 }
 
-pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
+pub fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
     ((vec(vec(any::<u8>(), 0..=40).prop_map(exi::Bytes), 1..=3),),)
         .prop_map(|((f_certificate,),)| SubCertificatesType {
             certificate: f_certificate,
@@ -1343,7 +1401,7 @@ pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
         .boxed()
 }
 
-pub(crate) fn time_interval() -> BoxedStrategy<TimeInterval> {
+pub fn time_interval() -> BoxedStrategy<TimeInterval> {
     prop_oneof![
         crate::strategies::din::relative_time_interval_type()
             .prop_map(TimeInterval::RelativeTimeInterval),
@@ -1352,7 +1410,7 @@ pub(crate) fn time_interval() -> BoxedStrategy<TimeInterval> {
     .boxed()
 }
 
-pub(crate) fn v2g_message() -> BoxedStrategy<V2gMessage> {
+pub fn v2g_message() -> BoxedStrategy<V2gMessage> {
     ((
         crate::strategies::din::message_header_type(),
         crate::strategies::din::body_type(),
@@ -1364,7 +1422,7 @@ pub(crate) fn v2g_message() -> BoxedStrategy<V2gMessage> {
         .boxed()
 }
 
-pub(crate) fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqType> {
+pub fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqType> {
     ((crate::strategies::din::dc_ev_status_type(),),)
         .prop_map(|((f_dc_ev_status,),)| WeldingDetectionReqType {
             dc_ev_status: f_dc_ev_status,
@@ -1372,7 +1430,7 @@ pub(crate) fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqT
         .boxed()
 }
 
-pub(crate) fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResType> {
+pub fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResType> {
     ((
         proptest::sample::select(crate::din::ResponseCodeType::ALL.to_vec()),
         crate::strategies::din::dc_evse_status_type(),
@@ -1388,344 +1446,4 @@ pub(crate) fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResT
             },
         )
         .boxed()
-}
-
-/// Encoding a document and decoding it gives the same document, and so does JSON.
-fn check(doc: &Document) -> Result<(), TestCaseError> {
-    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&back, doc);
-    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let from_json: Document =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
-    prop_assert_eq!(&from_json, doc);
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn roundtrip_ac_ev_charge_parameter(doc in crate::strategies::din::ac_ev_charge_parameter_type().prop_map(crate::din::Document::AcEvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ac_evse_charge_parameter(doc in crate::strategies::din::ac_evse_charge_parameter_type().prop_map(crate::din::Document::AcEvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ac_evse_status(doc in crate::strategies::din::ac_evse_status_type().prop_map(crate::din::Document::AcEvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_body_element(doc in crate::strategies::din::body_base_type().prop_map(crate::din::Document::BodyElement)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cable_check_req(doc in crate::strategies::din::cable_check_req_type().prop_map(crate::din::Document::CableCheckReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cable_check_res(doc in crate::strategies::din::cable_check_res_type().prop_map(crate::din::Document::CableCheckRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_canonicalization_method(doc in crate::strategies::xmldsig::canonicalization_method_type().prop_map(crate::din::Document::CanonicalizationMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_req(doc in crate::strategies::din::certificate_installation_req_type().prop_map(crate::din::Document::CertificateInstallationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_res(doc in crate::strategies::din::certificate_installation_res_type().prop_map(crate::din::Document::CertificateInstallationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_update_req(doc in crate::strategies::din::certificate_update_req_type().prop_map(crate::din::Document::CertificateUpdateReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_update_res(doc in crate::strategies::din::certificate_update_res_type().prop_map(crate::din::Document::CertificateUpdateRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charge_parameter_discovery_req(doc in crate::strategies::din::charge_parameter_discovery_req_type().prop_map(crate::din::Document::ChargeParameterDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charge_parameter_discovery_res(doc in crate::strategies::din::charge_parameter_discovery_res_type().prop_map(crate::din::Document::ChargeParameterDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charging_status_req(doc in crate::strategies::din::charging_status_req_type().prop_map(crate::din::Document::ChargingStatusReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charging_status_res(doc in crate::strategies::din::charging_status_res_type().prop_map(crate::din::Document::ChargingStatusRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_contract_authentication_req(doc in crate::strategies::din::contract_authentication_req_type().prop_map(crate::din::Document::ContractAuthenticationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_contract_authentication_res(doc in crate::strategies::din::contract_authentication_res_type().prop_map(crate::din::Document::ContractAuthenticationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_current_demand_req(doc in crate::strategies::din::current_demand_req_type().prop_map(crate::din::Document::CurrentDemandReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_current_demand_res(doc in crate::strategies::din::current_demand_res_type().prop_map(crate::din::Document::CurrentDemandRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_charge_parameter(doc in crate::strategies::din::dc_ev_charge_parameter_type().prop_map(crate::din::Document::DcEvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_power_delivery_parameter(doc in crate::strategies::din::dc_ev_power_delivery_parameter_type().prop_map(crate::din::Document::DcEvPowerDeliveryParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_evse_charge_parameter(doc in crate::strategies::din::dc_evse_charge_parameter_type().prop_map(crate::din::Document::DcEvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_evse_status(doc in crate::strategies::din::dc_evse_status_type().prop_map(crate::din::Document::DcEvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_status(doc in crate::strategies::din::dc_ev_status_type().prop_map(crate::din::Document::DcEvStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dsa_key_value(doc in crate::strategies::xmldsig::dsa_key_value_type().prop_map(crate::din::Document::DsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_method(doc in crate::strategies::xmldsig::digest_method_type().prop_map(crate::din::Document::DigestMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_value(doc in vec(any::<u8>(), 0..=40).prop_map(exi::Bytes).prop_map(crate::din::Document::DigestValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_charge_parameter(doc in crate::strategies::din::ev_charge_parameter_type().prop_map(crate::din::Document::EvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_power_delivery_parameter(doc in crate::strategies::din::ev_power_delivery_parameter_type().prop_map(crate::din::Document::EvPowerDeliveryParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_evse_charge_parameter(doc in crate::strategies::din::evse_charge_parameter_type().prop_map(crate::din::Document::EvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_evse_status(doc in crate::strategies::din::evse_status_type().prop_map(crate::din::Document::EvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_status(doc in crate::strategies::din::ev_status_type().prop_map(crate::din::Document::EvStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_entry(doc in crate::strategies::din::entry_type().prop_map(crate::din::Document::Entry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_info(doc in crate::strategies::xmldsig::key_info_type().prop_map(crate::din::Document::KeyInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_name(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::din::Document::KeyName)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_value(doc in crate::strategies::xmldsig::key_value_type().prop_map(crate::din::Document::KeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_manifest(doc in crate::strategies::xmldsig::manifest_type().prop_map(crate::din::Document::Manifest)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_receipt_req(doc in crate::strategies::din::metering_receipt_req_type().prop_map(crate::din::Document::MeteringReceiptReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_receipt_res(doc in crate::strategies::din::metering_receipt_res_type().prop_map(crate::din::Document::MeteringReceiptRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_mgmt_data(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::din::Document::MgmtData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_object(doc in crate::strategies::xmldsig::object_type().prop_map(crate::din::Document::Object)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pgp_data(doc in crate::strategies::xmldsig::pgp_data_type().prop_map(crate::din::Document::PgpData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_p_max_schedule_entry(doc in crate::strategies::din::p_max_schedule_entry_type().prop_map(crate::din::Document::PMaxScheduleEntry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_details_req(doc in crate::strategies::din::payment_details_req_type().prop_map(crate::din::Document::PaymentDetailsReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_details_res(doc in crate::strategies::din::payment_details_res_type().prop_map(crate::din::Document::PaymentDetailsRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_req(doc in crate::strategies::din::power_delivery_req_type().prop_map(crate::din::Document::PowerDeliveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_res(doc in crate::strategies::din::power_delivery_res_type().prop_map(crate::din::Document::PowerDeliveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pre_charge_req(doc in crate::strategies::din::pre_charge_req_type().prop_map(crate::din::Document::PreChargeReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pre_charge_res(doc in crate::strategies::din::pre_charge_res_type().prop_map(crate::din::Document::PreChargeRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_rsa_key_value(doc in crate::strategies::xmldsig::rsa_key_value_type().prop_map(crate::din::Document::RsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_reference(doc in crate::strategies::xmldsig::reference_type().prop_map(crate::din::Document::Reference)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_relative_time_interval(doc in crate::strategies::din::relative_time_interval_type().prop_map(crate::din::Document::RelativeTimeInterval)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_retrieval_method(doc in crate::strategies::xmldsig::retrieval_method_type().prop_map(crate::din::Document::RetrievalMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sa_schedule_list(doc in crate::strategies::din::sa_schedule_list_type().prop_map(crate::din::Document::SaScheduleList)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sa_schedules(doc in crate::strategies::din::sa_schedules_type().prop_map(crate::din::Document::SaSchedules)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_spki_data(doc in crate::strategies::xmldsig::spki_data_type().prop_map(crate::din::Document::SpkiData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sales_tariff_entry(doc in crate::strategies::din::sales_tariff_entry_type().prop_map(crate::din::Document::SalesTariffEntry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_charge(doc in crate::strategies::din::service_charge_type().prop_map(crate::din::Document::ServiceCharge)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_req(doc in crate::strategies::din::service_detail_req_type().prop_map(crate::din::Document::ServiceDetailReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_res(doc in crate::strategies::din::service_detail_res_type().prop_map(crate::din::Document::ServiceDetailRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_req(doc in crate::strategies::din::service_discovery_req_type().prop_map(crate::din::Document::ServiceDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_res(doc in crate::strategies::din::service_discovery_res_type().prop_map(crate::din::Document::ServiceDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_payment_selection_req(doc in crate::strategies::din::service_payment_selection_req_type().prop_map(crate::din::Document::ServicePaymentSelectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_payment_selection_res(doc in crate::strategies::din::service_payment_selection_res_type().prop_map(crate::din::Document::ServicePaymentSelectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_req(doc in crate::strategies::din::session_setup_req_type().prop_map(crate::din::Document::SessionSetupReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_res(doc in crate::strategies::din::session_setup_res_type().prop_map(crate::din::Document::SessionSetupRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_req(doc in crate::strategies::din::session_stop_type().prop_map(crate::din::Document::SessionStopReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_res(doc in crate::strategies::din::session_stop_res_type().prop_map(crate::din::Document::SessionStopRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature(doc in crate::strategies::xmldsig::signature_type().prop_map(crate::din::Document::Signature)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature_method(doc in crate::strategies::xmldsig::signature_method_type().prop_map(crate::din::Document::SignatureMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn unsupported_signature_properties(doc in crate::strategies::xmldsig::signature_properties_type().prop_map(crate::din::Document::SignatureProperties)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn unsupported_signature_property(doc in crate::strategies::xmldsig::signature_property_type().prop_map(crate::din::Document::SignatureProperty)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn roundtrip_signature_value(doc in crate::strategies::xmldsig::signature_value_type().prop_map(crate::din::Document::SignatureValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_info(doc in crate::strategies::xmldsig::signed_info_type().prop_map(crate::din::Document::SignedInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_time_interval(doc in crate::strategies::din::interval_type().prop_map(crate::din::Document::TimeInterval)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transform(doc in crate::strategies::xmldsig::transform_type().prop_map(crate::din::Document::Transform)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transforms(doc in crate::strategies::xmldsig::transforms_type().prop_map(crate::din::Document::Transforms)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_v2g_message(doc in crate::strategies::din::v2g_message().prop_map(crate::din::Document::V2gMessage)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_welding_detection_req(doc in crate::strategies::din::welding_detection_req_type().prop_map(crate::din::Document::WeldingDetectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_welding_detection_res(doc in crate::strategies::din::welding_detection_res_type().prop_map(crate::din::Document::WeldingDetectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_x509_data(doc in crate::strategies::xmldsig::x509_data_type().prop_map(crate::din::Document::X509Data)) {
-        check(&doc)?;
-    }
 }

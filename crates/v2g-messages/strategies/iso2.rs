@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use crate::iso2::*;
 
-pub(crate) fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameterType> {
+pub fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameterType> {
     ((
         proptest::option::of((0u32..=4294967295u32)),
         crate::strategies::iso2::physical_value_type(),
@@ -40,7 +40,7 @@ pub(crate) fn ac_ev_charge_parameter_type() -> BoxedStrategy<AcEvChargeParameter
         .boxed()
 }
 
-pub(crate) fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParameterType> {
+pub fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParameterType> {
     ((
         crate::strategies::iso2::ac_evse_status_type(),
         crate::strategies::iso2::physical_value_type(),
@@ -58,7 +58,7 @@ pub(crate) fn ac_evse_charge_parameter_type() -> BoxedStrategy<AcEvseChargeParam
         .boxed()
 }
 
-pub(crate) fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
+pub fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
     ((
         (0u16..=65535u16),
         proptest::sample::select(crate::iso2::EvseNotificationType::ALL.to_vec()),
@@ -74,7 +74,7 @@ pub(crate) fn ac_evse_status_type() -> BoxedStrategy<AcEvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
+pub fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<u8>(), 0..=16).prop_map(exi::Bytes)),
@@ -86,7 +86,7 @@ pub(crate) fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
         .boxed()
 }
 
-pub(crate) fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
+pub fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         proptest::sample::select(crate::iso2::EvseProcessingType::ALL.to_vec()),
@@ -100,11 +100,11 @@ pub(crate) fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
         .boxed()
 }
 
-pub(crate) fn body_base_type() -> BoxedStrategy<BodyBaseType> {
+pub fn body_base_type() -> BoxedStrategy<BodyBaseType> {
     Just(BodyBaseType {}).boxed()
 }
 
-pub(crate) fn body_element() -> BoxedStrategy<BodyElement> {
+pub fn body_element() -> BoxedStrategy<BodyElement> {
     prop_oneof![
         crate::strategies::iso2::authorization_req_type().prop_map(BodyElement::AuthorizationReq),
         crate::strategies::iso2::authorization_res_type().prop_map(BodyElement::AuthorizationRes),
@@ -163,7 +163,40 @@ pub(crate) fn body_element() -> BoxedStrategy<BodyElement> {
     .boxed()
 }
 
-pub(crate) fn body_type() -> BoxedStrategy<BodyType> {
+/// The requests among [`BodyElement`]'s elements (those with a response).
+pub fn body_element_request() -> BoxedStrategy<BodyElement> {
+    prop_oneof![
+        crate::strategies::iso2::authorization_req_type().prop_map(BodyElement::AuthorizationReq),
+        crate::strategies::iso2::cable_check_req_type().prop_map(BodyElement::CableCheckReq),
+        crate::strategies::iso2::certificate_installation_req_type()
+            .prop_map(BodyElement::CertificateInstallationReq),
+        crate::strategies::iso2::certificate_update_req_type()
+            .prop_map(BodyElement::CertificateUpdateReq),
+        crate::strategies::iso2::charge_parameter_discovery_req_type()
+            .prop_map(BodyElement::ChargeParameterDiscoveryReq),
+        crate::strategies::iso2::charging_status_req_type()
+            .prop_map(BodyElement::ChargingStatusReq),
+        crate::strategies::iso2::current_demand_req_type().prop_map(BodyElement::CurrentDemandReq),
+        crate::strategies::iso2::metering_receipt_req_type()
+            .prop_map(BodyElement::MeteringReceiptReq),
+        crate::strategies::iso2::payment_details_req_type()
+            .prop_map(BodyElement::PaymentDetailsReq),
+        crate::strategies::iso2::payment_service_selection_req_type()
+            .prop_map(BodyElement::PaymentServiceSelectionReq),
+        crate::strategies::iso2::power_delivery_req_type().prop_map(BodyElement::PowerDeliveryReq),
+        crate::strategies::iso2::pre_charge_req_type().prop_map(BodyElement::PreChargeReq),
+        crate::strategies::iso2::service_detail_req_type().prop_map(BodyElement::ServiceDetailReq),
+        crate::strategies::iso2::service_discovery_req_type()
+            .prop_map(BodyElement::ServiceDiscoveryReq),
+        crate::strategies::iso2::session_setup_req_type().prop_map(BodyElement::SessionSetupReq),
+        crate::strategies::iso2::session_stop_req_type().prop_map(BodyElement::SessionStopReq),
+        crate::strategies::iso2::welding_detection_req_type()
+            .prop_map(BodyElement::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
+pub fn body_type() -> BoxedStrategy<BodyType> {
     ((proptest::option::of(body_element()),),)
         .prop_map(|((f_body_element,),)| BodyType {
             body_element: f_body_element,
@@ -171,7 +204,7 @@ pub(crate) fn body_type() -> BoxedStrategy<BodyType> {
         .boxed()
 }
 
-pub(crate) fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
+pub fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
     ((crate::strategies::iso2::dc_ev_status_type(),),)
         .prop_map(|((f_dc_ev_status,),)| CableCheckReqType {
             dc_ev_status: f_dc_ev_status,
@@ -179,7 +212,7 @@ pub(crate) fn cable_check_req_type() -> BoxedStrategy<CableCheckReqType> {
         .boxed()
 }
 
-pub(crate) fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
+pub fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::dc_evse_status_type(),
@@ -195,7 +228,7 @@ pub(crate) fn cable_check_res_type() -> BoxedStrategy<CableCheckResType> {
         .boxed()
 }
 
-pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
+pub fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -211,7 +244,7 @@ pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
         .boxed()
 }
 
-pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
+pub fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -229,7 +262,7 @@ pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
+pub fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::certificate_chain_type(),
@@ -259,7 +292,7 @@ pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateReqType> {
+pub fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateReqType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         crate::strategies::iso2::certificate_chain_type(),
@@ -282,7 +315,7 @@ pub(crate) fn certificate_update_req_type() -> BoxedStrategy<CertificateUpdateRe
         .boxed()
 }
 
-pub(crate) fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateResType> {
+pub fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::certificate_chain_type(),
@@ -315,8 +348,7 @@ pub(crate) fn certificate_update_res_type() -> BoxedStrategy<CertificateUpdateRe
         .boxed()
 }
 
-pub(crate) fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParameterDiscoveryReqType>
-{
+pub fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParameterDiscoveryReqType> {
     ((
         proptest::option::of((0u16..=65535u16)),
         proptest::sample::select(crate::iso2::EnergyTransferModeType::ALL.to_vec()),
@@ -336,8 +368,7 @@ pub(crate) fn charge_parameter_discovery_req_type() -> BoxedStrategy<ChargeParam
         .boxed()
 }
 
-pub(crate) fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParameterDiscoveryResType>
-{
+pub fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParameterDiscoveryResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         proptest::sample::select(crate::iso2::EvseProcessingType::ALL.to_vec()),
@@ -357,7 +388,7 @@ pub(crate) fn charge_parameter_discovery_res_type() -> BoxedStrategy<ChargeParam
         .boxed()
 }
 
-pub(crate) fn charge_service_type() -> BoxedStrategy<ChargeServiceType> {
+pub fn charge_service_type() -> BoxedStrategy<ChargeServiceType> {
     ((
         (0u16..=65535u16),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -386,7 +417,7 @@ pub(crate) fn charge_service_type() -> BoxedStrategy<ChargeServiceType> {
         .boxed()
 }
 
-pub(crate) fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
+pub fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
     ((vec(crate::strategies::iso2::profile_entry_type(), 1..=3),),)
         .prop_map(|((f_profile_entry,),)| ChargingProfileType {
             profile_entry: f_profile_entry,
@@ -394,11 +425,11 @@ pub(crate) fn charging_profile_type() -> BoxedStrategy<ChargingProfileType> {
         .boxed()
 }
 
-pub(crate) fn charging_status_req_type() -> BoxedStrategy<ChargingStatusReqType> {
+pub fn charging_status_req_type() -> BoxedStrategy<ChargingStatusReqType> {
     Just(ChargingStatusReqType {}).boxed()
 }
 
-pub(crate) fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType> {
+pub fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -430,7 +461,7 @@ pub(crate) fn charging_status_res_type() -> BoxedStrategy<ChargingStatusResType>
         .boxed()
 }
 
-pub(crate) fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
+pub fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
     ((
         crate::strategies::iso2::physical_value_type(),
         vec(crate::strategies::iso2::cost_type(), 1..=3),
@@ -442,7 +473,7 @@ pub(crate) fn consumption_cost_type() -> BoxedStrategy<ConsumptionCostType> {
         .boxed()
 }
 
-pub(crate) fn contract_signature_encrypted_private_key_type()
+pub fn contract_signature_encrypted_private_key_type()
 -> BoxedStrategy<ContractSignatureEncryptedPrivateKeyType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -457,7 +488,7 @@ pub(crate) fn contract_signature_encrypted_private_key_type()
         .boxed()
 }
 
-pub(crate) fn cost_type() -> BoxedStrategy<CostType> {
+pub fn cost_type() -> BoxedStrategy<CostType> {
     ((
         proptest::sample::select(crate::iso2::CostKindType::ALL.to_vec()),
         (0u32..=4294967295u32),
@@ -471,7 +502,7 @@ pub(crate) fn cost_type() -> BoxedStrategy<CostType> {
         .boxed()
 }
 
-pub(crate) fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
+pub fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
     (
         (
             crate::strategies::iso2::dc_ev_status_type(),
@@ -517,7 +548,7 @@ pub(crate) fn current_demand_req_type() -> BoxedStrategy<CurrentDemandReqType> {
         .boxed()
 }
 
-pub(crate) fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
+pub fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
     (
         (
             proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
@@ -578,7 +609,7 @@ pub(crate) fn current_demand_res_type() -> BoxedStrategy<CurrentDemandResType> {
         .boxed()
 }
 
-pub(crate) fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameterType> {
+pub fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameterType> {
     (
         (
             proptest::option::of((0u32..=4294967295u32)),
@@ -620,8 +651,7 @@ pub(crate) fn dc_ev_charge_parameter_type() -> BoxedStrategy<DcEvChargeParameter
         .boxed()
 }
 
-pub(crate) fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDeliveryParameterType>
-{
+pub fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDeliveryParameterType> {
     ((
         crate::strategies::iso2::dc_ev_status_type(),
         proptest::option::of(any::<bool>()),
@@ -639,7 +669,7 @@ pub(crate) fn dc_ev_power_delivery_parameter_type() -> BoxedStrategy<DcEvPowerDe
         .boxed()
 }
 
-pub(crate) fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
+pub fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
     ((
         any::<bool>(),
         proptest::sample::select(crate::iso2::DcEvErrorCodeType::ALL.to_vec()),
@@ -655,7 +685,7 @@ pub(crate) fn dc_ev_status_type() -> BoxedStrategy<DcEvStatusType> {
         .boxed()
 }
 
-pub(crate) fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParameterType> {
+pub fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParameterType> {
     (
         (
             crate::strategies::iso2::dc_evse_status_type(),
@@ -699,7 +729,7 @@ pub(crate) fn dc_evse_charge_parameter_type() -> BoxedStrategy<DcEvseChargeParam
         .boxed()
 }
 
-pub(crate) fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
+pub fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
     ((
         (0u16..=65535u16),
         proptest::sample::select(crate::iso2::EvseNotificationType::ALL.to_vec()),
@@ -724,7 +754,7 @@ pub(crate) fn dc_evse_status_type() -> BoxedStrategy<DcEvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn diffie_hellman_publickey_type() -> BoxedStrategy<DiffieHellmanPublickeyType> {
+pub fn diffie_hellman_publickey_type() -> BoxedStrategy<DiffieHellmanPublickeyType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -736,7 +766,37 @@ pub(crate) fn diffie_hellman_publickey_type() -> BoxedStrategy<DiffieHellmanPubl
         .boxed()
 }
 
-pub(crate) fn emaid_type() -> BoxedStrategy<EmaidType> {
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso2::authorization_req_type().prop_map(Document::AuthorizationReq),
+        crate::strategies::iso2::cable_check_req_type().prop_map(Document::CableCheckReq),
+        crate::strategies::iso2::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::iso2::certificate_update_req_type()
+            .prop_map(Document::CertificateUpdateReq),
+        crate::strategies::iso2::charge_parameter_discovery_req_type()
+            .prop_map(Document::ChargeParameterDiscoveryReq),
+        crate::strategies::iso2::charging_status_req_type().prop_map(Document::ChargingStatusReq),
+        crate::strategies::iso2::current_demand_req_type().prop_map(Document::CurrentDemandReq),
+        crate::strategies::iso2::metering_receipt_req_type().prop_map(Document::MeteringReceiptReq),
+        crate::strategies::iso2::payment_details_req_type().prop_map(Document::PaymentDetailsReq),
+        crate::strategies::iso2::payment_service_selection_req_type()
+            .prop_map(Document::PaymentServiceSelectionReq),
+        crate::strategies::iso2::power_delivery_req_type().prop_map(Document::PowerDeliveryReq),
+        crate::strategies::iso2::pre_charge_req_type().prop_map(Document::PreChargeReq),
+        crate::strategies::iso2::service_detail_req_type().prop_map(Document::ServiceDetailReq),
+        crate::strategies::iso2::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::iso2::session_setup_req_type().prop_map(Document::SessionSetupReq),
+        crate::strategies::iso2::session_stop_req_type().prop_map(Document::SessionStopReq),
+        crate::strategies::iso2::welding_detection_req_type()
+            .prop_map(Document::WeldingDetectionReq)
+    ]
+    .boxed()
+}
+
+pub fn emaid_type() -> BoxedStrategy<EmaidType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<char>(), 0..=15).prop_map(String::from_iter),
@@ -748,7 +808,7 @@ pub(crate) fn emaid_type() -> BoxedStrategy<EmaidType> {
         .boxed()
 }
 
-pub(crate) fn entry_type() -> BoxedStrategy<EntryType> {
+pub fn entry_type() -> BoxedStrategy<EntryType> {
     ((time_interval(),),)
         .prop_map(|((f_time_interval,),)| EntryType {
             time_interval: f_time_interval,
@@ -756,7 +816,7 @@ pub(crate) fn entry_type() -> BoxedStrategy<EntryType> {
         .boxed()
 }
 
-pub(crate) fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
+pub fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
     prop_oneof![
         crate::strategies::iso2::ac_ev_charge_parameter_type()
             .prop_map(EvChargeParameter::AcEvChargeParameter),
@@ -768,7 +828,7 @@ pub(crate) fn ev_charge_parameter() -> BoxedStrategy<EvChargeParameter> {
     .boxed()
 }
 
-pub(crate) fn ev_charge_parameter_type() -> BoxedStrategy<EvChargeParameterType> {
+pub fn ev_charge_parameter_type() -> BoxedStrategy<EvChargeParameterType> {
     ((proptest::option::of((0u32..=4294967295u32)),),)
         .prop_map(|((f_departure_time,),)| EvChargeParameterType {
             departure_time: f_departure_time,
@@ -776,7 +836,7 @@ pub(crate) fn ev_charge_parameter_type() -> BoxedStrategy<EvChargeParameterType>
         .boxed()
 }
 
-pub(crate) fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryParameter> {
+pub fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryParameter> {
     prop_oneof![
         crate::strategies::iso2::dc_ev_power_delivery_parameter_type()
             .prop_map(EvPowerDeliveryParameter::DcEvPowerDeliveryParameter),
@@ -786,15 +846,15 @@ pub(crate) fn ev_power_delivery_parameter() -> BoxedStrategy<EvPowerDeliveryPara
     .boxed()
 }
 
-pub(crate) fn ev_power_delivery_parameter_type() -> BoxedStrategy<EvPowerDeliveryParameterType> {
+pub fn ev_power_delivery_parameter_type() -> BoxedStrategy<EvPowerDeliveryParameterType> {
     Just(EvPowerDeliveryParameterType {}).boxed()
 }
 
-pub(crate) fn ev_status_type() -> BoxedStrategy<EvStatusType> {
+pub fn ev_status_type() -> BoxedStrategy<EvStatusType> {
     Just(EvStatusType {}).boxed()
 }
 
-pub(crate) fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
+pub fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
     prop_oneof![
         crate::strategies::iso2::ac_evse_charge_parameter_type()
             .prop_map(EvseChargeParameter::AcEvseChargeParameter),
@@ -806,11 +866,11 @@ pub(crate) fn evse_charge_parameter() -> BoxedStrategy<EvseChargeParameter> {
     .boxed()
 }
 
-pub(crate) fn evse_charge_parameter_type() -> BoxedStrategy<EvseChargeParameterType> {
+pub fn evse_charge_parameter_type() -> BoxedStrategy<EvseChargeParameterType> {
     Just(EvseChargeParameterType {}).boxed()
 }
 
-pub(crate) fn evse_status() -> BoxedStrategy<EvseStatus> {
+pub fn evse_status() -> BoxedStrategy<EvseStatus> {
     prop_oneof![
         crate::strategies::iso2::ac_evse_status_type().prop_map(EvseStatus::AcEvseStatus),
         crate::strategies::iso2::dc_evse_status_type().prop_map(EvseStatus::DcEvseStatus),
@@ -819,7 +879,7 @@ pub(crate) fn evse_status() -> BoxedStrategy<EvseStatus> {
     .boxed()
 }
 
-pub(crate) fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
+pub fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
     ((
         (0u16..=65535u16),
         proptest::sample::select(crate::iso2::EvseNotificationType::ALL.to_vec()),
@@ -833,11 +893,11 @@ pub(crate) fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn interval_type() -> BoxedStrategy<IntervalType> {
+pub fn interval_type() -> BoxedStrategy<IntervalType> {
     Just(IntervalType {}).boxed()
 }
 
-pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
+pub fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
     ((vec(
         crate::strategies::xmldsig::x509_issuer_serial_type(),
         1..=3,
@@ -848,7 +908,7 @@ pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCe
         .boxed()
 }
 
-pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
+pub fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
     ((
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
         proptest::option::of(crate::strategies::iso2::notification_type()),
@@ -864,7 +924,7 @@ pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
         .boxed()
 }
 
-pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
+pub fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::option::of((0u64..=18446744073709551615u64)),
@@ -886,7 +946,7 @@ pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
         .boxed()
 }
 
-pub(crate) fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqType> {
+pub fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
@@ -906,7 +966,7 @@ pub(crate) fn metering_receipt_req_type() -> BoxedStrategy<MeteringReceiptReqTyp
         .boxed()
 }
 
-pub(crate) fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResType> {
+pub fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         evse_status(),
@@ -920,7 +980,7 @@ pub(crate) fn metering_receipt_res_type() -> BoxedStrategy<MeteringReceiptResTyp
         .boxed()
 }
 
-pub(crate) fn notification_type() -> BoxedStrategy<NotificationType> {
+pub fn notification_type() -> BoxedStrategy<NotificationType> {
     ((
         proptest::sample::select(crate::iso2::FaultCodeType::ALL.to_vec()),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -932,7 +992,7 @@ pub(crate) fn notification_type() -> BoxedStrategy<NotificationType> {
         .boxed()
 }
 
-pub(crate) fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType> {
+pub fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType> {
     ((
         time_interval(),
         crate::strategies::iso2::physical_value_type(),
@@ -944,7 +1004,7 @@ pub(crate) fn p_max_schedule_entry_type() -> BoxedStrategy<PMaxScheduleEntryType
         .boxed()
 }
 
-pub(crate) fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
+pub fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
     ((vec(
         crate::strategies::iso2::p_max_schedule_entry_type(),
         1..=3,
@@ -955,7 +1015,7 @@ pub(crate) fn p_max_schedule_type() -> BoxedStrategy<PMaxScheduleType> {
         .boxed()
 }
 
-pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
+pub fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
     ((
         (-32768i16..=32767i16),
         vec(crate::strategies::iso2::parameter_type(), 1..=3),
@@ -967,7 +1027,7 @@ pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
         .boxed()
 }
 
-pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
+pub fn parameter_type() -> BoxedStrategy<ParameterType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         parameter_value(),
@@ -979,7 +1039,7 @@ pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
         .boxed()
 }
 
-pub(crate) fn parameter_value() -> BoxedStrategy<ParameterValue> {
+pub fn parameter_value() -> BoxedStrategy<ParameterValue> {
     prop_oneof![
         any::<bool>().prop_map(ParameterValue::BoolValue),
         (-128i8..=127i8).prop_map(ParameterValue::ByteValue),
@@ -993,7 +1053,7 @@ pub(crate) fn parameter_value() -> BoxedStrategy<ParameterValue> {
     .boxed()
 }
 
-pub(crate) fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType> {
+pub fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType> {
     ((
         vec(any::<char>(), 0..=15).prop_map(String::from_iter),
         crate::strategies::iso2::certificate_chain_type(),
@@ -1007,7 +1067,7 @@ pub(crate) fn payment_details_req_type() -> BoxedStrategy<PaymentDetailsReqType>
         .boxed()
 }
 
-pub(crate) fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType> {
+pub fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         vec(any::<u8>(), 0..=16).prop_map(exi::Bytes),
@@ -1023,7 +1083,7 @@ pub(crate) fn payment_details_res_type() -> BoxedStrategy<PaymentDetailsResType>
         .boxed()
 }
 
-pub(crate) fn payment_option_list_type() -> BoxedStrategy<PaymentOptionListType> {
+pub fn payment_option_list_type() -> BoxedStrategy<PaymentOptionListType> {
     ((vec(
         proptest::sample::select(crate::iso2::PaymentOptionType::ALL.to_vec()),
         1..=2,
@@ -1034,8 +1094,7 @@ pub(crate) fn payment_option_list_type() -> BoxedStrategy<PaymentOptionListType>
         .boxed()
 }
 
-pub(crate) fn payment_service_selection_req_type() -> BoxedStrategy<PaymentServiceSelectionReqType>
-{
+pub fn payment_service_selection_req_type() -> BoxedStrategy<PaymentServiceSelectionReqType> {
     ((
         proptest::sample::select(crate::iso2::PaymentOptionType::ALL.to_vec()),
         crate::strategies::iso2::selected_service_list_type(),
@@ -1049,8 +1108,7 @@ pub(crate) fn payment_service_selection_req_type() -> BoxedStrategy<PaymentServi
         .boxed()
 }
 
-pub(crate) fn payment_service_selection_res_type() -> BoxedStrategy<PaymentServiceSelectionResType>
-{
+pub fn payment_service_selection_res_type() -> BoxedStrategy<PaymentServiceSelectionResType> {
     ((proptest::sample::select(
         crate::iso2::ResponseCodeType::ALL.to_vec(),
     ),),)
@@ -1060,7 +1118,7 @@ pub(crate) fn payment_service_selection_res_type() -> BoxedStrategy<PaymentServi
         .boxed()
 }
 
-pub(crate) fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
+pub fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
     ((
         (-3i8..=3i8),
         proptest::sample::select(crate::iso2::UnitSymbolType::ALL.to_vec()),
@@ -1074,7 +1132,7 @@ pub(crate) fn physical_value_type() -> BoxedStrategy<PhysicalValueType> {
         .boxed()
 }
 
-pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
+pub fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
     ((
         proptest::sample::select(crate::iso2::ChargeProgressType::ALL.to_vec()),
         (1u8..=255u8),
@@ -1097,7 +1155,7 @@ pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
         .boxed()
 }
 
-pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
+pub fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         evse_status(),
@@ -1109,7 +1167,7 @@ pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
         .boxed()
 }
 
-pub(crate) fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
+pub fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
     ((
         crate::strategies::iso2::dc_ev_status_type(),
         crate::strategies::iso2::physical_value_type(),
@@ -1125,7 +1183,7 @@ pub(crate) fn pre_charge_req_type() -> BoxedStrategy<PreChargeReqType> {
         .boxed()
 }
 
-pub(crate) fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
+pub fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::dc_evse_status_type(),
@@ -1141,7 +1199,7 @@ pub(crate) fn pre_charge_res_type() -> BoxedStrategy<PreChargeResType> {
         .boxed()
 }
 
-pub(crate) fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
+pub fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
     ((
         (0u32..=4294967295u32),
         crate::strategies::iso2::physical_value_type(),
@@ -1162,7 +1220,7 @@ pub(crate) fn profile_entry_type() -> BoxedStrategy<ProfileEntryType> {
         .boxed()
 }
 
-pub(crate) fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeIntervalType> {
+pub fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeIntervalType> {
     ((
         (0u32..=16777214u32),
         proptest::option::of((0u32..=86400u32)),
@@ -1174,7 +1232,7 @@ pub(crate) fn relative_time_interval_type() -> BoxedStrategy<RelativeTimeInterva
         .boxed()
 }
 
-pub(crate) fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
+pub fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
     ((vec(
         crate::strategies::iso2::sa_schedule_tuple_type(),
         1..=3,
@@ -1185,7 +1243,7 @@ pub(crate) fn sa_schedule_list_type() -> BoxedStrategy<SaScheduleListType> {
         .boxed()
 }
 
-pub(crate) fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
+pub fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
     ((
         (1u8..=255u8),
         crate::strategies::iso2::p_max_schedule_type(),
@@ -1201,7 +1259,7 @@ pub(crate) fn sa_schedule_tuple_type() -> BoxedStrategy<SaScheduleTupleType> {
         .boxed()
 }
 
-pub(crate) fn sa_schedules() -> BoxedStrategy<SaSchedules> {
+pub fn sa_schedules() -> BoxedStrategy<SaSchedules> {
     prop_oneof![
         crate::strategies::iso2::sa_schedule_list_type().prop_map(SaSchedules::SaScheduleList),
         crate::strategies::iso2::sa_schedules_type().prop_map(SaSchedules::SaSchedules)
@@ -1209,11 +1267,11 @@ pub(crate) fn sa_schedules() -> BoxedStrategy<SaSchedules> {
     .boxed()
 }
 
-pub(crate) fn sa_schedules_type() -> BoxedStrategy<SaSchedulesType> {
+pub fn sa_schedules_type() -> BoxedStrategy<SaSchedulesType> {
     Just(SaSchedulesType {}).boxed()
 }
 
-pub(crate) fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
+pub fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
     ((
         time_interval(),
         proptest::option::of((0u8..=255u8)),
@@ -1229,7 +1287,7 @@ pub(crate) fn sales_tariff_entry_type() -> BoxedStrategy<SalesTariffEntryType> {
         .boxed()
 }
 
-pub(crate) fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
+pub fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         (1u8..=255u8),
@@ -1255,7 +1313,7 @@ pub(crate) fn sales_tariff_type() -> BoxedStrategy<SalesTariffType> {
         .boxed()
 }
 
-pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
+pub fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
     ((vec(crate::strategies::iso2::selected_service_type(), 1..=3),),)
         .prop_map(|((f_selected_service,),)| SelectedServiceListType {
             selected_service: f_selected_service,
@@ -1263,7 +1321,7 @@ pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListT
         .boxed()
 }
 
-pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
+pub fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
     ((
         (0u16..=65535u16),
         proptest::option::of((-32768i16..=32767i16)),
@@ -1277,7 +1335,7 @@ pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
+pub fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
     (((0u16..=65535u16),),)
         .prop_map(|((f_service_id,),)| ServiceDetailReqType {
             service_id: f_service_id,
@@ -1285,7 +1343,7 @@ pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
+pub fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         (0u16..=65535u16),
@@ -1301,7 +1359,7 @@ pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
         .boxed()
 }
 
-pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
+pub fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(proptest::sample::select(
@@ -1317,7 +1375,7 @@ pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqT
         .boxed()
 }
 
-pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
+pub fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::payment_option_list_type(),
@@ -1337,13 +1395,13 @@ pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResT
         .boxed()
 }
 
-pub(crate) fn service_list_type() -> BoxedStrategy<ServiceListType> {
+pub fn service_list_type() -> BoxedStrategy<ServiceListType> {
     ((vec(crate::strategies::iso2::service_type(), 1..=3),),)
         .prop_map(|((f_service,),)| ServiceListType { service: f_service })
         .boxed()
 }
 
-pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
+pub fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
     ((vec(crate::strategies::iso2::parameter_set_type(), 1..=3),),)
         .prop_map(|((f_parameter_set,),)| ServiceParameterListType {
             parameter_set: f_parameter_set,
@@ -1351,7 +1409,7 @@ pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterLis
         .boxed()
 }
 
-pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
+pub fn service_type() -> BoxedStrategy<ServiceType> {
     ((
         (0u16..=65535u16),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -1377,13 +1435,13 @@ pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
         .boxed()
 }
 
-pub(crate) fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
+pub fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
     ((vec(any::<u8>(), 0..=6).prop_map(exi::Bytes),),)
         .prop_map(|((f_evccid,),)| SessionSetupReqType { evccid: f_evccid })
         .boxed()
 }
 
-pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
+pub fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -1399,7 +1457,7 @@ pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
+pub fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
     ((proptest::sample::select(
         crate::iso2::ChargingSessionType::ALL.to_vec(),
     ),),)
@@ -1409,7 +1467,7 @@ pub(crate) fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
+pub fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
     ((proptest::sample::select(
         crate::iso2::ResponseCodeType::ALL.to_vec(),
     ),),)
@@ -1419,7 +1477,7 @@ pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
         .boxed()
 }
 
-pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
+pub fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
     ((vec(vec(any::<u8>(), 0..=40).prop_map(exi::Bytes), 1..=4),),)
         .prop_map(|((f_certificate,),)| SubCertificatesType {
             certificate: f_certificate,
@@ -1427,8 +1485,7 @@ pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
         .boxed()
 }
 
-pub(crate) fn supported_energy_transfer_mode_type() -> BoxedStrategy<SupportedEnergyTransferModeType>
-{
+pub fn supported_energy_transfer_mode_type() -> BoxedStrategy<SupportedEnergyTransferModeType> {
     ((vec(
         proptest::sample::select(crate::iso2::EnergyTransferModeType::ALL.to_vec()),
         1..=3,
@@ -1441,7 +1498,7 @@ pub(crate) fn supported_energy_transfer_mode_type() -> BoxedStrategy<SupportedEn
         .boxed()
 }
 
-pub(crate) fn time_interval() -> BoxedStrategy<TimeInterval> {
+pub fn time_interval() -> BoxedStrategy<TimeInterval> {
     prop_oneof![
         crate::strategies::iso2::relative_time_interval_type()
             .prop_map(TimeInterval::RelativeTimeInterval),
@@ -1450,7 +1507,7 @@ pub(crate) fn time_interval() -> BoxedStrategy<TimeInterval> {
     .boxed()
 }
 
-pub(crate) fn v2g_message() -> BoxedStrategy<V2gMessage> {
+pub fn v2g_message() -> BoxedStrategy<V2gMessage> {
     ((
         crate::strategies::iso2::message_header_type(),
         crate::strategies::iso2::body_type(),
@@ -1462,7 +1519,7 @@ pub(crate) fn v2g_message() -> BoxedStrategy<V2gMessage> {
         .boxed()
 }
 
-pub(crate) fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqType> {
+pub fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqType> {
     ((crate::strategies::iso2::dc_ev_status_type(),),)
         .prop_map(|((f_dc_ev_status,),)| WeldingDetectionReqType {
             dc_ev_status: f_dc_ev_status,
@@ -1470,7 +1527,7 @@ pub(crate) fn welding_detection_req_type() -> BoxedStrategy<WeldingDetectionReqT
         .boxed()
 }
 
-pub(crate) fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResType> {
+pub fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResType> {
     ((
         proptest::sample::select(crate::iso2::ResponseCodeType::ALL.to_vec()),
         crate::strategies::iso2::dc_evse_status_type(),
@@ -1486,340 +1543,4 @@ pub(crate) fn welding_detection_res_type() -> BoxedStrategy<WeldingDetectionResT
             },
         )
         .boxed()
-}
-
-/// Encoding a document and decoding it gives the same document, and so does JSON.
-fn check(doc: &Document) -> Result<(), TestCaseError> {
-    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&back, doc);
-    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let from_json: Document =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
-    prop_assert_eq!(&from_json, doc);
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn roundtrip_ac_ev_charge_parameter(doc in crate::strategies::iso2::ac_ev_charge_parameter_type().prop_map(crate::iso2::Document::AcEvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ac_evse_charge_parameter(doc in crate::strategies::iso2::ac_evse_charge_parameter_type().prop_map(crate::iso2::Document::AcEvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ac_evse_status(doc in crate::strategies::iso2::ac_evse_status_type().prop_map(crate::iso2::Document::AcEvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_authorization_req(doc in crate::strategies::iso2::authorization_req_type().prop_map(crate::iso2::Document::AuthorizationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_authorization_res(doc in crate::strategies::iso2::authorization_res_type().prop_map(crate::iso2::Document::AuthorizationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_body_element(doc in crate::strategies::iso2::body_base_type().prop_map(crate::iso2::Document::BodyElement)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cable_check_req(doc in crate::strategies::iso2::cable_check_req_type().prop_map(crate::iso2::Document::CableCheckReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cable_check_res(doc in crate::strategies::iso2::cable_check_res_type().prop_map(crate::iso2::Document::CableCheckRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_canonicalization_method(doc in crate::strategies::xmldsig::canonicalization_method_type().prop_map(crate::iso2::Document::CanonicalizationMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_req(doc in crate::strategies::iso2::certificate_installation_req_type().prop_map(crate::iso2::Document::CertificateInstallationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_res(doc in crate::strategies::iso2::certificate_installation_res_type().prop_map(crate::iso2::Document::CertificateInstallationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_update_req(doc in crate::strategies::iso2::certificate_update_req_type().prop_map(crate::iso2::Document::CertificateUpdateReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_update_res(doc in crate::strategies::iso2::certificate_update_res_type().prop_map(crate::iso2::Document::CertificateUpdateRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charge_parameter_discovery_req(doc in crate::strategies::iso2::charge_parameter_discovery_req_type().prop_map(crate::iso2::Document::ChargeParameterDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charge_parameter_discovery_res(doc in crate::strategies::iso2::charge_parameter_discovery_res_type().prop_map(crate::iso2::Document::ChargeParameterDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charging_status_req(doc in crate::strategies::iso2::charging_status_req_type().prop_map(crate::iso2::Document::ChargingStatusReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_charging_status_res(doc in crate::strategies::iso2::charging_status_res_type().prop_map(crate::iso2::Document::ChargingStatusRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_current_demand_req(doc in crate::strategies::iso2::current_demand_req_type().prop_map(crate::iso2::Document::CurrentDemandReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_current_demand_res(doc in crate::strategies::iso2::current_demand_res_type().prop_map(crate::iso2::Document::CurrentDemandRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_charge_parameter(doc in crate::strategies::iso2::dc_ev_charge_parameter_type().prop_map(crate::iso2::Document::DcEvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_power_delivery_parameter(doc in crate::strategies::iso2::dc_ev_power_delivery_parameter_type().prop_map(crate::iso2::Document::DcEvPowerDeliveryParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_evse_charge_parameter(doc in crate::strategies::iso2::dc_evse_charge_parameter_type().prop_map(crate::iso2::Document::DcEvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_evse_status(doc in crate::strategies::iso2::dc_evse_status_type().prop_map(crate::iso2::Document::DcEvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_ev_status(doc in crate::strategies::iso2::dc_ev_status_type().prop_map(crate::iso2::Document::DcEvStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dsa_key_value(doc in crate::strategies::xmldsig::dsa_key_value_type().prop_map(crate::iso2::Document::DsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_method(doc in crate::strategies::xmldsig::digest_method_type().prop_map(crate::iso2::Document::DigestMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_value(doc in vec(any::<u8>(), 0..=40).prop_map(exi::Bytes).prop_map(crate::iso2::Document::DigestValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_charge_parameter(doc in crate::strategies::iso2::ev_charge_parameter_type().prop_map(crate::iso2::Document::EvChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_power_delivery_parameter(doc in crate::strategies::iso2::ev_power_delivery_parameter_type().prop_map(crate::iso2::Document::EvPowerDeliveryParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_evse_charge_parameter(doc in crate::strategies::iso2::evse_charge_parameter_type().prop_map(crate::iso2::Document::EvseChargeParameter)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_evse_status(doc in crate::strategies::iso2::evse_status_type().prop_map(crate::iso2::Document::EvseStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_ev_status(doc in crate::strategies::iso2::ev_status_type().prop_map(crate::iso2::Document::EvStatus)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_entry(doc in crate::strategies::iso2::entry_type().prop_map(crate::iso2::Document::Entry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_info(doc in crate::strategies::xmldsig::key_info_type().prop_map(crate::iso2::Document::KeyInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_name(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso2::Document::KeyName)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_value(doc in crate::strategies::xmldsig::key_value_type().prop_map(crate::iso2::Document::KeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_manifest(doc in crate::strategies::xmldsig::manifest_type().prop_map(crate::iso2::Document::Manifest)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_receipt_req(doc in crate::strategies::iso2::metering_receipt_req_type().prop_map(crate::iso2::Document::MeteringReceiptReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_receipt_res(doc in crate::strategies::iso2::metering_receipt_res_type().prop_map(crate::iso2::Document::MeteringReceiptRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_mgmt_data(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso2::Document::MgmtData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_object(doc in crate::strategies::xmldsig::object_type().prop_map(crate::iso2::Document::Object)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pgp_data(doc in crate::strategies::xmldsig::pgp_data_type().prop_map(crate::iso2::Document::PgpData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_p_max_schedule_entry(doc in crate::strategies::iso2::p_max_schedule_entry_type().prop_map(crate::iso2::Document::PMaxScheduleEntry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_details_req(doc in crate::strategies::iso2::payment_details_req_type().prop_map(crate::iso2::Document::PaymentDetailsReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_details_res(doc in crate::strategies::iso2::payment_details_res_type().prop_map(crate::iso2::Document::PaymentDetailsRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_service_selection_req(doc in crate::strategies::iso2::payment_service_selection_req_type().prop_map(crate::iso2::Document::PaymentServiceSelectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_payment_service_selection_res(doc in crate::strategies::iso2::payment_service_selection_res_type().prop_map(crate::iso2::Document::PaymentServiceSelectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_req(doc in crate::strategies::iso2::power_delivery_req_type().prop_map(crate::iso2::Document::PowerDeliveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_res(doc in crate::strategies::iso2::power_delivery_res_type().prop_map(crate::iso2::Document::PowerDeliveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pre_charge_req(doc in crate::strategies::iso2::pre_charge_req_type().prop_map(crate::iso2::Document::PreChargeReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pre_charge_res(doc in crate::strategies::iso2::pre_charge_res_type().prop_map(crate::iso2::Document::PreChargeRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_rsa_key_value(doc in crate::strategies::xmldsig::rsa_key_value_type().prop_map(crate::iso2::Document::RsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_reference(doc in crate::strategies::xmldsig::reference_type().prop_map(crate::iso2::Document::Reference)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_relative_time_interval(doc in crate::strategies::iso2::relative_time_interval_type().prop_map(crate::iso2::Document::RelativeTimeInterval)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_retrieval_method(doc in crate::strategies::xmldsig::retrieval_method_type().prop_map(crate::iso2::Document::RetrievalMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sa_schedule_list(doc in crate::strategies::iso2::sa_schedule_list_type().prop_map(crate::iso2::Document::SaScheduleList)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sa_schedules(doc in crate::strategies::iso2::sa_schedules_type().prop_map(crate::iso2::Document::SaSchedules)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_spki_data(doc in crate::strategies::xmldsig::spki_data_type().prop_map(crate::iso2::Document::SpkiData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_sales_tariff_entry(doc in crate::strategies::iso2::sales_tariff_entry_type().prop_map(crate::iso2::Document::SalesTariffEntry)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_req(doc in crate::strategies::iso2::service_detail_req_type().prop_map(crate::iso2::Document::ServiceDetailReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_res(doc in crate::strategies::iso2::service_detail_res_type().prop_map(crate::iso2::Document::ServiceDetailRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_req(doc in crate::strategies::iso2::service_discovery_req_type().prop_map(crate::iso2::Document::ServiceDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_res(doc in crate::strategies::iso2::service_discovery_res_type().prop_map(crate::iso2::Document::ServiceDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_req(doc in crate::strategies::iso2::session_setup_req_type().prop_map(crate::iso2::Document::SessionSetupReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_res(doc in crate::strategies::iso2::session_setup_res_type().prop_map(crate::iso2::Document::SessionSetupRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_req(doc in crate::strategies::iso2::session_stop_req_type().prop_map(crate::iso2::Document::SessionStopReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_res(doc in crate::strategies::iso2::session_stop_res_type().prop_map(crate::iso2::Document::SessionStopRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature(doc in crate::strategies::xmldsig::signature_type().prop_map(crate::iso2::Document::Signature)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature_method(doc in crate::strategies::xmldsig::signature_method_type().prop_map(crate::iso2::Document::SignatureMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn unsupported_signature_properties(doc in crate::strategies::xmldsig::signature_properties_type().prop_map(crate::iso2::Document::SignatureProperties)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn unsupported_signature_property(doc in crate::strategies::xmldsig::signature_property_type().prop_map(crate::iso2::Document::SignatureProperty)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn roundtrip_signature_value(doc in crate::strategies::xmldsig::signature_value_type().prop_map(crate::iso2::Document::SignatureValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_info(doc in crate::strategies::xmldsig::signed_info_type().prop_map(crate::iso2::Document::SignedInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_time_interval(doc in crate::strategies::iso2::interval_type().prop_map(crate::iso2::Document::TimeInterval)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transform(doc in crate::strategies::xmldsig::transform_type().prop_map(crate::iso2::Document::Transform)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transforms(doc in crate::strategies::xmldsig::transforms_type().prop_map(crate::iso2::Document::Transforms)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_v2g_message(doc in crate::strategies::iso2::v2g_message().prop_map(crate::iso2::Document::V2gMessage)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_welding_detection_req(doc in crate::strategies::iso2::welding_detection_req_type().prop_map(crate::iso2::Document::WeldingDetectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_welding_detection_res(doc in crate::strategies::iso2::welding_detection_res_type().prop_map(crate::iso2::Document::WeldingDetectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_x509_data(doc in crate::strategies::xmldsig::x509_data_type().prop_map(crate::iso2::Document::X509Data)) {
-        check(&doc)?;
-    }
 }

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use crate::iso20::common_messages::*;
 
-pub(crate) fn a_req_authorization_mode() -> BoxedStrategy<AReqAuthorizationMode> {
+pub fn a_req_authorization_mode() -> BoxedStrategy<AReqAuthorizationMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::eim_a_req_authorization_mode_type()
             .prop_map(AReqAuthorizationMode::EimAReqAuthorizationMode),
@@ -24,7 +24,7 @@ pub(crate) fn a_req_authorization_mode() -> BoxedStrategy<AReqAuthorizationMode>
     .boxed()
 }
 
-pub(crate) fn absolute_price_schedule_type() -> BoxedStrategy<AbsolutePriceScheduleType> {
+pub fn absolute_price_schedule_type() -> BoxedStrategy<AbsolutePriceScheduleType> {
     (
         (
             proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -86,7 +86,7 @@ pub(crate) fn absolute_price_schedule_type() -> BoxedStrategy<AbsolutePriceSched
         .boxed()
 }
 
-pub(crate) fn additional_service_list_type() -> BoxedStrategy<AdditionalServiceListType> {
+pub fn additional_service_list_type() -> BoxedStrategy<AdditionalServiceListType> {
     ((vec(
         crate::strategies::iso20_common_messages::additional_service_type(),
         1..=3,
@@ -97,7 +97,7 @@ pub(crate) fn additional_service_list_type() -> BoxedStrategy<AdditionalServiceL
         .boxed()
 }
 
-pub(crate) fn additional_service_type() -> BoxedStrategy<AdditionalServiceType> {
+pub fn additional_service_type() -> BoxedStrategy<AdditionalServiceType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -109,7 +109,7 @@ pub(crate) fn additional_service_type() -> BoxedStrategy<AdditionalServiceType> 
         .boxed()
 }
 
-pub(crate) fn as_res_authorization_mode() -> BoxedStrategy<AsResAuthorizationMode> {
+pub fn as_res_authorization_mode() -> BoxedStrategy<AsResAuthorizationMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::eim_as_res_authorization_mode_type()
             .prop_map(AsResAuthorizationMode::EimAsResAuthorizationMode),
@@ -119,7 +119,7 @@ pub(crate) fn as_res_authorization_mode() -> BoxedStrategy<AsResAuthorizationMod
     .boxed()
 }
 
-pub(crate) fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
+pub fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_messages::AuthorizationType::ALL.to_vec()),
@@ -137,7 +137,7 @@ pub(crate) fn authorization_req_type() -> BoxedStrategy<AuthorizationReqType> {
         .boxed()
 }
 
-pub(crate) fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
+pub fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -153,13 +153,13 @@ pub(crate) fn authorization_res_type() -> BoxedStrategy<AuthorizationResType> {
         .boxed()
 }
 
-pub(crate) fn authorization_setup_req_type() -> BoxedStrategy<AuthorizationSetupReqType> {
+pub fn authorization_setup_req_type() -> BoxedStrategy<AuthorizationSetupReqType> {
     ((crate::strategies::iso20_common_types::message_header_type(),),)
         .prop_map(|((f_header,),)| AuthorizationSetupReqType { header: f_header })
         .boxed()
 }
 
-pub(crate) fn authorization_setup_res_type() -> BoxedStrategy<AuthorizationSetupResType> {
+pub fn authorization_setup_res_type() -> BoxedStrategy<AuthorizationSetupResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -190,7 +190,7 @@ pub(crate) fn authorization_setup_res_type() -> BoxedStrategy<AuthorizationSetup
         .boxed()
 }
 
-pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
+pub fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         proptest::option::of(crate::strategies::iso20_common_messages::sub_certificates_type()),
@@ -204,7 +204,7 @@ pub(crate) fn certificate_chain_type() -> BoxedStrategy<CertificateChainType> {
         .boxed()
 }
 
-pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
+pub fn certificate_installation_req_type() -> BoxedStrategy<CertificateInstallationReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         crate::strategies::iso20_common_messages::signed_certificate_chain_type(),
@@ -230,7 +230,7 @@ pub(crate) fn certificate_installation_req_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
+pub fn certificate_installation_res_type() -> BoxedStrategy<CertificateInstallationResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -259,7 +259,7 @@ pub(crate) fn certificate_installation_res_type() -> BoxedStrategy<CertificateIn
         .boxed()
 }
 
-pub(crate) fn charging_schedule_type() -> BoxedStrategy<ChargingScheduleType> {
+pub fn charging_schedule_type() -> BoxedStrategy<ChargingScheduleType> {
     ((
         crate::strategies::iso20_common_messages::power_schedule_type(),
         proptest::option::of(schedule()),
@@ -271,7 +271,7 @@ pub(crate) fn charging_schedule_type() -> BoxedStrategy<ChargingScheduleType> {
         .boxed()
 }
 
-pub(crate) fn contract_certificate_chain_type() -> BoxedStrategy<ContractCertificateChainType> {
+pub fn contract_certificate_chain_type() -> BoxedStrategy<ContractCertificateChainType> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         crate::strategies::iso20_common_messages::sub_certificates_type(),
@@ -285,11 +285,44 @@ pub(crate) fn contract_certificate_chain_type() -> BoxedStrategy<ContractCertifi
         .boxed()
 }
 
-pub(crate) fn dynamic_evppt_control_mode_type() -> BoxedStrategy<DynamicEvpptControlModeType> {
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_common_messages::authorization_req_type()
+            .prop_map(Document::AuthorizationReq),
+        crate::strategies::iso20_common_messages::authorization_setup_req_type()
+            .prop_map(Document::AuthorizationSetupReq),
+        crate::strategies::iso20_common_messages::certificate_installation_req_type()
+            .prop_map(Document::CertificateInstallationReq),
+        crate::strategies::iso20_common_messages::metering_confirmation_req_type()
+            .prop_map(Document::MeteringConfirmationReq),
+        crate::strategies::iso20_common_messages::power_delivery_req_type()
+            .prop_map(Document::PowerDeliveryReq),
+        crate::strategies::iso20_common_messages::schedule_exchange_req_type()
+            .prop_map(Document::ScheduleExchangeReq),
+        crate::strategies::iso20_common_messages::service_detail_req_type()
+            .prop_map(Document::ServiceDetailReq),
+        crate::strategies::iso20_common_messages::service_discovery_req_type()
+            .prop_map(Document::ServiceDiscoveryReq),
+        crate::strategies::iso20_common_messages::service_selection_req_type()
+            .prop_map(Document::ServiceSelectionReq),
+        crate::strategies::iso20_common_messages::session_setup_req_type()
+            .prop_map(Document::SessionSetupReq),
+        crate::strategies::iso20_common_messages::session_stop_req_type()
+            .prop_map(Document::SessionStopReq),
+        crate::strategies::iso20_common_messages::vehicle_check_in_req_type()
+            .prop_map(Document::VehicleCheckInReq),
+        crate::strategies::iso20_common_messages::vehicle_check_out_req_type()
+            .prop_map(Document::VehicleCheckOutReq)
+    ]
+    .boxed()
+}
+
+pub fn dynamic_evppt_control_mode_type() -> BoxedStrategy<DynamicEvpptControlModeType> {
     Just(DynamicEvpptControlModeType {}).boxed()
 }
 
-pub(crate) fn dynamic_se_req_control_mode_type() -> BoxedStrategy<DynamicSeReqControlModeType> {
+pub fn dynamic_se_req_control_mode_type() -> BoxedStrategy<DynamicSeReqControlModeType> {
     ((
         (0u32..=4294967295u32),
         proptest::option::of((0i8..=100i8)),
@@ -324,7 +357,7 @@ pub(crate) fn dynamic_se_req_control_mode_type() -> BoxedStrategy<DynamicSeReqCo
         .boxed()
 }
 
-pub(crate) fn dynamic_se_res_control_mode_type() -> BoxedStrategy<DynamicSeResControlModeType> {
+pub fn dynamic_se_res_control_mode_type() -> BoxedStrategy<DynamicSeResControlModeType> {
     ((
         proptest::option::of((0u32..=4294967295u32)),
         proptest::option::of((0i8..=100i8)),
@@ -344,19 +377,19 @@ pub(crate) fn dynamic_se_res_control_mode_type() -> BoxedStrategy<DynamicSeResCo
         .boxed()
 }
 
-pub(crate) fn dynamic_smdt_control_mode_type() -> BoxedStrategy<DynamicSmdtControlModeType> {
+pub fn dynamic_smdt_control_mode_type() -> BoxedStrategy<DynamicSmdtControlModeType> {
     Just(DynamicSmdtControlModeType {}).boxed()
 }
 
-pub(crate) fn eim_a_req_authorization_mode_type() -> BoxedStrategy<EimAReqAuthorizationModeType> {
+pub fn eim_a_req_authorization_mode_type() -> BoxedStrategy<EimAReqAuthorizationModeType> {
     Just(EimAReqAuthorizationModeType {}).boxed()
 }
 
-pub(crate) fn eim_as_res_authorization_mode_type() -> BoxedStrategy<EimAsResAuthorizationModeType> {
+pub fn eim_as_res_authorization_mode_type() -> BoxedStrategy<EimAsResAuthorizationModeType> {
     Just(EimAsResAuthorizationModeType {}).boxed()
 }
 
-pub(crate) fn emaid_list_type() -> BoxedStrategy<EmaidListType> {
+pub fn emaid_list_type() -> BoxedStrategy<EmaidListType> {
     ((vec(
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         1..=3,
@@ -365,7 +398,7 @@ pub(crate) fn emaid_list_type() -> BoxedStrategy<EmaidListType> {
         .boxed()
 }
 
-pub(crate) fn encrypted_private_key() -> BoxedStrategy<EncryptedPrivateKey> {
+pub fn encrypted_private_key() -> BoxedStrategy<EncryptedPrivateKey> {
     prop_oneof![
         vec(any::<u8>(), 0..=40)
             .prop_map(exi::Bytes)
@@ -380,7 +413,7 @@ pub(crate) fn encrypted_private_key() -> BoxedStrategy<EncryptedPrivateKey> {
     .boxed()
 }
 
-pub(crate) fn ev_absolute_price_schedule_type() -> BoxedStrategy<EvAbsolutePriceScheduleType> {
+pub fn ev_absolute_price_schedule_type() -> BoxedStrategy<EvAbsolutePriceScheduleType> {
     ((
         (0u64..=18446744073709551615u64),
         vec(any::<char>(), 0..=3).prop_map(String::from_iter),
@@ -400,7 +433,7 @@ pub(crate) fn ev_absolute_price_schedule_type() -> BoxedStrategy<EvAbsolutePrice
         .boxed()
 }
 
-pub(crate) fn ev_energy_offer_type() -> BoxedStrategy<EvEnergyOfferType> {
+pub fn ev_energy_offer_type() -> BoxedStrategy<EvEnergyOfferType> {
     ((
         crate::strategies::iso20_common_messages::ev_power_schedule_type(),
         crate::strategies::iso20_common_messages::ev_absolute_price_schedule_type(),
@@ -414,7 +447,7 @@ pub(crate) fn ev_energy_offer_type() -> BoxedStrategy<EvEnergyOfferType> {
         .boxed()
 }
 
-pub(crate) fn ev_power_profile_entry_list_type() -> BoxedStrategy<EvPowerProfileEntryListType> {
+pub fn ev_power_profile_entry_list_type() -> BoxedStrategy<EvPowerProfileEntryListType> {
     ((vec(
         crate::strategies::iso20_common_messages::power_schedule_entry_type(),
         1..=3,
@@ -427,7 +460,7 @@ pub(crate) fn ev_power_profile_entry_list_type() -> BoxedStrategy<EvPowerProfile
         .boxed()
 }
 
-pub(crate) fn ev_power_profile_type() -> BoxedStrategy<EvPowerProfileType> {
+pub fn ev_power_profile_type() -> BoxedStrategy<EvPowerProfileType> {
     ((
         (0u64..=18446744073709551615u64),
         evppt_control_mode(),
@@ -445,7 +478,7 @@ pub(crate) fn ev_power_profile_type() -> BoxedStrategy<EvPowerProfileType> {
         .boxed()
 }
 
-pub(crate) fn ev_power_schedule_entry_list_type() -> BoxedStrategy<EvPowerScheduleEntryListType> {
+pub fn ev_power_schedule_entry_list_type() -> BoxedStrategy<EvPowerScheduleEntryListType> {
     ((vec(
         crate::strategies::iso20_common_messages::ev_power_schedule_entry_type(),
         1..=3,
@@ -458,7 +491,7 @@ pub(crate) fn ev_power_schedule_entry_list_type() -> BoxedStrategy<EvPowerSchedu
         .boxed()
 }
 
-pub(crate) fn ev_power_schedule_entry_type() -> BoxedStrategy<EvPowerScheduleEntryType> {
+pub fn ev_power_schedule_entry_type() -> BoxedStrategy<EvPowerScheduleEntryType> {
     ((
         (0u32..=4294967295u32),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -470,7 +503,7 @@ pub(crate) fn ev_power_schedule_entry_type() -> BoxedStrategy<EvPowerScheduleEnt
         .boxed()
 }
 
-pub(crate) fn ev_power_schedule_type() -> BoxedStrategy<EvPowerScheduleType> {
+pub fn ev_power_schedule_type() -> BoxedStrategy<EvPowerScheduleType> {
     ((
         (0u64..=18446744073709551615u64),
         crate::strategies::iso20_common_messages::ev_power_schedule_entry_list_type(),
@@ -484,7 +517,7 @@ pub(crate) fn ev_power_schedule_type() -> BoxedStrategy<EvPowerScheduleType> {
         .boxed()
 }
 
-pub(crate) fn ev_price_rule_stack_list_type() -> BoxedStrategy<EvPriceRuleStackListType> {
+pub fn ev_price_rule_stack_list_type() -> BoxedStrategy<EvPriceRuleStackListType> {
     ((vec(
         crate::strategies::iso20_common_messages::ev_price_rule_stack_type(),
         1..=3,
@@ -495,7 +528,7 @@ pub(crate) fn ev_price_rule_stack_list_type() -> BoxedStrategy<EvPriceRuleStackL
         .boxed()
 }
 
-pub(crate) fn ev_price_rule_stack_type() -> BoxedStrategy<EvPriceRuleStackType> {
+pub fn ev_price_rule_stack_type() -> BoxedStrategy<EvPriceRuleStackType> {
     ((
         (0u32..=4294967295u32),
         vec(
@@ -510,7 +543,7 @@ pub(crate) fn ev_price_rule_stack_type() -> BoxedStrategy<EvPriceRuleStackType> 
         .boxed()
 }
 
-pub(crate) fn ev_price_rule_type() -> BoxedStrategy<EvPriceRuleType> {
+pub fn ev_price_rule_type() -> BoxedStrategy<EvPriceRuleType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -522,7 +555,7 @@ pub(crate) fn ev_price_rule_type() -> BoxedStrategy<EvPriceRuleType> {
         .boxed()
 }
 
-pub(crate) fn evppt_control_mode() -> BoxedStrategy<EvpptControlMode> {
+pub fn evppt_control_mode() -> BoxedStrategy<EvpptControlMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::dynamic_evppt_control_mode_type()
             .prop_map(EvpptControlMode::DynamicEvpptControlMode),
@@ -532,7 +565,7 @@ pub(crate) fn evppt_control_mode() -> BoxedStrategy<EvpptControlMode> {
     .boxed()
 }
 
-pub(crate) fn metering_confirmation_req_type() -> BoxedStrategy<MeteringConfirmationReqType> {
+pub fn metering_confirmation_req_type() -> BoxedStrategy<MeteringConfirmationReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         crate::strategies::iso20_common_messages::signed_metering_data_type(),
@@ -546,7 +579,7 @@ pub(crate) fn metering_confirmation_req_type() -> BoxedStrategy<MeteringConfirma
         .boxed()
 }
 
-pub(crate) fn metering_confirmation_res_type() -> BoxedStrategy<MeteringConfirmationResType> {
+pub fn metering_confirmation_res_type() -> BoxedStrategy<MeteringConfirmationResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -560,7 +593,7 @@ pub(crate) fn metering_confirmation_res_type() -> BoxedStrategy<MeteringConfirma
         .boxed()
 }
 
-pub(crate) fn overstay_rule_list_type() -> BoxedStrategy<OverstayRuleListType> {
+pub fn overstay_rule_list_type() -> BoxedStrategy<OverstayRuleListType> {
     ((
         proptest::option::of((0u32..=4294967295u32)),
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -581,7 +614,7 @@ pub(crate) fn overstay_rule_list_type() -> BoxedStrategy<OverstayRuleListType> {
         .boxed()
 }
 
-pub(crate) fn overstay_rule_type() -> BoxedStrategy<OverstayRuleType> {
+pub fn overstay_rule_type() -> BoxedStrategy<OverstayRuleType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         (0u32..=4294967295u32),
@@ -604,7 +637,7 @@ pub(crate) fn overstay_rule_type() -> BoxedStrategy<OverstayRuleType> {
         .boxed()
 }
 
-pub(crate) fn parameter_choice() -> BoxedStrategy<ParameterChoice> {
+pub fn parameter_choice() -> BoxedStrategy<ParameterChoice> {
     prop_oneof![
         any::<bool>().prop_map(ParameterChoice::BoolValue),
         (-128i8..=127i8).prop_map(ParameterChoice::ByteValue),
@@ -619,7 +652,7 @@ pub(crate) fn parameter_choice() -> BoxedStrategy<ParameterChoice> {
     .boxed()
 }
 
-pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
+pub fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
     ((
         (0u16..=65535u16),
         vec(
@@ -634,7 +667,7 @@ pub(crate) fn parameter_set_type() -> BoxedStrategy<ParameterSetType> {
         .boxed()
 }
 
-pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
+pub fn parameter_type() -> BoxedStrategy<ParameterType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         parameter_choice(),
@@ -646,7 +679,7 @@ pub(crate) fn parameter_type() -> BoxedStrategy<ParameterType> {
         .boxed()
 }
 
-pub(crate) fn pn_ca_req_authorization_mode_type() -> BoxedStrategy<PnCAReqAuthorizationModeType> {
+pub fn pn_ca_req_authorization_mode_type() -> BoxedStrategy<PnCAReqAuthorizationModeType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<u8>(), 0..=16).prop_map(exi::Bytes),
@@ -662,8 +695,7 @@ pub(crate) fn pn_ca_req_authorization_mode_type() -> BoxedStrategy<PnCAReqAuthor
         .boxed()
 }
 
-pub(crate) fn pn_c_as_res_authorization_mode_type() -> BoxedStrategy<PnCAsResAuthorizationModeType>
-{
+pub fn pn_c_as_res_authorization_mode_type() -> BoxedStrategy<PnCAsResAuthorizationModeType> {
     ((
         vec(any::<u8>(), 0..=16).prop_map(exi::Bytes),
         proptest::option::of(
@@ -679,7 +711,7 @@ pub(crate) fn pn_c_as_res_authorization_mode_type() -> BoxedStrategy<PnCAsResAut
         .boxed()
 }
 
-pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
+pub fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -707,7 +739,7 @@ pub(crate) fn power_delivery_req_type() -> BoxedStrategy<PowerDeliveryReqType> {
         .boxed()
 }
 
-pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
+pub fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -723,7 +755,7 @@ pub(crate) fn power_delivery_res_type() -> BoxedStrategy<PowerDeliveryResType> {
         .boxed()
 }
 
-pub(crate) fn power_schedule_entry_list_type() -> BoxedStrategy<PowerScheduleEntryListType> {
+pub fn power_schedule_entry_list_type() -> BoxedStrategy<PowerScheduleEntryListType> {
     ((vec(
         crate::strategies::iso20_common_messages::power_schedule_entry_type(),
         1..=3,
@@ -734,7 +766,7 @@ pub(crate) fn power_schedule_entry_list_type() -> BoxedStrategy<PowerScheduleEnt
         .boxed()
 }
 
-pub(crate) fn power_schedule_entry_type() -> BoxedStrategy<PowerScheduleEntryType> {
+pub fn power_schedule_entry_type() -> BoxedStrategy<PowerScheduleEntryType> {
     ((
         (0u32..=4294967295u32),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -752,7 +784,7 @@ pub(crate) fn power_schedule_entry_type() -> BoxedStrategy<PowerScheduleEntryTyp
         .boxed()
 }
 
-pub(crate) fn power_schedule_type() -> BoxedStrategy<PowerScheduleType> {
+pub fn power_schedule_type() -> BoxedStrategy<PowerScheduleType> {
     ((
         (0u64..=18446744073709551615u64),
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -772,8 +804,7 @@ pub(crate) fn power_schedule_type() -> BoxedStrategy<PowerScheduleType> {
         .boxed()
 }
 
-pub(crate) fn price_level_schedule_entry_list_type()
--> BoxedStrategy<PriceLevelScheduleEntryListType> {
+pub fn price_level_schedule_entry_list_type() -> BoxedStrategy<PriceLevelScheduleEntryListType> {
     ((vec(
         crate::strategies::iso20_common_messages::price_level_schedule_entry_type(),
         1..=3,
@@ -786,7 +817,7 @@ pub(crate) fn price_level_schedule_entry_list_type()
         .boxed()
 }
 
-pub(crate) fn price_level_schedule_entry_type() -> BoxedStrategy<PriceLevelScheduleEntryType> {
+pub fn price_level_schedule_entry_type() -> BoxedStrategy<PriceLevelScheduleEntryType> {
     (((0u32..=4294967295u32), (0u8..=255u8)),)
         .prop_map(
             |((f_duration, f_price_level),)| PriceLevelScheduleEntryType {
@@ -797,7 +828,7 @@ pub(crate) fn price_level_schedule_entry_type() -> BoxedStrategy<PriceLevelSched
         .boxed()
 }
 
-pub(crate) fn price_level_schedule_type() -> BoxedStrategy<PriceLevelScheduleType> {
+pub fn price_level_schedule_type() -> BoxedStrategy<PriceLevelScheduleType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         (0u64..=18446744073709551615u64),
@@ -826,7 +857,7 @@ pub(crate) fn price_level_schedule_type() -> BoxedStrategy<PriceLevelScheduleTyp
         .boxed()
 }
 
-pub(crate) fn price_rule_stack_list_type() -> BoxedStrategy<PriceRuleStackListType> {
+pub fn price_rule_stack_list_type() -> BoxedStrategy<PriceRuleStackListType> {
     ((vec(
         crate::strategies::iso20_common_messages::price_rule_stack_type(),
         1..=3,
@@ -837,7 +868,7 @@ pub(crate) fn price_rule_stack_list_type() -> BoxedStrategy<PriceRuleStackListTy
         .boxed()
 }
 
-pub(crate) fn price_rule_stack_type() -> BoxedStrategy<PriceRuleStackType> {
+pub fn price_rule_stack_type() -> BoxedStrategy<PriceRuleStackType> {
     ((
         (0u32..=4294967295u32),
         vec(
@@ -852,7 +883,7 @@ pub(crate) fn price_rule_stack_type() -> BoxedStrategy<PriceRuleStackType> {
         .boxed()
 }
 
-pub(crate) fn price_rule_type() -> BoxedStrategy<PriceRuleType> {
+pub fn price_rule_type() -> BoxedStrategy<PriceRuleType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -881,7 +912,7 @@ pub(crate) fn price_rule_type() -> BoxedStrategy<PriceRuleType> {
         .boxed()
 }
 
-pub(crate) fn schedule() -> BoxedStrategy<Schedule> {
+pub fn schedule() -> BoxedStrategy<Schedule> {
     prop_oneof![
         crate::strategies::iso20_common_messages::absolute_price_schedule_type()
             .prop_map(Schedule::AbsolutePriceSchedule),
@@ -891,7 +922,7 @@ pub(crate) fn schedule() -> BoxedStrategy<Schedule> {
     .boxed()
 }
 
-pub(crate) fn schedule_exchange_req_type() -> BoxedStrategy<ScheduleExchangeReqType> {
+pub fn schedule_exchange_req_type() -> BoxedStrategy<ScheduleExchangeReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         (12u16..=1024u16),
@@ -909,7 +940,7 @@ pub(crate) fn schedule_exchange_req_type() -> BoxedStrategy<ScheduleExchangeReqT
         .boxed()
 }
 
-pub(crate) fn schedule_exchange_res_type() -> BoxedStrategy<ScheduleExchangeResType> {
+pub fn schedule_exchange_res_type() -> BoxedStrategy<ScheduleExchangeResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -935,7 +966,7 @@ pub(crate) fn schedule_exchange_res_type() -> BoxedStrategy<ScheduleExchangeResT
         .boxed()
 }
 
-pub(crate) fn schedule_tuple_type() -> BoxedStrategy<ScheduleTupleType> {
+pub fn schedule_tuple_type() -> BoxedStrategy<ScheduleTupleType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_common_messages::charging_schedule_type(),
@@ -953,7 +984,7 @@ pub(crate) fn schedule_tuple_type() -> BoxedStrategy<ScheduleTupleType> {
         .boxed()
 }
 
-pub(crate) fn scheduled_evppt_control_mode_type() -> BoxedStrategy<ScheduledEvpptControlModeType> {
+pub fn scheduled_evppt_control_mode_type() -> BoxedStrategy<ScheduledEvpptControlModeType> {
     ((
         (1u32..=4294967295u32),
         proptest::option::of(proptest::sample::select(
@@ -971,7 +1002,7 @@ pub(crate) fn scheduled_evppt_control_mode_type() -> BoxedStrategy<ScheduledEvpp
         .boxed()
 }
 
-pub(crate) fn scheduled_se_req_control_mode_type() -> BoxedStrategy<ScheduledSeReqControlModeType> {
+pub fn scheduled_se_req_control_mode_type() -> BoxedStrategy<ScheduledSeReqControlModeType> {
     ((
         proptest::option::of((0u32..=4294967295u32)),
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -997,7 +1028,7 @@ pub(crate) fn scheduled_se_req_control_mode_type() -> BoxedStrategy<ScheduledSeR
         .boxed()
 }
 
-pub(crate) fn scheduled_se_res_control_mode_type() -> BoxedStrategy<ScheduledSeResControlModeType> {
+pub fn scheduled_se_res_control_mode_type() -> BoxedStrategy<ScheduledSeResControlModeType> {
     ((vec(
         crate::strategies::iso20_common_messages::schedule_tuple_type(),
         1..=3,
@@ -1008,7 +1039,7 @@ pub(crate) fn scheduled_se_res_control_mode_type() -> BoxedStrategy<ScheduledSeR
         .boxed()
 }
 
-pub(crate) fn scheduled_smdt_control_mode_type() -> BoxedStrategy<ScheduledSmdtControlModeType> {
+pub fn scheduled_smdt_control_mode_type() -> BoxedStrategy<ScheduledSmdtControlModeType> {
     (((1u32..=4294967295u32),),)
         .prop_map(
             |((f_selected_schedule_tuple_id,),)| ScheduledSmdtControlModeType {
@@ -1018,7 +1049,7 @@ pub(crate) fn scheduled_smdt_control_mode_type() -> BoxedStrategy<ScheduledSmdtC
         .boxed()
 }
 
-pub(crate) fn se_req_control_mode() -> BoxedStrategy<SeReqControlMode> {
+pub fn se_req_control_mode() -> BoxedStrategy<SeReqControlMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::dynamic_se_req_control_mode_type()
             .prop_map(SeReqControlMode::DynamicSeReqControlMode),
@@ -1028,7 +1059,7 @@ pub(crate) fn se_req_control_mode() -> BoxedStrategy<SeReqControlMode> {
     .boxed()
 }
 
-pub(crate) fn se_res_control_mode() -> BoxedStrategy<SeResControlMode> {
+pub fn se_res_control_mode() -> BoxedStrategy<SeResControlMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::dynamic_se_res_control_mode_type()
             .prop_map(SeResControlMode::DynamicSeResControlMode),
@@ -1038,7 +1069,7 @@ pub(crate) fn se_res_control_mode() -> BoxedStrategy<SeResControlMode> {
     .boxed()
 }
 
-pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
+pub fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListType> {
     ((vec(
         crate::strategies::iso20_common_messages::selected_service_type(),
         1..=3,
@@ -1049,7 +1080,7 @@ pub(crate) fn selected_service_list_type() -> BoxedStrategy<SelectedServiceListT
         .boxed()
 }
 
-pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
+pub fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
     (((0u16..=65535u16), (0u16..=65535u16)),)
         .prop_map(
             |((f_service_id, f_parameter_set_id),)| SelectedServiceType {
@@ -1060,7 +1091,7 @@ pub(crate) fn selected_service_type() -> BoxedStrategy<SelectedServiceType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
+pub fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         (0u16..=65535u16),
@@ -1072,7 +1103,7 @@ pub(crate) fn service_detail_req_type() -> BoxedStrategy<ServiceDetailReqType> {
         .boxed()
 }
 
-pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
+pub fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1092,7 +1123,7 @@ pub(crate) fn service_detail_res_type() -> BoxedStrategy<ServiceDetailResType> {
         .boxed()
 }
 
-pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
+pub fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::option::of(crate::strategies::iso20_common_messages::service_id_list_type()),
@@ -1106,7 +1137,7 @@ pub(crate) fn service_discovery_req_type() -> BoxedStrategy<ServiceDiscoveryReqT
         .boxed()
 }
 
-pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
+pub fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1132,7 +1163,7 @@ pub(crate) fn service_discovery_res_type() -> BoxedStrategy<ServiceDiscoveryResT
         .boxed()
 }
 
-pub(crate) fn service_id_list_type() -> BoxedStrategy<ServiceIdListType> {
+pub fn service_id_list_type() -> BoxedStrategy<ServiceIdListType> {
     ((vec((0u16..=65535u16), 1..=3),),)
         .prop_map(|((f_service_id,),)| ServiceIdListType {
             service_id: f_service_id,
@@ -1140,7 +1171,7 @@ pub(crate) fn service_id_list_type() -> BoxedStrategy<ServiceIdListType> {
         .boxed()
 }
 
-pub(crate) fn service_list_type() -> BoxedStrategy<ServiceListType> {
+pub fn service_list_type() -> BoxedStrategy<ServiceListType> {
     ((vec(
         crate::strategies::iso20_common_messages::service_type(),
         1..=3,
@@ -1149,7 +1180,7 @@ pub(crate) fn service_list_type() -> BoxedStrategy<ServiceListType> {
         .boxed()
 }
 
-pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
+pub fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterListType> {
     ((vec(
         crate::strategies::iso20_common_messages::parameter_set_type(),
         1..=3,
@@ -1160,7 +1191,7 @@ pub(crate) fn service_parameter_list_type() -> BoxedStrategy<ServiceParameterLis
         .boxed()
 }
 
-pub(crate) fn service_selection_req_type() -> BoxedStrategy<ServiceSelectionReqType> {
+pub fn service_selection_req_type() -> BoxedStrategy<ServiceSelectionReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         crate::strategies::iso20_common_messages::selected_service_type(),
@@ -1180,7 +1211,7 @@ pub(crate) fn service_selection_req_type() -> BoxedStrategy<ServiceSelectionReqT
         .boxed()
 }
 
-pub(crate) fn service_selection_res_type() -> BoxedStrategy<ServiceSelectionResType> {
+pub fn service_selection_res_type() -> BoxedStrategy<ServiceSelectionResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1192,7 +1223,7 @@ pub(crate) fn service_selection_res_type() -> BoxedStrategy<ServiceSelectionResT
         .boxed()
 }
 
-pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
+pub fn service_type() -> BoxedStrategy<ServiceType> {
     (((0u16..=65535u16), any::<bool>()),)
         .prop_map(|((f_service_id, f_free_service),)| ServiceType {
             service_id: f_service_id,
@@ -1201,7 +1232,7 @@ pub(crate) fn service_type() -> BoxedStrategy<ServiceType> {
         .boxed()
 }
 
-pub(crate) fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
+pub fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -1213,7 +1244,7 @@ pub(crate) fn session_setup_req_type() -> BoxedStrategy<SessionSetupReqType> {
         .boxed()
 }
 
-pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
+pub fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1229,7 +1260,7 @@ pub(crate) fn session_setup_res_type() -> BoxedStrategy<SessionSetupResType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
+pub fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_messages::ChargingSessionType::ALL.to_vec()),
@@ -1252,7 +1283,7 @@ pub(crate) fn session_stop_req_type() -> BoxedStrategy<SessionStopReqType> {
         .boxed()
 }
 
-pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
+pub fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1264,7 +1295,7 @@ pub(crate) fn session_stop_res_type() -> BoxedStrategy<SessionStopResType> {
         .boxed()
 }
 
-pub(crate) fn signed_certificate_chain_type() -> BoxedStrategy<SignedCertificateChainType> {
+pub fn signed_certificate_chain_type() -> BoxedStrategy<SignedCertificateChainType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -1280,7 +1311,7 @@ pub(crate) fn signed_certificate_chain_type() -> BoxedStrategy<SignedCertificate
         .boxed()
 }
 
-pub(crate) fn signed_installation_data_type() -> BoxedStrategy<SignedInstallationDataType> {
+pub fn signed_installation_data_type() -> BoxedStrategy<SignedInstallationDataType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         crate::strategies::iso20_common_messages::contract_certificate_chain_type(),
@@ -1306,7 +1337,7 @@ pub(crate) fn signed_installation_data_type() -> BoxedStrategy<SignedInstallatio
         .boxed()
 }
 
-pub(crate) fn signed_metering_data_type() -> BoxedStrategy<SignedMeteringDataType> {
+pub fn signed_metering_data_type() -> BoxedStrategy<SignedMeteringDataType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
@@ -1328,7 +1359,7 @@ pub(crate) fn signed_metering_data_type() -> BoxedStrategy<SignedMeteringDataTyp
         .boxed()
 }
 
-pub(crate) fn smdt_control_mode() -> BoxedStrategy<SmdtControlMode> {
+pub fn smdt_control_mode() -> BoxedStrategy<SmdtControlMode> {
     prop_oneof![
         crate::strategies::iso20_common_messages::dynamic_smdt_control_mode_type()
             .prop_map(SmdtControlMode::DynamicSmdtControlMode),
@@ -1338,7 +1369,7 @@ pub(crate) fn smdt_control_mode() -> BoxedStrategy<SmdtControlMode> {
     .boxed()
 }
 
-pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
+pub fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
     ((vec(vec(any::<u8>(), 0..=40).prop_map(exi::Bytes), 1..=3),),)
         .prop_map(|((f_certificate,),)| SubCertificatesType {
             certificate: f_certificate,
@@ -1346,7 +1377,7 @@ pub(crate) fn sub_certificates_type() -> BoxedStrategy<SubCertificatesType> {
         .boxed()
 }
 
-pub(crate) fn supported_providers_list_type() -> BoxedStrategy<SupportedProvidersListType> {
+pub fn supported_providers_list_type() -> BoxedStrategy<SupportedProvidersListType> {
     ((vec(
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         1..=3,
@@ -1357,7 +1388,7 @@ pub(crate) fn supported_providers_list_type() -> BoxedStrategy<SupportedProvider
         .boxed()
 }
 
-pub(crate) fn tax_rule_list_type() -> BoxedStrategy<TaxRuleListType> {
+pub fn tax_rule_list_type() -> BoxedStrategy<TaxRuleListType> {
     ((vec(
         crate::strategies::iso20_common_messages::tax_rule_type(),
         1..=3,
@@ -1368,7 +1399,7 @@ pub(crate) fn tax_rule_list_type() -> BoxedStrategy<TaxRuleListType> {
         .boxed()
 }
 
-pub(crate) fn tax_rule_type() -> BoxedStrategy<TaxRuleType> {
+pub fn tax_rule_type() -> BoxedStrategy<TaxRuleType> {
     ((
         (1u32..=4294967295u32),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -1403,7 +1434,7 @@ pub(crate) fn tax_rule_type() -> BoxedStrategy<TaxRuleType> {
         .boxed()
 }
 
-pub(crate) fn vehicle_check_in_req_type() -> BoxedStrategy<VehicleCheckInReqType> {
+pub fn vehicle_check_in_req_type() -> BoxedStrategy<VehicleCheckInReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_messages::EvCheckInStatusType::ALL.to_vec()),
@@ -1432,7 +1463,7 @@ pub(crate) fn vehicle_check_in_req_type() -> BoxedStrategy<VehicleCheckInReqType
         .boxed()
 }
 
-pub(crate) fn vehicle_check_in_res_type() -> BoxedStrategy<VehicleCheckInResType> {
+pub fn vehicle_check_in_res_type() -> BoxedStrategy<VehicleCheckInResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1458,7 +1489,7 @@ pub(crate) fn vehicle_check_in_res_type() -> BoxedStrategy<VehicleCheckInResType
         .boxed()
 }
 
-pub(crate) fn vehicle_check_out_req_type() -> BoxedStrategy<VehicleCheckOutReqType> {
+pub fn vehicle_check_out_req_type() -> BoxedStrategy<VehicleCheckOutReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_messages::EvCheckOutStatusType::ALL.to_vec()),
@@ -1474,7 +1505,7 @@ pub(crate) fn vehicle_check_out_req_type() -> BoxedStrategy<VehicleCheckOutReqTy
         .boxed()
 }
 
-pub(crate) fn vehicle_check_out_res_type() -> BoxedStrategy<VehicleCheckOutResType> {
+pub fn vehicle_check_out_res_type() -> BoxedStrategy<VehicleCheckOutResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -1490,236 +1521,4 @@ pub(crate) fn vehicle_check_out_res_type() -> BoxedStrategy<VehicleCheckOutResTy
             }
         })
         .boxed()
-}
-
-/// Encoding a document and decoding it gives the same document, and so does JSON.
-fn check(doc: &Document) -> Result<(), TestCaseError> {
-    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&back, doc);
-    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let from_json: Document =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
-    prop_assert_eq!(&from_json, doc);
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn roundtrip_authorization_req(doc in crate::strategies::iso20_common_messages::authorization_req_type().prop_map(crate::iso20::common_messages::Document::AuthorizationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_authorization_res(doc in crate::strategies::iso20_common_messages::authorization_res_type().prop_map(crate::iso20::common_messages::Document::AuthorizationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_authorization_setup_req(doc in crate::strategies::iso20_common_messages::authorization_setup_req_type().prop_map(crate::iso20::common_messages::Document::AuthorizationSetupReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_authorization_setup_res(doc in crate::strategies::iso20_common_messages::authorization_setup_res_type().prop_map(crate::iso20::common_messages::Document::AuthorizationSetupRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cl_req_control_mode(doc in crate::strategies::iso20_common_types::cl_req_control_mode_type().prop_map(crate::iso20::common_messages::Document::ClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cl_res_control_mode(doc in crate::strategies::iso20_common_types::cl_res_control_mode_type().prop_map(crate::iso20::common_messages::Document::ClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_canonicalization_method(doc in crate::strategies::xmldsig::canonicalization_method_type().prop_map(crate::iso20::common_messages::Document::CanonicalizationMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_req(doc in crate::strategies::iso20_common_messages::certificate_installation_req_type().prop_map(crate::iso20::common_messages::Document::CertificateInstallationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_certificate_installation_res(doc in crate::strategies::iso20_common_messages::certificate_installation_res_type().prop_map(crate::iso20::common_messages::Document::CertificateInstallationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dsa_key_value(doc in crate::strategies::xmldsig::dsa_key_value_type().prop_map(crate::iso20::common_messages::Document::DsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_method(doc in crate::strategies::xmldsig::digest_method_type().prop_map(crate::iso20::common_messages::Document::DigestMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_value(doc in vec(any::<u8>(), 0..=40).prop_map(exi::Bytes).prop_map(crate::iso20::common_messages::Document::DigestValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_info(doc in crate::strategies::xmldsig::key_info_type().prop_map(crate::iso20::common_messages::Document::KeyInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_name(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::common_messages::Document::KeyName)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_value(doc in crate::strategies::xmldsig::key_value_type().prop_map(crate::iso20::common_messages::Document::KeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_manifest(doc in crate::strategies::xmldsig::manifest_type().prop_map(crate::iso20::common_messages::Document::Manifest)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_confirmation_req(doc in crate::strategies::iso20_common_messages::metering_confirmation_req_type().prop_map(crate::iso20::common_messages::Document::MeteringConfirmationReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_metering_confirmation_res(doc in crate::strategies::iso20_common_messages::metering_confirmation_res_type().prop_map(crate::iso20::common_messages::Document::MeteringConfirmationRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_mgmt_data(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::common_messages::Document::MgmtData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_object(doc in crate::strategies::xmldsig::object_type().prop_map(crate::iso20::common_messages::Document::Object)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pgp_data(doc in crate::strategies::xmldsig::pgp_data_type().prop_map(crate::iso20::common_messages::Document::PgpData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_req(doc in crate::strategies::iso20_common_messages::power_delivery_req_type().prop_map(crate::iso20::common_messages::Document::PowerDeliveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_power_delivery_res(doc in crate::strategies::iso20_common_messages::power_delivery_res_type().prop_map(crate::iso20::common_messages::Document::PowerDeliveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_rsa_key_value(doc in crate::strategies::xmldsig::rsa_key_value_type().prop_map(crate::iso20::common_messages::Document::RsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_reference(doc in crate::strategies::xmldsig::reference_type().prop_map(crate::iso20::common_messages::Document::Reference)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_retrieval_method(doc in crate::strategies::xmldsig::retrieval_method_type().prop_map(crate::iso20::common_messages::Document::RetrievalMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_spki_data(doc in crate::strategies::xmldsig::spki_data_type().prop_map(crate::iso20::common_messages::Document::SpkiData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_schedule_exchange_req(doc in crate::strategies::iso20_common_messages::schedule_exchange_req_type().prop_map(crate::iso20::common_messages::Document::ScheduleExchangeReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_schedule_exchange_res(doc in crate::strategies::iso20_common_messages::schedule_exchange_res_type().prop_map(crate::iso20::common_messages::Document::ScheduleExchangeRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_req(doc in crate::strategies::iso20_common_messages::service_detail_req_type().prop_map(crate::iso20::common_messages::Document::ServiceDetailReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_detail_res(doc in crate::strategies::iso20_common_messages::service_detail_res_type().prop_map(crate::iso20::common_messages::Document::ServiceDetailRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_req(doc in crate::strategies::iso20_common_messages::service_discovery_req_type().prop_map(crate::iso20::common_messages::Document::ServiceDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_discovery_res(doc in crate::strategies::iso20_common_messages::service_discovery_res_type().prop_map(crate::iso20::common_messages::Document::ServiceDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_selection_req(doc in crate::strategies::iso20_common_messages::service_selection_req_type().prop_map(crate::iso20::common_messages::Document::ServiceSelectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_service_selection_res(doc in crate::strategies::iso20_common_messages::service_selection_res_type().prop_map(crate::iso20::common_messages::Document::ServiceSelectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_req(doc in crate::strategies::iso20_common_messages::session_setup_req_type().prop_map(crate::iso20::common_messages::Document::SessionSetupReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_setup_res(doc in crate::strategies::iso20_common_messages::session_setup_res_type().prop_map(crate::iso20::common_messages::Document::SessionSetupRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_req(doc in crate::strategies::iso20_common_messages::session_stop_req_type().prop_map(crate::iso20::common_messages::Document::SessionStopReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_session_stop_res(doc in crate::strategies::iso20_common_messages::session_stop_res_type().prop_map(crate::iso20::common_messages::Document::SessionStopRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature(doc in crate::strategies::xmldsig::signature_type().prop_map(crate::iso20::common_messages::Document::Signature)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature_method(doc in crate::strategies::xmldsig::signature_method_type().prop_map(crate::iso20::common_messages::Document::SignatureMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn unsupported_signature_properties(doc in crate::strategies::xmldsig::signature_properties_type().prop_map(crate::iso20::common_messages::Document::SignatureProperties)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn unsupported_signature_property(doc in crate::strategies::xmldsig::signature_property_type().prop_map(crate::iso20::common_messages::Document::SignatureProperty)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn roundtrip_signature_value(doc in crate::strategies::xmldsig::signature_value_type().prop_map(crate::iso20::common_messages::Document::SignatureValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_info(doc in crate::strategies::xmldsig::signed_info_type().prop_map(crate::iso20::common_messages::Document::SignedInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_installation_data(doc in crate::strategies::iso20_common_messages::signed_installation_data_type().prop_map(crate::iso20::common_messages::Document::SignedInstallationData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_metering_data(doc in crate::strategies::iso20_common_messages::signed_metering_data_type().prop_map(crate::iso20::common_messages::Document::SignedMeteringData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transform(doc in crate::strategies::xmldsig::transform_type().prop_map(crate::iso20::common_messages::Document::Transform)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transforms(doc in crate::strategies::xmldsig::transforms_type().prop_map(crate::iso20::common_messages::Document::Transforms)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_vehicle_check_in_req(doc in crate::strategies::iso20_common_messages::vehicle_check_in_req_type().prop_map(crate::iso20::common_messages::Document::VehicleCheckInReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_vehicle_check_in_res(doc in crate::strategies::iso20_common_messages::vehicle_check_in_res_type().prop_map(crate::iso20::common_messages::Document::VehicleCheckInRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_vehicle_check_out_req(doc in crate::strategies::iso20_common_messages::vehicle_check_out_req_type().prop_map(crate::iso20::common_messages::Document::VehicleCheckOutReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_vehicle_check_out_res(doc in crate::strategies::iso20_common_messages::vehicle_check_out_res_type().prop_map(crate::iso20::common_messages::Document::VehicleCheckOutRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_x509_data(doc in crate::strategies::xmldsig::x509_data_type().prop_map(crate::iso20::common_messages::Document::X509Data)) {
-        check(&doc)?;
-    }
 }

@@ -14,15 +14,15 @@ use proptest::prelude::*;
 
 use crate::iso20::common_types::*;
 
-pub(crate) fn cl_req_control_mode_type() -> BoxedStrategy<ClReqControlModeType> {
+pub fn cl_req_control_mode_type() -> BoxedStrategy<ClReqControlModeType> {
     Just(ClReqControlModeType {}).boxed()
 }
 
-pub(crate) fn cl_res_control_mode_type() -> BoxedStrategy<ClResControlModeType> {
+pub fn cl_res_control_mode_type() -> BoxedStrategy<ClResControlModeType> {
     Just(ClResControlModeType {}).boxed()
 }
 
-pub(crate) fn detailed_cost_type() -> BoxedStrategy<DetailedCostType> {
+pub fn detailed_cost_type() -> BoxedStrategy<DetailedCostType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -34,7 +34,7 @@ pub(crate) fn detailed_cost_type() -> BoxedStrategy<DetailedCostType> {
         .boxed()
 }
 
-pub(crate) fn detailed_tax_type() -> BoxedStrategy<DetailedTaxType> {
+pub fn detailed_tax_type() -> BoxedStrategy<DetailedTaxType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -46,7 +46,7 @@ pub(crate) fn detailed_tax_type() -> BoxedStrategy<DetailedTaxType> {
         .boxed()
 }
 
-pub(crate) fn display_parameters_type() -> BoxedStrategy<DisplayParametersType> {
+pub fn display_parameters_type() -> BoxedStrategy<DisplayParametersType> {
     (
         (
             proptest::option::of((0i8..=100i8)),
@@ -92,7 +92,7 @@ pub(crate) fn display_parameters_type() -> BoxedStrategy<DisplayParametersType> 
         .boxed()
 }
 
-pub(crate) fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
+pub fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
     ((
         (0u16..=65535u16),
         proptest::sample::select(crate::iso20::common_types::EvseNotificationType::ALL.to_vec()),
@@ -106,7 +106,7 @@ pub(crate) fn evse_status_type() -> BoxedStrategy<EvseStatusType> {
         .boxed()
 }
 
-pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
+pub fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCertificateIDsType> {
     ((vec(
         crate::strategies::xmldsig::x509_issuer_serial_type(),
         1..=3,
@@ -117,7 +117,7 @@ pub(crate) fn list_of_root_certificate_i_ds_type() -> BoxedStrategy<ListOfRootCe
         .boxed()
 }
 
-pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
+pub fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
     ((
         vec(any::<u8>(), 0..=8).prop_map(exi::Bytes),
         (0u64..=18446744073709551615u64),
@@ -133,7 +133,7 @@ pub(crate) fn message_header_type() -> BoxedStrategy<MessageHeaderType> {
         .boxed()
 }
 
-pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
+pub fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         (0u64..=18446744073709551615u64),
@@ -168,7 +168,7 @@ pub(crate) fn meter_info_type() -> BoxedStrategy<MeterInfoType> {
         .boxed()
 }
 
-pub(crate) fn rational_number_type() -> BoxedStrategy<RationalNumberType> {
+pub fn rational_number_type() -> BoxedStrategy<RationalNumberType> {
     (((-128i8..=127i8), (-32768i16..=32767i16)),)
         .prop_map(|((f_exponent, f_value),)| RationalNumberType {
             exponent: f_exponent,
@@ -177,7 +177,7 @@ pub(crate) fn rational_number_type() -> BoxedStrategy<RationalNumberType> {
         .boxed()
 }
 
-pub(crate) fn receipt_type() -> BoxedStrategy<ReceiptType> {
+pub fn receipt_type() -> BoxedStrategy<ReceiptType> {
     ((
         (0u64..=18446744073709551615u64),
         proptest::option::of(crate::strategies::iso20_common_types::detailed_cost_type()),

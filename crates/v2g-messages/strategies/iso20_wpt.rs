@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use crate::iso20::wpt::*;
 
-pub(crate) fn alternative_secc_list_type() -> BoxedStrategy<AlternativeSeccListType> {
+pub fn alternative_secc_list_type() -> BoxedStrategy<AlternativeSeccListType> {
     ((vec(
         crate::strategies::iso20_wpt::alternative_secc_type(),
         1..=3,
@@ -25,7 +25,7 @@ pub(crate) fn alternative_secc_list_type() -> BoxedStrategy<AlternativeSeccListT
         .boxed()
 }
 
-pub(crate) fn alternative_secc_type() -> BoxedStrategy<AlternativeSeccType> {
+pub fn alternative_secc_type() -> BoxedStrategy<AlternativeSeccType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<char>(), 0..=12).prop_map(String::from_iter)),
@@ -43,7 +43,25 @@ pub(crate) fn alternative_secc_type() -> BoxedStrategy<AlternativeSeccType> {
         .boxed()
 }
 
-pub(crate) fn setup_data() -> BoxedStrategy<SetupData> {
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_wpt::wpt_alignment_check_req_type()
+            .prop_map(Document::WptAlignmentCheckReq),
+        crate::strategies::iso20_wpt::wpt_charge_loop_req_type()
+            .prop_map(Document::WptChargeLoopReq),
+        crate::strategies::iso20_wpt::wpt_charge_parameter_discovery_req_type()
+            .prop_map(Document::WptChargeParameterDiscoveryReq),
+        crate::strategies::iso20_wpt::wpt_fine_positioning_req_type()
+            .prop_map(Document::WptFinePositioningReq),
+        crate::strategies::iso20_wpt::wpt_fine_positioning_setup_req_type()
+            .prop_map(Document::WptFinePositioningSetupReq),
+        crate::strategies::iso20_wpt::wpt_pairing_req_type().prop_map(Document::WptPairingReq)
+    ]
+    .boxed()
+}
+
+pub fn setup_data() -> BoxedStrategy<SetupData> {
     prop_oneof![
         crate::strategies::iso20_wpt::wpt_lf_transmitter_data_type()
             .prop_map(SetupData::LfTransmitterSetupData),
@@ -53,8 +71,7 @@ pub(crate) fn setup_data() -> BoxedStrategy<SetupData> {
     .boxed()
 }
 
-pub(crate) fn wpt_alignment_check_method_list_type()
--> BoxedStrategy<WptAlignmentCheckMethodListType> {
+pub fn wpt_alignment_check_method_list_type() -> BoxedStrategy<WptAlignmentCheckMethodListType> {
     ((vec(
         proptest::sample::select(crate::iso20::wpt::WptAlignmentCheckMethodType::ALL.to_vec()),
         1..=3,
@@ -67,7 +84,7 @@ pub(crate) fn wpt_alignment_check_method_list_type()
         .boxed()
 }
 
-pub(crate) fn wpt_alignment_check_req_type() -> BoxedStrategy<WptAlignmentCheckReqType> {
+pub fn wpt_alignment_check_req_type() -> BoxedStrategy<WptAlignmentCheckReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -93,7 +110,7 @@ pub(crate) fn wpt_alignment_check_req_type() -> BoxedStrategy<WptAlignmentCheckR
         .boxed()
 }
 
-pub(crate) fn wpt_alignment_check_res_type() -> BoxedStrategy<WptAlignmentCheckResType> {
+pub fn wpt_alignment_check_res_type() -> BoxedStrategy<WptAlignmentCheckResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -122,7 +139,7 @@ pub(crate) fn wpt_alignment_check_res_type() -> BoxedStrategy<WptAlignmentCheckR
         .boxed()
 }
 
-pub(crate) fn wpt_charge_loop_req_type() -> BoxedStrategy<WptChargeLoopReqType> {
+pub fn wpt_charge_loop_req_type() -> BoxedStrategy<WptChargeLoopReqType> {
     (
         (
             crate::strategies::iso20_common_types::message_header_type(),
@@ -169,7 +186,7 @@ pub(crate) fn wpt_charge_loop_req_type() -> BoxedStrategy<WptChargeLoopReqType> 
         .boxed()
 }
 
-pub(crate) fn wpt_charge_loop_res_type() -> BoxedStrategy<WptChargeLoopResType> {
+pub fn wpt_charge_loop_res_type() -> BoxedStrategy<WptChargeLoopResType> {
     (
         (
             crate::strategies::iso20_common_types::message_header_type(),
@@ -229,8 +246,8 @@ pub(crate) fn wpt_charge_loop_res_type() -> BoxedStrategy<WptChargeLoopResType> 
         .boxed()
 }
 
-pub(crate) fn wpt_charge_parameter_discovery_req_type()
--> BoxedStrategy<WptChargeParameterDiscoveryReqType> {
+pub fn wpt_charge_parameter_discovery_req_type() -> BoxedStrategy<WptChargeParameterDiscoveryReqType>
+{
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -262,8 +279,8 @@ pub(crate) fn wpt_charge_parameter_discovery_req_type()
         .boxed()
 }
 
-pub(crate) fn wpt_charge_parameter_discovery_res_type()
--> BoxedStrategy<WptChargeParameterDiscoveryResType> {
+pub fn wpt_charge_parameter_discovery_res_type() -> BoxedStrategy<WptChargeParameterDiscoveryResType>
+{
     (
         (
             crate::strategies::iso20_common_types::message_header_type(),
@@ -309,7 +326,7 @@ pub(crate) fn wpt_charge_parameter_discovery_res_type()
         .boxed()
 }
 
-pub(crate) fn wpt_coordinate_xyz_type() -> BoxedStrategy<WptCoordinateXyzType> {
+pub fn wpt_coordinate_xyz_type() -> BoxedStrategy<WptCoordinateXyzType> {
     ((
         (-32768i16..=32767i16),
         (-32768i16..=32767i16),
@@ -325,8 +342,7 @@ pub(crate) fn wpt_coordinate_xyz_type() -> BoxedStrategy<WptCoordinateXyzType> {
         .boxed()
 }
 
-pub(crate) fn wpt_evpc_power_control_parameter_type()
--> BoxedStrategy<WptEvpcPowerControlParameterType> {
+pub fn wpt_evpc_power_control_parameter_type() -> BoxedStrategy<WptEvpcPowerControlParameterType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -349,8 +365,7 @@ pub(crate) fn wpt_evpc_power_control_parameter_type()
         .boxed()
 }
 
-pub(crate) fn wpt_fine_positioning_method_list_type()
--> BoxedStrategy<WptFinePositioningMethodListType> {
+pub fn wpt_fine_positioning_method_list_type() -> BoxedStrategy<WptFinePositioningMethodListType> {
     ((vec(
         proptest::sample::select(crate::iso20::wpt::WptFinePositioningMethodType::ALL.to_vec()),
         1..=3,
@@ -363,7 +378,7 @@ pub(crate) fn wpt_fine_positioning_method_list_type()
         .boxed()
 }
 
-pub(crate) fn wpt_fine_positioning_req_type() -> BoxedStrategy<WptFinePositioningReqType> {
+pub fn wpt_fine_positioning_req_type() -> BoxedStrategy<WptFinePositioningReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -389,7 +404,7 @@ pub(crate) fn wpt_fine_positioning_req_type() -> BoxedStrategy<WptFinePositionin
         .boxed()
 }
 
-pub(crate) fn wpt_fine_positioning_res_type() -> BoxedStrategy<WptFinePositioningResType> {
+pub fn wpt_fine_positioning_res_type() -> BoxedStrategy<WptFinePositioningResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -415,8 +430,7 @@ pub(crate) fn wpt_fine_positioning_res_type() -> BoxedStrategy<WptFinePositionin
         .boxed()
 }
 
-pub(crate) fn wpt_fine_positioning_setup_req_type() -> BoxedStrategy<WptFinePositioningSetupReqType>
-{
+pub fn wpt_fine_positioning_setup_req_type() -> BoxedStrategy<WptFinePositioningSetupReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -451,8 +465,7 @@ pub(crate) fn wpt_fine_positioning_setup_req_type() -> BoxedStrategy<WptFinePosi
         .boxed()
 }
 
-pub(crate) fn wpt_fine_positioning_setup_res_type() -> BoxedStrategy<WptFinePositioningSetupResType>
-{
+pub fn wpt_fine_positioning_setup_res_type() -> BoxedStrategy<WptFinePositioningSetupResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -489,7 +502,7 @@ pub(crate) fn wpt_fine_positioning_setup_res_type() -> BoxedStrategy<WptFinePosi
         .boxed()
 }
 
-pub(crate) fn wpt_lf_data_package_data() -> BoxedStrategy<WptLfDataPackageData> {
+pub fn wpt_lf_data_package_data() -> BoxedStrategy<WptLfDataPackageData> {
     prop_oneof![
         crate::strategies::iso20_wpt::wpt_lf_tx_data_list_type()
             .prop_map(WptLfDataPackageData::LfTxData),
@@ -499,7 +512,7 @@ pub(crate) fn wpt_lf_data_package_data() -> BoxedStrategy<WptLfDataPackageData> 
     .boxed()
 }
 
-pub(crate) fn wpt_lf_data_package_list_type() -> BoxedStrategy<WptLfDataPackageListType> {
+pub fn wpt_lf_data_package_list_type() -> BoxedStrategy<WptLfDataPackageListType> {
     ((
         (0u8..=255u8),
         crate::strategies::iso20_wpt::wpt_lf_data_package_type(),
@@ -513,7 +526,7 @@ pub(crate) fn wpt_lf_data_package_list_type() -> BoxedStrategy<WptLfDataPackageL
         .boxed()
 }
 
-pub(crate) fn wpt_lf_data_package_type() -> BoxedStrategy<WptLfDataPackageType> {
+pub fn wpt_lf_data_package_type() -> BoxedStrategy<WptLfDataPackageType> {
     (((0u8..=255u8), wpt_lf_data_package_data()),)
         .prop_map(|((f_package_index, f_data),)| WptLfDataPackageType {
             package_index: f_package_index,
@@ -522,7 +535,7 @@ pub(crate) fn wpt_lf_data_package_type() -> BoxedStrategy<WptLfDataPackageType> 
         .boxed()
 }
 
-pub(crate) fn wpt_lf_receiver_data_type() -> BoxedStrategy<WptLfReceiverDataType> {
+pub fn wpt_lf_receiver_data_type() -> BoxedStrategy<WptLfReceiverDataType> {
     ((
         (0u8..=255u8),
         vec(
@@ -539,7 +552,7 @@ pub(crate) fn wpt_lf_receiver_data_type() -> BoxedStrategy<WptLfReceiverDataType
         .boxed()
 }
 
-pub(crate) fn wpt_lf_rx_data_list_type() -> BoxedStrategy<WptLfRxDataListType> {
+pub fn wpt_lf_rx_data_list_type() -> BoxedStrategy<WptLfRxDataListType> {
     ((crate::strategies::iso20_wpt::wpt_lf_rx_data_type(),),)
         .prop_map(|((f_wpt_lf_rx_data_list,),)| WptLfRxDataListType {
             wpt_lf_rx_data_list: f_wpt_lf_rx_data_list,
@@ -547,7 +560,7 @@ pub(crate) fn wpt_lf_rx_data_list_type() -> BoxedStrategy<WptLfRxDataListType> {
         .boxed()
 }
 
-pub(crate) fn wpt_lf_rx_data_type() -> BoxedStrategy<WptLfRxDataType> {
+pub fn wpt_lf_rx_data_type() -> BoxedStrategy<WptLfRxDataType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_wpt::wpt_lf_rx_rssi_list_type(),
@@ -559,7 +572,7 @@ pub(crate) fn wpt_lf_rx_data_type() -> BoxedStrategy<WptLfRxDataType> {
         .boxed()
 }
 
-pub(crate) fn wpt_lf_rx_rssi_list_type() -> BoxedStrategy<WptLfRxRssiListType> {
+pub fn wpt_lf_rx_rssi_list_type() -> BoxedStrategy<WptLfRxRssiListType> {
     ((crate::strategies::iso20_wpt::wpt_lf_rx_rssi_type(),),)
         .prop_map(|((f_rssi_data_list,),)| WptLfRxRssiListType {
             rssi_data_list: f_rssi_data_list,
@@ -567,7 +580,7 @@ pub(crate) fn wpt_lf_rx_rssi_list_type() -> BoxedStrategy<WptLfRxRssiListType> {
         .boxed()
 }
 
-pub(crate) fn wpt_lf_rx_rssi_type() -> BoxedStrategy<WptLfRxRssiType> {
+pub fn wpt_lf_rx_rssi_type() -> BoxedStrategy<WptLfRxRssiType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -579,7 +592,7 @@ pub(crate) fn wpt_lf_rx_rssi_type() -> BoxedStrategy<WptLfRxRssiType> {
         .boxed()
 }
 
-pub(crate) fn wpt_lf_system_setup_data_type() -> BoxedStrategy<WptLfSystemSetupDataType> {
+pub fn wpt_lf_system_setup_data_type() -> BoxedStrategy<WptLfSystemSetupDataType> {
     ((setup_data(),),)
         .prop_map(|((f_setup_data,),)| WptLfSystemSetupDataType {
             setup_data: f_setup_data,
@@ -587,7 +600,7 @@ pub(crate) fn wpt_lf_system_setup_data_type() -> BoxedStrategy<WptLfSystemSetupD
         .boxed()
 }
 
-pub(crate) fn wpt_lf_transmitter_data_type() -> BoxedStrategy<WptLfTransmitterDataType> {
+pub fn wpt_lf_transmitter_data_type() -> BoxedStrategy<WptLfTransmitterDataType> {
     ((
         (0u8..=255u8),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -613,7 +626,7 @@ pub(crate) fn wpt_lf_transmitter_data_type() -> BoxedStrategy<WptLfTransmitterDa
         .boxed()
 }
 
-pub(crate) fn wpt_lf_tx_data_list_type() -> BoxedStrategy<WptLfTxDataListType> {
+pub fn wpt_lf_tx_data_list_type() -> BoxedStrategy<WptLfTxDataListType> {
     ((crate::strategies::iso20_wpt::wpt_lf_tx_data_type(),),)
         .prop_map(|((f_wpt_lf_tx_data_list,),)| WptLfTxDataListType {
             wpt_lf_tx_data_list: f_wpt_lf_tx_data_list,
@@ -621,7 +634,7 @@ pub(crate) fn wpt_lf_tx_data_list_type() -> BoxedStrategy<WptLfTxDataListType> {
         .boxed()
 }
 
-pub(crate) fn wpt_lf_tx_data_type() -> BoxedStrategy<WptLfTxDataType> {
+pub fn wpt_lf_tx_data_type() -> BoxedStrategy<WptLfTxDataType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -633,7 +646,7 @@ pub(crate) fn wpt_lf_tx_data_type() -> BoxedStrategy<WptLfTxDataType> {
         .boxed()
 }
 
-pub(crate) fn wpt_pairing_method_list_type() -> BoxedStrategy<WptPairingMethodListType> {
+pub fn wpt_pairing_method_list_type() -> BoxedStrategy<WptPairingMethodListType> {
     ((vec(
         proptest::sample::select(crate::iso20::wpt::WptPairingMethodType::ALL.to_vec()),
         1..=3,
@@ -644,7 +657,7 @@ pub(crate) fn wpt_pairing_method_list_type() -> BoxedStrategy<WptPairingMethodLi
         .boxed()
 }
 
-pub(crate) fn wpt_pairing_req_type() -> BoxedStrategy<WptPairingReqType> {
+pub fn wpt_pairing_req_type() -> BoxedStrategy<WptPairingReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -670,7 +683,7 @@ pub(crate) fn wpt_pairing_req_type() -> BoxedStrategy<WptPairingReqType> {
         .boxed()
 }
 
-pub(crate) fn wpt_pairing_res_type() -> BoxedStrategy<WptPairingResType> {
+pub fn wpt_pairing_res_type() -> BoxedStrategy<WptPairingResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -699,8 +712,7 @@ pub(crate) fn wpt_pairing_res_type() -> BoxedStrategy<WptPairingResType> {
         .boxed()
 }
 
-pub(crate) fn wpt_spc_power_control_parameter_type()
--> BoxedStrategy<WptSpcPowerControlParameterType> {
+pub fn wpt_spc_power_control_parameter_type() -> BoxedStrategy<WptSpcPowerControlParameterType> {
     ((crate::strategies::iso20_common_types::rational_number_type(),),)
         .prop_map(|((f_spc_primary_device_coil_current_information,),)| {
             WptSpcPowerControlParameterType {
@@ -711,7 +723,7 @@ pub(crate) fn wpt_spc_power_control_parameter_type()
         .boxed()
 }
 
-pub(crate) fn wpt_tx_rx_package_spec_data_type() -> BoxedStrategy<WptTxRxPackageSpecDataType> {
+pub fn wpt_tx_rx_package_spec_data_type() -> BoxedStrategy<WptTxRxPackageSpecDataType> {
     ((
         vec(
             crate::strategies::iso20_wpt::wpt_tx_rx_pulse_order_type(),
@@ -737,7 +749,7 @@ pub(crate) fn wpt_tx_rx_package_spec_data_type() -> BoxedStrategy<WptTxRxPackage
         .boxed()
 }
 
-pub(crate) fn wpt_tx_rx_pulse_order_type() -> BoxedStrategy<WptTxRxPulseOrderType> {
+pub fn wpt_tx_rx_pulse_order_type() -> BoxedStrategy<WptTxRxPulseOrderType> {
     (((0u16..=65535u16), (1u32..=4294967295u32)),)
         .prop_map(
             |((f_index_number, f_tx_rx_identifier),)| WptTxRxPulseOrderType {
@@ -748,7 +760,7 @@ pub(crate) fn wpt_tx_rx_pulse_order_type() -> BoxedStrategy<WptTxRxPulseOrderTyp
         .boxed()
 }
 
-pub(crate) fn wpt_tx_rx_spec_data_type() -> BoxedStrategy<WptTxRxSpecDataType> {
+pub fn wpt_tx_rx_spec_data_type() -> BoxedStrategy<WptTxRxSpecDataType> {
     ((
         (1u32..=4294967295u32),
         crate::strategies::iso20_wpt::wpt_coordinate_xyz_type(),
@@ -762,172 +774,4 @@ pub(crate) fn wpt_tx_rx_spec_data_type() -> BoxedStrategy<WptTxRxSpecDataType> {
             },
         )
         .boxed()
-}
-
-/// Encoding a document and decoding it gives the same document, and so does JSON.
-fn check(doc: &Document) -> Result<(), TestCaseError> {
-    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&back, doc);
-    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let from_json: Document =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
-    prop_assert_eq!(&from_json, doc);
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn roundtrip_cl_req_control_mode(doc in crate::strategies::iso20_common_types::cl_req_control_mode_type().prop_map(crate::iso20::wpt::Document::ClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cl_res_control_mode(doc in crate::strategies::iso20_common_types::cl_res_control_mode_type().prop_map(crate::iso20::wpt::Document::ClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_canonicalization_method(doc in crate::strategies::xmldsig::canonicalization_method_type().prop_map(crate::iso20::wpt::Document::CanonicalizationMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dsa_key_value(doc in crate::strategies::xmldsig::dsa_key_value_type().prop_map(crate::iso20::wpt::Document::DsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_method(doc in crate::strategies::xmldsig::digest_method_type().prop_map(crate::iso20::wpt::Document::DigestMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_value(doc in vec(any::<u8>(), 0..=40).prop_map(exi::Bytes).prop_map(crate::iso20::wpt::Document::DigestValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_info(doc in crate::strategies::xmldsig::key_info_type().prop_map(crate::iso20::wpt::Document::KeyInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_name(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::wpt::Document::KeyName)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_value(doc in crate::strategies::xmldsig::key_value_type().prop_map(crate::iso20::wpt::Document::KeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_manifest(doc in crate::strategies::xmldsig::manifest_type().prop_map(crate::iso20::wpt::Document::Manifest)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_mgmt_data(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::wpt::Document::MgmtData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_object(doc in crate::strategies::xmldsig::object_type().prop_map(crate::iso20::wpt::Document::Object)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pgp_data(doc in crate::strategies::xmldsig::pgp_data_type().prop_map(crate::iso20::wpt::Document::PgpData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_rsa_key_value(doc in crate::strategies::xmldsig::rsa_key_value_type().prop_map(crate::iso20::wpt::Document::RsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_reference(doc in crate::strategies::xmldsig::reference_type().prop_map(crate::iso20::wpt::Document::Reference)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_retrieval_method(doc in crate::strategies::xmldsig::retrieval_method_type().prop_map(crate::iso20::wpt::Document::RetrievalMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_spki_data(doc in crate::strategies::xmldsig::spki_data_type().prop_map(crate::iso20::wpt::Document::SpkiData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature(doc in crate::strategies::xmldsig::signature_type().prop_map(crate::iso20::wpt::Document::Signature)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature_method(doc in crate::strategies::xmldsig::signature_method_type().prop_map(crate::iso20::wpt::Document::SignatureMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn unsupported_signature_properties(doc in crate::strategies::xmldsig::signature_properties_type().prop_map(crate::iso20::wpt::Document::SignatureProperties)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn unsupported_signature_property(doc in crate::strategies::xmldsig::signature_property_type().prop_map(crate::iso20::wpt::Document::SignatureProperty)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn roundtrip_signature_value(doc in crate::strategies::xmldsig::signature_value_type().prop_map(crate::iso20::wpt::Document::SignatureValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_info(doc in crate::strategies::xmldsig::signed_info_type().prop_map(crate::iso20::wpt::Document::SignedInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transform(doc in crate::strategies::xmldsig::transform_type().prop_map(crate::iso20::wpt::Document::Transform)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transforms(doc in crate::strategies::xmldsig::transforms_type().prop_map(crate::iso20::wpt::Document::Transforms)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_alignment_check_req(doc in crate::strategies::iso20_wpt::wpt_alignment_check_req_type().prop_map(crate::iso20::wpt::Document::WptAlignmentCheckReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_alignment_check_res(doc in crate::strategies::iso20_wpt::wpt_alignment_check_res_type().prop_map(crate::iso20::wpt::Document::WptAlignmentCheckRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_charge_loop_req(doc in crate::strategies::iso20_wpt::wpt_charge_loop_req_type().prop_map(crate::iso20::wpt::Document::WptChargeLoopReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_charge_loop_res(doc in crate::strategies::iso20_wpt::wpt_charge_loop_res_type().prop_map(crate::iso20::wpt::Document::WptChargeLoopRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_charge_parameter_discovery_req(doc in crate::strategies::iso20_wpt::wpt_charge_parameter_discovery_req_type().prop_map(crate::iso20::wpt::Document::WptChargeParameterDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_charge_parameter_discovery_res(doc in crate::strategies::iso20_wpt::wpt_charge_parameter_discovery_res_type().prop_map(crate::iso20::wpt::Document::WptChargeParameterDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_fine_positioning_req(doc in crate::strategies::iso20_wpt::wpt_fine_positioning_req_type().prop_map(crate::iso20::wpt::Document::WptFinePositioningReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_fine_positioning_res(doc in crate::strategies::iso20_wpt::wpt_fine_positioning_res_type().prop_map(crate::iso20::wpt::Document::WptFinePositioningRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_fine_positioning_setup_req(doc in crate::strategies::iso20_wpt::wpt_fine_positioning_setup_req_type().prop_map(crate::iso20::wpt::Document::WptFinePositioningSetupReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_fine_positioning_setup_res(doc in crate::strategies::iso20_wpt::wpt_fine_positioning_setup_res_type().prop_map(crate::iso20::wpt::Document::WptFinePositioningSetupRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_pairing_req(doc in crate::strategies::iso20_wpt::wpt_pairing_req_type().prop_map(crate::iso20::wpt::Document::WptPairingReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_wpt_pairing_res(doc in crate::strategies::iso20_wpt::wpt_pairing_res_type().prop_map(crate::iso20::wpt::Document::WptPairingRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_x509_data(doc in crate::strategies::xmldsig::x509_data_type().prop_map(crate::iso20::wpt::Document::X509Data)) {
-        check(&doc)?;
-    }
 }

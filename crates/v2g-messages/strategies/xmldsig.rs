@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 use crate::xmldsig::*;
 
-pub(crate) fn canonicalization_method_type() -> BoxedStrategy<CanonicalizationMethodType> {
+pub fn canonicalization_method_type() -> BoxedStrategy<CanonicalizationMethodType> {
     ((vec(any::<char>(), 0..=20).prop_map(String::from_iter),),)
         .prop_map(|((f_algorithm,),)| CanonicalizationMethodType {
             algorithm: f_algorithm,
@@ -22,7 +22,7 @@ pub(crate) fn canonicalization_method_type() -> BoxedStrategy<CanonicalizationMe
         .boxed()
 }
 
-pub(crate) fn digest_method_type() -> BoxedStrategy<DigestMethodType> {
+pub fn digest_method_type() -> BoxedStrategy<DigestMethodType> {
     ((vec(any::<char>(), 0..=20).prop_map(String::from_iter),),)
         .prop_map(|((f_algorithm,),)| DigestMethodType {
             algorithm: f_algorithm,
@@ -30,7 +30,7 @@ pub(crate) fn digest_method_type() -> BoxedStrategy<DigestMethodType> {
         .boxed()
 }
 
-pub(crate) fn dsa_key_value_pq() -> BoxedStrategy<DsaKeyValuePQ> {
+pub fn dsa_key_value_pq() -> BoxedStrategy<DsaKeyValuePQ> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -39,7 +39,7 @@ pub(crate) fn dsa_key_value_pq() -> BoxedStrategy<DsaKeyValuePQ> {
         .boxed()
 }
 
-pub(crate) fn dsa_key_value_seed_pgen_counter() -> BoxedStrategy<DsaKeyValueSeedPgenCounter> {
+pub fn dsa_key_value_seed_pgen_counter() -> BoxedStrategy<DsaKeyValueSeedPgenCounter> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -51,7 +51,7 @@ pub(crate) fn dsa_key_value_seed_pgen_counter() -> BoxedStrategy<DsaKeyValueSeed
         .boxed()
 }
 
-pub(crate) fn dsa_key_value_type() -> BoxedStrategy<DsaKeyValueType> {
+pub fn dsa_key_value_type() -> BoxedStrategy<DsaKeyValueType> {
     ((
         proptest::option::of(dsa_key_value_pq()),
         proptest::option::of(vec(any::<u8>(), 0..=40).prop_map(exi::Bytes)),
@@ -71,7 +71,7 @@ pub(crate) fn dsa_key_value_type() -> BoxedStrategy<DsaKeyValueType> {
         .boxed()
 }
 
-pub(crate) fn key_info_choice() -> BoxedStrategy<KeyInfoChoice> {
+pub fn key_info_choice() -> BoxedStrategy<KeyInfoChoice> {
     prop_oneof![
         vec(any::<char>(), 0..=20)
             .prop_map(String::from_iter)
@@ -89,7 +89,7 @@ pub(crate) fn key_info_choice() -> BoxedStrategy<KeyInfoChoice> {
     .boxed()
 }
 
-pub(crate) fn key_info_type() -> BoxedStrategy<KeyInfoType> {
+pub fn key_info_type() -> BoxedStrategy<KeyInfoType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(key_info_choice(), 1..=3),
@@ -101,7 +101,7 @@ pub(crate) fn key_info_type() -> BoxedStrategy<KeyInfoType> {
         .boxed()
 }
 
-pub(crate) fn key_value() -> BoxedStrategy<KeyValue> {
+pub fn key_value() -> BoxedStrategy<KeyValue> {
     prop_oneof![
         crate::strategies::xmldsig::dsa_key_value_type().prop_map(KeyValue::DsaKeyValue),
         crate::strategies::xmldsig::rsa_key_value_type().prop_map(KeyValue::RsaKeyValue)
@@ -109,7 +109,7 @@ pub(crate) fn key_value() -> BoxedStrategy<KeyValue> {
     .boxed()
 }
 
-pub(crate) fn key_value_type() -> BoxedStrategy<KeyValueType> {
+pub fn key_value_type() -> BoxedStrategy<KeyValueType> {
     ((key_value(),),)
         .prop_map(|((f_key_value,),)| KeyValueType {
             key_value: f_key_value,
@@ -117,7 +117,7 @@ pub(crate) fn key_value_type() -> BoxedStrategy<KeyValueType> {
         .boxed()
 }
 
-pub(crate) fn manifest_type() -> BoxedStrategy<ManifestType> {
+pub fn manifest_type() -> BoxedStrategy<ManifestType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(crate::strategies::xmldsig::reference_type(), 1..=3),
@@ -129,7 +129,7 @@ pub(crate) fn manifest_type() -> BoxedStrategy<ManifestType> {
         .boxed()
 }
 
-pub(crate) fn object_type() -> BoxedStrategy<ObjectType> {
+pub fn object_type() -> BoxedStrategy<ObjectType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -143,7 +143,7 @@ pub(crate) fn object_type() -> BoxedStrategy<ObjectType> {
         .boxed()
 }
 
-pub(crate) fn pgp_data_choice() -> BoxedStrategy<PgpDataChoice> {
+pub fn pgp_data_choice() -> BoxedStrategy<PgpDataChoice> {
     prop_oneof![
         pgp_data_pgp_key_id_pgp_key_packet().prop_map(PgpDataChoice::PgpKeyId),
         pgp_data_pgp_key_packet_any().prop_map(PgpDataChoice::PgpKeyPacket)
@@ -151,7 +151,7 @@ pub(crate) fn pgp_data_choice() -> BoxedStrategy<PgpDataChoice> {
     .boxed()
 }
 
-pub(crate) fn pgp_data_pgp_key_id_pgp_key_packet() -> BoxedStrategy<PgpDataPgpKeyIdPgpKeyPacket> {
+pub fn pgp_data_pgp_key_id_pgp_key_packet() -> BoxedStrategy<PgpDataPgpKeyIdPgpKeyPacket> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         proptest::option::of(vec(any::<u8>(), 0..=40).prop_map(exi::Bytes)),
@@ -165,7 +165,7 @@ pub(crate) fn pgp_data_pgp_key_id_pgp_key_packet() -> BoxedStrategy<PgpDataPgpKe
         .boxed()
 }
 
-pub(crate) fn pgp_data_pgp_key_packet_any() -> BoxedStrategy<PgpDataPgpKeyPacketAny> {
+pub fn pgp_data_pgp_key_packet_any() -> BoxedStrategy<PgpDataPgpKeyPacketAny> {
     ((vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),),)
         .prop_map(|((f_pgp_key_packet,),)| PgpDataPgpKeyPacketAny {
             pgp_key_packet: f_pgp_key_packet,
@@ -173,13 +173,13 @@ pub(crate) fn pgp_data_pgp_key_packet_any() -> BoxedStrategy<PgpDataPgpKeyPacket
         .boxed()
 }
 
-pub(crate) fn pgp_data_type() -> BoxedStrategy<PgpDataType> {
+pub fn pgp_data_type() -> BoxedStrategy<PgpDataType> {
     ((pgp_data_choice(),),)
         .prop_map(|((f_choice,),)| PgpDataType { choice: f_choice })
         .boxed()
 }
 
-pub(crate) fn reference_type() -> BoxedStrategy<ReferenceType> {
+pub fn reference_type() -> BoxedStrategy<ReferenceType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -203,7 +203,7 @@ pub(crate) fn reference_type() -> BoxedStrategy<ReferenceType> {
         .boxed()
 }
 
-pub(crate) fn retrieval_method_type() -> BoxedStrategy<RetrievalMethodType> {
+pub fn retrieval_method_type() -> BoxedStrategy<RetrievalMethodType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
@@ -217,7 +217,7 @@ pub(crate) fn retrieval_method_type() -> BoxedStrategy<RetrievalMethodType> {
         .boxed()
 }
 
-pub(crate) fn rsa_key_value_type() -> BoxedStrategy<RsaKeyValueType> {
+pub fn rsa_key_value_type() -> BoxedStrategy<RsaKeyValueType> {
     ((
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -229,7 +229,7 @@ pub(crate) fn rsa_key_value_type() -> BoxedStrategy<RsaKeyValueType> {
         .boxed()
 }
 
-pub(crate) fn signature_method_type() -> BoxedStrategy<SignatureMethodType> {
+pub fn signature_method_type() -> BoxedStrategy<SignatureMethodType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::option::of(any::<i64>().prop_map(exi::Integer::from)),
@@ -243,7 +243,7 @@ pub(crate) fn signature_method_type() -> BoxedStrategy<SignatureMethodType> {
         .boxed()
 }
 
-pub(crate) fn signature_properties_type() -> BoxedStrategy<SignaturePropertiesType> {
+pub fn signature_properties_type() -> BoxedStrategy<SignaturePropertiesType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(crate::strategies::xmldsig::signature_property_type(), 1..=3),
@@ -255,7 +255,7 @@ pub(crate) fn signature_properties_type() -> BoxedStrategy<SignaturePropertiesTy
         .boxed()
 }
 
-pub(crate) fn signature_property_type() -> BoxedStrategy<SignaturePropertyType> {
+pub fn signature_property_type() -> BoxedStrategy<SignaturePropertyType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
@@ -267,7 +267,7 @@ pub(crate) fn signature_property_type() -> BoxedStrategy<SignaturePropertyType> 
         .boxed()
 }
 
-pub(crate) fn signature_type() -> BoxedStrategy<SignatureType> {
+pub fn signature_type() -> BoxedStrategy<SignatureType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         crate::strategies::xmldsig::signed_info_type(),
@@ -287,7 +287,7 @@ pub(crate) fn signature_type() -> BoxedStrategy<SignatureType> {
         .boxed()
 }
 
-pub(crate) fn signature_value_type() -> BoxedStrategy<SignatureValueType> {
+pub fn signature_value_type() -> BoxedStrategy<SignatureValueType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),
@@ -299,7 +299,7 @@ pub(crate) fn signature_value_type() -> BoxedStrategy<SignatureValueType> {
         .boxed()
 }
 
-pub(crate) fn signed_info_type() -> BoxedStrategy<SignedInfoType> {
+pub fn signed_info_type() -> BoxedStrategy<SignedInfoType> {
     ((
         proptest::option::of(vec(any::<char>(), 0..=20).prop_map(String::from_iter)),
         crate::strategies::xmldsig::canonicalization_method_type(),
@@ -319,7 +319,7 @@ pub(crate) fn signed_info_type() -> BoxedStrategy<SignedInfoType> {
         .boxed()
 }
 
-pub(crate) fn spki_data_spki_sexp_any() -> BoxedStrategy<SpkiDataSpkiSexpAny> {
+pub fn spki_data_spki_sexp_any() -> BoxedStrategy<SpkiDataSpkiSexpAny> {
     ((vec(any::<u8>(), 0..=40).prop_map(exi::Bytes),),)
         .prop_map(|((f_spki_sexp,),)| SpkiDataSpkiSexpAny {
             spki_sexp: f_spki_sexp,
@@ -327,7 +327,7 @@ pub(crate) fn spki_data_spki_sexp_any() -> BoxedStrategy<SpkiDataSpkiSexpAny> {
         .boxed()
 }
 
-pub(crate) fn spki_data_type() -> BoxedStrategy<SpkiDataType> {
+pub fn spki_data_type() -> BoxedStrategy<SpkiDataType> {
     ((vec(spki_data_spki_sexp_any(), 1..=3),),)
         .prop_map(|((f_spki_sexp_anys,),)| SpkiDataType {
             spki_sexp_anys: f_spki_sexp_anys,
@@ -335,7 +335,7 @@ pub(crate) fn spki_data_type() -> BoxedStrategy<SpkiDataType> {
         .boxed()
 }
 
-pub(crate) fn transform_choice() -> BoxedStrategy<TransformChoice> {
+pub fn transform_choice() -> BoxedStrategy<TransformChoice> {
     prop_oneof![
         vec(any::<char>(), 0..=20)
             .prop_map(String::from_iter)
@@ -344,7 +344,7 @@ pub(crate) fn transform_choice() -> BoxedStrategy<TransformChoice> {
     .boxed()
 }
 
-pub(crate) fn transform_type() -> BoxedStrategy<TransformType> {
+pub fn transform_type() -> BoxedStrategy<TransformType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         proptest::option::of(vec(transform_choice(), 1..=3)),
@@ -356,7 +356,7 @@ pub(crate) fn transform_type() -> BoxedStrategy<TransformType> {
         .boxed()
 }
 
-pub(crate) fn transforms_type() -> BoxedStrategy<TransformsType> {
+pub fn transforms_type() -> BoxedStrategy<TransformsType> {
     ((vec(crate::strategies::xmldsig::transform_type(), 1..=3),),)
         .prop_map(|((f_transform,),)| TransformsType {
             transform: f_transform,
@@ -364,7 +364,7 @@ pub(crate) fn transforms_type() -> BoxedStrategy<TransformsType> {
         .boxed()
 }
 
-pub(crate) fn x509_data_choice() -> BoxedStrategy<X509DataChoice> {
+pub fn x509_data_choice() -> BoxedStrategy<X509DataChoice> {
     prop_oneof![
         crate::strategies::xmldsig::x509_issuer_serial_type()
             .prop_map(X509DataChoice::X509IssuerSerial),
@@ -384,13 +384,13 @@ pub(crate) fn x509_data_choice() -> BoxedStrategy<X509DataChoice> {
     .boxed()
 }
 
-pub(crate) fn x509_data_type() -> BoxedStrategy<X509DataType> {
+pub fn x509_data_type() -> BoxedStrategy<X509DataType> {
     ((vec(x509_data_choice(), 1..=3),),)
         .prop_map(|((f_choices,),)| X509DataType { choices: f_choices })
         .boxed()
 }
 
-pub(crate) fn x509_issuer_serial_type() -> BoxedStrategy<X509IssuerSerialType> {
+pub fn x509_issuer_serial_type() -> BoxedStrategy<X509IssuerSerialType> {
     ((
         vec(any::<char>(), 0..=20).prop_map(String::from_iter),
         any::<i64>().prop_map(exi::Integer::from),

@@ -14,8 +14,8 @@ use proptest::prelude::*;
 
 use crate::iso20::dc::*;
 
-pub(crate) fn bpt_dc_cpd_req_energy_transfer_mode_type()
--> BoxedStrategy<BptDcCpdReqEnergyTransferModeType> {
+pub fn bpt_dc_cpd_req_energy_transfer_mode_type() -> BoxedStrategy<BptDcCpdReqEnergyTransferModeType>
+{
     (
         (
             crate::strategies::iso20_common_types::rational_number_type(),
@@ -67,8 +67,8 @@ pub(crate) fn bpt_dc_cpd_req_energy_transfer_mode_type()
         .boxed()
 }
 
-pub(crate) fn bpt_dc_cpd_res_energy_transfer_mode_type()
--> BoxedStrategy<BptDcCpdResEnergyTransferModeType> {
+pub fn bpt_dc_cpd_res_energy_transfer_mode_type() -> BoxedStrategy<BptDcCpdResEnergyTransferModeType>
+{
     (
         (
             crate::strategies::iso20_common_types::rational_number_type(),
@@ -120,8 +120,8 @@ pub(crate) fn bpt_dc_cpd_res_energy_transfer_mode_type()
         .boxed()
 }
 
-pub(crate) fn bpt_dynamic_dc_cl_req_control_mode_type()
--> BoxedStrategy<BptDynamicDcClReqControlModeType> {
+pub fn bpt_dynamic_dc_cl_req_control_mode_type() -> BoxedStrategy<BptDynamicDcClReqControlModeType>
+{
     (
         (
             proptest::option::of((0u32..=4294967295u32)),
@@ -182,8 +182,8 @@ pub(crate) fn bpt_dynamic_dc_cl_req_control_mode_type()
         .boxed()
 }
 
-pub(crate) fn bpt_dynamic_dc_cl_res_control_mode_type()
--> BoxedStrategy<BptDynamicDcClResControlModeType> {
+pub fn bpt_dynamic_dc_cl_res_control_mode_type() -> BoxedStrategy<BptDynamicDcClResControlModeType>
+{
     (
         (
             proptest::option::of((0u32..=4294967295u32)),
@@ -238,7 +238,7 @@ pub(crate) fn bpt_dynamic_dc_cl_res_control_mode_type()
         .boxed()
 }
 
-pub(crate) fn bpt_scheduled_dc_cl_req_control_mode_type()
+pub fn bpt_scheduled_dc_cl_req_control_mode_type()
 -> BoxedStrategy<BptScheduledDcClReqControlModeType> {
     (
         (
@@ -297,7 +297,7 @@ pub(crate) fn bpt_scheduled_dc_cl_req_control_mode_type()
         .boxed()
 }
 
-pub(crate) fn bpt_scheduled_dc_cl_res_control_mode_type()
+pub fn bpt_scheduled_dc_cl_res_control_mode_type()
 -> BoxedStrategy<BptScheduledDcClResControlModeType> {
     ((
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -333,7 +333,7 @@ pub(crate) fn bpt_scheduled_dc_cl_res_control_mode_type()
         .boxed()
 }
 
-pub(crate) fn cl_req_control_mode() -> BoxedStrategy<ClReqControlMode> {
+pub fn cl_req_control_mode() -> BoxedStrategy<ClReqControlMode> {
     prop_oneof![
         crate::strategies::iso20_dc::bpt_dynamic_dc_cl_req_control_mode_type()
             .prop_map(ClReqControlMode::BptDynamicDcClReqControlMode),
@@ -349,7 +349,7 @@ pub(crate) fn cl_req_control_mode() -> BoxedStrategy<ClReqControlMode> {
     .boxed()
 }
 
-pub(crate) fn cl_res_control_mode() -> BoxedStrategy<ClResControlMode> {
+pub fn cl_res_control_mode() -> BoxedStrategy<ClResControlMode> {
     prop_oneof![
         crate::strategies::iso20_dc::bpt_dynamic_dc_cl_res_control_mode_type()
             .prop_map(ClResControlMode::BptDynamicDcClResControlMode),
@@ -365,13 +365,13 @@ pub(crate) fn cl_res_control_mode() -> BoxedStrategy<ClResControlMode> {
     .boxed()
 }
 
-pub(crate) fn dc_cable_check_req_type() -> BoxedStrategy<DcCableCheckReqType> {
+pub fn dc_cable_check_req_type() -> BoxedStrategy<DcCableCheckReqType> {
     ((crate::strategies::iso20_common_types::message_header_type(),),)
         .prop_map(|((f_header,),)| DcCableCheckReqType { header: f_header })
         .boxed()
 }
 
-pub(crate) fn dc_cable_check_res_type() -> BoxedStrategy<DcCableCheckResType> {
+pub fn dc_cable_check_res_type() -> BoxedStrategy<DcCableCheckResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -387,7 +387,7 @@ pub(crate) fn dc_cable_check_res_type() -> BoxedStrategy<DcCableCheckResType> {
         .boxed()
 }
 
-pub(crate) fn dc_charge_loop_req_type() -> BoxedStrategy<DcChargeLoopReqType> {
+pub fn dc_charge_loop_req_type() -> BoxedStrategy<DcChargeLoopReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::option::of(crate::strategies::iso20_common_types::display_parameters_type()),
@@ -413,7 +413,7 @@ pub(crate) fn dc_charge_loop_req_type() -> BoxedStrategy<DcChargeLoopReqType> {
         .boxed()
 }
 
-pub(crate) fn dc_charge_loop_res_type() -> BoxedStrategy<DcChargeLoopResType> {
+pub fn dc_charge_loop_res_type() -> BoxedStrategy<DcChargeLoopResType> {
     (
         (
             crate::strategies::iso20_common_types::message_header_type(),
@@ -461,8 +461,8 @@ pub(crate) fn dc_charge_loop_res_type() -> BoxedStrategy<DcChargeLoopResType> {
         .boxed()
 }
 
-pub(crate) fn dc_charge_parameter_discovery_req_type()
--> BoxedStrategy<DcChargeParameterDiscoveryReqType> {
+pub fn dc_charge_parameter_discovery_req_type() -> BoxedStrategy<DcChargeParameterDiscoveryReqType>
+{
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         dc_cpd_req_energy_transfer_mode(),
@@ -476,8 +476,8 @@ pub(crate) fn dc_charge_parameter_discovery_req_type()
         .boxed()
 }
 
-pub(crate) fn dc_charge_parameter_discovery_res_type()
--> BoxedStrategy<DcChargeParameterDiscoveryResType> {
+pub fn dc_charge_parameter_discovery_res_type() -> BoxedStrategy<DcChargeParameterDiscoveryResType>
+{
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -495,7 +495,7 @@ pub(crate) fn dc_charge_parameter_discovery_res_type()
         .boxed()
 }
 
-pub(crate) fn dc_cpd_req_energy_transfer_mode() -> BoxedStrategy<DcCpdReqEnergyTransferMode> {
+pub fn dc_cpd_req_energy_transfer_mode() -> BoxedStrategy<DcCpdReqEnergyTransferMode> {
     prop_oneof![
         crate::strategies::iso20_dc::bpt_dc_cpd_req_energy_transfer_mode_type()
             .prop_map(DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode),
@@ -505,8 +505,7 @@ pub(crate) fn dc_cpd_req_energy_transfer_mode() -> BoxedStrategy<DcCpdReqEnergyT
     .boxed()
 }
 
-pub(crate) fn dc_cpd_req_energy_transfer_mode_type() -> BoxedStrategy<DcCpdReqEnergyTransferModeType>
-{
+pub fn dc_cpd_req_energy_transfer_mode_type() -> BoxedStrategy<DcCpdReqEnergyTransferModeType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -538,7 +537,7 @@ pub(crate) fn dc_cpd_req_energy_transfer_mode_type() -> BoxedStrategy<DcCpdReqEn
         .boxed()
 }
 
-pub(crate) fn dc_cpd_res_energy_transfer_mode() -> BoxedStrategy<DcCpdResEnergyTransferMode> {
+pub fn dc_cpd_res_energy_transfer_mode() -> BoxedStrategy<DcCpdResEnergyTransferMode> {
     prop_oneof![
         crate::strategies::iso20_dc::bpt_dc_cpd_res_energy_transfer_mode_type()
             .prop_map(DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode),
@@ -548,8 +547,7 @@ pub(crate) fn dc_cpd_res_energy_transfer_mode() -> BoxedStrategy<DcCpdResEnergyT
     .boxed()
 }
 
-pub(crate) fn dc_cpd_res_energy_transfer_mode_type() -> BoxedStrategy<DcCpdResEnergyTransferModeType>
-{
+pub fn dc_cpd_res_energy_transfer_mode_type() -> BoxedStrategy<DcCpdResEnergyTransferModeType> {
     ((
         crate::strategies::iso20_common_types::rational_number_type(),
         crate::strategies::iso20_common_types::rational_number_type(),
@@ -581,7 +579,7 @@ pub(crate) fn dc_cpd_res_energy_transfer_mode_type() -> BoxedStrategy<DcCpdResEn
         .boxed()
 }
 
-pub(crate) fn dc_pre_charge_req_type() -> BoxedStrategy<DcPreChargeReqType> {
+pub fn dc_pre_charge_req_type() -> BoxedStrategy<DcPreChargeReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -601,7 +599,7 @@ pub(crate) fn dc_pre_charge_req_type() -> BoxedStrategy<DcPreChargeReqType> {
         .boxed()
 }
 
-pub(crate) fn dc_pre_charge_res_type() -> BoxedStrategy<DcPreChargeResType> {
+pub fn dc_pre_charge_res_type() -> BoxedStrategy<DcPreChargeResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -617,7 +615,7 @@ pub(crate) fn dc_pre_charge_res_type() -> BoxedStrategy<DcPreChargeResType> {
         .boxed()
 }
 
-pub(crate) fn dc_welding_detection_req_type() -> BoxedStrategy<DcWeldingDetectionReqType> {
+pub fn dc_welding_detection_req_type() -> BoxedStrategy<DcWeldingDetectionReqType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ProcessingType::ALL.to_vec()),
@@ -629,7 +627,7 @@ pub(crate) fn dc_welding_detection_req_type() -> BoxedStrategy<DcWeldingDetectio
         .boxed()
 }
 
-pub(crate) fn dc_welding_detection_res_type() -> BoxedStrategy<DcWeldingDetectionResType> {
+pub fn dc_welding_detection_res_type() -> BoxedStrategy<DcWeldingDetectionResType> {
     ((
         crate::strategies::iso20_common_types::message_header_type(),
         proptest::sample::select(crate::iso20::common_types::ResponseCodeType::ALL.to_vec()),
@@ -645,8 +643,21 @@ pub(crate) fn dc_welding_detection_res_type() -> BoxedStrategy<DcWeldingDetectio
         .boxed()
 }
 
-pub(crate) fn dynamic_dc_cl_req_control_mode_type() -> BoxedStrategy<DynamicDcClReqControlModeType>
-{
+/// The requests among [`Document`]'s elements (those with a response).
+pub fn document_request() -> BoxedStrategy<Document> {
+    prop_oneof![
+        crate::strategies::iso20_dc::dc_cable_check_req_type().prop_map(Document::DcCableCheckReq),
+        crate::strategies::iso20_dc::dc_charge_loop_req_type().prop_map(Document::DcChargeLoopReq),
+        crate::strategies::iso20_dc::dc_charge_parameter_discovery_req_type()
+            .prop_map(Document::DcChargeParameterDiscoveryReq),
+        crate::strategies::iso20_dc::dc_pre_charge_req_type().prop_map(Document::DcPreChargeReq),
+        crate::strategies::iso20_dc::dc_welding_detection_req_type()
+            .prop_map(Document::DcWeldingDetectionReq)
+    ]
+    .boxed()
+}
+
+pub fn dynamic_dc_cl_req_control_mode_type() -> BoxedStrategy<DynamicDcClReqControlModeType> {
     (
         (
             proptest::option::of((0u32..=4294967295u32)),
@@ -688,8 +699,7 @@ pub(crate) fn dynamic_dc_cl_req_control_mode_type() -> BoxedStrategy<DynamicDcCl
         .boxed()
 }
 
-pub(crate) fn dynamic_dc_cl_res_control_mode_type() -> BoxedStrategy<DynamicDcClResControlModeType>
-{
+pub fn dynamic_dc_cl_res_control_mode_type() -> BoxedStrategy<DynamicDcClResControlModeType> {
     ((
         proptest::option::of((0u32..=4294967295u32)),
         proptest::option::of((0i8..=100i8)),
@@ -724,8 +734,7 @@ pub(crate) fn dynamic_dc_cl_res_control_mode_type() -> BoxedStrategy<DynamicDcCl
         .boxed()
 }
 
-pub(crate) fn scheduled_dc_cl_req_control_mode_type()
--> BoxedStrategy<ScheduledDcClReqControlModeType> {
+pub fn scheduled_dc_cl_req_control_mode_type() -> BoxedStrategy<ScheduledDcClReqControlModeType> {
     (
         (
             proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -771,8 +780,7 @@ pub(crate) fn scheduled_dc_cl_req_control_mode_type()
         .boxed()
 }
 
-pub(crate) fn scheduled_dc_cl_res_control_mode_type()
--> BoxedStrategy<ScheduledDcClResControlModeType> {
+pub fn scheduled_dc_cl_res_control_mode_type() -> BoxedStrategy<ScheduledDcClResControlModeType> {
     ((
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
         proptest::option::of(crate::strategies::iso20_common_types::rational_number_type()),
@@ -793,212 +801,4 @@ pub(crate) fn scheduled_dc_cl_res_control_mode_type()
             },
         )
         .boxed()
-}
-
-/// Encoding a document and decoding it gives the same document, and so does JSON.
-fn check(doc: &Document) -> Result<(), TestCaseError> {
-    let bytes = encode(doc).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    let back = decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&back, doc);
-    let json = serde_json::to_string(doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let from_json: Document =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
-    prop_assert_eq!(&from_json, doc);
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn roundtrip_bpt_dc_cpd_req_energy_transfer_mode(doc in crate::strategies::iso20_dc::bpt_dc_cpd_req_energy_transfer_mode_type().prop_map(crate::iso20::dc::Document::BptDcCpdReqEnergyTransferMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_bpt_dc_cpd_res_energy_transfer_mode(doc in crate::strategies::iso20_dc::bpt_dc_cpd_res_energy_transfer_mode_type().prop_map(crate::iso20::dc::Document::BptDcCpdResEnergyTransferMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_bpt_dynamic_dc_cl_req_control_mode(doc in crate::strategies::iso20_dc::bpt_dynamic_dc_cl_req_control_mode_type().prop_map(crate::iso20::dc::Document::BptDynamicDcClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_bpt_dynamic_dc_cl_res_control_mode(doc in crate::strategies::iso20_dc::bpt_dynamic_dc_cl_res_control_mode_type().prop_map(crate::iso20::dc::Document::BptDynamicDcClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_bpt_scheduled_dc_cl_req_control_mode(doc in crate::strategies::iso20_dc::bpt_scheduled_dc_cl_req_control_mode_type().prop_map(crate::iso20::dc::Document::BptScheduledDcClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_bpt_scheduled_dc_cl_res_control_mode(doc in crate::strategies::iso20_dc::bpt_scheduled_dc_cl_res_control_mode_type().prop_map(crate::iso20::dc::Document::BptScheduledDcClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cl_req_control_mode(doc in crate::strategies::iso20_common_types::cl_req_control_mode_type().prop_map(crate::iso20::dc::Document::ClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_cl_res_control_mode(doc in crate::strategies::iso20_common_types::cl_res_control_mode_type().prop_map(crate::iso20::dc::Document::ClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_canonicalization_method(doc in crate::strategies::xmldsig::canonicalization_method_type().prop_map(crate::iso20::dc::Document::CanonicalizationMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_cpd_req_energy_transfer_mode(doc in crate::strategies::iso20_dc::dc_cpd_req_energy_transfer_mode_type().prop_map(crate::iso20::dc::Document::DcCpdReqEnergyTransferMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_cpd_res_energy_transfer_mode(doc in crate::strategies::iso20_dc::dc_cpd_res_energy_transfer_mode_type().prop_map(crate::iso20::dc::Document::DcCpdResEnergyTransferMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_cable_check_req(doc in crate::strategies::iso20_dc::dc_cable_check_req_type().prop_map(crate::iso20::dc::Document::DcCableCheckReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_cable_check_res(doc in crate::strategies::iso20_dc::dc_cable_check_res_type().prop_map(crate::iso20::dc::Document::DcCableCheckRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_charge_loop_req(doc in crate::strategies::iso20_dc::dc_charge_loop_req_type().prop_map(crate::iso20::dc::Document::DcChargeLoopReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_charge_loop_res(doc in crate::strategies::iso20_dc::dc_charge_loop_res_type().prop_map(crate::iso20::dc::Document::DcChargeLoopRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_charge_parameter_discovery_req(doc in crate::strategies::iso20_dc::dc_charge_parameter_discovery_req_type().prop_map(crate::iso20::dc::Document::DcChargeParameterDiscoveryReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_charge_parameter_discovery_res(doc in crate::strategies::iso20_dc::dc_charge_parameter_discovery_res_type().prop_map(crate::iso20::dc::Document::DcChargeParameterDiscoveryRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_pre_charge_req(doc in crate::strategies::iso20_dc::dc_pre_charge_req_type().prop_map(crate::iso20::dc::Document::DcPreChargeReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_pre_charge_res(doc in crate::strategies::iso20_dc::dc_pre_charge_res_type().prop_map(crate::iso20::dc::Document::DcPreChargeRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_welding_detection_req(doc in crate::strategies::iso20_dc::dc_welding_detection_req_type().prop_map(crate::iso20::dc::Document::DcWeldingDetectionReq)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dc_welding_detection_res(doc in crate::strategies::iso20_dc::dc_welding_detection_res_type().prop_map(crate::iso20::dc::Document::DcWeldingDetectionRes)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dsa_key_value(doc in crate::strategies::xmldsig::dsa_key_value_type().prop_map(crate::iso20::dc::Document::DsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_method(doc in crate::strategies::xmldsig::digest_method_type().prop_map(crate::iso20::dc::Document::DigestMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_digest_value(doc in vec(any::<u8>(), 0..=40).prop_map(exi::Bytes).prop_map(crate::iso20::dc::Document::DigestValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dynamic_dc_cl_req_control_mode(doc in crate::strategies::iso20_dc::dynamic_dc_cl_req_control_mode_type().prop_map(crate::iso20::dc::Document::DynamicDcClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_dynamic_dc_cl_res_control_mode(doc in crate::strategies::iso20_dc::dynamic_dc_cl_res_control_mode_type().prop_map(crate::iso20::dc::Document::DynamicDcClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_info(doc in crate::strategies::xmldsig::key_info_type().prop_map(crate::iso20::dc::Document::KeyInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_name(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::dc::Document::KeyName)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_key_value(doc in crate::strategies::xmldsig::key_value_type().prop_map(crate::iso20::dc::Document::KeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_manifest(doc in crate::strategies::xmldsig::manifest_type().prop_map(crate::iso20::dc::Document::Manifest)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_mgmt_data(doc in vec(any::<char>(), 0..=20).prop_map(String::from_iter).prop_map(crate::iso20::dc::Document::MgmtData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_object(doc in crate::strategies::xmldsig::object_type().prop_map(crate::iso20::dc::Document::Object)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_pgp_data(doc in crate::strategies::xmldsig::pgp_data_type().prop_map(crate::iso20::dc::Document::PgpData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_rsa_key_value(doc in crate::strategies::xmldsig::rsa_key_value_type().prop_map(crate::iso20::dc::Document::RsaKeyValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_reference(doc in crate::strategies::xmldsig::reference_type().prop_map(crate::iso20::dc::Document::Reference)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_retrieval_method(doc in crate::strategies::xmldsig::retrieval_method_type().prop_map(crate::iso20::dc::Document::RetrievalMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_spki_data(doc in crate::strategies::xmldsig::spki_data_type().prop_map(crate::iso20::dc::Document::SpkiData)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_scheduled_dc_cl_req_control_mode(doc in crate::strategies::iso20_dc::scheduled_dc_cl_req_control_mode_type().prop_map(crate::iso20::dc::Document::ScheduledDcClReqControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_scheduled_dc_cl_res_control_mode(doc in crate::strategies::iso20_dc::scheduled_dc_cl_res_control_mode_type().prop_map(crate::iso20::dc::Document::ScheduledDcClResControlMode)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature(doc in crate::strategies::xmldsig::signature_type().prop_map(crate::iso20::dc::Document::Signature)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signature_method(doc in crate::strategies::xmldsig::signature_method_type().prop_map(crate::iso20::dc::Document::SignatureMethod)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn unsupported_signature_properties(doc in crate::strategies::xmldsig::signature_properties_type().prop_map(crate::iso20::dc::Document::SignatureProperties)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn unsupported_signature_property(doc in crate::strategies::xmldsig::signature_property_type().prop_map(crate::iso20::dc::Document::SignatureProperty)) {
-        prop_assert!(matches!(encode(&doc).map_err(|e| e.kind().clone()), Err(exi::EncodeErrorKind::Unsupported(_))));
-    }
-    #[test]
-    fn roundtrip_signature_value(doc in crate::strategies::xmldsig::signature_value_type().prop_map(crate::iso20::dc::Document::SignatureValue)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_signed_info(doc in crate::strategies::xmldsig::signed_info_type().prop_map(crate::iso20::dc::Document::SignedInfo)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transform(doc in crate::strategies::xmldsig::transform_type().prop_map(crate::iso20::dc::Document::Transform)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_transforms(doc in crate::strategies::xmldsig::transforms_type().prop_map(crate::iso20::dc::Document::Transforms)) {
-        check(&doc)?;
-    }
-    #[test]
-    fn roundtrip_x509_data(doc in crate::strategies::xmldsig::x509_data_type().prop_map(crate::iso20::dc::Document::X509Data)) {
-        check(&doc)?;
-    }
 }
