@@ -42,7 +42,10 @@ mod schema;
 pub mod xmldsig;
 
 pub use exi::{Bytes, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, Integer};
-pub use schema::{AnyDocument, Schema, UnknownSchema, decode, encode, from_json, to_json};
+pub use schema::{
+    AnyDocument, Schema, UnknownSchema, decode, decode_into, encode, encode_into, from_json,
+    to_json,
+};
 
 #[cfg(test)]
 mod strategies;
