@@ -467,10 +467,26 @@ fn schema_file() -> String {
             set.module
         ));
     }
-    s.push_str("    })\n}\n\n/// Encodes a document.\n///\n/// # Errors\n/// If a value violates the schema.\npub fn encode(doc: &AnyDocument) -> Result<Vec<u8>, exi::EncodeError> {\n    match doc {\n");
+    s.push_str("    })\n}\n\n/// Decodes an EXI stream of `schema` into `doc`, in place if `doc` is a document of that\n/// schema already (see `din::decode_into`).\n///\n/// # Errors\n/// If the stream is not a valid document of the schema (`doc` is then unspecified).\npub fn decode_into(schema: Schema, input: &[u8], doc: &mut AnyDocument) -> Result<(), exi::DecodeError> {\n    match (schema, doc) {\n");
+    for set in SETS {
+        s.push_str(&format!(
+            "        (Schema::{0}, AnyDocument::{0}(d)) => crate::{1}::decode_into(input, d),\n",
+            names::camel(set.key),
+            set.module
+        ));
+    }
+    s.push_str("        (schema, doc) => {\n            *doc = decode(schema, input)?;\n            Ok(())\n        }\n    }\n}\n\n/// Encodes a document.\n///\n/// # Errors\n/// If a value violates the schema.\npub fn encode(doc: &AnyDocument) -> Result<Vec<u8>, exi::EncodeError> {\n    match doc {\n");
     for set in SETS {
         s.push_str(&format!(
             "        AnyDocument::{0}(d) => crate::{1}::encode(d),\n",
+            names::camel(set.key),
+            set.module
+        ));
+    }
+    s.push_str("    }\n}\n\n/// Encodes a document into `out`, replacing its content but keeping its allocation.\n///\n/// # Errors\n/// If a value violates the schema (`out` is then empty).\npub fn encode_into(doc: &AnyDocument, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {\n    match doc {\n");
+    for set in SETS {
+        s.push_str(&format!(
+            "        AnyDocument::{0}(d) => crate::{1}::encode_into(d, out),\n",
             names::camel(set.key),
             set.module
         ));

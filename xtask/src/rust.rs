@@ -168,6 +168,19 @@ fn pattern(consts: &BTreeMap<u8, String>, terms: &[u8]) -> String {
         .join(" | ")
 }
 
+/// A place expression as the receiver of a field access or method call: `*x` (a `&mut`
+/// binding) as `x`, which auto-dereferences (`*x.f` would dereference the field).
+fn place_base(place: &str) -> &str {
+    place.strip_prefix('*').unwrap_or(place)
+}
+
+/// Fills the place `place` into a decode template written on `@PLACE@`.
+fn fill_place(template: &str, place: &str) -> String {
+    template
+        .replace("@PLACE@.", &format!("{}.", place_base(place)))
+        .replace("@PLACE@", place)
+}
+
 fn doc_escape(s: &str) -> String {
     s.replace('[', "\\[").replace(']', "\\]")
 }
@@ -384,7 +397,7 @@ impl<'a> Gen<'a> {
                     let info = self.s.simple_info(&a.type_name)?;
                     cx.value_dec.insert(
                         li,
-                        value_dec(&info, &rt.path(&module), &qid.to_string(), &a.name.local),
+                        value_dec_stmt(&info, &rt.path(&module), &qid.to_string(), &a.name.local),
                     );
                     cx.value_enc
                         .insert(li, value_enc(&info, &rt.path(&module), "VALUE"));
@@ -399,7 +412,7 @@ impl<'a> Gen<'a> {
                         cx.uses_el = true;
                     }
                     cx.value_dec
-                        .insert(li, value_dec(&info, &rt.path(&module), "el", &q.local));
+                        .insert(li, value_dec_stmt(&info, &rt.path(&module), "el", &q.local));
                     cx.value_enc
                         .insert(li, value_enc(&info, &rt.path(&module), "VALUE"));
                     cx.leaf_strat
@@ -470,7 +483,8 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    /// Decode expression, encode statement and value type of element `m`.
+    /// Decode statement (into the place `@PLACE@`), encode statement and value type of element
+    /// `m`.
     fn element_code(
         &mut self,
         m: &ElementDecl,
@@ -483,10 +497,14 @@ impl<'a> Gen<'a> {
         let local = &m.name.local;
         if self.s.is_simple(&m.type_name) {
             let info = self.s.simple_info(&m.type_name)?;
-            let dec = format!(
-                "d.simple({local:?}, |d| {})?",
-                value_dec(&info, &ty, &qid.to_string(), local)
-            );
+            let qid = qid.to_string();
+            let dec = match value_dec_into(&info, &qid) {
+                Some(into) => format!("d.simple({local:?}, |d| {into})?;"),
+                None => format!(
+                    "@PLACE@ = d.simple({local:?}, |d| {})?;",
+                    value_dec(&info, &ty, &qid, local)
+                ),
+            };
             let enc = format!(
                 "e.simple({local:?}, |e| {{ {}; Ok(()) }})?;",
                 value_enc(&info, &ty, "VALUE")
@@ -503,7 +521,8 @@ impl<'a> Gen<'a> {
             } else {
                 format!("crate::{tm}::codec::{}", snake(name))
             };
-            let dec = format!("d.element({local:?}, |d| {codec}::decode(d, {qid}))?");
+            let dec =
+                format!("d.element({local:?}, |d| {codec}::decode(d, {qid}, &mut @PLACE@))?;");
             let enc = format!("e.element({local:?}, |e| {codec}::encode(e, VALUE, {qid}))?;");
             Ok((dec, enc, ty))
         }
@@ -588,16 +607,40 @@ impl<'a> Gen<'a> {
             c,
             "/// document are ignored.\n///\n/// # Errors\n/// If the stream is not a valid EXI document of this schema."
         )?;
+        let (first, ..) = variants.first().context("schema without global elements")?;
+        // `decode` starts from the root element's own default value, so that nothing is
+        // replaced, and decodes it inside the `Result` it returns, so that the document is
+        // built in the caller's return slot rather than moved there; `decode_into` reuses the
+        // caller's document if it is the same element.
         writeln!(
             c,
-            "pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {{"
+            "pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {{\n    let mut d = exi::Decoder::new(input)?;\n    let code = d.read_nbit({width})?;\n    let mut result = Ok(match code {{"
+        )?;
+        for (i, (name, ..)) in variants.iter().enumerate() {
+            writeln!(c, "        {i} => Document::{name}(Default::default()),")?;
+        }
+        writeln!(
+            c,
+            "        // Not a root element: `decode_root` reports it.\n        _ => Document::{first}(Default::default()),\n    }});\n    if let Ok(doc) = &mut result {{\n        decode_root(&mut d, code, doc)?;\n    }}\n    result\n}}\n"
         )?;
         writeln!(
             c,
-            "    let mut d = exi::Decoder::new(input)?;\n    let code = d.read_nbit({width})?;\n    Ok(match code {{"
+            "/// Decodes a {title} EXI stream into `doc`, as [`decode`] does, but in place: a document\n/// decoded into again keeps its root element's value if the root is the same element.\n///\n/// # Errors\n/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified)."
+        )?;
+        writeln!(
+            c,
+            "pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {{\n    let mut d = exi::Decoder::new(input)?;\n    let code = d.read_nbit({width})?;\n    decode_root(&mut d, code, doc)\n}}\n"
+        )?;
+        writeln!(
+            c,
+            "/// Decodes the root element whose event code is `code` into `doc`.\nfn decode_root(d: &mut exi::Decoder<'_>, code: u32, doc: &mut Document) -> Result<(), exi::DecodeError> {{\n    match code {{"
         )?;
         for (i, (name, _, _, dec, _, _)) in variants.iter().enumerate() {
-            writeln!(c, "        {i} => Document::{name}({dec}),")?;
+            writeln!(
+                c,
+                "        {i} => {{\n            if !matches!(doc, Document::{name}(_)) {{\n                *doc = Document::{name}(Default::default());\n            }}\n            if let Document::{name}(v) = doc {{\n                {}\n            }}\n        }}",
+                dec.replace("@PLACE@", "*v")
+            )?;
         }
         writeln!(
             c,
@@ -605,7 +648,7 @@ impl<'a> Gen<'a> {
         )?;
         writeln!(
             c,
-            "        _ => return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {{ code, productions: {} }})),\n    }})\n}}\n",
+            "        _ => return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {{ code, productions: {} }})),\n    }}\n    Ok(())\n}}\n",
             n + 1
         )?;
         writeln!(
@@ -618,9 +661,20 @@ impl<'a> Gen<'a> {
         )?;
         writeln!(
             c,
-            "pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {{"
+            "pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {{\n    let mut out = Vec::with_capacity(64);\n    encode_into(doc, &mut out)?;\n    Ok(out)\n}}\n"
         )?;
-        writeln!(c, "    let mut e = exi::Encoder::new();\n    match doc {{")?;
+        writeln!(
+            c,
+            "/// Encodes a {title} document into `out`, as [`encode`] does, replacing its content but\n/// keeping its allocation.\n///\n/// # Errors\n/// As [`encode`] (`out` is then empty)."
+        )?;
+        writeln!(
+            c,
+            "pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {{"
+        )?;
+        writeln!(
+            c,
+            "    let mut e = exi::Encoder::with_buffer(std::mem::take(out));\n    match doc {{"
+        )?;
         for (i, (name, _, _, _, enc, _)) in variants.iter().enumerate() {
             writeln!(
                 c,
@@ -628,7 +682,7 @@ impl<'a> Gen<'a> {
                 enc.replace("VALUE", "v")
             )?;
         }
-        writeln!(c, "    }}\n    Ok(e.finish())\n}}")?;
+        writeln!(c, "    }}\n    *out = e.finish();\n    Ok(())\n}}")?;
         let _ = doc_key;
         let m = self.out.modules.entry(module.to_owned()).or_default();
         m.document = Some(c);
@@ -683,6 +737,28 @@ fn facets_doc(info: &SimpleInfo) -> String {
         "restriction".to_owned()
     } else {
         parts.join(", ")
+    }
+}
+
+/// Decode expression (a `Result<()>`) of a simple value that is decoded into the place
+/// `@PLACE@`, reusing its allocation (strings and binary data); `None` for the others.
+fn value_dec_into(info: &SimpleInfo, qid: &str) -> Option<String> {
+    let max = |m: Option<u64>| m.map_or("u64::MAX".to_owned(), |m| m.to_string());
+    match info.repr() {
+        Repr::Binary { max: m } => Some(format!("d.read_bytes_into({}, &mut @PLACE@)", max(m))),
+        Repr::String { max: m } => Some(format!(
+            "d.read_string_into({}, {qid}, &mut @PLACE@)",
+            max(m)
+        )),
+        _ => None,
+    }
+}
+
+/// Decode statement of a simple value into the place `@PLACE@`.
+fn value_dec_stmt(info: &SimpleInfo, ty: &str, qid: &str, what: &str) -> String {
+    match value_dec_into(info, qid) {
+        Some(into) => format!("{into}?;"),
+        None => format!("@PLACE@ = {}?;", value_dec(info, ty, qid, what)),
     }
 }
 
@@ -1257,7 +1333,15 @@ impl TypeCx<'_> {
         self.consts.get(&t).cloned().unwrap_or_default()
     }
 
-    fn dec(&mut self, s: &Shape, counters: &mut Vec<(usize, String)>) -> Result<String> {
+    /// Statements that decode shape `s` into the place `place`, overwriting all of it: a
+    /// message is built where it will stay (no value is returned up the nesting and moved at each
+    /// level), and a value decoded into again reuses its options and enum variants.
+    fn dec(
+        &mut self,
+        s: &Shape,
+        place: &str,
+        counters: &mut Vec<(usize, String)>,
+    ) -> Result<String> {
         Ok(match s {
             Shape::Leaf(l) => {
                 let leaf = self.g.leaves.get(*l).context("leaf")?;
@@ -1266,36 +1350,54 @@ impl TypeCx<'_> {
                     LeafKind::Attr(_) | LeafKind::SimpleContent(_) => {
                         let t = self.term(*leaf.terms.first().context("term")?);
                         let v = self.value_dec.get(l).cloned().unwrap_or_default();
+                        let v = fill_place(&v, place);
                         format!(
-                            "if t != {t} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\nlet v = {v}?;"
+                            "if t != {t} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\n{v}"
                         )
                     }
                     LeafKind::Elem { subst: false, .. } => {
                         let t = self.term(*leaf.terms.first().context("term")?);
-                        let v = self.elem_dec.get(&(*l, 0)).cloned().unwrap_or_default();
+                        let v = self
+                            .elem_dec
+                            .get(&(*l, 0))
+                            .cloned()
+                            .unwrap_or_default()
+                            .clone();
+                        let v = fill_place(&v, place);
                         format!(
-                            "if t != {t} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\nlet v = {v};"
+                            "if t != {t} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\n{v}"
                         )
                     }
                     LeafKind::Elem { members, .. } => {
                         let ty = self.leaf_ty.get(*l).cloned().unwrap_or_default();
-                        let mut m = "let v = match t {\n".to_owned();
+                        let mut m = "match t {\n".to_owned();
                         for (mi, mem) in members.iter().enumerate() {
                             let t = self.term(*leaf.terms.get(mi).context("term")?);
                             let v = self.elem_dec.get(&(*l, mi)).cloned().unwrap_or_default();
-                            let _ = writeln!(m, "{t} => {ty}::{}({v}),", camel(&mem.name.local));
+                            let variant = format!("{ty}::{}", camel(&mem.name.local));
+                            let only = members.len() == 1;
+                            let _ = writeln!(
+                                m,
+                                "{t} => {{\n{}\n}}",
+                                self.variant_into(place, &variant, only, &v)
+                            );
                         }
-                        m.push_str("_ => return Err(d.err(DecodeErrorKind::Grammar)),\n};");
+                        m.push_str("_ => return Err(d.err(DecodeErrorKind::Grammar)),\n}");
                         m
                     }
                     LeafKind::Any => bail!("wildcard leaf decoded"),
                 };
-                format!("{{\n{read}\nt = d.read_event({after})?;\nv\n}}")
+                format!("{read}\nt = d.read_event({after})?;\n")
             }
             Shape::Opt { first, inner } => {
                 let pat = pattern(&self.consts, first);
-                let inner = self.dec(inner, counters)?;
-                format!("if matches!(t, {pat}) {{ Some({inner}) }} else {{ None }}")
+                self.xcount += 1;
+                let x = format!("x{}", self.xcount);
+                let inner = self.dec(inner, &format!("*{x}"), counters)?;
+                let base = place_base(place);
+                format!(
+                    "if matches!(t, {pat}) {{\nlet {x} = {base}.get_or_insert_with(Default::default);\n{inner}}} else {{\n{place} = None;\n}}\n"
+                )
             }
             Shape::Rep {
                 id,
@@ -1307,52 +1409,72 @@ impl TypeCx<'_> {
                 let pat = pattern(&self.consts, first);
                 let limit = max.unwrap_or(UNBOUNDED_LIMIT);
                 let too_few = if *min == 1 {
-                    format!("r{id}.is_empty()")
+                    format!("c{id} == 0")
                 } else {
-                    format!("r{id}.len() < {min}")
+                    format!("c{id} < {min}")
                 };
-                counters.push((*id, format!("r{id}.len() + 1")));
-                let body = self.dec(body, counters)?;
+                self.xcount += 1;
+                let x = format!("x{}", self.xcount);
+                counters.push((*id, format!("c{id}")));
+                let body = self.dec(body, &format!("*{x}"), counters)?;
                 counters.pop();
+                let base = place_base(place);
                 format!(
-                    "{{\nlet mut r{id} = Vec::new();\nwhile matches!(t, {pat}) {{\nif r{id}.len() >= {limit} {{ return Err(d.err(DecodeErrorKind::TooManyOccurrences {{ max: {limit} }})); }}\nlet item = {body};\nr{id}.push(item);\n}}\nif {too_few} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\nr{id}\n}}"
+                    "{base}.clear();\nlet mut c{id} = 0usize;\nwhile matches!(t, {pat}) {{\nif c{id} >= {limit} {{ return Err(d.err(DecodeErrorKind::TooManyOccurrences {{ max: {limit} }})); }}\nc{id} += 1;\n{base}.push(Default::default());\nlet Some({x}) = {base}.last_mut() else {{ return Err(d.err(DecodeErrorKind::Grammar)); }};\n{body}}}\nif {too_few} {{ return Err(d.err(DecodeErrorKind::Grammar)); }}\n"
                 )
             }
-            Shape::Group { ty, fields } => {
-                let (lets, init) = self.dec_fields(fields, counters)?;
-                format!("{{\n{lets}{ty} {{ {init} }}\n}}")
-            }
+            Shape::Group { fields, .. } => self.dec_fields(fields, place, counters)?,
             Shape::Choice { ty, variants } => {
                 let mut m = "match t {\n".to_owned();
                 for v in variants {
                     let pat = pattern(&self.consts, &v.first);
-                    let inner = self.dec(&v.shape, counters)?;
-                    let _ = writeln!(m, "{pat} => {ty}::{}({inner}),", v.name);
+                    let inner = self.dec(&v.shape, "@PLACE@", counters)?;
+                    let variant = format!("{ty}::{}", v.name);
+                    let only = variants.len() == 1;
+                    let _ = writeln!(
+                        m,
+                        "{pat} => {{\n{}\n}}",
+                        self.variant_into(place, &variant, only, &inner)
+                    );
                 }
-                m.push_str("_ => return Err(d.err(DecodeErrorKind::Grammar)),\n}");
+                m.push_str("_ => return Err(d.err(DecodeErrorKind::Grammar)),\n}\n");
                 m
             }
             Shape::Skip { .. } => bail!("skip decoded"),
         })
     }
 
+    /// Statements that make `place` the enum variant `variant` (keeping its content if it is
+    /// that variant already) and decode its content with `dec` (a template on `@PLACE@`). `only`:
+    /// the enum has no other variant.
+    fn variant_into(&mut self, place: &str, variant: &str, only: bool, dec: &str) -> String {
+        self.xcount += 1;
+        let x = format!("x{}", self.xcount);
+        let dec = fill_place(dec, &format!("*{x}"));
+        if only {
+            return format!("let {variant}({x}) = &mut {place};\n{dec}");
+        }
+        format!(
+            "if !matches!({place}, {variant}(_)) {{ {place} = {variant}(Default::default()); }}\nlet {variant}({x}) = &mut {place} else {{ return Err(d.err(DecodeErrorKind::Grammar)); }};\n{dec}"
+        )
+    }
+
+    /// Statements that decode `fields` into the fields of the struct at `place`.
     fn dec_fields(
         &mut self,
         fields: &[Field],
+        place: &str,
         counters: &mut Vec<(usize, String)>,
-    ) -> Result<(String, String)> {
-        let mut lets = String::new();
-        let mut init = Vec::new();
+    ) -> Result<String> {
+        let mut code = String::new();
         for f in fields {
             if matches!(f.shape, Shape::Skip { .. }) {
                 continue;
             }
-            let local = format!("f_{}", f.name.trim_start_matches("r#"));
-            let code = self.dec(&f.shape, counters)?;
-            let _ = writeln!(lets, "let {local} = {code};");
-            init.push(format!("{}: {local}", f.name));
+            let field = format!("{}.{}", place_base(place), f.name);
+            code.push_str(&self.dec(&f.shape, &field, counters)?);
         }
-        Ok((lets, init.join(", ")))
+        Ok(code)
     }
 
     fn enc(&mut self, s: &Shape, v: &str, counters: &mut Vec<(usize, String)>) -> Result<String> {
@@ -1502,16 +1624,17 @@ impl TypeCx<'_> {
         }
         let states_at = c.len();
         let el = if self.uses_el { "el" } else { "_el" };
-        let (lets, init) = self.dec_fields(fields, &mut Vec::new())?;
+        let body = self.dec_fields(fields, "out", &mut Vec::new())?;
         let init_state = self.state_const(self.g.initial);
-        let t_mut = if lets.contains("t = d.read_event") {
+        let t_mut = if body.contains("t = d.read_event") {
             "mut "
         } else {
             ""
         };
+        let out = if body.contains("out.") { "out" } else { "_out" };
         writeln!(
             c,
-            "\n    pub(crate) fn decode(d: &mut Decoder<'_>, {el}: QNameId) -> Result<{owner}, DecodeError> {{\n        let {t_mut}t = d.read_event({init_state})?;\n{lets}        if t != EE {{\n            return Err(d.err(DecodeErrorKind::Grammar));\n        }}\n        Ok({owner} {{ {init} }})\n    }}\n"
+            "\n    /// Decodes the content of an element of this type into `out`, overwriting all of it.\n    pub(crate) fn decode(d: &mut Decoder<'_>, {el}: QNameId, {out}: &mut {owner}) -> Result<(), DecodeError> {{\n        let {t_mut}t = d.read_event({init_state})?;\n{body}        if t != EE {{\n            return Err(d.err(DecodeErrorKind::Grammar));\n        }}\n        Ok(())\n    }}\n"
         )?;
         if encodable {
             let mut body = String::new();

@@ -13,10 +13,52 @@ pub type QNameId = u16;
 #[derive(Debug)]
 pub struct Decoder<'a> {
     r: BitReader<'a>,
-    /// Global value partition: every string literal decoded so far, in order.
-    global: Vec<Box<str>>,
-    /// Local value partitions: for each [`QNameId`], indices into `global`.
-    local: Vec<Vec<u32>>,
+    strings: StringTable,
+}
+
+/// The value partitions of the string table (EXI 1.0 §7.3.3). Most V2G documents carry no string
+/// or a few, so nothing is allocated before the first literal, and then only in proportion to
+/// the strings seen: one buffer for the text of all of them and a small map of local partitions
+/// (a [`QNameId`] can be in the hundreds; a table indexed by it would cost kilobytes per
+/// document).
+#[derive(Debug, Default)]
+struct StringTable {
+    /// The global value partition's strings, concatenated in order.
+    text: String,
+    /// For each global entry, its end offset in `text` (it starts at the previous one's end).
+    ends: Vec<usize>,
+    /// Local value partitions of the qualified names seen so far: indices into `ends`.
+    local: Vec<(QNameId, Vec<u32>)>,
+}
+
+impl StringTable {
+    fn global(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)?;
+        let start = match index.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    fn local(&self, qname: QNameId) -> &[u32] {
+        self.local
+            .iter()
+            .find(|(q, _)| *q == qname)
+            .map_or(&[], |(_, p)| p.as_slice())
+    }
+
+    /// Adds a literal to the global partition and to `qname`'s local one.
+    fn add(&mut self, qname: QNameId, s: &str) -> Option<()> {
+        let g = u32::try_from(self.ends.len()).ok()?;
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        match self.local.iter_mut().find(|(q, _)| *q == qname) {
+            Some((_, p)) => p.push(g),
+            None => self.local.push((qname, vec![g])),
+        }
+        Some(())
+    }
 }
 
 impl<'a> Decoder<'a> {
@@ -25,13 +67,19 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// If the header is missing, malformed, carries options or names another EXI version.
+    #[inline]
     pub fn new(input: &'a [u8]) -> Result<Self, DecodeError> {
         let input = input.strip_prefix(b"$EXI").unwrap_or(input);
         let mut d = Self {
             r: BitReader::new(input),
-            global: Vec::new(),
-            local: Vec::new(),
+            strings: StringTable::default(),
         };
+        // The whole header is one byte: distinguishing bits 10, options presence 0, preview 0,
+        // version 1 (0000); the common case is checked at once.
+        if input.first() == Some(&0x80) {
+            let _header = d.r.read_u8();
+            return Ok(d);
+        }
         if d.read_nbit(2)? != 0b10 {
             return Err(d.err(DecodeErrorKind::InvalidHeader(
                 "distinguishing bits are not 10",
@@ -72,7 +120,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input.
-    #[inline]
+    #[inline(always)]
     pub fn read_nbit(&mut self, n: u32) -> Result<u32, DecodeError> {
         match self.r.read(n) {
             Some(v) => Ok(v),
@@ -86,7 +134,9 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, for the escape code and for codes beyond it.
-    #[inline]
+    // Always inlined, as the functions below: the generated code calls them for every event
+    // and value, and a call costs more than their few instructions.
+    #[inline(always)]
     pub fn read_event(&mut self, terms: &[u8]) -> Result<u8, DecodeError> {
         let code = self.read_nbit(event_code_bits(terms.len()))?;
         match terms.get(code as usize) {
@@ -106,7 +156,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input or on the escape.
-    #[inline]
+    #[inline(always)]
     pub fn read_ch(&mut self) -> Result<(), DecodeError> {
         self.read_single()
     }
@@ -116,7 +166,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input or on the escape.
-    #[inline]
+    #[inline(always)]
     pub fn read_ee(&mut self) -> Result<(), DecodeError> {
         self.read_single()
     }
@@ -153,6 +203,7 @@ impl<'a> Decoder<'a> {
         content(self).map_err(|e| e.within(name))
     }
 
+    #[inline(always)]
     fn read_single(&mut self) -> Result<(), DecodeError> {
         if self.read_nbit(1)? == 0 {
             Ok(())
@@ -165,7 +216,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input.
-    #[inline]
+    #[inline(always)]
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.read_nbit(1)? == 1)
     }
@@ -175,10 +226,21 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, or if the value exceeds 64 bits.
-    #[inline]
+    #[inline(always)]
     pub fn read_unsigned(&mut self) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        let mut shift = 0u32;
+        // Most values in V2G messages are below 128: one octet, inline; longer ones loop.
+        match self.r.read_u8() {
+            Some(b) if b & 0x80 == 0 => Ok(u64::from(b)),
+            Some(b) => self.read_unsigned_rest(b),
+            None => Err(self.err(DecodeErrorKind::UnexpectedEnd)),
+        }
+    }
+
+    /// [`Self::read_unsigned`] after a first octet `first` that says more follow.
+    #[inline(never)]
+    fn read_unsigned_rest(&mut self, first: u8) -> Result<u64, DecodeError> {
+        let mut value = u64::from(first & 0x7f);
+        let mut shift = 7u32;
         loop {
             let Some(b) = self.r.read_u8() else {
                 return Err(self.err(DecodeErrorKind::UnexpectedEnd));
@@ -199,7 +261,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, or if the value does not fit `T`.
-    #[inline]
+    #[inline(always)]
     pub fn read_uint<T: TryFrom<u64>>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         let v = self.read_unsigned()?;
         T::try_from(v).map_err(|_| self.err(DecodeErrorKind::OutOfRange(what)))
@@ -210,11 +272,17 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, or if the value does not fit `T`.
-    #[inline]
-    pub fn read_int<T: TryFrom<i128>>(&mut self, what: &'static str) -> Result<T, DecodeError> {
+    #[inline(always)]
+    pub fn read_int<T: TryFrom<i64>>(&mut self, what: &'static str) -> Result<T, DecodeError> {
         let negative = self.read_bool()?;
-        let m = i128::from(self.read_unsigned()?);
-        let v = if negative { -m - 1 } else { m };
+        let m = self.read_unsigned()?;
+        // A magnitude above i64::MAX fits no signed Rust type (the stream holds -1 - v for
+        // negative v, so i64::MIN is m = i64::MAX).
+        let v = match i64::try_from(m) {
+            Ok(m) if negative => -1 - m,
+            Ok(m) => m,
+            Err(_) => return Err(self.err(DecodeErrorKind::OutOfRange(what))),
+        };
         T::try_from(v).map_err(|_| self.err(DecodeErrorKind::OutOfRange(what)))
     }
 
@@ -223,7 +291,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, or if the value exceeds `max`.
-    #[inline]
+    #[inline(always)]
     pub fn read_ranged<T: TryFrom<i64>>(
         &mut self,
         min: i64,
@@ -242,7 +310,7 @@ impl<'a> Decoder<'a> {
     ///
     /// # Errors
     /// At the end of the input, or if the index is not below `count`.
-    #[inline]
+    #[inline(always)]
     pub fn read_enum(&mut self, count: u32) -> Result<u32, DecodeError> {
         let index = self.read_nbit(bits_for(u64::from(count)))?;
         if index < count {
@@ -269,16 +337,25 @@ impl<'a> Decoder<'a> {
     /// # Errors
     /// At the end of the input, or if the length exceeds `max`.
     pub fn read_bytes(&mut self, max: u64) -> Result<Bytes, DecodeError> {
+        let mut v = Bytes::default();
+        self.read_bytes_into(max, &mut v)?;
+        Ok(v)
+    }
+
+    /// [`Self::read_bytes`] into `out`, replacing its content but keeping its allocation (a
+    /// message decoded into again allocates nothing for binary values that fit).
+    ///
+    /// # Errors
+    /// At the end of the input, or if the length exceeds `max`.
+    pub fn read_bytes_into(&mut self, max: u64, out: &mut Bytes) -> Result<(), DecodeError> {
         let len = self.read_unsigned()?;
         let len = self.check_len(len, max, 8)?;
-        let mut v = Vec::with_capacity(len);
-        for _ in 0..len {
-            match self.r.read_u8() {
-                Some(b) => v.push(b),
-                None => return Err(self.err(DecodeErrorKind::UnexpectedEnd)),
-            }
+        out.clear();
+        out.resize(len, 0);
+        if !self.r.read_bytes_into(out) {
+            return Err(self.err(DecodeErrorKind::UnexpectedEnd));
         }
-        Ok(Bytes(v))
+        Ok(())
     }
 
     /// Reads a String value (EXI 1.0 §7.1.10 with the string table of §7.3.3) of at most `max`
@@ -288,65 +365,67 @@ impl<'a> Decoder<'a> {
     /// # Errors
     /// At the end of the input, on an invalid character or hit, or if the string exceeds `max`.
     pub fn read_string(&mut self, max: u64, qname: QNameId) -> Result<String, DecodeError> {
-        let q = usize::from(qname);
-        let s = match self.read_unsigned()? {
+        let mut s = String::new();
+        self.read_string_into(max, qname, &mut s)?;
+        Ok(s)
+    }
+
+    /// [`Self::read_string`] into `out`, replacing its content but keeping its allocation.
+    ///
+    /// # Errors
+    /// At the end of the input, on an invalid character or hit, or if the string exceeds `max`.
+    pub fn read_string_into(
+        &mut self,
+        max: u64,
+        qname: QNameId,
+        out: &mut String,
+    ) -> Result<(), DecodeError> {
+        out.clear();
+        let (partition, size, index, hit) = match self.read_unsigned()? {
             0 => {
-                let size = self.local.get(q).map_or(0, Vec::len);
+                let size = self.strings.local(qname).len();
                 let index = self.read_nbit(bits_for(size as u64))?;
-                let hit = self.local.get(q).and_then(|p| p.get(index as usize));
-                let Some(s) = hit.and_then(|&g| self.global.get(g as usize)) else {
-                    return Err(self.err(DecodeErrorKind::InvalidStringHit {
-                        partition: "local",
-                        index,
-                        size,
-                    }));
-                };
-                String::from(&**s)
+                let hit = self.strings.local(qname).get(index as usize);
+                let hit = hit.and_then(|&g| self.strings.global(g as usize));
+                ("local", size, index, hit)
             }
             1 => {
-                let size = self.global.len();
+                let size = self.strings.ends.len();
                 let index = self.read_nbit(bits_for(size as u64))?;
-                let Some(s) = self.global.get(index as usize) else {
-                    return Err(self.err(DecodeErrorKind::InvalidStringHit {
-                        partition: "global",
-                        index,
-                        size,
-                    }));
-                };
-                String::from(&**s)
+                ("global", size, index, self.strings.global(index as usize))
             }
             n => {
                 let len = self.check_len(n - 2, max, 8)?;
-                let mut s = String::with_capacity(len);
+                out.reserve(len);
                 for _ in 0..len {
                     let c = self.read_unsigned()?;
                     let ch = u32::try_from(c).ok().and_then(char::from_u32);
                     match ch {
-                        Some(ch) => s.push(ch),
+                        Some(ch) => out.push(ch),
                         None => return Err(self.err(DecodeErrorKind::InvalidChar(c))),
                     }
                 }
                 // Empty strings are never added (EXI 1.0 §7.3.3); valueMaxLength and
                 // valuePartitionCapacity are unbounded by default.
-                if len > 0 {
-                    let g = u32::try_from(self.global.len())
-                        .map_err(|_| self.err(DecodeErrorKind::TooLong { len: n, max }))?;
-                    self.global.push(s.clone().into_boxed_str());
-                    if self.local.len() <= q {
-                        self.local.resize_with(q + 1, Vec::new);
-                    }
-                    if let Some(p) = self.local.get_mut(q) {
-                        p.push(g);
-                    }
+                if len > 0 && self.strings.add(qname, out).is_none() {
+                    return Err(self.err(DecodeErrorKind::TooLong { len: n, max }));
                 }
-                return Ok(s);
+                return Ok(());
             }
         };
-        let len = s.chars().count() as u64;
+        let Some(hit) = hit else {
+            return Err(self.err(DecodeErrorKind::InvalidStringHit {
+                partition,
+                index,
+                size,
+            }));
+        };
+        let len = hit.chars().count() as u64;
         if len > max {
             return Err(self.err(DecodeErrorKind::TooLong { len, max }));
         }
-        Ok(s)
+        out.push_str(hit);
+        Ok(())
     }
 
     /// Reads an unbounded Integer (`xs:integer`, EXI 1.0 §7.1.5) of at most

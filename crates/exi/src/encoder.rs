@@ -22,7 +22,13 @@ impl Encoder {
     /// Starts a document with the EXI header `10`, no options, final version 1 (`0x80`).
     #[must_use]
     pub fn new() -> Self {
-        let mut w = BitWriter::with_capacity(64);
+        Self::with_buffer(Vec::with_capacity(64))
+    }
+
+    /// Starts a document (as [`Self::new`]) in `buf`, cleared first, keeping its allocation.
+    #[must_use]
+    pub fn with_buffer(buf: Vec<u8>) -> Self {
+        let mut w = BitWriter::with_buffer(buf);
         w.write_u8(0x80);
         Self { w }
     }
@@ -195,9 +201,7 @@ impl Encoder {
             }));
         }
         self.write_unsigned(v.len() as u64);
-        for &b in v.iter() {
-            self.w.write_u8(b);
-        }
+        self.w.write_bytes(v);
         Ok(())
     }
 

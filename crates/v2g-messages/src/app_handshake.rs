@@ -125,13 +125,56 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(2)?;
-    Ok(match code {
-        0 => Document::SupportedAppProtocolReq(d.element("supportedAppProtocolReq", |d| {
-            codec::supported_app_protocol_req::decode(d, 6)
-        })?),
-        1 => Document::SupportedAppProtocolRes(d.element("supportedAppProtocolRes", |d| {
-            codec::supported_app_protocol_res::decode(d, 8)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::SupportedAppProtocolReq(Default::default()),
+        1 => Document::SupportedAppProtocolRes(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::SupportedAppProtocolReq(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a SupportedAppProtocol (ISO 15118-2 §8.2) EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(2)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::SupportedAppProtocolReq(_)) {
+                *doc = Document::SupportedAppProtocolReq(Default::default());
+            }
+            if let Document::SupportedAppProtocolReq(v) = doc {
+                d.element("supportedAppProtocolReq", |d| {
+                    codec::supported_app_protocol_req::decode(d, 6, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::SupportedAppProtocolRes(_)) {
+                *doc = Document::SupportedAppProtocolRes(Default::default());
+            }
+            if let Document::SupportedAppProtocolRes(v) = doc {
+                d.element("supportedAppProtocolRes", |d| {
+                    codec::supported_app_protocol_res::decode(d, 8, &mut *v)
+                })?;
+            }
+        }
         2 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -139,7 +182,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 3,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a SupportedAppProtocol (ISO 15118-2 §8.2) document (without the V2GTP header).
@@ -147,7 +191,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a SupportedAppProtocol (ISO 15118-2 §8.2) document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::SupportedAppProtocolReq(v) => {
             e.write_nbit(0, 2);
@@ -162,7 +217,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl Document {
@@ -222,65 +278,48 @@ pub(crate) mod codec {
         const S4: &[u8] = &[PRIORITY];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AppProtocolType, DecodeError> {
+            out: &mut AppProtocolType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_protocol_namespace = {
-                if t != PROTOCOL_NAMESPACE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ProtocolNamespace", |d| d.read_string(100, 1))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_version_number_major = {
-                if t != VERSION_NUMBER_MAJOR {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("VersionNumberMajor", |d| {
-                    d.read_uint::<u32>("VersionNumberMajor")
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_version_number_minor = {
-                if t != VERSION_NUMBER_MINOR {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("VersionNumberMinor", |d| {
-                    d.read_uint::<u32>("VersionNumberMinor")
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_schema_id = {
-                if t != SCHEMA_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SchemaID", |d| d.read_ranged::<u8>(0, 255, "SchemaID"))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_priority = {
-                if t != PRIORITY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Priority", |d| d.read_ranged::<u8>(1, 20, "Priority"))?;
-                t = d.read_event(S5)?;
-                v
-            };
+            if t != PROTOCOL_NAMESPACE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ProtocolNamespace", |d| {
+                d.read_string_into(100, 1, &mut out.protocol_namespace)
+            })?;
+            t = d.read_event(S1)?;
+            if t != VERSION_NUMBER_MAJOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.version_number_major = d.simple("VersionNumberMajor", |d| {
+                d.read_uint::<u32>("VersionNumberMajor")
+            })?;
+            t = d.read_event(S2)?;
+            if t != VERSION_NUMBER_MINOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.version_number_minor = d.simple("VersionNumberMinor", |d| {
+                d.read_uint::<u32>("VersionNumberMinor")
+            })?;
+            t = d.read_event(S3)?;
+            if t != SCHEMA_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.schema_id = d.simple("SchemaID", |d| d.read_ranged::<u8>(0, 255, "SchemaID"))?;
+            t = d.read_event(S4)?;
+            if t != PRIORITY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.priority = d.simple("Priority", |d| d.read_ranged::<u8>(1, 20, "Priority"))?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AppProtocolType {
-                protocol_namespace: f_protocol_namespace,
-                version_number_major: f_version_number_major,
-                version_number_minor: f_version_number_minor,
-                schema_id: f_schema_id,
-                priority: f_priority,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -348,41 +387,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[APP_PROTOCOL, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SupportedAppProtocolReq, DecodeError> {
+            out: &mut SupportedAppProtocolReq,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_app_protocol = {
-                let mut r0 = Vec::new();
-                while matches!(t, APP_PROTOCOL) {
-                    if r0.len() >= 20 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
-                    }
-                    let item = {
-                        if t != APP_PROTOCOL {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("AppProtocol", |d| app_protocol_type::decode(d, 0))?;
-                        t = d.read_event(match (r0.len() + 1 < 20,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.app_protocol.clear();
+            let mut c0 = 0usize;
+            while matches!(t, APP_PROTOCOL) {
+                if c0 >= 20 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.app_protocol.push(Default::default());
+                let Some(x1) = out.app_protocol.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != APP_PROTOCOL {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("AppProtocol", |d| app_protocol_type::decode(d, 0, &mut *x1))?;
+                t = d.read_event(match (c0 < 20,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SupportedAppProtocolReq {
-                app_protocol: f_app_protocol,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -397,10 +435,10 @@ pub(crate) mod codec {
                     "between 1 and 20 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, APP_PROTOCOL)?;
                     e.element("AppProtocol", |e| app_protocol_type::encode(e, x, 0))?;
                 }
@@ -424,38 +462,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SCHEMA_ID, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SupportedAppProtocolRes, DecodeError> {
+            out: &mut SupportedAppProtocolRes,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if matches!(t, SCHEMA_ID) {
+                let x1 = out.schema_id.get_or_insert_with(Default::default);
+                if t != SCHEMA_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_schema_id = if matches!(t, SCHEMA_ID) {
-                Some({
-                    if t != SCHEMA_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SchemaID", |d| d.read_ranged::<u8>(0, 255, "SchemaID"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("SchemaID", |d| d.read_ranged::<u8>(0, 255, "SchemaID"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.schema_id = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SupportedAppProtocolRes {
-                response_code: f_response_code,
-                schema_id: f_schema_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -473,9 +505,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.schema_id {
+            if let Some(x2) = &v.schema_id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SCHEMA_ID)?;
                     e.simple("SchemaID", |e| {
                         e.write_ranged(i64::from(*x), 0, 255)?;

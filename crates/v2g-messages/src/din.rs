@@ -2798,254 +2798,917 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(7)?;
-    Ok(match code {
-        0 => Document::AcEvChargeParameter(d.element("AC_EVChargeParameter", |d| {
-            codec::ac_ev_charge_parameter_type::decode(d, 17)
-        })?),
-        1 => Document::AcEvseChargeParameter(d.element("AC_EVSEChargeParameter", |d| {
-            codec::ac_evse_charge_parameter_type::decode(d, 26)
-        })?),
-        2 => Document::AcEvseStatus(d.element("AC_EVSEStatus", |d| {
-            codec::ac_evse_status_type::decode(d, 18)
-        })?),
-        3 => Document::BodyElement(
-            d.element("BodyElement", |d| codec::body_base_type::decode(d, 27))?,
-        ),
-        4 => Document::CableCheckReq(d.element("CableCheckReq", |d| {
-            codec::cable_check_req_type::decode(d, 34)
-        })?),
-        5 => Document::CableCheckRes(d.element("CableCheckRes", |d| {
-            codec::cable_check_res_type::decode(d, 40)
-        })?),
-        6 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::AcEvChargeParameter(Default::default()),
+        1 => Document::AcEvseChargeParameter(Default::default()),
+        2 => Document::AcEvseStatus(Default::default()),
+        3 => Document::BodyElement(Default::default()),
+        4 => Document::CableCheckReq(Default::default()),
+        5 => Document::CableCheckRes(Default::default()),
+        6 => Document::CanonicalizationMethod(Default::default()),
+        7 => Document::CertificateInstallationReq(Default::default()),
+        8 => Document::CertificateInstallationRes(Default::default()),
+        9 => Document::CertificateUpdateReq(Default::default()),
+        10 => Document::CertificateUpdateRes(Default::default()),
+        11 => Document::ChargeParameterDiscoveryReq(Default::default()),
+        12 => Document::ChargeParameterDiscoveryRes(Default::default()),
+        13 => Document::ChargingStatusReq(Default::default()),
+        14 => Document::ChargingStatusRes(Default::default()),
+        15 => Document::ContractAuthenticationReq(Default::default()),
+        16 => Document::ContractAuthenticationRes(Default::default()),
+        17 => Document::CurrentDemandReq(Default::default()),
+        18 => Document::CurrentDemandRes(Default::default()),
+        19 => Document::DcEvChargeParameter(Default::default()),
+        20 => Document::DcEvPowerDeliveryParameter(Default::default()),
+        21 => Document::DcEvseChargeParameter(Default::default()),
+        22 => Document::DcEvseStatus(Default::default()),
+        23 => Document::DcEvStatus(Default::default()),
+        24 => Document::DsaKeyValue(Default::default()),
+        25 => Document::DigestMethod(Default::default()),
+        26 => Document::DigestValue(Default::default()),
+        27 => Document::EvChargeParameter(Default::default()),
+        28 => Document::EvPowerDeliveryParameter(Default::default()),
+        29 => Document::EvseChargeParameter(Default::default()),
+        30 => Document::EvseStatus(Default::default()),
+        31 => Document::EvStatus(Default::default()),
+        32 => Document::Entry(Default::default()),
+        33 => Document::KeyInfo(Default::default()),
+        34 => Document::KeyName(Default::default()),
+        35 => Document::KeyValue(Default::default()),
+        36 => Document::Manifest(Default::default()),
+        37 => Document::MeteringReceiptReq(Default::default()),
+        38 => Document::MeteringReceiptRes(Default::default()),
+        39 => Document::MgmtData(Default::default()),
+        40 => Document::Object(Default::default()),
+        41 => Document::PgpData(Default::default()),
+        42 => Document::PMaxScheduleEntry(Default::default()),
+        43 => Document::PaymentDetailsReq(Default::default()),
+        44 => Document::PaymentDetailsRes(Default::default()),
+        45 => Document::PowerDeliveryReq(Default::default()),
+        46 => Document::PowerDeliveryRes(Default::default()),
+        47 => Document::PreChargeReq(Default::default()),
+        48 => Document::PreChargeRes(Default::default()),
+        49 => Document::RsaKeyValue(Default::default()),
+        50 => Document::Reference(Default::default()),
+        51 => Document::RelativeTimeInterval(Default::default()),
+        52 => Document::RetrievalMethod(Default::default()),
+        53 => Document::SaScheduleList(Default::default()),
+        54 => Document::SaSchedules(Default::default()),
+        55 => Document::SpkiData(Default::default()),
+        56 => Document::SalesTariffEntry(Default::default()),
+        57 => Document::ServiceCharge(Default::default()),
+        58 => Document::ServiceDetailReq(Default::default()),
+        59 => Document::ServiceDetailRes(Default::default()),
+        60 => Document::ServiceDiscoveryReq(Default::default()),
+        61 => Document::ServiceDiscoveryRes(Default::default()),
+        62 => Document::ServicePaymentSelectionReq(Default::default()),
+        63 => Document::ServicePaymentSelectionRes(Default::default()),
+        64 => Document::SessionSetupReq(Default::default()),
+        65 => Document::SessionSetupRes(Default::default()),
+        66 => Document::SessionStopReq(Default::default()),
+        67 => Document::SessionStopRes(Default::default()),
+        68 => Document::Signature(Default::default()),
+        69 => Document::SignatureMethod(Default::default()),
+        70 => Document::SignatureProperties(Default::default()),
+        71 => Document::SignatureProperty(Default::default()),
+        72 => Document::SignatureValue(Default::default()),
+        73 => Document::SignedInfo(Default::default()),
+        74 => Document::TimeInterval(Default::default()),
+        75 => Document::Transform(Default::default()),
+        76 => Document::Transforms(Default::default()),
+        77 => Document::V2gMessage(Default::default()),
+        78 => Document::WeldingDetectionReq(Default::default()),
+        79 => Document::WeldingDetectionRes(Default::default()),
+        80 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::AcEvChargeParameter(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a DIN SPEC 70121:2014 EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(7)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::AcEvChargeParameter(_)) {
+                *doc = Document::AcEvChargeParameter(Default::default());
+            }
+            if let Document::AcEvChargeParameter(v) = doc {
+                d.element("AC_EVChargeParameter", |d| {
+                    codec::ac_ev_charge_parameter_type::decode(d, 17, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::AcEvseChargeParameter(_)) {
+                *doc = Document::AcEvseChargeParameter(Default::default());
+            }
+            if let Document::AcEvseChargeParameter(v) = doc {
+                d.element("AC_EVSEChargeParameter", |d| {
+                    codec::ac_evse_charge_parameter_type::decode(d, 26, &mut *v)
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::AcEvseStatus(_)) {
+                *doc = Document::AcEvseStatus(Default::default());
+            }
+            if let Document::AcEvseStatus(v) = doc {
+                d.element("AC_EVSEStatus", |d| {
+                    codec::ac_evse_status_type::decode(d, 18, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::BodyElement(_)) {
+                *doc = Document::BodyElement(Default::default());
+            }
+            if let Document::BodyElement(v) = doc {
+                d.element("BodyElement", |d| {
+                    codec::body_base_type::decode(d, 27, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::CableCheckReq(_)) {
+                *doc = Document::CableCheckReq(Default::default());
+            }
+            if let Document::CableCheckReq(v) = doc {
+                d.element("CableCheckReq", |d| {
+                    codec::cable_check_req_type::decode(d, 34, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::CableCheckRes(_)) {
+                *doc = Document::CableCheckRes(Default::default());
+            }
+            if let Document::CableCheckRes(v) = doc {
+                d.element("CableCheckRes", |d| {
+                    codec::cable_check_res_type::decode(d, 40, &mut *v)
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
         7 => {
-            Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 48)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationReq(_)) {
+                *doc = Document::CertificateInstallationReq(Default::default());
+            }
+            if let Document::CertificateInstallationReq(v) = doc {
+                d.element("CertificateInstallationReq", |d| {
+                    codec::certificate_installation_req_type::decode(d, 48, &mut *v)
+                })?;
+            }
         }
         8 => {
-            Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 54)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationRes(_)) {
+                *doc = Document::CertificateInstallationRes(Default::default());
+            }
+            if let Document::CertificateInstallationRes(v) = doc {
+                d.element("CertificateInstallationRes", |d| {
+                    codec::certificate_installation_res_type::decode(d, 54, &mut *v)
+                })?;
+            }
         }
-        9 => Document::CertificateUpdateReq(d.element("CertificateUpdateReq", |d| {
-            codec::certificate_update_req_type::decode(d, 55)
-        })?),
-        10 => Document::CertificateUpdateRes(d.element("CertificateUpdateRes", |d| {
-            codec::certificate_update_res_type::decode(d, 57)
-        })?),
-        11 => Document::ChargeParameterDiscoveryReq(
-            d.element("ChargeParameterDiscoveryReq", |d| {
-                codec::charge_parameter_discovery_req_type::decode(d, 69)
-            })?,
-        ),
-        12 => Document::ChargeParameterDiscoveryRes(
-            d.element("ChargeParameterDiscoveryRes", |d| {
-                codec::charge_parameter_discovery_res_type::decode(d, 105)
-            })?,
-        ),
-        13 => Document::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
-            codec::charging_status_req_type::decode(d, 106)
-        })?),
-        14 => Document::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-            codec::charging_status_res_type::decode(d, 118)
-        })?),
-        15 => Document::ContractAuthenticationReq(d.element("ContractAuthenticationReq", |d| {
-            codec::contract_authentication_req_type::decode(d, 120)
-        })?),
-        16 => Document::ContractAuthenticationRes(d.element("ContractAuthenticationRes", |d| {
-            codec::contract_authentication_res_type::decode(d, 121)
-        })?),
-        17 => Document::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-            codec::current_demand_req_type::decode(d, 131)
-        })?),
-        18 => Document::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-            codec::current_demand_res_type::decode(d, 140)
-        })?),
-        19 => Document::DcEvChargeParameter(d.element("DC_EVChargeParameter", |d| {
-            codec::dc_ev_charge_parameter_type::decode(d, 59)
-        })?),
+        9 => {
+            if !matches!(doc, Document::CertificateUpdateReq(_)) {
+                *doc = Document::CertificateUpdateReq(Default::default());
+            }
+            if let Document::CertificateUpdateReq(v) = doc {
+                d.element("CertificateUpdateReq", |d| {
+                    codec::certificate_update_req_type::decode(d, 55, &mut *v)
+                })?;
+            }
+        }
+        10 => {
+            if !matches!(doc, Document::CertificateUpdateRes(_)) {
+                *doc = Document::CertificateUpdateRes(Default::default());
+            }
+            if let Document::CertificateUpdateRes(v) = doc {
+                d.element("CertificateUpdateRes", |d| {
+                    codec::certificate_update_res_type::decode(d, 57, &mut *v)
+                })?;
+            }
+        }
+        11 => {
+            if !matches!(doc, Document::ChargeParameterDiscoveryReq(_)) {
+                *doc = Document::ChargeParameterDiscoveryReq(Default::default());
+            }
+            if let Document::ChargeParameterDiscoveryReq(v) = doc {
+                d.element("ChargeParameterDiscoveryReq", |d| {
+                    codec::charge_parameter_discovery_req_type::decode(d, 69, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::ChargeParameterDiscoveryRes(_)) {
+                *doc = Document::ChargeParameterDiscoveryRes(Default::default());
+            }
+            if let Document::ChargeParameterDiscoveryRes(v) = doc {
+                d.element("ChargeParameterDiscoveryRes", |d| {
+                    codec::charge_parameter_discovery_res_type::decode(d, 105, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::ChargingStatusReq(_)) {
+                *doc = Document::ChargingStatusReq(Default::default());
+            }
+            if let Document::ChargingStatusReq(v) = doc {
+                d.element("ChargingStatusReq", |d| {
+                    codec::charging_status_req_type::decode(d, 106, &mut *v)
+                })?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::ChargingStatusRes(_)) {
+                *doc = Document::ChargingStatusRes(Default::default());
+            }
+            if let Document::ChargingStatusRes(v) = doc {
+                d.element("ChargingStatusRes", |d| {
+                    codec::charging_status_res_type::decode(d, 118, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::ContractAuthenticationReq(_)) {
+                *doc = Document::ContractAuthenticationReq(Default::default());
+            }
+            if let Document::ContractAuthenticationReq(v) = doc {
+                d.element("ContractAuthenticationReq", |d| {
+                    codec::contract_authentication_req_type::decode(d, 120, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::ContractAuthenticationRes(_)) {
+                *doc = Document::ContractAuthenticationRes(Default::default());
+            }
+            if let Document::ContractAuthenticationRes(v) = doc {
+                d.element("ContractAuthenticationRes", |d| {
+                    codec::contract_authentication_res_type::decode(d, 121, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::CurrentDemandReq(_)) {
+                *doc = Document::CurrentDemandReq(Default::default());
+            }
+            if let Document::CurrentDemandReq(v) = doc {
+                d.element("CurrentDemandReq", |d| {
+                    codec::current_demand_req_type::decode(d, 131, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::CurrentDemandRes(_)) {
+                *doc = Document::CurrentDemandRes(Default::default());
+            }
+            if let Document::CurrentDemandRes(v) = doc {
+                d.element("CurrentDemandRes", |d| {
+                    codec::current_demand_res_type::decode(d, 140, &mut *v)
+                })?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::DcEvChargeParameter(_)) {
+                *doc = Document::DcEvChargeParameter(Default::default());
+            }
+            if let Document::DcEvChargeParameter(v) = doc {
+                d.element("DC_EVChargeParameter", |d| {
+                    codec::dc_ev_charge_parameter_type::decode(d, 59, &mut *v)
+                })?;
+            }
+        }
         20 => {
-            Document::DcEvPowerDeliveryParameter(d.element("DC_EVPowerDeliveryParameter", |d| {
-                codec::dc_ev_power_delivery_parameter_type::decode(d, 143)
-            })?)
+            if !matches!(doc, Document::DcEvPowerDeliveryParameter(_)) {
+                *doc = Document::DcEvPowerDeliveryParameter(Default::default());
+            }
+            if let Document::DcEvPowerDeliveryParameter(v) = doc {
+                d.element("DC_EVPowerDeliveryParameter", |d| {
+                    codec::dc_ev_power_delivery_parameter_type::decode(d, 143, &mut *v)
+                })?;
+            }
         }
-        21 => Document::DcEvseChargeParameter(d.element("DC_EVSEChargeParameter", |d| {
-            codec::dc_evse_charge_parameter_type::decode(d, 94)
-        })?),
-        22 => Document::DcEvseStatus(d.element("DC_EVSEStatus", |d| {
-            codec::dc_evse_status_type::decode(d, 95)
-        })?),
-        23 => Document::DcEvStatus(
-            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 60))?,
-        ),
-        24 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        25 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        26 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
-        27 => Document::EvChargeParameter(d.element("EVChargeParameter", |d| {
-            codec::ev_charge_parameter_type::decode(d, 68)
-        })?),
-        28 => Document::EvPowerDeliveryParameter(d.element("EVPowerDeliveryParameter", |d| {
-            codec::ev_power_delivery_parameter_type::decode(d, 154)
-        })?),
-        29 => Document::EvseChargeParameter(d.element("EVSEChargeParameter", |d| {
-            codec::evse_charge_parameter_type::decode(d, 104)
-        })?),
-        30 => Document::EvseStatus(
-            d.element("EVSEStatus", |d| codec::evse_status_type::decode(d, 155))?,
-        ),
-        31 => Document::EvStatus(d.element("EVStatus", |d| codec::ev_status_type::decode(d, 156))?),
-        32 => Document::Entry(d.element("Entry", |d| codec::entry_type::decode(d, 157))?),
-        33 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        35 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        36 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        37 => Document::MeteringReceiptReq(d.element("MeteringReceiptReq", |d| {
-            codec::metering_receipt_req_type::decode(d, 187)
-        })?),
-        38 => Document::MeteringReceiptRes(d.element("MeteringReceiptRes", |d| {
-            codec::metering_receipt_res_type::decode(d, 188)
-        })?),
-        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        40 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        41 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        42 => Document::PMaxScheduleEntry(d.element("PMaxScheduleEntry", |d| {
-            codec::p_max_schedule_entry_type::decode(d, 75)
-        })?),
-        43 => Document::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
-            codec::payment_details_req_type::decode(d, 192)
-        })?),
-        44 => Document::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-            codec::payment_details_res_type::decode(d, 194)
-        })?),
-        45 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 200)
-        })?),
-        46 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-            codec::power_delivery_res_type::decode(d, 201)
-        })?),
-        47 => Document::PreChargeReq(d.element("PreChargeReq", |d| {
-            codec::pre_charge_req_type::decode(d, 202)
-        })?),
-        48 => Document::PreChargeRes(d.element("PreChargeRes", |d| {
-            codec::pre_charge_res_type::decode(d, 203)
-        })?),
-        49 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        50 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        51 => Document::RelativeTimeInterval(d.element("RelativeTimeInterval", |d| {
-            codec::relative_time_interval_type::decode(d, 76)
-        })?),
-        52 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        53 => Document::SaScheduleList(d.element("SAScheduleList", |d| {
-            codec::sa_schedule_list_type::decode(d, 70)
-        })?),
-        54 => Document::SaSchedules(
-            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 93))?,
-        ),
-        55 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        56 => Document::SalesTariffEntry(d.element("SalesTariffEntry", |d| {
-            codec::sales_tariff_entry_type::decode(d, 85)
-        })?),
-        57 => Document::ServiceCharge(d.element("ServiceCharge", |d| {
-            codec::service_charge_type::decode(d, 211)
-        })?),
-        58 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 213)
-        })?),
-        59 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 226)
-        })?),
-        60 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 229)
-        })?),
-        61 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 235)
-        })?),
+        21 => {
+            if !matches!(doc, Document::DcEvseChargeParameter(_)) {
+                *doc = Document::DcEvseChargeParameter(Default::default());
+            }
+            if let Document::DcEvseChargeParameter(v) = doc {
+                d.element("DC_EVSEChargeParameter", |d| {
+                    codec::dc_evse_charge_parameter_type::decode(d, 94, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::DcEvseStatus(_)) {
+                *doc = Document::DcEvseStatus(Default::default());
+            }
+            if let Document::DcEvseStatus(v) = doc {
+                d.element("DC_EVSEStatus", |d| {
+                    codec::dc_evse_status_type::decode(d, 95, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::DcEvStatus(_)) {
+                *doc = Document::DcEvStatus(Default::default());
+            }
+            if let Document::DcEvStatus(v) = doc {
+                d.element("DC_EVStatus", |d| {
+                    codec::dc_ev_status_type::decode(d, 60, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::EvChargeParameter(_)) {
+                *doc = Document::EvChargeParameter(Default::default());
+            }
+            if let Document::EvChargeParameter(v) = doc {
+                d.element("EVChargeParameter", |d| {
+                    codec::ev_charge_parameter_type::decode(d, 68, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::EvPowerDeliveryParameter(_)) {
+                *doc = Document::EvPowerDeliveryParameter(Default::default());
+            }
+            if let Document::EvPowerDeliveryParameter(v) = doc {
+                d.element("EVPowerDeliveryParameter", |d| {
+                    codec::ev_power_delivery_parameter_type::decode(d, 154, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::EvseChargeParameter(_)) {
+                *doc = Document::EvseChargeParameter(Default::default());
+            }
+            if let Document::EvseChargeParameter(v) = doc {
+                d.element("EVSEChargeParameter", |d| {
+                    codec::evse_charge_parameter_type::decode(d, 104, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::EvseStatus(_)) {
+                *doc = Document::EvseStatus(Default::default());
+            }
+            if let Document::EvseStatus(v) = doc {
+                d.element("EVSEStatus", |d| {
+                    codec::evse_status_type::decode(d, 155, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::EvStatus(_)) {
+                *doc = Document::EvStatus(Default::default());
+            }
+            if let Document::EvStatus(v) = doc {
+                d.element("EVStatus", |d| {
+                    codec::ev_status_type::decode(d, 156, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::Entry(_)) {
+                *doc = Document::Entry(Default::default());
+            }
+            if let Document::Entry(v) = doc {
+                d.element("Entry", |d| codec::entry_type::decode(d, 157, &mut *v))?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        34 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        35 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::MeteringReceiptReq(_)) {
+                *doc = Document::MeteringReceiptReq(Default::default());
+            }
+            if let Document::MeteringReceiptReq(v) = doc {
+                d.element("MeteringReceiptReq", |d| {
+                    codec::metering_receipt_req_type::decode(d, 187, &mut *v)
+                })?;
+            }
+        }
+        38 => {
+            if !matches!(doc, Document::MeteringReceiptRes(_)) {
+                *doc = Document::MeteringReceiptRes(Default::default());
+            }
+            if let Document::MeteringReceiptRes(v) = doc {
+                d.element("MeteringReceiptRes", |d| {
+                    codec::metering_receipt_res_type::decode(d, 188, &mut *v)
+                })?;
+            }
+        }
+        39 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        40 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        41 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        42 => {
+            if !matches!(doc, Document::PMaxScheduleEntry(_)) {
+                *doc = Document::PMaxScheduleEntry(Default::default());
+            }
+            if let Document::PMaxScheduleEntry(v) = doc {
+                d.element("PMaxScheduleEntry", |d| {
+                    codec::p_max_schedule_entry_type::decode(d, 75, &mut *v)
+                })?;
+            }
+        }
+        43 => {
+            if !matches!(doc, Document::PaymentDetailsReq(_)) {
+                *doc = Document::PaymentDetailsReq(Default::default());
+            }
+            if let Document::PaymentDetailsReq(v) = doc {
+                d.element("PaymentDetailsReq", |d| {
+                    codec::payment_details_req_type::decode(d, 192, &mut *v)
+                })?;
+            }
+        }
+        44 => {
+            if !matches!(doc, Document::PaymentDetailsRes(_)) {
+                *doc = Document::PaymentDetailsRes(Default::default());
+            }
+            if let Document::PaymentDetailsRes(v) = doc {
+                d.element("PaymentDetailsRes", |d| {
+                    codec::payment_details_res_type::decode(d, 194, &mut *v)
+                })?;
+            }
+        }
+        45 => {
+            if !matches!(doc, Document::PowerDeliveryReq(_)) {
+                *doc = Document::PowerDeliveryReq(Default::default());
+            }
+            if let Document::PowerDeliveryReq(v) = doc {
+                d.element("PowerDeliveryReq", |d| {
+                    codec::power_delivery_req_type::decode(d, 200, &mut *v)
+                })?;
+            }
+        }
+        46 => {
+            if !matches!(doc, Document::PowerDeliveryRes(_)) {
+                *doc = Document::PowerDeliveryRes(Default::default());
+            }
+            if let Document::PowerDeliveryRes(v) = doc {
+                d.element("PowerDeliveryRes", |d| {
+                    codec::power_delivery_res_type::decode(d, 201, &mut *v)
+                })?;
+            }
+        }
+        47 => {
+            if !matches!(doc, Document::PreChargeReq(_)) {
+                *doc = Document::PreChargeReq(Default::default());
+            }
+            if let Document::PreChargeReq(v) = doc {
+                d.element("PreChargeReq", |d| {
+                    codec::pre_charge_req_type::decode(d, 202, &mut *v)
+                })?;
+            }
+        }
+        48 => {
+            if !matches!(doc, Document::PreChargeRes(_)) {
+                *doc = Document::PreChargeRes(Default::default());
+            }
+            if let Document::PreChargeRes(v) = doc {
+                d.element("PreChargeRes", |d| {
+                    codec::pre_charge_res_type::decode(d, 203, &mut *v)
+                })?;
+            }
+        }
+        49 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        50 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        51 => {
+            if !matches!(doc, Document::RelativeTimeInterval(_)) {
+                *doc = Document::RelativeTimeInterval(Default::default());
+            }
+            if let Document::RelativeTimeInterval(v) = doc {
+                d.element("RelativeTimeInterval", |d| {
+                    codec::relative_time_interval_type::decode(d, 76, &mut *v)
+                })?;
+            }
+        }
+        52 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        53 => {
+            if !matches!(doc, Document::SaScheduleList(_)) {
+                *doc = Document::SaScheduleList(Default::default());
+            }
+            if let Document::SaScheduleList(v) = doc {
+                d.element("SAScheduleList", |d| {
+                    codec::sa_schedule_list_type::decode(d, 70, &mut *v)
+                })?;
+            }
+        }
+        54 => {
+            if !matches!(doc, Document::SaSchedules(_)) {
+                *doc = Document::SaSchedules(Default::default());
+            }
+            if let Document::SaSchedules(v) = doc {
+                d.element("SASchedules", |d| {
+                    codec::sa_schedules_type::decode(d, 93, &mut *v)
+                })?;
+            }
+        }
+        55 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        56 => {
+            if !matches!(doc, Document::SalesTariffEntry(_)) {
+                *doc = Document::SalesTariffEntry(Default::default());
+            }
+            if let Document::SalesTariffEntry(v) = doc {
+                d.element("SalesTariffEntry", |d| {
+                    codec::sales_tariff_entry_type::decode(d, 85, &mut *v)
+                })?;
+            }
+        }
+        57 => {
+            if !matches!(doc, Document::ServiceCharge(_)) {
+                *doc = Document::ServiceCharge(Default::default());
+            }
+            if let Document::ServiceCharge(v) = doc {
+                d.element("ServiceCharge", |d| {
+                    codec::service_charge_type::decode(d, 211, &mut *v)
+                })?;
+            }
+        }
+        58 => {
+            if !matches!(doc, Document::ServiceDetailReq(_)) {
+                *doc = Document::ServiceDetailReq(Default::default());
+            }
+            if let Document::ServiceDetailReq(v) = doc {
+                d.element("ServiceDetailReq", |d| {
+                    codec::service_detail_req_type::decode(d, 213, &mut *v)
+                })?;
+            }
+        }
+        59 => {
+            if !matches!(doc, Document::ServiceDetailRes(_)) {
+                *doc = Document::ServiceDetailRes(Default::default());
+            }
+            if let Document::ServiceDetailRes(v) = doc {
+                d.element("ServiceDetailRes", |d| {
+                    codec::service_detail_res_type::decode(d, 226, &mut *v)
+                })?;
+            }
+        }
+        60 => {
+            if !matches!(doc, Document::ServiceDiscoveryReq(_)) {
+                *doc = Document::ServiceDiscoveryReq(Default::default());
+            }
+            if let Document::ServiceDiscoveryReq(v) = doc {
+                d.element("ServiceDiscoveryReq", |d| {
+                    codec::service_discovery_req_type::decode(d, 229, &mut *v)
+                })?;
+            }
+        }
+        61 => {
+            if !matches!(doc, Document::ServiceDiscoveryRes(_)) {
+                *doc = Document::ServiceDiscoveryRes(Default::default());
+            }
+            if let Document::ServiceDiscoveryRes(v) = doc {
+                d.element("ServiceDiscoveryRes", |d| {
+                    codec::service_discovery_res_type::decode(d, 235, &mut *v)
+                })?;
+            }
+        }
         62 => {
-            Document::ServicePaymentSelectionReq(d.element("ServicePaymentSelectionReq", |d| {
-                codec::service_payment_selection_req_type::decode(d, 239)
-            })?)
+            if !matches!(doc, Document::ServicePaymentSelectionReq(_)) {
+                *doc = Document::ServicePaymentSelectionReq(Default::default());
+            }
+            if let Document::ServicePaymentSelectionReq(v) = doc {
+                d.element("ServicePaymentSelectionReq", |d| {
+                    codec::service_payment_selection_req_type::decode(d, 239, &mut *v)
+                })?;
+            }
         }
         63 => {
-            Document::ServicePaymentSelectionRes(d.element("ServicePaymentSelectionRes", |d| {
-                codec::service_payment_selection_res_type::decode(d, 240)
-            })?)
+            if !matches!(doc, Document::ServicePaymentSelectionRes(_)) {
+                *doc = Document::ServicePaymentSelectionRes(Default::default());
+            }
+            if let Document::ServicePaymentSelectionRes(v) = doc {
+                d.element("ServicePaymentSelectionRes", |d| {
+                    codec::service_payment_selection_res_type::decode(d, 240, &mut *v)
+                })?;
+            }
         }
-        64 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 242)
-        })?),
-        65 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
-            codec::session_setup_res_type::decode(d, 243)
-        })?),
-        66 => Document::SessionStopReq(d.element("SessionStopReq", |d| {
-            codec::session_stop_type::decode(d, 244)
-        })?),
-        67 => Document::SessionStopRes(d.element("SessionStopRes", |d| {
-            codec::session_stop_res_type::decode(d, 245)
-        })?),
-        68 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        69 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        70 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        71 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        72 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        73 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        74 => Document::TimeInterval(
-            d.element("TimeInterval", |d| codec::interval_type::decode(d, 79))?,
-        ),
-        75 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        76 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
+        64 => {
+            if !matches!(doc, Document::SessionSetupReq(_)) {
+                *doc = Document::SessionSetupReq(Default::default());
+            }
+            if let Document::SessionSetupReq(v) = doc {
+                d.element("SessionSetupReq", |d| {
+                    codec::session_setup_req_type::decode(d, 242, &mut *v)
+                })?;
+            }
+        }
+        65 => {
+            if !matches!(doc, Document::SessionSetupRes(_)) {
+                *doc = Document::SessionSetupRes(Default::default());
+            }
+            if let Document::SessionSetupRes(v) = doc {
+                d.element("SessionSetupRes", |d| {
+                    codec::session_setup_res_type::decode(d, 243, &mut *v)
+                })?;
+            }
+        }
+        66 => {
+            if !matches!(doc, Document::SessionStopReq(_)) {
+                *doc = Document::SessionStopReq(Default::default());
+            }
+            if let Document::SessionStopReq(v) = doc {
+                d.element("SessionStopReq", |d| {
+                    codec::session_stop_type::decode(d, 244, &mut *v)
+                })?;
+            }
+        }
+        67 => {
+            if !matches!(doc, Document::SessionStopRes(_)) {
+                *doc = Document::SessionStopRes(Default::default());
+            }
+            if let Document::SessionStopRes(v) = doc {
+                d.element("SessionStopRes", |d| {
+                    codec::session_stop_res_type::decode(d, 245, &mut *v)
+                })?;
+            }
+        }
+        68 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        69 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        70 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        71 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        72 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        73 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        74 => {
+            if !matches!(doc, Document::TimeInterval(_)) {
+                *doc = Document::TimeInterval(Default::default());
+            }
+            if let Document::TimeInterval(v) = doc {
+                d.element("TimeInterval", |d| {
+                    codec::interval_type::decode(d, 79, &mut *v)
+                })?;
+            }
+        }
+        75 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        76 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
         77 => {
-            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 262))?)
+            if !matches!(doc, Document::V2gMessage(_)) {
+                *doc = Document::V2gMessage(Default::default());
+            }
+            if let Document::V2gMessage(v) = doc {
+                d.element("V2G_Message", |d| {
+                    codec::v2g_message::decode(d, 262, &mut *v)
+                })?;
+            }
         }
-        78 => Document::WeldingDetectionReq(d.element("WeldingDetectionReq", |d| {
-            codec::welding_detection_req_type::decode(d, 260)
-        })?),
-        79 => Document::WeldingDetectionRes(d.element("WeldingDetectionRes", |d| {
-            codec::welding_detection_res_type::decode(d, 261)
-        })?),
-        80 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        78 => {
+            if !matches!(doc, Document::WeldingDetectionReq(_)) {
+                *doc = Document::WeldingDetectionReq(Default::default());
+            }
+            if let Document::WeldingDetectionReq(v) = doc {
+                d.element("WeldingDetectionReq", |d| {
+                    codec::welding_detection_req_type::decode(d, 260, &mut *v)
+                })?;
+            }
+        }
+        79 => {
+            if !matches!(doc, Document::WeldingDetectionRes(_)) {
+                *doc = Document::WeldingDetectionRes(Default::default());
+            }
+            if let Document::WeldingDetectionRes(v) = doc {
+                d.element("WeldingDetectionRes", |d| {
+                    codec::welding_detection_res_type::decode(d, 261, &mut *v)
+                })?;
+            }
+        }
+        80 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         81 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -3053,7 +3716,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 82,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a DIN SPEC 70121:2014 document (without the V2GTP header).
@@ -3061,7 +3725,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a DIN SPEC 70121:2014 document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::AcEvChargeParameter(v) => {
             e.write_nbit(0, 7);
@@ -3541,7 +4216,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl BodyElement {
@@ -3893,61 +4569,51 @@ pub(crate) mod codec {
         const S4: &[u8] = &[EV_MIN_CURRENT];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvChargeParameterType, DecodeError> {
+            out: &mut AcEvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = {
-                if t != DEPARTURE_TIME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_e_amount = {
-                if t != E_AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EAmount", |d| physical_value_type::decode(d, 10))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_max_voltage = {
-                if t != EV_MAX_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 14))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_max_current = {
-                if t != EV_MAX_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 15))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_min_current = {
-                if t != EV_MIN_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 16))?;
-                t = d.read_event(S5)?;
-                v
-            };
+            if t != DEPARTURE_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.departure_time =
+                d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+            t = d.read_event(S1)?;
+            if t != E_AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EAmount", |d| {
+                physical_value_type::decode(d, 10, &mut out.e_amount)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAX_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaxVoltage", |d| {
+                physical_value_type::decode(d, 14, &mut out.ev_max_voltage)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MAX_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaxCurrent", |d| {
+                physical_value_type::decode(d, 15, &mut out.ev_max_current)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MIN_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinCurrent", |d| {
+                physical_value_type::decode(d, 16, &mut out.ev_min_current)
+            })?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvChargeParameterType {
-                departure_time: f_departure_time,
-                e_amount: f_e_amount,
-                ev_max_voltage: f_ev_max_voltage,
-                ev_max_current: f_ev_max_current,
-                ev_min_current: f_ev_min_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4008,52 +4674,45 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVSE_MIN_CURRENT];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvseChargeParameterType, DecodeError> {
+            out: &mut AcEvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ac_evse_status = {
-                if t != AC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 18))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_max_voltage = {
-                if t != EVSE_MAX_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaxVoltage", |d| physical_value_type::decode(d, 23))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_max_current = {
-                if t != EVSE_MAX_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 24))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_min_current = {
-                if t != EVSE_MIN_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinCurrent", |d| physical_value_type::decode(d, 25))?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != AC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("AC_EVSEStatus", |d| {
+                ac_evse_status_type::decode(d, 18, &mut out.ac_evse_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_MAX_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaxVoltage", |d| {
+                physical_value_type::decode(d, 23, &mut out.evse_max_voltage)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MAX_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaxCurrent", |d| {
+                physical_value_type::decode(d, 24, &mut out.evse_max_current)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_MIN_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinCurrent", |d| {
+                physical_value_type::decode(d, 25, &mut out.evse_min_current)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvseChargeParameterType {
-                ac_evse_status: f_ac_evse_status,
-                evse_max_voltage: f_evse_max_voltage,
-                evse_max_current: f_evse_max_current,
-                evse_min_current: f_evse_min_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4105,54 +4764,40 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVSE_NOTIFICATION];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvseStatusType, DecodeError> {
+            out: &mut AcEvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_power_switch_closed = {
-                if t != POWER_SWITCH_CLOSED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PowerSwitchClosed", |d| d.read_bool())?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_rcd = {
-                if t != RCD {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("RCD", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u32>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != POWER_SWITCH_CLOSED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.power_switch_closed = d.simple("PowerSwitchClosed", |d| d.read_bool())?;
+            t = d.read_event(S1)?;
+            if t != RCD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.rcd = d.simple("RCD", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u32>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvseStatusType {
-                power_switch_closed: f_power_switch_closed,
-                rcd: f_rcd,
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4208,15 +4853,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BodyBaseType, DecodeError> {
+            _out: &mut BodyBaseType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BodyBaseType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4309,9 +4956,14 @@ pub(crate) mod codec {
         ];
         const S1: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<BodyType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut BodyType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_body_element = if matches!(
+            if matches!(
                 t,
                 BODY_ELEMENT
                     | CABLE_CHECK_REQ
@@ -4349,189 +5001,401 @@ pub(crate) mod codec {
                     | WELDING_DETECTION_REQ
                     | WELDING_DETECTION_RES
             ) {
-                Some({
-                    let v = match t {
-                        BODY_ELEMENT => BodyElement::BodyElement(
-                            d.element("BodyElement", |d| body_base_type::decode(d, 27))?,
-                        ),
-                        CABLE_CHECK_REQ => {
-                            BodyElement::CableCheckReq(d.element("CableCheckReq", |d| {
-                                cable_check_req_type::decode(d, 34)
-                            })?)
+                let x1 = out.body_element.get_or_insert_with(Default::default);
+                match t {
+                    BODY_ELEMENT => {
+                        if !matches!(*x1, BodyElement::BodyElement(_)) {
+                            *x1 = BodyElement::BodyElement(Default::default());
                         }
-                        CABLE_CHECK_RES => {
-                            BodyElement::CableCheckRes(d.element("CableCheckRes", |d| {
-                                cable_check_res_type::decode(d, 40)
-                            })?)
+                        let BodyElement::BodyElement(x2) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("BodyElement", |d| body_base_type::decode(d, 27, &mut *x2))?;
+                    }
+                    CABLE_CHECK_REQ => {
+                        if !matches!(*x1, BodyElement::CableCheckReq(_)) {
+                            *x1 = BodyElement::CableCheckReq(Default::default());
                         }
-                        CERTIFICATE_INSTALLATION_REQ => BodyElement::CertificateInstallationReq(
-                            d.element("CertificateInstallationReq", |d| {
-                                certificate_installation_req_type::decode(d, 48)
-                            })?,
-                        ),
-                        CERTIFICATE_INSTALLATION_RES => BodyElement::CertificateInstallationRes(
-                            d.element("CertificateInstallationRes", |d| {
-                                certificate_installation_res_type::decode(d, 54)
-                            })?,
-                        ),
-                        CERTIFICATE_UPDATE_REQ => BodyElement::CertificateUpdateReq(
-                            d.element("CertificateUpdateReq", |d| {
-                                certificate_update_req_type::decode(d, 55)
-                            })?,
-                        ),
-                        CERTIFICATE_UPDATE_RES => BodyElement::CertificateUpdateRes(
-                            d.element("CertificateUpdateRes", |d| {
-                                certificate_update_res_type::decode(d, 57)
-                            })?,
-                        ),
-                        CHARGE_PARAMETER_DISCOVERY_REQ => BodyElement::ChargeParameterDiscoveryReq(
-                            d.element("ChargeParameterDiscoveryReq", |d| {
-                                charge_parameter_discovery_req_type::decode(d, 69)
-                            })?,
-                        ),
-                        CHARGE_PARAMETER_DISCOVERY_RES => BodyElement::ChargeParameterDiscoveryRes(
-                            d.element("ChargeParameterDiscoveryRes", |d| {
-                                charge_parameter_discovery_res_type::decode(d, 105)
-                            })?,
-                        ),
-                        CHARGING_STATUS_REQ => {
-                            BodyElement::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
-                                charging_status_req_type::decode(d, 106)
-                            })?)
+                        let BodyElement::CableCheckReq(x3) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CableCheckReq", |d| {
+                            cable_check_req_type::decode(d, 34, &mut *x3)
+                        })?;
+                    }
+                    CABLE_CHECK_RES => {
+                        if !matches!(*x1, BodyElement::CableCheckRes(_)) {
+                            *x1 = BodyElement::CableCheckRes(Default::default());
                         }
-                        CHARGING_STATUS_RES => {
-                            BodyElement::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-                                charging_status_res_type::decode(d, 118)
-                            })?)
+                        let BodyElement::CableCheckRes(x4) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CableCheckRes", |d| {
+                            cable_check_res_type::decode(d, 40, &mut *x4)
+                        })?;
+                    }
+                    CERTIFICATE_INSTALLATION_REQ => {
+                        if !matches!(*x1, BodyElement::CertificateInstallationReq(_)) {
+                            *x1 = BodyElement::CertificateInstallationReq(Default::default());
                         }
-                        CONTRACT_AUTHENTICATION_REQ => BodyElement::ContractAuthenticationReq(
-                            d.element("ContractAuthenticationReq", |d| {
-                                contract_authentication_req_type::decode(d, 120)
-                            })?,
-                        ),
-                        CONTRACT_AUTHENTICATION_RES => BodyElement::ContractAuthenticationRes(
-                            d.element("ContractAuthenticationRes", |d| {
-                                contract_authentication_res_type::decode(d, 121)
-                            })?,
-                        ),
-                        CURRENT_DEMAND_REQ => {
-                            BodyElement::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-                                current_demand_req_type::decode(d, 131)
-                            })?)
+                        let BodyElement::CertificateInstallationReq(x5) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateInstallationReq", |d| {
+                            certificate_installation_req_type::decode(d, 48, &mut *x5)
+                        })?;
+                    }
+                    CERTIFICATE_INSTALLATION_RES => {
+                        if !matches!(*x1, BodyElement::CertificateInstallationRes(_)) {
+                            *x1 = BodyElement::CertificateInstallationRes(Default::default());
                         }
-                        CURRENT_DEMAND_RES => {
-                            BodyElement::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-                                current_demand_res_type::decode(d, 140)
-                            })?)
+                        let BodyElement::CertificateInstallationRes(x6) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateInstallationRes", |d| {
+                            certificate_installation_res_type::decode(d, 54, &mut *x6)
+                        })?;
+                    }
+                    CERTIFICATE_UPDATE_REQ => {
+                        if !matches!(*x1, BodyElement::CertificateUpdateReq(_)) {
+                            *x1 = BodyElement::CertificateUpdateReq(Default::default());
                         }
-                        METERING_RECEIPT_REQ => BodyElement::MeteringReceiptReq(
-                            d.element("MeteringReceiptReq", |d| {
-                                metering_receipt_req_type::decode(d, 187)
-                            })?,
-                        ),
-                        METERING_RECEIPT_RES => BodyElement::MeteringReceiptRes(
-                            d.element("MeteringReceiptRes", |d| {
-                                metering_receipt_res_type::decode(d, 188)
-                            })?,
-                        ),
-                        PAYMENT_DETAILS_REQ => {
-                            BodyElement::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
-                                payment_details_req_type::decode(d, 192)
-                            })?)
+                        let BodyElement::CertificateUpdateReq(x7) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateUpdateReq", |d| {
+                            certificate_update_req_type::decode(d, 55, &mut *x7)
+                        })?;
+                    }
+                    CERTIFICATE_UPDATE_RES => {
+                        if !matches!(*x1, BodyElement::CertificateUpdateRes(_)) {
+                            *x1 = BodyElement::CertificateUpdateRes(Default::default());
                         }
-                        PAYMENT_DETAILS_RES => {
-                            BodyElement::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-                                payment_details_res_type::decode(d, 194)
-                            })?)
+                        let BodyElement::CertificateUpdateRes(x8) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateUpdateRes", |d| {
+                            certificate_update_res_type::decode(d, 57, &mut *x8)
+                        })?;
+                    }
+                    CHARGE_PARAMETER_DISCOVERY_REQ => {
+                        if !matches!(*x1, BodyElement::ChargeParameterDiscoveryReq(_)) {
+                            *x1 = BodyElement::ChargeParameterDiscoveryReq(Default::default());
                         }
-                        POWER_DELIVERY_REQ => {
-                            BodyElement::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-                                power_delivery_req_type::decode(d, 200)
-                            })?)
+                        let BodyElement::ChargeParameterDiscoveryReq(x9) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargeParameterDiscoveryReq", |d| {
+                            charge_parameter_discovery_req_type::decode(d, 69, &mut *x9)
+                        })?;
+                    }
+                    CHARGE_PARAMETER_DISCOVERY_RES => {
+                        if !matches!(*x1, BodyElement::ChargeParameterDiscoveryRes(_)) {
+                            *x1 = BodyElement::ChargeParameterDiscoveryRes(Default::default());
                         }
-                        POWER_DELIVERY_RES => {
-                            BodyElement::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-                                power_delivery_res_type::decode(d, 201)
-                            })?)
+                        let BodyElement::ChargeParameterDiscoveryRes(x10) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargeParameterDiscoveryRes", |d| {
+                            charge_parameter_discovery_res_type::decode(d, 105, &mut *x10)
+                        })?;
+                    }
+                    CHARGING_STATUS_REQ => {
+                        if !matches!(*x1, BodyElement::ChargingStatusReq(_)) {
+                            *x1 = BodyElement::ChargingStatusReq(Default::default());
                         }
-                        PRE_CHARGE_REQ => BodyElement::PreChargeReq(
-                            d.element("PreChargeReq", |d| pre_charge_req_type::decode(d, 202))?,
-                        ),
-                        PRE_CHARGE_RES => BodyElement::PreChargeRes(
-                            d.element("PreChargeRes", |d| pre_charge_res_type::decode(d, 203))?,
-                        ),
-                        SERVICE_DETAIL_REQ => {
-                            BodyElement::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-                                service_detail_req_type::decode(d, 213)
-                            })?)
+                        let BodyElement::ChargingStatusReq(x11) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargingStatusReq", |d| {
+                            charging_status_req_type::decode(d, 106, &mut *x11)
+                        })?;
+                    }
+                    CHARGING_STATUS_RES => {
+                        if !matches!(*x1, BodyElement::ChargingStatusRes(_)) {
+                            *x1 = BodyElement::ChargingStatusRes(Default::default());
                         }
-                        SERVICE_DETAIL_RES => {
-                            BodyElement::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-                                service_detail_res_type::decode(d, 226)
-                            })?)
+                        let BodyElement::ChargingStatusRes(x12) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargingStatusRes", |d| {
+                            charging_status_res_type::decode(d, 118, &mut *x12)
+                        })?;
+                    }
+                    CONTRACT_AUTHENTICATION_REQ => {
+                        if !matches!(*x1, BodyElement::ContractAuthenticationReq(_)) {
+                            *x1 = BodyElement::ContractAuthenticationReq(Default::default());
                         }
-                        SERVICE_DISCOVERY_REQ => BodyElement::ServiceDiscoveryReq(
-                            d.element("ServiceDiscoveryReq", |d| {
-                                service_discovery_req_type::decode(d, 229)
-                            })?,
-                        ),
-                        SERVICE_DISCOVERY_RES => BodyElement::ServiceDiscoveryRes(
-                            d.element("ServiceDiscoveryRes", |d| {
-                                service_discovery_res_type::decode(d, 235)
-                            })?,
-                        ),
-                        SERVICE_PAYMENT_SELECTION_REQ => BodyElement::ServicePaymentSelectionReq(
-                            d.element("ServicePaymentSelectionReq", |d| {
-                                service_payment_selection_req_type::decode(d, 239)
-                            })?,
-                        ),
-                        SERVICE_PAYMENT_SELECTION_RES => BodyElement::ServicePaymentSelectionRes(
-                            d.element("ServicePaymentSelectionRes", |d| {
-                                service_payment_selection_res_type::decode(d, 240)
-                            })?,
-                        ),
-                        SESSION_SETUP_REQ => {
-                            BodyElement::SessionSetupReq(d.element("SessionSetupReq", |d| {
-                                session_setup_req_type::decode(d, 242)
-                            })?)
+                        let BodyElement::ContractAuthenticationReq(x13) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ContractAuthenticationReq", |d| {
+                            contract_authentication_req_type::decode(d, 120, &mut *x13)
+                        })?;
+                    }
+                    CONTRACT_AUTHENTICATION_RES => {
+                        if !matches!(*x1, BodyElement::ContractAuthenticationRes(_)) {
+                            *x1 = BodyElement::ContractAuthenticationRes(Default::default());
                         }
-                        SESSION_SETUP_RES => {
-                            BodyElement::SessionSetupRes(d.element("SessionSetupRes", |d| {
-                                session_setup_res_type::decode(d, 243)
-                            })?)
+                        let BodyElement::ContractAuthenticationRes(x14) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ContractAuthenticationRes", |d| {
+                            contract_authentication_res_type::decode(d, 121, &mut *x14)
+                        })?;
+                    }
+                    CURRENT_DEMAND_REQ => {
+                        if !matches!(*x1, BodyElement::CurrentDemandReq(_)) {
+                            *x1 = BodyElement::CurrentDemandReq(Default::default());
                         }
-                        SESSION_STOP_REQ => BodyElement::SessionStopReq(
-                            d.element("SessionStopReq", |d| session_stop_type::decode(d, 244))?,
-                        ),
-                        SESSION_STOP_RES => {
-                            BodyElement::SessionStopRes(d.element("SessionStopRes", |d| {
-                                session_stop_res_type::decode(d, 245)
-                            })?)
+                        let BodyElement::CurrentDemandReq(x15) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CurrentDemandReq", |d| {
+                            current_demand_req_type::decode(d, 131, &mut *x15)
+                        })?;
+                    }
+                    CURRENT_DEMAND_RES => {
+                        if !matches!(*x1, BodyElement::CurrentDemandRes(_)) {
+                            *x1 = BodyElement::CurrentDemandRes(Default::default());
                         }
-                        WELDING_DETECTION_REQ => BodyElement::WeldingDetectionReq(
-                            d.element("WeldingDetectionReq", |d| {
-                                welding_detection_req_type::decode(d, 260)
-                            })?,
-                        ),
-                        WELDING_DETECTION_RES => BodyElement::WeldingDetectionRes(
-                            d.element("WeldingDetectionRes", |d| {
-                                welding_detection_res_type::decode(d, 261)
-                            })?,
-                        ),
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    t = d.read_event(S1)?;
-                    v
-                })
+                        let BodyElement::CurrentDemandRes(x16) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CurrentDemandRes", |d| {
+                            current_demand_res_type::decode(d, 140, &mut *x16)
+                        })?;
+                    }
+                    METERING_RECEIPT_REQ => {
+                        if !matches!(*x1, BodyElement::MeteringReceiptReq(_)) {
+                            *x1 = BodyElement::MeteringReceiptReq(Default::default());
+                        }
+                        let BodyElement::MeteringReceiptReq(x17) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("MeteringReceiptReq", |d| {
+                            metering_receipt_req_type::decode(d, 187, &mut *x17)
+                        })?;
+                    }
+                    METERING_RECEIPT_RES => {
+                        if !matches!(*x1, BodyElement::MeteringReceiptRes(_)) {
+                            *x1 = BodyElement::MeteringReceiptRes(Default::default());
+                        }
+                        let BodyElement::MeteringReceiptRes(x18) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("MeteringReceiptRes", |d| {
+                            metering_receipt_res_type::decode(d, 188, &mut *x18)
+                        })?;
+                    }
+                    PAYMENT_DETAILS_REQ => {
+                        if !matches!(*x1, BodyElement::PaymentDetailsReq(_)) {
+                            *x1 = BodyElement::PaymentDetailsReq(Default::default());
+                        }
+                        let BodyElement::PaymentDetailsReq(x19) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentDetailsReq", |d| {
+                            payment_details_req_type::decode(d, 192, &mut *x19)
+                        })?;
+                    }
+                    PAYMENT_DETAILS_RES => {
+                        if !matches!(*x1, BodyElement::PaymentDetailsRes(_)) {
+                            *x1 = BodyElement::PaymentDetailsRes(Default::default());
+                        }
+                        let BodyElement::PaymentDetailsRes(x20) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentDetailsRes", |d| {
+                            payment_details_res_type::decode(d, 194, &mut *x20)
+                        })?;
+                    }
+                    POWER_DELIVERY_REQ => {
+                        if !matches!(*x1, BodyElement::PowerDeliveryReq(_)) {
+                            *x1 = BodyElement::PowerDeliveryReq(Default::default());
+                        }
+                        let BodyElement::PowerDeliveryReq(x21) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PowerDeliveryReq", |d| {
+                            power_delivery_req_type::decode(d, 200, &mut *x21)
+                        })?;
+                    }
+                    POWER_DELIVERY_RES => {
+                        if !matches!(*x1, BodyElement::PowerDeliveryRes(_)) {
+                            *x1 = BodyElement::PowerDeliveryRes(Default::default());
+                        }
+                        let BodyElement::PowerDeliveryRes(x22) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PowerDeliveryRes", |d| {
+                            power_delivery_res_type::decode(d, 201, &mut *x22)
+                        })?;
+                    }
+                    PRE_CHARGE_REQ => {
+                        if !matches!(*x1, BodyElement::PreChargeReq(_)) {
+                            *x1 = BodyElement::PreChargeReq(Default::default());
+                        }
+                        let BodyElement::PreChargeReq(x23) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PreChargeReq", |d| {
+                            pre_charge_req_type::decode(d, 202, &mut *x23)
+                        })?;
+                    }
+                    PRE_CHARGE_RES => {
+                        if !matches!(*x1, BodyElement::PreChargeRes(_)) {
+                            *x1 = BodyElement::PreChargeRes(Default::default());
+                        }
+                        let BodyElement::PreChargeRes(x24) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PreChargeRes", |d| {
+                            pre_charge_res_type::decode(d, 203, &mut *x24)
+                        })?;
+                    }
+                    SERVICE_DETAIL_REQ => {
+                        if !matches!(*x1, BodyElement::ServiceDetailReq(_)) {
+                            *x1 = BodyElement::ServiceDetailReq(Default::default());
+                        }
+                        let BodyElement::ServiceDetailReq(x25) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDetailReq", |d| {
+                            service_detail_req_type::decode(d, 213, &mut *x25)
+                        })?;
+                    }
+                    SERVICE_DETAIL_RES => {
+                        if !matches!(*x1, BodyElement::ServiceDetailRes(_)) {
+                            *x1 = BodyElement::ServiceDetailRes(Default::default());
+                        }
+                        let BodyElement::ServiceDetailRes(x26) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDetailRes", |d| {
+                            service_detail_res_type::decode(d, 226, &mut *x26)
+                        })?;
+                    }
+                    SERVICE_DISCOVERY_REQ => {
+                        if !matches!(*x1, BodyElement::ServiceDiscoveryReq(_)) {
+                            *x1 = BodyElement::ServiceDiscoveryReq(Default::default());
+                        }
+                        let BodyElement::ServiceDiscoveryReq(x27) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDiscoveryReq", |d| {
+                            service_discovery_req_type::decode(d, 229, &mut *x27)
+                        })?;
+                    }
+                    SERVICE_DISCOVERY_RES => {
+                        if !matches!(*x1, BodyElement::ServiceDiscoveryRes(_)) {
+                            *x1 = BodyElement::ServiceDiscoveryRes(Default::default());
+                        }
+                        let BodyElement::ServiceDiscoveryRes(x28) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDiscoveryRes", |d| {
+                            service_discovery_res_type::decode(d, 235, &mut *x28)
+                        })?;
+                    }
+                    SERVICE_PAYMENT_SELECTION_REQ => {
+                        if !matches!(*x1, BodyElement::ServicePaymentSelectionReq(_)) {
+                            *x1 = BodyElement::ServicePaymentSelectionReq(Default::default());
+                        }
+                        let BodyElement::ServicePaymentSelectionReq(x29) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServicePaymentSelectionReq", |d| {
+                            service_payment_selection_req_type::decode(d, 239, &mut *x29)
+                        })?;
+                    }
+                    SERVICE_PAYMENT_SELECTION_RES => {
+                        if !matches!(*x1, BodyElement::ServicePaymentSelectionRes(_)) {
+                            *x1 = BodyElement::ServicePaymentSelectionRes(Default::default());
+                        }
+                        let BodyElement::ServicePaymentSelectionRes(x30) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServicePaymentSelectionRes", |d| {
+                            service_payment_selection_res_type::decode(d, 240, &mut *x30)
+                        })?;
+                    }
+                    SESSION_SETUP_REQ => {
+                        if !matches!(*x1, BodyElement::SessionSetupReq(_)) {
+                            *x1 = BodyElement::SessionSetupReq(Default::default());
+                        }
+                        let BodyElement::SessionSetupReq(x31) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionSetupReq", |d| {
+                            session_setup_req_type::decode(d, 242, &mut *x31)
+                        })?;
+                    }
+                    SESSION_SETUP_RES => {
+                        if !matches!(*x1, BodyElement::SessionSetupRes(_)) {
+                            *x1 = BodyElement::SessionSetupRes(Default::default());
+                        }
+                        let BodyElement::SessionSetupRes(x32) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionSetupRes", |d| {
+                            session_setup_res_type::decode(d, 243, &mut *x32)
+                        })?;
+                    }
+                    SESSION_STOP_REQ => {
+                        if !matches!(*x1, BodyElement::SessionStopReq(_)) {
+                            *x1 = BodyElement::SessionStopReq(Default::default());
+                        }
+                        let BodyElement::SessionStopReq(x33) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionStopReq", |d| {
+                            session_stop_type::decode(d, 244, &mut *x33)
+                        })?;
+                    }
+                    SESSION_STOP_RES => {
+                        if !matches!(*x1, BodyElement::SessionStopRes(_)) {
+                            *x1 = BodyElement::SessionStopRes(Default::default());
+                        }
+                        let BodyElement::SessionStopRes(x34) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionStopRes", |d| {
+                            session_stop_res_type::decode(d, 245, &mut *x34)
+                        })?;
+                    }
+                    WELDING_DETECTION_REQ => {
+                        if !matches!(*x1, BodyElement::WeldingDetectionReq(_)) {
+                            *x1 = BodyElement::WeldingDetectionReq(Default::default());
+                        }
+                        let BodyElement::WeldingDetectionReq(x35) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("WeldingDetectionReq", |d| {
+                            welding_detection_req_type::decode(d, 260, &mut *x35)
+                        })?;
+                    }
+                    WELDING_DETECTION_RES => {
+                        if !matches!(*x1, BodyElement::WeldingDetectionRes(_)) {
+                            *x1 = BodyElement::WeldingDetectionRes(Default::default());
+                        }
+                        let BodyElement::WeldingDetectionRes(x36) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("WeldingDetectionRes", |d| {
+                            welding_detection_res_type::decode(d, 261, &mut *x36)
+                        })?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                }
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
+                out.body_element = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BodyType {
-                body_element: f_body_element,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4540,8 +5404,8 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.body_element {
-                match x1 {
+            if let Some(x37) = &v.body_element {
+                match x37 {
                     BodyElement::BodyElement(m) => {
                         e.write_event(st, BODY_ELEMENT)?;
                         e.element("BodyElement", |e| body_base_type::encode(e, m, 27))?;
@@ -4756,25 +5620,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DC_EV_STATUS];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CableCheckReqType, DecodeError> {
+            out: &mut CableCheckReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 28, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CableCheckReqType {
-                dc_ev_status: f_dc_ev_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4806,43 +5669,34 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PROCESSING];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CableCheckResType, DecodeError> {
+            out: &mut CableCheckResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 36, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CableCheckResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4890,39 +5744,36 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SUB_CERTIFICATES, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateChainType, DecodeError> {
+            out: &mut CertificateChainType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                if t != CERTIFICATE {
+            if t != CERTIFICATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Certificate", |d| {
+                d.read_bytes_into(1200, &mut out.certificate)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, SUB_CERTIFICATES) {
+                let x1 = out.sub_certificates.get_or_insert_with(Default::default);
+                if t != SUB_CERTIFICATES {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Certificate", |d| d.read_bytes(1200))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sub_certificates = if matches!(t, SUB_CERTIFICATES) {
-                Some({
-                    if t != SUB_CERTIFICATES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 51))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("SubCertificates", |d| {
+                    sub_certificates_type::decode(d, 51, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.sub_certificates = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateChainType {
-                certificate: f_certificate,
-                sub_certificates: f_sub_certificates,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4940,9 +5791,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.sub_certificates {
+            if let Some(x2) = &v.sub_certificates {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
                         sub_certificates_type::encode(e, x, 51)
@@ -4969,58 +5820,50 @@ pub(crate) mod codec {
         const S3: &[u8] = &[DH_PARAMS];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationReqType, DecodeError> {
+            out: &mut CertificateInstallationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_oem_provisioning_cert = {
-                if t != OEM_PROVISIONING_CERT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("OEMProvisioningCert", |d| d.read_bytes(1200))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_list_of_root_certificate_i_ds = {
-                if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 45)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_dh_params = {
-                if t != DH_PARAMS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DHParams", |d| d.read_bytes(256))?;
-                t = d.read_event(S4)?;
-                v
-            };
+                out.id = None;
+            }
+            if t != OEM_PROVISIONING_CERT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("OEMProvisioningCert", |d| {
+                d.read_bytes_into(1200, &mut out.oem_provisioning_cert)
+            })?;
+            t = d.read_event(S2)?;
+            if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ListOfRootCertificateIDs", |d| {
+                list_of_root_certificate_i_ds_type::decode(
+                    d,
+                    45,
+                    &mut out.list_of_root_certificate_i_ds,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != DH_PARAMS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DHParams", |d| d.read_bytes_into(256, &mut out.dh_params))?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationReqType {
-                id: f_id,
-                oem_provisioning_cert: f_oem_provisioning_cert,
-                list_of_root_certificate_i_ds: f_list_of_root_certificate_i_ds,
-                dh_params: f_dh_params,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5029,9 +5872,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x2) = &v.id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -5086,75 +5929,53 @@ pub(crate) mod codec {
         const S5: &[u8] = &[CONTRACT_ID];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationResType, DecodeError> {
+            out: &mut CertificateInstallationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 49)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_contract_signature_encrypted_private_key = {
-                if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractSignatureEncryptedPrivateKey", |d| {
-                    d.read_bytes(128)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_dh_params = {
-                if t != DH_PARAMS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DHParams", |d| d.read_bytes(256))?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_contract_id = {
-                if t != CONTRACT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
-                t = d.read_event(S6)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 49, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S3)?;
+            if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractSignatureEncryptedPrivateKey", |d| {
+                d.read_bytes_into(128, &mut out.contract_signature_encrypted_private_key)
+            })?;
+            t = d.read_event(S4)?;
+            if t != DH_PARAMS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DHParams", |d| d.read_bytes_into(256, &mut out.dh_params))?;
+            t = d.read_event(S5)?;
+            if t != CONTRACT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractID", |d| {
+                d.read_string_into(24, 53, &mut out.contract_id)
+            })?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationResType {
-                id: f_id,
-                response_code: f_response_code,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                contract_signature_encrypted_private_key:
-                    f_contract_signature_encrypted_private_key,
-                dh_params: f_dh_params,
-                contract_id: f_contract_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5234,69 +6055,57 @@ pub(crate) mod codec {
         const S4: &[u8] = &[DH_PARAMS];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateUpdateReqType, DecodeError> {
+            out: &mut CertificateUpdateReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 49)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_id = {
-                if t != CONTRACT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_list_of_root_certificate_i_ds = {
-                if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 45)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_dh_params = {
-                if t != DH_PARAMS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DHParams", |d| d.read_bytes(256))?;
-                t = d.read_event(S5)?;
-                v
-            };
+                out.id = None;
+            }
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 49, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractID", |d| {
+                d.read_string_into(24, 53, &mut out.contract_id)
+            })?;
+            t = d.read_event(S3)?;
+            if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ListOfRootCertificateIDs", |d| {
+                list_of_root_certificate_i_ds_type::decode(
+                    d,
+                    45,
+                    &mut out.list_of_root_certificate_i_ds,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != DH_PARAMS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DHParams", |d| d.read_bytes_into(256, &mut out.dh_params))?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateUpdateReqType {
-                id: f_id,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                contract_id: f_contract_id,
-                list_of_root_certificate_i_ds: f_list_of_root_certificate_i_ds,
-                dh_params: f_dh_params,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5305,9 +6114,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x2) = &v.id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -5372,84 +6181,58 @@ pub(crate) mod codec {
         const S6: &[u8] = &[RETRY_COUNTER];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateUpdateResType, DecodeError> {
+            out: &mut CertificateUpdateResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 49)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_contract_signature_encrypted_private_key = {
-                if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractSignatureEncryptedPrivateKey", |d| {
-                    d.read_bytes(128)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_dh_params = {
-                if t != DH_PARAMS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DHParams", |d| d.read_bytes(256))?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_contract_id = {
-                if t != CONTRACT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_retry_counter = {
-                if t != RETRY_COUNTER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("RetryCounter", |d| d.read_int::<i16>("RetryCounter"))?;
-                t = d.read_event(S7)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 49, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S3)?;
+            if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractSignatureEncryptedPrivateKey", |d| {
+                d.read_bytes_into(128, &mut out.contract_signature_encrypted_private_key)
+            })?;
+            t = d.read_event(S4)?;
+            if t != DH_PARAMS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DHParams", |d| d.read_bytes_into(256, &mut out.dh_params))?;
+            t = d.read_event(S5)?;
+            if t != CONTRACT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractID", |d| {
+                d.read_string_into(24, 53, &mut out.contract_id)
+            })?;
+            t = d.read_event(S6)?;
+            if t != RETRY_COUNTER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.retry_counter = d.simple("RetryCounter", |d| d.read_int::<i16>("RetryCounter"))?;
+            t = d.read_event(S7)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateUpdateResType {
-                id: f_id,
-                response_code: f_response_code,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                contract_signature_encrypted_private_key:
-                    f_contract_signature_encrypted_private_key,
-                dh_params: f_dh_params,
-                contract_id: f_contract_id,
-                retry_counter: f_retry_counter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5538,50 +6321,77 @@ pub(crate) mod codec {
         ];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargeParameterDiscoveryReqType, DecodeError> {
+            out: &mut ChargeParameterDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_requested_energy_transfer_type = {
-                if t != EV_REQUESTED_ENERGY_TRANSFER_TYPE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVRequestedEnergyTransferType", |d| {
+            if t != EV_REQUESTED_ENERGY_TRANSFER_TYPE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_requested_energy_transfer_type = d
+                .simple("EVRequestedEnergyTransferType", |d| {
                     EvRequestedEnergyTransferType::decode(d)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_charge_parameter = {
-                let v = match t {
-                    AC_EV_CHARGE_PARAMETER => EvChargeParameter::AcEvChargeParameter(
-                        d.element("AC_EVChargeParameter", |d| {
-                            ac_ev_charge_parameter_type::decode(d, 17)
-                        })?,
-                    ),
-                    DC_EV_CHARGE_PARAMETER => EvChargeParameter::DcEvChargeParameter(
-                        d.element("DC_EVChargeParameter", |d| {
-                            dc_ev_charge_parameter_type::decode(d, 59)
-                        })?,
-                    ),
-                    EV_CHARGE_PARAMETER => EvChargeParameter::EvChargeParameter(
-                        d.element("EVChargeParameter", |d| {
-                            ev_charge_parameter_type::decode(d, 68)
-                        })?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+            t = d.read_event(S1)?;
+            match t {
+                AC_EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::AcEvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::AcEvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::AcEvChargeParameter(x1) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVChargeParameter", |d| {
+                        ac_ev_charge_parameter_type::decode(d, 17, &mut *x1)
+                    })?;
+                }
+                DC_EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::DcEvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::DcEvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::DcEvChargeParameter(x2) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVChargeParameter", |d| {
+                        dc_ev_charge_parameter_type::decode(d, 59, &mut *x2)
+                    })?;
+                }
+                EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::EvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::EvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::EvChargeParameter(x3) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVChargeParameter", |d| {
+                        ev_charge_parameter_type::decode(d, 68, &mut *x3)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargeParameterDiscoveryReqType {
-                ev_requested_energy_transfer_type: f_ev_requested_energy_transfer_type,
-                ev_charge_parameter: f_ev_charge_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5646,71 +6456,108 @@ pub(crate) mod codec {
         ];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargeParameterDiscoveryResType, DecodeError> {
+            out: &mut ChargeParameterDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S2)?;
+            match t {
+                SA_SCHEDULE_LIST => {
+                    if !matches!(out.sa_schedules, SaSchedules::SaScheduleList(_)) {
+                        out.sa_schedules = SaSchedules::SaScheduleList(Default::default());
+                    }
+                    let SaSchedules::SaScheduleList(x1) = &mut out.sa_schedules else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("SAScheduleList", |d| {
+                        sa_schedule_list_type::decode(d, 70, &mut *x1)
+                    })?;
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                SA_SCHEDULES => {
+                    if !matches!(out.sa_schedules, SaSchedules::SaSchedules(_)) {
+                        out.sa_schedules = SaSchedules::SaSchedules(Default::default());
+                    }
+                    let SaSchedules::SaSchedules(x2) = &mut out.sa_schedules else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("SASchedules", |d| {
+                        sa_schedules_type::decode(d, 93, &mut *x2)
+                    })?;
                 }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedules = {
-                let v = match t {
-                    SA_SCHEDULE_LIST => SaSchedules::SaScheduleList(
-                        d.element("SAScheduleList", |d| sa_schedule_list_type::decode(d, 70))?,
-                    ),
-                    SA_SCHEDULES => SaSchedules::SaSchedules(
-                        d.element("SASchedules", |d| sa_schedules_type::decode(d, 93))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_charge_parameter = {
-                let v = match t {
-                    AC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::AcEvseChargeParameter(
-                        d.element("AC_EVSEChargeParameter", |d| {
-                            ac_evse_charge_parameter_type::decode(d, 26)
-                        })?,
-                    ),
-                    DC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::DcEvseChargeParameter(
-                        d.element("DC_EVSEChargeParameter", |d| {
-                            dc_evse_charge_parameter_type::decode(d, 94)
-                        })?,
-                    ),
-                    EVSE_CHARGE_PARAMETER => EvseChargeParameter::EvseChargeParameter(
-                        d.element("EVSEChargeParameter", |d| {
-                            evse_charge_parameter_type::decode(d, 104)
-                        })?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S4)?;
-                v
-            };
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S3)?;
+            match t {
+                AC_EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::AcEvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::AcEvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::AcEvseChargeParameter(x3) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVSEChargeParameter", |d| {
+                        ac_evse_charge_parameter_type::decode(d, 26, &mut *x3)
+                    })?;
+                }
+                DC_EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::DcEvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::DcEvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::DcEvseChargeParameter(x4) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVSEChargeParameter", |d| {
+                        dc_evse_charge_parameter_type::decode(d, 94, &mut *x4)
+                    })?;
+                }
+                EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::EvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::EvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::EvseChargeParameter(x5) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVSEChargeParameter", |d| {
+                        evse_charge_parameter_type::decode(d, 104, &mut *x5)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargeParameterDiscoveryResType {
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                sa_schedules: f_sa_schedules,
-                evse_charge_parameter: f_evse_charge_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5786,50 +6633,46 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PROFILE_ENTRY];
         const S2: &[u8] = &[PROFILE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingProfileType, DecodeError> {
+            out: &mut ChargingProfileType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_int::<i16>("SAScheduleTupleID")
+            })?;
+            t = d.read_event(S1)?;
+            out.profile_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PROFILE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.profile_entry.push(Default::default());
+                let Some(x1) = out.profile_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PROFILE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_int::<i16>("SAScheduleTupleID")
+                d.element("ProfileEntry", |d| {
+                    profile_entry_type::decode(d, 197, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_profile_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, PROFILE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PROFILE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 197))?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                t = d.read_event(S2)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingProfileType {
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                profile_entry: f_profile_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5853,10 +6696,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PROFILE_ENTRY)?;
                     e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 197))?;
                 }
@@ -5873,15 +6716,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingStatusReqType, DecodeError> {
+            _out: &mut ChargingStatusReqType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingStatusReqType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5915,89 +6760,68 @@ pub(crate) mod codec {
         const S6: &[u8] = &[AC_EVSE_STATUS];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingStatusResType, DecodeError> {
+            out: &mut ChargingStatusResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_bytes_into(32, &mut out.evseid))?;
+            t = d.read_event(S2)?;
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_int::<i16>("SAScheduleTupleID")
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, EVSE_MAX_CURRENT) {
+                let x1 = out.evse_max_current.get_or_insert_with(Default::default);
+                if t != EVSE_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evseid = {
-                if t != EVSEID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEID", |d| d.read_bytes(32))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_int::<i16>("SAScheduleTupleID")
+                d.element("EVSEMaxCurrent", |d| {
+                    physical_value_type::decode(d, 109, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_max_current = if matches!(t, EVSE_MAX_CURRENT) {
-                Some({
-                    if t != EVSE_MAX_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 109))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 110))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_receipt_required = {
-                if t != RECEIPT_REQUIRED {
+                out.evse_max_current = None;
+            }
+            if matches!(t, METER_INFO) {
+                let x2 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ReceiptRequired", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_ac_evse_status = {
-                if t != AC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 117))?;
-                t = d.read_event(S7)?;
-                v
-            };
+                d.element("MeterInfo", |d| meter_info_type::decode(d, 110, &mut *x2))?;
+                t = d.read_event(S5)?;
+            } else {
+                out.meter_info = None;
+            }
+            if t != RECEIPT_REQUIRED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.receipt_required = d.simple("ReceiptRequired", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if t != AC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("AC_EVSEStatus", |d| {
+                ac_evse_status_type::decode(d, 117, &mut out.ac_evse_status)
+            })?;
+            t = d.read_event(S7)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingStatusResType {
-                response_code: f_response_code,
-                evseid: f_evseid,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                evse_max_current: f_evse_max_current,
-                meter_info: f_meter_info,
-                receipt_required: f_receipt_required,
-                ac_evse_status: f_ac_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6033,17 +6857,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.evse_max_current {
+            if let Some(x3) = &v.evse_max_current {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, EVSE_MAX_CURRENT)?;
                     e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 109))?;
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.meter_info {
+            if let Some(x4) = &v.meter_info {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| meter_info_type::encode(e, x, 110))?;
                 }
@@ -6078,51 +6902,47 @@ pub(crate) mod codec {
         const S0: &[u8] = &[START_VALUE];
         const S1: &[u8] = &[COST, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ConsumptionCostType, DecodeError> {
+            out: &mut ConsumptionCostType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_start_value = {
-                if t != START_VALUE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("startValue", |d| d.read_uint::<u32>("startValue"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_cost = if matches!(t, COST) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, COST) {
-                        if r0.len() >= 1024 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                        }
-                        let item = {
-                            if t != COST {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("Cost", |d| cost_type::decode(d, 89))?;
-                            t = d.read_event(S1)?;
-                            v
-                        };
-                        r0.push(item);
+            if t != START_VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.start_value = d.simple("startValue", |d| d.read_uint::<u32>("startValue"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, COST) {
+                let x1 = out.cost.get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, COST) {
+                    if c0 >= 1024 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != COST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
+                    d.element("Cost", |d| cost_type::decode(d, 89, &mut *x2))?;
+                    t = d.read_event(S1)?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.cost = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ConsumptionCostType {
-                start_value: f_start_value,
-                cost: f_cost,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6140,17 +6960,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.cost {
-                let l0 = x1;
+            if let Some(x3) = &v.cost {
+                let l0 = x3;
                 if l0.is_empty() {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and any number of items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x4) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x4;
                         e.write_event(st, COST)?;
                         e.element("Cost", |e| cost_type::encode(e, x, 89))?;
                     }
@@ -6172,42 +6992,39 @@ pub(crate) mod codec {
         const S1: &[u8] = &[GEN_CHALLENGE, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ContractAuthenticationReqType, DecodeError> {
+            out: &mut ContractAuthenticationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_gen_challenge = if matches!(t, GEN_CHALLENGE) {
-                Some({
-                    if t != GEN_CHALLENGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 119))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.id = None;
+            }
+            if matches!(t, GEN_CHALLENGE) {
+                let x2 = out.gen_challenge.get_or_insert_with(Default::default);
+                if t != GEN_CHALLENGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("GenChallenge", |d| {
+                    d.read_string_into(u64::MAX, 119, &mut *x2)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.gen_challenge = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ContractAuthenticationReqType {
-                id: f_id,
-                gen_challenge: f_gen_challenge,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6216,17 +7033,17 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.gen_challenge {
+            if let Some(x4) = &v.gen_challenge {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, GEN_CHALLENGE)?;
                     e.simple("GenChallenge", |e| {
                         e.write_string(x, u64::MAX)?;
@@ -6250,34 +7067,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EVSE_PROCESSING];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ContractAuthenticationResType, DecodeError> {
+            out: &mut ContractAuthenticationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ContractAuthenticationResType {
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6321,46 +7131,39 @@ pub(crate) mod codec {
         const S2: &[u8] = &[AMOUNT_MULTIPLIER, EE];
         const S3: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<CostType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut CostType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_cost_kind = {
-                if t != COST_KIND {
+            if t != COST_KIND {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.cost_kind = d.simple("costKind", |d| CostKindType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.amount = d.simple("amount", |d| d.read_uint::<u32>("amount"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, AMOUNT_MULTIPLIER) {
+                let x1 = out.amount_multiplier.get_or_insert_with(Default::default);
+                if t != AMOUNT_MULTIPLIER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("costKind", |d| CostKindType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_amount = {
-                if t != AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("amount", |d| d.read_uint::<u32>("amount"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_amount_multiplier = if matches!(t, AMOUNT_MULTIPLIER) {
-                Some({
-                    if t != AMOUNT_MULTIPLIER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("amountMultiplier", |d| {
-                        d.read_ranged::<i8>(-3, 3, "amountMultiplier")
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x1 = d.simple("amountMultiplier", |d| {
+                    d.read_ranged::<i8>(-3, 3, "amountMultiplier")
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.amount_multiplier = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CostType {
-                cost_kind: f_cost_kind,
-                amount: f_amount,
-                amount_multiplier: f_amount_multiplier,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6387,9 +7190,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.amount_multiplier {
+            if let Some(x2) = &v.amount_multiplier {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, AMOUNT_MULTIPLIER)?;
                     e.simple("amountMultiplier", |e| {
                         e.write_ranged(i64::from(*x), -3, 3)?;
@@ -6448,140 +7251,125 @@ pub(crate) mod codec {
         const S9: &[u8] = &[EV_TARGET_VOLTAGE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CurrentDemandReqType, DecodeError> {
+            out: &mut CurrentDemandReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 28, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                physical_value_type::decode(d, 122, &mut out.ev_target_current)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EV_MAXIMUM_VOLTAGE_LIMIT) {
+                let x1 = out
+                    .ev_maximum_voltage_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_VOLTAGE_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
+                d.element("EVMaximumVoltageLimit", |d| {
+                    physical_value_type::decode(d, 123, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.ev_maximum_voltage_limit = None;
+            }
+            if matches!(t, EV_MAXIMUM_CURRENT_LIMIT) {
+                let x2 = out
+                    .ev_maximum_current_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CURRENT_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 122))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_voltage_limit = if matches!(t, EV_MAXIMUM_VOLTAGE_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_VOLTAGE_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 123)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("EVMaximumCurrentLimit", |d| {
+                    physical_value_type::decode(d, 124, &mut *x2)
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_maximum_current_limit = if matches!(t, EV_MAXIMUM_CURRENT_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_CURRENT_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 124)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_power_limit = if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 125)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_bulk_charging_complete = if matches!(t, BULK_CHARGING_COMPLETE) {
-                Some({
-                    if t != BULK_CHARGING_COMPLETE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkChargingComplete", |d| d.read_bool())?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_charging_complete = {
-                if t != CHARGING_COMPLETE {
+                out.ev_maximum_current_limit = None;
+            }
+            if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
+                let x3 = out
+                    .ev_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ChargingComplete", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_remaining_time_to_full_so_c = if matches!(t, REMAINING_TIME_TO_FULL_SO_C) {
-                Some({
-                    if t != REMAINING_TIME_TO_FULL_SO_C {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("RemainingTimeToFullSoC", |d| {
-                        physical_value_type::decode(d, 128)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                d.element("EVMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 125, &mut *x3)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_remaining_time_to_bulk_so_c = if matches!(t, REMAINING_TIME_TO_BULK_SO_C) {
-                Some({
-                    if t != REMAINING_TIME_TO_BULK_SO_C {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("RemainingTimeToBulkSoC", |d| {
-                        physical_value_type::decode(d, 129)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
+                out.ev_maximum_power_limit = None;
+            }
+            if matches!(t, BULK_CHARGING_COMPLETE) {
+                let x4 = out
+                    .bulk_charging_complete
+                    .get_or_insert_with(Default::default);
+                if t != BULK_CHARGING_COMPLETE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 130))?;
-                t = d.read_event(S10)?;
-                v
-            };
+                *x4 = d.simple("BulkChargingComplete", |d| d.read_bool())?;
+                t = d.read_event(S6)?;
+            } else {
+                out.bulk_charging_complete = None;
+            }
+            if t != CHARGING_COMPLETE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_complete = d.simple("ChargingComplete", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if matches!(t, REMAINING_TIME_TO_FULL_SO_C) {
+                let x5 = out
+                    .remaining_time_to_full_so_c
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_FULL_SO_C {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("RemainingTimeToFullSoC", |d| {
+                    physical_value_type::decode(d, 128, &mut *x5)
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.remaining_time_to_full_so_c = None;
+            }
+            if matches!(t, REMAINING_TIME_TO_BULK_SO_C) {
+                let x6 = out
+                    .remaining_time_to_bulk_so_c
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_BULK_SO_C {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("RemainingTimeToBulkSoC", |d| {
+                    physical_value_type::decode(d, 129, &mut *x6)
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.remaining_time_to_bulk_so_c = None;
+            }
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                physical_value_type::decode(d, 130, &mut out.ev_target_voltage)
+            })?;
+            t = d.read_event(S10)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CurrentDemandReqType {
-                dc_ev_status: f_dc_ev_status,
-                ev_target_current: f_ev_target_current,
-                ev_maximum_voltage_limit: f_ev_maximum_voltage_limit,
-                ev_maximum_current_limit: f_ev_maximum_current_limit,
-                ev_maximum_power_limit: f_ev_maximum_power_limit,
-                bulk_charging_complete: f_bulk_charging_complete,
-                charging_complete: f_charging_complete,
-                remaining_time_to_full_so_c: f_remaining_time_to_full_so_c,
-                remaining_time_to_bulk_so_c: f_remaining_time_to_bulk_so_c,
-                ev_target_voltage: f_ev_target_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6604,9 +7392,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.ev_maximum_voltage_limit {
+            if let Some(x7) = &v.ev_maximum_voltage_limit {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVMaximumVoltageLimit", |e| {
                         physical_value_type::encode(e, x, 123)
@@ -6614,9 +7402,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.ev_maximum_current_limit {
+            if let Some(x8) = &v.ev_maximum_current_limit {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVMaximumCurrentLimit", |e| {
                         physical_value_type::encode(e, x, 124)
@@ -6624,9 +7412,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.ev_maximum_power_limit {
+            if let Some(x9) = &v.ev_maximum_power_limit {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 125)
@@ -6634,9 +7422,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.bulk_charging_complete {
+            if let Some(x10) = &v.bulk_charging_complete {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, BULK_CHARGING_COMPLETE)?;
                     e.simple("BulkChargingComplete", |e| {
                         e.write_bool(*x);
@@ -6654,9 +7442,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x5) = &v.remaining_time_to_full_so_c {
+            if let Some(x11) = &v.remaining_time_to_full_so_c {
                 {
-                    let x = x5;
+                    let x = x11;
                     e.write_event(st, REMAINING_TIME_TO_FULL_SO_C)?;
                     e.element("RemainingTimeToFullSoC", |e| {
                         physical_value_type::encode(e, x, 128)
@@ -6664,9 +7452,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.remaining_time_to_bulk_so_c {
+            if let Some(x12) = &v.remaining_time_to_bulk_so_c {
                 {
-                    let x = x6;
+                    let x = x12;
                     e.write_event(st, REMAINING_TIME_TO_BULK_SO_C)?;
                     e.element("RemainingTimeToBulkSoC", |e| {
                         physical_value_type::encode(e, x, 129)
@@ -6718,128 +7506,103 @@ pub(crate) mod codec {
         const S9: &[u8] = &[EVSE_MAXIMUM_POWER_LIMIT, EE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CurrentDemandResType, DecodeError> {
+            out: &mut CurrentDemandResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 36, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 132, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_PRESENT_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentCurrent", |d| {
+                physical_value_type::decode(d, 133, &mut out.evse_present_current)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_CURRENT_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_current_limit_achieved =
+                d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
+            if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_voltage_limit_achieved =
+                d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if t != EVSE_POWER_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_power_limit_achieved =
+                d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if matches!(t, EVSE_MAXIMUM_VOLTAGE_LIMIT) {
+                let x1 = out
+                    .evse_maximum_voltage_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 132)
+                d.element("EVSEMaximumVoltageLimit", |d| {
+                    physical_value_type::decode(d, 137, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_present_current = {
-                if t != EVSE_PRESENT_CURRENT {
+                t = d.read_event(S8)?;
+            } else {
+                out.evse_maximum_voltage_limit = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CURRENT_LIMIT) {
+                let x2 = out
+                    .evse_maximum_current_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CURRENT_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEPresentCurrent", |d| {
-                    physical_value_type::decode(d, 133)
+                d.element("EVSEMaximumCurrentLimit", |d| {
+                    physical_value_type::decode(d, 138, &mut *x2)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_current_limit_achieved = {
-                if t != EVSE_CURRENT_LIMIT_ACHIEVED {
+                t = d.read_event(S9)?;
+            } else {
+                out.evse_maximum_current_limit = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
+                let x3 = out
+                    .evse_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_voltage_limit_achieved = {
-                if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_power_limit_achieved = {
-                if t != EVSE_POWER_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_maximum_voltage_limit = if matches!(t, EVSE_MAXIMUM_VOLTAGE_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 137)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                d.element("EVSEMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 139, &mut *x3)
+                })?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_evse_maximum_current_limit = if matches!(t, EVSE_MAXIMUM_CURRENT_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_CURRENT_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 138)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_maximum_power_limit = if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 139)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.evse_maximum_power_limit = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CurrentDemandResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-                evse_present_current: f_evse_present_current,
-                evse_current_limit_achieved: f_evse_current_limit_achieved,
-                evse_voltage_limit_achieved: f_evse_voltage_limit_achieved,
-                evse_power_limit_achieved: f_evse_power_limit_achieved,
-                evse_maximum_voltage_limit: f_evse_maximum_voltage_limit,
-                evse_maximum_current_limit: f_evse_maximum_current_limit,
-                evse_maximum_power_limit: f_evse_maximum_power_limit,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6906,9 +7669,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x1) = &v.evse_maximum_voltage_limit {
+            if let Some(x4) = &v.evse_maximum_voltage_limit {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVSEMaximumVoltageLimit", |e| {
                         physical_value_type::encode(e, x, 137)
@@ -6916,9 +7679,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x2) = &v.evse_maximum_current_limit {
+            if let Some(x5) = &v.evse_maximum_current_limit {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVSEMaximumCurrentLimit", |e| {
                         physical_value_type::encode(e, x, 138)
@@ -6926,9 +7689,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x3) = &v.evse_maximum_power_limit {
+            if let Some(x6) = &v.evse_maximum_power_limit {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 139)
@@ -6969,115 +7732,96 @@ pub(crate) mod codec {
         const S7: &[u8] = &[BULK_SOC, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvChargeParameterType, DecodeError> {
+            out: &mut DcEvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 60, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_MAXIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumCurrentLimit", |d| {
+                physical_value_type::decode(d, 61, &mut out.ev_maximum_current_limit)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
+                let x1 = out
+                    .ev_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 60))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_maximum_current_limit = {
-                if t != EV_MAXIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 61)
+                d.element("EVMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 62, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_power_limit = if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 62)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_maximum_voltage_limit = {
-                if t != EV_MAXIMUM_VOLTAGE_LIMIT {
+                out.ev_maximum_power_limit = None;
+            }
+            if t != EV_MAXIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltageLimit", |d| {
+                physical_value_type::decode(d, 63, &mut out.ev_maximum_voltage_limit)
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, EV_ENERGY_CAPACITY) {
+                let x2 = out.ev_energy_capacity.get_or_insert_with(Default::default);
+                if t != EV_ENERGY_CAPACITY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 63)
+                d.element("EVEnergyCapacity", |d| {
+                    physical_value_type::decode(d, 64, &mut *x2)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_energy_capacity = if matches!(t, EV_ENERGY_CAPACITY) {
-                Some({
-                    if t != EV_ENERGY_CAPACITY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 64))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_ev_energy_request = if matches!(t, EV_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 65))?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.ev_energy_capacity = None;
+            }
+            if matches!(t, EV_ENERGY_REQUEST) {
+                let x3 = out.ev_energy_request.get_or_insert_with(Default::default);
+                if t != EV_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVEnergyRequest", |d| {
+                    physical_value_type::decode(d, 65, &mut *x3)
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_full_soc = if matches!(t, FULL_SOC) {
-                Some({
-                    if t != FULL_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("FullSOC", |d| d.read_ranged::<i8>(0, 100, "FullSOC"))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.ev_energy_request = None;
+            }
+            if matches!(t, FULL_SOC) {
+                let x4 = out.full_soc.get_or_insert_with(Default::default);
+                if t != FULL_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("FullSOC", |d| d.read_ranged::<i8>(0, 100, "FullSOC"))?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_bulk_soc = if matches!(t, BULK_SOC) {
-                Some({
-                    if t != BULK_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkSOC", |d| d.read_ranged::<i8>(0, 100, "BulkSOC"))?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.full_soc = None;
+            }
+            if matches!(t, BULK_SOC) {
+                let x5 = out.bulk_soc.get_or_insert_with(Default::default);
+                if t != BULK_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("BulkSOC", |d| d.read_ranged::<i8>(0, 100, "BulkSOC"))?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
+                out.bulk_soc = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvChargeParameterType {
-                dc_ev_status: f_dc_ev_status,
-                ev_maximum_current_limit: f_ev_maximum_current_limit,
-                ev_maximum_power_limit: f_ev_maximum_power_limit,
-                ev_maximum_voltage_limit: f_ev_maximum_voltage_limit,
-                ev_energy_capacity: f_ev_energy_capacity,
-                ev_energy_request: f_ev_energy_request,
-                full_soc: f_full_soc,
-                bulk_soc: f_bulk_soc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7100,9 +7844,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.ev_maximum_power_limit {
+            if let Some(x6) = &v.ev_maximum_power_limit {
                 {
-                    let x = x1;
+                    let x = x6;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 62)
@@ -7118,9 +7862,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x2) = &v.ev_energy_capacity {
+            if let Some(x7) = &v.ev_energy_capacity {
                 {
-                    let x = x2;
+                    let x = x7;
                     e.write_event(st, EV_ENERGY_CAPACITY)?;
                     e.element("EVEnergyCapacity", |e| {
                         physical_value_type::encode(e, x, 64)
@@ -7128,17 +7872,17 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x3) = &v.ev_energy_request {
+            if let Some(x8) = &v.ev_energy_request {
                 {
-                    let x = x3;
+                    let x = x8;
                     e.write_event(st, EV_ENERGY_REQUEST)?;
                     e.element("EVEnergyRequest", |e| physical_value_type::encode(e, x, 65))?;
                 }
                 st = S6;
             }
-            if let Some(x4) = &v.full_soc {
+            if let Some(x9) = &v.full_soc {
                 {
-                    let x = x4;
+                    let x = x9;
                     e.write_event(st, FULL_SOC)?;
                     e.simple("FullSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -7147,9 +7891,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x5) = &v.bulk_soc {
+            if let Some(x10) = &v.bulk_soc {
                 {
-                    let x = x5;
+                    let x = x10;
                     e.write_event(st, BULK_SOC)?;
                     e.simple("BulkSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -7175,47 +7919,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CHARGING_COMPLETE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvPowerDeliveryParameterType, DecodeError> {
+            out: &mut DcEvPowerDeliveryParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 60, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, BULK_CHARGING_COMPLETE) {
+                let x1 = out
+                    .bulk_charging_complete
+                    .get_or_insert_with(Default::default);
+                if t != BULK_CHARGING_COMPLETE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 60))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_bulk_charging_complete = if matches!(t, BULK_CHARGING_COMPLETE) {
-                Some({
-                    if t != BULK_CHARGING_COMPLETE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkChargingComplete", |d| d.read_bool())?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("BulkChargingComplete", |d| d.read_bool())?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_charging_complete = {
-                if t != CHARGING_COMPLETE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargingComplete", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
+                out.bulk_charging_complete = None;
+            }
+            if t != CHARGING_COMPLETE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_complete = d.simple("ChargingComplete", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvPowerDeliveryParameterType {
-                dc_ev_status: f_dc_ev_status,
-                bulk_charging_complete: f_bulk_charging_complete,
-                charging_complete: f_charging_complete,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7230,9 +7968,9 @@ pub(crate) mod codec {
                 e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 60))?;
             }
             st = S1;
-            if let Some(x1) = &v.bulk_charging_complete {
+            if let Some(x2) = &v.bulk_charging_complete {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, BULK_CHARGING_COMPLETE)?;
                     e.simple("BulkChargingComplete", |e| {
                         e.write_bool(*x);
@@ -7271,69 +8009,54 @@ pub(crate) mod codec {
         const S4: &[u8] = &[EVRESSSOC];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvStatusType, DecodeError> {
+            out: &mut DcEvStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_ready = {
-                if t != EV_READY {
+            if t != EV_READY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_ready = d.simple("EVReady", |d| d.read_bool())?;
+            t = d.read_event(S1)?;
+            if matches!(t, EV_CABIN_CONDITIONING) {
+                let x1 = out
+                    .ev_cabin_conditioning
+                    .get_or_insert_with(Default::default);
+                if t != EV_CABIN_CONDITIONING {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVReady", |d| d.read_bool())?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_cabin_conditioning = if matches!(t, EV_CABIN_CONDITIONING) {
-                Some({
-                    if t != EV_CABIN_CONDITIONING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVCabinConditioning", |d| d.read_bool())?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("EVCabinConditioning", |d| d.read_bool())?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evress_conditioning = if matches!(t, EVRESS_CONDITIONING) {
-                Some({
-                    if t != EVRESS_CONDITIONING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVRESSConditioning", |d| d.read_bool())?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.ev_cabin_conditioning = None;
+            }
+            if matches!(t, EVRESS_CONDITIONING) {
+                let x2 = out.evress_conditioning.get_or_insert_with(Default::default);
+                if t != EVRESS_CONDITIONING {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("EVRESSConditioning", |d| d.read_bool())?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_error_code = {
-                if t != EV_ERROR_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVErrorCode", |d| DcEvErrorCodeType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evresssoc = {
-                if t != EVRESSSOC {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVRESSSOC", |d| d.read_ranged::<i8>(0, 100, "EVRESSSOC"))?;
-                t = d.read_event(S5)?;
-                v
-            };
+                out.evress_conditioning = None;
+            }
+            if t != EV_ERROR_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_error_code = d.simple("EVErrorCode", |d| DcEvErrorCodeType::decode(d))?;
+            t = d.read_event(S4)?;
+            if t != EVRESSSOC {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evresssoc = d.simple("EVRESSSOC", |d| d.read_ranged::<i8>(0, 100, "EVRESSSOC"))?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvStatusType {
-                ev_ready: f_ev_ready,
-                ev_cabin_conditioning: f_ev_cabin_conditioning,
-                evress_conditioning: f_evress_conditioning,
-                ev_error_code: f_ev_error_code,
-                evresssoc: f_evresssoc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7351,9 +8074,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.ev_cabin_conditioning {
+            if let Some(x3) = &v.ev_cabin_conditioning {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, EV_CABIN_CONDITIONING)?;
                     e.simple("EVCabinConditioning", |e| {
                         e.write_bool(*x);
@@ -7362,9 +8085,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.evress_conditioning {
+            if let Some(x4) = &v.evress_conditioning {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, EVRESS_CONDITIONING)?;
                     e.simple("EVRESSConditioning", |e| {
                         e.write_bool(*x);
@@ -7420,126 +8143,101 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EVSE_ENERGY_TO_BE_DELIVERED, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvseChargeParameterType, DecodeError> {
+            out: &mut DcEvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 95, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_MAXIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumCurrentLimit", |d| {
+                physical_value_type::decode(d, 96, &mut out.evse_maximum_current_limit)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
+                let x1 = out
+                    .evse_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 95))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_maximum_current_limit = {
-                if t != EVSE_MAXIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 96)
+                d.element("EVSEMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 97, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_maximum_power_limit = if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 97)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_maximum_voltage_limit = {
-                if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
+                out.evse_maximum_power_limit = None;
+            }
+            if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltageLimit", |d| {
+                physical_value_type::decode(d, 98, &mut out.evse_maximum_voltage_limit)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_MINIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumCurrentLimit", |d| {
+                physical_value_type::decode(d, 99, &mut out.evse_minimum_current_limit)
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumVoltageLimit", |d| {
+                physical_value_type::decode(d, 100, &mut out.evse_minimum_voltage_limit)
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EVSE_CURRENT_REGULATION_TOLERANCE) {
+                let x2 = out
+                    .evse_current_regulation_tolerance
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_CURRENT_REGULATION_TOLERANCE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 98)
+                d.element("EVSECurrentRegulationTolerance", |d| {
+                    physical_value_type::decode(d, 101, &mut *x2)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_minimum_current_limit = {
-                if t != EVSE_MINIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 99)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_voltage_limit = {
-                if t != EVSE_MINIMUM_VOLTAGE_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 100)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_current_regulation_tolerance =
-                if matches!(t, EVSE_CURRENT_REGULATION_TOLERANCE) {
-                    Some({
-                        if t != EVSE_CURRENT_REGULATION_TOLERANCE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVSECurrentRegulationTolerance", |d| {
-                            physical_value_type::decode(d, 101)
-                        })?;
-                        t = d.read_event(S7)?;
-                        v
-                    })
-                } else {
-                    None
-                };
-            let f_evse_peak_current_ripple = {
-                if t != EVSE_PEAK_CURRENT_RIPPLE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPeakCurrentRipple", |d| {
-                    physical_value_type::decode(d, 102)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_energy_to_be_delivered = if matches!(t, EVSE_ENERGY_TO_BE_DELIVERED) {
-                Some({
-                    if t != EVSE_ENERGY_TO_BE_DELIVERED {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEEnergyToBeDelivered", |d| {
-                        physical_value_type::decode(d, 103)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
+                out.evse_current_regulation_tolerance = None;
+            }
+            if t != EVSE_PEAK_CURRENT_RIPPLE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPeakCurrentRipple", |d| {
+                physical_value_type::decode(d, 102, &mut out.evse_peak_current_ripple)
+            })?;
+            t = d.read_event(S8)?;
+            if matches!(t, EVSE_ENERGY_TO_BE_DELIVERED) {
+                let x3 = out
+                    .evse_energy_to_be_delivered
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_ENERGY_TO_BE_DELIVERED {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEEnergyToBeDelivered", |d| {
+                    physical_value_type::decode(d, 103, &mut *x3)
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.evse_energy_to_be_delivered = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvseChargeParameterType {
-                dc_evse_status: f_dc_evse_status,
-                evse_maximum_current_limit: f_evse_maximum_current_limit,
-                evse_maximum_power_limit: f_evse_maximum_power_limit,
-                evse_maximum_voltage_limit: f_evse_maximum_voltage_limit,
-                evse_minimum_current_limit: f_evse_minimum_current_limit,
-                evse_minimum_voltage_limit: f_evse_minimum_voltage_limit,
-                evse_current_regulation_tolerance: f_evse_current_regulation_tolerance,
-                evse_peak_current_ripple: f_evse_peak_current_ripple,
-                evse_energy_to_be_delivered: f_evse_energy_to_be_delivered,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7562,9 +8260,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_maximum_power_limit {
+            if let Some(x4) = &v.evse_maximum_power_limit {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 97)
@@ -7596,9 +8294,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x2) = &v.evse_current_regulation_tolerance {
+            if let Some(x5) = &v.evse_current_regulation_tolerance {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, EVSE_CURRENT_REGULATION_TOLERANCE)?;
                     e.element("EVSECurrentRegulationTolerance", |e| {
                         physical_value_type::encode(e, x, 101)
@@ -7614,9 +8312,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S8;
-            if let Some(x3) = &v.evse_energy_to_be_delivered {
+            if let Some(x6) = &v.evse_energy_to_be_delivered {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, EVSE_ENERGY_TO_BE_DELIVERED)?;
                     e.element("EVSEEnergyToBeDelivered", |e| {
                         physical_value_type::encode(e, x, 103)
@@ -7643,58 +8341,48 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVSE_NOTIFICATION];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvseStatusType, DecodeError> {
+            out: &mut DcEvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_isolation_status = if matches!(t, EVSE_ISOLATION_STATUS) {
-                Some({
-                    if t != EVSE_ISOLATION_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVSEIsolationStatus", |d| IsolationLevelType::decode(d))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, EVSE_ISOLATION_STATUS) {
+                let x1 = out
+                    .evse_isolation_status
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_ISOLATION_STATUS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("EVSEIsolationStatus", |d| IsolationLevelType::decode(d))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_evse_status_code = {
-                if t != EVSE_STATUS_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEStatusCode", |d| DcEvseStatusCodeType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u32>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
+                out.evse_isolation_status = None;
+            }
+            if t != EVSE_STATUS_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_status_code =
+                d.simple("EVSEStatusCode", |d| DcEvseStatusCodeType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u32>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvseStatusType {
-                evse_isolation_status: f_evse_isolation_status,
-                evse_status_code: f_evse_status_code,
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7703,9 +8391,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.evse_isolation_status {
+            if let Some(x2) = &v.evse_isolation_status {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_ISOLATION_STATUS)?;
                     e.simple("EVSEIsolationStatus", |e| {
                         x.encode(e);
@@ -7755,29 +8443,41 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RELATIVE_TIME_INTERVAL, TIME_INTERVAL];
         const S1: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<EntryType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut EntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 76)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
+                    }
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 76, &mut *x1)
+                    })?;
+                }
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
+                    }
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 79, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EntryType {
-                time_interval: f_time_interval,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7810,15 +8510,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvChargeParameterType, DecodeError> {
+            _out: &mut EvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvChargeParameterType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7838,15 +8540,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerDeliveryParameterType, DecodeError> {
+            _out: &mut EvPowerDeliveryParameterType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerDeliveryParameterType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7866,15 +8570,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvStatusType, DecodeError> {
+            _out: &mut EvStatusType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvStatusType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7894,15 +8600,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvseChargeParameterType, DecodeError> {
+            _out: &mut EvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvseChargeParameterType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7922,15 +8630,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvseStatusType, DecodeError> {
+            _out: &mut EvseStatusType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvseStatusType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7950,15 +8660,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<IntervalType, DecodeError> {
+            _out: &mut IntervalType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(IntervalType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7980,38 +8692,39 @@ pub(crate) mod codec {
         const S0: &[u8] = &[ROOT_CERTIFICATE_ID];
         const S1: &[u8] = &[ROOT_CERTIFICATE_ID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ListOfRootCertificateIDsType, DecodeError> {
+            out: &mut ListOfRootCertificateIDsType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_root_certificate_id = {
-                let mut r0 = Vec::new();
-                while matches!(t, ROOT_CERTIFICATE_ID) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != ROOT_CERTIFICATE_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("RootCertificateID", |d| d.read_string(40, 46))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.root_certificate_id.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ROOT_CERTIFICATE_ID) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.root_certificate_id.push(Default::default());
+                let Some(x1) = out.root_certificate_id.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ROOT_CERTIFICATE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("RootCertificateID", |d| {
+                    d.read_string_into(40, 46, &mut *x1)
+                })?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ListOfRootCertificateIDsType {
-                root_certificate_id: f_root_certificate_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8026,10 +8739,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ROOT_CERTIFICATE_ID)?;
                     e.simple("RootCertificateID", |e| {
                         e.write_string(x, 40)?;
@@ -8055,53 +8768,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SIGNATURE, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MessageHeaderType, DecodeError> {
+            out: &mut MessageHeaderType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_session_id = {
-                if t != SESSION_ID {
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S1)?;
+            if matches!(t, NOTIFICATION) {
+                let x1 = out.notification.get_or_insert_with(Default::default);
+                if t != NOTIFICATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_notification = if matches!(t, NOTIFICATION) {
-                Some({
-                    if t != NOTIFICATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Notification", |d| notification_type::decode(d, 256))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("Notification", |d| {
+                    notification_type::decode(d, 256, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_signature = if matches!(t, SIGNATURE) {
-                Some({
-                    if t != SIGNATURE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 250)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.notification = None;
+            }
+            if matches!(t, SIGNATURE) {
+                let x2 = out.signature.get_or_insert_with(Default::default);
+                if t != SIGNATURE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *x2)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.signature = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MessageHeaderType {
-                session_id: f_session_id,
-                notification: f_notification,
-                signature: f_signature,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8119,17 +8825,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.notification {
+            if let Some(x3) = &v.notification {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, NOTIFICATION)?;
                     e.element("Notification", |e| notification_type::encode(e, x, 256))?;
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.signature {
+            if let Some(x4) = &v.signature {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
                         crate::xmldsig::codec::signature_type::encode(e, x, 250)
@@ -8158,77 +8864,66 @@ pub(crate) mod codec {
         const S4: &[u8] = &[T_METER, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeterInfoType, DecodeError> {
+            out: &mut MeterInfoType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_meter_id = {
-                if t != METER_ID {
+            if t != METER_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("MeterID", |d| {
+                d.read_string_into(32, 111, &mut out.meter_id)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, METER_READING) {
+                let x1 = out.meter_reading.get_or_insert_with(Default::default);
+                if t != METER_READING {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 111))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_meter_reading = if matches!(t, METER_READING) {
-                Some({
-                    if t != METER_READING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterReading", |d| physical_value_type::decode(d, 112))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("MeterReading", |d| {
+                    physical_value_type::decode(d, 112, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_sig_meter_reading = if matches!(t, SIG_METER_READING) {
-                Some({
-                    if t != SIG_METER_READING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SigMeterReading", |d| d.read_bytes(32))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.meter_reading = None;
+            }
+            if matches!(t, SIG_METER_READING) {
+                let x2 = out.sig_meter_reading.get_or_insert_with(Default::default);
+                if t != SIG_METER_READING {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("SigMeterReading", |d| d.read_bytes_into(32, &mut *x2))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_meter_status = if matches!(t, METER_STATUS) {
-                Some({
-                    if t != METER_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.sig_meter_reading = None;
+            }
+            if matches!(t, METER_STATUS) {
+                let x3 = out.meter_status.get_or_insert_with(Default::default);
+                if t != METER_STATUS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_t_meter = if matches!(t, T_METER) {
-                Some({
-                    if t != T_METER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TMeter", |d| d.read_int::<i64>("TMeter"))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.meter_status = None;
+            }
+            if matches!(t, T_METER) {
+                let x4 = out.t_meter.get_or_insert_with(Default::default);
+                if t != T_METER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("TMeter", |d| d.read_int::<i64>("TMeter"))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.t_meter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeterInfoType {
-                meter_id: f_meter_id,
-                meter_reading: f_meter_reading,
-                sig_meter_reading: f_sig_meter_reading,
-                meter_status: f_meter_status,
-                t_meter: f_t_meter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8246,17 +8941,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.meter_reading {
+            if let Some(x5) = &v.meter_reading {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, METER_READING)?;
                     e.element("MeterReading", |e| physical_value_type::encode(e, x, 112))?;
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.sig_meter_reading {
+            if let Some(x6) = &v.sig_meter_reading {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, SIG_METER_READING)?;
                     e.simple("SigMeterReading", |e| {
                         e.write_bytes(x, 32)?;
@@ -8265,9 +8960,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x3) = &v.meter_status {
+            if let Some(x7) = &v.meter_status {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, METER_STATUS)?;
                     e.simple("MeterStatus", |e| {
                         e.write_int(i64::from(*x));
@@ -8276,9 +8971,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x4) = &v.t_meter {
+            if let Some(x8) = &v.t_meter {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, T_METER)?;
                     e.simple("TMeter", |e| {
                         e.write_int(*x);
@@ -8306,62 +9001,53 @@ pub(crate) mod codec {
         const S3: &[u8] = &[METER_INFO];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringReceiptReqType, DecodeError> {
+            out: &mut MeteringReceiptReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_session_id = {
-                if t != SESSION_ID {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = if matches!(t, SA_SCHEDULE_TUPLE_ID) {
-                Some({
-                    if t != SA_SCHEDULE_TUPLE_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SAScheduleTupleID", |d| {
-                        d.read_int::<i16>("SAScheduleTupleID")
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_meter_info = {
-                if t != METER_INFO {
+                out.id = None;
+            }
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SA_SCHEDULE_TUPLE_ID) {
+                let x2 = out
+                    .sa_schedule_tuple_id
+                    .get_or_insert_with(Default::default);
+                if t != SA_SCHEDULE_TUPLE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 110))?;
-                t = d.read_event(S4)?;
-                v
-            };
+                *x2 = d.simple("SAScheduleTupleID", |d| {
+                    d.read_int::<i16>("SAScheduleTupleID")
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.sa_schedule_tuple_id = None;
+            }
+            if t != METER_INFO {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("MeterInfo", |d| {
+                meter_info_type::decode(d, 110, &mut out.meter_info)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringReceiptReqType {
-                id: f_id,
-                session_id: f_session_id,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                meter_info: f_meter_info,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8370,9 +9056,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -8387,9 +9073,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x2) = &v.sa_schedule_tuple_id {
+            if let Some(x4) = &v.sa_schedule_tuple_id {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SA_SCHEDULE_TUPLE_ID)?;
                     e.simple("SAScheduleTupleID", |e| {
                         e.write_int(i64::from(*x));
@@ -8419,34 +9105,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[AC_EVSE_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringReceiptResType, DecodeError> {
+            out: &mut MeteringReceiptResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ac_evse_status = {
-                if t != AC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 117))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != AC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("AC_EVSEStatus", |d| {
+                ac_evse_status_type::decode(d, 117, &mut out.ac_evse_status)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringReceiptResType {
-                response_code: f_response_code,
-                ac_evse_status: f_ac_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8485,38 +9166,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[FAULT_MSG, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<NotificationType, DecodeError> {
+            out: &mut NotificationType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_fault_code = {
-                if t != FAULT_CODE {
+            if t != FAULT_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.fault_code = d.simple("FaultCode", |d| FaultCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if matches!(t, FAULT_MSG) {
+                let x1 = out.fault_msg.get_or_insert_with(Default::default);
+                if t != FAULT_MSG {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("FaultCode", |d| FaultCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_fault_msg = if matches!(t, FAULT_MSG) {
-                Some({
-                    if t != FAULT_MSG {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("FaultMsg", |d| d.read_string(64, 258))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("FaultMsg", |d| d.read_string_into(64, 258, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.fault_msg = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(NotificationType {
-                fault_code: f_fault_code,
-                fault_msg: f_fault_msg,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8534,9 +9209,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.fault_msg {
+            if let Some(x2) = &v.fault_msg {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, FAULT_MSG)?;
                     e.simple("FaultMsg", |e| {
                         e.write_string(x, 64)?;
@@ -8561,41 +9236,46 @@ pub(crate) mod codec {
         const S1: &[u8] = &[P_MAX];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PMaxScheduleEntryType, DecodeError> {
+            out: &mut PMaxScheduleEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 76)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_p_max = {
-                if t != P_MAX {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
+                    }
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 76, &mut *x1)
+                    })?;
                 }
-                let v = d.simple("PMax", |d| d.read_int::<i16>("PMax"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
+                    }
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 79, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
+            if t != P_MAX {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.p_max = d.simple("PMax", |d| d.read_int::<i16>("PMax"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PMaxScheduleEntryType {
-                time_interval: f_time_interval,
-                p_max: f_p_max,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8641,49 +9321,45 @@ pub(crate) mod codec {
         const S1: &[u8] = &[P_MAX_SCHEDULE_ENTRY];
         const S2: &[u8] = &[P_MAX_SCHEDULE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PMaxScheduleType, DecodeError> {
+            out: &mut PMaxScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_p_max_schedule_id = {
-                if t != P_MAX_SCHEDULE_ID {
+            if t != P_MAX_SCHEDULE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.p_max_schedule_id =
+                d.simple("PMaxScheduleID", |d| d.read_int::<i16>("PMaxScheduleID"))?;
+            t = d.read_event(S1)?;
+            out.p_max_schedule_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, P_MAX_SCHEDULE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.p_max_schedule_entry.push(Default::default());
+                let Some(x1) = out.p_max_schedule_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != P_MAX_SCHEDULE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("PMaxScheduleID", |d| d.read_int::<i16>("PMaxScheduleID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_p_max_schedule_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, P_MAX_SCHEDULE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != P_MAX_SCHEDULE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PMaxScheduleEntry", |d| {
-                            p_max_schedule_entry_type::decode(d, 75)
-                        })?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("PMaxScheduleEntry", |d| {
+                    p_max_schedule_entry_type::decode(d, 75, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PMaxScheduleType {
-                p_max_schedule_id: f_p_max_schedule_id,
-                p_max_schedule_entry: f_p_max_schedule_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8707,10 +9383,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, P_MAX_SCHEDULE_ENTRY)?;
                     e.element("PMaxScheduleEntry", |e| {
                         p_max_schedule_entry_type::encode(e, x, 75)
@@ -8733,47 +9409,43 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PARAMETER];
         const S2: &[u8] = &[PARAMETER, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterSetType, DecodeError> {
+            out: &mut ParameterSetType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set_id = {
-                if t != PARAMETER_SET_ID {
+            if t != PARAMETER_SET_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.parameter_set_id =
+                d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
+            t = d.read_event(S1)?;
+            out.parameter.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.parameter.push(Default::default());
+                let Some(x1) = out.parameter.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PARAMETER {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 217))?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("Parameter", |d| parameter_type::decode(d, 217, &mut *x1))?;
+                t = d.read_event(S2)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterSetType {
-                parameter_set_id: f_parameter_set_id,
-                parameter: f_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8797,10 +9469,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER)?;
                     e.element("Parameter", |e| parameter_type::encode(e, x, 217))?;
                 }
@@ -8835,87 +9507,112 @@ pub(crate) mod codec {
         ];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterType, DecodeError> {
+            out: &mut ParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_name = {
-                if t != AT_NAME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 218)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value_type = {
-                if t != AT_VALUE_TYPE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = ValueType::decode(d)?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_value = match t {
-                BOOL_VALUE => ParameterValue::BoolValue({
+            if t != AT_NAME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 218, &mut out.name)?;
+            t = d.read_event(S1)?;
+            if t != AT_VALUE_TYPE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.value_type = ValueType::decode(d)?;
+            t = d.read_event(S2)?;
+            match t {
+                BOOL_VALUE => {
+                    if !matches!(out.value, ParameterValue::BoolValue(_)) {
+                        out.value = ParameterValue::BoolValue(Default::default());
+                    }
+                    let ParameterValue::BoolValue(x1) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BOOL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("boolValue", |d| d.read_bool())?;
+                    *x1 = d.simple("boolValue", |d| d.read_bool())?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                BYTE_VALUE => ParameterValue::ByteValue({
+                }
+                BYTE_VALUE => {
+                    if !matches!(out.value, ParameterValue::ByteValue(_)) {
+                        out.value = ParameterValue::ByteValue(Default::default());
+                    }
+                    let ParameterValue::ByteValue(x2) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BYTE_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v =
-                        d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
+                    *x2 = d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                SHORT_VALUE => ParameterValue::ShortValue({
+                }
+                SHORT_VALUE => {
+                    if !matches!(out.value, ParameterValue::ShortValue(_)) {
+                        out.value = ParameterValue::ShortValue(Default::default());
+                    }
+                    let ParameterValue::ShortValue(x3) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SHORT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
+                    *x3 = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                INT_VALUE => ParameterValue::IntValue({
+                }
+                INT_VALUE => {
+                    if !matches!(out.value, ParameterValue::IntValue(_)) {
+                        out.value = ParameterValue::IntValue(Default::default());
+                    }
+                    let ParameterValue::IntValue(x4) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != INT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
+                    *x4 = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                PHYSICAL_VALUE => ParameterValue::PhysicalValue({
+                }
+                PHYSICAL_VALUE => {
+                    if !matches!(out.value, ParameterValue::PhysicalValue(_)) {
+                        out.value = ParameterValue::PhysicalValue(Default::default());
+                    }
+                    let ParameterValue::PhysicalValue(x5) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != PHYSICAL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 224))?;
+                    d.element("physicalValue", |d| {
+                        physical_value_type::decode(d, 224, &mut *x5)
+                    })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                STRING_VALUE => ParameterValue::StringValue({
+                }
+                STRING_VALUE => {
+                    if !matches!(out.value, ParameterValue::StringValue(_)) {
+                        out.value = ParameterValue::StringValue(Default::default());
+                    }
+                    let ParameterValue::StringValue(x6) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != STRING_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 225))?;
+                    d.simple("stringValue", |d| {
+                        d.read_string_into(u64::MAX, 225, &mut *x6)
+                    })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterType {
-                name: f_name,
-                value_type: f_value_type,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8937,9 +9634,9 @@ pub(crate) mod codec {
             }
             st = S2;
             match &v.value {
-                ParameterValue::BoolValue(x1) => {
+                ParameterValue::BoolValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BOOL_VALUE)?;
                         e.simple("boolValue", |e| {
                             e.write_bool(*x);
@@ -8948,9 +9645,9 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                ParameterValue::ByteValue(x1) => {
+                ParameterValue::ByteValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BYTE_VALUE)?;
                         e.simple("byteValue", |e| {
                             e.write_ranged(i64::from(*x), -128, 127)?;
@@ -8959,9 +9656,9 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                ParameterValue::ShortValue(x1) => {
+                ParameterValue::ShortValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, SHORT_VALUE)?;
                         e.simple("shortValue", |e| {
                             e.write_int(i64::from(*x));
@@ -8970,9 +9667,9 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                ParameterValue::IntValue(x1) => {
+                ParameterValue::IntValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, INT_VALUE)?;
                         e.simple("intValue", |e| {
                             e.write_int(i64::from(*x));
@@ -8981,17 +9678,17 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                ParameterValue::PhysicalValue(x1) => {
+                ParameterValue::PhysicalValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, PHYSICAL_VALUE)?;
                         e.element("physicalValue", |e| physical_value_type::encode(e, x, 224))?;
                     }
                     st = S3;
                 }
-                ParameterValue::StringValue(x1) => {
+                ParameterValue::StringValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, STRING_VALUE)?;
                         e.simple("stringValue", |e| {
                             e.write_string(x, u64::MAX)?;
@@ -9016,36 +9713,31 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CONTRACT_SIGNATURE_CERT_CHAIN];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentDetailsReqType, DecodeError> {
+            out: &mut PaymentDetailsReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_contract_id = {
-                if t != CONTRACT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContractID", |d| d.read_string(24, 53))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 49)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != CONTRACT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ContractID", |d| {
+                d.read_string_into(24, 53, &mut out.contract_id)
+            })?;
+            t = d.read_event(S1)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 49, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentDetailsReqType {
-                contract_id: f_contract_id,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9088,43 +9780,34 @@ pub(crate) mod codec {
         const S2: &[u8] = &[DATE_TIME_NOW];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentDetailsResType, DecodeError> {
+            out: &mut PaymentDetailsResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_gen_challenge = {
-                if t != GEN_CHALLENGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("GenChallenge", |d| d.read_string(u64::MAX, 119))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_date_time_now = {
-                if t != DATE_TIME_NOW {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DateTimeNow", |d| d.read_int::<i64>("DateTimeNow"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != GEN_CHALLENGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("GenChallenge", |d| {
+                d.read_string_into(u64::MAX, 119, &mut out.gen_challenge)
+            })?;
+            t = d.read_event(S2)?;
+            if t != DATE_TIME_NOW {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.date_time_now = d.simple("DateTimeNow", |d| d.read_int::<i64>("DateTimeNow"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentDetailsResType {
-                response_code: f_response_code,
-                gen_challenge: f_gen_challenge,
-                date_time_now: f_date_time_now,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9173,38 +9856,37 @@ pub(crate) mod codec {
         const S0: &[u8] = &[PAYMENT_OPTION];
         const S1: &[u8] = &[PAYMENT_OPTION, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentOptionsType, DecodeError> {
+            out: &mut PaymentOptionsType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_payment_option = {
-                let mut r0 = Vec::new();
-                while matches!(t, PAYMENT_OPTION) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PAYMENT_OPTION {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("PaymentOption", |d| PaymentOptionType::decode(d))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.payment_option.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PAYMENT_OPTION) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.payment_option.push(Default::default());
+                let Some(x1) = out.payment_option.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PAYMENT_OPTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("PaymentOption", |d| PaymentOptionType::decode(d))?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentOptionsType {
-                payment_option: f_payment_option,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9219,10 +9901,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PAYMENT_OPTION)?;
                     e.simple("PaymentOption", |e| {
                         x.encode(e);
@@ -9248,47 +9930,38 @@ pub(crate) mod codec {
         const S2: &[u8] = &[VALUE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PhysicalValueType, DecodeError> {
+            out: &mut PhysicalValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_multiplier = {
-                if t != MULTIPLIER {
+            if t != MULTIPLIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.multiplier =
+                d.simple("Multiplier", |d| d.read_ranged::<i8>(-3, 3, "Multiplier"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, UNIT) {
+                let x1 = out.unit.get_or_insert_with(Default::default);
+                if t != UNIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Multiplier", |d| d.read_ranged::<i8>(-3, 3, "Multiplier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_unit = if matches!(t, UNIT) {
-                Some({
-                    if t != UNIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("Unit", |d| UnitSymbolType::decode(d))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("Unit", |d| UnitSymbolType::decode(d))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_value = {
-                if t != VALUE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+                out.unit = None;
+            }
+            if t != VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.value = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PhysicalValueType {
-                multiplier: f_multiplier,
-                unit: f_unit,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9306,9 +9979,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.unit {
+            if let Some(x2) = &v.unit {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, UNIT)?;
                     e.simple("Unit", |e| {
                         x.encode(e);
@@ -9353,68 +10026,76 @@ pub(crate) mod codec {
         ];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryReqType, DecodeError> {
+            out: &mut PowerDeliveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ready_to_charge_state = {
-                if t != READY_TO_CHARGE_STATE {
+            if t != READY_TO_CHARGE_STATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ready_to_charge_state = d.simple("ReadyToChargeState", |d| d.read_bool())?;
+            t = d.read_event(S1)?;
+            if matches!(t, CHARGING_PROFILE) {
+                let x1 = out.charging_profile.get_or_insert_with(Default::default);
+                if t != CHARGING_PROFILE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ReadyToChargeState", |d| d.read_bool())?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charging_profile = if matches!(t, CHARGING_PROFILE) {
-                Some({
-                    if t != CHARGING_PROFILE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 196))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("ChargingProfile", |d| {
+                    charging_profile_type::decode(d, 196, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_power_delivery_parameter = if matches!(
+                out.charging_profile = None;
+            }
+            if matches!(
                 t,
                 DC_EV_POWER_DELIVERY_PARAMETER | EV_POWER_DELIVERY_PARAMETER
             ) {
-                Some({
-                    let v = match t {
-                        DC_EV_POWER_DELIVERY_PARAMETER => {
-                            EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
-                                d.element("DC_EVPowerDeliveryParameter", |d| {
-                                    dc_ev_power_delivery_parameter_type::decode(d, 143)
-                                })?,
-                            )
+                let x2 = out
+                    .ev_power_delivery_parameter
+                    .get_or_insert_with(Default::default);
+                match t {
+                    DC_EV_POWER_DELIVERY_PARAMETER => {
+                        if !matches!(*x2, EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(_)) {
+                            *x2 = EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
+                                Default::default(),
+                            );
                         }
-                        EV_POWER_DELIVERY_PARAMETER => {
-                            EvPowerDeliveryParameter::EvPowerDeliveryParameter(
-                                d.element("EVPowerDeliveryParameter", |d| {
-                                    ev_power_delivery_parameter_type::decode(d, 154)
-                                })?,
-                            )
+                        let EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(x3) = &mut *x2
+                        else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("DC_EVPowerDeliveryParameter", |d| {
+                            dc_ev_power_delivery_parameter_type::decode(d, 143, &mut *x3)
+                        })?;
+                    }
+                    EV_POWER_DELIVERY_PARAMETER => {
+                        if !matches!(*x2, EvPowerDeliveryParameter::EvPowerDeliveryParameter(_)) {
+                            *x2 = EvPowerDeliveryParameter::EvPowerDeliveryParameter(
+                                Default::default(),
+                            );
                         }
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    t = d.read_event(S3)?;
-                    v
-                })
+                        let EvPowerDeliveryParameter::EvPowerDeliveryParameter(x4) = &mut *x2
+                        else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("EVPowerDeliveryParameter", |d| {
+                            ev_power_delivery_parameter_type::decode(d, 154, &mut *x4)
+                        })?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                }
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.ev_power_delivery_parameter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryReqType {
-                ready_to_charge_state: f_ready_to_charge_state,
-                charging_profile: f_charging_profile,
-                ev_power_delivery_parameter: f_ev_power_delivery_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9432,9 +10113,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.charging_profile {
+            if let Some(x5) = &v.charging_profile {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, CHARGING_PROFILE)?;
                     e.element("ChargingProfile", |e| {
                         charging_profile_type::encode(e, x, 196)
@@ -9442,8 +10123,8 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.ev_power_delivery_parameter {
-                match x2 {
+            if let Some(x6) = &v.ev_power_delivery_parameter {
+                match x6 {
                     EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(m) => {
                         e.write_event(st, DC_EV_POWER_DELIVERY_PARAMETER)?;
                         e.element("DC_EVPowerDeliveryParameter", |e| {
@@ -9476,42 +10157,57 @@ pub(crate) mod codec {
         const S1: &[u8] = &[AC_EVSE_STATUS, DC_EVSE_STATUS, EVSE_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryResType, DecodeError> {
+            out: &mut PowerDeliveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            match t {
+                AC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::AcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::AcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::AcEvseStatus(x1) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVSEStatus", |d| {
+                        ac_evse_status_type::decode(d, 18, &mut *x1)
+                    })?;
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_status = {
-                let v = match t {
-                    AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 18))?,
-                    ),
-                    DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 95))?,
-                    ),
-                    EVSE_STATUS => EvseStatus::EvseStatus(
-                        d.element("EVSEStatus", |d| evse_status_type::decode(d, 155))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+                DC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::DcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::DcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::DcEvseStatus(x2) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVSEStatus", |d| {
+                        dc_evse_status_type::decode(d, 95, &mut *x2)
+                    })?;
+                }
+                EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::EvseStatus(_)) {
+                        out.evse_status = EvseStatus::EvseStatus(Default::default());
+                    }
+                    let EvseStatus::EvseStatus(x3) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVSEStatus", |d| evse_status_type::decode(d, 155, &mut *x3))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryResType {
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9561,43 +10257,38 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EV_TARGET_CURRENT];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PreChargeReqType, DecodeError> {
+            out: &mut PreChargeReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 130))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 122))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 28, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                physical_value_type::decode(d, 130, &mut out.ev_target_voltage)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                physical_value_type::decode(d, 122, &mut out.ev_target_current)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PreChargeReqType {
-                dc_ev_status: f_dc_ev_status,
-                ev_target_voltage: f_ev_target_voltage,
-                ev_target_current: f_ev_target_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9645,45 +10336,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PreChargeResType, DecodeError> {
+            out: &mut PreChargeResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 132)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 36, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 132, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PreChargeResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9730,38 +10412,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CHARGING_PROFILE_ENTRY_MAX_POWER];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ProfileEntryType, DecodeError> {
+            out: &mut ProfileEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_charging_profile_entry_start = {
-                if t != CHARGING_PROFILE_ENTRY_START {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargingProfileEntryStart", |d| {
-                    d.read_uint::<u32>("ChargingProfileEntryStart")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charging_profile_entry_max_power = {
-                if t != CHARGING_PROFILE_ENTRY_MAX_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargingProfileEntryMaxPower", |d| {
+            if t != CHARGING_PROFILE_ENTRY_START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_profile_entry_start = d.simple("ChargingProfileEntryStart", |d| {
+                d.read_uint::<u32>("ChargingProfileEntryStart")
+            })?;
+            t = d.read_event(S1)?;
+            if t != CHARGING_PROFILE_ENTRY_MAX_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_profile_entry_max_power = d
+                .simple("ChargingProfileEntryMaxPower", |d| {
                     d.read_int::<i16>("ChargingProfileEntryMaxPower")
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ProfileEntryType {
-                charging_profile_entry_start: f_charging_profile_entry_start,
-                charging_profile_entry_max_power: f_charging_profile_entry_max_power,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9803,38 +10479,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[DURATION, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<RelativeTimeIntervalType, DecodeError> {
+            out: &mut RelativeTimeIntervalType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_start = {
-                if t != START {
+            if t != START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.start = d.simple("start", |d| d.read_uint::<u32>("start"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, DURATION) {
+                let x1 = out.duration.get_or_insert_with(Default::default);
+                if t != DURATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("start", |d| d.read_uint::<u32>("start"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_duration = if matches!(t, DURATION) {
-                Some({
-                    if t != DURATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("duration", |d| d.read_uint::<u32>("duration"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("duration", |d| d.read_uint::<u32>("duration"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.duration = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(RelativeTimeIntervalType {
-                start: f_start,
-                duration: f_duration,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9852,9 +10522,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.duration {
+            if let Some(x2) = &v.duration {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DURATION)?;
                     e.simple("duration", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -9876,40 +10546,39 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SA_SCHEDULE_TUPLE];
         const S1: &[u8] = &[SA_SCHEDULE_TUPLE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaScheduleListType, DecodeError> {
+            out: &mut SaScheduleListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_sa_schedule_tuple = {
-                let mut r0 = Vec::new();
-                while matches!(t, SA_SCHEDULE_TUPLE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SA_SCHEDULE_TUPLE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SAScheduleTuple", |d| {
-                            sa_schedule_tuple_type::decode(d, 71)
-                        })?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.sa_schedule_tuple.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SA_SCHEDULE_TUPLE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.sa_schedule_tuple.push(Default::default());
+                let Some(x1) = out.sa_schedule_tuple.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SA_SCHEDULE_TUPLE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SAScheduleTuple", |d| {
+                    sa_schedule_tuple_type::decode(d, 71, &mut *x1)
+                })?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaScheduleListType {
-                sa_schedule_tuple: f_sa_schedule_tuple,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9924,10 +10593,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SA_SCHEDULE_TUPLE)?;
                     e.element("SAScheduleTuple", |e| {
                         sa_schedule_tuple_type::encode(e, x, 71)
@@ -9952,49 +10621,43 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SALES_TARIFF, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaScheduleTupleType, DecodeError> {
+            out: &mut SaScheduleTupleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_int::<i16>("SAScheduleTupleID")
+            })?;
+            t = d.read_event(S1)?;
+            if t != P_MAX_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PMaxSchedule", |d| {
+                p_max_schedule_type::decode(d, 73, &mut out.p_max_schedule)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SALES_TARIFF) {
+                let x1 = out.sales_tariff.get_or_insert_with(Default::default);
+                if t != SALES_TARIFF {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_int::<i16>("SAScheduleTupleID")
+                d.element("SalesTariff", |d| {
+                    sales_tariff_type::decode(d, 81, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_p_max_schedule = {
-                if t != P_MAX_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 73))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sales_tariff = if matches!(t, SALES_TARIFF) {
-                Some({
-                    if t != SALES_TARIFF {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 81))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.sales_tariff = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaScheduleTupleType {
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                p_max_schedule: f_p_max_schedule,
-                sales_tariff: f_sales_tariff,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10018,9 +10681,9 @@ pub(crate) mod codec {
                 e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 73))?;
             }
             st = S2;
-            if let Some(x1) = &v.sales_tariff {
+            if let Some(x2) = &v.sales_tariff {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SALES_TARIFF)?;
                     e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 81))?;
                 }
@@ -10037,15 +10700,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaSchedulesType, DecodeError> {
+            _out: &mut SaSchedulesType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaSchedulesType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10071,71 +10736,75 @@ pub(crate) mod codec {
         const S1: &[u8] = &[E_PRICE_LEVEL];
         const S2: &[u8] = &[CONSUMPTION_COST, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SalesTariffEntryType, DecodeError> {
+            out: &mut SalesTariffEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 76)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 79))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_e_price_level = {
-                if t != E_PRICE_LEVEL {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EPriceLevel", |d| {
-                    d.read_ranged::<u8>(0, 255, "EPriceLevel")
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_consumption_cost = if matches!(t, CONSUMPTION_COST) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, CONSUMPTION_COST) {
-                        if r0.len() >= 1024 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                        }
-                        let item = {
-                            if t != CONSUMPTION_COST {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("ConsumptionCost", |d| {
-                                consumption_cost_type::decode(d, 87)
-                            })?;
-                            t = d.read_event(S2)?;
-                            v
-                        };
-                        r0.push(item);
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
                     }
-                    if r0.is_empty() {
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 76, &mut *x1)
+                    })?;
+                }
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
+                    }
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 79, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
+            if t != E_PRICE_LEVEL {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.e_price_level = d.simple("EPriceLevel", |d| {
+                d.read_ranged::<u8>(0, 255, "EPriceLevel")
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, CONSUMPTION_COST) {
+                let x3 = out.consumption_cost.get_or_insert_with(Default::default);
+                x3.clear();
+                let mut c0 = 0usize;
+                while matches!(t, CONSUMPTION_COST) {
+                    if c0 >= 1024 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                    }
+                    c0 += 1;
+                    x3.push(Default::default());
+                    let Some(x4) = x3.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != CONSUMPTION_COST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
+                    d.element("ConsumptionCost", |d| {
+                        consumption_cost_type::decode(d, 87, &mut *x4)
+                    })?;
+                    t = d.read_event(S2)?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.consumption_cost = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SalesTariffEntryType {
-                time_interval: f_time_interval,
-                e_price_level: f_e_price_level,
-                consumption_cost: f_consumption_cost,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10166,17 +10835,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.consumption_cost {
-                let l0 = x1;
+            if let Some(x5) = &v.consumption_cost {
+                let l0 = x5;
                 if l0.is_empty() {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and any number of items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x6) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x6;
                         e.write_event(st, CONSUMPTION_COST)?;
                         e.element("ConsumptionCost", |e| {
                             consumption_cost_type::encode(e, x, 87)
@@ -10206,82 +10875,71 @@ pub(crate) mod codec {
         const S4: &[u8] = &[SALES_TARIFF_ENTRY];
         const S5: &[u8] = &[SALES_TARIFF_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SalesTariffType, DecodeError> {
+            out: &mut SalesTariffType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != SALES_TARIFF_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sales_tariff_id =
+                d.simple("SalesTariffID", |d| d.read_int::<i16>("SalesTariffID"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SALES_TARIFF_DESCRIPTION) {
+                let x1 = out
+                    .sales_tariff_description
+                    .get_or_insert_with(Default::default);
+                if t != SALES_TARIFF_DESCRIPTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sales_tariff_id = {
-                if t != SALES_TARIFF_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SalesTariffID", |d| d.read_int::<i16>("SalesTariffID"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sales_tariff_description = if matches!(t, SALES_TARIFF_DESCRIPTION) {
-                Some({
-                    if t != SALES_TARIFF_DESCRIPTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 83))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_num_e_price_levels = {
-                if t != NUM_E_PRICE_LEVELS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NumEPriceLevels", |d| {
-                    d.read_ranged::<u8>(0, 255, "NumEPriceLevels")
+                d.simple("SalesTariffDescription", |d| {
+                    d.read_string_into(32, 83, &mut *x1)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_sales_tariff_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, SALES_TARIFF_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SALES_TARIFF_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SalesTariffEntry", |d| {
-                            sales_tariff_entry_type::decode(d, 85)
-                        })?;
-                        t = d.read_event(S5)?;
-                        v
-                    };
-                    r0.push(item);
+                t = d.read_event(S3)?;
+            } else {
+                out.sales_tariff_description = None;
+            }
+            if t != NUM_E_PRICE_LEVELS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.num_e_price_levels = d.simple("NumEPriceLevels", |d| {
+                d.read_ranged::<u8>(0, 255, "NumEPriceLevels")
+            })?;
+            t = d.read_event(S4)?;
+            out.sales_tariff_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SALES_TARIFF_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.sales_tariff_entry.push(Default::default());
+                let Some(x2) = out.sales_tariff_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SALES_TARIFF_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SalesTariffEntry", |d| {
+                    sales_tariff_entry_type::decode(d, 85, &mut *x2)
+                })?;
+                t = d.read_event(S5)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SalesTariffType {
-                id: f_id,
-                sales_tariff_id: f_sales_tariff_id,
-                sales_tariff_description: f_sales_tariff_description,
-                num_e_price_levels: f_num_e_price_levels,
-                sales_tariff_entry: f_sales_tariff_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10305,9 +10963,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.sales_tariff_description {
+            if let Some(x3) = &v.sales_tariff_description {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SALES_TARIFF_DESCRIPTION)?;
                     e.simple("SalesTariffDescription", |e| {
                         e.write_string(x, 32)?;
@@ -10331,10 +10989,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x2) in l0.iter().enumerate() {
+            for (i0, x4) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SALES_TARIFF_ENTRY)?;
                     e.element("SalesTariffEntry", |e| {
                         sales_tariff_entry_type::encode(e, x, 85)
@@ -10355,40 +11013,39 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SELECTED_SERVICE];
         const S1: &[u8] = &[SELECTED_SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceListType, DecodeError> {
+            out: &mut SelectedServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SELECTED_SERVICE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SELECTED_SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 238)
-                        })?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.selected_service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SELECTED_SERVICE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.selected_service.push(Default::default());
+                let Some(x1) = out.selected_service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SELECTED_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SelectedService", |d| {
+                    selected_service_type::decode(d, 238, &mut *x1)
+                })?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceListType {
-                selected_service: f_selected_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10403,10 +11060,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
                         selected_service_type::encode(e, x, 238)
@@ -10429,38 +11086,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PARAMETER_SET_ID, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceType, DecodeError> {
+            out: &mut SelectedServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, PARAMETER_SET_ID) {
+                let x1 = out.parameter_set_id.get_or_insert_with(Default::default);
+                if t != PARAMETER_SET_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter_set_id = if matches!(t, PARAMETER_SET_ID) {
-                Some({
-                    if t != PARAMETER_SET_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.parameter_set_id = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceType {
-                service_id: f_service_id,
-                parameter_set_id: f_parameter_set_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10478,9 +11129,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.parameter_set_id {
+            if let Some(x2) = &v.parameter_set_id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER_SET_ID)?;
                     e.simple("ParameterSetID", |e| {
                         e.write_int(i64::from(*x));
@@ -10506,45 +11157,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[ENERGY_TRANSFER_TYPE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceChargeType, DecodeError> {
+            out: &mut ServiceChargeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_tag = {
-                if t != SERVICE_TAG {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 204))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_free_service = {
-                if t != FREE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("FreeService", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_energy_transfer_type = {
-                if t != ENERGY_TRANSFER_TYPE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EnergyTransferType", |d| {
-                    EvseSupportedEnergyTransferType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != SERVICE_TAG {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ServiceTag", |d| {
+                service_tag_type::decode(d, 204, &mut out.service_tag)
+            })?;
+            t = d.read_event(S1)?;
+            if t != FREE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.free_service = d.simple("FreeService", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
+            if t != ENERGY_TRANSFER_TYPE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.energy_transfer_type = d.simple("EnergyTransferType", |d| {
+                EvseSupportedEnergyTransferType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceChargeType {
-                service_tag: f_service_tag,
-                free_service: f_free_service,
-                energy_transfer_type: f_energy_transfer_type,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10590,25 +11232,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SERVICE_ID];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailReqType, DecodeError> {
+            out: &mut ServiceDetailReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailReqType {
-                service_id: f_service_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10643,49 +11282,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SERVICE_PARAMETER_LIST, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailResType, DecodeError> {
+            out: &mut ServiceDetailResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SERVICE_PARAMETER_LIST) {
+                let x1 = out
+                    .service_parameter_list
+                    .get_or_insert_with(Default::default);
+                if t != SERVICE_PARAMETER_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_service_parameter_list = if matches!(t, SERVICE_PARAMETER_LIST) {
-                Some({
-                    if t != SERVICE_PARAMETER_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("ServiceParameterList", |d| {
-                        service_parameter_list_type::decode(d, 214)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("ServiceParameterList", |d| {
+                    service_parameter_list_type::decode(d, 214, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.service_parameter_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailResType {
-                response_code: f_response_code,
-                service_id: f_service_id,
-                service_parameter_list: f_service_parameter_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10712,9 +11343,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.service_parameter_list {
+            if let Some(x2) = &v.service_parameter_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE_PARAMETER_LIST)?;
                     e.element("ServiceParameterList", |e| {
                         service_parameter_list_type::encode(e, x, 214)
@@ -10737,42 +11368,37 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SERVICE_CATEGORY, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryReqType, DecodeError> {
+            out: &mut ServiceDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_scope = if matches!(t, SERVICE_SCOPE) {
-                Some({
-                    if t != SERVICE_SCOPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceScope", |d| d.read_string(32, 227))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, SERVICE_SCOPE) {
+                let x1 = out.service_scope.get_or_insert_with(Default::default);
+                if t != SERVICE_SCOPE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("ServiceScope", |d| d.read_string_into(32, 227, &mut *x1))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_service_category = if matches!(t, SERVICE_CATEGORY) {
-                Some({
-                    if t != SERVICE_CATEGORY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.service_scope = None;
+            }
+            if matches!(t, SERVICE_CATEGORY) {
+                let x2 = out.service_category.get_or_insert_with(Default::default);
+                if t != SERVICE_CATEGORY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.service_category = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryReqType {
-                service_scope: f_service_scope,
-                service_category: f_service_category,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10781,9 +11407,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.service_scope {
+            if let Some(x3) = &v.service_scope {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SERVICE_SCOPE)?;
                     e.simple("ServiceScope", |e| {
                         e.write_string(x, 32)?;
@@ -10792,9 +11418,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.service_category {
+            if let Some(x4) = &v.service_category {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SERVICE_CATEGORY)?;
                     e.simple("ServiceCategory", |e| {
                         x.encode(e);
@@ -10822,56 +11448,48 @@ pub(crate) mod codec {
         const S3: &[u8] = &[SERVICE_LIST, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryResType, DecodeError> {
+            out: &mut ServiceDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != PAYMENT_OPTIONS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PaymentOptions", |d| {
+                payment_options_type::decode(d, 230, &mut out.payment_options)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CHARGE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ChargeService", |d| {
+                service_charge_type::decode(d, 232, &mut out.charge_service)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, SERVICE_LIST) {
+                let x1 = out.service_list.get_or_insert_with(Default::default);
+                if t != SERVICE_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_payment_options = {
-                if t != PAYMENT_OPTIONS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PaymentOptions", |d| payment_options_type::decode(d, 230))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_charge_service = {
-                if t != CHARGE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ChargeService", |d| service_charge_type::decode(d, 232))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_list = if matches!(t, SERVICE_LIST) {
-                Some({
-                    if t != SERVICE_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("ServiceList", |d| service_tag_list_type::decode(d, 233))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                d.element("ServiceList", |d| {
+                    service_tag_list_type::decode(d, 233, &mut *x1)
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.service_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryResType {
-                response_code: f_response_code,
-                payment_options: f_payment_options,
-                charge_service: f_charge_service,
-                service_list: f_service_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10903,9 +11521,9 @@ pub(crate) mod codec {
                 e.element("ChargeService", |e| service_charge_type::encode(e, x, 232))?;
             }
             st = S3;
-            if let Some(x1) = &v.service_list {
+            if let Some(x2) = &v.service_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE_LIST)?;
                     e.element("ServiceList", |e| service_tag_list_type::encode(e, x, 233))?;
                 }
@@ -10924,39 +11542,39 @@ pub(crate) mod codec {
         const S0: &[u8] = &[PARAMETER_SET];
         const S1: &[u8] = &[PARAMETER_SET, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceParameterListType, DecodeError> {
+            out: &mut ServiceParameterListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER_SET) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PARAMETER_SET {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 215))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.parameter_set.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER_SET) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.parameter_set.push(Default::default());
+                let Some(x1) = out.parameter_set.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER_SET {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("ParameterSet", |d| {
+                    parameter_set_type::decode(d, 215, &mut *x1)
+                })?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceParameterListType {
-                parameter_set: f_parameter_set,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10971,10 +11589,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER_SET)?;
                     e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 215))?;
                 }
@@ -10995,36 +11613,30 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SELECTED_SERVICE_LIST];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServicePaymentSelectionReqType, DecodeError> {
+            out: &mut ServicePaymentSelectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_payment_option = {
-                if t != SELECTED_PAYMENT_OPTION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SelectedPaymentOption", |d| PaymentOptionType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_selected_service_list = {
-                if t != SELECTED_SERVICE_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SelectedServiceList", |d| {
-                    selected_service_list_type::decode(d, 237)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SELECTED_PAYMENT_OPTION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.selected_payment_option =
+                d.simple("SelectedPaymentOption", |d| PaymentOptionType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SELECTED_SERVICE_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SelectedServiceList", |d| {
+                selected_service_list_type::decode(d, 237, &mut out.selected_service_list)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServicePaymentSelectionReqType {
-                selected_payment_option: f_selected_payment_option,
-                selected_service_list: f_selected_service_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11063,25 +11675,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RESPONSE_CODE];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServicePaymentSelectionResType, DecodeError> {
+            out: &mut ServicePaymentSelectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServicePaymentSelectionResType {
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11112,36 +11721,37 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SERVICE];
         const S1: &[u8] = &[SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceTagListType, DecodeError> {
+            out: &mut ServiceTagListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SERVICE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Service", |d| service_type::decode(d, 234))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SERVICE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.service.push(Default::default());
+                let Some(x1) = out.service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("Service", |d| service_type::decode(d, 234, &mut *x1))?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceTagListType { service: f_service })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11156,10 +11766,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE)?;
                     e.element("Service", |e| service_type::encode(e, x, 234))?;
                 }
@@ -11184,60 +11794,48 @@ pub(crate) mod codec {
         const S3: &[u8] = &[SERVICE_SCOPE, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceTagType, DecodeError> {
+            out: &mut ServiceTagType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, SERVICE_NAME) {
+                let x1 = out.service_name.get_or_insert_with(Default::default);
+                if t != SERVICE_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_name = if matches!(t, SERVICE_NAME) {
-                Some({
-                    if t != SERVICE_NAME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 206))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("ServiceName", |d| d.read_string_into(32, 206, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_service_category = {
-                if t != SERVICE_CATEGORY {
+                out.service_name = None;
+            }
+            if t != SERVICE_CATEGORY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_category =
+                d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, SERVICE_SCOPE) {
+                let x2 = out.service_scope.get_or_insert_with(Default::default);
+                if t != SERVICE_SCOPE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_scope = if matches!(t, SERVICE_SCOPE) {
-                Some({
-                    if t != SERVICE_SCOPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceScope", |d| d.read_string(32, 208))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                d.simple("ServiceScope", |d| d.read_string_into(32, 208, &mut *x2))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.service_scope = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceTagType {
-                service_id: f_service_id,
-                service_name: f_service_name,
-                service_category: f_service_category,
-                service_scope: f_service_scope,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11255,9 +11853,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.service_name {
+            if let Some(x3) = &v.service_name {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SERVICE_NAME)?;
                     e.simple("ServiceName", |e| {
                         e.write_string(x, 32)?;
@@ -11275,9 +11873,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.service_scope {
+            if let Some(x4) = &v.service_scope {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SERVICE_SCOPE)?;
                     e.simple("ServiceScope", |e| {
                         e.write_string(x, 32)?;
@@ -11301,34 +11899,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[FREE_SERVICE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceType, DecodeError> {
+            out: &mut ServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_tag = {
-                if t != SERVICE_TAG {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ServiceTag", |d| service_tag_type::decode(d, 204))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_free_service = {
-                if t != FREE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("FreeService", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SERVICE_TAG {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ServiceTag", |d| {
+                service_tag_type::decode(d, 204, &mut out.service_tag)
+            })?;
+            t = d.read_event(S1)?;
+            if t != FREE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.free_service = d.simple("FreeService", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceType {
-                service_tag: f_service_tag,
-                free_service: f_free_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11365,23 +11958,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[EVCCID];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupReqType, DecodeError> {
+            out: &mut SessionSetupReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evccid = {
-                if t != EVCCID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVCCID", |d| d.read_bytes(8))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != EVCCID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVCCID", |d| d.read_bytes_into(8, &mut out.evccid))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupReqType { evccid: f_evccid })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11416,47 +12008,37 @@ pub(crate) mod codec {
         const S2: &[u8] = &[DATE_TIME_NOW, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupResType, DecodeError> {
+            out: &mut SessionSetupResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_bytes_into(32, &mut out.evseid))?;
+            t = d.read_event(S2)?;
+            if matches!(t, DATE_TIME_NOW) {
+                let x1 = out.date_time_now.get_or_insert_with(Default::default);
+                if t != DATE_TIME_NOW {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evseid = {
-                if t != EVSEID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEID", |d| d.read_bytes(32))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_date_time_now = if matches!(t, DATE_TIME_NOW) {
-                Some({
-                    if t != DATE_TIME_NOW {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DateTimeNow", |d| d.read_int::<i64>("DateTimeNow"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x1 = d.simple("DateTimeNow", |d| d.read_int::<i64>("DateTimeNow"))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.date_time_now = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupResType {
-                response_code: f_response_code,
-                evseid: f_evseid,
-                date_time_now: f_date_time_now,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11483,9 +12065,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.date_time_now {
+            if let Some(x2) = &v.date_time_now {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DATE_TIME_NOW)?;
                     e.simple("DateTimeNow", |e| {
                         e.write_int(*x);
@@ -11507,25 +12089,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RESPONSE_CODE];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopResType, DecodeError> {
+            out: &mut SessionStopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopResType {
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11554,15 +12133,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopType, DecodeError> {
+            _out: &mut SessionStopType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11584,38 +12165,37 @@ pub(crate) mod codec {
         const S0: &[u8] = &[CERTIFICATE];
         const S1: &[u8] = &[CERTIFICATE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SubCertificatesType, DecodeError> {
+            out: &mut SubCertificatesType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                let mut r0 = Vec::new();
-                while matches!(t, CERTIFICATE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != CERTIFICATE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("Certificate", |d| d.read_bytes(1200))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.certificate.clear();
+            let mut c0 = 0usize;
+            while matches!(t, CERTIFICATE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.certificate.push(Default::default());
+                let Some(x1) = out.certificate.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != CERTIFICATE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("Certificate", |d| d.read_bytes_into(1200, &mut *x1))?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SubCertificatesType {
-                certificate: f_certificate,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11630,10 +12210,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, CERTIFICATE)?;
                     e.simple("Certificate", |e| {
                         e.write_bytes(x, 1200)?;
@@ -11657,31 +12237,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[BODY];
         const S2: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<V2gMessage, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut V2gMessage,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| message_header_type::decode(d, 254))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_body = {
-                if t != BODY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Body", |d| body_type::decode(d, 259))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                message_header_type::decode(d, 254, &mut out.header)
+            })?;
+            t = d.read_event(S1)?;
+            if t != BODY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Body", |d| body_type::decode(d, 259, &mut out.body))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(V2gMessage {
-                header: f_header,
-                body: f_body,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11715,25 +12293,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DC_EV_STATUS];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WeldingDetectionReqType, DecodeError> {
+            out: &mut WeldingDetectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 28))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 28, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WeldingDetectionReqType {
-                dc_ev_status: f_dc_ev_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11765,45 +12342,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WeldingDetectionResType, DecodeError> {
+            out: &mut WeldingDetectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 36))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 132)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 36, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 132, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WeldingDetectionResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(

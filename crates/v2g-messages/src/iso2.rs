@@ -2830,251 +2830,906 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(7)?;
-    Ok(match code {
-        0 => Document::AcEvChargeParameter(d.element("AC_EVChargeParameter", |d| {
-            codec::ac_ev_charge_parameter_type::decode(d, 271)
-        })?),
-        1 => Document::AcEvseChargeParameter(d.element("AC_EVSEChargeParameter", |d| {
-            codec::ac_evse_charge_parameter_type::decode(d, 278)
-        })?),
-        2 => Document::AcEvseStatus(d.element("AC_EVSEStatus", |d| {
-            codec::ac_evse_status_type::decode(d, 272)
-        })?),
-        3 => Document::AuthorizationReq(d.element("AuthorizationReq", |d| {
-            codec::authorization_req_type::decode(d, 280)
-        })?),
-        4 => Document::AuthorizationRes(d.element("AuthorizationRes", |d| {
-            codec::authorization_res_type::decode(d, 283)
-        })?),
-        5 => Document::BodyElement(
-            d.element("BodyElement", |d| codec::body_base_type::decode(d, 284))?,
-        ),
-        6 => Document::CableCheckReq(d.element("CableCheckReq", |d| {
-            codec::cable_check_req_type::decode(d, 289)
-        })?),
-        7 => Document::CableCheckRes(d.element("CableCheckRes", |d| {
-            codec::cable_check_res_type::decode(d, 293)
-        })?),
-        8 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::AcEvChargeParameter(Default::default()),
+        1 => Document::AcEvseChargeParameter(Default::default()),
+        2 => Document::AcEvseStatus(Default::default()),
+        3 => Document::AuthorizationReq(Default::default()),
+        4 => Document::AuthorizationRes(Default::default()),
+        5 => Document::BodyElement(Default::default()),
+        6 => Document::CableCheckReq(Default::default()),
+        7 => Document::CableCheckRes(Default::default()),
+        8 => Document::CanonicalizationMethod(Default::default()),
+        9 => Document::CertificateInstallationReq(Default::default()),
+        10 => Document::CertificateInstallationRes(Default::default()),
+        11 => Document::CertificateUpdateReq(Default::default()),
+        12 => Document::CertificateUpdateRes(Default::default()),
+        13 => Document::ChargeParameterDiscoveryReq(Default::default()),
+        14 => Document::ChargeParameterDiscoveryRes(Default::default()),
+        15 => Document::ChargingStatusReq(Default::default()),
+        16 => Document::ChargingStatusRes(Default::default()),
+        17 => Document::CurrentDemandReq(Default::default()),
+        18 => Document::CurrentDemandRes(Default::default()),
+        19 => Document::DcEvChargeParameter(Default::default()),
+        20 => Document::DcEvPowerDeliveryParameter(Default::default()),
+        21 => Document::DcEvseChargeParameter(Default::default()),
+        22 => Document::DcEvseStatus(Default::default()),
+        23 => Document::DcEvStatus(Default::default()),
+        24 => Document::DsaKeyValue(Default::default()),
+        25 => Document::DigestMethod(Default::default()),
+        26 => Document::DigestValue(Default::default()),
+        27 => Document::EvChargeParameter(Default::default()),
+        28 => Document::EvPowerDeliveryParameter(Default::default()),
+        29 => Document::EvseChargeParameter(Default::default()),
+        30 => Document::EvseStatus(Default::default()),
+        31 => Document::EvStatus(Default::default()),
+        32 => Document::Entry(Default::default()),
+        33 => Document::KeyInfo(Default::default()),
+        34 => Document::KeyName(Default::default()),
+        35 => Document::KeyValue(Default::default()),
+        36 => Document::Manifest(Default::default()),
+        37 => Document::MeteringReceiptReq(Default::default()),
+        38 => Document::MeteringReceiptRes(Default::default()),
+        39 => Document::MgmtData(Default::default()),
+        40 => Document::Object(Default::default()),
+        41 => Document::PgpData(Default::default()),
+        42 => Document::PMaxScheduleEntry(Default::default()),
+        43 => Document::PaymentDetailsReq(Default::default()),
+        44 => Document::PaymentDetailsRes(Default::default()),
+        45 => Document::PaymentServiceSelectionReq(Default::default()),
+        46 => Document::PaymentServiceSelectionRes(Default::default()),
+        47 => Document::PowerDeliveryReq(Default::default()),
+        48 => Document::PowerDeliveryRes(Default::default()),
+        49 => Document::PreChargeReq(Default::default()),
+        50 => Document::PreChargeRes(Default::default()),
+        51 => Document::RsaKeyValue(Default::default()),
+        52 => Document::Reference(Default::default()),
+        53 => Document::RelativeTimeInterval(Default::default()),
+        54 => Document::RetrievalMethod(Default::default()),
+        55 => Document::SaScheduleList(Default::default()),
+        56 => Document::SaSchedules(Default::default()),
+        57 => Document::SpkiData(Default::default()),
+        58 => Document::SalesTariffEntry(Default::default()),
+        59 => Document::ServiceDetailReq(Default::default()),
+        60 => Document::ServiceDetailRes(Default::default()),
+        61 => Document::ServiceDiscoveryReq(Default::default()),
+        62 => Document::ServiceDiscoveryRes(Default::default()),
+        63 => Document::SessionSetupReq(Default::default()),
+        64 => Document::SessionSetupRes(Default::default()),
+        65 => Document::SessionStopReq(Default::default()),
+        66 => Document::SessionStopRes(Default::default()),
+        67 => Document::Signature(Default::default()),
+        68 => Document::SignatureMethod(Default::default()),
+        69 => Document::SignatureProperties(Default::default()),
+        70 => Document::SignatureProperty(Default::default()),
+        71 => Document::SignatureValue(Default::default()),
+        72 => Document::SignedInfo(Default::default()),
+        73 => Document::TimeInterval(Default::default()),
+        74 => Document::Transform(Default::default()),
+        75 => Document::Transforms(Default::default()),
+        76 => Document::V2gMessage(Default::default()),
+        77 => Document::WeldingDetectionReq(Default::default()),
+        78 => Document::WeldingDetectionRes(Default::default()),
+        79 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::AcEvChargeParameter(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-2:2013 EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(7)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::AcEvChargeParameter(_)) {
+                *doc = Document::AcEvChargeParameter(Default::default());
+            }
+            if let Document::AcEvChargeParameter(v) = doc {
+                d.element("AC_EVChargeParameter", |d| {
+                    codec::ac_ev_charge_parameter_type::decode(d, 271, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::AcEvseChargeParameter(_)) {
+                *doc = Document::AcEvseChargeParameter(Default::default());
+            }
+            if let Document::AcEvseChargeParameter(v) = doc {
+                d.element("AC_EVSEChargeParameter", |d| {
+                    codec::ac_evse_charge_parameter_type::decode(d, 278, &mut *v)
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::AcEvseStatus(_)) {
+                *doc = Document::AcEvseStatus(Default::default());
+            }
+            if let Document::AcEvseStatus(v) = doc {
+                d.element("AC_EVSEStatus", |d| {
+                    codec::ac_evse_status_type::decode(d, 272, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::AuthorizationReq(_)) {
+                *doc = Document::AuthorizationReq(Default::default());
+            }
+            if let Document::AuthorizationReq(v) = doc {
+                d.element("AuthorizationReq", |d| {
+                    codec::authorization_req_type::decode(d, 280, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::AuthorizationRes(_)) {
+                *doc = Document::AuthorizationRes(Default::default());
+            }
+            if let Document::AuthorizationRes(v) = doc {
+                d.element("AuthorizationRes", |d| {
+                    codec::authorization_res_type::decode(d, 283, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::BodyElement(_)) {
+                *doc = Document::BodyElement(Default::default());
+            }
+            if let Document::BodyElement(v) = doc {
+                d.element("BodyElement", |d| {
+                    codec::body_base_type::decode(d, 284, &mut *v)
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::CableCheckReq(_)) {
+                *doc = Document::CableCheckReq(Default::default());
+            }
+            if let Document::CableCheckReq(v) = doc {
+                d.element("CableCheckReq", |d| {
+                    codec::cable_check_req_type::decode(d, 289, &mut *v)
+                })?;
+            }
+        }
+        7 => {
+            if !matches!(doc, Document::CableCheckRes(_)) {
+                *doc = Document::CableCheckRes(Default::default());
+            }
+            if let Document::CableCheckRes(v) = doc {
+                d.element("CableCheckRes", |d| {
+                    codec::cable_check_res_type::decode(d, 293, &mut *v)
+                })?;
+            }
+        }
+        8 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
         9 => {
-            Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 297)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationReq(_)) {
+                *doc = Document::CertificateInstallationReq(Default::default());
+            }
+            if let Document::CertificateInstallationReq(v) = doc {
+                d.element("CertificateInstallationReq", |d| {
+                    codec::certificate_installation_req_type::decode(d, 297, &mut *v)
+                })?;
+            }
         }
         10 => {
-            Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 305)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationRes(_)) {
+                *doc = Document::CertificateInstallationRes(Default::default());
+            }
+            if let Document::CertificateInstallationRes(v) = doc {
+                d.element("CertificateInstallationRes", |d| {
+                    codec::certificate_installation_res_type::decode(d, 305, &mut *v)
+                })?;
+            }
         }
-        11 => Document::CertificateUpdateReq(d.element("CertificateUpdateReq", |d| {
-            codec::certificate_update_req_type::decode(d, 306)
-        })?),
-        12 => Document::CertificateUpdateRes(d.element("CertificateUpdateRes", |d| {
-            codec::certificate_update_res_type::decode(d, 308)
-        })?),
-        13 => Document::ChargeParameterDiscoveryReq(
-            d.element("ChargeParameterDiscoveryReq", |d| {
-                codec::charge_parameter_discovery_req_type::decode(d, 321)
-            })?,
-        ),
-        14 => Document::ChargeParameterDiscoveryRes(
-            d.element("ChargeParameterDiscoveryRes", |d| {
-                codec::charge_parameter_discovery_res_type::decode(d, 356)
-            })?,
-        ),
-        15 => Document::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
-            codec::charging_status_req_type::decode(d, 357)
-        })?),
-        16 => Document::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-            codec::charging_status_res_type::decode(d, 369)
-        })?),
-        17 => Document::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-            codec::current_demand_req_type::decode(d, 379)
-        })?),
-        18 => Document::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-            codec::current_demand_res_type::decode(d, 388)
-        })?),
-        19 => Document::DcEvChargeParameter(d.element("DC_EVChargeParameter", |d| {
-            codec::dc_ev_charge_parameter_type::decode(d, 311)
-        })?),
+        11 => {
+            if !matches!(doc, Document::CertificateUpdateReq(_)) {
+                *doc = Document::CertificateUpdateReq(Default::default());
+            }
+            if let Document::CertificateUpdateReq(v) = doc {
+                d.element("CertificateUpdateReq", |d| {
+                    codec::certificate_update_req_type::decode(d, 306, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::CertificateUpdateRes(_)) {
+                *doc = Document::CertificateUpdateRes(Default::default());
+            }
+            if let Document::CertificateUpdateRes(v) = doc {
+                d.element("CertificateUpdateRes", |d| {
+                    codec::certificate_update_res_type::decode(d, 308, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::ChargeParameterDiscoveryReq(_)) {
+                *doc = Document::ChargeParameterDiscoveryReq(Default::default());
+            }
+            if let Document::ChargeParameterDiscoveryReq(v) = doc {
+                d.element("ChargeParameterDiscoveryReq", |d| {
+                    codec::charge_parameter_discovery_req_type::decode(d, 321, &mut *v)
+                })?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::ChargeParameterDiscoveryRes(_)) {
+                *doc = Document::ChargeParameterDiscoveryRes(Default::default());
+            }
+            if let Document::ChargeParameterDiscoveryRes(v) = doc {
+                d.element("ChargeParameterDiscoveryRes", |d| {
+                    codec::charge_parameter_discovery_res_type::decode(d, 356, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::ChargingStatusReq(_)) {
+                *doc = Document::ChargingStatusReq(Default::default());
+            }
+            if let Document::ChargingStatusReq(v) = doc {
+                d.element("ChargingStatusReq", |d| {
+                    codec::charging_status_req_type::decode(d, 357, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::ChargingStatusRes(_)) {
+                *doc = Document::ChargingStatusRes(Default::default());
+            }
+            if let Document::ChargingStatusRes(v) = doc {
+                d.element("ChargingStatusRes", |d| {
+                    codec::charging_status_res_type::decode(d, 369, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::CurrentDemandReq(_)) {
+                *doc = Document::CurrentDemandReq(Default::default());
+            }
+            if let Document::CurrentDemandReq(v) = doc {
+                d.element("CurrentDemandReq", |d| {
+                    codec::current_demand_req_type::decode(d, 379, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::CurrentDemandRes(_)) {
+                *doc = Document::CurrentDemandRes(Default::default());
+            }
+            if let Document::CurrentDemandRes(v) = doc {
+                d.element("CurrentDemandRes", |d| {
+                    codec::current_demand_res_type::decode(d, 388, &mut *v)
+                })?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::DcEvChargeParameter(_)) {
+                *doc = Document::DcEvChargeParameter(Default::default());
+            }
+            if let Document::DcEvChargeParameter(v) = doc {
+                d.element("DC_EVChargeParameter", |d| {
+                    codec::dc_ev_charge_parameter_type::decode(d, 311, &mut *v)
+                })?;
+            }
+        }
         20 => {
-            Document::DcEvPowerDeliveryParameter(d.element("DC_EVPowerDeliveryParameter", |d| {
-                codec::dc_ev_power_delivery_parameter_type::decode(d, 391)
-            })?)
+            if !matches!(doc, Document::DcEvPowerDeliveryParameter(_)) {
+                *doc = Document::DcEvPowerDeliveryParameter(Default::default());
+            }
+            if let Document::DcEvPowerDeliveryParameter(v) = doc {
+                d.element("DC_EVPowerDeliveryParameter", |d| {
+                    codec::dc_ev_power_delivery_parameter_type::decode(d, 391, &mut *v)
+                })?;
+            }
         }
-        21 => Document::DcEvseChargeParameter(d.element("DC_EVSEChargeParameter", |d| {
-            codec::dc_evse_charge_parameter_type::decode(d, 345)
-        })?),
-        22 => Document::DcEvseStatus(d.element("DC_EVSEStatus", |d| {
-            codec::dc_evse_status_type::decode(d, 346)
-        })?),
-        23 => Document::DcEvStatus(
-            d.element("DC_EVStatus", |d| codec::dc_ev_status_type::decode(d, 312))?,
-        ),
-        24 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        25 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        26 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
-        27 => Document::EvChargeParameter(d.element("EVChargeParameter", |d| {
-            codec::ev_charge_parameter_type::decode(d, 320)
-        })?),
-        28 => Document::EvPowerDeliveryParameter(d.element("EVPowerDeliveryParameter", |d| {
-            codec::ev_power_delivery_parameter_type::decode(d, 392)
-        })?),
-        29 => Document::EvseChargeParameter(d.element("EVSEChargeParameter", |d| {
-            codec::evse_charge_parameter_type::decode(d, 355)
-        })?),
-        30 => Document::EvseStatus(
-            d.element("EVSEStatus", |d| codec::evse_status_type::decode(d, 393))?,
-        ),
-        31 => Document::EvStatus(d.element("EVStatus", |d| codec::ev_status_type::decode(d, 394))?),
-        32 => Document::Entry(d.element("Entry", |d| codec::entry_type::decode(d, 395))?),
-        33 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        34 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        35 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        36 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        37 => Document::MeteringReceiptReq(d.element("MeteringReceiptReq", |d| {
-            codec::metering_receipt_req_type::decode(d, 397)
-        })?),
-        38 => Document::MeteringReceiptRes(d.element("MeteringReceiptRes", |d| {
-            codec::metering_receipt_res_type::decode(d, 398)
-        })?),
-        39 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        40 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        41 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        42 => Document::PMaxScheduleEntry(d.element("PMaxScheduleEntry", |d| {
-            codec::p_max_schedule_entry_type::decode(d, 326)
-        })?),
-        43 => Document::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
-            codec::payment_details_req_type::decode(d, 399)
-        })?),
-        44 => Document::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-            codec::payment_details_res_type::decode(d, 401)
-        })?),
+        21 => {
+            if !matches!(doc, Document::DcEvseChargeParameter(_)) {
+                *doc = Document::DcEvseChargeParameter(Default::default());
+            }
+            if let Document::DcEvseChargeParameter(v) = doc {
+                d.element("DC_EVSEChargeParameter", |d| {
+                    codec::dc_evse_charge_parameter_type::decode(d, 345, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::DcEvseStatus(_)) {
+                *doc = Document::DcEvseStatus(Default::default());
+            }
+            if let Document::DcEvseStatus(v) = doc {
+                d.element("DC_EVSEStatus", |d| {
+                    codec::dc_evse_status_type::decode(d, 346, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::DcEvStatus(_)) {
+                *doc = Document::DcEvStatus(Default::default());
+            }
+            if let Document::DcEvStatus(v) = doc {
+                d.element("DC_EVStatus", |d| {
+                    codec::dc_ev_status_type::decode(d, 312, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::EvChargeParameter(_)) {
+                *doc = Document::EvChargeParameter(Default::default());
+            }
+            if let Document::EvChargeParameter(v) = doc {
+                d.element("EVChargeParameter", |d| {
+                    codec::ev_charge_parameter_type::decode(d, 320, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::EvPowerDeliveryParameter(_)) {
+                *doc = Document::EvPowerDeliveryParameter(Default::default());
+            }
+            if let Document::EvPowerDeliveryParameter(v) = doc {
+                d.element("EVPowerDeliveryParameter", |d| {
+                    codec::ev_power_delivery_parameter_type::decode(d, 392, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::EvseChargeParameter(_)) {
+                *doc = Document::EvseChargeParameter(Default::default());
+            }
+            if let Document::EvseChargeParameter(v) = doc {
+                d.element("EVSEChargeParameter", |d| {
+                    codec::evse_charge_parameter_type::decode(d, 355, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::EvseStatus(_)) {
+                *doc = Document::EvseStatus(Default::default());
+            }
+            if let Document::EvseStatus(v) = doc {
+                d.element("EVSEStatus", |d| {
+                    codec::evse_status_type::decode(d, 393, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::EvStatus(_)) {
+                *doc = Document::EvStatus(Default::default());
+            }
+            if let Document::EvStatus(v) = doc {
+                d.element("EVStatus", |d| {
+                    codec::ev_status_type::decode(d, 394, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::Entry(_)) {
+                *doc = Document::Entry(Default::default());
+            }
+            if let Document::Entry(v) = doc {
+                d.element("Entry", |d| codec::entry_type::decode(d, 395, &mut *v))?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        34 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        35 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::MeteringReceiptReq(_)) {
+                *doc = Document::MeteringReceiptReq(Default::default());
+            }
+            if let Document::MeteringReceiptReq(v) = doc {
+                d.element("MeteringReceiptReq", |d| {
+                    codec::metering_receipt_req_type::decode(d, 397, &mut *v)
+                })?;
+            }
+        }
+        38 => {
+            if !matches!(doc, Document::MeteringReceiptRes(_)) {
+                *doc = Document::MeteringReceiptRes(Default::default());
+            }
+            if let Document::MeteringReceiptRes(v) = doc {
+                d.element("MeteringReceiptRes", |d| {
+                    codec::metering_receipt_res_type::decode(d, 398, &mut *v)
+                })?;
+            }
+        }
+        39 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        40 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        41 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        42 => {
+            if !matches!(doc, Document::PMaxScheduleEntry(_)) {
+                *doc = Document::PMaxScheduleEntry(Default::default());
+            }
+            if let Document::PMaxScheduleEntry(v) = doc {
+                d.element("PMaxScheduleEntry", |d| {
+                    codec::p_max_schedule_entry_type::decode(d, 326, &mut *v)
+                })?;
+            }
+        }
+        43 => {
+            if !matches!(doc, Document::PaymentDetailsReq(_)) {
+                *doc = Document::PaymentDetailsReq(Default::default());
+            }
+            if let Document::PaymentDetailsReq(v) = doc {
+                d.element("PaymentDetailsReq", |d| {
+                    codec::payment_details_req_type::decode(d, 399, &mut *v)
+                })?;
+            }
+        }
+        44 => {
+            if !matches!(doc, Document::PaymentDetailsRes(_)) {
+                *doc = Document::PaymentDetailsRes(Default::default());
+            }
+            if let Document::PaymentDetailsRes(v) = doc {
+                d.element("PaymentDetailsRes", |d| {
+                    codec::payment_details_res_type::decode(d, 401, &mut *v)
+                })?;
+            }
+        }
         45 => {
-            Document::PaymentServiceSelectionReq(d.element("PaymentServiceSelectionReq", |d| {
-                codec::payment_service_selection_req_type::decode(d, 407)
-            })?)
+            if !matches!(doc, Document::PaymentServiceSelectionReq(_)) {
+                *doc = Document::PaymentServiceSelectionReq(Default::default());
+            }
+            if let Document::PaymentServiceSelectionReq(v) = doc {
+                d.element("PaymentServiceSelectionReq", |d| {
+                    codec::payment_service_selection_req_type::decode(d, 407, &mut *v)
+                })?;
+            }
         }
         46 => {
-            Document::PaymentServiceSelectionRes(d.element("PaymentServiceSelectionRes", |d| {
-                codec::payment_service_selection_res_type::decode(d, 408)
-            })?)
+            if !matches!(doc, Document::PaymentServiceSelectionRes(_)) {
+                *doc = Document::PaymentServiceSelectionRes(Default::default());
+            }
+            if let Document::PaymentServiceSelectionRes(v) = doc {
+                d.element("PaymentServiceSelectionRes", |d| {
+                    codec::payment_service_selection_res_type::decode(d, 408, &mut *v)
+                })?;
+            }
         }
-        47 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 415)
-        })?),
-        48 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-            codec::power_delivery_res_type::decode(d, 416)
-        })?),
-        49 => Document::PreChargeReq(d.element("PreChargeReq", |d| {
-            codec::pre_charge_req_type::decode(d, 417)
-        })?),
-        50 => Document::PreChargeRes(d.element("PreChargeRes", |d| {
-            codec::pre_charge_res_type::decode(d, 418)
-        })?),
-        51 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        52 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        53 => Document::RelativeTimeInterval(d.element("RelativeTimeInterval", |d| {
-            codec::relative_time_interval_type::decode(d, 327)
-        })?),
-        54 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        55 => Document::SaScheduleList(d.element("SAScheduleList", |d| {
-            codec::sa_schedule_list_type::decode(d, 322)
-        })?),
-        56 => Document::SaSchedules(
-            d.element("SASchedules", |d| codec::sa_schedules_type::decode(d, 344))?,
-        ),
-        57 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        58 => Document::SalesTariffEntry(d.element("SalesTariffEntry", |d| {
-            codec::sales_tariff_entry_type::decode(d, 336)
-        })?),
-        59 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 420)
-        })?),
-        60 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 430)
-        })?),
-        61 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 433)
-        })?),
-        62 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 445)
-        })?),
-        63 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 447)
-        })?),
-        64 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
-            codec::session_setup_res_type::decode(d, 448)
-        })?),
-        65 => Document::SessionStopReq(d.element("SessionStopReq", |d| {
-            codec::session_stop_req_type::decode(d, 450)
-        })?),
-        66 => Document::SessionStopRes(d.element("SessionStopRes", |d| {
-            codec::session_stop_res_type::decode(d, 451)
-        })?),
-        67 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        68 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        69 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        70 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        71 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        72 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        73 => Document::TimeInterval(
-            d.element("TimeInterval", |d| codec::interval_type::decode(d, 330))?,
-        ),
-        74 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        75 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
+        47 => {
+            if !matches!(doc, Document::PowerDeliveryReq(_)) {
+                *doc = Document::PowerDeliveryReq(Default::default());
+            }
+            if let Document::PowerDeliveryReq(v) = doc {
+                d.element("PowerDeliveryReq", |d| {
+                    codec::power_delivery_req_type::decode(d, 415, &mut *v)
+                })?;
+            }
+        }
+        48 => {
+            if !matches!(doc, Document::PowerDeliveryRes(_)) {
+                *doc = Document::PowerDeliveryRes(Default::default());
+            }
+            if let Document::PowerDeliveryRes(v) = doc {
+                d.element("PowerDeliveryRes", |d| {
+                    codec::power_delivery_res_type::decode(d, 416, &mut *v)
+                })?;
+            }
+        }
+        49 => {
+            if !matches!(doc, Document::PreChargeReq(_)) {
+                *doc = Document::PreChargeReq(Default::default());
+            }
+            if let Document::PreChargeReq(v) = doc {
+                d.element("PreChargeReq", |d| {
+                    codec::pre_charge_req_type::decode(d, 417, &mut *v)
+                })?;
+            }
+        }
+        50 => {
+            if !matches!(doc, Document::PreChargeRes(_)) {
+                *doc = Document::PreChargeRes(Default::default());
+            }
+            if let Document::PreChargeRes(v) = doc {
+                d.element("PreChargeRes", |d| {
+                    codec::pre_charge_res_type::decode(d, 418, &mut *v)
+                })?;
+            }
+        }
+        51 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        52 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        53 => {
+            if !matches!(doc, Document::RelativeTimeInterval(_)) {
+                *doc = Document::RelativeTimeInterval(Default::default());
+            }
+            if let Document::RelativeTimeInterval(v) = doc {
+                d.element("RelativeTimeInterval", |d| {
+                    codec::relative_time_interval_type::decode(d, 327, &mut *v)
+                })?;
+            }
+        }
+        54 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        55 => {
+            if !matches!(doc, Document::SaScheduleList(_)) {
+                *doc = Document::SaScheduleList(Default::default());
+            }
+            if let Document::SaScheduleList(v) = doc {
+                d.element("SAScheduleList", |d| {
+                    codec::sa_schedule_list_type::decode(d, 322, &mut *v)
+                })?;
+            }
+        }
+        56 => {
+            if !matches!(doc, Document::SaSchedules(_)) {
+                *doc = Document::SaSchedules(Default::default());
+            }
+            if let Document::SaSchedules(v) = doc {
+                d.element("SASchedules", |d| {
+                    codec::sa_schedules_type::decode(d, 344, &mut *v)
+                })?;
+            }
+        }
+        57 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        58 => {
+            if !matches!(doc, Document::SalesTariffEntry(_)) {
+                *doc = Document::SalesTariffEntry(Default::default());
+            }
+            if let Document::SalesTariffEntry(v) = doc {
+                d.element("SalesTariffEntry", |d| {
+                    codec::sales_tariff_entry_type::decode(d, 336, &mut *v)
+                })?;
+            }
+        }
+        59 => {
+            if !matches!(doc, Document::ServiceDetailReq(_)) {
+                *doc = Document::ServiceDetailReq(Default::default());
+            }
+            if let Document::ServiceDetailReq(v) = doc {
+                d.element("ServiceDetailReq", |d| {
+                    codec::service_detail_req_type::decode(d, 420, &mut *v)
+                })?;
+            }
+        }
+        60 => {
+            if !matches!(doc, Document::ServiceDetailRes(_)) {
+                *doc = Document::ServiceDetailRes(Default::default());
+            }
+            if let Document::ServiceDetailRes(v) = doc {
+                d.element("ServiceDetailRes", |d| {
+                    codec::service_detail_res_type::decode(d, 430, &mut *v)
+                })?;
+            }
+        }
+        61 => {
+            if !matches!(doc, Document::ServiceDiscoveryReq(_)) {
+                *doc = Document::ServiceDiscoveryReq(Default::default());
+            }
+            if let Document::ServiceDiscoveryReq(v) = doc {
+                d.element("ServiceDiscoveryReq", |d| {
+                    codec::service_discovery_req_type::decode(d, 433, &mut *v)
+                })?;
+            }
+        }
+        62 => {
+            if !matches!(doc, Document::ServiceDiscoveryRes(_)) {
+                *doc = Document::ServiceDiscoveryRes(Default::default());
+            }
+            if let Document::ServiceDiscoveryRes(v) = doc {
+                d.element("ServiceDiscoveryRes", |d| {
+                    codec::service_discovery_res_type::decode(d, 445, &mut *v)
+                })?;
+            }
+        }
+        63 => {
+            if !matches!(doc, Document::SessionSetupReq(_)) {
+                *doc = Document::SessionSetupReq(Default::default());
+            }
+            if let Document::SessionSetupReq(v) = doc {
+                d.element("SessionSetupReq", |d| {
+                    codec::session_setup_req_type::decode(d, 447, &mut *v)
+                })?;
+            }
+        }
+        64 => {
+            if !matches!(doc, Document::SessionSetupRes(_)) {
+                *doc = Document::SessionSetupRes(Default::default());
+            }
+            if let Document::SessionSetupRes(v) = doc {
+                d.element("SessionSetupRes", |d| {
+                    codec::session_setup_res_type::decode(d, 448, &mut *v)
+                })?;
+            }
+        }
+        65 => {
+            if !matches!(doc, Document::SessionStopReq(_)) {
+                *doc = Document::SessionStopReq(Default::default());
+            }
+            if let Document::SessionStopReq(v) = doc {
+                d.element("SessionStopReq", |d| {
+                    codec::session_stop_req_type::decode(d, 450, &mut *v)
+                })?;
+            }
+        }
+        66 => {
+            if !matches!(doc, Document::SessionStopRes(_)) {
+                *doc = Document::SessionStopRes(Default::default());
+            }
+            if let Document::SessionStopRes(v) = doc {
+                d.element("SessionStopRes", |d| {
+                    codec::session_stop_res_type::decode(d, 451, &mut *v)
+                })?;
+            }
+        }
+        67 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        68 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        69 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        70 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        71 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        72 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        73 => {
+            if !matches!(doc, Document::TimeInterval(_)) {
+                *doc = Document::TimeInterval(Default::default());
+            }
+            if let Document::TimeInterval(v) = doc {
+                d.element("TimeInterval", |d| {
+                    codec::interval_type::decode(d, 330, &mut *v)
+                })?;
+            }
+        }
+        74 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        75 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
         76 => {
-            Document::V2gMessage(d.element("V2G_Message", |d| codec::v2g_message::decode(d, 460))?)
+            if !matches!(doc, Document::V2gMessage(_)) {
+                *doc = Document::V2gMessage(Default::default());
+            }
+            if let Document::V2gMessage(v) = doc {
+                d.element("V2G_Message", |d| {
+                    codec::v2g_message::decode(d, 460, &mut *v)
+                })?;
+            }
         }
-        77 => Document::WeldingDetectionReq(d.element("WeldingDetectionReq", |d| {
-            codec::welding_detection_req_type::decode(d, 458)
-        })?),
-        78 => Document::WeldingDetectionRes(d.element("WeldingDetectionRes", |d| {
-            codec::welding_detection_res_type::decode(d, 459)
-        })?),
-        79 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        77 => {
+            if !matches!(doc, Document::WeldingDetectionReq(_)) {
+                *doc = Document::WeldingDetectionReq(Default::default());
+            }
+            if let Document::WeldingDetectionReq(v) = doc {
+                d.element("WeldingDetectionReq", |d| {
+                    codec::welding_detection_req_type::decode(d, 458, &mut *v)
+                })?;
+            }
+        }
+        78 => {
+            if !matches!(doc, Document::WeldingDetectionRes(_)) {
+                *doc = Document::WeldingDetectionRes(Default::default());
+            }
+            if let Document::WeldingDetectionRes(v) = doc {
+                d.element("WeldingDetectionRes", |d| {
+                    codec::welding_detection_res_type::decode(d, 459, &mut *v)
+                })?;
+            }
+        }
+        79 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         80 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -3082,7 +3737,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 81,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-2:2013 document (without the V2GTP header).
@@ -3090,7 +3746,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-2:2013 document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::AcEvChargeParameter(v) => {
             e.write_nbit(0, 7);
@@ -3564,7 +4231,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl BodyElement {
@@ -3915,65 +4583,55 @@ pub(crate) mod codec {
         const S4: &[u8] = &[EV_MIN_CURRENT];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvChargeParameterType, DecodeError> {
+            out: &mut AcEvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_e_amount = {
-                if t != E_AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EAmount", |d| physical_value_type::decode(d, 264))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_max_voltage = {
-                if t != EV_MAX_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaxVoltage", |d| physical_value_type::decode(d, 268))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_max_current = {
-                if t != EV_MAX_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaxCurrent", |d| physical_value_type::decode(d, 269))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_min_current = {
-                if t != EV_MIN_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinCurrent", |d| physical_value_type::decode(d, 270))?;
-                t = d.read_event(S5)?;
-                v
-            };
+                out.departure_time = None;
+            }
+            if t != E_AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EAmount", |d| {
+                physical_value_type::decode(d, 264, &mut out.e_amount)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAX_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaxVoltage", |d| {
+                physical_value_type::decode(d, 268, &mut out.ev_max_voltage)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MAX_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaxCurrent", |d| {
+                physical_value_type::decode(d, 269, &mut out.ev_max_current)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MIN_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinCurrent", |d| {
+                physical_value_type::decode(d, 270, &mut out.ev_min_current)
+            })?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvChargeParameterType {
-                departure_time: f_departure_time,
-                e_amount: f_e_amount,
-                ev_max_voltage: f_ev_max_voltage,
-                ev_max_current: f_ev_max_current,
-                ev_min_current: f_ev_min_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3982,9 +4640,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x2) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -4034,45 +4692,38 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_MAX_CURRENT];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvseChargeParameterType, DecodeError> {
+            out: &mut AcEvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ac_evse_status = {
-                if t != AC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_nominal_voltage = {
-                if t != EVSE_NOMINAL_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSENominalVoltage", |d| {
-                    physical_value_type::decode(d, 276)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_max_current = {
-                if t != EVSE_MAX_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 277))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != AC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("AC_EVSEStatus", |d| {
+                ac_evse_status_type::decode(d, 272, &mut out.ac_evse_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_NOMINAL_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSENominalVoltage", |d| {
+                physical_value_type::decode(d, 276, &mut out.evse_nominal_voltage)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MAX_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaxCurrent", |d| {
+                physical_value_type::decode(d, 277, &mut out.evse_max_current)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvseChargeParameterType {
-                ac_evse_status: f_ac_evse_status,
-                evse_nominal_voltage: f_evse_nominal_voltage,
-                evse_max_current: f_evse_max_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4118,45 +4769,35 @@ pub(crate) mod codec {
         const S2: &[u8] = &[RCD];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcEvseStatusType, DecodeError> {
+            out: &mut AcEvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u16>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_rcd = {
-                if t != RCD {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("RCD", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u16>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != RCD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.rcd = d.simple("RCD", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcEvseStatusType {
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-                rcd: f_rcd,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4207,42 +4848,37 @@ pub(crate) mod codec {
         const S1: &[u8] = &[GEN_CHALLENGE, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationReqType, DecodeError> {
+            out: &mut AuthorizationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_gen_challenge = if matches!(t, GEN_CHALLENGE) {
-                Some({
-                    if t != GEN_CHALLENGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("GenChallenge", |d| d.read_bytes(16))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.id = None;
+            }
+            if matches!(t, GEN_CHALLENGE) {
+                let x2 = out.gen_challenge.get_or_insert_with(Default::default);
+                if t != GEN_CHALLENGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("GenChallenge", |d| d.read_bytes_into(16, &mut *x2))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.gen_challenge = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationReqType {
-                id: f_id,
-                gen_challenge: f_gen_challenge,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4251,17 +4887,17 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.gen_challenge {
+            if let Some(x4) = &v.gen_challenge {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, GEN_CHALLENGE)?;
                     e.simple("GenChallenge", |e| {
                         e.write_bytes(x, 16)?;
@@ -4285,34 +4921,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EVSE_PROCESSING];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationResType, DecodeError> {
+            out: &mut AuthorizationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationResType {
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4350,15 +4979,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BodyBaseType, DecodeError> {
+            _out: &mut BodyBaseType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BodyBaseType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4451,9 +5082,14 @@ pub(crate) mod codec {
         ];
         const S1: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<BodyType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut BodyType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_body_element = if matches!(
+            if matches!(
                 t,
                 AUTHORIZATION_REQ
                     | AUTHORIZATION_RES
@@ -4491,191 +5127,401 @@ pub(crate) mod codec {
                     | WELDING_DETECTION_REQ
                     | WELDING_DETECTION_RES
             ) {
-                Some({
-                    let v = match t {
-                        AUTHORIZATION_REQ => {
-                            BodyElement::AuthorizationReq(d.element("AuthorizationReq", |d| {
-                                authorization_req_type::decode(d, 280)
-                            })?)
+                let x1 = out.body_element.get_or_insert_with(Default::default);
+                match t {
+                    AUTHORIZATION_REQ => {
+                        if !matches!(*x1, BodyElement::AuthorizationReq(_)) {
+                            *x1 = BodyElement::AuthorizationReq(Default::default());
                         }
-                        AUTHORIZATION_RES => {
-                            BodyElement::AuthorizationRes(d.element("AuthorizationRes", |d| {
-                                authorization_res_type::decode(d, 283)
-                            })?)
+                        let BodyElement::AuthorizationReq(x2) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("AuthorizationReq", |d| {
+                            authorization_req_type::decode(d, 280, &mut *x2)
+                        })?;
+                    }
+                    AUTHORIZATION_RES => {
+                        if !matches!(*x1, BodyElement::AuthorizationRes(_)) {
+                            *x1 = BodyElement::AuthorizationRes(Default::default());
                         }
-                        BODY_ELEMENT => BodyElement::BodyElement(
-                            d.element("BodyElement", |d| body_base_type::decode(d, 284))?,
-                        ),
-                        CABLE_CHECK_REQ => {
-                            BodyElement::CableCheckReq(d.element("CableCheckReq", |d| {
-                                cable_check_req_type::decode(d, 289)
-                            })?)
+                        let BodyElement::AuthorizationRes(x3) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("AuthorizationRes", |d| {
+                            authorization_res_type::decode(d, 283, &mut *x3)
+                        })?;
+                    }
+                    BODY_ELEMENT => {
+                        if !matches!(*x1, BodyElement::BodyElement(_)) {
+                            *x1 = BodyElement::BodyElement(Default::default());
                         }
-                        CABLE_CHECK_RES => {
-                            BodyElement::CableCheckRes(d.element("CableCheckRes", |d| {
-                                cable_check_res_type::decode(d, 293)
-                            })?)
+                        let BodyElement::BodyElement(x4) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("BodyElement", |d| body_base_type::decode(d, 284, &mut *x4))?;
+                    }
+                    CABLE_CHECK_REQ => {
+                        if !matches!(*x1, BodyElement::CableCheckReq(_)) {
+                            *x1 = BodyElement::CableCheckReq(Default::default());
                         }
-                        CERTIFICATE_INSTALLATION_REQ => BodyElement::CertificateInstallationReq(
-                            d.element("CertificateInstallationReq", |d| {
-                                certificate_installation_req_type::decode(d, 297)
-                            })?,
-                        ),
-                        CERTIFICATE_INSTALLATION_RES => BodyElement::CertificateInstallationRes(
-                            d.element("CertificateInstallationRes", |d| {
-                                certificate_installation_res_type::decode(d, 305)
-                            })?,
-                        ),
-                        CERTIFICATE_UPDATE_REQ => BodyElement::CertificateUpdateReq(
-                            d.element("CertificateUpdateReq", |d| {
-                                certificate_update_req_type::decode(d, 306)
-                            })?,
-                        ),
-                        CERTIFICATE_UPDATE_RES => BodyElement::CertificateUpdateRes(
-                            d.element("CertificateUpdateRes", |d| {
-                                certificate_update_res_type::decode(d, 308)
-                            })?,
-                        ),
-                        CHARGE_PARAMETER_DISCOVERY_REQ => BodyElement::ChargeParameterDiscoveryReq(
-                            d.element("ChargeParameterDiscoveryReq", |d| {
-                                charge_parameter_discovery_req_type::decode(d, 321)
-                            })?,
-                        ),
-                        CHARGE_PARAMETER_DISCOVERY_RES => BodyElement::ChargeParameterDiscoveryRes(
-                            d.element("ChargeParameterDiscoveryRes", |d| {
-                                charge_parameter_discovery_res_type::decode(d, 356)
-                            })?,
-                        ),
-                        CHARGING_STATUS_REQ => {
-                            BodyElement::ChargingStatusReq(d.element("ChargingStatusReq", |d| {
-                                charging_status_req_type::decode(d, 357)
-                            })?)
+                        let BodyElement::CableCheckReq(x5) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CableCheckReq", |d| {
+                            cable_check_req_type::decode(d, 289, &mut *x5)
+                        })?;
+                    }
+                    CABLE_CHECK_RES => {
+                        if !matches!(*x1, BodyElement::CableCheckRes(_)) {
+                            *x1 = BodyElement::CableCheckRes(Default::default());
                         }
-                        CHARGING_STATUS_RES => {
-                            BodyElement::ChargingStatusRes(d.element("ChargingStatusRes", |d| {
-                                charging_status_res_type::decode(d, 369)
-                            })?)
+                        let BodyElement::CableCheckRes(x6) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CableCheckRes", |d| {
+                            cable_check_res_type::decode(d, 293, &mut *x6)
+                        })?;
+                    }
+                    CERTIFICATE_INSTALLATION_REQ => {
+                        if !matches!(*x1, BodyElement::CertificateInstallationReq(_)) {
+                            *x1 = BodyElement::CertificateInstallationReq(Default::default());
                         }
-                        CURRENT_DEMAND_REQ => {
-                            BodyElement::CurrentDemandReq(d.element("CurrentDemandReq", |d| {
-                                current_demand_req_type::decode(d, 379)
-                            })?)
+                        let BodyElement::CertificateInstallationReq(x7) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateInstallationReq", |d| {
+                            certificate_installation_req_type::decode(d, 297, &mut *x7)
+                        })?;
+                    }
+                    CERTIFICATE_INSTALLATION_RES => {
+                        if !matches!(*x1, BodyElement::CertificateInstallationRes(_)) {
+                            *x1 = BodyElement::CertificateInstallationRes(Default::default());
                         }
-                        CURRENT_DEMAND_RES => {
-                            BodyElement::CurrentDemandRes(d.element("CurrentDemandRes", |d| {
-                                current_demand_res_type::decode(d, 388)
-                            })?)
+                        let BodyElement::CertificateInstallationRes(x8) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateInstallationRes", |d| {
+                            certificate_installation_res_type::decode(d, 305, &mut *x8)
+                        })?;
+                    }
+                    CERTIFICATE_UPDATE_REQ => {
+                        if !matches!(*x1, BodyElement::CertificateUpdateReq(_)) {
+                            *x1 = BodyElement::CertificateUpdateReq(Default::default());
                         }
-                        METERING_RECEIPT_REQ => BodyElement::MeteringReceiptReq(
-                            d.element("MeteringReceiptReq", |d| {
-                                metering_receipt_req_type::decode(d, 397)
-                            })?,
-                        ),
-                        METERING_RECEIPT_RES => BodyElement::MeteringReceiptRes(
-                            d.element("MeteringReceiptRes", |d| {
-                                metering_receipt_res_type::decode(d, 398)
-                            })?,
-                        ),
-                        PAYMENT_DETAILS_REQ => {
-                            BodyElement::PaymentDetailsReq(d.element("PaymentDetailsReq", |d| {
-                                payment_details_req_type::decode(d, 399)
-                            })?)
+                        let BodyElement::CertificateUpdateReq(x9) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateUpdateReq", |d| {
+                            certificate_update_req_type::decode(d, 306, &mut *x9)
+                        })?;
+                    }
+                    CERTIFICATE_UPDATE_RES => {
+                        if !matches!(*x1, BodyElement::CertificateUpdateRes(_)) {
+                            *x1 = BodyElement::CertificateUpdateRes(Default::default());
                         }
-                        PAYMENT_DETAILS_RES => {
-                            BodyElement::PaymentDetailsRes(d.element("PaymentDetailsRes", |d| {
-                                payment_details_res_type::decode(d, 401)
-                            })?)
+                        let BodyElement::CertificateUpdateRes(x10) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CertificateUpdateRes", |d| {
+                            certificate_update_res_type::decode(d, 308, &mut *x10)
+                        })?;
+                    }
+                    CHARGE_PARAMETER_DISCOVERY_REQ => {
+                        if !matches!(*x1, BodyElement::ChargeParameterDiscoveryReq(_)) {
+                            *x1 = BodyElement::ChargeParameterDiscoveryReq(Default::default());
                         }
-                        PAYMENT_SERVICE_SELECTION_REQ => BodyElement::PaymentServiceSelectionReq(
-                            d.element("PaymentServiceSelectionReq", |d| {
-                                payment_service_selection_req_type::decode(d, 407)
-                            })?,
-                        ),
-                        PAYMENT_SERVICE_SELECTION_RES => BodyElement::PaymentServiceSelectionRes(
-                            d.element("PaymentServiceSelectionRes", |d| {
-                                payment_service_selection_res_type::decode(d, 408)
-                            })?,
-                        ),
-                        POWER_DELIVERY_REQ => {
-                            BodyElement::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-                                power_delivery_req_type::decode(d, 415)
-                            })?)
+                        let BodyElement::ChargeParameterDiscoveryReq(x11) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargeParameterDiscoveryReq", |d| {
+                            charge_parameter_discovery_req_type::decode(d, 321, &mut *x11)
+                        })?;
+                    }
+                    CHARGE_PARAMETER_DISCOVERY_RES => {
+                        if !matches!(*x1, BodyElement::ChargeParameterDiscoveryRes(_)) {
+                            *x1 = BodyElement::ChargeParameterDiscoveryRes(Default::default());
                         }
-                        POWER_DELIVERY_RES => {
-                            BodyElement::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-                                power_delivery_res_type::decode(d, 416)
-                            })?)
+                        let BodyElement::ChargeParameterDiscoveryRes(x12) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargeParameterDiscoveryRes", |d| {
+                            charge_parameter_discovery_res_type::decode(d, 356, &mut *x12)
+                        })?;
+                    }
+                    CHARGING_STATUS_REQ => {
+                        if !matches!(*x1, BodyElement::ChargingStatusReq(_)) {
+                            *x1 = BodyElement::ChargingStatusReq(Default::default());
                         }
-                        PRE_CHARGE_REQ => BodyElement::PreChargeReq(
-                            d.element("PreChargeReq", |d| pre_charge_req_type::decode(d, 417))?,
-                        ),
-                        PRE_CHARGE_RES => BodyElement::PreChargeRes(
-                            d.element("PreChargeRes", |d| pre_charge_res_type::decode(d, 418))?,
-                        ),
-                        SERVICE_DETAIL_REQ => {
-                            BodyElement::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-                                service_detail_req_type::decode(d, 420)
-                            })?)
+                        let BodyElement::ChargingStatusReq(x13) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargingStatusReq", |d| {
+                            charging_status_req_type::decode(d, 357, &mut *x13)
+                        })?;
+                    }
+                    CHARGING_STATUS_RES => {
+                        if !matches!(*x1, BodyElement::ChargingStatusRes(_)) {
+                            *x1 = BodyElement::ChargingStatusRes(Default::default());
                         }
-                        SERVICE_DETAIL_RES => {
-                            BodyElement::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-                                service_detail_res_type::decode(d, 430)
-                            })?)
+                        let BodyElement::ChargingStatusRes(x14) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ChargingStatusRes", |d| {
+                            charging_status_res_type::decode(d, 369, &mut *x14)
+                        })?;
+                    }
+                    CURRENT_DEMAND_REQ => {
+                        if !matches!(*x1, BodyElement::CurrentDemandReq(_)) {
+                            *x1 = BodyElement::CurrentDemandReq(Default::default());
                         }
-                        SERVICE_DISCOVERY_REQ => BodyElement::ServiceDiscoveryReq(
-                            d.element("ServiceDiscoveryReq", |d| {
-                                service_discovery_req_type::decode(d, 433)
-                            })?,
-                        ),
-                        SERVICE_DISCOVERY_RES => BodyElement::ServiceDiscoveryRes(
-                            d.element("ServiceDiscoveryRes", |d| {
-                                service_discovery_res_type::decode(d, 445)
-                            })?,
-                        ),
-                        SESSION_SETUP_REQ => {
-                            BodyElement::SessionSetupReq(d.element("SessionSetupReq", |d| {
-                                session_setup_req_type::decode(d, 447)
-                            })?)
+                        let BodyElement::CurrentDemandReq(x15) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CurrentDemandReq", |d| {
+                            current_demand_req_type::decode(d, 379, &mut *x15)
+                        })?;
+                    }
+                    CURRENT_DEMAND_RES => {
+                        if !matches!(*x1, BodyElement::CurrentDemandRes(_)) {
+                            *x1 = BodyElement::CurrentDemandRes(Default::default());
                         }
-                        SESSION_SETUP_RES => {
-                            BodyElement::SessionSetupRes(d.element("SessionSetupRes", |d| {
-                                session_setup_res_type::decode(d, 448)
-                            })?)
+                        let BodyElement::CurrentDemandRes(x16) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("CurrentDemandRes", |d| {
+                            current_demand_res_type::decode(d, 388, &mut *x16)
+                        })?;
+                    }
+                    METERING_RECEIPT_REQ => {
+                        if !matches!(*x1, BodyElement::MeteringReceiptReq(_)) {
+                            *x1 = BodyElement::MeteringReceiptReq(Default::default());
                         }
-                        SESSION_STOP_REQ => {
-                            BodyElement::SessionStopReq(d.element("SessionStopReq", |d| {
-                                session_stop_req_type::decode(d, 450)
-                            })?)
+                        let BodyElement::MeteringReceiptReq(x17) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("MeteringReceiptReq", |d| {
+                            metering_receipt_req_type::decode(d, 397, &mut *x17)
+                        })?;
+                    }
+                    METERING_RECEIPT_RES => {
+                        if !matches!(*x1, BodyElement::MeteringReceiptRes(_)) {
+                            *x1 = BodyElement::MeteringReceiptRes(Default::default());
                         }
-                        SESSION_STOP_RES => {
-                            BodyElement::SessionStopRes(d.element("SessionStopRes", |d| {
-                                session_stop_res_type::decode(d, 451)
-                            })?)
+                        let BodyElement::MeteringReceiptRes(x18) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("MeteringReceiptRes", |d| {
+                            metering_receipt_res_type::decode(d, 398, &mut *x18)
+                        })?;
+                    }
+                    PAYMENT_DETAILS_REQ => {
+                        if !matches!(*x1, BodyElement::PaymentDetailsReq(_)) {
+                            *x1 = BodyElement::PaymentDetailsReq(Default::default());
                         }
-                        WELDING_DETECTION_REQ => BodyElement::WeldingDetectionReq(
-                            d.element("WeldingDetectionReq", |d| {
-                                welding_detection_req_type::decode(d, 458)
-                            })?,
-                        ),
-                        WELDING_DETECTION_RES => BodyElement::WeldingDetectionRes(
-                            d.element("WeldingDetectionRes", |d| {
-                                welding_detection_res_type::decode(d, 459)
-                            })?,
-                        ),
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    t = d.read_event(S1)?;
-                    v
-                })
+                        let BodyElement::PaymentDetailsReq(x19) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentDetailsReq", |d| {
+                            payment_details_req_type::decode(d, 399, &mut *x19)
+                        })?;
+                    }
+                    PAYMENT_DETAILS_RES => {
+                        if !matches!(*x1, BodyElement::PaymentDetailsRes(_)) {
+                            *x1 = BodyElement::PaymentDetailsRes(Default::default());
+                        }
+                        let BodyElement::PaymentDetailsRes(x20) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentDetailsRes", |d| {
+                            payment_details_res_type::decode(d, 401, &mut *x20)
+                        })?;
+                    }
+                    PAYMENT_SERVICE_SELECTION_REQ => {
+                        if !matches!(*x1, BodyElement::PaymentServiceSelectionReq(_)) {
+                            *x1 = BodyElement::PaymentServiceSelectionReq(Default::default());
+                        }
+                        let BodyElement::PaymentServiceSelectionReq(x21) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentServiceSelectionReq", |d| {
+                            payment_service_selection_req_type::decode(d, 407, &mut *x21)
+                        })?;
+                    }
+                    PAYMENT_SERVICE_SELECTION_RES => {
+                        if !matches!(*x1, BodyElement::PaymentServiceSelectionRes(_)) {
+                            *x1 = BodyElement::PaymentServiceSelectionRes(Default::default());
+                        }
+                        let BodyElement::PaymentServiceSelectionRes(x22) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PaymentServiceSelectionRes", |d| {
+                            payment_service_selection_res_type::decode(d, 408, &mut *x22)
+                        })?;
+                    }
+                    POWER_DELIVERY_REQ => {
+                        if !matches!(*x1, BodyElement::PowerDeliveryReq(_)) {
+                            *x1 = BodyElement::PowerDeliveryReq(Default::default());
+                        }
+                        let BodyElement::PowerDeliveryReq(x23) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PowerDeliveryReq", |d| {
+                            power_delivery_req_type::decode(d, 415, &mut *x23)
+                        })?;
+                    }
+                    POWER_DELIVERY_RES => {
+                        if !matches!(*x1, BodyElement::PowerDeliveryRes(_)) {
+                            *x1 = BodyElement::PowerDeliveryRes(Default::default());
+                        }
+                        let BodyElement::PowerDeliveryRes(x24) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PowerDeliveryRes", |d| {
+                            power_delivery_res_type::decode(d, 416, &mut *x24)
+                        })?;
+                    }
+                    PRE_CHARGE_REQ => {
+                        if !matches!(*x1, BodyElement::PreChargeReq(_)) {
+                            *x1 = BodyElement::PreChargeReq(Default::default());
+                        }
+                        let BodyElement::PreChargeReq(x25) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PreChargeReq", |d| {
+                            pre_charge_req_type::decode(d, 417, &mut *x25)
+                        })?;
+                    }
+                    PRE_CHARGE_RES => {
+                        if !matches!(*x1, BodyElement::PreChargeRes(_)) {
+                            *x1 = BodyElement::PreChargeRes(Default::default());
+                        }
+                        let BodyElement::PreChargeRes(x26) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("PreChargeRes", |d| {
+                            pre_charge_res_type::decode(d, 418, &mut *x26)
+                        })?;
+                    }
+                    SERVICE_DETAIL_REQ => {
+                        if !matches!(*x1, BodyElement::ServiceDetailReq(_)) {
+                            *x1 = BodyElement::ServiceDetailReq(Default::default());
+                        }
+                        let BodyElement::ServiceDetailReq(x27) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDetailReq", |d| {
+                            service_detail_req_type::decode(d, 420, &mut *x27)
+                        })?;
+                    }
+                    SERVICE_DETAIL_RES => {
+                        if !matches!(*x1, BodyElement::ServiceDetailRes(_)) {
+                            *x1 = BodyElement::ServiceDetailRes(Default::default());
+                        }
+                        let BodyElement::ServiceDetailRes(x28) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDetailRes", |d| {
+                            service_detail_res_type::decode(d, 430, &mut *x28)
+                        })?;
+                    }
+                    SERVICE_DISCOVERY_REQ => {
+                        if !matches!(*x1, BodyElement::ServiceDiscoveryReq(_)) {
+                            *x1 = BodyElement::ServiceDiscoveryReq(Default::default());
+                        }
+                        let BodyElement::ServiceDiscoveryReq(x29) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDiscoveryReq", |d| {
+                            service_discovery_req_type::decode(d, 433, &mut *x29)
+                        })?;
+                    }
+                    SERVICE_DISCOVERY_RES => {
+                        if !matches!(*x1, BodyElement::ServiceDiscoveryRes(_)) {
+                            *x1 = BodyElement::ServiceDiscoveryRes(Default::default());
+                        }
+                        let BodyElement::ServiceDiscoveryRes(x30) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("ServiceDiscoveryRes", |d| {
+                            service_discovery_res_type::decode(d, 445, &mut *x30)
+                        })?;
+                    }
+                    SESSION_SETUP_REQ => {
+                        if !matches!(*x1, BodyElement::SessionSetupReq(_)) {
+                            *x1 = BodyElement::SessionSetupReq(Default::default());
+                        }
+                        let BodyElement::SessionSetupReq(x31) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionSetupReq", |d| {
+                            session_setup_req_type::decode(d, 447, &mut *x31)
+                        })?;
+                    }
+                    SESSION_SETUP_RES => {
+                        if !matches!(*x1, BodyElement::SessionSetupRes(_)) {
+                            *x1 = BodyElement::SessionSetupRes(Default::default());
+                        }
+                        let BodyElement::SessionSetupRes(x32) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionSetupRes", |d| {
+                            session_setup_res_type::decode(d, 448, &mut *x32)
+                        })?;
+                    }
+                    SESSION_STOP_REQ => {
+                        if !matches!(*x1, BodyElement::SessionStopReq(_)) {
+                            *x1 = BodyElement::SessionStopReq(Default::default());
+                        }
+                        let BodyElement::SessionStopReq(x33) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionStopReq", |d| {
+                            session_stop_req_type::decode(d, 450, &mut *x33)
+                        })?;
+                    }
+                    SESSION_STOP_RES => {
+                        if !matches!(*x1, BodyElement::SessionStopRes(_)) {
+                            *x1 = BodyElement::SessionStopRes(Default::default());
+                        }
+                        let BodyElement::SessionStopRes(x34) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SessionStopRes", |d| {
+                            session_stop_res_type::decode(d, 451, &mut *x34)
+                        })?;
+                    }
+                    WELDING_DETECTION_REQ => {
+                        if !matches!(*x1, BodyElement::WeldingDetectionReq(_)) {
+                            *x1 = BodyElement::WeldingDetectionReq(Default::default());
+                        }
+                        let BodyElement::WeldingDetectionReq(x35) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("WeldingDetectionReq", |d| {
+                            welding_detection_req_type::decode(d, 458, &mut *x35)
+                        })?;
+                    }
+                    WELDING_DETECTION_RES => {
+                        if !matches!(*x1, BodyElement::WeldingDetectionRes(_)) {
+                            *x1 = BodyElement::WeldingDetectionRes(Default::default());
+                        }
+                        let BodyElement::WeldingDetectionRes(x36) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("WeldingDetectionRes", |d| {
+                            welding_detection_res_type::decode(d, 459, &mut *x36)
+                        })?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                }
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
+                out.body_element = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BodyType {
-                body_element: f_body_element,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4684,8 +5530,8 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.body_element {
-                match x1 {
+            if let Some(x37) = &v.body_element {
+                match x37 {
                     BodyElement::AuthorizationReq(m) => {
                         e.write_event(st, AUTHORIZATION_REQ)?;
                         e.element("AuthorizationReq", |e| {
@@ -4902,25 +5748,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DC_EV_STATUS];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CableCheckReqType, DecodeError> {
+            out: &mut CableCheckReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 285, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CableCheckReqType {
-                dc_ev_status: f_dc_ev_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4952,43 +5797,34 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PROCESSING];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CableCheckResType, DecodeError> {
+            out: &mut CableCheckResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 290, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CableCheckResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5038,52 +5874,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SUB_CERTIFICATES, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateChainType, DecodeError> {
+            out: &mut CertificateChainType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_certificate = {
-                if t != CERTIFICATE {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Certificate", |d| d.read_bytes(800))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sub_certificates = if matches!(t, SUB_CERTIFICATES) {
-                Some({
-                    if t != SUB_CERTIFICATES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 300))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
+                out.id = None;
+            }
+            if t != CERTIFICATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Certificate", |d| {
+                d.read_bytes_into(800, &mut out.certificate)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SUB_CERTIFICATES) {
+                let x2 = out.sub_certificates.get_or_insert_with(Default::default);
+                if t != SUB_CERTIFICATES {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("SubCertificates", |d| {
+                    sub_certificates_type::decode(d, 300, &mut *x2)
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.sub_certificates = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateChainType {
-                id: f_id,
-                certificate: f_certificate,
-                sub_certificates: f_sub_certificates,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5092,9 +5922,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -5109,9 +5939,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x2) = &v.sub_certificates {
+            if let Some(x4) = &v.sub_certificates {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
                         sub_certificates_type::encode(e, x, 300)
@@ -5136,45 +5966,40 @@ pub(crate) mod codec {
         const S2: &[u8] = &[LIST_OF_ROOT_CERTIFICATE_I_DS];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationReqType, DecodeError> {
+            out: &mut CertificateInstallationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_oem_provisioning_cert = {
-                if t != OEM_PROVISIONING_CERT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("OEMProvisioningCert", |d| d.read_bytes(800))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_list_of_root_certificate_i_ds = {
-                if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 295)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != OEM_PROVISIONING_CERT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("OEMProvisioningCert", |d| {
+                d.read_bytes_into(800, &mut out.oem_provisioning_cert)
+            })?;
+            t = d.read_event(S2)?;
+            if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ListOfRootCertificateIDs", |d| {
+                list_of_root_certificate_i_ds_type::decode(
+                    d,
+                    295,
+                    &mut out.list_of_root_certificate_i_ds,
+                )
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationReqType {
-                id: f_id,
-                oem_provisioning_cert: f_oem_provisioning_cert,
-                list_of_root_certificate_i_ds: f_list_of_root_certificate_i_ds,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5229,79 +6054,59 @@ pub(crate) mod codec {
         const S5: &[u8] = &[E_MAID];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationResType, DecodeError> {
+            out: &mut CertificateInstallationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sa_provisioning_certificate_chain = {
-                if t != SA_PROVISIONING_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SAProvisioningCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 298)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 301)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_contract_signature_encrypted_private_key = {
-                if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureEncryptedPrivateKey", |d| {
-                    contract_signature_encrypted_private_key_type::decode(d, 302)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_d_hpublickey = {
-                if t != D_HPUBLICKEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DHpublickey", |d| {
-                    diffie_hellman_publickey_type::decode(d, 303)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_e_maid = {
-                if t != E_MAID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("eMAID", |d| emaid_type::decode(d, 304))?;
-                t = d.read_event(S6)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SA_PROVISIONING_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SAProvisioningCertificateChain", |d| {
+                certificate_chain_type::decode(d, 298, &mut out.sa_provisioning_certificate_chain)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 301, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S3)?;
+            if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureEncryptedPrivateKey", |d| {
+                contract_signature_encrypted_private_key_type::decode(
+                    d,
+                    302,
+                    &mut out.contract_signature_encrypted_private_key,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != D_HPUBLICKEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DHpublickey", |d| {
+                diffie_hellman_publickey_type::decode(d, 303, &mut out.d_hpublickey)
+            })?;
+            t = d.read_event(S5)?;
+            if t != E_MAID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("eMAID", |d| emaid_type::decode(d, 304, &mut out.e_maid))?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationResType {
-                response_code: f_response_code,
-                sa_provisioning_certificate_chain: f_sa_provisioning_certificate_chain,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                contract_signature_encrypted_private_key:
-                    f_contract_signature_encrypted_private_key,
-                d_hpublickey: f_d_hpublickey,
-                e_maid: f_e_maid,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5376,56 +6181,45 @@ pub(crate) mod codec {
         const S3: &[u8] = &[LIST_OF_ROOT_CERTIFICATE_I_DS];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateUpdateReqType, DecodeError> {
+            out: &mut CertificateUpdateReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 301)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_e_maid = {
-                if t != E_MAID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("eMAID", |d| d.read_string(15, 304))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_list_of_root_certificate_i_ds = {
-                if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ListOfRootCertificateIDs", |d| {
-                    list_of_root_certificate_i_ds_type::decode(d, 295)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 301, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S2)?;
+            if t != E_MAID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("eMAID", |d| d.read_string_into(15, 304, &mut out.e_maid))?;
+            t = d.read_event(S3)?;
+            if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ListOfRootCertificateIDs", |d| {
+                list_of_root_certificate_i_ds_type::decode(
+                    d,
+                    295,
+                    &mut out.list_of_root_certificate_i_ds,
+                )
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateUpdateReqType {
-                id: f_id,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                e_maid: f_e_maid,
-                list_of_root_certificate_i_ds: f_list_of_root_certificate_i_ds,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5490,92 +6284,69 @@ pub(crate) mod codec {
         const S6: &[u8] = &[RETRY_COUNTER, EE];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateUpdateResType, DecodeError> {
+            out: &mut CertificateUpdateResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SA_PROVISIONING_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SAProvisioningCertificateChain", |d| {
+                certificate_chain_type::decode(d, 298, &mut out.sa_provisioning_certificate_chain)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 301, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S3)?;
+            if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureEncryptedPrivateKey", |d| {
+                contract_signature_encrypted_private_key_type::decode(
+                    d,
+                    302,
+                    &mut out.contract_signature_encrypted_private_key,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != D_HPUBLICKEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DHpublickey", |d| {
+                diffie_hellman_publickey_type::decode(d, 303, &mut out.d_hpublickey)
+            })?;
+            t = d.read_event(S5)?;
+            if t != E_MAID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("eMAID", |d| emaid_type::decode(d, 304, &mut out.e_maid))?;
+            t = d.read_event(S6)?;
+            if matches!(t, RETRY_COUNTER) {
+                let x1 = out.retry_counter.get_or_insert_with(Default::default);
+                if t != RETRY_COUNTER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sa_provisioning_certificate_chain = {
-                if t != SA_PROVISIONING_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SAProvisioningCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 298)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 301)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_contract_signature_encrypted_private_key = {
-                if t != CONTRACT_SIGNATURE_ENCRYPTED_PRIVATE_KEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureEncryptedPrivateKey", |d| {
-                    contract_signature_encrypted_private_key_type::decode(d, 302)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_d_hpublickey = {
-                if t != D_HPUBLICKEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DHpublickey", |d| {
-                    diffie_hellman_publickey_type::decode(d, 303)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_e_maid = {
-                if t != E_MAID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("eMAID", |d| emaid_type::decode(d, 304))?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_retry_counter = if matches!(t, RETRY_COUNTER) {
-                Some({
-                    if t != RETRY_COUNTER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("RetryCounter", |d| d.read_int::<i16>("RetryCounter"))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                *x1 = d.simple("RetryCounter", |d| d.read_int::<i16>("RetryCounter"))?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
+                out.retry_counter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateUpdateResType {
-                response_code: f_response_code,
-                sa_provisioning_certificate_chain: f_sa_provisioning_certificate_chain,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-                contract_signature_encrypted_private_key:
-                    f_contract_signature_encrypted_private_key,
-                d_hpublickey: f_d_hpublickey,
-                e_maid: f_e_maid,
-                retry_counter: f_retry_counter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5631,9 +6402,9 @@ pub(crate) mod codec {
                 e.element("eMAID", |e| emaid_type::encode(e, x, 304))?;
             }
             st = S6;
-            if let Some(x1) = &v.retry_counter {
+            if let Some(x2) = &v.retry_counter {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, RETRY_COUNTER)?;
                     e.simple("RetryCounter", |e| {
                         e.write_int(i64::from(*x));
@@ -5668,65 +6439,90 @@ pub(crate) mod codec {
         ];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargeParameterDiscoveryReqType, DecodeError> {
+            out: &mut ChargeParameterDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_max_entries_sa_schedule_tuple = if matches!(t, MAX_ENTRIES_SA_SCHEDULE_TUPLE) {
-                Some({
-                    if t != MAX_ENTRIES_SA_SCHEDULE_TUPLE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MaxEntriesSAScheduleTuple", |d| {
-                        d.read_uint::<u16>("MaxEntriesSAScheduleTuple")
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_requested_energy_transfer_mode = {
-                if t != REQUESTED_ENERGY_TRANSFER_MODE {
+            if matches!(t, MAX_ENTRIES_SA_SCHEDULE_TUPLE) {
+                let x1 = out
+                    .max_entries_sa_schedule_tuple
+                    .get_or_insert_with(Default::default);
+                if t != MAX_ENTRIES_SA_SCHEDULE_TUPLE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("RequestedEnergyTransferMode", |d| {
-                    EnergyTransferModeType::decode(d)
+                *x1 = d.simple("MaxEntriesSAScheduleTuple", |d| {
+                    d.read_uint::<u16>("MaxEntriesSAScheduleTuple")
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_charge_parameter = {
-                let v = match t {
-                    AC_EV_CHARGE_PARAMETER => EvChargeParameter::AcEvChargeParameter(
-                        d.element("AC_EVChargeParameter", |d| {
-                            ac_ev_charge_parameter_type::decode(d, 271)
-                        })?,
-                    ),
-                    DC_EV_CHARGE_PARAMETER => EvChargeParameter::DcEvChargeParameter(
-                        d.element("DC_EVChargeParameter", |d| {
-                            dc_ev_charge_parameter_type::decode(d, 311)
-                        })?,
-                    ),
-                    EV_CHARGE_PARAMETER => EvChargeParameter::EvChargeParameter(
-                        d.element("EVChargeParameter", |d| {
-                            ev_charge_parameter_type::decode(d, 320)
-                        })?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S3)?;
-                v
-            };
+                t = d.read_event(S1)?;
+            } else {
+                out.max_entries_sa_schedule_tuple = None;
+            }
+            if t != REQUESTED_ENERGY_TRANSFER_MODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.requested_energy_transfer_mode = d.simple("RequestedEnergyTransferMode", |d| {
+                EnergyTransferModeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            match t {
+                AC_EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::AcEvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::AcEvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::AcEvChargeParameter(x2) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVChargeParameter", |d| {
+                        ac_ev_charge_parameter_type::decode(d, 271, &mut *x2)
+                    })?;
+                }
+                DC_EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::DcEvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::DcEvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::DcEvChargeParameter(x3) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVChargeParameter", |d| {
+                        dc_ev_charge_parameter_type::decode(d, 311, &mut *x3)
+                    })?;
+                }
+                EV_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.ev_charge_parameter,
+                        EvChargeParameter::EvChargeParameter(_)
+                    ) {
+                        out.ev_charge_parameter =
+                            EvChargeParameter::EvChargeParameter(Default::default());
+                    }
+                    let EvChargeParameter::EvChargeParameter(x4) = &mut out.ev_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVChargeParameter", |d| {
+                        ev_charge_parameter_type::decode(d, 320, &mut *x4)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargeParameterDiscoveryReqType {
-                max_entries_sa_schedule_tuple: f_max_entries_sa_schedule_tuple,
-                requested_energy_transfer_mode: f_requested_energy_transfer_mode,
-                ev_charge_parameter: f_ev_charge_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5735,9 +6531,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.max_entries_sa_schedule_tuple {
+            if let Some(x5) = &v.max_entries_sa_schedule_tuple {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, MAX_ENTRIES_SA_SCHEDULE_TUPLE)?;
                     e.simple("MaxEntriesSAScheduleTuple", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5808,77 +6604,113 @@ pub(crate) mod codec {
         ];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargeParameterDiscoveryResType, DecodeError> {
+            out: &mut ChargeParameterDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedules = if matches!(t, SA_SCHEDULE_LIST | SA_SCHEDULES) {
-                Some({
-                    let v = match t {
-                        SA_SCHEDULE_LIST => {
-                            SaSchedules::SaScheduleList(d.element("SAScheduleList", |d| {
-                                sa_schedule_list_type::decode(d, 322)
-                            })?)
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| EvseProcessingType::decode(d))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SA_SCHEDULE_LIST | SA_SCHEDULES) {
+                let x1 = out.sa_schedules.get_or_insert_with(Default::default);
+                match t {
+                    SA_SCHEDULE_LIST => {
+                        if !matches!(*x1, SaSchedules::SaScheduleList(_)) {
+                            *x1 = SaSchedules::SaScheduleList(Default::default());
                         }
-                        SA_SCHEDULES => SaSchedules::SaSchedules(
-                            d.element("SASchedules", |d| sa_schedules_type::decode(d, 344))?,
-                        ),
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_charge_parameter = {
-                let v = match t {
-                    AC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::AcEvseChargeParameter(
-                        d.element("AC_EVSEChargeParameter", |d| {
-                            ac_evse_charge_parameter_type::decode(d, 278)
-                        })?,
-                    ),
-                    DC_EVSE_CHARGE_PARAMETER => EvseChargeParameter::DcEvseChargeParameter(
-                        d.element("DC_EVSEChargeParameter", |d| {
-                            dc_evse_charge_parameter_type::decode(d, 345)
-                        })?,
-                    ),
-                    EVSE_CHARGE_PARAMETER => EvseChargeParameter::EvseChargeParameter(
-                        d.element("EVSEChargeParameter", |d| {
-                            evse_charge_parameter_type::decode(d, 355)
-                        })?,
-                    ),
+                        let SaSchedules::SaScheduleList(x2) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SAScheduleList", |d| {
+                            sa_schedule_list_type::decode(d, 322, &mut *x2)
+                        })?;
+                    }
+                    SA_SCHEDULES => {
+                        if !matches!(*x1, SaSchedules::SaSchedules(_)) {
+                            *x1 = SaSchedules::SaSchedules(Default::default());
+                        }
+                        let SaSchedules::SaSchedules(x3) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("SASchedules", |d| {
+                            sa_schedules_type::decode(d, 344, &mut *x3)
+                        })?;
+                    }
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S4)?;
-                v
-            };
+                }
+                t = d.read_event(S3)?;
+            } else {
+                out.sa_schedules = None;
+            }
+            match t {
+                AC_EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::AcEvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::AcEvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::AcEvseChargeParameter(x4) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVSEChargeParameter", |d| {
+                        ac_evse_charge_parameter_type::decode(d, 278, &mut *x4)
+                    })?;
+                }
+                DC_EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::DcEvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::DcEvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::DcEvseChargeParameter(x5) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVSEChargeParameter", |d| {
+                        dc_evse_charge_parameter_type::decode(d, 345, &mut *x5)
+                    })?;
+                }
+                EVSE_CHARGE_PARAMETER => {
+                    if !matches!(
+                        out.evse_charge_parameter,
+                        EvseChargeParameter::EvseChargeParameter(_)
+                    ) {
+                        out.evse_charge_parameter =
+                            EvseChargeParameter::EvseChargeParameter(Default::default());
+                    }
+                    let EvseChargeParameter::EvseChargeParameter(x6) =
+                        &mut out.evse_charge_parameter
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVSEChargeParameter", |d| {
+                        evse_charge_parameter_type::decode(d, 355, &mut *x6)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargeParameterDiscoveryResType {
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                sa_schedules: f_sa_schedules,
-                evse_charge_parameter: f_evse_charge_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5905,8 +6737,8 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.sa_schedules {
-                match x1 {
+            if let Some(x7) = &v.sa_schedules {
+                match x7 {
                     SaSchedules::SaScheduleList(m) => {
                         e.write_event(st, SA_SCHEDULE_LIST)?;
                         e.element("SAScheduleList", |e| {
@@ -5964,80 +6796,64 @@ pub(crate) mod codec {
         const S5: &[u8] = &[SUPPORTED_ENERGY_TRANSFER_MODE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargeServiceType, DecodeError> {
+            out: &mut ChargeServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, SERVICE_NAME) {
+                let x1 = out.service_name.get_or_insert_with(Default::default);
+                if t != SERVICE_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_name = if matches!(t, SERVICE_NAME) {
-                Some({
-                    if t != SERVICE_NAME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 437))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("ServiceName", |d| d.read_string_into(32, 437, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_service_category = {
-                if t != SERVICE_CATEGORY {
+                out.service_name = None;
+            }
+            if t != SERVICE_CATEGORY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_category =
+                d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, SERVICE_SCOPE) {
+                let x2 = out.service_scope.get_or_insert_with(Default::default);
+                if t != SERVICE_SCOPE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_scope = if matches!(t, SERVICE_SCOPE) {
-                Some({
-                    if t != SERVICE_SCOPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 439))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                d.simple("ServiceScope", |d| d.read_string_into(64, 439, &mut *x2))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_free_service = {
-                if t != FREE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("FreeService", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_supported_energy_transfer_mode = {
-                if t != SUPPORTED_ENERGY_TRANSFER_MODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SupportedEnergyTransferMode", |d| {
-                    supported_energy_transfer_mode_type::decode(d, 441)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
+                out.service_scope = None;
+            }
+            if t != FREE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.free_service = d.simple("FreeService", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
+            if t != SUPPORTED_ENERGY_TRANSFER_MODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SupportedEnergyTransferMode", |d| {
+                supported_energy_transfer_mode_type::decode(
+                    d,
+                    441,
+                    &mut out.supported_energy_transfer_mode,
+                )
+            })?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargeServiceType {
-                service_id: f_service_id,
-                service_name: f_service_name,
-                service_category: f_service_category,
-                service_scope: f_service_scope,
-                free_service: f_free_service,
-                supported_energy_transfer_mode: f_supported_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6055,9 +6871,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.service_name {
+            if let Some(x3) = &v.service_name {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SERVICE_NAME)?;
                     e.simple("ServiceName", |e| {
                         e.write_string(x, 32)?;
@@ -6075,9 +6891,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.service_scope {
+            if let Some(x4) = &v.service_scope {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SERVICE_SCOPE)?;
                     e.simple("ServiceScope", |e| {
                         e.write_string(x, 64)?;
@@ -6117,42 +6933,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PROFILE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingProfileType, DecodeError> {
+            out: &mut ChargingProfileType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_profile_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, PROFILE_ENTRY) {
-                    if r0.len() >= 24 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 24 }));
-                    }
-                    let item = {
-                        if t != PROFILE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ProfileEntry", |d| profile_entry_type::decode(d, 411))?;
-                        t = d.read_event(match (r0.len() + 1 < 24,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.profile_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PROFILE_ENTRY) {
+                if c0 >= 24 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 24 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.profile_entry.push(Default::default());
+                let Some(x1) = out.profile_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PROFILE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("ProfileEntry", |d| {
+                    profile_entry_type::decode(d, 411, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 24,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingProfileType {
-                profile_entry: f_profile_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6167,10 +6983,10 @@ pub(crate) mod codec {
                     "between 1 and 24 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PROFILE_ENTRY)?;
                     e.element("ProfileEntry", |e| profile_entry_type::encode(e, x, 411))?;
                 }
@@ -6190,15 +7006,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingStatusReqType, DecodeError> {
+            _out: &mut ChargingStatusReqType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingStatusReqType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6237,93 +7055,73 @@ pub(crate) mod codec {
         const S6: &[u8] = &[AC_EVSE_STATUS];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingStatusResType, DecodeError> {
+            out: &mut ChargingStatusResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_string_into(37, 358, &mut out.evseid))?;
+            t = d.read_event(S2)?;
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, EVSE_MAX_CURRENT) {
+                let x1 = out.evse_max_current.get_or_insert_with(Default::default);
+                if t != EVSE_MAX_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evseid = {
-                if t != EVSEID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+                d.element("EVSEMaxCurrent", |d| {
+                    physical_value_type::decode(d, 360, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_max_current = if matches!(t, EVSE_MAX_CURRENT) {
-                Some({
-                    if t != EVSE_MAX_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaxCurrent", |d| physical_value_type::decode(d, 360))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_receipt_required = if matches!(t, RECEIPT_REQUIRED) {
-                Some({
-                    if t != RECEIPT_REQUIRED {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ReceiptRequired", |d| d.read_bool())?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ac_evse_status = {
-                if t != AC_EVSE_STATUS {
+                out.evse_max_current = None;
+            }
+            if matches!(t, METER_INFO) {
+                let x2 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 368))?;
-                t = d.read_event(S7)?;
-                v
-            };
+                d.element("MeterInfo", |d| meter_info_type::decode(d, 361, &mut *x2))?;
+                t = d.read_event(S5)?;
+            } else {
+                out.meter_info = None;
+            }
+            if matches!(t, RECEIPT_REQUIRED) {
+                let x3 = out.receipt_required.get_or_insert_with(Default::default);
+                if t != RECEIPT_REQUIRED {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("ReceiptRequired", |d| d.read_bool())?;
+                t = d.read_event(S6)?;
+            } else {
+                out.receipt_required = None;
+            }
+            if t != AC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("AC_EVSEStatus", |d| {
+                ac_evse_status_type::decode(d, 368, &mut out.ac_evse_status)
+            })?;
+            t = d.read_event(S7)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingStatusResType {
-                response_code: f_response_code,
-                evseid: f_evseid,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                evse_max_current: f_evse_max_current,
-                meter_info: f_meter_info,
-                receipt_required: f_receipt_required,
-                ac_evse_status: f_ac_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6359,25 +7157,25 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.evse_max_current {
+            if let Some(x4) = &v.evse_max_current {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, EVSE_MAX_CURRENT)?;
                     e.element("EVSEMaxCurrent", |e| physical_value_type::encode(e, x, 360))?;
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.meter_info {
+            if let Some(x5) = &v.meter_info {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| meter_info_type::encode(e, x, 361))?;
                 }
                 st = S5;
             }
-            if let Some(x3) = &v.receipt_required {
+            if let Some(x6) = &v.receipt_required {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, RECEIPT_REQUIRED)?;
                     e.simple("ReceiptRequired", |e| {
                         e.write_bool(*x);
@@ -6408,50 +7206,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[COST, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ConsumptionCostType, DecodeError> {
+            out: &mut ConsumptionCostType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_start_value = {
-                if t != START_VALUE {
+            if t != START_VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("startValue", |d| {
+                physical_value_type::decode(d, 339, &mut out.start_value)
+            })?;
+            t = d.read_event(S1)?;
+            out.cost.clear();
+            let mut c0 = 0usize;
+            while matches!(t, COST) {
+                if c0 >= 3 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
+                }
+                c0 += 1;
+                out.cost.push(Default::default());
+                let Some(x1) = out.cost.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != COST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("startValue", |d| physical_value_type::decode(d, 339))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_cost = {
-                let mut r0 = Vec::new();
-                while matches!(t, COST) {
-                    if r0.len() >= 3 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
-                    }
-                    let item = {
-                        if t != COST {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Cost", |d| cost_type::decode(d, 340))?;
-                        t = d.read_event(match (r0.len() + 1 < 3,) {
-                            (false,) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("Cost", |d| cost_type::decode(d, 340, &mut *x1))?;
+                t = d.read_event(match (c0 < 3,) {
+                    (false,) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ConsumptionCostType {
-                start_value: f_start_value,
-                cost: f_cost,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6472,10 +7267,10 @@ pub(crate) mod codec {
                     "between 1 and 3 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, COST)?;
                     e.element("Cost", |e| cost_type::encode(e, x, 340))?;
                 }
@@ -6499,34 +7294,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CH];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ContractSignatureEncryptedPrivateKeyType, DecodeError> {
+            out: &mut ContractSignatureEncryptedPrivateKeyType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value = {
-                if t != CH {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_bytes(48)?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CH {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_bytes_into(48, &mut out.value)?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ContractSignatureEncryptedPrivateKeyType {
-                id: f_id,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6564,46 +7352,39 @@ pub(crate) mod codec {
         const S2: &[u8] = &[AMOUNT_MULTIPLIER, EE];
         const S3: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<CostType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut CostType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_cost_kind = {
-                if t != COST_KIND {
+            if t != COST_KIND {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.cost_kind = d.simple("costKind", |d| CostKindType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.amount = d.simple("amount", |d| d.read_uint::<u32>("amount"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, AMOUNT_MULTIPLIER) {
+                let x1 = out.amount_multiplier.get_or_insert_with(Default::default);
+                if t != AMOUNT_MULTIPLIER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("costKind", |d| CostKindType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_amount = {
-                if t != AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("amount", |d| d.read_uint::<u32>("amount"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_amount_multiplier = if matches!(t, AMOUNT_MULTIPLIER) {
-                Some({
-                    if t != AMOUNT_MULTIPLIER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("amountMultiplier", |d| {
-                        d.read_ranged::<i8>(-3, 3, "amountMultiplier")
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x1 = d.simple("amountMultiplier", |d| {
+                    d.read_ranged::<i8>(-3, 3, "amountMultiplier")
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.amount_multiplier = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CostType {
-                cost_kind: f_cost_kind,
-                amount: f_amount,
-                amount_multiplier: f_amount_multiplier,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6630,9 +7411,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.amount_multiplier {
+            if let Some(x2) = &v.amount_multiplier {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, AMOUNT_MULTIPLIER)?;
                     e.simple("amountMultiplier", |e| {
                         e.write_ranged(i64::from(*x), -3, 3)?;
@@ -6691,140 +7472,125 @@ pub(crate) mod codec {
         const S9: &[u8] = &[EV_TARGET_VOLTAGE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CurrentDemandReqType, DecodeError> {
+            out: &mut CurrentDemandReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 285, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                physical_value_type::decode(d, 370, &mut out.ev_target_current)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EV_MAXIMUM_VOLTAGE_LIMIT) {
+                let x1 = out
+                    .ev_maximum_voltage_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_VOLTAGE_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
+                d.element("EVMaximumVoltageLimit", |d| {
+                    physical_value_type::decode(d, 371, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.ev_maximum_voltage_limit = None;
+            }
+            if matches!(t, EV_MAXIMUM_CURRENT_LIMIT) {
+                let x2 = out
+                    .ev_maximum_current_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CURRENT_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 370))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_voltage_limit = if matches!(t, EV_MAXIMUM_VOLTAGE_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_VOLTAGE_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 371)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("EVMaximumCurrentLimit", |d| {
+                    physical_value_type::decode(d, 372, &mut *x2)
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_maximum_current_limit = if matches!(t, EV_MAXIMUM_CURRENT_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_CURRENT_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 372)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_power_limit = if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 373)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_bulk_charging_complete = if matches!(t, BULK_CHARGING_COMPLETE) {
-                Some({
-                    if t != BULK_CHARGING_COMPLETE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkChargingComplete", |d| d.read_bool())?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_charging_complete = {
-                if t != CHARGING_COMPLETE {
+                out.ev_maximum_current_limit = None;
+            }
+            if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
+                let x3 = out
+                    .ev_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ChargingComplete", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_remaining_time_to_full_so_c = if matches!(t, REMAINING_TIME_TO_FULL_SO_C) {
-                Some({
-                    if t != REMAINING_TIME_TO_FULL_SO_C {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("RemainingTimeToFullSoC", |d| {
-                        physical_value_type::decode(d, 376)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                d.element("EVMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 373, &mut *x3)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_remaining_time_to_bulk_so_c = if matches!(t, REMAINING_TIME_TO_BULK_SO_C) {
-                Some({
-                    if t != REMAINING_TIME_TO_BULK_SO_C {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("RemainingTimeToBulkSoC", |d| {
-                        physical_value_type::decode(d, 377)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
+                out.ev_maximum_power_limit = None;
+            }
+            if matches!(t, BULK_CHARGING_COMPLETE) {
+                let x4 = out
+                    .bulk_charging_complete
+                    .get_or_insert_with(Default::default);
+                if t != BULK_CHARGING_COMPLETE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 378))?;
-                t = d.read_event(S10)?;
-                v
-            };
+                *x4 = d.simple("BulkChargingComplete", |d| d.read_bool())?;
+                t = d.read_event(S6)?;
+            } else {
+                out.bulk_charging_complete = None;
+            }
+            if t != CHARGING_COMPLETE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_complete = d.simple("ChargingComplete", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if matches!(t, REMAINING_TIME_TO_FULL_SO_C) {
+                let x5 = out
+                    .remaining_time_to_full_so_c
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_FULL_SO_C {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("RemainingTimeToFullSoC", |d| {
+                    physical_value_type::decode(d, 376, &mut *x5)
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.remaining_time_to_full_so_c = None;
+            }
+            if matches!(t, REMAINING_TIME_TO_BULK_SO_C) {
+                let x6 = out
+                    .remaining_time_to_bulk_so_c
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_BULK_SO_C {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("RemainingTimeToBulkSoC", |d| {
+                    physical_value_type::decode(d, 377, &mut *x6)
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.remaining_time_to_bulk_so_c = None;
+            }
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                physical_value_type::decode(d, 378, &mut out.ev_target_voltage)
+            })?;
+            t = d.read_event(S10)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CurrentDemandReqType {
-                dc_ev_status: f_dc_ev_status,
-                ev_target_current: f_ev_target_current,
-                ev_maximum_voltage_limit: f_ev_maximum_voltage_limit,
-                ev_maximum_current_limit: f_ev_maximum_current_limit,
-                ev_maximum_power_limit: f_ev_maximum_power_limit,
-                bulk_charging_complete: f_bulk_charging_complete,
-                charging_complete: f_charging_complete,
-                remaining_time_to_full_so_c: f_remaining_time_to_full_so_c,
-                remaining_time_to_bulk_so_c: f_remaining_time_to_bulk_so_c,
-                ev_target_voltage: f_ev_target_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6847,9 +7613,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.ev_maximum_voltage_limit {
+            if let Some(x7) = &v.ev_maximum_voltage_limit {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVMaximumVoltageLimit", |e| {
                         physical_value_type::encode(e, x, 371)
@@ -6857,9 +7623,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.ev_maximum_current_limit {
+            if let Some(x8) = &v.ev_maximum_current_limit {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, EV_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVMaximumCurrentLimit", |e| {
                         physical_value_type::encode(e, x, 372)
@@ -6867,9 +7633,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.ev_maximum_power_limit {
+            if let Some(x9) = &v.ev_maximum_power_limit {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 373)
@@ -6877,9 +7643,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.bulk_charging_complete {
+            if let Some(x10) = &v.bulk_charging_complete {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, BULK_CHARGING_COMPLETE)?;
                     e.simple("BulkChargingComplete", |e| {
                         e.write_bool(*x);
@@ -6897,9 +7663,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x5) = &v.remaining_time_to_full_so_c {
+            if let Some(x11) = &v.remaining_time_to_full_so_c {
                 {
-                    let x = x5;
+                    let x = x11;
                     e.write_event(st, REMAINING_TIME_TO_FULL_SO_C)?;
                     e.element("RemainingTimeToFullSoC", |e| {
                         physical_value_type::encode(e, x, 376)
@@ -6907,9 +7673,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.remaining_time_to_bulk_so_c {
+            if let Some(x12) = &v.remaining_time_to_bulk_so_c {
                 {
-                    let x = x6;
+                    let x = x12;
                     e.write_event(st, REMAINING_TIME_TO_BULK_SO_C)?;
                     e.element("RemainingTimeToBulkSoC", |e| {
                         physical_value_type::encode(e, x, 377)
@@ -6969,174 +7735,135 @@ pub(crate) mod codec {
         const S13: &[u8] = &[RECEIPT_REQUIRED, EE];
         const S14: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CurrentDemandResType, DecodeError> {
+            out: &mut CurrentDemandResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 290, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 380, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_PRESENT_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentCurrent", |d| {
+                physical_value_type::decode(d, 381, &mut out.evse_present_current)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_CURRENT_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_current_limit_achieved =
+                d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
+            if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_voltage_limit_achieved =
+                d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if t != EVSE_POWER_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_power_limit_achieved =
+                d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if matches!(t, EVSE_MAXIMUM_VOLTAGE_LIMIT) {
+                let x1 = out
+                    .evse_maximum_voltage_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 380)
+                d.element("EVSEMaximumVoltageLimit", |d| {
+                    physical_value_type::decode(d, 385, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_present_current = {
-                if t != EVSE_PRESENT_CURRENT {
+                t = d.read_event(S8)?;
+            } else {
+                out.evse_maximum_voltage_limit = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CURRENT_LIMIT) {
+                let x2 = out
+                    .evse_maximum_current_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CURRENT_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEPresentCurrent", |d| {
-                    physical_value_type::decode(d, 381)
+                d.element("EVSEMaximumCurrentLimit", |d| {
+                    physical_value_type::decode(d, 386, &mut *x2)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_current_limit_achieved = {
-                if t != EVSE_CURRENT_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_voltage_limit_achieved = {
-                if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_power_limit_achieved = {
-                if t != EVSE_POWER_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_maximum_voltage_limit = if matches!(t, EVSE_MAXIMUM_VOLTAGE_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                        physical_value_type::decode(d, 385)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_evse_maximum_current_limit = if matches!(t, EVSE_MAXIMUM_CURRENT_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_CURRENT_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                        physical_value_type::decode(d, 386)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_maximum_power_limit = if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EVSE_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 387)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evseid = {
-                if t != EVSEID {
+                out.evse_maximum_current_limit = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_POWER_LIMIT) {
+                let x3 = out
+                    .evse_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+                d.element("EVSEMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 387, &mut *x3)
                 })?;
-                t = d.read_event(S12)?;
-                v
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_receipt_required = if matches!(t, RECEIPT_REQUIRED) {
-                Some({
-                    if t != RECEIPT_REQUIRED {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ReceiptRequired", |d| d.read_bool())?;
-                    t = d.read_event(S14)?;
-                    v
-                })
+                out.evse_maximum_power_limit = None;
+            }
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_string_into(37, 358, &mut out.evseid))?;
+            t = d.read_event(S11)?;
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+            })?;
+            t = d.read_event(S12)?;
+            if matches!(t, METER_INFO) {
+                let x4 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("MeterInfo", |d| meter_info_type::decode(d, 361, &mut *x4))?;
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
+                out.meter_info = None;
+            }
+            if matches!(t, RECEIPT_REQUIRED) {
+                let x5 = out.receipt_required.get_or_insert_with(Default::default);
+                if t != RECEIPT_REQUIRED {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("ReceiptRequired", |d| d.read_bool())?;
+                t = d.read_event(S14)?;
+            } else {
+                out.receipt_required = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CurrentDemandResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-                evse_present_current: f_evse_present_current,
-                evse_current_limit_achieved: f_evse_current_limit_achieved,
-                evse_voltage_limit_achieved: f_evse_voltage_limit_achieved,
-                evse_power_limit_achieved: f_evse_power_limit_achieved,
-                evse_maximum_voltage_limit: f_evse_maximum_voltage_limit,
-                evse_maximum_current_limit: f_evse_maximum_current_limit,
-                evse_maximum_power_limit: f_evse_maximum_power_limit,
-                evseid: f_evseid,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                meter_info: f_meter_info,
-                receipt_required: f_receipt_required,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7203,9 +7930,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x1) = &v.evse_maximum_voltage_limit {
+            if let Some(x6) = &v.evse_maximum_voltage_limit {
                 {
-                    let x = x1;
+                    let x = x6;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE_LIMIT)?;
                     e.element("EVSEMaximumVoltageLimit", |e| {
                         physical_value_type::encode(e, x, 385)
@@ -7213,9 +7940,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x2) = &v.evse_maximum_current_limit {
+            if let Some(x7) = &v.evse_maximum_current_limit {
                 {
-                    let x = x2;
+                    let x = x7;
                     e.write_event(st, EVSE_MAXIMUM_CURRENT_LIMIT)?;
                     e.element("EVSEMaximumCurrentLimit", |e| {
                         physical_value_type::encode(e, x, 386)
@@ -7223,9 +7950,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x3) = &v.evse_maximum_power_limit {
+            if let Some(x8) = &v.evse_maximum_power_limit {
                 {
-                    let x = x3;
+                    let x = x8;
                     e.write_event(st, EVSE_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVSEMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 387)
@@ -7251,17 +7978,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S12;
-            if let Some(x4) = &v.meter_info {
+            if let Some(x9) = &v.meter_info {
                 {
-                    let x = x4;
+                    let x = x9;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| meter_info_type::encode(e, x, 361))?;
                 }
                 st = S13;
             }
-            if let Some(x5) = &v.receipt_required {
+            if let Some(x10) = &v.receipt_required {
                 {
-                    let x = x5;
+                    let x = x10;
                     e.write_event(st, RECEIPT_REQUIRED)?;
                     e.simple("ReceiptRequired", |e| {
                         e.write_bool(*x);
@@ -7305,129 +8032,106 @@ pub(crate) mod codec {
         const S8: &[u8] = &[BULK_SOC, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvChargeParameterType, DecodeError> {
+            out: &mut DcEvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+                out.departure_time = None;
+            }
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 312, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumCurrentLimit", |d| {
+                physical_value_type::decode(d, 313, &mut out.ev_maximum_current_limit)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
+                let x2 = out
+                    .ev_maximum_power_limit
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_POWER_LIMIT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 312))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_current_limit = {
-                if t != EV_MAXIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 313)
+                d.element("EVMaximumPowerLimit", |d| {
+                    physical_value_type::decode(d, 314, &mut *x2)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_maximum_power_limit = if matches!(t, EV_MAXIMUM_POWER_LIMIT) {
-                Some({
-                    if t != EV_MAXIMUM_POWER_LIMIT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumPowerLimit", |d| {
-                        physical_value_type::decode(d, 314)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_maximum_voltage_limit = {
-                if t != EV_MAXIMUM_VOLTAGE_LIMIT {
+                out.ev_maximum_power_limit = None;
+            }
+            if t != EV_MAXIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltageLimit", |d| {
+                physical_value_type::decode(d, 315, &mut out.ev_maximum_voltage_limit)
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EV_ENERGY_CAPACITY) {
+                let x3 = out.ev_energy_capacity.get_or_insert_with(Default::default);
+                if t != EV_ENERGY_CAPACITY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 315)
+                d.element("EVEnergyCapacity", |d| {
+                    physical_value_type::decode(d, 316, &mut *x3)
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_energy_capacity = if matches!(t, EV_ENERGY_CAPACITY) {
-                Some({
-                    if t != EV_ENERGY_CAPACITY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("EVEnergyCapacity", |d| physical_value_type::decode(d, 316))?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_ev_energy_request = if matches!(t, EV_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("EVEnergyRequest", |d| physical_value_type::decode(d, 317))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.ev_energy_capacity = None;
+            }
+            if matches!(t, EV_ENERGY_REQUEST) {
+                let x4 = out.ev_energy_request.get_or_insert_with(Default::default);
+                if t != EV_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVEnergyRequest", |d| {
+                    physical_value_type::decode(d, 317, &mut *x4)
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_full_soc = if matches!(t, FULL_SOC) {
-                Some({
-                    if t != FULL_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("FullSOC", |d| d.read_ranged::<i8>(0, 100, "FullSOC"))?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.ev_energy_request = None;
+            }
+            if matches!(t, FULL_SOC) {
+                let x5 = out.full_soc.get_or_insert_with(Default::default);
+                if t != FULL_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("FullSOC", |d| d.read_ranged::<i8>(0, 100, "FullSOC"))?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_bulk_soc = if matches!(t, BULK_SOC) {
-                Some({
-                    if t != BULK_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkSOC", |d| d.read_ranged::<i8>(0, 100, "BulkSOC"))?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.full_soc = None;
+            }
+            if matches!(t, BULK_SOC) {
+                let x6 = out.bulk_soc.get_or_insert_with(Default::default);
+                if t != BULK_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x6 = d.simple("BulkSOC", |d| d.read_ranged::<i8>(0, 100, "BulkSOC"))?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
+                out.bulk_soc = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvChargeParameterType {
-                departure_time: f_departure_time,
-                dc_ev_status: f_dc_ev_status,
-                ev_maximum_current_limit: f_ev_maximum_current_limit,
-                ev_maximum_power_limit: f_ev_maximum_power_limit,
-                ev_maximum_voltage_limit: f_ev_maximum_voltage_limit,
-                ev_energy_capacity: f_ev_energy_capacity,
-                ev_energy_request: f_ev_energy_request,
-                full_soc: f_full_soc,
-                bulk_soc: f_bulk_soc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7436,9 +8140,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x7) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -7461,9 +8165,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.ev_maximum_power_limit {
+            if let Some(x8) = &v.ev_maximum_power_limit {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, EV_MAXIMUM_POWER_LIMIT)?;
                     e.element("EVMaximumPowerLimit", |e| {
                         physical_value_type::encode(e, x, 314)
@@ -7479,9 +8183,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x3) = &v.ev_energy_capacity {
+            if let Some(x9) = &v.ev_energy_capacity {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, EV_ENERGY_CAPACITY)?;
                     e.element("EVEnergyCapacity", |e| {
                         physical_value_type::encode(e, x, 316)
@@ -7489,9 +8193,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x4) = &v.ev_energy_request {
+            if let Some(x10) = &v.ev_energy_request {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, EV_ENERGY_REQUEST)?;
                     e.element("EVEnergyRequest", |e| {
                         physical_value_type::encode(e, x, 317)
@@ -7499,9 +8203,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x5) = &v.full_soc {
+            if let Some(x11) = &v.full_soc {
                 {
-                    let x = x5;
+                    let x = x11;
                     e.write_event(st, FULL_SOC)?;
                     e.simple("FullSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -7510,9 +8214,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.bulk_soc {
+            if let Some(x12) = &v.bulk_soc {
                 {
-                    let x = x6;
+                    let x = x12;
                     e.write_event(st, BULK_SOC)?;
                     e.simple("BulkSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -7538,47 +8242,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CHARGING_COMPLETE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvPowerDeliveryParameterType, DecodeError> {
+            out: &mut DcEvPowerDeliveryParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 312, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, BULK_CHARGING_COMPLETE) {
+                let x1 = out
+                    .bulk_charging_complete
+                    .get_or_insert_with(Default::default);
+                if t != BULK_CHARGING_COMPLETE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 312))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_bulk_charging_complete = if matches!(t, BULK_CHARGING_COMPLETE) {
-                Some({
-                    if t != BULK_CHARGING_COMPLETE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BulkChargingComplete", |d| d.read_bool())?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("BulkChargingComplete", |d| d.read_bool())?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_charging_complete = {
-                if t != CHARGING_COMPLETE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargingComplete", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
+                out.bulk_charging_complete = None;
+            }
+            if t != CHARGING_COMPLETE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_complete = d.simple("ChargingComplete", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvPowerDeliveryParameterType {
-                dc_ev_status: f_dc_ev_status,
-                bulk_charging_complete: f_bulk_charging_complete,
-                charging_complete: f_charging_complete,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7593,9 +8291,9 @@ pub(crate) mod codec {
                 e.element("DC_EVStatus", |e| dc_ev_status_type::encode(e, x, 312))?;
             }
             st = S1;
-            if let Some(x1) = &v.bulk_charging_complete {
+            if let Some(x2) = &v.bulk_charging_complete {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, BULK_CHARGING_COMPLETE)?;
                     e.simple("BulkChargingComplete", |e| {
                         e.write_bool(*x);
@@ -7630,43 +8328,32 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVRESSSOC];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvStatusType, DecodeError> {
+            out: &mut DcEvStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_ready = {
-                if t != EV_READY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVReady", |d| d.read_bool())?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_error_code = {
-                if t != EV_ERROR_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVErrorCode", |d| DcEvErrorCodeType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evresssoc = {
-                if t != EVRESSSOC {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVRESSSOC", |d| d.read_ranged::<i8>(0, 100, "EVRESSSOC"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != EV_READY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_ready = d.simple("EVReady", |d| d.read_bool())?;
+            t = d.read_event(S1)?;
+            if t != EV_ERROR_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_error_code = d.simple("EVErrorCode", |d| DcEvErrorCodeType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != EVRESSSOC {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evresssoc = d.simple("EVRESSSOC", |d| d.read_ranged::<i8>(0, 100, "EVRESSSOC"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvStatusType {
-                ev_ready: f_ev_ready,
-                ev_error_code: f_ev_error_code,
-                evresssoc: f_evresssoc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7731,122 +8418,94 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EVSE_ENERGY_TO_BE_DELIVERED, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvseChargeParameterType, DecodeError> {
+            out: &mut DcEvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 346, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_MAXIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumCurrentLimit", |d| {
+                physical_value_type::decode(d, 347, &mut out.evse_maximum_current_limit)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MAXIMUM_POWER_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumPowerLimit", |d| {
+                physical_value_type::decode(d, 348, &mut out.evse_maximum_power_limit)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltageLimit", |d| {
+                physical_value_type::decode(d, 349, &mut out.evse_maximum_voltage_limit)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_MINIMUM_CURRENT_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumCurrentLimit", |d| {
+                physical_value_type::decode(d, 350, &mut out.evse_minimum_current_limit)
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_VOLTAGE_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumVoltageLimit", |d| {
+                physical_value_type::decode(d, 351, &mut out.evse_minimum_voltage_limit)
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EVSE_CURRENT_REGULATION_TOLERANCE) {
+                let x1 = out
+                    .evse_current_regulation_tolerance
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_CURRENT_REGULATION_TOLERANCE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_maximum_current_limit = {
-                if t != EVSE_MAXIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 347)
+                d.element("EVSECurrentRegulationTolerance", |d| {
+                    physical_value_type::decode(d, 352, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_maximum_power_limit = {
-                if t != EVSE_MAXIMUM_POWER_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumPowerLimit", |d| {
-                    physical_value_type::decode(d, 348)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_maximum_voltage_limit = {
-                if t != EVSE_MAXIMUM_VOLTAGE_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 349)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_minimum_current_limit = {
-                if t != EVSE_MINIMUM_CURRENT_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumCurrentLimit", |d| {
-                    physical_value_type::decode(d, 350)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_voltage_limit = {
-                if t != EVSE_MINIMUM_VOLTAGE_LIMIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumVoltageLimit", |d| {
-                    physical_value_type::decode(d, 351)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_current_regulation_tolerance =
-                if matches!(t, EVSE_CURRENT_REGULATION_TOLERANCE) {
-                    Some({
-                        if t != EVSE_CURRENT_REGULATION_TOLERANCE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVSECurrentRegulationTolerance", |d| {
-                            physical_value_type::decode(d, 352)
-                        })?;
-                        t = d.read_event(S7)?;
-                        v
-                    })
-                } else {
-                    None
-                };
-            let f_evse_peak_current_ripple = {
-                if t != EVSE_PEAK_CURRENT_RIPPLE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPeakCurrentRipple", |d| {
-                    physical_value_type::decode(d, 353)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_energy_to_be_delivered = if matches!(t, EVSE_ENERGY_TO_BE_DELIVERED) {
-                Some({
-                    if t != EVSE_ENERGY_TO_BE_DELIVERED {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEEnergyToBeDelivered", |d| {
-                        physical_value_type::decode(d, 354)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
+                out.evse_current_regulation_tolerance = None;
+            }
+            if t != EVSE_PEAK_CURRENT_RIPPLE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPeakCurrentRipple", |d| {
+                physical_value_type::decode(d, 353, &mut out.evse_peak_current_ripple)
+            })?;
+            t = d.read_event(S8)?;
+            if matches!(t, EVSE_ENERGY_TO_BE_DELIVERED) {
+                let x2 = out
+                    .evse_energy_to_be_delivered
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_ENERGY_TO_BE_DELIVERED {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEEnergyToBeDelivered", |d| {
+                    physical_value_type::decode(d, 354, &mut *x2)
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.evse_energy_to_be_delivered = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvseChargeParameterType {
-                dc_evse_status: f_dc_evse_status,
-                evse_maximum_current_limit: f_evse_maximum_current_limit,
-                evse_maximum_power_limit: f_evse_maximum_power_limit,
-                evse_maximum_voltage_limit: f_evse_maximum_voltage_limit,
-                evse_minimum_current_limit: f_evse_minimum_current_limit,
-                evse_minimum_voltage_limit: f_evse_minimum_voltage_limit,
-                evse_current_regulation_tolerance: f_evse_current_regulation_tolerance,
-                evse_peak_current_ripple: f_evse_peak_current_ripple,
-                evse_energy_to_be_delivered: f_evse_energy_to_be_delivered,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7901,9 +8560,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.evse_current_regulation_tolerance {
+            if let Some(x3) = &v.evse_current_regulation_tolerance {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, EVSE_CURRENT_REGULATION_TOLERANCE)?;
                     e.element("EVSECurrentRegulationTolerance", |e| {
                         physical_value_type::encode(e, x, 352)
@@ -7919,9 +8578,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S8;
-            if let Some(x2) = &v.evse_energy_to_be_delivered {
+            if let Some(x4) = &v.evse_energy_to_be_delivered {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, EVSE_ENERGY_TO_BE_DELIVERED)?;
                     e.element("EVSEEnergyToBeDelivered", |e| {
                         physical_value_type::encode(e, x, 354)
@@ -7948,58 +8607,48 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVSE_STATUS_CODE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcEvseStatusType, DecodeError> {
+            out: &mut DcEvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u16>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_ISOLATION_STATUS) {
+                let x1 = out
+                    .evse_isolation_status
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_ISOLATION_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u16>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_isolation_status = if matches!(t, EVSE_ISOLATION_STATUS) {
-                Some({
-                    if t != EVSE_ISOLATION_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVSEIsolationStatus", |d| IsolationLevelType::decode(d))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x1 = d.simple("EVSEIsolationStatus", |d| IsolationLevelType::decode(d))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_status_code = {
-                if t != EVSE_STATUS_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEStatusCode", |d| DcEvseStatusCodeType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
+                out.evse_isolation_status = None;
+            }
+            if t != EVSE_STATUS_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_status_code =
+                d.simple("EVSEStatusCode", |d| DcEvseStatusCodeType::decode(d))?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcEvseStatusType {
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-                evse_isolation_status: f_evse_isolation_status,
-                evse_status_code: f_evse_status_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8026,9 +8675,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_isolation_status {
+            if let Some(x2) = &v.evse_isolation_status {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_ISOLATION_STATUS)?;
                     e.simple("EVSEIsolationStatus", |e| {
                         x.encode(e);
@@ -8061,34 +8710,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CH];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DiffieHellmanPublickeyType, DecodeError> {
+            out: &mut DiffieHellmanPublickeyType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value = {
-                if t != CH {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_bytes(65)?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CH {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_bytes_into(65, &mut out.value)?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DiffieHellmanPublickeyType {
-                id: f_id,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8124,31 +8766,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CH];
         const S2: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, el: QNameId) -> Result<EmaidType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            el: QNameId,
+            out: &mut EmaidType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value = {
-                if t != CH {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(15, el)?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CH {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(15, el, &mut out.value)?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EmaidType {
-                id: f_id,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8183,29 +8821,41 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RELATIVE_TIME_INTERVAL, TIME_INTERVAL];
         const S1: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<EntryType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut EntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 327)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
+                    }
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 327, &mut *x1)
+                    })?;
+                }
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
+                    }
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 330, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EntryType {
-                time_interval: f_time_interval,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8240,29 +8890,27 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DEPARTURE_TIME, EE];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvChargeParameterType, DecodeError> {
+            out: &mut EvChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
+                out.departure_time = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvChargeParameterType {
-                departure_time: f_departure_time,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8271,9 +8919,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x2) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -8293,15 +8941,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerDeliveryParameterType, DecodeError> {
+            _out: &mut EvPowerDeliveryParameterType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerDeliveryParameterType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8321,15 +8971,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvStatusType, DecodeError> {
+            _out: &mut EvStatusType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvStatusType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8349,15 +9001,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvseChargeParameterType, DecodeError> {
+            _out: &mut EvseChargeParameterType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvseChargeParameterType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8381,36 +9035,30 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EVSE_NOTIFICATION];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvseStatusType, DecodeError> {
+            out: &mut EvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u16>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u16>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvseStatusType {
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8448,15 +9096,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<IntervalType, DecodeError> {
+            _out: &mut IntervalType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(IntervalType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8479,43 +9129,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[ROOT_CERTIFICATE_ID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ListOfRootCertificateIDsType, DecodeError> {
+            out: &mut ListOfRootCertificateIDsType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_root_certificate_id = {
-                let mut r0 = Vec::new();
-                while matches!(t, ROOT_CERTIFICATE_ID) {
-                    if r0.len() >= 20 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
-                    }
-                    let item = {
-                        if t != ROOT_CERTIFICATE_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("RootCertificateID", |d| {
-                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 296)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 20,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.root_certificate_id.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ROOT_CERTIFICATE_ID) {
+                if c0 >= 20 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.root_certificate_id.push(Default::default());
+                let Some(x1) = out.root_certificate_id.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ROOT_CERTIFICATE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("RootCertificateID", |d| {
+                    crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 296, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 20,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ListOfRootCertificateIDsType {
-                root_certificate_id: f_root_certificate_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8530,10 +9179,10 @@ pub(crate) mod codec {
                     "between 1 and 20 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ROOT_CERTIFICATE_ID)?;
                     e.element("RootCertificateID", |e| {
                         crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 296)
@@ -8561,53 +9210,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SIGNATURE, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MessageHeaderType, DecodeError> {
+            out: &mut MessageHeaderType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_session_id = {
-                if t != SESSION_ID {
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S1)?;
+            if matches!(t, NOTIFICATION) {
+                let x1 = out.notification.get_or_insert_with(Default::default);
+                if t != NOTIFICATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_notification = if matches!(t, NOTIFICATION) {
-                Some({
-                    if t != NOTIFICATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Notification", |d| notification_type::decode(d, 454))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("Notification", |d| {
+                    notification_type::decode(d, 454, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_signature = if matches!(t, SIGNATURE) {
-                Some({
-                    if t != SIGNATURE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 250)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.notification = None;
+            }
+            if matches!(t, SIGNATURE) {
+                let x2 = out.signature.get_or_insert_with(Default::default);
+                if t != SIGNATURE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *x2)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.signature = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MessageHeaderType {
-                session_id: f_session_id,
-                notification: f_notification,
-                signature: f_signature,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8625,17 +9267,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.notification {
+            if let Some(x3) = &v.notification {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, NOTIFICATION)?;
                     e.element("Notification", |e| notification_type::encode(e, x, 454))?;
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.signature {
+            if let Some(x4) = &v.signature {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
                         crate::xmldsig::codec::signature_type::encode(e, x, 250)
@@ -8664,77 +9306,64 @@ pub(crate) mod codec {
         const S4: &[u8] = &[T_METER, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeterInfoType, DecodeError> {
+            out: &mut MeterInfoType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_meter_id = {
-                if t != METER_ID {
+            if t != METER_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("MeterID", |d| {
+                d.read_string_into(32, 362, &mut out.meter_id)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, METER_READING) {
+                let x1 = out.meter_reading.get_or_insert_with(Default::default);
+                if t != METER_READING {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 362))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_meter_reading = if matches!(t, METER_READING) {
-                Some({
-                    if t != METER_READING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterReading", |d| d.read_uint::<u64>("MeterReading"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("MeterReading", |d| d.read_uint::<u64>("MeterReading"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_sig_meter_reading = if matches!(t, SIG_METER_READING) {
-                Some({
-                    if t != SIG_METER_READING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SigMeterReading", |d| d.read_bytes(64))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.meter_reading = None;
+            }
+            if matches!(t, SIG_METER_READING) {
+                let x2 = out.sig_meter_reading.get_or_insert_with(Default::default);
+                if t != SIG_METER_READING {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("SigMeterReading", |d| d.read_bytes_into(64, &mut *x2))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_meter_status = if matches!(t, METER_STATUS) {
-                Some({
-                    if t != METER_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.sig_meter_reading = None;
+            }
+            if matches!(t, METER_STATUS) {
+                let x3 = out.meter_status.get_or_insert_with(Default::default);
+                if t != METER_STATUS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_t_meter = if matches!(t, T_METER) {
-                Some({
-                    if t != T_METER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TMeter", |d| d.read_int::<i64>("TMeter"))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.meter_status = None;
+            }
+            if matches!(t, T_METER) {
+                let x4 = out.t_meter.get_or_insert_with(Default::default);
+                if t != T_METER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("TMeter", |d| d.read_int::<i64>("TMeter"))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.t_meter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeterInfoType {
-                meter_id: f_meter_id,
-                meter_reading: f_meter_reading,
-                sig_meter_reading: f_sig_meter_reading,
-                meter_status: f_meter_status,
-                t_meter: f_t_meter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8752,9 +9381,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.meter_reading {
+            if let Some(x5) = &v.meter_reading {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, METER_READING)?;
                     e.simple("MeterReading", |e| {
                         e.write_unsigned(*x);
@@ -8763,9 +9392,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.sig_meter_reading {
+            if let Some(x6) = &v.sig_meter_reading {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, SIG_METER_READING)?;
                     e.simple("SigMeterReading", |e| {
                         e.write_bytes(x, 64)?;
@@ -8774,9 +9403,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x3) = &v.meter_status {
+            if let Some(x7) = &v.meter_status {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, METER_STATUS)?;
                     e.simple("MeterStatus", |e| {
                         e.write_int(i64::from(*x));
@@ -8785,9 +9414,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x4) = &v.t_meter {
+            if let Some(x8) = &v.t_meter {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, T_METER)?;
                     e.simple("TMeter", |e| {
                         e.write_int(*x);
@@ -8815,62 +9444,53 @@ pub(crate) mod codec {
         const S3: &[u8] = &[METER_INFO];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringReceiptReqType, DecodeError> {
+            out: &mut MeteringReceiptReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_session_id = {
-                if t != SESSION_ID {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = if matches!(t, SA_SCHEDULE_TUPLE_ID) {
-                Some({
-                    if t != SA_SCHEDULE_TUPLE_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SAScheduleTupleID", |d| {
-                        d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_meter_info = {
-                if t != METER_INFO {
+                out.id = None;
+            }
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SA_SCHEDULE_TUPLE_ID) {
+                let x2 = out
+                    .sa_schedule_tuple_id
+                    .get_or_insert_with(Default::default);
+                if t != SA_SCHEDULE_TUPLE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("MeterInfo", |d| meter_info_type::decode(d, 361))?;
-                t = d.read_event(S4)?;
-                v
-            };
+                *x2 = d.simple("SAScheduleTupleID", |d| {
+                    d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.sa_schedule_tuple_id = None;
+            }
+            if t != METER_INFO {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("MeterInfo", |d| {
+                meter_info_type::decode(d, 361, &mut out.meter_info)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringReceiptReqType {
-                id: f_id,
-                session_id: f_session_id,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                meter_info: f_meter_info,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8879,9 +9499,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -8896,9 +9516,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x2) = &v.sa_schedule_tuple_id {
+            if let Some(x4) = &v.sa_schedule_tuple_id {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SA_SCHEDULE_TUPLE_ID)?;
                     e.simple("SAScheduleTupleID", |e| {
                         e.write_ranged(i64::from(*x), 1, 255)?;
@@ -8930,42 +9550,57 @@ pub(crate) mod codec {
         const S1: &[u8] = &[AC_EVSE_STATUS, DC_EVSE_STATUS, EVSE_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringReceiptResType, DecodeError> {
+            out: &mut MeteringReceiptResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            match t {
+                AC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::AcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::AcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::AcEvseStatus(x1) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVSEStatus", |d| {
+                        ac_evse_status_type::decode(d, 272, &mut *x1)
+                    })?;
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_status = {
-                let v = match t {
-                    AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?,
-                    ),
-                    DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?,
-                    ),
-                    EVSE_STATUS => EvseStatus::EvseStatus(
-                        d.element("EVSEStatus", |d| evse_status_type::decode(d, 393))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+                DC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::DcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::DcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::DcEvseStatus(x2) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVSEStatus", |d| {
+                        dc_evse_status_type::decode(d, 346, &mut *x2)
+                    })?;
+                }
+                EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::EvseStatus(_)) {
+                        out.evse_status = EvseStatus::EvseStatus(Default::default());
+                    }
+                    let EvseStatus::EvseStatus(x3) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVSEStatus", |d| evse_status_type::decode(d, 393, &mut *x3))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringReceiptResType {
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9013,38 +9648,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[FAULT_MSG, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<NotificationType, DecodeError> {
+            out: &mut NotificationType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_fault_code = {
-                if t != FAULT_CODE {
+            if t != FAULT_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.fault_code = d.simple("FaultCode", |d| FaultCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if matches!(t, FAULT_MSG) {
+                let x1 = out.fault_msg.get_or_insert_with(Default::default);
+                if t != FAULT_MSG {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("FaultCode", |d| FaultCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_fault_msg = if matches!(t, FAULT_MSG) {
-                Some({
-                    if t != FAULT_MSG {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("FaultMsg", |d| d.read_string(64, 456))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("FaultMsg", |d| d.read_string_into(64, 456, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.fault_msg = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(NotificationType {
-                fault_code: f_fault_code,
-                fault_msg: f_fault_msg,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9062,9 +9691,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.fault_msg {
+            if let Some(x2) = &v.fault_msg {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, FAULT_MSG)?;
                     e.simple("FaultMsg", |e| {
                         e.write_string(x, 64)?;
@@ -9089,41 +9718,48 @@ pub(crate) mod codec {
         const S1: &[u8] = &[P_MAX];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PMaxScheduleEntryType, DecodeError> {
+            out: &mut PMaxScheduleEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 327)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_p_max = {
-                if t != P_MAX {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
+                    }
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 327, &mut *x1)
+                    })?;
                 }
-                let v = d.element("PMax", |d| physical_value_type::decode(d, 331))?;
-                t = d.read_event(S2)?;
-                v
-            };
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
+                    }
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 330, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
+            if t != P_MAX {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PMax", |d| {
+                physical_value_type::decode(d, 331, &mut out.p_max)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PMaxScheduleEntryType {
-                time_interval: f_time_interval,
-                p_max: f_p_max,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9165,43 +9801,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[P_MAX_SCHEDULE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PMaxScheduleType, DecodeError> {
+            out: &mut PMaxScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_p_max_schedule_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, P_MAX_SCHEDULE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != P_MAX_SCHEDULE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PMaxScheduleEntry", |d| {
-                            p_max_schedule_entry_type::decode(d, 326)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.p_max_schedule_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, P_MAX_SCHEDULE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.p_max_schedule_entry.push(Default::default());
+                let Some(x1) = out.p_max_schedule_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != P_MAX_SCHEDULE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("PMaxScheduleEntry", |d| {
+                    p_max_schedule_entry_type::decode(d, 326, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PMaxScheduleType {
-                p_max_schedule_entry: f_p_max_schedule_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9216,10 +9851,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, P_MAX_SCHEDULE_ENTRY)?;
                     e.element("PMaxScheduleEntry", |e| {
                         p_max_schedule_entry_type::encode(e, x, 326)
@@ -9246,50 +9881,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[PARAMETER, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterSetType, DecodeError> {
+            out: &mut ParameterSetType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set_id = {
-                if t != PARAMETER_SET_ID {
+            if t != PARAMETER_SET_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.parameter_set_id =
+                d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
+            t = d.read_event(S1)?;
+            out.parameter.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER) {
+                if c0 >= 16 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                }
+                c0 += 1;
+                out.parameter.push(Default::default());
+                let Some(x1) = out.parameter.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER) {
-                    if r0.len() >= 16 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                    }
-                    let item = {
-                        if t != PARAMETER {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 423))?;
-                        t = d.read_event(match (r0.len() + 1 < 16,) {
-                            (false,) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("Parameter", |d| parameter_type::decode(d, 423, &mut *x1))?;
+                t = d.read_event(match (c0 < 16,) {
+                    (false,) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterSetType {
-                parameter_set_id: f_parameter_set_id,
-                parameter: f_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9313,10 +9944,10 @@ pub(crate) mod codec {
                     "between 1 and 16 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER)?;
                     e.element("Parameter", |e| parameter_type::encode(e, x, 423))?;
                 }
@@ -9352,78 +9983,107 @@ pub(crate) mod codec {
         ];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterType, DecodeError> {
+            out: &mut ParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_name = {
-                if t != AT_NAME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 218)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value = match t {
-                BOOL_VALUE => ParameterValue::BoolValue({
+            if t != AT_NAME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 218, &mut out.name)?;
+            t = d.read_event(S1)?;
+            match t {
+                BOOL_VALUE => {
+                    if !matches!(out.value, ParameterValue::BoolValue(_)) {
+                        out.value = ParameterValue::BoolValue(Default::default());
+                    }
+                    let ParameterValue::BoolValue(x1) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BOOL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("boolValue", |d| d.read_bool())?;
+                    *x1 = d.simple("boolValue", |d| d.read_bool())?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                BYTE_VALUE => ParameterValue::ByteValue({
+                }
+                BYTE_VALUE => {
+                    if !matches!(out.value, ParameterValue::ByteValue(_)) {
+                        out.value = ParameterValue::ByteValue(Default::default());
+                    }
+                    let ParameterValue::ByteValue(x2) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BYTE_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v =
-                        d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
+                    *x2 = d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                SHORT_VALUE => ParameterValue::ShortValue({
+                }
+                SHORT_VALUE => {
+                    if !matches!(out.value, ParameterValue::ShortValue(_)) {
+                        out.value = ParameterValue::ShortValue(Default::default());
+                    }
+                    let ParameterValue::ShortValue(x3) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SHORT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
+                    *x3 = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                INT_VALUE => ParameterValue::IntValue({
+                }
+                INT_VALUE => {
+                    if !matches!(out.value, ParameterValue::IntValue(_)) {
+                        out.value = ParameterValue::IntValue(Default::default());
+                    }
+                    let ParameterValue::IntValue(x4) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != INT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
+                    *x4 = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                PHYSICAL_VALUE => ParameterValue::PhysicalValue({
+                }
+                PHYSICAL_VALUE => {
+                    if !matches!(out.value, ParameterValue::PhysicalValue(_)) {
+                        out.value = ParameterValue::PhysicalValue(Default::default());
+                    }
+                    let ParameterValue::PhysicalValue(x5) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != PHYSICAL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("physicalValue", |d| physical_value_type::decode(d, 428))?;
+                    d.element("physicalValue", |d| {
+                        physical_value_type::decode(d, 428, &mut *x5)
+                    })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                STRING_VALUE => ParameterValue::StringValue({
+                }
+                STRING_VALUE => {
+                    if !matches!(out.value, ParameterValue::StringValue(_)) {
+                        out.value = ParameterValue::StringValue(Default::default());
+                    }
+                    let ParameterValue::StringValue(x6) = &mut out.value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != STRING_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("stringValue", |d| d.read_string(u64::MAX, 429))?;
+                    d.simple("stringValue", |d| {
+                        d.read_string_into(u64::MAX, 429, &mut *x6)
+                    })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterType {
-                name: f_name,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9439,9 +10099,9 @@ pub(crate) mod codec {
             }
             st = S1;
             match &v.value {
-                ParameterValue::BoolValue(x1) => {
+                ParameterValue::BoolValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BOOL_VALUE)?;
                         e.simple("boolValue", |e| {
                             e.write_bool(*x);
@@ -9450,9 +10110,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterValue::ByteValue(x1) => {
+                ParameterValue::ByteValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BYTE_VALUE)?;
                         e.simple("byteValue", |e| {
                             e.write_ranged(i64::from(*x), -128, 127)?;
@@ -9461,9 +10121,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterValue::ShortValue(x1) => {
+                ParameterValue::ShortValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, SHORT_VALUE)?;
                         e.simple("shortValue", |e| {
                             e.write_int(i64::from(*x));
@@ -9472,9 +10132,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterValue::IntValue(x1) => {
+                ParameterValue::IntValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, INT_VALUE)?;
                         e.simple("intValue", |e| {
                             e.write_int(i64::from(*x));
@@ -9483,17 +10143,17 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterValue::PhysicalValue(x1) => {
+                ParameterValue::PhysicalValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, PHYSICAL_VALUE)?;
                         e.element("physicalValue", |e| physical_value_type::encode(e, x, 428))?;
                     }
                     st = S2;
                 }
-                ParameterValue::StringValue(x1) => {
+                ParameterValue::StringValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, STRING_VALUE)?;
                         e.simple("stringValue", |e| {
                             e.write_string(x, u64::MAX)?;
@@ -9518,36 +10178,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CONTRACT_SIGNATURE_CERT_CHAIN];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentDetailsReqType, DecodeError> {
+            out: &mut PaymentDetailsReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_e_maid = {
-                if t != E_MAID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("eMAID", |d| d.read_string(15, 304))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_contract_signature_cert_chain = {
-                if t != CONTRACT_SIGNATURE_CERT_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractSignatureCertChain", |d| {
-                    certificate_chain_type::decode(d, 301)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != E_MAID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("eMAID", |d| d.read_string_into(15, 304, &mut out.e_maid))?;
+            t = d.read_event(S1)?;
+            if t != CONTRACT_SIGNATURE_CERT_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractSignatureCertChain", |d| {
+                certificate_chain_type::decode(d, 301, &mut out.contract_signature_cert_chain)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentDetailsReqType {
-                e_maid: f_e_maid,
-                contract_signature_cert_chain: f_contract_signature_cert_chain,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9590,43 +10243,35 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_TIME_STAMP];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentDetailsResType, DecodeError> {
+            out: &mut PaymentDetailsResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_gen_challenge = {
-                if t != GEN_CHALLENGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("GenChallenge", |d| d.read_bytes(16))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_time_stamp = {
-                if t != EVSE_TIME_STAMP {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSETimeStamp", |d| d.read_int::<i64>("EVSETimeStamp"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != GEN_CHALLENGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("GenChallenge", |d| {
+                d.read_bytes_into(16, &mut out.gen_challenge)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_TIME_STAMP {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_time_stamp =
+                d.simple("EVSETimeStamp", |d| d.read_int::<i64>("EVSETimeStamp"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentDetailsResType {
-                response_code: f_response_code,
-                gen_challenge: f_gen_challenge,
-                evse_time_stamp: f_evse_time_stamp,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9676,41 +10321,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PAYMENT_OPTION, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentOptionListType, DecodeError> {
+            out: &mut PaymentOptionListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_payment_option = {
-                let mut r0 = Vec::new();
-                while matches!(t, PAYMENT_OPTION) {
-                    if r0.len() >= 2 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2 }));
-                    }
-                    let item = {
-                        if t != PAYMENT_OPTION {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("PaymentOption", |d| PaymentOptionType::decode(d))?;
-                        t = d.read_event(match (r0.len() + 1 < 2,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.payment_option.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PAYMENT_OPTION) {
+                if c0 >= 2 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.payment_option.push(Default::default());
+                let Some(x1) = out.payment_option.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PAYMENT_OPTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("PaymentOption", |d| PaymentOptionType::decode(d))?;
+                t = d.read_event(match (c0 < 2,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentOptionListType {
-                payment_option: f_payment_option,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9725,10 +10369,10 @@ pub(crate) mod codec {
                     "between 1 and 2 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PAYMENT_OPTION)?;
                     e.simple("PaymentOption", |e| {
                         x.encode(e);
@@ -9755,36 +10399,30 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SELECTED_SERVICE_LIST];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentServiceSelectionReqType, DecodeError> {
+            out: &mut PaymentServiceSelectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_payment_option = {
-                if t != SELECTED_PAYMENT_OPTION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SelectedPaymentOption", |d| PaymentOptionType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_selected_service_list = {
-                if t != SELECTED_SERVICE_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SelectedServiceList", |d| {
-                    selected_service_list_type::decode(d, 403)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SELECTED_PAYMENT_OPTION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.selected_payment_option =
+                d.simple("SelectedPaymentOption", |d| PaymentOptionType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SELECTED_SERVICE_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SelectedServiceList", |d| {
+                selected_service_list_type::decode(d, 403, &mut out.selected_service_list)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentServiceSelectionReqType {
-                selected_payment_option: f_selected_payment_option,
-                selected_service_list: f_selected_service_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9823,25 +10461,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RESPONSE_CODE];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PaymentServiceSelectionResType, DecodeError> {
+            out: &mut PaymentServiceSelectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PaymentServiceSelectionResType {
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9876,43 +10511,33 @@ pub(crate) mod codec {
         const S2: &[u8] = &[VALUE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PhysicalValueType, DecodeError> {
+            out: &mut PhysicalValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_multiplier = {
-                if t != MULTIPLIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Multiplier", |d| d.read_ranged::<i8>(-3, 3, "Multiplier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_unit = {
-                if t != UNIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Unit", |d| UnitSymbolType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_value = {
-                if t != VALUE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != MULTIPLIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.multiplier =
+                d.simple("Multiplier", |d| d.read_ranged::<i8>(-3, 3, "Multiplier"))?;
+            t = d.read_event(S1)?;
+            if t != UNIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.unit = d.simple("Unit", |d| UnitSymbolType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.value = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PhysicalValueType {
-                multiplier: f_multiplier,
-                unit: f_unit,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9977,79 +10602,83 @@ pub(crate) mod codec {
         ];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryReqType, DecodeError> {
+            out: &mut PowerDeliveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_charge_progress = {
-                if t != CHARGE_PROGRESS {
+            if t != CHARGE_PROGRESS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charge_progress = d.simple("ChargeProgress", |d| ChargeProgressType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, CHARGING_PROFILE) {
+                let x1 = out.charging_profile.get_or_insert_with(Default::default);
+                if t != CHARGING_PROFILE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ChargeProgress", |d| ChargeProgressType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+                d.element("ChargingProfile", |d| {
+                    charging_profile_type::decode(d, 410, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_charging_profile = if matches!(t, CHARGING_PROFILE) {
-                Some({
-                    if t != CHARGING_PROFILE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("ChargingProfile", |d| charging_profile_type::decode(d, 410))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_power_delivery_parameter = if matches!(
+                out.charging_profile = None;
+            }
+            if matches!(
                 t,
                 DC_EV_POWER_DELIVERY_PARAMETER | EV_POWER_DELIVERY_PARAMETER
             ) {
-                Some({
-                    let v = match t {
-                        DC_EV_POWER_DELIVERY_PARAMETER => {
-                            EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
-                                d.element("DC_EVPowerDeliveryParameter", |d| {
-                                    dc_ev_power_delivery_parameter_type::decode(d, 391)
-                                })?,
-                            )
+                let x2 = out
+                    .ev_power_delivery_parameter
+                    .get_or_insert_with(Default::default);
+                match t {
+                    DC_EV_POWER_DELIVERY_PARAMETER => {
+                        if !matches!(*x2, EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(_)) {
+                            *x2 = EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(
+                                Default::default(),
+                            );
                         }
-                        EV_POWER_DELIVERY_PARAMETER => {
-                            EvPowerDeliveryParameter::EvPowerDeliveryParameter(
-                                d.element("EVPowerDeliveryParameter", |d| {
-                                    ev_power_delivery_parameter_type::decode(d, 392)
-                                })?,
-                            )
+                        let EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(x3) = &mut *x2
+                        else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("DC_EVPowerDeliveryParameter", |d| {
+                            dc_ev_power_delivery_parameter_type::decode(d, 391, &mut *x3)
+                        })?;
+                    }
+                    EV_POWER_DELIVERY_PARAMETER => {
+                        if !matches!(*x2, EvPowerDeliveryParameter::EvPowerDeliveryParameter(_)) {
+                            *x2 = EvPowerDeliveryParameter::EvPowerDeliveryParameter(
+                                Default::default(),
+                            );
                         }
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    t = d.read_event(S4)?;
-                    v
-                })
+                        let EvPowerDeliveryParameter::EvPowerDeliveryParameter(x4) = &mut *x2
+                        else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        d.element("EVPowerDeliveryParameter", |d| {
+                            ev_power_delivery_parameter_type::decode(d, 392, &mut *x4)
+                        })?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                }
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.ev_power_delivery_parameter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryReqType {
-                charge_progress: f_charge_progress,
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                charging_profile: f_charging_profile,
-                ev_power_delivery_parameter: f_ev_power_delivery_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10076,9 +10705,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.charging_profile {
+            if let Some(x5) = &v.charging_profile {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, CHARGING_PROFILE)?;
                     e.element("ChargingProfile", |e| {
                         charging_profile_type::encode(e, x, 410)
@@ -10086,8 +10715,8 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.ev_power_delivery_parameter {
-                match x2 {
+            if let Some(x6) = &v.ev_power_delivery_parameter {
+                match x6 {
                     EvPowerDeliveryParameter::DcEvPowerDeliveryParameter(m) => {
                         e.write_event(st, DC_EV_POWER_DELIVERY_PARAMETER)?;
                         e.element("DC_EVPowerDeliveryParameter", |e| {
@@ -10120,42 +10749,57 @@ pub(crate) mod codec {
         const S1: &[u8] = &[AC_EVSE_STATUS, DC_EVSE_STATUS, EVSE_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryResType, DecodeError> {
+            out: &mut PowerDeliveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            match t {
+                AC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::AcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::AcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::AcEvseStatus(x1) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_EVSEStatus", |d| {
+                        ac_evse_status_type::decode(d, 272, &mut *x1)
+                    })?;
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_status = {
-                let v = match t {
-                    AC_EVSE_STATUS => EvseStatus::AcEvseStatus(
-                        d.element("AC_EVSEStatus", |d| ac_evse_status_type::decode(d, 272))?,
-                    ),
-                    DC_EVSE_STATUS => EvseStatus::DcEvseStatus(
-                        d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 346))?,
-                    ),
-                    EVSE_STATUS => EvseStatus::EvseStatus(
-                        d.element("EVSEStatus", |d| evse_status_type::decode(d, 393))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+                DC_EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::DcEvseStatus(_)) {
+                        out.evse_status = EvseStatus::DcEvseStatus(Default::default());
+                    }
+                    let EvseStatus::DcEvseStatus(x2) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_EVSEStatus", |d| {
+                        dc_evse_status_type::decode(d, 346, &mut *x2)
+                    })?;
+                }
+                EVSE_STATUS => {
+                    if !matches!(out.evse_status, EvseStatus::EvseStatus(_)) {
+                        out.evse_status = EvseStatus::EvseStatus(Default::default());
+                    }
+                    let EvseStatus::EvseStatus(x3) = &mut out.evse_status else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("EVSEStatus", |d| evse_status_type::decode(d, 393, &mut *x3))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryResType {
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10205,43 +10849,38 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EV_TARGET_CURRENT];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PreChargeReqType, DecodeError> {
+            out: &mut PreChargeReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetVoltage", |d| physical_value_type::decode(d, 378))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetCurrent", |d| physical_value_type::decode(d, 370))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 285, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                physical_value_type::decode(d, 378, &mut out.ev_target_voltage)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                physical_value_type::decode(d, 370, &mut out.ev_target_current)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PreChargeReqType {
-                dc_ev_status: f_dc_ev_status,
-                ev_target_voltage: f_ev_target_voltage,
-                ev_target_current: f_ev_target_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10289,45 +10928,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PreChargeResType, DecodeError> {
+            out: &mut PreChargeResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 380)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 290, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 380, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PreChargeResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10376,55 +11006,45 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ProfileEntryType, DecodeError> {
+            out: &mut ProfileEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_charging_profile_entry_start = {
-                if t != CHARGING_PROFILE_ENTRY_START {
+            if t != CHARGING_PROFILE_ENTRY_START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_profile_entry_start = d.simple("ChargingProfileEntryStart", |d| {
+                d.read_uint::<u32>("ChargingProfileEntryStart")
+            })?;
+            t = d.read_event(S1)?;
+            if t != CHARGING_PROFILE_ENTRY_MAX_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ChargingProfileEntryMaxPower", |d| {
+                physical_value_type::decode(d, 413, &mut out.charging_profile_entry_max_power)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE) {
+                let x1 = out
+                    .charging_profile_entry_max_number_of_phases_in_use
+                    .get_or_insert_with(Default::default);
+                if t != CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ChargingProfileEntryStart", |d| {
-                    d.read_uint::<u32>("ChargingProfileEntryStart")
+                *x1 = d.simple("ChargingProfileEntryMaxNumberOfPhasesInUse", |d| {
+                    d.read_ranged::<i8>(1, 3, "ChargingProfileEntryMaxNumberOfPhasesInUse")
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charging_profile_entry_max_power = {
-                if t != CHARGING_PROFILE_ENTRY_MAX_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ChargingProfileEntryMaxPower", |d| {
-                    physical_value_type::decode(d, 413)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_charging_profile_entry_max_number_of_phases_in_use =
-                if matches!(t, CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE) {
-                    Some({
-                        if t != CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("ChargingProfileEntryMaxNumberOfPhasesInUse", |d| {
-                            d.read_ranged::<i8>(1, 3, "ChargingProfileEntryMaxNumberOfPhasesInUse")
-                        })?;
-                        t = d.read_event(S3)?;
-                        v
-                    })
-                } else {
-                    None
-                };
+                t = d.read_event(S3)?;
+            } else {
+                out.charging_profile_entry_max_number_of_phases_in_use = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ProfileEntryType {
-                charging_profile_entry_start: f_charging_profile_entry_start,
-                charging_profile_entry_max_power: f_charging_profile_entry_max_power,
-                charging_profile_entry_max_number_of_phases_in_use:
-                    f_charging_profile_entry_max_number_of_phases_in_use,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10450,9 +11070,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.charging_profile_entry_max_number_of_phases_in_use {
+            if let Some(x2) = &v.charging_profile_entry_max_number_of_phases_in_use {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, CHARGING_PROFILE_ENTRY_MAX_NUMBER_OF_PHASES_IN_USE)?;
                     e.simple("ChargingProfileEntryMaxNumberOfPhasesInUse", |e| {
                         e.write_ranged(i64::from(*x), 1, 3)?;
@@ -10476,38 +11096,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[DURATION, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<RelativeTimeIntervalType, DecodeError> {
+            out: &mut RelativeTimeIntervalType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_start = {
-                if t != START {
+            if t != START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.start = d.simple("start", |d| d.read_uint::<u32>("start"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, DURATION) {
+                let x1 = out.duration.get_or_insert_with(Default::default);
+                if t != DURATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("start", |d| d.read_uint::<u32>("start"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_duration = if matches!(t, DURATION) {
-                Some({
-                    if t != DURATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("duration", |d| d.read_uint::<u32>("duration"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("duration", |d| d.read_uint::<u32>("duration"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.duration = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(RelativeTimeIntervalType {
-                start: f_start,
-                duration: f_duration,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10525,9 +11139,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.duration {
+            if let Some(x2) = &v.duration {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DURATION)?;
                     e.simple("duration", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -10550,43 +11164,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SA_SCHEDULE_TUPLE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaScheduleListType, DecodeError> {
+            out: &mut SaScheduleListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_sa_schedule_tuple = {
-                let mut r0 = Vec::new();
-                while matches!(t, SA_SCHEDULE_TUPLE) {
-                    if r0.len() >= 3 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
-                    }
-                    let item = {
-                        if t != SA_SCHEDULE_TUPLE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SAScheduleTuple", |d| {
-                            sa_schedule_tuple_type::decode(d, 323)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 3,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.sa_schedule_tuple.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SA_SCHEDULE_TUPLE) {
+                if c0 >= 3 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.sa_schedule_tuple.push(Default::default());
+                let Some(x1) = out.sa_schedule_tuple.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SA_SCHEDULE_TUPLE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SAScheduleTuple", |d| {
+                    sa_schedule_tuple_type::decode(d, 323, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 3,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaScheduleListType {
-                sa_schedule_tuple: f_sa_schedule_tuple,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10601,10 +11214,10 @@ pub(crate) mod codec {
                     "between 1 and 3 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SA_SCHEDULE_TUPLE)?;
                     e.element("SAScheduleTuple", |e| {
                         sa_schedule_tuple_type::encode(e, x, 323)
@@ -10632,49 +11245,43 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SALES_TARIFF, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaScheduleTupleType, DecodeError> {
+            out: &mut SaScheduleTupleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_sa_schedule_tuple_id = {
-                if t != SA_SCHEDULE_TUPLE_ID {
+            if t != SA_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sa_schedule_tuple_id = d.simple("SAScheduleTupleID", |d| {
+                d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+            })?;
+            t = d.read_event(S1)?;
+            if t != P_MAX_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PMaxSchedule", |d| {
+                p_max_schedule_type::decode(d, 325, &mut out.p_max_schedule)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SALES_TARIFF) {
+                let x1 = out.sales_tariff.get_or_insert_with(Default::default);
+                if t != SALES_TARIFF {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SAScheduleTupleID", |d| {
-                    d.read_ranged::<u8>(1, 255, "SAScheduleTupleID")
+                d.element("SalesTariff", |d| {
+                    sales_tariff_type::decode(d, 332, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_p_max_schedule = {
-                if t != P_MAX_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PMaxSchedule", |d| p_max_schedule_type::decode(d, 325))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sales_tariff = if matches!(t, SALES_TARIFF) {
-                Some({
-                    if t != SALES_TARIFF {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SalesTariff", |d| sales_tariff_type::decode(d, 332))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.sales_tariff = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaScheduleTupleType {
-                sa_schedule_tuple_id: f_sa_schedule_tuple_id,
-                p_max_schedule: f_p_max_schedule,
-                sales_tariff: f_sales_tariff,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10698,9 +11305,9 @@ pub(crate) mod codec {
                 e.element("PMaxSchedule", |e| p_max_schedule_type::encode(e, x, 325))?;
             }
             st = S2;
-            if let Some(x1) = &v.sales_tariff {
+            if let Some(x2) = &v.sales_tariff {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SALES_TARIFF)?;
                     e.element("SalesTariff", |e| sales_tariff_type::encode(e, x, 332))?;
                 }
@@ -10717,15 +11324,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SaSchedulesType, DecodeError> {
+            _out: &mut SaSchedulesType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SaSchedulesType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10752,78 +11361,83 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CONSUMPTION_COST, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SalesTariffEntryType, DecodeError> {
+            out: &mut SalesTariffEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_interval = {
-                let v = match t {
-                    RELATIVE_TIME_INTERVAL => TimeInterval::RelativeTimeInterval(
-                        d.element("RelativeTimeInterval", |d| {
-                            relative_time_interval_type::decode(d, 327)
-                        })?,
-                    ),
-                    TIME_INTERVAL => TimeInterval::TimeInterval(
-                        d.element("TimeInterval", |d| interval_type::decode(d, 330))?,
-                    ),
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_e_price_level = if matches!(t, E_PRICE_LEVEL) {
-                Some({
-                    if t != E_PRICE_LEVEL {
-                        return Err(d.err(DecodeErrorKind::Grammar));
+            match t {
+                RELATIVE_TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::RelativeTimeInterval(_)) {
+                        out.time_interval = TimeInterval::RelativeTimeInterval(Default::default());
                     }
-                    let v = d.simple("EPriceLevel", |d| {
-                        d.read_ranged::<u8>(0, 255, "EPriceLevel")
+                    let TimeInterval::RelativeTimeInterval(x1) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("RelativeTimeInterval", |d| {
+                        relative_time_interval_type::decode(d, 327, &mut *x1)
                     })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_consumption_cost = if matches!(t, CONSUMPTION_COST) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, CONSUMPTION_COST) {
-                        if r0.len() >= 3 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
-                        }
-                        let item = {
-                            if t != CONSUMPTION_COST {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("ConsumptionCost", |d| {
-                                consumption_cost_type::decode(d, 338)
-                            })?;
-                            t = d.read_event(match (r0.len() + 1 < 3,) {
-                                (false,) => S3,
-                                _ => S2,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+                }
+                TIME_INTERVAL => {
+                    if !matches!(out.time_interval, TimeInterval::TimeInterval(_)) {
+                        out.time_interval = TimeInterval::TimeInterval(Default::default());
                     }
-                    if r0.is_empty() {
+                    let TimeInterval::TimeInterval(x2) = &mut out.time_interval else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("TimeInterval", |d| interval_type::decode(d, 330, &mut *x2))?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S1)?;
+            if matches!(t, E_PRICE_LEVEL) {
+                let x3 = out.e_price_level.get_or_insert_with(Default::default);
+                if t != E_PRICE_LEVEL {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("EPriceLevel", |d| {
+                    d.read_ranged::<u8>(0, 255, "EPriceLevel")
+                })?;
+                t = d.read_event(S2)?;
+            } else {
+                out.e_price_level = None;
+            }
+            if matches!(t, CONSUMPTION_COST) {
+                let x4 = out.consumption_cost.get_or_insert_with(Default::default);
+                x4.clear();
+                let mut c0 = 0usize;
+                while matches!(t, CONSUMPTION_COST) {
+                    if c0 >= 3 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
+                    }
+                    c0 += 1;
+                    x4.push(Default::default());
+                    let Some(x5) = x4.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != CONSUMPTION_COST {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
+                    d.element("ConsumptionCost", |d| {
+                        consumption_cost_type::decode(d, 338, &mut *x5)
+                    })?;
+                    t = d.read_event(match (c0 < 3,) {
+                        (false,) => S3,
+                        _ => S2,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.consumption_cost = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SalesTariffEntryType {
-                time_interval: f_time_interval,
-                e_price_level: f_e_price_level,
-                consumption_cost: f_consumption_cost,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10845,9 +11459,9 @@ pub(crate) mod codec {
                 }
             }
             st = S1;
-            if let Some(x1) = &v.e_price_level {
+            if let Some(x6) = &v.e_price_level {
                 {
-                    let x = x1;
+                    let x = x6;
                     e.write_event(st, E_PRICE_LEVEL)?;
                     e.simple("EPriceLevel", |e| {
                         e.write_ranged(i64::from(*x), 0, 255)?;
@@ -10856,17 +11470,17 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.consumption_cost {
-                let l0 = x2;
+            if let Some(x7) = &v.consumption_cost {
+                let l0 = x7;
                 if l0.is_empty() || l0.len() > 3 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 3 items",
                     )));
                 }
-                for (i0, x3) in l0.iter().enumerate() {
+                for (i0, x8) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x3;
+                        let x = x8;
                         e.write_event(st, CONSUMPTION_COST)?;
                         e.element("ConsumptionCost", |e| {
                             consumption_cost_type::encode(e, x, 338)
@@ -10904,95 +11518,85 @@ pub(crate) mod codec {
         const S5: &[u8] = &[EE];
         const S6: &[u8] = &[SALES_TARIFF_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SalesTariffType, DecodeError> {
+            out: &mut SalesTariffType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_sales_tariff_id = {
-                if t != SALES_TARIFF_ID {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SalesTariffID", |d| {
-                    d.read_ranged::<u8>(1, 255, "SalesTariffID")
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            if t != SALES_TARIFF_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sales_tariff_id = d.simple("SalesTariffID", |d| {
+                d.read_ranged::<u8>(1, 255, "SalesTariffID")
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SALES_TARIFF_DESCRIPTION) {
+                let x2 = out
+                    .sales_tariff_description
+                    .get_or_insert_with(Default::default);
+                if t != SALES_TARIFF_DESCRIPTION {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("SalesTariffDescription", |d| {
+                    d.read_string_into(32, 334, &mut *x2)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sales_tariff_description = if matches!(t, SALES_TARIFF_DESCRIPTION) {
-                Some({
-                    if t != SALES_TARIFF_DESCRIPTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SalesTariffDescription", |d| d.read_string(32, 334))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_num_e_price_levels = if matches!(t, NUM_E_PRICE_LEVELS) {
-                Some({
-                    if t != NUM_E_PRICE_LEVELS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("NumEPriceLevels", |d| {
-                        d.read_ranged::<u8>(0, 255, "NumEPriceLevels")
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_sales_tariff_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, SALES_TARIFF_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SALES_TARIFF_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SalesTariffEntry", |d| {
-                            sales_tariff_entry_type::decode(d, 336)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S5,
-                            _ => S6,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
+                out.sales_tariff_description = None;
+            }
+            if matches!(t, NUM_E_PRICE_LEVELS) {
+                let x3 = out.num_e_price_levels.get_or_insert_with(Default::default);
+                if t != NUM_E_PRICE_LEVELS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x3 = d.simple("NumEPriceLevels", |d| {
+                    d.read_ranged::<u8>(0, 255, "NumEPriceLevels")
+                })?;
+                t = d.read_event(S4)?;
+            } else {
+                out.num_e_price_levels = None;
+            }
+            out.sales_tariff_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SALES_TARIFF_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.sales_tariff_entry.push(Default::default());
+                let Some(x4) = out.sales_tariff_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SALES_TARIFF_ENTRY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("SalesTariffEntry", |d| {
+                    sales_tariff_entry_type::decode(d, 336, &mut *x4)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S5,
+                    _ => S6,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SalesTariffType {
-                id: f_id,
-                sales_tariff_id: f_sales_tariff_id,
-                sales_tariff_description: f_sales_tariff_description,
-                num_e_price_levels: f_num_e_price_levels,
-                sales_tariff_entry: f_sales_tariff_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11001,9 +11605,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x5) = &v.id {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -11018,9 +11622,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x2) = &v.sales_tariff_description {
+            if let Some(x6) = &v.sales_tariff_description {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, SALES_TARIFF_DESCRIPTION)?;
                     e.simple("SalesTariffDescription", |e| {
                         e.write_string(x, 32)?;
@@ -11029,9 +11633,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x3) = &v.num_e_price_levels {
+            if let Some(x7) = &v.num_e_price_levels {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, NUM_E_PRICE_LEVELS)?;
                     e.simple("NumEPriceLevels", |e| {
                         e.write_ranged(i64::from(*x), 0, 255)?;
@@ -11046,10 +11650,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x4) in l0.iter().enumerate() {
+            for (i0, x8) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, SALES_TARIFF_ENTRY)?;
                     e.element("SalesTariffEntry", |e| {
                         sales_tariff_entry_type::encode(e, x, 336)
@@ -11074,43 +11678,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SELECTED_SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceListType, DecodeError> {
+            out: &mut SelectedServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SELECTED_SERVICE) {
-                    if r0.len() >= 16 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                    }
-                    let item = {
-                        if t != SELECTED_SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 404)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 16,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.selected_service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SELECTED_SERVICE) {
+                if c0 >= 16 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.selected_service.push(Default::default());
+                let Some(x1) = out.selected_service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SELECTED_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SelectedService", |d| {
+                    selected_service_type::decode(d, 404, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 16,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceListType {
-                selected_service: f_selected_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11125,10 +11728,10 @@ pub(crate) mod codec {
                     "between 1 and 16 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
                         selected_service_type::encode(e, x, 404)
@@ -11154,38 +11757,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PARAMETER_SET_ID, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceType, DecodeError> {
+            out: &mut SelectedServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, PARAMETER_SET_ID) {
+                let x1 = out.parameter_set_id.get_or_insert_with(Default::default);
+                if t != PARAMETER_SET_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter_set_id = if matches!(t, PARAMETER_SET_ID) {
-                Some({
-                    if t != PARAMETER_SET_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("ParameterSetID", |d| d.read_int::<i16>("ParameterSetID"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.parameter_set_id = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceType {
-                service_id: f_service_id,
-                parameter_set_id: f_parameter_set_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11203,9 +11800,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.parameter_set_id {
+            if let Some(x2) = &v.parameter_set_id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER_SET_ID)?;
                     e.simple("ParameterSetID", |e| {
                         e.write_int(i64::from(*x));
@@ -11227,25 +11824,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SERVICE_ID];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailReqType, DecodeError> {
+            out: &mut ServiceDetailReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailReqType {
-                service_id: f_service_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11280,49 +11874,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SERVICE_PARAMETER_LIST, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailResType, DecodeError> {
+            out: &mut ServiceDetailResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SERVICE_PARAMETER_LIST) {
+                let x1 = out
+                    .service_parameter_list
+                    .get_or_insert_with(Default::default);
+                if t != SERVICE_PARAMETER_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_service_parameter_list = if matches!(t, SERVICE_PARAMETER_LIST) {
-                Some({
-                    if t != SERVICE_PARAMETER_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("ServiceParameterList", |d| {
-                        service_parameter_list_type::decode(d, 421)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("ServiceParameterList", |d| {
+                    service_parameter_list_type::decode(d, 421, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.service_parameter_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailResType {
-                response_code: f_response_code,
-                service_id: f_service_id,
-                service_parameter_list: f_service_parameter_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11349,9 +11935,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.service_parameter_list {
+            if let Some(x2) = &v.service_parameter_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE_PARAMETER_LIST)?;
                     e.element("ServiceParameterList", |e| {
                         service_parameter_list_type::encode(e, x, 421)
@@ -11374,42 +11960,37 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SERVICE_CATEGORY, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryReqType, DecodeError> {
+            out: &mut ServiceDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_scope = if matches!(t, SERVICE_SCOPE) {
-                Some({
-                    if t != SERVICE_SCOPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 431))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, SERVICE_SCOPE) {
+                let x1 = out.service_scope.get_or_insert_with(Default::default);
+                if t != SERVICE_SCOPE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("ServiceScope", |d| d.read_string_into(64, 431, &mut *x1))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_service_category = if matches!(t, SERVICE_CATEGORY) {
-                Some({
-                    if t != SERVICE_CATEGORY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.service_scope = None;
+            }
+            if matches!(t, SERVICE_CATEGORY) {
+                let x2 = out.service_category.get_or_insert_with(Default::default);
+                if t != SERVICE_CATEGORY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.service_category = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryReqType {
-                service_scope: f_service_scope,
-                service_category: f_service_category,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11418,9 +11999,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.service_scope {
+            if let Some(x3) = &v.service_scope {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SERVICE_SCOPE)?;
                     e.simple("ServiceScope", |e| {
                         e.write_string(x, 64)?;
@@ -11429,9 +12010,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.service_category {
+            if let Some(x4) = &v.service_category {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SERVICE_CATEGORY)?;
                     e.simple("ServiceCategory", |e| {
                         x.encode(e);
@@ -11459,58 +12040,48 @@ pub(crate) mod codec {
         const S3: &[u8] = &[SERVICE_LIST, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryResType, DecodeError> {
+            out: &mut ServiceDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != PAYMENT_OPTION_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PaymentOptionList", |d| {
+                payment_option_list_type::decode(d, 434, &mut out.payment_option_list)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CHARGE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ChargeService", |d| {
+                charge_service_type::decode(d, 436, &mut out.charge_service)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, SERVICE_LIST) {
+                let x1 = out.service_list.get_or_insert_with(Default::default);
+                if t != SERVICE_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_payment_option_list = {
-                if t != PAYMENT_OPTION_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PaymentOptionList", |d| {
-                    payment_option_list_type::decode(d, 434)
+                d.element("ServiceList", |d| {
+                    service_list_type::decode(d, 443, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_charge_service = {
-                if t != CHARGE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ChargeService", |d| charge_service_type::decode(d, 436))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_list = if matches!(t, SERVICE_LIST) {
-                Some({
-                    if t != SERVICE_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("ServiceList", |d| service_list_type::decode(d, 443))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.service_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryResType {
-                response_code: f_response_code,
-                payment_option_list: f_payment_option_list,
-                charge_service: f_charge_service,
-                service_list: f_service_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11542,9 +12113,9 @@ pub(crate) mod codec {
                 e.element("ChargeService", |e| charge_service_type::encode(e, x, 436))?;
             }
             st = S3;
-            if let Some(x1) = &v.service_list {
+            if let Some(x2) = &v.service_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE_LIST)?;
                     e.element("ServiceList", |e| service_list_type::encode(e, x, 443))?;
                 }
@@ -11564,39 +12135,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceListType, DecodeError> {
+            out: &mut ServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SERVICE) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Service", |d| service_type::decode(d, 444))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SERVICE) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.service.push(Default::default());
+                let Some(x1) = out.service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("Service", |d| service_type::decode(d, 444, &mut *x1))?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceListType { service: f_service })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11611,10 +12183,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE)?;
                     e.element("Service", |e| service_type::encode(e, x, 444))?;
                 }
@@ -11637,42 +12209,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PARAMETER_SET, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceParameterListType, DecodeError> {
+            out: &mut ServiceParameterListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER_SET) {
-                    if r0.len() >= 255 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
-                    }
-                    let item = {
-                        if t != PARAMETER_SET {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 422))?;
-                        t = d.read_event(match (r0.len() + 1 < 255,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.parameter_set.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER_SET) {
+                if c0 >= 255 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.parameter_set.push(Default::default());
+                let Some(x1) = out.parameter_set.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER_SET {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("ParameterSet", |d| {
+                    parameter_set_type::decode(d, 422, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 255,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceParameterListType {
-                parameter_set: f_parameter_set,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11687,10 +12259,10 @@ pub(crate) mod codec {
                     "between 1 and 255 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER_SET)?;
                     e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 422))?;
                 }
@@ -11720,69 +12292,53 @@ pub(crate) mod codec {
         const S4: &[u8] = &[FREE_SERVICE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceType, DecodeError> {
+            out: &mut ServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, SERVICE_NAME) {
+                let x1 = out.service_name.get_or_insert_with(Default::default);
+                if t != SERVICE_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_name = if matches!(t, SERVICE_NAME) {
-                Some({
-                    if t != SERVICE_NAME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceName", |d| d.read_string(32, 437))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("ServiceName", |d| d.read_string_into(32, 437, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_service_category = {
-                if t != SERVICE_CATEGORY {
+                out.service_name = None;
+            }
+            if t != SERVICE_CATEGORY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_category =
+                d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, SERVICE_SCOPE) {
+                let x2 = out.service_scope.get_or_insert_with(Default::default);
+                if t != SERVICE_SCOPE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ServiceCategory", |d| ServiceCategoryType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_scope = if matches!(t, SERVICE_SCOPE) {
-                Some({
-                    if t != SERVICE_SCOPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ServiceScope", |d| d.read_string(64, 439))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                d.simple("ServiceScope", |d| d.read_string_into(64, 439, &mut *x2))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_free_service = {
-                if t != FREE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("FreeService", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
+                out.service_scope = None;
+            }
+            if t != FREE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.free_service = d.simple("FreeService", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceType {
-                service_id: f_service_id,
-                service_name: f_service_name,
-                service_category: f_service_category,
-                service_scope: f_service_scope,
-                free_service: f_free_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11800,9 +12356,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.service_name {
+            if let Some(x3) = &v.service_name {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, SERVICE_NAME)?;
                     e.simple("ServiceName", |e| {
                         e.write_string(x, 32)?;
@@ -11820,9 +12376,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.service_scope {
+            if let Some(x4) = &v.service_scope {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SERVICE_SCOPE)?;
                     e.simple("ServiceScope", |e| {
                         e.write_string(x, 64)?;
@@ -11853,23 +12409,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[EVCCID];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupReqType, DecodeError> {
+            out: &mut SessionSetupReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evccid = {
-                if t != EVCCID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVCCID", |d| d.read_bytes(6))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != EVCCID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVCCID", |d| d.read_bytes_into(6, &mut out.evccid))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupReqType { evccid: f_evccid })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11904,47 +12459,37 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_TIME_STAMP, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupResType, DecodeError> {
+            out: &mut SessionSetupResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_string_into(37, 358, &mut out.evseid))?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_TIME_STAMP) {
+                let x1 = out.evse_time_stamp.get_or_insert_with(Default::default);
+                if t != EVSE_TIME_STAMP {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evseid = {
-                if t != EVSEID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEID", |d| d.read_string(37, 358))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_time_stamp = if matches!(t, EVSE_TIME_STAMP) {
-                Some({
-                    if t != EVSE_TIME_STAMP {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVSETimeStamp", |d| d.read_int::<i64>("EVSETimeStamp"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x1 = d.simple("EVSETimeStamp", |d| d.read_int::<i64>("EVSETimeStamp"))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.evse_time_stamp = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupResType {
-                response_code: f_response_code,
-                evseid: f_evseid,
-                evse_time_stamp: f_evse_time_stamp,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11971,9 +12516,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_time_stamp {
+            if let Some(x2) = &v.evse_time_stamp {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_TIME_STAMP)?;
                     e.simple("EVSETimeStamp", |e| {
                         e.write_int(*x);
@@ -11995,25 +12540,23 @@ pub(crate) mod codec {
         const S0: &[u8] = &[CHARGING_SESSION];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopReqType, DecodeError> {
+            out: &mut SessionStopReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_charging_session = {
-                if t != CHARGING_SESSION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargingSession", |d| ChargingSessionType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != CHARGING_SESSION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_session =
+                d.simple("ChargingSession", |d| ChargingSessionType::decode(d))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopReqType {
-                charging_session: f_charging_session,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12044,25 +12587,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RESPONSE_CODE];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopResType, DecodeError> {
+            out: &mut SessionStopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopResType {
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12094,41 +12634,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[CERTIFICATE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SubCertificatesType, DecodeError> {
+            out: &mut SubCertificatesType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                let mut r0 = Vec::new();
-                while matches!(t, CERTIFICATE) {
-                    if r0.len() >= 4 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 4 }));
-                    }
-                    let item = {
-                        if t != CERTIFICATE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("Certificate", |d| d.read_bytes(800))?;
-                        t = d.read_event(match (r0.len() + 1 < 4,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.certificate.clear();
+            let mut c0 = 0usize;
+            while matches!(t, CERTIFICATE) {
+                if c0 >= 4 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 4 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.certificate.push(Default::default());
+                let Some(x1) = out.certificate.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != CERTIFICATE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("Certificate", |d| d.read_bytes_into(800, &mut *x1))?;
+                t = d.read_event(match (c0 < 4,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SubCertificatesType {
-                certificate: f_certificate,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12143,10 +12682,10 @@ pub(crate) mod codec {
                     "between 1 and 4 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, CERTIFICATE)?;
                     e.simple("Certificate", |e| {
                         e.write_bytes(x, 800)?;
@@ -12172,42 +12711,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[ENERGY_TRANSFER_MODE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SupportedEnergyTransferModeType, DecodeError> {
+            out: &mut SupportedEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_energy_transfer_mode = {
-                let mut r0 = Vec::new();
-                while matches!(t, ENERGY_TRANSFER_MODE) {
-                    if r0.len() >= 6 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 6 }));
-                    }
-                    let item = {
-                        if t != ENERGY_TRANSFER_MODE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.simple("EnergyTransferMode", |d| EnergyTransferModeType::decode(d))?;
-                        t = d.read_event(match (r0.len() + 1 < 6,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.energy_transfer_mode.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ENERGY_TRANSFER_MODE) {
+                if c0 >= 6 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 6 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.energy_transfer_mode.push(Default::default());
+                let Some(x1) = out.energy_transfer_mode.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ENERGY_TRANSFER_MODE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("EnergyTransferMode", |d| EnergyTransferModeType::decode(d))?;
+                t = d.read_event(match (c0 < 6,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SupportedEnergyTransferModeType {
-                energy_transfer_mode: f_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12222,10 +12759,10 @@ pub(crate) mod codec {
                     "between 1 and 6 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ENERGY_TRANSFER_MODE)?;
                     e.simple("EnergyTransferMode", |e| {
                         x.encode(e);
@@ -12252,31 +12789,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[BODY];
         const S2: &[u8] = &[EE];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<V2gMessage, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut V2gMessage,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| message_header_type::decode(d, 452))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_body = {
-                if t != BODY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Body", |d| body_type::decode(d, 457))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                message_header_type::decode(d, 452, &mut out.header)
+            })?;
+            t = d.read_event(S1)?;
+            if t != BODY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Body", |d| body_type::decode(d, 457, &mut out.body))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(V2gMessage {
-                header: f_header,
-                body: f_body,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12310,25 +12845,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DC_EV_STATUS];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WeldingDetectionReqType, DecodeError> {
+            out: &mut WeldingDetectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_dc_ev_status = {
-                if t != DC_EV_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVStatus", |d| dc_ev_status_type::decode(d, 285))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != DC_EV_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVStatus", |d| {
+                dc_ev_status_type::decode(d, 285, &mut out.dc_ev_status)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WeldingDetectionReqType {
-                dc_ev_status: f_dc_ev_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -12360,45 +12894,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WeldingDetectionResType, DecodeError> {
+            out: &mut WeldingDetectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_evse_status = {
-                if t != DC_EVSE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("DC_EVSEStatus", |d| dc_evse_status_type::decode(d, 290))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    physical_value_type::decode(d, 380)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| ResponseCodeType::decode(d))?;
+            t = d.read_event(S1)?;
+            if t != DC_EVSE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DC_EVSEStatus", |d| {
+                dc_evse_status_type::decode(d, 290, &mut out.dc_evse_status)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                physical_value_type::decode(d, 380, &mut out.evse_present_voltage)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WeldingDetectionResType {
-                response_code: f_response_code,
-                dc_evse_status: f_dc_evse_status,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(

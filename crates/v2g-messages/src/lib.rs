@@ -48,7 +48,10 @@ mod schema;
 pub mod xmldsig;
 
 pub use exi::{Bytes, DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, Integer};
-pub use schema::{AnyDocument, Schema, UnknownSchema, decode, encode, from_json, to_json};
+pub use schema::{
+    AnyDocument, Schema, UnknownSchema, decode, decode_into, encode, encode_into, from_json,
+    to_json,
+};
 
 /// Proptest strategies for every generated type, within the schema's facets: generated, only
 /// for tests (here and in the crates that use the messages), so outside `src/` and behind the

@@ -109,6 +109,36 @@ pub fn decode(schema: Schema, input: &[u8]) -> Result<AnyDocument, exi::DecodeEr
     })
 }
 
+/// Decodes an EXI stream of `schema` into `doc`, in place if `doc` is a document of that
+/// schema already (see `din::decode_into`).
+///
+/// # Errors
+/// If the stream is not a valid document of the schema (`doc` is then unspecified).
+pub fn decode_into(
+    schema: Schema,
+    input: &[u8],
+    doc: &mut AnyDocument,
+) -> Result<(), exi::DecodeError> {
+    match (schema, doc) {
+        (Schema::Handshake, AnyDocument::Handshake(d)) => {
+            crate::app_handshake::decode_into(input, d)
+        }
+        (Schema::Din, AnyDocument::Din(d)) => crate::din::decode_into(input, d),
+        (Schema::Iso2, AnyDocument::Iso2(d)) => crate::iso2::decode_into(input, d),
+        (Schema::Iso20, AnyDocument::Iso20(d)) => {
+            crate::iso20::common_messages::decode_into(input, d)
+        }
+        (Schema::Iso20Dc, AnyDocument::Iso20Dc(d)) => crate::iso20::dc::decode_into(input, d),
+        (Schema::Iso20Ac, AnyDocument::Iso20Ac(d)) => crate::iso20::ac::decode_into(input, d),
+        (Schema::Iso20Acdp, AnyDocument::Iso20Acdp(d)) => crate::iso20::acdp::decode_into(input, d),
+        (Schema::Iso20Wpt, AnyDocument::Iso20Wpt(d)) => crate::iso20::wpt::decode_into(input, d),
+        (schema, doc) => {
+            *doc = decode(schema, input)?;
+            Ok(())
+        }
+    }
+}
+
 /// Encodes a document.
 ///
 /// # Errors
@@ -123,6 +153,23 @@ pub fn encode(doc: &AnyDocument) -> Result<Vec<u8>, exi::EncodeError> {
         AnyDocument::Iso20Ac(d) => crate::iso20::ac::encode(d),
         AnyDocument::Iso20Acdp(d) => crate::iso20::acdp::encode(d),
         AnyDocument::Iso20Wpt(d) => crate::iso20::wpt::encode(d),
+    }
+}
+
+/// Encodes a document into `out`, replacing its content but keeping its allocation.
+///
+/// # Errors
+/// If a value violates the schema (`out` is then empty).
+pub fn encode_into(doc: &AnyDocument, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    match doc {
+        AnyDocument::Handshake(d) => crate::app_handshake::encode_into(d, out),
+        AnyDocument::Din(d) => crate::din::encode_into(d, out),
+        AnyDocument::Iso2(d) => crate::iso2::encode_into(d, out),
+        AnyDocument::Iso20(d) => crate::iso20::common_messages::encode_into(d, out),
+        AnyDocument::Iso20Dc(d) => crate::iso20::dc::encode_into(d, out),
+        AnyDocument::Iso20Ac(d) => crate::iso20::ac::encode_into(d, out),
+        AnyDocument::Iso20Acdp(d) => crate::iso20::acdp::encode_into(d, out),
+        AnyDocument::Iso20Wpt(d) => crate::iso20::wpt::encode_into(d, out),
     }
 }
 

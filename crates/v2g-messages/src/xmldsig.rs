@@ -476,25 +476,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[AT_ALGORITHM];
         const S1: &[u8] = &[ANY, EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CanonicalizationMethodType, DecodeError> {
+            out: &mut CanonicalizationMethodType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_algorithm = {
-                if t != AT_ALGORITHM {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 41)?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != AT_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 41, &mut out.algorithm)?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CanonicalizationMethodType {
-                algorithm: f_algorithm,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -524,25 +521,22 @@ pub(crate) mod codec {
         const S0: &[u8] = &[AT_ALGORITHM];
         const S1: &[u8] = &[ANY, EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DigestMethodType, DecodeError> {
+            out: &mut DigestMethodType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_algorithm = {
-                if t != AT_ALGORITHM {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 41)?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != AT_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 41, &mut out.algorithm)?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DigestMethodType {
-                algorithm: f_algorithm,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -582,102 +576,74 @@ pub(crate) mod codec {
         const S6: &[u8] = &[PGEN_COUNTER];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DsaKeyValueType, DecodeError> {
+            out: &mut DsaKeyValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_pq = if matches!(t, P) {
-                Some({
-                    let f_p = {
-                        if t != P {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("P", |d| d.read_bytes(u64::MAX))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    let f_q = {
-                        if t != Q {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("Q", |d| d.read_bytes(u64::MAX))?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    DsaKeyValuePQ { p: f_p, q: f_q }
-                })
-            } else {
-                None
-            };
-            let f_g = if matches!(t, G) {
-                Some({
-                    if t != G {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("G", |d| d.read_bytes(u64::MAX))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_y = {
-                if t != Y {
+            if matches!(t, P) {
+                let x1 = out.pq.get_or_insert_with(Default::default);
+                if t != P {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Y", |d| d.read_bytes(u64::MAX))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_j = if matches!(t, J) {
-                Some({
-                    if t != J {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("J", |d| d.read_bytes(u64::MAX))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                d.simple("P", |d| d.read_bytes_into(u64::MAX, &mut x1.p))?;
+                t = d.read_event(S1)?;
+                if t != Q {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("Q", |d| d.read_bytes_into(u64::MAX, &mut x1.q))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_seed_pgen_counter = if matches!(t, SEED) {
-                Some({
-                    let f_seed = {
-                        if t != SEED {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("Seed", |d| d.read_bytes(u64::MAX))?;
-                        t = d.read_event(S6)?;
-                        v
-                    };
-                    let f_pgen_counter = {
-                        if t != PGEN_COUNTER {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("PgenCounter", |d| d.read_bytes(u64::MAX))?;
-                        t = d.read_event(S7)?;
-                        v
-                    };
-                    DsaKeyValueSeedPgenCounter {
-                        seed: f_seed,
-                        pgen_counter: f_pgen_counter,
-                    }
-                })
+                out.pq = None;
+            }
+            if matches!(t, G) {
+                let x2 = out.g.get_or_insert_with(Default::default);
+                if t != G {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("G", |d| d.read_bytes_into(u64::MAX, &mut *x2))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.g = None;
+            }
+            if t != Y {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Y", |d| d.read_bytes_into(u64::MAX, &mut out.y))?;
+            t = d.read_event(S4)?;
+            if matches!(t, J) {
+                let x3 = out.j.get_or_insert_with(Default::default);
+                if t != J {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("J", |d| d.read_bytes_into(u64::MAX, &mut *x3))?;
+                t = d.read_event(S5)?;
+            } else {
+                out.j = None;
+            }
+            if matches!(t, SEED) {
+                let x4 = out.seed_pgen_counter.get_or_insert_with(Default::default);
+                if t != SEED {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("Seed", |d| d.read_bytes_into(u64::MAX, &mut x4.seed))?;
+                t = d.read_event(S6)?;
+                if t != PGEN_COUNTER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("PgenCounter", |d| {
+                    d.read_bytes_into(u64::MAX, &mut x4.pgen_counter)
+                })?;
+                t = d.read_event(S7)?;
+            } else {
+                out.seed_pgen_counter = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DsaKeyValueType {
-                pq: f_pq,
-                g: f_g,
-                y: f_y,
-                j: f_j,
-                seed_pgen_counter: f_seed_pgen_counter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -686,9 +652,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.pq {
+            if let Some(x5) = &v.pq {
                 {
-                    let x = &x1.p;
+                    let x = &x5.p;
                     e.write_event(st, P)?;
                     e.simple("P", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -697,7 +663,7 @@ pub(crate) mod codec {
                 }
                 st = S1;
                 {
-                    let x = &x1.q;
+                    let x = &x5.q;
                     e.write_event(st, Q)?;
                     e.simple("Q", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -706,9 +672,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.g {
+            if let Some(x6) = &v.g {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, G)?;
                     e.simple("G", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -726,9 +692,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x3) = &v.j {
+            if let Some(x7) = &v.j {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, J)?;
                     e.simple("J", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -737,9 +703,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.seed_pgen_counter {
+            if let Some(x8) = &v.seed_pgen_counter {
                 {
-                    let x = &x4.seed;
+                    let x = &x8.seed;
                     e.write_event(st, SEED)?;
                     e.simple("Seed", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -748,7 +714,7 @@ pub(crate) mod codec {
                 }
                 st = S6;
                 {
-                    let x = &x4.pgen_counter;
+                    let x = &x8.pgen_counter;
                     e.write_event(st, PGEN_COUNTER)?;
                     e.simple("PgenCounter", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -812,113 +778,147 @@ pub(crate) mod codec {
             CH_MIXED,
         ];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<KeyInfoType, DecodeError> {
+            out: &mut KeyInfoType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_choices = {
-                let mut r0 = Vec::new();
-                while matches!(
-                    t,
-                    KEY_NAME
-                        | KEY_VALUE
-                        | RETRIEVAL_METHOD
-                        | X509_DATA
-                        | PGP_DATA
-                        | SPKI_DATA
-                        | MGMT_DATA
-                ) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = match t {
-                        KEY_NAME => KeyInfoChoice::KeyName({
-                            if t != KEY_NAME {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        KEY_VALUE => KeyInfoChoice::KeyValue({
-                            if t != KEY_VALUE {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("KeyValue", |d| key_value_type::decode(d, 159))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        RETRIEVAL_METHOD => KeyInfoChoice::RetrievalMethod({
-                            if t != RETRIEVAL_METHOD {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("RetrievalMethod", |d| {
-                                retrieval_method_type::decode(d, 163)
-                            })?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        X509_DATA => KeyInfoChoice::X509Data({
-                            if t != X509_DATA {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("X509Data", |d| x509_data_type::decode(d, 169))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        PGP_DATA => KeyInfoChoice::PgpData({
-                            if t != PGP_DATA {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("PGPData", |d| pgp_data_type::decode(d, 177))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        SPKI_DATA => KeyInfoChoice::SpkiData({
-                            if t != SPKI_DATA {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("SPKIData", |d| spki_data_type::decode(d, 180))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        MGMT_DATA => KeyInfoChoice::MgmtData({
-                            if t != MGMT_DATA {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?;
-                            t = d.read_event(S2)?;
-                            v
-                        }),
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            out.choices.clear();
+            let mut c0 = 0usize;
+            while matches!(
+                t,
+                KEY_NAME
+                    | KEY_VALUE
+                    | RETRIEVAL_METHOD
+                    | X509_DATA
+                    | PGP_DATA
+                    | SPKI_DATA
+                    | MGMT_DATA
+            ) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.choices.push(Default::default());
+                let Some(x2) = out.choices.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                match t {
+                    KEY_NAME => {
+                        if !matches!(*x2, KeyInfoChoice::KeyName(_)) {
+                            *x2 = KeyInfoChoice::KeyName(Default::default());
+                        }
+                        let KeyInfoChoice::KeyName(x3) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != KEY_NAME {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *x3))?;
+                        t = d.read_event(S2)?;
+                    }
+                    KEY_VALUE => {
+                        if !matches!(*x2, KeyInfoChoice::KeyValue(_)) {
+                            *x2 = KeyInfoChoice::KeyValue(Default::default());
+                        }
+                        let KeyInfoChoice::KeyValue(x4) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != KEY_VALUE {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("KeyValue", |d| key_value_type::decode(d, 159, &mut *x4))?;
+                        t = d.read_event(S2)?;
+                    }
+                    RETRIEVAL_METHOD => {
+                        if !matches!(*x2, KeyInfoChoice::RetrievalMethod(_)) {
+                            *x2 = KeyInfoChoice::RetrievalMethod(Default::default());
+                        }
+                        let KeyInfoChoice::RetrievalMethod(x5) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != RETRIEVAL_METHOD {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("RetrievalMethod", |d| {
+                            retrieval_method_type::decode(d, 163, &mut *x5)
+                        })?;
+                        t = d.read_event(S2)?;
+                    }
+                    X509_DATA => {
+                        if !matches!(*x2, KeyInfoChoice::X509Data(_)) {
+                            *x2 = KeyInfoChoice::X509Data(Default::default());
+                        }
+                        let KeyInfoChoice::X509Data(x6) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509_DATA {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("X509Data", |d| x509_data_type::decode(d, 169, &mut *x6))?;
+                        t = d.read_event(S2)?;
+                    }
+                    PGP_DATA => {
+                        if !matches!(*x2, KeyInfoChoice::PgpData(_)) {
+                            *x2 = KeyInfoChoice::PgpData(Default::default());
+                        }
+                        let KeyInfoChoice::PgpData(x7) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != PGP_DATA {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("PGPData", |d| pgp_data_type::decode(d, 177, &mut *x7))?;
+                        t = d.read_event(S2)?;
+                    }
+                    SPKI_DATA => {
+                        if !matches!(*x2, KeyInfoChoice::SpkiData(_)) {
+                            *x2 = KeyInfoChoice::SpkiData(Default::default());
+                        }
+                        let KeyInfoChoice::SpkiData(x8) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != SPKI_DATA {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("SPKIData", |d| spki_data_type::decode(d, 180, &mut *x8))?;
+                        t = d.read_event(S2)?;
+                    }
+                    MGMT_DATA => {
+                        if !matches!(*x2, KeyInfoChoice::MgmtData(_)) {
+                            *x2 = KeyInfoChoice::MgmtData(Default::default());
+                        }
+                        let KeyInfoChoice::MgmtData(x9) = &mut *x2 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != MGMT_DATA {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *x9))?;
+                        t = d.read_event(S2)?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                }
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(KeyInfoType {
-                id: f_id,
-                choices: f_choices,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -927,9 +927,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x10) = &v.id {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -941,12 +941,12 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x2) in l0.iter().enumerate() {
+            for (i0, x11) in l0.iter().enumerate() {
                 let _ = i0;
-                match x2 {
-                    KeyInfoChoice::KeyName(x3) => {
+                match x11 {
+                    KeyInfoChoice::KeyName(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, KEY_NAME)?;
                             e.simple("KeyName", |e| {
                                 e.write_string(x, u64::MAX)?;
@@ -955,17 +955,17 @@ pub(crate) mod codec {
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::KeyValue(x3) => {
+                    KeyInfoChoice::KeyValue(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, KEY_VALUE)?;
                             e.element("KeyValue", |e| key_value_type::encode(e, x, 159))?;
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::RetrievalMethod(x3) => {
+                    KeyInfoChoice::RetrievalMethod(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, RETRIEVAL_METHOD)?;
                             e.element("RetrievalMethod", |e| {
                                 retrieval_method_type::encode(e, x, 163)
@@ -973,33 +973,33 @@ pub(crate) mod codec {
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::X509Data(x3) => {
+                    KeyInfoChoice::X509Data(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, X509_DATA)?;
                             e.element("X509Data", |e| x509_data_type::encode(e, x, 169))?;
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::PgpData(x3) => {
+                    KeyInfoChoice::PgpData(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, PGP_DATA)?;
                             e.element("PGPData", |e| pgp_data_type::encode(e, x, 177))?;
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::SpkiData(x3) => {
+                    KeyInfoChoice::SpkiData(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, SPKI_DATA)?;
                             e.element("SPKIData", |e| spki_data_type::encode(e, x, 180))?;
                         }
                         st = S2;
                     }
-                    KeyInfoChoice::MgmtData(x3) => {
+                    KeyInfoChoice::MgmtData(x12) => {
                         {
-                            let x = x3;
+                            let x = x12;
                             e.write_event(st, MGMT_DATA)?;
                             e.simple("MgmtData", |e| {
                                 e.write_string(x, u64::MAX)?;
@@ -1026,36 +1026,50 @@ pub(crate) mod codec {
         const S0: &[u8] = &[DSA_KEY_VALUE, RSA_KEY_VALUE, ANY, CH_MIXED];
         const S1: &[u8] = &[EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<KeyValueType, DecodeError> {
+            out: &mut KeyValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_key_value = match t {
-                DSA_KEY_VALUE => KeyValue::DsaKeyValue({
+            match t {
+                DSA_KEY_VALUE => {
+                    if !matches!(out.key_value, KeyValue::DsaKeyValue(_)) {
+                        out.key_value = KeyValue::DsaKeyValue(Default::default());
+                    }
+                    let KeyValue::DsaKeyValue(x1) = &mut out.key_value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != DSA_KEY_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("DSAKeyValue", |d| dsa_key_value_type::decode(d, 151))?;
+                    d.element("DSAKeyValue", |d| {
+                        dsa_key_value_type::decode(d, 151, &mut *x1)
+                    })?;
                     t = d.read_event(S1)?;
-                    v
-                }),
-                RSA_KEY_VALUE => KeyValue::RsaKeyValue({
+                }
+                RSA_KEY_VALUE => {
+                    if !matches!(out.key_value, KeyValue::RsaKeyValue(_)) {
+                        out.key_value = KeyValue::RsaKeyValue(Default::default());
+                    }
+                    let KeyValue::RsaKeyValue(x2) = &mut out.key_value else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != RSA_KEY_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("RSAKeyValue", |d| rsa_key_value_type::decode(d, 160))?;
+                    d.element("RSAKeyValue", |d| {
+                        rsa_key_value_type::decode(d, 160, &mut *x2)
+                    })?;
                     t = d.read_event(S1)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(KeyValueType {
-                key_value: f_key_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1065,17 +1079,17 @@ pub(crate) mod codec {
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
             match &v.key_value {
-                KeyValue::DsaKeyValue(x1) => {
+                KeyValue::DsaKeyValue(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, DSA_KEY_VALUE)?;
                         e.element("DSAKeyValue", |e| dsa_key_value_type::encode(e, x, 151))?;
                     }
                     st = S1;
                 }
-                KeyValue::RsaKeyValue(x1) => {
+                KeyValue::RsaKeyValue(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, RSA_KEY_VALUE)?;
                         e.element("RSAKeyValue", |e| rsa_key_value_type::encode(e, x, 160))?;
                     }
@@ -1097,51 +1111,47 @@ pub(crate) mod codec {
         const S1: &[u8] = &[REFERENCE];
         const S2: &[u8] = &[REFERENCE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ManifestType, DecodeError> {
+            out: &mut ManifestType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_reference = {
-                let mut r0 = Vec::new();
-                while matches!(t, REFERENCE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != REFERENCE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Reference", |d| reference_type::decode(d, 184))?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            out.reference.clear();
+            let mut c0 = 0usize;
+            while matches!(t, REFERENCE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.reference.push(Default::default());
+                let Some(x2) = out.reference.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != REFERENCE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Reference", |d| reference_type::decode(d, 184, &mut *x2))?;
+                t = d.read_event(S2)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ManifestType {
-                id: f_id,
-                reference: f_reference,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1150,9 +1160,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -1164,10 +1174,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x2) in l0.iter().enumerate() {
+            for (i0, x4) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, REFERENCE)?;
                     e.element("Reference", |e| reference_type::encode(e, x, 184))?;
                 }
@@ -1192,52 +1202,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[AT_MIME_TYPE, ANY, EE, CH_MIXED];
         const S3: &[u8] = &[ANY, EE, CH_MIXED];
 
-        pub(crate) fn decode(d: &mut Decoder<'_>, _el: QNameId) -> Result<ObjectType, DecodeError> {
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
+        pub(crate) fn decode(
+            d: &mut Decoder<'_>,
+            _el: QNameId,
+            out: &mut ObjectType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_encoding = if matches!(t, AT_ENCODING) {
-                Some({
-                    if t != AT_ENCODING {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 189)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ENCODING) {
+                let x1 = out.encoding.get_or_insert_with(Default::default);
+                if t != AT_ENCODING {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 189, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.encoding = None;
+            }
+            if matches!(t, AT_ID) {
+                let x2 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x2)?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_mime_type = if matches!(t, AT_MIME_TYPE) {
-                Some({
-                    if t != AT_MIME_TYPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 190)?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.id = None;
+            }
+            if matches!(t, AT_MIME_TYPE) {
+                let x3 = out.mime_type.get_or_insert_with(Default::default);
+                if t != AT_MIME_TYPE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 190, &mut *x3)?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.mime_type = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ObjectType {
-                encoding: f_encoding,
-                id: f_id,
-                mime_type: f_mime_type,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1246,25 +1251,25 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.encoding {
+            if let Some(x4) = &v.encoding {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, AT_ENCODING)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.id {
+            if let Some(x5) = &v.id {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.mime_type {
+            if let Some(x6) = &v.mime_type {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, AT_MIME_TYPE)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -1287,57 +1292,60 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PGP_KEY_PACKET, ANY, EE];
         const S2: &[u8] = &[ANY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PgpDataType, DecodeError> {
+            out: &mut PgpDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_choice = match t {
-                PGP_KEY_ID => PgpDataChoice::PgpKeyId({
-                    let f_pgp_key_id = {
-                        if t != PGP_KEY_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("PGPKeyID", |d| d.read_bytes(u64::MAX))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    let f_pgp_key_packet = if matches!(t, PGP_KEY_PACKET) {
-                        Some({
-                            if t != PGP_KEY_PACKET {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("PGPKeyPacket", |d| d.read_bytes(u64::MAX))?;
-                            t = d.read_event(S2)?;
-                            v
-                        })
-                    } else {
-                        None
-                    };
-                    PgpDataPgpKeyIdPgpKeyPacket {
-                        pgp_key_id: f_pgp_key_id,
-                        pgp_key_packet: f_pgp_key_packet,
+            match t {
+                PGP_KEY_ID => {
+                    if !matches!(out.choice, PgpDataChoice::PgpKeyId(_)) {
+                        out.choice = PgpDataChoice::PgpKeyId(Default::default());
                     }
-                }),
-                PGP_KEY_PACKET_2 => PgpDataChoice::PgpKeyPacket({
-                    let f_pgp_key_packet = {
-                        if t != PGP_KEY_PACKET_2 {
+                    let PgpDataChoice::PgpKeyId(x2) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != PGP_KEY_ID {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    }
+                    d.simple("PGPKeyID", |d| {
+                        d.read_bytes_into(u64::MAX, &mut x2.pgp_key_id)
+                    })?;
+                    t = d.read_event(S1)?;
+                    if matches!(t, PGP_KEY_PACKET) {
+                        let x1 = x2.pgp_key_packet.get_or_insert_with(Default::default);
+                        if t != PGP_KEY_PACKET {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.simple("PGPKeyPacket", |d| d.read_bytes(u64::MAX))?;
+                        d.simple("PGPKeyPacket", |d| d.read_bytes_into(u64::MAX, &mut *x1))?;
                         t = d.read_event(S2)?;
-                        v
-                    };
-                    PgpDataPgpKeyPacketAny {
-                        pgp_key_packet: f_pgp_key_packet,
+                    } else {
+                        x2.pgp_key_packet = None;
                     }
-                }),
+                }
+                PGP_KEY_PACKET_2 => {
+                    if !matches!(out.choice, PgpDataChoice::PgpKeyPacket(_)) {
+                        out.choice = PgpDataChoice::PgpKeyPacket(Default::default());
+                    }
+                    let PgpDataChoice::PgpKeyPacket(x3) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != PGP_KEY_PACKET_2 {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    }
+                    d.simple("PGPKeyPacket", |d| {
+                        d.read_bytes_into(u64::MAX, &mut x3.pgp_key_packet)
+                    })?;
+                    t = d.read_event(S2)?;
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PgpDataType { choice: f_choice })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1347,9 +1355,9 @@ pub(crate) mod codec {
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
             match &v.choice {
-                PgpDataChoice::PgpKeyId(x1) => {
+                PgpDataChoice::PgpKeyId(x4) => {
                     {
-                        let x = &x1.pgp_key_id;
+                        let x = &x4.pgp_key_id;
                         e.write_event(st, PGP_KEY_ID)?;
                         e.simple("PGPKeyID", |e| {
                             e.write_bytes(x, u64::MAX)?;
@@ -1357,9 +1365,9 @@ pub(crate) mod codec {
                         })?;
                     }
                     st = S1;
-                    if let Some(x2) = &x1.pgp_key_packet {
+                    if let Some(x5) = &x4.pgp_key_packet {
                         {
-                            let x = x2;
+                            let x = x5;
                             e.write_event(st, PGP_KEY_PACKET)?;
                             e.simple("PGPKeyPacket", |e| {
                                 e.write_bytes(x, u64::MAX)?;
@@ -1369,9 +1377,9 @@ pub(crate) mod codec {
                         st = S2;
                     }
                 }
-                PgpDataChoice::PgpKeyPacket(x1) => {
+                PgpDataChoice::PgpKeyPacket(x4) => {
                     {
-                        let x = &x1.pgp_key_packet;
+                        let x = &x4.pgp_key_packet;
                         e.write_event(st, PGP_KEY_PACKET_2)?;
                         e.simple("PGPKeyPacket", |e| {
                             e.write_bytes(x, u64::MAX)?;
@@ -1404,86 +1412,71 @@ pub(crate) mod codec {
         const S5: &[u8] = &[DIGEST_VALUE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ReferenceType, DecodeError> {
+            out: &mut ReferenceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_type = if matches!(t, AT_TYPE) {
-                Some({
-                    if t != AT_TYPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 164)?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_uri = if matches!(t, AT_URI) {
-                Some({
-                    if t != AT_URI {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 165)?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_transforms = if matches!(t, TRANSFORMS) {
-                Some({
-                    if t != TRANSFORMS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Transforms", |d| transforms_type::decode(d, 166))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_digest_method = {
-                if t != DIGEST_METHOD {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("DigestMethod", |d| digest_method_type::decode(d, 152))?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_digest_value = {
-                if t != DIGEST_VALUE {
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            if matches!(t, AT_TYPE) {
+                let x2 = out.r#type.get_or_insert_with(Default::default);
+                if t != AT_TYPE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?;
-                t = d.read_event(S6)?;
-                v
-            };
+                d.read_string_into(u64::MAX, 164, &mut *x2)?;
+                t = d.read_event(S2)?;
+            } else {
+                out.r#type = None;
+            }
+            if matches!(t, AT_URI) {
+                let x3 = out.uri.get_or_insert_with(Default::default);
+                if t != AT_URI {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 165, &mut *x3)?;
+                t = d.read_event(S3)?;
+            } else {
+                out.uri = None;
+            }
+            if matches!(t, TRANSFORMS) {
+                let x4 = out.transforms.get_or_insert_with(Default::default);
+                if t != TRANSFORMS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Transforms", |d| transforms_type::decode(d, 166, &mut *x4))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.transforms = None;
+            }
+            if t != DIGEST_METHOD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("DigestMethod", |d| {
+                digest_method_type::decode(d, 152, &mut out.digest_method)
+            })?;
+            t = d.read_event(S5)?;
+            if t != DIGEST_VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DigestValue", |d| {
+                d.read_bytes_into(u64::MAX, &mut out.digest_value)
+            })?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ReferenceType {
-                id: f_id,
-                r#type: f_type,
-                uri: f_uri,
-                transforms: f_transforms,
-                digest_method: f_digest_method,
-                digest_value: f_digest_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1492,33 +1485,33 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x5) = &v.id {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.r#type {
+            if let Some(x6) = &v.r#type {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, AT_TYPE)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.uri {
+            if let Some(x7) = &v.uri {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, AT_URI)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.transforms {
+            if let Some(x8) = &v.transforms {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, TRANSFORMS)?;
                     e.element("Transforms", |e| transforms_type::encode(e, x, 166))?;
                 }
@@ -1556,55 +1549,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[TRANSFORMS, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<RetrievalMethodType, DecodeError> {
+            out: &mut RetrievalMethodType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_type = if matches!(t, AT_TYPE) {
-                Some({
-                    if t != AT_TYPE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 164)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_TYPE) {
+                let x1 = out.r#type.get_or_insert_with(Default::default);
+                if t != AT_TYPE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 164, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_uri = if matches!(t, AT_URI) {
-                Some({
-                    if t != AT_URI {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 165)?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.r#type = None;
+            }
+            if matches!(t, AT_URI) {
+                let x2 = out.uri.get_or_insert_with(Default::default);
+                if t != AT_URI {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 165, &mut *x2)?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_transforms = if matches!(t, TRANSFORMS) {
-                Some({
-                    if t != TRANSFORMS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Transforms", |d| transforms_type::decode(d, 166))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.uri = None;
+            }
+            if matches!(t, TRANSFORMS) {
+                let x3 = out.transforms.get_or_insert_with(Default::default);
+                if t != TRANSFORMS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Transforms", |d| transforms_type::decode(d, 166, &mut *x3))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.transforms = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(RetrievalMethodType {
-                r#type: f_type,
-                uri: f_uri,
-                transforms: f_transforms,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1613,25 +1598,25 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.r#type {
+            if let Some(x4) = &v.r#type {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, AT_TYPE)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.uri {
+            if let Some(x5) = &v.uri {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, AT_URI)?;
                     e.write_string(x, u64::MAX)?;
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.transforms {
+            if let Some(x6) = &v.transforms {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, TRANSFORMS)?;
                     e.element("Transforms", |e| transforms_type::encode(e, x, 166))?;
                 }
@@ -1652,34 +1637,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EXPONENT];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<RsaKeyValueType, DecodeError> {
+            out: &mut RsaKeyValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_modulus = {
-                if t != MODULUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Modulus", |d| d.read_bytes(u64::MAX))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_exponent = {
-                if t != EXPONENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Exponent", |d| d.read_bytes(u64::MAX))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != MODULUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Modulus", |d| d.read_bytes_into(u64::MAX, &mut out.modulus))?;
+            t = d.read_event(S1)?;
+            if t != EXPONENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Exponent", |d| {
+                d.read_bytes_into(u64::MAX, &mut out.exponent)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(RsaKeyValueType {
-                modulus: f_modulus,
-                exponent: f_exponent,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1723,38 +1703,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[HMAC_OUTPUT_LENGTH, ANY, EE, CH_MIXED];
         const S2: &[u8] = &[ANY, EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignatureMethodType, DecodeError> {
+            out: &mut SignatureMethodType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_algorithm = {
-                if t != AT_ALGORITHM {
+            if t != AT_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 41, &mut out.algorithm)?;
+            t = d.read_event(S1)?;
+            if matches!(t, HMAC_OUTPUT_LENGTH) {
+                let x1 = out.hmac_output_length.get_or_insert_with(Default::default);
+                if t != HMAC_OUTPUT_LENGTH {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 41)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_hmac_output_length = if matches!(t, HMAC_OUTPUT_LENGTH) {
-                Some({
-                    if t != HMAC_OUTPUT_LENGTH {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("HMACOutputLength", |d| d.read_integer())?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("HMACOutputLength", |d| d.read_integer())?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.hmac_output_length = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignatureMethodType {
-                algorithm: f_algorithm,
-                hmac_output_length: f_hmac_output_length,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1769,9 +1743,9 @@ pub(crate) mod codec {
                 e.write_string(x, u64::MAX)?;
             }
             st = S1;
-            if let Some(x1) = &v.hmac_output_length {
+            if let Some(x2) = &v.hmac_output_length {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, HMAC_OUTPUT_LENGTH)?;
                     e.simple("HMACOutputLength", |e| {
                         e.write_integer(x);
@@ -1795,53 +1769,49 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SIGNATURE_PROPERTY];
         const S2: &[u8] = &[SIGNATURE_PROPERTY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignaturePropertiesType, DecodeError> {
+            out: &mut SignaturePropertiesType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_signature_property = {
-                let mut r0 = Vec::new();
-                while matches!(t, SIGNATURE_PROPERTY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != SIGNATURE_PROPERTY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SignatureProperty", |d| {
-                            signature_property_type::decode(d, 251)
-                        })?;
-                        t = d.read_event(S2)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            out.signature_property.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SIGNATURE_PROPERTY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.signature_property.push(Default::default());
+                let Some(x2) = out.signature_property.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SIGNATURE_PROPERTY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("SignatureProperty", |d| {
+                    signature_property_type::decode(d, 251, &mut *x2)
+                })?;
+                t = d.read_event(S2)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignaturePropertiesType {
-                id: f_id,
-                signature_property: f_signature_property,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1850,9 +1820,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -1864,10 +1834,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x2) in l0.iter().enumerate() {
+            for (i0, x4) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, SIGNATURE_PROPERTY)?;
                     e.element("SignatureProperty", |e| {
                         signature_property_type::encode(e, x, 251)
@@ -1894,38 +1864,32 @@ pub(crate) mod codec {
         #[allow(dead_code)] // Reached only after unsupported wildcard content.
         const S3: &[u8] = &[ANY, EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignaturePropertyType, DecodeError> {
+            out: &mut SignaturePropertyType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_target = {
-                if t != AT_TARGET {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 252)?;
-                t = d.read_event(S2)?;
-                v
-            };
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            if t != AT_TARGET {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 252, &mut out.target)?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignaturePropertyType {
-                id: f_id,
-                target: f_target,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1955,86 +1919,76 @@ pub(crate) mod codec {
         const S3: &[u8] = &[KEY_INFO, OBJECT, EE];
         const S4: &[u8] = &[OBJECT, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignatureType, DecodeError> {
+            out: &mut SignatureType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_signed_info = {
-                if t != SIGNED_INFO {
+                out.id = None;
+            }
+            if t != SIGNED_INFO {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignedInfo", |d| {
+                signed_info_type::decode(d, 246, &mut out.signed_info)
+            })?;
+            t = d.read_event(S2)?;
+            if t != SIGNATURE_VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignatureValue", |d| {
+                signature_value_type::decode(d, 249, &mut out.signature_value)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, KEY_INFO) {
+                let x2 = out.key_info.get_or_insert_with(Default::default);
+                if t != KEY_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SignedInfo", |d| signed_info_type::decode(d, 246))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_signature_value = {
-                if t != SIGNATURE_VALUE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SignatureValue", |d| signature_value_type::decode(d, 249))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_key_info = if matches!(t, KEY_INFO) {
-                Some({
-                    if t != KEY_INFO {
+                d.element("KeyInfo", |d| key_info_type::decode(d, 183, &mut *x2))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.key_info = None;
+            }
+            if matches!(t, OBJECT) {
+                let x3 = out.object.get_or_insert_with(Default::default);
+                x3.clear();
+                let mut c0 = 0usize;
+                while matches!(t, OBJECT) {
+                    if c0 >= 1024 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                    }
+                    c0 += 1;
+                    x3.push(Default::default());
+                    let Some(x4) = x3.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != OBJECT {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("KeyInfo", |d| key_info_type::decode(d, 183))?;
+                    d.element("Object", |d| object_type::decode(d, 191, &mut *x4))?;
                     t = d.read_event(S4)?;
-                    v
-                })
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_object = if matches!(t, OBJECT) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, OBJECT) {
-                        if r0.len() >= 1024 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                        }
-                        let item = {
-                            if t != OBJECT {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("Object", |d| object_type::decode(d, 191))?;
-                            t = d.read_event(S4)?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
-            } else {
-                None
-            };
+                out.object = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignatureType {
-                id: f_id,
-                signed_info: f_signed_info,
-                signature_value: f_signature_value,
-                key_info: f_key_info,
-                object: f_object,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2043,9 +1997,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x5) = &v.id {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -2065,25 +2019,25 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.key_info {
+            if let Some(x6) = &v.key_info {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, KEY_INFO)?;
                     e.element("KeyInfo", |e| key_info_type::encode(e, x, 183))?;
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.object {
-                let l0 = x3;
+            if let Some(x7) = &v.object {
+                let l0 = x7;
                 if l0.is_empty() {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and any number of items",
                     )));
                 }
-                for (i0, x4) in l0.iter().enumerate() {
+                for (i0, x8) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x4;
+                        let x = x8;
                         e.write_event(st, OBJECT)?;
                         e.element("Object", |e| object_type::encode(e, x, 191))?;
                     }
@@ -2105,38 +2059,32 @@ pub(crate) mod codec {
         const S1: &[u8] = &[CH];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignatureValueType, DecodeError> {
+            out: &mut SignatureValueType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_value = {
-                if t != CH {
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_bytes(u64::MAX)?;
-                t = d.read_event(S2)?;
-                v
-            };
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
+            } else {
+                out.id = None;
+            }
+            if t != CH {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_bytes_into(u64::MAX, &mut out.value)?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignatureValueType {
-                id: f_id,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2145,9 +2093,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x2) = &v.id {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -2178,71 +2126,61 @@ pub(crate) mod codec {
         const S3: &[u8] = &[REFERENCE];
         const S4: &[u8] = &[REFERENCE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignedInfoType, DecodeError> {
+            out: &mut SignedInfoType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_canonicalization_method = {
-                if t != CANONICALIZATION_METHOD {
+                out.id = None;
+            }
+            if t != CANONICALIZATION_METHOD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("CanonicalizationMethod", |d| {
+                canonicalization_method_type::decode(d, 42, &mut out.canonicalization_method)
+            })?;
+            t = d.read_event(S2)?;
+            if t != SIGNATURE_METHOD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignatureMethod", |d| {
+                signature_method_type::decode(d, 247, &mut out.signature_method)
+            })?;
+            t = d.read_event(S3)?;
+            out.reference.clear();
+            let mut c0 = 0usize;
+            while matches!(t, REFERENCE) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                }
+                c0 += 1;
+                out.reference.push(Default::default());
+                let Some(x2) = out.reference.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != REFERENCE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("CanonicalizationMethod", |d| {
-                    canonicalization_method_type::decode(d, 42)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_signature_method = {
-                if t != SIGNATURE_METHOD {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SignatureMethod", |d| signature_method_type::decode(d, 247))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_reference = {
-                let mut r0 = Vec::new();
-                while matches!(t, REFERENCE) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != REFERENCE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Reference", |d| reference_type::decode(d, 184))?;
-                        t = d.read_event(S4)?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("Reference", |d| reference_type::decode(d, 184, &mut *x2))?;
+                t = d.read_event(S4)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignedInfoType {
-                id: f_id,
-                canonicalization_method: f_canonicalization_method,
-                signature_method: f_signature_method,
-                reference: f_reference,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2251,9 +2189,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -2281,10 +2219,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x2) in l0.iter().enumerate() {
+            for (i0, x4) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, REFERENCE)?;
                     e.element("Reference", |e| reference_type::encode(e, x, 184))?;
                 }
@@ -2306,43 +2244,39 @@ pub(crate) mod codec {
         #[allow(dead_code)] // Reached only after unsupported wildcard content.
         const S2: &[u8] = &[SPKI_SEXP, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SpkiDataType, DecodeError> {
+            out: &mut SpkiDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_spki_sexp_anys = {
-                let mut r0 = Vec::new();
-                while matches!(t, SPKI_SEXP) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        let f_spki_sexp = {
-                            if t != SPKI_SEXP {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("SPKISexp", |d| d.read_bytes(u64::MAX))?;
-                            t = d.read_event(S1)?;
-                            v
-                        };
-                        SpkiDataSpkiSexpAny {
-                            spki_sexp: f_spki_sexp,
-                        }
-                    };
-                    r0.push(item);
+            out.spki_sexp_anys.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SPKI_SEXP) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.spki_sexp_anys.push(Default::default());
+                let Some(x1) = out.spki_sexp_anys.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SPKI_SEXP {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("SPKISexp", |d| {
+                    d.read_bytes_into(u64::MAX, &mut x1.spki_sexp)
+                })?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SpkiDataType {
-                spki_sexp_anys: f_spki_sexp_anys,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2357,10 +2291,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = &x1.spki_sexp;
+                    let x = &x2.spki_sexp;
                     e.write_event(st, SPKI_SEXP)?;
                     e.simple("SPKISexp", |e| {
                         e.write_bytes(x, u64::MAX)?;
@@ -2385,54 +2319,53 @@ pub(crate) mod codec {
         const S0: &[u8] = &[AT_ALGORITHM];
         const S1: &[u8] = &[X_PATH, ANY, EE, CH_MIXED];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<TransformType, DecodeError> {
+            out: &mut TransformType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_algorithm = {
-                if t != AT_ALGORITHM {
+            if t != AT_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 41, &mut out.algorithm)?;
+            t = d.read_event(S1)?;
+            if matches!(t, X_PATH) {
+                let x1 = out.choices.get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, X_PATH) {
+                    if c0 >= 1024 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
+                    }
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    match t {
+                        X_PATH => {
+                            let TransformChoice::XPath(x3) = &mut *x2;
+                            if t != X_PATH {
+                                return Err(d.err(DecodeErrorKind::Grammar));
+                            }
+                            d.simple("XPath", |d| d.read_string_into(u64::MAX, 168, &mut *x3))?;
+                            t = d.read_event(S1)?;
+                        }
+                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
+                    }
+                }
+                if c0 == 0 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 41)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_choices = if matches!(t, X_PATH) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, X_PATH) {
-                        if r0.len() >= 1024 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                        }
-                        let item = match t {
-                            X_PATH => TransformChoice::XPath({
-                                if t != X_PATH {
-                                    return Err(d.err(DecodeErrorKind::Grammar));
-                                }
-                                let v = d.simple("XPath", |d| d.read_string(u64::MAX, 168))?;
-                                t = d.read_event(S1)?;
-                                v
-                            }),
-                            _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
             } else {
-                None
-            };
+                out.choices = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(TransformType {
-                algorithm: f_algorithm,
-                choices: f_choices,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2447,19 +2380,19 @@ pub(crate) mod codec {
                 e.write_string(x, u64::MAX)?;
             }
             st = S1;
-            if let Some(x1) = &v.choices {
-                let l0 = x1;
+            if let Some(x4) = &v.choices {
+                let l0 = x4;
                 if l0.is_empty() {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and any number of items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x5) in l0.iter().enumerate() {
                     let _ = i0;
-                    match x2 {
-                        TransformChoice::XPath(x3) => {
+                    match x5 {
+                        TransformChoice::XPath(x6) => {
                             {
-                                let x = x3;
+                                let x = x6;
                                 e.write_event(st, X_PATH)?;
                                 e.simple("XPath", |e| {
                                     e.write_string(x, u64::MAX)?;
@@ -2484,38 +2417,37 @@ pub(crate) mod codec {
         const S0: &[u8] = &[TRANSFORM];
         const S1: &[u8] = &[TRANSFORM, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<TransformsType, DecodeError> {
+            out: &mut TransformsType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_transform = {
-                let mut r0 = Vec::new();
-                while matches!(t, TRANSFORM) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != TRANSFORM {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Transform", |d| transform_type::decode(d, 167))?;
-                        t = d.read_event(S1)?;
-                        v
-                    };
-                    r0.push(item);
+            out.transform.clear();
+            let mut c0 = 0usize;
+            while matches!(t, TRANSFORM) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.transform.push(Default::default());
+                let Some(x1) = out.transform.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != TRANSFORM {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("Transform", |d| transform_type::decode(d, 167, &mut *x1))?;
+                t = d.read_event(S1)?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(TransformsType {
-                transform: f_transform,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2530,10 +2462,10 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, TRANSFORM)?;
                     e.element("Transform", |e| transform_type::encode(e, x, 167))?;
                 }
@@ -2572,77 +2504,107 @@ pub(crate) mod codec {
             EE,
         ];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<X509DataType, DecodeError> {
+            out: &mut X509DataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_choices = {
-                let mut r0 = Vec::new();
-                while matches!(
-                    t,
-                    X509_ISSUER_SERIAL | X509SKI | X509_SUBJECT_NAME | X509_CERTIFICATE | X509CRL
-                ) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = match t {
-                        X509_ISSUER_SERIAL => X509DataChoice::X509IssuerSerial({
-                            if t != X509_ISSUER_SERIAL {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("X509IssuerSerial", |d| {
-                                x509_issuer_serial_type::decode(d, 170)
-                            })?;
-                            t = d.read_event(S1)?;
-                            v
-                        }),
-                        X509SKI => X509DataChoice::X509ski({
-                            if t != X509SKI {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("X509SKI", |d| d.read_bytes(u64::MAX))?;
-                            t = d.read_event(S1)?;
-                            v
-                        }),
-                        X509_SUBJECT_NAME => X509DataChoice::X509SubjectName({
-                            if t != X509_SUBJECT_NAME {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("X509SubjectName", |d| d.read_string(u64::MAX, 174))?;
-                            t = d.read_event(S1)?;
-                            v
-                        }),
-                        X509_CERTIFICATE => X509DataChoice::X509Certificate({
-                            if t != X509_CERTIFICATE {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("X509Certificate", |d| d.read_bytes(u64::MAX))?;
-                            t = d.read_event(S1)?;
-                            v
-                        }),
-                        X509CRL => X509DataChoice::X509crl({
-                            if t != X509CRL {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.simple("X509CRL", |d| d.read_bytes(u64::MAX))?;
-                            t = d.read_event(S1)?;
-                            v
-                        }),
-                        _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                    };
-                    r0.push(item);
+            out.choices.clear();
+            let mut c0 = 0usize;
+            while matches!(
+                t,
+                X509_ISSUER_SERIAL | X509SKI | X509_SUBJECT_NAME | X509_CERTIFICATE | X509CRL
+            ) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.choices.push(Default::default());
+                let Some(x1) = out.choices.last_mut() else {
                     return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                match t {
+                    X509_ISSUER_SERIAL => {
+                        if !matches!(*x1, X509DataChoice::X509IssuerSerial(_)) {
+                            *x1 = X509DataChoice::X509IssuerSerial(Default::default());
+                        }
+                        let X509DataChoice::X509IssuerSerial(x2) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509_ISSUER_SERIAL {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.element("X509IssuerSerial", |d| {
+                            x509_issuer_serial_type::decode(d, 170, &mut *x2)
+                        })?;
+                        t = d.read_event(S1)?;
+                    }
+                    X509SKI => {
+                        if !matches!(*x1, X509DataChoice::X509ski(_)) {
+                            *x1 = X509DataChoice::X509ski(Default::default());
+                        }
+                        let X509DataChoice::X509ski(x3) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509SKI {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("X509SKI", |d| d.read_bytes_into(u64::MAX, &mut *x3))?;
+                        t = d.read_event(S1)?;
+                    }
+                    X509_SUBJECT_NAME => {
+                        if !matches!(*x1, X509DataChoice::X509SubjectName(_)) {
+                            *x1 = X509DataChoice::X509SubjectName(Default::default());
+                        }
+                        let X509DataChoice::X509SubjectName(x4) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509_SUBJECT_NAME {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("X509SubjectName", |d| {
+                            d.read_string_into(u64::MAX, 174, &mut *x4)
+                        })?;
+                        t = d.read_event(S1)?;
+                    }
+                    X509_CERTIFICATE => {
+                        if !matches!(*x1, X509DataChoice::X509Certificate(_)) {
+                            *x1 = X509DataChoice::X509Certificate(Default::default());
+                        }
+                        let X509DataChoice::X509Certificate(x5) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509_CERTIFICATE {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("X509Certificate", |d| d.read_bytes_into(u64::MAX, &mut *x5))?;
+                        t = d.read_event(S1)?;
+                    }
+                    X509CRL => {
+                        if !matches!(*x1, X509DataChoice::X509crl(_)) {
+                            *x1 = X509DataChoice::X509crl(Default::default());
+                        }
+                        let X509DataChoice::X509crl(x6) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
+                        if t != X509CRL {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        }
+                        d.simple("X509CRL", |d| d.read_bytes_into(u64::MAX, &mut *x6))?;
+                        t = d.read_event(S1)?;
+                    }
+                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
                 }
-                r0
-            };
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(X509DataType { choices: f_choices })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2657,12 +2619,12 @@ pub(crate) mod codec {
                     "between 1 and any number of items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x7) in l0.iter().enumerate() {
                 let _ = i0;
-                match x1 {
-                    X509DataChoice::X509IssuerSerial(x2) => {
+                match x7 {
+                    X509DataChoice::X509IssuerSerial(x8) => {
                         {
-                            let x = x2;
+                            let x = x8;
                             e.write_event(st, X509_ISSUER_SERIAL)?;
                             e.element("X509IssuerSerial", |e| {
                                 x509_issuer_serial_type::encode(e, x, 170)
@@ -2670,9 +2632,9 @@ pub(crate) mod codec {
                         }
                         st = S1;
                     }
-                    X509DataChoice::X509ski(x2) => {
+                    X509DataChoice::X509ski(x8) => {
                         {
-                            let x = x2;
+                            let x = x8;
                             e.write_event(st, X509SKI)?;
                             e.simple("X509SKI", |e| {
                                 e.write_bytes(x, u64::MAX)?;
@@ -2681,9 +2643,9 @@ pub(crate) mod codec {
                         }
                         st = S1;
                     }
-                    X509DataChoice::X509SubjectName(x2) => {
+                    X509DataChoice::X509SubjectName(x8) => {
                         {
-                            let x = x2;
+                            let x = x8;
                             e.write_event(st, X509_SUBJECT_NAME)?;
                             e.simple("X509SubjectName", |e| {
                                 e.write_string(x, u64::MAX)?;
@@ -2692,9 +2654,9 @@ pub(crate) mod codec {
                         }
                         st = S1;
                     }
-                    X509DataChoice::X509Certificate(x2) => {
+                    X509DataChoice::X509Certificate(x8) => {
                         {
-                            let x = x2;
+                            let x = x8;
                             e.write_event(st, X509_CERTIFICATE)?;
                             e.simple("X509Certificate", |e| {
                                 e.write_bytes(x, u64::MAX)?;
@@ -2703,9 +2665,9 @@ pub(crate) mod codec {
                         }
                         st = S1;
                     }
-                    X509DataChoice::X509crl(x2) => {
+                    X509DataChoice::X509crl(x8) => {
                         {
-                            let x = x2;
+                            let x = x8;
                             e.write_event(st, X509CRL)?;
                             e.simple("X509CRL", |e| {
                                 e.write_bytes(x, u64::MAX)?;
@@ -2731,34 +2693,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[X509_SERIAL_NUMBER];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<X509IssuerSerialType, DecodeError> {
+            out: &mut X509IssuerSerialType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_x509_issuer_name = {
-                if t != X509_ISSUER_NAME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("X509IssuerName", |d| d.read_string(u64::MAX, 171))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_x509_serial_number = {
-                if t != X509_SERIAL_NUMBER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("X509SerialNumber", |d| d.read_integer())?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != X509_ISSUER_NAME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("X509IssuerName", |d| {
+                d.read_string_into(u64::MAX, 171, &mut out.x509_issuer_name)
+            })?;
+            t = d.read_event(S1)?;
+            if t != X509_SERIAL_NUMBER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.x509_serial_number = d.simple("X509SerialNumber", |d| d.read_integer())?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(X509IssuerSerialType {
-                x509_issuer_name: f_x509_issuer_name,
-                x509_serial_number: f_x509_serial_number,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(

@@ -79,3 +79,35 @@ fn corpus_roundtrips_bit_exactly() {
 fn to_hex(b: &[u8]) -> String {
     exi::Bytes::from(b).to_hex()
 }
+
+/// `decode_into` and `encode_into` reuse the caller's document and buffer: decoding every message
+/// of the corpus, one after the other, into the same document (of whatever schema and root it
+/// held last) gives what `decode` gives, so nothing of an earlier message survives, and
+/// `encode_into` writes what `encode` writes.
+#[test]
+fn decoding_into_a_used_document_leaves_nothing_of_the_previous_message() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/v2g/messages.jsonl"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let entries: Vec<(Schema, Vec<u8>)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let e: Entry = serde_json::from_str(l).unwrap();
+            (e.schema.parse().unwrap(), hex(&e.exi))
+        })
+        .collect();
+    // Forwards, then backwards, so that each message follows a different one each time.
+    let order = (0..entries.len()).chain((0..entries.len()).rev());
+    let mut doc = decode(Schema::Handshake, &hex("80400040")).unwrap();
+    let mut out = Vec::new();
+    for i in order {
+        let (schema, input) = &entries[i];
+        v2g_messages::decode_into(*schema, input, &mut doc).unwrap();
+        assert_eq!(doc, decode(*schema, input).unwrap(), "message {i}");
+        v2g_messages::encode_into(&doc, &mut out).unwrap();
+        assert_eq!(out, encode(&doc).unwrap(), "message {i}");
+    }
+}

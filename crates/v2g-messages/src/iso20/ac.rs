@@ -1414,155 +1414,494 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(6)?;
-    Ok(match code {
+    let mut result = Ok(match code {
+        0 => Document::AcCpdReqEnergyTransferMode(Default::default()),
+        1 => Document::AcCpdResEnergyTransferMode(Default::default()),
+        2 => Document::AcChargeLoopReq(Default::default()),
+        3 => Document::AcChargeLoopRes(Default::default()),
+        4 => Document::AcChargeParameterDiscoveryReq(Default::default()),
+        5 => Document::AcChargeParameterDiscoveryRes(Default::default()),
+        6 => Document::BptAcCpdReqEnergyTransferMode(Default::default()),
+        7 => Document::BptAcCpdResEnergyTransferMode(Default::default()),
+        8 => Document::BptDynamicAcClReqControlMode(Default::default()),
+        9 => Document::BptDynamicAcClResControlMode(Default::default()),
+        10 => Document::BptScheduledAcClReqControlMode(Default::default()),
+        11 => Document::BptScheduledAcClResControlMode(Default::default()),
+        12 => Document::ClReqControlMode(Default::default()),
+        13 => Document::ClResControlMode(Default::default()),
+        14 => Document::CanonicalizationMethod(Default::default()),
+        15 => Document::DsaKeyValue(Default::default()),
+        16 => Document::DigestMethod(Default::default()),
+        17 => Document::DigestValue(Default::default()),
+        18 => Document::DynamicAcClReqControlMode(Default::default()),
+        19 => Document::DynamicAcClResControlMode(Default::default()),
+        20 => Document::KeyInfo(Default::default()),
+        21 => Document::KeyName(Default::default()),
+        22 => Document::KeyValue(Default::default()),
+        23 => Document::Manifest(Default::default()),
+        24 => Document::MgmtData(Default::default()),
+        25 => Document::Object(Default::default()),
+        26 => Document::PgpData(Default::default()),
+        27 => Document::RsaKeyValue(Default::default()),
+        28 => Document::Reference(Default::default()),
+        29 => Document::RetrievalMethod(Default::default()),
+        30 => Document::SpkiData(Default::default()),
+        31 => Document::ScheduledAcClReqControlMode(Default::default()),
+        32 => Document::ScheduledAcClResControlMode(Default::default()),
+        33 => Document::Signature(Default::default()),
+        34 => Document::SignatureMethod(Default::default()),
+        35 => Document::SignatureProperties(Default::default()),
+        36 => Document::SignatureProperty(Default::default()),
+        37 => Document::SignatureValue(Default::default()),
+        38 => Document::SignedInfo(Default::default()),
+        39 => Document::Transform(Default::default()),
+        40 => Document::Transforms(Default::default()),
+        41 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::AcCpdReqEnergyTransferMode(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-20 AC EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(6)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
         0 => {
-            Document::AcCpdReqEnergyTransferMode(d.element("AC_CPDReqEnergyTransferMode", |d| {
-                codec::ac_cpd_req_energy_transfer_mode_type::decode(d, 757)
-            })?)
+            if !matches!(doc, Document::AcCpdReqEnergyTransferMode(_)) {
+                *doc = Document::AcCpdReqEnergyTransferMode(Default::default());
+            }
+            if let Document::AcCpdReqEnergyTransferMode(v) = doc {
+                d.element("AC_CPDReqEnergyTransferMode", |d| {
+                    codec::ac_cpd_req_energy_transfer_mode_type::decode(d, 757, &mut *v)
+                })?;
+            }
         }
         1 => {
-            Document::AcCpdResEnergyTransferMode(d.element("AC_CPDResEnergyTransferMode", |d| {
-                codec::ac_cpd_res_energy_transfer_mode_type::decode(d, 770)
-            })?)
+            if !matches!(doc, Document::AcCpdResEnergyTransferMode(_)) {
+                *doc = Document::AcCpdResEnergyTransferMode(Default::default());
+            }
+            if let Document::AcCpdResEnergyTransferMode(v) = doc {
+                d.element("AC_CPDResEnergyTransferMode", |d| {
+                    codec::ac_cpd_res_energy_transfer_mode_type::decode(d, 770, &mut *v)
+                })?;
+            }
         }
-        2 => Document::AcChargeLoopReq(d.element("AC_ChargeLoopReq", |d| {
-            codec::ac_charge_loop_req_type::decode(d, 789)
-        })?),
-        3 => Document::AcChargeLoopRes(d.element("AC_ChargeLoopRes", |d| {
-            codec::ac_charge_loop_res_type::decode(d, 801)
-        })?),
-        4 => Document::AcChargeParameterDiscoveryReq(
-            d.element("AC_ChargeParameterDiscoveryReq", |d| {
-                codec::ac_charge_parameter_discovery_req_type::decode(d, 803)
-            })?,
-        ),
-        5 => Document::AcChargeParameterDiscoveryRes(
-            d.element("AC_ChargeParameterDiscoveryRes", |d| {
-                codec::ac_charge_parameter_discovery_res_type::decode(d, 811)
-            })?,
-        ),
-        6 => Document::BptAcCpdReqEnergyTransferMode(
-            d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
-                codec::bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802)
-            })?,
-        ),
-        7 => Document::BptAcCpdResEnergyTransferMode(
-            d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
-                codec::bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804)
-            })?,
-        ),
-        8 => Document::BptDynamicAcClReqControlMode(
-            d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
-                codec::bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771)
-            })?,
-        ),
-        9 => Document::BptDynamicAcClResControlMode(
-            d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
-                codec::bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791)
-            })?,
-        ),
-        10 => Document::BptScheduledAcClReqControlMode(
-            d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
-                codec::bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786)
-            })?,
-        ),
-        11 => Document::BptScheduledAcClResControlMode(
-            d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
-                codec::bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798)
-            })?,
-        ),
-        12 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
-            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
-        })?),
-        13 => Document::ClResControlMode(d.element("CLResControlMode", |d| {
-            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
-        })?),
-        14 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
-        15 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        16 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        17 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
+        2 => {
+            if !matches!(doc, Document::AcChargeLoopReq(_)) {
+                *doc = Document::AcChargeLoopReq(Default::default());
+            }
+            if let Document::AcChargeLoopReq(v) = doc {
+                d.element("AC_ChargeLoopReq", |d| {
+                    codec::ac_charge_loop_req_type::decode(d, 789, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::AcChargeLoopRes(_)) {
+                *doc = Document::AcChargeLoopRes(Default::default());
+            }
+            if let Document::AcChargeLoopRes(v) = doc {
+                d.element("AC_ChargeLoopRes", |d| {
+                    codec::ac_charge_loop_res_type::decode(d, 801, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::AcChargeParameterDiscoveryReq(_)) {
+                *doc = Document::AcChargeParameterDiscoveryReq(Default::default());
+            }
+            if let Document::AcChargeParameterDiscoveryReq(v) = doc {
+                d.element("AC_ChargeParameterDiscoveryReq", |d| {
+                    codec::ac_charge_parameter_discovery_req_type::decode(d, 803, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::AcChargeParameterDiscoveryRes(_)) {
+                *doc = Document::AcChargeParameterDiscoveryRes(Default::default());
+            }
+            if let Document::AcChargeParameterDiscoveryRes(v) = doc {
+                d.element("AC_ChargeParameterDiscoveryRes", |d| {
+                    codec::ac_charge_parameter_discovery_res_type::decode(d, 811, &mut *v)
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::BptAcCpdReqEnergyTransferMode(_)) {
+                *doc = Document::BptAcCpdReqEnergyTransferMode(Default::default());
+            }
+            if let Document::BptAcCpdReqEnergyTransferMode(v) = doc {
+                d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
+                    codec::bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802, &mut *v)
+                })?;
+            }
+        }
+        7 => {
+            if !matches!(doc, Document::BptAcCpdResEnergyTransferMode(_)) {
+                *doc = Document::BptAcCpdResEnergyTransferMode(Default::default());
+            }
+            if let Document::BptAcCpdResEnergyTransferMode(v) = doc {
+                d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
+                    codec::bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804, &mut *v)
+                })?;
+            }
+        }
+        8 => {
+            if !matches!(doc, Document::BptDynamicAcClReqControlMode(_)) {
+                *doc = Document::BptDynamicAcClReqControlMode(Default::default());
+            }
+            if let Document::BptDynamicAcClReqControlMode(v) = doc {
+                d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
+                    codec::bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771, &mut *v)
+                })?;
+            }
+        }
+        9 => {
+            if !matches!(doc, Document::BptDynamicAcClResControlMode(_)) {
+                *doc = Document::BptDynamicAcClResControlMode(Default::default());
+            }
+            if let Document::BptDynamicAcClResControlMode(v) = doc {
+                d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
+                    codec::bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791, &mut *v)
+                })?;
+            }
+        }
+        10 => {
+            if !matches!(doc, Document::BptScheduledAcClReqControlMode(_)) {
+                *doc = Document::BptScheduledAcClReqControlMode(Default::default());
+            }
+            if let Document::BptScheduledAcClReqControlMode(v) = doc {
+                d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
+                    codec::bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786, &mut *v)
+                })?;
+            }
+        }
+        11 => {
+            if !matches!(doc, Document::BptScheduledAcClResControlMode(_)) {
+                *doc = Document::BptScheduledAcClResControlMode(Default::default());
+            }
+            if let Document::BptScheduledAcClResControlMode(v) = doc {
+                d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
+                    codec::bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::ClReqControlMode(_)) {
+                *doc = Document::ClReqControlMode(Default::default());
+            }
+            if let Document::ClReqControlMode(v) = doc {
+                d.element("CLReqControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                        d, 483, &mut *v,
+                    )
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::ClResControlMode(_)) {
+                *doc = Document::ClResControlMode(Default::default());
+            }
+            if let Document::ClResControlMode(v) = doc {
+                d.element("CLResControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                        d, 484, &mut *v,
+                    )
+                })?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
         18 => {
-            Document::DynamicAcClReqControlMode(d.element("Dynamic_AC_CLReqControlMode", |d| {
-                codec::dynamic_ac_cl_req_control_mode_type::decode(d, 787)
-            })?)
+            if !matches!(doc, Document::DynamicAcClReqControlMode(_)) {
+                *doc = Document::DynamicAcClReqControlMode(Default::default());
+            }
+            if let Document::DynamicAcClReqControlMode(v) = doc {
+                d.element("Dynamic_AC_CLReqControlMode", |d| {
+                    codec::dynamic_ac_cl_req_control_mode_type::decode(d, 787, &mut *v)
+                })?;
+            }
         }
         19 => {
-            Document::DynamicAcClResControlMode(d.element("Dynamic_AC_CLResControlMode", |d| {
-                codec::dynamic_ac_cl_res_control_mode_type::decode(d, 799)
-            })?)
+            if !matches!(doc, Document::DynamicAcClResControlMode(_)) {
+                *doc = Document::DynamicAcClResControlMode(Default::default());
+            }
+            if let Document::DynamicAcClResControlMode(v) = doc {
+                d.element("Dynamic_AC_CLResControlMode", |d| {
+                    codec::dynamic_ac_cl_res_control_mode_type::decode(d, 799, &mut *v)
+                })?;
+            }
         }
-        20 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        21 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        22 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        23 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        24 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        25 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        26 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        27 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        28 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        29 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        30 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        31 => Document::ScheduledAcClReqControlMode(
-            d.element("Scheduled_AC_CLReqControlMode", |d| {
-                codec::scheduled_ac_cl_req_control_mode_type::decode(d, 788)
-            })?,
-        ),
-        32 => Document::ScheduledAcClResControlMode(
-            d.element("Scheduled_AC_CLResControlMode", |d| {
-                codec::scheduled_ac_cl_res_control_mode_type::decode(d, 800)
-            })?,
-        ),
-        33 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        34 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        35 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        36 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        37 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        38 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        39 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        40 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
-        41 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        20 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        21 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::ScheduledAcClReqControlMode(_)) {
+                *doc = Document::ScheduledAcClReqControlMode(Default::default());
+            }
+            if let Document::ScheduledAcClReqControlMode(v) = doc {
+                d.element("Scheduled_AC_CLReqControlMode", |d| {
+                    codec::scheduled_ac_cl_req_control_mode_type::decode(d, 788, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::ScheduledAcClResControlMode(_)) {
+                *doc = Document::ScheduledAcClResControlMode(Default::default());
+            }
+            if let Document::ScheduledAcClResControlMode(v) = doc {
+                d.element("Scheduled_AC_CLResControlMode", |d| {
+                    codec::scheduled_ac_cl_res_control_mode_type::decode(d, 800, &mut *v)
+                })?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        34 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        35 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        38 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        39 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        40 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
+        41 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         42 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -1570,7 +1909,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 43,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-20 AC document (without the V2GTP header).
@@ -1578,7 +1918,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-20 AC document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::AcCpdReqEnergyTransferMode(v) => {
             e.write_nbit(0, 6);
@@ -1836,7 +2187,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl AcCpdReqEnergyTransferMode {
@@ -1991,92 +2343,137 @@ pub(crate) mod codec {
         ];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcChargeLoopReqType, DecodeError> {
+            out: &mut AcChargeLoopReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, DISPLAY_PARAMETERS) {
+                let x1 = out.display_parameters.get_or_insert_with(Default::default);
+                if t != DISPLAY_PARAMETERS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("DisplayParameters", |d| {
+                    crate::iso20::common_types::codec::display_parameters_type::decode(
+                        d, 719, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_display_parameters = if matches!(t, DISPLAY_PARAMETERS) {
-                Some({
-                    if t != DISPLAY_PARAMETERS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_meter_info_requested = {
-                if t != METER_INFO_REQUESTED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                out.display_parameters = None;
+            }
+            if t != METER_INFO_REQUESTED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.meter_info_requested = d.simple("MeterInfoRequested", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
+            match t {
+                BPT_DYNAMIC_AC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::BptDynamicAcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::BptDynamicAcClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::BptDynamicAcClReqControlMode(x2) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
+                        bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771, &mut *x2)
+                    })?;
                 }
-                let v = d.simple("MeterInfoRequested", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_cl_req_control_mode = {
-                let v = match t {
-                    BPT_DYNAMIC_AC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::BptDynamicAcClReqControlMode(
-                            d.element("BPT_Dynamic_AC_CLReqControlMode", |d| {
-                                bpt_dynamic_ac_cl_req_control_mode_type::decode(d, 771)
-                            })?,
+                BPT_SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::BptScheduledAcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::BptScheduledAcClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::BptScheduledAcClReqControlMode(x3) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
+                        bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786, &mut *x3)
+                    })?;
+                }
+                CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::ClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::ClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::ClReqControlMode(x4) = &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("CLReqControlMode", |d| {
+                        crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                            d, 483, &mut *x4,
                         )
+                    })?;
+                }
+                DYNAMIC_AC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::DynamicAcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::DynamicAcClReqControlMode(Default::default());
                     }
-                    BPT_SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::BptScheduledAcClReqControlMode(
-                            d.element("BPT_Scheduled_AC_CLReqControlMode", |d| {
-                                bpt_scheduled_ac_cl_req_control_mode_type::decode(d, 786)
-                            })?,
-                        )
+                    let ClReqControlMode::DynamicAcClReqControlMode(x5) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Dynamic_AC_CLReqControlMode", |d| {
+                        dynamic_ac_cl_req_control_mode_type::decode(d, 787, &mut *x5)
+                    })?;
+                }
+                SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::ScheduledAcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::ScheduledAcClReqControlMode(Default::default());
                     }
-                    CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::ClReqControlMode(d.element("CLReqControlMode", |d| {
-                            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
-                                d, 483,
-                            )
-                        })?)
-                    }
-                    DYNAMIC_AC_CL_REQ_CONTROL_MODE => ClReqControlMode::DynamicAcClReqControlMode(
-                        d.element("Dynamic_AC_CLReqControlMode", |d| {
-                            dynamic_ac_cl_req_control_mode_type::decode(d, 787)
-                        })?,
-                    ),
-                    SCHEDULED_AC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::ScheduledAcClReqControlMode(
-                            d.element("Scheduled_AC_CLReqControlMode", |d| {
-                                scheduled_ac_cl_req_control_mode_type::decode(d, 788)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S4)?;
-                v
-            };
+                    let ClReqControlMode::ScheduledAcClReqControlMode(x6) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Scheduled_AC_CLReqControlMode", |d| {
+                        scheduled_ac_cl_req_control_mode_type::decode(d, 788, &mut *x6)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcChargeLoopReqType {
-                header: f_header,
-                display_parameters: f_display_parameters,
-                meter_info_requested: f_meter_info_requested,
-                cl_req_control_mode: f_cl_req_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2093,9 +2490,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.display_parameters {
+            if let Some(x7) = &v.display_parameters {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
@@ -2218,139 +2615,177 @@ pub(crate) mod codec {
         ];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcChargeLoopResType, DecodeError> {
+            out: &mut AcChargeLoopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_STATUS) {
+                let x1 = out.evse_status.get_or_insert_with(Default::default);
+                if t != EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("EVSEStatus", |d| {
+                    crate::iso20::common_types::codec::evse_status_type::decode(d, 733, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+                t = d.read_event(S3)?;
+            } else {
+                out.evse_status = None;
+            }
+            if matches!(t, METER_INFO) {
+                let x2 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
+                d.element("MeterInfo", |d| {
+                    crate::iso20::common_types::codec::meter_info_type::decode(d, 734, &mut *x2)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_status = if matches!(t, EVSE_STATUS) {
-                Some({
-                    if t != EVSE_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.meter_info = None;
+            }
+            if matches!(t, RECEIPT) {
+                let x3 = out.receipt.get_or_insert_with(Default::default);
+                if t != RECEIPT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Receipt", |d| {
+                    crate::iso20::common_types::codec::receipt_type::decode(d, 735, &mut *x3)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_receipt = if matches!(t, RECEIPT) {
-                Some({
-                    if t != RECEIPT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.receipt = None;
+            }
+            if matches!(t, EVSE_TARGET_FREQUENCY) {
+                let x4 = out
+                    .evse_target_frequency
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_FREQUENCY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetFrequency", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 790, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_target_frequency = if matches!(t, EVSE_TARGET_FREQUENCY) {
-                Some({
-                    if t != EVSE_TARGET_FREQUENCY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
+                out.evse_target_frequency = None;
+            }
+            match t {
+                BPT_DYNAMIC_AC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::BptDynamicAcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::BptDynamicAcClResControlMode(Default::default());
                     }
-                    let v = d.element("EVSETargetFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 790)
+                    let ClResControlMode::BptDynamicAcClResControlMode(x5) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
+                        bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791, &mut *x5)
                     })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_cl_res_control_mode = {
-                let v = match t {
-                    BPT_DYNAMIC_AC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::BptDynamicAcClResControlMode(
-                            d.element("BPT_Dynamic_AC_CLResControlMode", |d| {
-                                bpt_dynamic_ac_cl_res_control_mode_type::decode(d, 791)
-                            })?,
+                }
+                BPT_SCHEDULED_AC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::BptScheduledAcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::BptScheduledAcClResControlMode(Default::default());
+                    }
+                    let ClResControlMode::BptScheduledAcClResControlMode(x6) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
+                        bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798, &mut *x6)
+                    })?;
+                }
+                CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::ClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::ClResControlMode(Default::default());
+                    }
+                    let ClResControlMode::ClResControlMode(x7) = &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("CLResControlMode", |d| {
+                        crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                            d, 484, &mut *x7,
                         )
+                    })?;
+                }
+                DYNAMIC_AC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::DynamicAcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::DynamicAcClResControlMode(Default::default());
                     }
-                    BPT_SCHEDULED_AC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::BptScheduledAcClResControlMode(
-                            d.element("BPT_Scheduled_AC_CLResControlMode", |d| {
-                                bpt_scheduled_ac_cl_res_control_mode_type::decode(d, 798)
-                            })?,
-                        )
+                    let ClResControlMode::DynamicAcClResControlMode(x8) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Dynamic_AC_CLResControlMode", |d| {
+                        dynamic_ac_cl_res_control_mode_type::decode(d, 799, &mut *x8)
+                    })?;
+                }
+                SCHEDULED_AC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::ScheduledAcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::ScheduledAcClResControlMode(Default::default());
                     }
-                    CL_RES_CONTROL_MODE => {
-                        ClResControlMode::ClResControlMode(d.element("CLResControlMode", |d| {
-                            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
-                                d, 484,
-                            )
-                        })?)
-                    }
-                    DYNAMIC_AC_CL_RES_CONTROL_MODE => ClResControlMode::DynamicAcClResControlMode(
-                        d.element("Dynamic_AC_CLResControlMode", |d| {
-                            dynamic_ac_cl_res_control_mode_type::decode(d, 799)
-                        })?,
-                    ),
-                    SCHEDULED_AC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::ScheduledAcClResControlMode(
-                            d.element("Scheduled_AC_CLResControlMode", |d| {
-                                scheduled_ac_cl_res_control_mode_type::decode(d, 800)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S7)?;
-                v
-            };
+                    let ClResControlMode::ScheduledAcClResControlMode(x9) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Scheduled_AC_CLResControlMode", |d| {
+                        scheduled_ac_cl_res_control_mode_type::decode(d, 800, &mut *x9)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S7)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcChargeLoopResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-                meter_info: f_meter_info,
-                receipt: f_receipt,
-                evse_target_frequency: f_evse_target_frequency,
-                cl_res_control_mode: f_cl_res_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2376,9 +2811,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_status {
+            if let Some(x10) = &v.evse_status {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
                         crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
@@ -2386,9 +2821,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.meter_info {
+            if let Some(x11) = &v.meter_info {
                 {
-                    let x = x2;
+                    let x = x11;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
                         crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
@@ -2396,9 +2831,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.receipt {
+            if let Some(x12) = &v.receipt {
                 {
-                    let x = x3;
+                    let x = x12;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
                         crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
@@ -2406,9 +2841,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.evse_target_frequency {
+            if let Some(x13) = &v.evse_target_frequency {
                 {
-                    let x = x4;
+                    let x = x13;
                     e.write_event(st, EVSE_TARGET_FREQUENCY)?;
                     e.element("EVSETargetFrequency", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 790)
@@ -2470,49 +2905,70 @@ pub(crate) mod codec {
         ];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcChargeParameterDiscoveryReqType, DecodeError> {
+            out: &mut AcChargeParameterDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            match t {
+                AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.ac_cpd_req_energy_transfer_mode,
+                        AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(_)
+                    ) {
+                        out.ac_cpd_req_energy_transfer_mode =
+                            AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(
+                                Default::default(),
+                            );
+                    }
+                    let AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(x1) =
+                        &mut out.ac_cpd_req_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_CPDReqEnergyTransferMode", |d| {
+                        ac_cpd_req_energy_transfer_mode_type::decode(d, 757, &mut *x1)
+                    })?;
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ac_cpd_req_energy_transfer_mode = {
-                let v = match t {
-                    AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
-                        AcCpdReqEnergyTransferMode::AcCpdReqEnergyTransferMode(
-                            d.element("AC_CPDReqEnergyTransferMode", |d| {
-                                ac_cpd_req_energy_transfer_mode_type::decode(d, 757)
-                            })?,
-                        )
+                BPT_AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.ac_cpd_req_energy_transfer_mode,
+                        AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(_)
+                    ) {
+                        out.ac_cpd_req_energy_transfer_mode =
+                            AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    BPT_AC_CPD_REQ_ENERGY_TRANSFER_MODE => {
-                        AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(
-                            d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
-                                bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+                    let AcCpdReqEnergyTransferMode::BptAcCpdReqEnergyTransferMode(x2) =
+                        &mut out.ac_cpd_req_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_AC_CPDReqEnergyTransferMode", |d| {
+                        bpt_ac_cpd_req_energy_transfer_mode_type::decode(d, 802, &mut *x2)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcChargeParameterDiscoveryReqType {
-                header: f_header,
-                ac_cpd_req_energy_transfer_mode: f_ac_cpd_req_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2565,60 +3021,77 @@ pub(crate) mod codec {
         ];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcChargeParameterDiscoveryResType, DecodeError> {
+            out: &mut AcChargeParameterDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ac_cpd_res_energy_transfer_mode = {
-                let v = match t {
-                    AC_CPD_RES_ENERGY_TRANSFER_MODE => {
-                        AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(
-                            d.element("AC_CPDResEnergyTransferMode", |d| {
-                                ac_cpd_res_energy_transfer_mode_type::decode(d, 770)
-                            })?,
-                        )
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            match t {
+                AC_CPD_RES_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.ac_cpd_res_energy_transfer_mode,
+                        AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(_)
+                    ) {
+                        out.ac_cpd_res_energy_transfer_mode =
+                            AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    BPT_AC_CPD_RES_ENERGY_TRANSFER_MODE => {
-                        AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(
-                            d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
-                                bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804)
-                            })?,
-                        )
+                    let AcCpdResEnergyTransferMode::AcCpdResEnergyTransferMode(x1) =
+                        &mut out.ac_cpd_res_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("AC_CPDResEnergyTransferMode", |d| {
+                        ac_cpd_res_energy_transfer_mode_type::decode(d, 770, &mut *x1)
+                    })?;
+                }
+                BPT_AC_CPD_RES_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.ac_cpd_res_energy_transfer_mode,
+                        AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(_)
+                    ) {
+                        out.ac_cpd_res_energy_transfer_mode =
+                            AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S3)?;
-                v
-            };
+                    let AcCpdResEnergyTransferMode::BptAcCpdResEnergyTransferMode(x2) =
+                        &mut out.ac_cpd_res_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_AC_CPDResEnergyTransferMode", |d| {
+                        bpt_ac_cpd_res_energy_transfer_mode_type::decode(d, 804, &mut *x2)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcChargeParameterDiscoveryResType {
-                header: f_header,
-                response_code: f_response_code,
-                ac_cpd_res_energy_transfer_mode: f_ac_cpd_res_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2686,98 +3159,103 @@ pub(crate) mod codec {
         const S5: &[u8] = &[EV_MINIMUM_CHARGE_POWER_L3, EE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcCpdReqEnergyTransferModeType, DecodeError> {
+            out: &mut AcCpdReqEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    751,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x1 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x2 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    754,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x3 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x4 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S6)?;
+            } else {
+                out.ev_minimum_charge_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcCpdReqEnergyTransferModeType {
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2794,9 +3272,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x5) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -2804,9 +3282,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x6) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -2822,9 +3300,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x3) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x7) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -2832,9 +3310,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x8) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -2907,184 +3385,194 @@ pub(crate) mod codec {
         const S11: &[u8] = &[EVSE_PRESENT_ACTIVE_POWER_L3, EE];
         const S12: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcCpdResEnergyTransferModeType, DecodeError> {
+            out: &mut AcCpdResEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    758,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L2) {
+                let x1 = out
+                    .evse_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 758)
+                d.element("EVSEMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 759, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_maximum_charge_power_l2 = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_maximum_charge_power_l3 = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
+                out.evse_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L3) {
+                let x2 = out
+                    .evse_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
+                d.element("EVSEMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 760, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_minimum_charge_power_l2 = if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_minimum_charge_power_l3 = if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_nominal_frequency = {
-                if t != EVSE_NOMINAL_FREQUENCY {
+                out.evse_maximum_charge_power_l3 = None;
+            }
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    761,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L2) {
+                let x3 = out
+                    .evse_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSENominalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
+                d.element("EVSEMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 762, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_maximum_power_asymmetry = if matches!(t, MAXIMUM_POWER_ASYMMETRY) {
-                Some({
-                    if t != MAXIMUM_POWER_ASYMMETRY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MaximumPowerAsymmetry", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evse_power_ramp_limitation = if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
-                Some({
-                    if t != EVSE_POWER_RAMP_LIMITATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.evse_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L3) {
+                let x4 = out
+                    .evse_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 763, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.evse_minimum_charge_power_l3 = None;
+            }
+            if t != EVSE_NOMINAL_FREQUENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSENominalFrequency", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    764,
+                    &mut out.evse_nominal_frequency,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if matches!(t, MAXIMUM_POWER_ASYMMETRY) {
+                let x5 = out
+                    .maximum_power_asymmetry
+                    .get_or_insert_with(Default::default);
+                if t != MAXIMUM_POWER_ASYMMETRY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("MaximumPowerAsymmetry", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 765, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                out.maximum_power_asymmetry = None;
+            }
+            if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
+                let x6 = out
+                    .evse_power_ramp_limitation
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_POWER_RAMP_LIMITATION {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPowerRampLimitation", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 766, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.evse_power_ramp_limitation = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x7 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S11)?;
+            } else {
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.evse_present_active_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcCpdResEnergyTransferModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_maximum_charge_power_l2: f_evse_maximum_charge_power_l2,
-                evse_maximum_charge_power_l3: f_evse_maximum_charge_power_l3,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_minimum_charge_power_l2: f_evse_minimum_charge_power_l2,
-                evse_minimum_charge_power_l3: f_evse_minimum_charge_power_l3,
-                evse_nominal_frequency: f_evse_nominal_frequency,
-                maximum_power_asymmetry: f_maximum_power_asymmetry,
-                evse_power_ramp_limitation: f_evse_power_ramp_limitation,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3101,9 +3589,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.evse_maximum_charge_power_l2 {
+            if let Some(x10) = &v.evse_maximum_charge_power_l2 {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
@@ -3111,9 +3599,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.evse_maximum_charge_power_l3 {
+            if let Some(x11) = &v.evse_maximum_charge_power_l3 {
                 {
-                    let x = x2;
+                    let x = x11;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
@@ -3129,9 +3617,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x3) = &v.evse_minimum_charge_power_l2 {
+            if let Some(x12) = &v.evse_minimum_charge_power_l2 {
                 {
-                    let x = x3;
+                    let x = x12;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
@@ -3139,9 +3627,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.evse_minimum_charge_power_l3 {
+            if let Some(x13) = &v.evse_minimum_charge_power_l3 {
                 {
-                    let x = x4;
+                    let x = x13;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
@@ -3157,9 +3645,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x5) = &v.maximum_power_asymmetry {
+            if let Some(x14) = &v.maximum_power_asymmetry {
                 {
-                    let x = x5;
+                    let x = x14;
                     e.write_event(st, MAXIMUM_POWER_ASYMMETRY)?;
                     e.element("MaximumPowerAsymmetry", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
@@ -3167,9 +3655,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.evse_power_ramp_limitation {
+            if let Some(x15) = &v.evse_power_ramp_limitation {
                 {
-                    let x = x6;
+                    let x = x15;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
@@ -3177,9 +3665,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x7) = &v.evse_present_active_power {
+            if let Some(x16) = &v.evse_present_active_power {
                 {
-                    let x = x7;
+                    let x = x16;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -3187,9 +3675,9 @@ pub(crate) mod codec {
                 }
                 st = S10;
             }
-            if let Some(x8) = &v.evse_present_active_power_l2 {
+            if let Some(x17) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x8;
+                    let x = x17;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -3197,9 +3685,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x9) = &v.evse_present_active_power_l3 {
+            if let Some(x18) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x9;
+                    let x = x18;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
@@ -3258,180 +3746,189 @@ pub(crate) mod codec {
         const S11: &[u8] = &[EV_MINIMUM_DISCHARGE_POWER_L3, EE];
         const S12: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptAcCpdReqEnergyTransferModeType, DecodeError> {
+            out: &mut BptAcCpdReqEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    751,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x1 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x2 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_discharge_power = {
-                if t != EV_MAXIMUM_DISCHARGE_POWER {
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    754,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x3 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_ev_maximum_discharge_power_l2 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power_l3 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_discharge_power = {
-                if t != EV_MINIMUM_DISCHARGE_POWER {
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x4 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_minimum_discharge_power_l2 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power_l3 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.ev_minimum_charge_power_l3 = None;
+            }
+            if t != EV_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    778,
+                    &mut out.ev_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
+                let x5 = out
+                    .ev_maximum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 779, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
+                out.ev_maximum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
+                let x6 = out
+                    .ev_maximum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 780, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.ev_maximum_discharge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    781,
+                    &mut out.ev_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
+                let x7 = out
+                    .ev_minimum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 782, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S11)?;
+            } else {
+                out.ev_minimum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
+                let x8 = out
+                    .ev_minimum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 783, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.ev_minimum_discharge_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptAcCpdReqEnergyTransferModeType {
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_maximum_discharge_power_l2: f_ev_maximum_discharge_power_l2,
-                ev_maximum_discharge_power_l3: f_ev_maximum_discharge_power_l3,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_minimum_discharge_power_l2: f_ev_minimum_discharge_power_l2,
-                ev_minimum_discharge_power_l3: f_ev_minimum_discharge_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3448,9 +3945,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x9) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x1;
+                    let x = x9;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -3458,9 +3955,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x10) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x2;
+                    let x = x10;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -3476,9 +3973,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x3) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x11) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x3;
+                    let x = x11;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -3486,9 +3983,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x12) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x4;
+                    let x = x12;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -3504,9 +4001,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x5) = &v.ev_maximum_discharge_power_l2 {
+            if let Some(x13) = &v.ev_maximum_discharge_power_l2 {
                 {
-                    let x = x5;
+                    let x = x13;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
@@ -3514,9 +4011,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.ev_maximum_discharge_power_l3 {
+            if let Some(x14) = &v.ev_maximum_discharge_power_l3 {
                 {
-                    let x = x6;
+                    let x = x14;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
@@ -3532,9 +4029,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S10;
-            if let Some(x7) = &v.ev_minimum_discharge_power_l2 {
+            if let Some(x15) = &v.ev_minimum_discharge_power_l2 {
                 {
-                    let x = x7;
+                    let x = x15;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
@@ -3542,9 +4039,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x8) = &v.ev_minimum_discharge_power_l3 {
+            if let Some(x16) = &v.ev_minimum_discharge_power_l3 {
                 {
-                    let x = x8;
+                    let x = x16;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
@@ -3640,270 +4137,280 @@ pub(crate) mod codec {
         const S17: &[u8] = &[EVSE_MINIMUM_DISCHARGE_POWER_L3, EE];
         const S18: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptAcCpdResEnergyTransferModeType, DecodeError> {
+            out: &mut BptAcCpdResEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    758,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L2) {
+                let x1 = out
+                    .evse_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 758)
+                d.element("EVSEMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 759, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_maximum_charge_power_l2 = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 759)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_maximum_charge_power_l3 = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 760)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
+                out.evse_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER_L3) {
+                let x2 = out
+                    .evse_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 761)
+                d.element("EVSEMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 760, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_minimum_charge_power_l2 = if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 762)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_minimum_charge_power_l3 = if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 763)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_nominal_frequency = {
-                if t != EVSE_NOMINAL_FREQUENCY {
+                out.evse_maximum_charge_power_l3 = None;
+            }
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    761,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L2) {
+                let x3 = out
+                    .evse_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSENominalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 764)
+                d.element("EVSEMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 762, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_maximum_power_asymmetry = if matches!(t, MAXIMUM_POWER_ASYMMETRY) {
-                Some({
-                    if t != MAXIMUM_POWER_ASYMMETRY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MaximumPowerAsymmetry", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 765)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evse_power_ramp_limitation = if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
-                Some({
-                    if t != EVSE_POWER_RAMP_LIMITATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 766)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_maximum_discharge_power = {
-                if t != EVSE_MAXIMUM_DISCHARGE_POWER {
+                out.evse_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER_L3) {
+                let x4 = out
+                    .evse_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 805)
+                d.element("EVSEMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 763, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S13)?;
-                v
-            };
-            let f_evse_maximum_discharge_power_l2 = if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER_L2)
-            {
-                Some({
-                    if t != EVSE_MAXIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 806)
-                    })?;
-                    t = d.read_event(S14)?;
-                    v
-                })
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_maximum_discharge_power_l3 = if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER_L3)
-            {
-                Some({
-                    if t != EVSE_MAXIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 807)
-                    })?;
-                    t = d.read_event(S15)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_minimum_discharge_power = {
-                if t != EVSE_MINIMUM_DISCHARGE_POWER {
+                out.evse_minimum_charge_power_l3 = None;
+            }
+            if t != EVSE_NOMINAL_FREQUENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSENominalFrequency", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    764,
+                    &mut out.evse_nominal_frequency,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if matches!(t, MAXIMUM_POWER_ASYMMETRY) {
+                let x5 = out
+                    .maximum_power_asymmetry
+                    .get_or_insert_with(Default::default);
+                if t != MAXIMUM_POWER_ASYMMETRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 808)
+                d.element("MaximumPowerAsymmetry", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 765, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S16)?;
-                v
-            };
-            let f_evse_minimum_discharge_power_l2 = if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER_L2)
-            {
-                Some({
-                    if t != EVSE_MINIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 809)
-                    })?;
-                    t = d.read_event(S17)?;
-                    v
-                })
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_minimum_discharge_power_l3 = if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER_L3)
-            {
-                Some({
-                    if t != EVSE_MINIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 810)
-                    })?;
-                    t = d.read_event(S18)?;
-                    v
-                })
+                out.maximum_power_asymmetry = None;
+            }
+            if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
+                let x6 = out
+                    .evse_power_ramp_limitation
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_POWER_RAMP_LIMITATION {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPowerRampLimitation", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 766, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
+                out.evse_power_ramp_limitation = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x7 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S10)?;
+            } else {
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S11)?;
+            } else {
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.evse_present_active_power_l3 = None;
+            }
+            if t != EVSE_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    805,
+                    &mut out.evse_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S13)?;
+            if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER_L2) {
+                let x10 = out
+                    .evse_maximum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 806, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S14)?;
+            } else {
+                out.evse_maximum_discharge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER_L3) {
+                let x11 = out
+                    .evse_maximum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 807, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S15)?;
+            } else {
+                out.evse_maximum_discharge_power_l3 = None;
+            }
+            if t != EVSE_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    808,
+                    &mut out.evse_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S16)?;
+            if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER_L2) {
+                let x12 = out
+                    .evse_minimum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 809, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S17)?;
+            } else {
+                out.evse_minimum_discharge_power_l2 = None;
+            }
+            if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER_L3) {
+                let x13 = out
+                    .evse_minimum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 810, &mut *x13,
+                    )
+                })?;
+                t = d.read_event(S18)?;
+            } else {
+                out.evse_minimum_discharge_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptAcCpdResEnergyTransferModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_maximum_charge_power_l2: f_evse_maximum_charge_power_l2,
-                evse_maximum_charge_power_l3: f_evse_maximum_charge_power_l3,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_minimum_charge_power_l2: f_evse_minimum_charge_power_l2,
-                evse_minimum_charge_power_l3: f_evse_minimum_charge_power_l3,
-                evse_nominal_frequency: f_evse_nominal_frequency,
-                maximum_power_asymmetry: f_maximum_power_asymmetry,
-                evse_power_ramp_limitation: f_evse_power_ramp_limitation,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-                evse_maximum_discharge_power: f_evse_maximum_discharge_power,
-                evse_maximum_discharge_power_l2: f_evse_maximum_discharge_power_l2,
-                evse_maximum_discharge_power_l3: f_evse_maximum_discharge_power_l3,
-                evse_minimum_discharge_power: f_evse_minimum_discharge_power,
-                evse_minimum_discharge_power_l2: f_evse_minimum_discharge_power_l2,
-                evse_minimum_discharge_power_l3: f_evse_minimum_discharge_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3920,9 +4427,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.evse_maximum_charge_power_l2 {
+            if let Some(x14) = &v.evse_maximum_charge_power_l2 {
                 {
-                    let x = x1;
+                    let x = x14;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 759)
@@ -3930,9 +4437,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.evse_maximum_charge_power_l3 {
+            if let Some(x15) = &v.evse_maximum_charge_power_l3 {
                 {
-                    let x = x2;
+                    let x = x15;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 760)
@@ -3948,9 +4455,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x3) = &v.evse_minimum_charge_power_l2 {
+            if let Some(x16) = &v.evse_minimum_charge_power_l2 {
                 {
-                    let x = x3;
+                    let x = x16;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVSEMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 762)
@@ -3958,9 +4465,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.evse_minimum_charge_power_l3 {
+            if let Some(x17) = &v.evse_minimum_charge_power_l3 {
                 {
-                    let x = x4;
+                    let x = x17;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVSEMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 763)
@@ -3976,9 +4483,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x5) = &v.maximum_power_asymmetry {
+            if let Some(x18) = &v.maximum_power_asymmetry {
                 {
-                    let x = x5;
+                    let x = x18;
                     e.write_event(st, MAXIMUM_POWER_ASYMMETRY)?;
                     e.element("MaximumPowerAsymmetry", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 765)
@@ -3986,9 +4493,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x6) = &v.evse_power_ramp_limitation {
+            if let Some(x19) = &v.evse_power_ramp_limitation {
                 {
-                    let x = x6;
+                    let x = x19;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 766)
@@ -3996,9 +4503,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x7) = &v.evse_present_active_power {
+            if let Some(x20) = &v.evse_present_active_power {
                 {
-                    let x = x7;
+                    let x = x20;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -4006,9 +4513,9 @@ pub(crate) mod codec {
                 }
                 st = S10;
             }
-            if let Some(x8) = &v.evse_present_active_power_l2 {
+            if let Some(x21) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x8;
+                    let x = x21;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -4016,9 +4523,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x9) = &v.evse_present_active_power_l3 {
+            if let Some(x22) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x9;
+                    let x = x22;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
@@ -4034,9 +4541,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S13;
-            if let Some(x10) = &v.evse_maximum_discharge_power_l2 {
+            if let Some(x23) = &v.evse_maximum_discharge_power_l2 {
                 {
-                    let x = x10;
+                    let x = x23;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVSEMaximumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 806)
@@ -4044,9 +4551,9 @@ pub(crate) mod codec {
                 }
                 st = S14;
             }
-            if let Some(x11) = &v.evse_maximum_discharge_power_l3 {
+            if let Some(x24) = &v.evse_maximum_discharge_power_l3 {
                 {
-                    let x = x11;
+                    let x = x24;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVSEMaximumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 807)
@@ -4062,9 +4569,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S16;
-            if let Some(x12) = &v.evse_minimum_discharge_power_l2 {
+            if let Some(x25) = &v.evse_minimum_discharge_power_l2 {
                 {
-                    let x = x12;
+                    let x = x25;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVSEMinimumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 809)
@@ -4072,9 +4579,9 @@ pub(crate) mod codec {
                 }
                 st = S17;
             }
-            if let Some(x13) = &v.evse_minimum_discharge_power_l3 {
+            if let Some(x26) = &v.evse_minimum_discharge_power_l3 {
                 {
-                    let x = x13;
+                    let x = x26;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVSEMinimumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 810)
@@ -4176,338 +4683,350 @@ pub(crate) mod codec {
         const S23: &[u8] = &[EV_MINIMUM_V2X_ENERGY_REQUEST, EE];
         const S24: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDynamicAcClReqControlModeType, DecodeError> {
+            out: &mut BptDynamicAcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_energy_request = {
-                if t != EV_TARGET_ENERGY_REQUEST {
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_energy_request = {
-                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
+            } else {
+                out.departure_time = None;
+            }
+            if t != EV_TARGET_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    700,
+                    &mut out.ev_target_energy_request,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    701,
+                    &mut out.ev_maximum_energy_request,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    702,
+                    &mut out.ev_minimum_energy_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    751,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x2 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_energy_request = {
-                if t != EV_MINIMUM_ENERGY_REQUEST {
+                t = d.read_event(S6)?;
+            } else {
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x3 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+                t = d.read_event(S7)?;
+            } else {
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    754,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x4 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x5 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_active_power = {
-                if t != EV_PRESENT_ACTIVE_POWER {
+                out.ev_minimum_charge_power_l3 = None;
+            }
+            if t != EV_PRESENT_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    772,
+                    &mut out.ev_present_active_power,
+                )
+            })?;
+            t = d.read_event(S11)?;
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
+                let x6 = out
+                    .ev_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
+                d.element("EVPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 773, &mut *x6,
+                    )
                 })?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_ev_present_active_power_l2 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                t = d.read_event(S12)?;
             } else {
-                None
-            };
-            let f_ev_present_active_power_l3 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_reactive_power = {
-                if t != EV_PRESENT_REACTIVE_POWER {
+                out.ev_present_active_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
+                let x7 = out
+                    .ev_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentReactivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                d.element("EVPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 774, &mut *x7,
+                    )
                 })?;
-                t = d.read_event(S14)?;
-                v
-            };
-            let f_ev_present_reactive_power_l2 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
-                    })?;
-                    t = d.read_event(S15)?;
-                    v
-                })
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l3 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
-                    })?;
-                    t = d.read_event(S16)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_discharge_power = {
-                if t != EV_MAXIMUM_DISCHARGE_POWER {
+                out.ev_present_active_power_l3 = None;
+            }
+            if t != EV_PRESENT_REACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentReactivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    775,
+                    &mut out.ev_present_reactive_power,
+                )
+            })?;
+            t = d.read_event(S14)?;
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
+                let x8 = out
+                    .ev_present_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
+                d.element("EVPresentReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 776, &mut *x8,
+                    )
                 })?;
-                t = d.read_event(S17)?;
-                v
-            };
-            let f_ev_maximum_discharge_power_l2 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
-                    })?;
-                    t = d.read_event(S18)?;
-                    v
-                })
+                t = d.read_event(S15)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power_l3 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
-                    })?;
-                    t = d.read_event(S19)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_discharge_power = {
-                if t != EV_MINIMUM_DISCHARGE_POWER {
+                out.ev_present_reactive_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
+                let x9 = out
+                    .ev_present_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
+                d.element("EVPresentReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 777, &mut *x9,
+                    )
                 })?;
-                t = d.read_event(S20)?;
-                v
-            };
-            let f_ev_minimum_discharge_power_l2 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
-                    })?;
-                    t = d.read_event(S21)?;
-                    v
-                })
+                t = d.read_event(S16)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power_l3 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
-                    })?;
-                    t = d.read_event(S22)?;
-                    v
-                })
+                out.ev_present_reactive_power_l3 = None;
+            }
+            if t != EV_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    778,
+                    &mut out.ev_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S17)?;
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
+                let x10 = out
+                    .ev_maximum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 779, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S18)?;
             } else {
-                None
-            };
-            let f_ev_maximum_v2x_energy_request = if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 784)
-                    })?;
-                    t = d.read_event(S23)?;
-                    v
-                })
+                out.ev_maximum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
+                let x11 = out
+                    .ev_maximum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 780, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S19)?;
             } else {
-                None
-            };
-            let f_ev_minimum_v2x_energy_request = if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 785)
-                    })?;
-                    t = d.read_event(S24)?;
-                    v
-                })
+                out.ev_maximum_discharge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    781,
+                    &mut out.ev_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S20)?;
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
+                let x12 = out
+                    .ev_minimum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 782, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S21)?;
             } else {
-                None
-            };
+                out.ev_minimum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
+                let x13 = out
+                    .ev_minimum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 783, &mut *x13,
+                    )
+                })?;
+                t = d.read_event(S22)?;
+            } else {
+                out.ev_minimum_discharge_power_l3 = None;
+            }
+            if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
+                let x14 = out
+                    .ev_maximum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 784, &mut *x14,
+                    )
+                })?;
+                t = d.read_event(S23)?;
+            } else {
+                out.ev_maximum_v2x_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
+                let x15 = out
+                    .ev_minimum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 785, &mut *x15,
+                    )
+                })?;
+                t = d.read_event(S24)?;
+            } else {
+                out.ev_minimum_v2x_energy_request = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDynamicAcClReqControlModeType {
-                departure_time: f_departure_time,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-                ev_present_active_power: f_ev_present_active_power,
-                ev_present_active_power_l2: f_ev_present_active_power_l2,
-                ev_present_active_power_l3: f_ev_present_active_power_l3,
-                ev_present_reactive_power: f_ev_present_reactive_power,
-                ev_present_reactive_power_l2: f_ev_present_reactive_power_l2,
-                ev_present_reactive_power_l3: f_ev_present_reactive_power_l3,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_maximum_discharge_power_l2: f_ev_maximum_discharge_power_l2,
-                ev_maximum_discharge_power_l3: f_ev_maximum_discharge_power_l3,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_minimum_discharge_power_l2: f_ev_minimum_discharge_power_l2,
-                ev_minimum_discharge_power_l3: f_ev_minimum_discharge_power_l3,
-                ev_maximum_v2x_energy_request: f_ev_maximum_v2x_energy_request,
-                ev_minimum_v2x_energy_request: f_ev_minimum_v2x_energy_request,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4516,9 +5035,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x16) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x16;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -4559,9 +5078,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x2) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x17) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x2;
+                    let x = x17;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -4569,9 +5088,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x3) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x18) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x3;
+                    let x = x18;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -4587,9 +5106,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S8;
-            if let Some(x4) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x19) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x4;
+                    let x = x19;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -4597,9 +5116,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x5) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x20) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x5;
+                    let x = x20;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -4615,9 +5134,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S11;
-            if let Some(x6) = &v.ev_present_active_power_l2 {
+            if let Some(x21) = &v.ev_present_active_power_l2 {
                 {
-                    let x = x6;
+                    let x = x21;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
@@ -4625,9 +5144,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x7) = &v.ev_present_active_power_l3 {
+            if let Some(x22) = &v.ev_present_active_power_l3 {
                 {
-                    let x = x7;
+                    let x = x22;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
@@ -4643,9 +5162,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S14;
-            if let Some(x8) = &v.ev_present_reactive_power_l2 {
+            if let Some(x23) = &v.ev_present_reactive_power_l2 {
                 {
-                    let x = x8;
+                    let x = x23;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
@@ -4653,9 +5172,9 @@ pub(crate) mod codec {
                 }
                 st = S15;
             }
-            if let Some(x9) = &v.ev_present_reactive_power_l3 {
+            if let Some(x24) = &v.ev_present_reactive_power_l3 {
                 {
-                    let x = x9;
+                    let x = x24;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
@@ -4671,9 +5190,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S17;
-            if let Some(x10) = &v.ev_maximum_discharge_power_l2 {
+            if let Some(x25) = &v.ev_maximum_discharge_power_l2 {
                 {
-                    let x = x10;
+                    let x = x25;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
@@ -4681,9 +5200,9 @@ pub(crate) mod codec {
                 }
                 st = S18;
             }
-            if let Some(x11) = &v.ev_maximum_discharge_power_l3 {
+            if let Some(x26) = &v.ev_maximum_discharge_power_l3 {
                 {
-                    let x = x11;
+                    let x = x26;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
@@ -4699,9 +5218,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S20;
-            if let Some(x12) = &v.ev_minimum_discharge_power_l2 {
+            if let Some(x27) = &v.ev_minimum_discharge_power_l2 {
                 {
-                    let x = x12;
+                    let x = x27;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
@@ -4709,9 +5228,9 @@ pub(crate) mod codec {
                 }
                 st = S21;
             }
-            if let Some(x13) = &v.ev_minimum_discharge_power_l3 {
+            if let Some(x28) = &v.ev_minimum_discharge_power_l3 {
                 {
-                    let x = x13;
+                    let x = x28;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
@@ -4719,9 +5238,9 @@ pub(crate) mod codec {
                 }
                 st = S22;
             }
-            if let Some(x14) = &v.ev_maximum_v2x_energy_request {
+            if let Some(x29) = &v.ev_maximum_v2x_energy_request {
                 {
-                    let x = x14;
+                    let x = x29;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 784)
@@ -4729,9 +5248,9 @@ pub(crate) mod codec {
                 }
                 st = S23;
             }
-            if let Some(x15) = &v.ev_minimum_v2x_energy_request {
+            if let Some(x30) = &v.ev_minimum_v2x_energy_request {
                 {
-                    let x = x15;
+                    let x = x30;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 785)
@@ -4836,200 +5355,196 @@ pub(crate) mod codec {
         const S12: &[u8] = &[EVSE_PRESENT_ACTIVE_POWER_L3, EE];
         const S13: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDynamicAcClResControlModeType, DecodeError> {
+            out: &mut BptDynamicAcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ack_max_delay = if matches!(t, ACK_MAX_DELAY) {
-                Some({
-                    if t != ACK_MAX_DELAY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_target_active_power = {
-                if t != EVSE_TARGET_ACTIVE_POWER {
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSETargetActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
+            } else {
+                out.departure_time = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
+            } else {
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.target_soc = None;
+            }
+            if matches!(t, ACK_MAX_DELAY) {
+                let x4 = out.ack_max_delay.get_or_insert_with(Default::default);
+                if t != ACK_MAX_DELAY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.ack_max_delay = None;
+            }
+            if t != EVSE_TARGET_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSETargetActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    792,
+                    &mut out.evse_target_active_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
+                let x5 = out
+                    .evse_target_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 793, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_target_active_power_l2 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l3 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.evse_target_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
+                let x6 = out
+                    .evse_target_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 794, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power = if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.evse_target_active_power_l3 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
+                let x7 = out
+                    .evse_target_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 795, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l2 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.evse_target_reactive_power = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_target_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 796, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l3 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.evse_target_reactive_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_target_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 797, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                out.evse_target_reactive_power_l3 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x10 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S11)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x11 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S12)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x12 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
+                out.evse_present_active_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDynamicAcClResControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                ack_max_delay: f_ack_max_delay,
-                evse_target_active_power: f_evse_target_active_power,
-                evse_target_active_power_l2: f_evse_target_active_power_l2,
-                evse_target_active_power_l3: f_evse_target_active_power_l3,
-                evse_target_reactive_power: f_evse_target_reactive_power,
-                evse_target_reactive_power_l2: f_evse_target_reactive_power_l2,
-                evse_target_reactive_power_l3: f_evse_target_reactive_power_l3,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5038,9 +5553,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x13) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x13;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5049,9 +5564,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x14) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x14;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -5060,9 +5575,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x15) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x15;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -5071,9 +5586,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ack_max_delay {
+            if let Some(x16) = &v.ack_max_delay {
                 {
-                    let x = x4;
+                    let x = x16;
                     e.write_event(st, ACK_MAX_DELAY)?;
                     e.simple("AckMaxDelay", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5090,9 +5605,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x5) = &v.evse_target_active_power_l2 {
+            if let Some(x17) = &v.evse_target_active_power_l2 {
                 {
-                    let x = x5;
+                    let x = x17;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
@@ -5100,9 +5615,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x6) = &v.evse_target_active_power_l3 {
+            if let Some(x18) = &v.evse_target_active_power_l3 {
                 {
-                    let x = x6;
+                    let x = x18;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
@@ -5110,9 +5625,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x7) = &v.evse_target_reactive_power {
+            if let Some(x19) = &v.evse_target_reactive_power {
                 {
-                    let x = x7;
+                    let x = x19;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
@@ -5120,9 +5635,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x8) = &v.evse_target_reactive_power_l2 {
+            if let Some(x20) = &v.evse_target_reactive_power_l2 {
                 {
-                    let x = x8;
+                    let x = x20;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
@@ -5130,9 +5645,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x9) = &v.evse_target_reactive_power_l3 {
+            if let Some(x21) = &v.evse_target_reactive_power_l3 {
                 {
-                    let x = x9;
+                    let x = x21;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
@@ -5140,9 +5655,9 @@ pub(crate) mod codec {
                 }
                 st = S10;
             }
-            if let Some(x10) = &v.evse_present_active_power {
+            if let Some(x22) = &v.evse_present_active_power {
                 {
-                    let x = x10;
+                    let x = x22;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -5150,9 +5665,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x11) = &v.evse_present_active_power_l2 {
+            if let Some(x23) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x11;
+                    let x = x23;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -5160,9 +5675,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x12) = &v.evse_present_active_power_l3 {
+            if let Some(x24) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x12;
+                    let x = x24;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
@@ -5368,327 +5883,348 @@ pub(crate) mod codec {
         const S20: &[u8] = &[EV_MINIMUM_DISCHARGE_POWER_L3, EE];
         const S21: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptScheduledAcClReqControlModeType, DecodeError> {
+            out: &mut BptScheduledAcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_target_energy_request = if matches!(t, EV_TARGET_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_TARGET_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_energy_request = if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_energy_request = if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power = if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = if matches!(t, EV_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_active_power = {
-                if t != EV_PRESENT_ACTIVE_POWER {
+            if matches!(t, EV_TARGET_ENERGY_REQUEST) {
+                let x1 = out
+                    .ev_target_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_TARGET_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
+                d.element("EVTargetEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 700, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_present_active_power_l2 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_ev_present_active_power_l3 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.ev_target_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_maximum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 701, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power = if matches!(t, EV_PRESENT_REACTIVE_POWER) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.ev_maximum_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_minimum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 702, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l2 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
-                    })?;
-                    t = d.read_event(S14)?;
-                    v
-                })
+                out.ev_minimum_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
+                let x4 = out
+                    .ev_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 751, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l3 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
-                    })?;
-                    t = d.read_event(S15)?;
-                    v
-                })
+                out.ev_maximum_charge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x5 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 778)
-                    })?;
-                    t = d.read_event(S16)?;
-                    v
-                })
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x6 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power_l2 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 779)
-                    })?;
-                    t = d.read_event(S17)?;
-                    v
-                })
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER) {
+                let x7 = out
+                    .ev_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 754, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power_l3 = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 780)
-                    })?;
-                    t = d.read_event(S18)?;
-                    v
-                })
+                out.ev_minimum_charge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x8 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power = if matches!(t, EV_MINIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 781)
-                    })?;
-                    t = d.read_event(S19)?;
-                    v
-                })
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x9 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power_l2 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 782)
-                    })?;
-                    t = d.read_event(S20)?;
-                    v
-                })
+                out.ev_minimum_charge_power_l3 = None;
+            }
+            if t != EV_PRESENT_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    772,
+                    &mut out.ev_present_active_power,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
+                let x10 = out
+                    .ev_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 773, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S11)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power_l3 = if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 783)
-                    })?;
-                    t = d.read_event(S21)?;
-                    v
-                })
+                out.ev_present_active_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
+                let x11 = out
+                    .ev_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 774, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S12)?;
             } else {
-                None
-            };
+                out.ev_present_active_power_l3 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER) {
+                let x12 = out
+                    .ev_present_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 775, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S13)?;
+            } else {
+                out.ev_present_reactive_power = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
+                let x13 = out
+                    .ev_present_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 776, &mut *x13,
+                    )
+                })?;
+                t = d.read_event(S14)?;
+            } else {
+                out.ev_present_reactive_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
+                let x14 = out
+                    .ev_present_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 777, &mut *x14,
+                    )
+                })?;
+                t = d.read_event(S15)?;
+            } else {
+                out.ev_present_reactive_power_l3 = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER) {
+                let x15 = out
+                    .ev_maximum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 778, &mut *x15,
+                    )
+                })?;
+                t = d.read_event(S16)?;
+            } else {
+                out.ev_maximum_discharge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L2) {
+                let x16 = out
+                    .ev_maximum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 779, &mut *x16,
+                    )
+                })?;
+                t = d.read_event(S17)?;
+            } else {
+                out.ev_maximum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER_L3) {
+                let x17 = out
+                    .ev_maximum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 780, &mut *x17,
+                    )
+                })?;
+                t = d.read_event(S18)?;
+            } else {
+                out.ev_maximum_discharge_power_l3 = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER) {
+                let x18 = out
+                    .ev_minimum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 781, &mut *x18,
+                    )
+                })?;
+                t = d.read_event(S19)?;
+            } else {
+                out.ev_minimum_discharge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L2) {
+                let x19 = out
+                    .ev_minimum_discharge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 782, &mut *x19,
+                    )
+                })?;
+                t = d.read_event(S20)?;
+            } else {
+                out.ev_minimum_discharge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER_L3) {
+                let x20 = out
+                    .ev_minimum_discharge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 783, &mut *x20,
+                    )
+                })?;
+                t = d.read_event(S21)?;
+            } else {
+                out.ev_minimum_discharge_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptScheduledAcClReqControlModeType {
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-                ev_present_active_power: f_ev_present_active_power,
-                ev_present_active_power_l2: f_ev_present_active_power_l2,
-                ev_present_active_power_l3: f_ev_present_active_power_l3,
-                ev_present_reactive_power: f_ev_present_reactive_power,
-                ev_present_reactive_power_l2: f_ev_present_reactive_power_l2,
-                ev_present_reactive_power_l3: f_ev_present_reactive_power_l3,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_maximum_discharge_power_l2: f_ev_maximum_discharge_power_l2,
-                ev_maximum_discharge_power_l3: f_ev_maximum_discharge_power_l3,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_minimum_discharge_power_l2: f_ev_minimum_discharge_power_l2,
-                ev_minimum_discharge_power_l3: f_ev_minimum_discharge_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5697,9 +6233,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.ev_target_energy_request {
+            if let Some(x21) = &v.ev_target_energy_request {
                 {
-                    let x = x1;
+                    let x = x21;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
@@ -5707,9 +6243,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.ev_maximum_energy_request {
+            if let Some(x22) = &v.ev_maximum_energy_request {
                 {
-                    let x = x2;
+                    let x = x22;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
@@ -5717,9 +6253,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ev_minimum_energy_request {
+            if let Some(x23) = &v.ev_minimum_energy_request {
                 {
-                    let x = x3;
+                    let x = x23;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
@@ -5727,9 +6263,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ev_maximum_charge_power {
+            if let Some(x24) = &v.ev_maximum_charge_power {
                 {
-                    let x = x4;
+                    let x = x24;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
@@ -5737,9 +6273,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x25) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x5;
+                    let x = x25;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -5747,9 +6283,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x26) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x6;
+                    let x = x26;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -5757,9 +6293,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.ev_minimum_charge_power {
+            if let Some(x27) = &v.ev_minimum_charge_power {
                 {
-                    let x = x7;
+                    let x = x27;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
@@ -5767,9 +6303,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x28) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x8;
+                    let x = x28;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -5777,9 +6313,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x9) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x29) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x9;
+                    let x = x29;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -5795,9 +6331,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S10;
-            if let Some(x10) = &v.ev_present_active_power_l2 {
+            if let Some(x30) = &v.ev_present_active_power_l2 {
                 {
-                    let x = x10;
+                    let x = x30;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
@@ -5805,9 +6341,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x11) = &v.ev_present_active_power_l3 {
+            if let Some(x31) = &v.ev_present_active_power_l3 {
                 {
-                    let x = x11;
+                    let x = x31;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
@@ -5815,9 +6351,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x12) = &v.ev_present_reactive_power {
+            if let Some(x32) = &v.ev_present_reactive_power {
                 {
-                    let x = x12;
+                    let x = x32;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                     e.element("EVPresentReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
@@ -5825,9 +6361,9 @@ pub(crate) mod codec {
                 }
                 st = S13;
             }
-            if let Some(x13) = &v.ev_present_reactive_power_l2 {
+            if let Some(x33) = &v.ev_present_reactive_power_l2 {
                 {
-                    let x = x13;
+                    let x = x33;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
@@ -5835,9 +6371,9 @@ pub(crate) mod codec {
                 }
                 st = S14;
             }
-            if let Some(x14) = &v.ev_present_reactive_power_l3 {
+            if let Some(x34) = &v.ev_present_reactive_power_l3 {
                 {
-                    let x = x14;
+                    let x = x34;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
@@ -5845,9 +6381,9 @@ pub(crate) mod codec {
                 }
                 st = S15;
             }
-            if let Some(x15) = &v.ev_maximum_discharge_power {
+            if let Some(x35) = &v.ev_maximum_discharge_power {
                 {
-                    let x = x15;
+                    let x = x35;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVMaximumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 778)
@@ -5855,9 +6391,9 @@ pub(crate) mod codec {
                 }
                 st = S16;
             }
-            if let Some(x16) = &v.ev_maximum_discharge_power_l2 {
+            if let Some(x36) = &v.ev_maximum_discharge_power_l2 {
                 {
-                    let x = x16;
+                    let x = x36;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMaximumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 779)
@@ -5865,9 +6401,9 @@ pub(crate) mod codec {
                 }
                 st = S17;
             }
-            if let Some(x17) = &v.ev_maximum_discharge_power_l3 {
+            if let Some(x37) = &v.ev_maximum_discharge_power_l3 {
                 {
-                    let x = x17;
+                    let x = x37;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMaximumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 780)
@@ -5875,9 +6411,9 @@ pub(crate) mod codec {
                 }
                 st = S18;
             }
-            if let Some(x18) = &v.ev_minimum_discharge_power {
+            if let Some(x38) = &v.ev_minimum_discharge_power {
                 {
-                    let x = x18;
+                    let x = x38;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVMinimumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 781)
@@ -5885,9 +6421,9 @@ pub(crate) mod codec {
                 }
                 st = S19;
             }
-            if let Some(x19) = &v.ev_minimum_discharge_power_l2 {
+            if let Some(x39) = &v.ev_minimum_discharge_power_l2 {
                 {
-                    let x = x19;
+                    let x = x39;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L2)?;
                     e.element("EVMinimumDischargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 782)
@@ -5895,9 +6431,9 @@ pub(crate) mod codec {
                 }
                 st = S20;
             }
-            if let Some(x20) = &v.ev_minimum_discharge_power_l3 {
+            if let Some(x40) = &v.ev_minimum_discharge_power_l3 {
                 {
-                    let x = x20;
+                    let x = x40;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER_L3)?;
                     e.element("EVMinimumDischargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 783)
@@ -5994,151 +6530,161 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EVSE_PRESENT_ACTIVE_POWER_L3, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptScheduledAcClResControlModeType, DecodeError> {
+            out: &mut BptScheduledAcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_target_active_power = if matches!(t, EVSE_TARGET_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER) {
+                let x1 = out
+                    .evse_target_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 792, &mut *x1,
+                    )
+                })?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l2 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.evse_target_active_power = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
+                let x2 = out
+                    .evse_target_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 793, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l3 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.evse_target_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
+                let x3 = out
+                    .evse_target_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 794, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power = if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.evse_target_active_power_l3 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
+                let x4 = out
+                    .evse_target_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 795, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l2 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.evse_target_reactive_power = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
+                let x5 = out
+                    .evse_target_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 796, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l3 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.evse_target_reactive_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
+                let x6 = out
+                    .evse_target_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 797, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.evse_target_reactive_power_l3 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x7 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
+                out.evse_present_active_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptScheduledAcClResControlModeType {
-                evse_target_active_power: f_evse_target_active_power,
-                evse_target_active_power_l2: f_evse_target_active_power_l2,
-                evse_target_active_power_l3: f_evse_target_active_power_l3,
-                evse_target_reactive_power: f_evse_target_reactive_power,
-                evse_target_reactive_power_l2: f_evse_target_reactive_power_l2,
-                evse_target_reactive_power_l3: f_evse_target_reactive_power_l3,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6147,9 +6693,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.evse_target_active_power {
+            if let Some(x10) = &v.evse_target_active_power {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                     e.element("EVSETargetActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
@@ -6157,9 +6703,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.evse_target_active_power_l2 {
+            if let Some(x11) = &v.evse_target_active_power_l2 {
                 {
-                    let x = x2;
+                    let x = x11;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
@@ -6167,9 +6713,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.evse_target_active_power_l3 {
+            if let Some(x12) = &v.evse_target_active_power_l3 {
                 {
-                    let x = x3;
+                    let x = x12;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
@@ -6177,9 +6723,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.evse_target_reactive_power {
+            if let Some(x13) = &v.evse_target_reactive_power {
                 {
-                    let x = x4;
+                    let x = x13;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
@@ -6187,9 +6733,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.evse_target_reactive_power_l2 {
+            if let Some(x14) = &v.evse_target_reactive_power_l2 {
                 {
-                    let x = x5;
+                    let x = x14;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
@@ -6197,9 +6743,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.evse_target_reactive_power_l3 {
+            if let Some(x15) = &v.evse_target_reactive_power_l3 {
                 {
-                    let x = x6;
+                    let x = x15;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
@@ -6207,9 +6753,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.evse_present_active_power {
+            if let Some(x16) = &v.evse_present_active_power {
                 {
-                    let x = x7;
+                    let x = x16;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -6217,9 +6763,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.evse_present_active_power_l2 {
+            if let Some(x17) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x8;
+                    let x = x17;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -6227,9 +6773,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x9) = &v.evse_present_active_power_l3 {
+            if let Some(x18) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x9;
+                    let x = x18;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
@@ -6296,226 +6842,232 @@ pub(crate) mod codec {
         const S15: &[u8] = &[EV_PRESENT_REACTIVE_POWER_L3, EE];
         const S16: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicAcClReqControlModeType, DecodeError> {
+            out: &mut DynamicAcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_energy_request = {
-                if t != EV_TARGET_ENERGY_REQUEST {
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_energy_request = {
-                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
+            } else {
+                out.departure_time = None;
+            }
+            if t != EV_TARGET_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    700,
+                    &mut out.ev_target_energy_request,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    701,
+                    &mut out.ev_maximum_energy_request,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    702,
+                    &mut out.ev_minimum_energy_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    751,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x2 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_energy_request = {
-                if t != EV_MINIMUM_ENERGY_REQUEST {
+                t = d.read_event(S6)?;
+            } else {
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x3 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+                t = d.read_event(S7)?;
+            } else {
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    754,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x4 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x5 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_active_power = {
-                if t != EV_PRESENT_ACTIVE_POWER {
+                out.ev_minimum_charge_power_l3 = None;
+            }
+            if t != EV_PRESENT_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    772,
+                    &mut out.ev_present_active_power,
+                )
+            })?;
+            t = d.read_event(S11)?;
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
+                let x6 = out
+                    .ev_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
+                d.element("EVPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 773, &mut *x6,
+                    )
                 })?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_ev_present_active_power_l2 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                t = d.read_event(S12)?;
             } else {
-                None
-            };
-            let f_ev_present_active_power_l3 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_reactive_power = {
-                if t != EV_PRESENT_REACTIVE_POWER {
+                out.ev_present_active_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
+                let x7 = out
+                    .ev_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L3 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentReactivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
+                d.element("EVPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 774, &mut *x7,
+                    )
                 })?;
-                t = d.read_event(S14)?;
-                v
-            };
-            let f_ev_present_reactive_power_l2 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
-                    })?;
-                    t = d.read_event(S15)?;
-                    v
-                })
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l3 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
-                    })?;
-                    t = d.read_event(S16)?;
-                    v
-                })
+                out.ev_present_active_power_l3 = None;
+            }
+            if t != EV_PRESENT_REACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentReactivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    775,
+                    &mut out.ev_present_reactive_power,
+                )
+            })?;
+            t = d.read_event(S14)?;
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
+                let x8 = out
+                    .ev_present_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 776, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S15)?;
             } else {
-                None
-            };
+                out.ev_present_reactive_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
+                let x9 = out
+                    .ev_present_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 777, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S16)?;
+            } else {
+                out.ev_present_reactive_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicAcClReqControlModeType {
-                departure_time: f_departure_time,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-                ev_present_active_power: f_ev_present_active_power,
-                ev_present_active_power_l2: f_ev_present_active_power_l2,
-                ev_present_active_power_l3: f_ev_present_active_power_l3,
-                ev_present_reactive_power: f_ev_present_reactive_power,
-                ev_present_reactive_power_l2: f_ev_present_reactive_power_l2,
-                ev_present_reactive_power_l3: f_ev_present_reactive_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6524,9 +7076,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x10) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -6567,9 +7119,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x2) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x11) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x2;
+                    let x = x11;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -6577,9 +7129,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x3) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x12) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x3;
+                    let x = x12;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -6595,9 +7147,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S8;
-            if let Some(x4) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x13) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x4;
+                    let x = x13;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -6605,9 +7157,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x5) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x14) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x5;
+                    let x = x14;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -6623,9 +7175,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S11;
-            if let Some(x6) = &v.ev_present_active_power_l2 {
+            if let Some(x15) = &v.ev_present_active_power_l2 {
                 {
-                    let x = x6;
+                    let x = x15;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
@@ -6633,9 +7185,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x7) = &v.ev_present_active_power_l3 {
+            if let Some(x16) = &v.ev_present_active_power_l3 {
                 {
-                    let x = x7;
+                    let x = x16;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
@@ -6651,9 +7203,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S14;
-            if let Some(x8) = &v.ev_present_reactive_power_l2 {
+            if let Some(x17) = &v.ev_present_reactive_power_l2 {
                 {
-                    let x = x8;
+                    let x = x17;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
@@ -6661,9 +7213,9 @@ pub(crate) mod codec {
                 }
                 st = S15;
             }
-            if let Some(x9) = &v.ev_present_reactive_power_l3 {
+            if let Some(x18) = &v.ev_present_reactive_power_l3 {
                 {
-                    let x = x9;
+                    let x = x18;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
@@ -6768,200 +7320,196 @@ pub(crate) mod codec {
         const S12: &[u8] = &[EVSE_PRESENT_ACTIVE_POWER_L3, EE];
         const S13: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicAcClResControlModeType, DecodeError> {
+            out: &mut DynamicAcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ack_max_delay = if matches!(t, ACK_MAX_DELAY) {
-                Some({
-                    if t != ACK_MAX_DELAY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_target_active_power = {
-                if t != EVSE_TARGET_ACTIVE_POWER {
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSETargetActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
+            } else {
+                out.departure_time = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
+            } else {
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.target_soc = None;
+            }
+            if matches!(t, ACK_MAX_DELAY) {
+                let x4 = out.ack_max_delay.get_or_insert_with(Default::default);
+                if t != ACK_MAX_DELAY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.ack_max_delay = None;
+            }
+            if t != EVSE_TARGET_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSETargetActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    792,
+                    &mut out.evse_target_active_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
+                let x5 = out
+                    .evse_target_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 793, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_target_active_power_l2 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l3 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.evse_target_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
+                let x6 = out
+                    .evse_target_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 794, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power = if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.evse_target_active_power_l3 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
+                let x7 = out
+                    .evse_target_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 795, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l2 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.evse_target_reactive_power = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_target_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 796, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l3 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.evse_target_reactive_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_target_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 797, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                out.evse_target_reactive_power_l3 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x10 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S11)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x11 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S12)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x12 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
+                out.evse_present_active_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicAcClResControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                ack_max_delay: f_ack_max_delay,
-                evse_target_active_power: f_evse_target_active_power,
-                evse_target_active_power_l2: f_evse_target_active_power_l2,
-                evse_target_active_power_l3: f_evse_target_active_power_l3,
-                evse_target_reactive_power: f_evse_target_reactive_power,
-                evse_target_reactive_power_l2: f_evse_target_reactive_power_l2,
-                evse_target_reactive_power_l3: f_evse_target_reactive_power_l3,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6970,9 +7518,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x13) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x13;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -6981,9 +7529,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x14) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x14;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -6992,9 +7540,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x15) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x15;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -7003,9 +7551,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ack_max_delay {
+            if let Some(x16) = &v.ack_max_delay {
                 {
-                    let x = x4;
+                    let x = x16;
                     e.write_event(st, ACK_MAX_DELAY)?;
                     e.simple("AckMaxDelay", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -7022,9 +7570,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x5) = &v.evse_target_active_power_l2 {
+            if let Some(x17) = &v.evse_target_active_power_l2 {
                 {
-                    let x = x5;
+                    let x = x17;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
@@ -7032,9 +7580,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x6) = &v.evse_target_active_power_l3 {
+            if let Some(x18) = &v.evse_target_active_power_l3 {
                 {
-                    let x = x6;
+                    let x = x18;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
@@ -7042,9 +7590,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x7) = &v.evse_target_reactive_power {
+            if let Some(x19) = &v.evse_target_reactive_power {
                 {
-                    let x = x7;
+                    let x = x19;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
@@ -7052,9 +7600,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x8) = &v.evse_target_reactive_power_l2 {
+            if let Some(x20) = &v.evse_target_reactive_power_l2 {
                 {
-                    let x = x8;
+                    let x = x20;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
@@ -7062,9 +7610,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x9) = &v.evse_target_reactive_power_l3 {
+            if let Some(x21) = &v.evse_target_reactive_power_l3 {
                 {
-                    let x = x9;
+                    let x = x21;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
@@ -7072,9 +7620,9 @@ pub(crate) mod codec {
                 }
                 st = S10;
             }
-            if let Some(x10) = &v.evse_present_active_power {
+            if let Some(x22) = &v.evse_present_active_power {
                 {
-                    let x = x10;
+                    let x = x22;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -7082,9 +7630,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x11) = &v.evse_present_active_power_l2 {
+            if let Some(x23) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x11;
+                    let x = x23;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -7092,9 +7640,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x12) = &v.evse_present_active_power_l3 {
+            if let Some(x24) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x12;
+                    let x = x24;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)
@@ -7225,237 +7773,252 @@ pub(crate) mod codec {
         const S14: &[u8] = &[EV_PRESENT_REACTIVE_POWER_L3, EE];
         const S15: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledAcClReqControlModeType, DecodeError> {
+            out: &mut ScheduledAcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_target_energy_request = if matches!(t, EV_TARGET_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_TARGET_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_energy_request = if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_energy_request = if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power = if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 751)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l2 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 752)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_charge_power_l3 = if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 753)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power = if matches!(t, EV_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 754)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l2 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 755)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_charge_power_l3 = if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 756)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_present_active_power = {
-                if t != EV_PRESENT_ACTIVE_POWER {
+            if matches!(t, EV_TARGET_ENERGY_REQUEST) {
+                let x1 = out
+                    .ev_target_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_TARGET_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPresentActivePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 772)
+                d.element("EVTargetEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 700, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_present_active_power_l2 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 773)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_ev_present_active_power_l3 = if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 774)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.ev_target_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_maximum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 701, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power = if matches!(t, EV_PRESENT_REACTIVE_POWER) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 775)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.ev_maximum_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_minimum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 702, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l2 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 776)
-                    })?;
-                    t = d.read_event(S14)?;
-                    v
-                })
+                out.ev_minimum_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
+                let x4 = out
+                    .ev_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 751, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_present_reactive_power_l3 = if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EV_PRESENT_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPresentReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 777)
-                    })?;
-                    t = d.read_event(S15)?;
-                    v
-                })
+                out.ev_maximum_charge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L2) {
+                let x5 = out
+                    .ev_maximum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 752, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.ev_maximum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER_L3) {
+                let x6 = out
+                    .ev_maximum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 753, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S6)?;
+            } else {
+                out.ev_maximum_charge_power_l3 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER) {
+                let x7 = out
+                    .ev_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 754, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S7)?;
+            } else {
+                out.ev_minimum_charge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L2) {
+                let x8 = out
+                    .ev_minimum_charge_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 755, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.ev_minimum_charge_power_l2 = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER_L3) {
+                let x9 = out
+                    .ev_minimum_charge_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 756, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.ev_minimum_charge_power_l3 = None;
+            }
+            if t != EV_PRESENT_ACTIVE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentActivePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    772,
+                    &mut out.ev_present_active_power,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L2) {
+                let x10 = out
+                    .ev_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 773, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S11)?;
+            } else {
+                out.ev_present_active_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_ACTIVE_POWER_L3) {
+                let x11 = out
+                    .ev_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 774, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.ev_present_active_power_l3 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER) {
+                let x12 = out
+                    .ev_present_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 775, &mut *x12,
+                    )
+                })?;
+                t = d.read_event(S13)?;
+            } else {
+                out.ev_present_reactive_power = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L2) {
+                let x13 = out
+                    .ev_present_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 776, &mut *x13,
+                    )
+                })?;
+                t = d.read_event(S14)?;
+            } else {
+                out.ev_present_reactive_power_l2 = None;
+            }
+            if matches!(t, EV_PRESENT_REACTIVE_POWER_L3) {
+                let x14 = out
+                    .ev_present_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EV_PRESENT_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPresentReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 777, &mut *x14,
+                    )
+                })?;
+                t = d.read_event(S15)?;
+            } else {
+                out.ev_present_reactive_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledAcClReqControlModeType {
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_maximum_charge_power_l2: f_ev_maximum_charge_power_l2,
-                ev_maximum_charge_power_l3: f_ev_maximum_charge_power_l3,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_minimum_charge_power_l2: f_ev_minimum_charge_power_l2,
-                ev_minimum_charge_power_l3: f_ev_minimum_charge_power_l3,
-                ev_present_active_power: f_ev_present_active_power,
-                ev_present_active_power_l2: f_ev_present_active_power_l2,
-                ev_present_active_power_l3: f_ev_present_active_power_l3,
-                ev_present_reactive_power: f_ev_present_reactive_power,
-                ev_present_reactive_power_l2: f_ev_present_reactive_power_l2,
-                ev_present_reactive_power_l3: f_ev_present_reactive_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7464,9 +8027,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.ev_target_energy_request {
+            if let Some(x15) = &v.ev_target_energy_request {
                 {
-                    let x = x1;
+                    let x = x15;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
@@ -7474,9 +8037,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.ev_maximum_energy_request {
+            if let Some(x16) = &v.ev_maximum_energy_request {
                 {
-                    let x = x2;
+                    let x = x16;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
@@ -7484,9 +8047,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ev_minimum_energy_request {
+            if let Some(x17) = &v.ev_minimum_energy_request {
                 {
-                    let x = x3;
+                    let x = x17;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
@@ -7494,9 +8057,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ev_maximum_charge_power {
+            if let Some(x18) = &v.ev_maximum_charge_power {
                 {
-                    let x = x4;
+                    let x = x18;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 751)
@@ -7504,9 +8067,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.ev_maximum_charge_power_l2 {
+            if let Some(x19) = &v.ev_maximum_charge_power_l2 {
                 {
-                    let x = x5;
+                    let x = x19;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMaximumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 752)
@@ -7514,9 +8077,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.ev_maximum_charge_power_l3 {
+            if let Some(x20) = &v.ev_maximum_charge_power_l3 {
                 {
-                    let x = x6;
+                    let x = x20;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMaximumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 753)
@@ -7524,9 +8087,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.ev_minimum_charge_power {
+            if let Some(x21) = &v.ev_minimum_charge_power {
                 {
-                    let x = x7;
+                    let x = x21;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 754)
@@ -7534,9 +8097,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.ev_minimum_charge_power_l2 {
+            if let Some(x22) = &v.ev_minimum_charge_power_l2 {
                 {
-                    let x = x8;
+                    let x = x22;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L2)?;
                     e.element("EVMinimumChargePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 755)
@@ -7544,9 +8107,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x9) = &v.ev_minimum_charge_power_l3 {
+            if let Some(x23) = &v.ev_minimum_charge_power_l3 {
                 {
-                    let x = x9;
+                    let x = x23;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER_L3)?;
                     e.element("EVMinimumChargePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 756)
@@ -7562,9 +8125,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S10;
-            if let Some(x10) = &v.ev_present_active_power_l2 {
+            if let Some(x24) = &v.ev_present_active_power_l2 {
                 {
-                    let x = x10;
+                    let x = x24;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 773)
@@ -7572,9 +8135,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x11) = &v.ev_present_active_power_l3 {
+            if let Some(x25) = &v.ev_present_active_power_l3 {
                 {
-                    let x = x11;
+                    let x = x25;
                     e.write_event(st, EV_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 774)
@@ -7582,9 +8145,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x12) = &v.ev_present_reactive_power {
+            if let Some(x26) = &v.ev_present_reactive_power {
                 {
-                    let x = x12;
+                    let x = x26;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER)?;
                     e.element("EVPresentReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 775)
@@ -7592,9 +8155,9 @@ pub(crate) mod codec {
                 }
                 st = S13;
             }
-            if let Some(x13) = &v.ev_present_reactive_power_l2 {
+            if let Some(x27) = &v.ev_present_reactive_power_l2 {
                 {
-                    let x = x13;
+                    let x = x27;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L2)?;
                     e.element("EVPresentReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 776)
@@ -7602,9 +8165,9 @@ pub(crate) mod codec {
                 }
                 st = S14;
             }
-            if let Some(x14) = &v.ev_present_reactive_power_l3 {
+            if let Some(x28) = &v.ev_present_reactive_power_l3 {
                 {
-                    let x = x14;
+                    let x = x28;
                     e.write_event(st, EV_PRESENT_REACTIVE_POWER_L3)?;
                     e.element("EVPresentReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 777)
@@ -7701,151 +8264,161 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EVSE_PRESENT_ACTIVE_POWER_L3, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledAcClResControlModeType, DecodeError> {
+            out: &mut ScheduledAcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_target_active_power = if matches!(t, EVSE_TARGET_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 792)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER) {
+                let x1 = out
+                    .evse_target_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 792, &mut *x1,
+                    )
+                })?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l2 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 793)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.evse_target_active_power = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L2) {
+                let x2 = out
+                    .evse_target_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 793, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_target_active_power_l3 = if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 794)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.evse_target_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_ACTIVE_POWER_L3) {
+                let x3 = out
+                    .evse_target_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 794, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power = if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 795)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.evse_target_active_power_l3 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER) {
+                let x4 = out
+                    .evse_target_reactive_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 795, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l2 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 796)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.evse_target_reactive_power = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L2) {
+                let x5 = out
+                    .evse_target_reactive_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 796, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evse_target_reactive_power_l3 = if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_TARGET_REACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSETargetReactivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 797)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.evse_target_reactive_power_l2 = None;
+            }
+            if matches!(t, EVSE_TARGET_REACTIVE_POWER_L3) {
+                let x6 = out
+                    .evse_target_reactive_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_TARGET_REACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSETargetReactivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 797, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power = if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 767)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.evse_target_reactive_power_l3 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER) {
+                let x7 = out
+                    .evse_present_active_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 767, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l2 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 768)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.evse_present_active_power = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L2) {
+                let x8 = out
+                    .evse_present_active_power_l2
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L2 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 768, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_evse_present_active_power_l3 = if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
-                Some({
-                    if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPresentActivePower_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 769)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.evse_present_active_power_l2 = None;
+            }
+            if matches!(t, EVSE_PRESENT_ACTIVE_POWER_L3) {
+                let x9 = out
+                    .evse_present_active_power_l3
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_PRESENT_ACTIVE_POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEPresentActivePower_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 769, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
+                out.evse_present_active_power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledAcClResControlModeType {
-                evse_target_active_power: f_evse_target_active_power,
-                evse_target_active_power_l2: f_evse_target_active_power_l2,
-                evse_target_active_power_l3: f_evse_target_active_power_l3,
-                evse_target_reactive_power: f_evse_target_reactive_power,
-                evse_target_reactive_power_l2: f_evse_target_reactive_power_l2,
-                evse_target_reactive_power_l3: f_evse_target_reactive_power_l3,
-                evse_present_active_power: f_evse_present_active_power,
-                evse_present_active_power_l2: f_evse_present_active_power_l2,
-                evse_present_active_power_l3: f_evse_present_active_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7854,9 +8427,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.evse_target_active_power {
+            if let Some(x10) = &v.evse_target_active_power {
                 {
-                    let x = x1;
+                    let x = x10;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER)?;
                     e.element("EVSETargetActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 792)
@@ -7864,9 +8437,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.evse_target_active_power_l2 {
+            if let Some(x11) = &v.evse_target_active_power_l2 {
                 {
-                    let x = x2;
+                    let x = x11;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L2)?;
                     e.element("EVSETargetActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 793)
@@ -7874,9 +8447,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.evse_target_active_power_l3 {
+            if let Some(x12) = &v.evse_target_active_power_l3 {
                 {
-                    let x = x3;
+                    let x = x12;
                     e.write_event(st, EVSE_TARGET_ACTIVE_POWER_L3)?;
                     e.element("EVSETargetActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 794)
@@ -7884,9 +8457,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.evse_target_reactive_power {
+            if let Some(x13) = &v.evse_target_reactive_power {
                 {
-                    let x = x4;
+                    let x = x13;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER)?;
                     e.element("EVSETargetReactivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 795)
@@ -7894,9 +8467,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.evse_target_reactive_power_l2 {
+            if let Some(x14) = &v.evse_target_reactive_power_l2 {
                 {
-                    let x = x5;
+                    let x = x14;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L2)?;
                     e.element("EVSETargetReactivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 796)
@@ -7904,9 +8477,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.evse_target_reactive_power_l3 {
+            if let Some(x15) = &v.evse_target_reactive_power_l3 {
                 {
-                    let x = x6;
+                    let x = x15;
                     e.write_event(st, EVSE_TARGET_REACTIVE_POWER_L3)?;
                     e.element("EVSETargetReactivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 797)
@@ -7914,9 +8487,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.evse_present_active_power {
+            if let Some(x16) = &v.evse_present_active_power {
                 {
-                    let x = x7;
+                    let x = x16;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER)?;
                     e.element("EVSEPresentActivePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 767)
@@ -7924,9 +8497,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.evse_present_active_power_l2 {
+            if let Some(x17) = &v.evse_present_active_power_l2 {
                 {
-                    let x = x8;
+                    let x = x17;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L2)?;
                     e.element("EVSEPresentActivePower_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 768)
@@ -7934,9 +8507,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x9) = &v.evse_present_active_power_l3 {
+            if let Some(x18) = &v.evse_present_active_power_l3 {
                 {
-                    let x = x9;
+                    let x = x18;
                     e.write_event(st, EVSE_PRESENT_ACTIVE_POWER_L3)?;
                     e.element("EVSEPresentActivePower_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 769)

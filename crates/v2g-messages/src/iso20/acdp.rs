@@ -582,103 +582,406 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(6)?;
-    Ok(match code {
-        0 => Document::AcdpConnectReq(d.element("ACDP_ConnectReq", |d| {
-            codec::acdp_connect_req_type::decode(d, 813)
-        })?),
-        1 => Document::AcdpConnectRes(d.element("ACDP_ConnectRes", |d| {
-            codec::acdp_connect_res_type::decode(d, 817)
-        })?),
-        2 => Document::AcdpDisconnectReq(d.element("ACDP_DisconnectReq", |d| {
-            codec::acdp_connect_req_type::decode(d, 818)
-        })?),
-        3 => Document::AcdpDisconnectRes(d.element("ACDP_DisconnectRes", |d| {
-            codec::acdp_connect_res_type::decode(d, 819)
-        })?),
-        4 => Document::AcdpSystemStatusReq(d.element("ACDP_SystemStatusReq", |d| {
-            codec::acdp_system_status_req_type::decode(d, 829)
-        })?),
-        5 => Document::AcdpSystemStatusRes(d.element("ACDP_SystemStatusRes", |d| {
-            codec::acdp_system_status_res_type::decode(d, 838)
-        })?),
-        6 => Document::AcdpVehiclePositioningReq(d.element("ACDP_VehiclePositioningReq", |d| {
-            codec::acdp_vehicle_positioning_req_type::decode(d, 841)
-        })?),
-        7 => Document::AcdpVehiclePositioningRes(d.element("ACDP_VehiclePositioningRes", |d| {
-            codec::acdp_vehicle_positioning_res_type::decode(d, 847)
-        })?),
-        8 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
-            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
-        })?),
-        9 => Document::ClResControlMode(d.element("CLResControlMode", |d| {
-            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
-        })?),
-        10 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
-        11 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        12 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        13 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
-        14 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        15 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        16 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        17 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        19 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        20 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        21 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        22 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        23 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        24 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        25 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        26 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        27 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        28 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        29 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        30 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        31 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        32 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
-        33 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::AcdpConnectReq(Default::default()),
+        1 => Document::AcdpConnectRes(Default::default()),
+        2 => Document::AcdpDisconnectReq(Default::default()),
+        3 => Document::AcdpDisconnectRes(Default::default()),
+        4 => Document::AcdpSystemStatusReq(Default::default()),
+        5 => Document::AcdpSystemStatusRes(Default::default()),
+        6 => Document::AcdpVehiclePositioningReq(Default::default()),
+        7 => Document::AcdpVehiclePositioningRes(Default::default()),
+        8 => Document::ClReqControlMode(Default::default()),
+        9 => Document::ClResControlMode(Default::default()),
+        10 => Document::CanonicalizationMethod(Default::default()),
+        11 => Document::DsaKeyValue(Default::default()),
+        12 => Document::DigestMethod(Default::default()),
+        13 => Document::DigestValue(Default::default()),
+        14 => Document::KeyInfo(Default::default()),
+        15 => Document::KeyName(Default::default()),
+        16 => Document::KeyValue(Default::default()),
+        17 => Document::Manifest(Default::default()),
+        18 => Document::MgmtData(Default::default()),
+        19 => Document::Object(Default::default()),
+        20 => Document::PgpData(Default::default()),
+        21 => Document::RsaKeyValue(Default::default()),
+        22 => Document::Reference(Default::default()),
+        23 => Document::RetrievalMethod(Default::default()),
+        24 => Document::SpkiData(Default::default()),
+        25 => Document::Signature(Default::default()),
+        26 => Document::SignatureMethod(Default::default()),
+        27 => Document::SignatureProperties(Default::default()),
+        28 => Document::SignatureProperty(Default::default()),
+        29 => Document::SignatureValue(Default::default()),
+        30 => Document::SignedInfo(Default::default()),
+        31 => Document::Transform(Default::default()),
+        32 => Document::Transforms(Default::default()),
+        33 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::AcdpConnectReq(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-20 ACDP EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(6)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::AcdpConnectReq(_)) {
+                *doc = Document::AcdpConnectReq(Default::default());
+            }
+            if let Document::AcdpConnectReq(v) = doc {
+                d.element("ACDP_ConnectReq", |d| {
+                    codec::acdp_connect_req_type::decode(d, 813, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::AcdpConnectRes(_)) {
+                *doc = Document::AcdpConnectRes(Default::default());
+            }
+            if let Document::AcdpConnectRes(v) = doc {
+                d.element("ACDP_ConnectRes", |d| {
+                    codec::acdp_connect_res_type::decode(d, 817, &mut *v)
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::AcdpDisconnectReq(_)) {
+                *doc = Document::AcdpDisconnectReq(Default::default());
+            }
+            if let Document::AcdpDisconnectReq(v) = doc {
+                d.element("ACDP_DisconnectReq", |d| {
+                    codec::acdp_connect_req_type::decode(d, 818, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::AcdpDisconnectRes(_)) {
+                *doc = Document::AcdpDisconnectRes(Default::default());
+            }
+            if let Document::AcdpDisconnectRes(v) = doc {
+                d.element("ACDP_DisconnectRes", |d| {
+                    codec::acdp_connect_res_type::decode(d, 819, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::AcdpSystemStatusReq(_)) {
+                *doc = Document::AcdpSystemStatusReq(Default::default());
+            }
+            if let Document::AcdpSystemStatusReq(v) = doc {
+                d.element("ACDP_SystemStatusReq", |d| {
+                    codec::acdp_system_status_req_type::decode(d, 829, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::AcdpSystemStatusRes(_)) {
+                *doc = Document::AcdpSystemStatusRes(Default::default());
+            }
+            if let Document::AcdpSystemStatusRes(v) = doc {
+                d.element("ACDP_SystemStatusRes", |d| {
+                    codec::acdp_system_status_res_type::decode(d, 838, &mut *v)
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::AcdpVehiclePositioningReq(_)) {
+                *doc = Document::AcdpVehiclePositioningReq(Default::default());
+            }
+            if let Document::AcdpVehiclePositioningReq(v) = doc {
+                d.element("ACDP_VehiclePositioningReq", |d| {
+                    codec::acdp_vehicle_positioning_req_type::decode(d, 841, &mut *v)
+                })?;
+            }
+        }
+        7 => {
+            if !matches!(doc, Document::AcdpVehiclePositioningRes(_)) {
+                *doc = Document::AcdpVehiclePositioningRes(Default::default());
+            }
+            if let Document::AcdpVehiclePositioningRes(v) = doc {
+                d.element("ACDP_VehiclePositioningRes", |d| {
+                    codec::acdp_vehicle_positioning_res_type::decode(d, 847, &mut *v)
+                })?;
+            }
+        }
+        8 => {
+            if !matches!(doc, Document::ClReqControlMode(_)) {
+                *doc = Document::ClReqControlMode(Default::default());
+            }
+            if let Document::ClReqControlMode(v) = doc {
+                d.element("CLReqControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                        d, 483, &mut *v,
+                    )
+                })?;
+            }
+        }
+        9 => {
+            if !matches!(doc, Document::ClResControlMode(_)) {
+                *doc = Document::ClResControlMode(Default::default());
+            }
+            if let Document::ClResControlMode(v) = doc {
+                d.element("CLResControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                        d, 484, &mut *v,
+                    )
+                })?;
+            }
+        }
+        10 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
+        11 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        20 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        21 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         34 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -686,7 +989,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 35,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-20 ACDP document (without the V2GTP header).
@@ -694,7 +998,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-20 ACDP document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::AcdpConnectReq(v) => {
             e.write_nbit(0, 6);
@@ -904,7 +1219,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl Document {
@@ -1027,38 +1343,36 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EV_ELECTRICAL_CHARGING_DEVICE_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpConnectReqType, DecodeError> {
+            out: &mut AcdpConnectReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_electrical_charging_device_status = {
-                if t != EV_ELECTRICAL_CHARGING_DEVICE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVElectricalChargingDeviceStatus", |d| {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_ELECTRICAL_CHARGING_DEVICE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_electrical_charging_device_status = d
+                .simple("EVElectricalChargingDeviceStatus", |d| {
                     ElectricalChargingDeviceStatusType::decode(d)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpConnectReqType {
-                header: f_header,
-                ev_electrical_charging_device_status: f_ev_electrical_charging_device_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1105,71 +1419,58 @@ pub(crate) mod codec {
         const S4: &[u8] = &[EVSE_MECHANICAL_CHARGING_DEVICE_STATUS];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpConnectResType, DecodeError> {
+            out: &mut AcdpConnectResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_electrical_charging_device_status = {
-                if t != EVSE_ELECTRICAL_CHARGING_DEVICE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEElectricalChargingDeviceStatus", |d| {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_ELECTRICAL_CHARGING_DEVICE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_electrical_charging_device_status = d
+                .simple("EVSEElectricalChargingDeviceStatus", |d| {
                     ElectricalChargingDeviceStatusType::decode(d)
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_mechanical_charging_device_status = {
-                if t != EVSE_MECHANICAL_CHARGING_DEVICE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEMechanicalChargingDeviceStatus", |d| {
+            t = d.read_event(S4)?;
+            if t != EVSE_MECHANICAL_CHARGING_DEVICE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_mechanical_charging_device_status = d
+                .simple("EVSEMechanicalChargingDeviceStatus", |d| {
                     MechanicalChargingDeviceStatusType::decode(d)
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpConnectResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                evse_electrical_charging_device_status: f_evse_electrical_charging_device_status,
-                evse_mechanical_charging_device_status: f_evse_mechanical_charging_device_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1237,38 +1538,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EV_TECHNICAL_STATUS];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpSystemStatusReqType, DecodeError> {
+            out: &mut AcdpSystemStatusReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_technical_status = {
-                if t != EV_TECHNICAL_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTechnicalStatus", |d| {
-                    ev_technical_status_type::decode(d, 820)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_TECHNICAL_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTechnicalStatus", |d| {
+                ev_technical_status_type::decode(d, 820, &mut out.ev_technical_status)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpSystemStatusReqType {
-                header: f_header,
-                ev_technical_status: f_ev_technical_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1326,121 +1624,85 @@ pub(crate) mod codec {
         const S10: &[u8] = &[EV_ASSOCIATION_STATUS];
         const S11: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpSystemStatusResType, DecodeError> {
+            out: &mut AcdpSystemStatusResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_mechanical_charging_device_status = {
-                if t != EVSE_MECHANICAL_CHARGING_DEVICE_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEMechanicalChargingDeviceStatus", |d| {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MECHANICAL_CHARGING_DEVICE_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_mechanical_charging_device_status = d
+                .simple("EVSEMechanicalChargingDeviceStatus", |d| {
                     MechanicalChargingDeviceStatusType::decode(d)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_ready_to_charge = {
-                if t != EVSE_READY_TO_CHARGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEReadyToCharge", |d| d.read_bool())?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_isolation_status = {
-                if t != EVSE_ISOLATION_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEIsolationStatus", |d| IsolationStatusType::decode(d))?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_disabled = {
-                if t != EVSE_DISABLED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEDisabled", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_utility_interrupt_event = {
-                if t != EVSE_UTILITY_INTERRUPT_EVENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEUtilityInterruptEvent", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_emergency_shutdown = {
-                if t != EVSE_EMERGENCY_SHUTDOWN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEEmergencyShutdown", |d| d.read_bool())?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_malfunction = {
-                if t != EVSE_MALFUNCTION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEMalfunction", |d| d.read_bool())?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_ev_in_charge_position = {
-                if t != EV_IN_CHARGE_POSITION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVInChargePosition", |d| d.read_bool())?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_association_status = {
-                if t != EV_ASSOCIATION_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVAssociationStatus", |d| d.read_bool())?;
-                t = d.read_event(S11)?;
-                v
-            };
+            t = d.read_event(S3)?;
+            if t != EVSE_READY_TO_CHARGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_ready_to_charge = d.simple("EVSEReadyToCharge", |d| d.read_bool())?;
+            t = d.read_event(S4)?;
+            if t != EVSE_ISOLATION_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_isolation_status =
+                d.simple("EVSEIsolationStatus", |d| IsolationStatusType::decode(d))?;
+            t = d.read_event(S5)?;
+            if t != EVSE_DISABLED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_disabled = d.simple("EVSEDisabled", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if t != EVSE_UTILITY_INTERRUPT_EVENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_utility_interrupt_event =
+                d.simple("EVSEUtilityInterruptEvent", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if t != EVSE_EMERGENCY_SHUTDOWN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_emergency_shutdown = d.simple("EVSEEmergencyShutdown", |d| d.read_bool())?;
+            t = d.read_event(S8)?;
+            if t != EVSE_MALFUNCTION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_malfunction = d.simple("EVSEMalfunction", |d| d.read_bool())?;
+            t = d.read_event(S9)?;
+            if t != EV_IN_CHARGE_POSITION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_in_charge_position = d.simple("EVInChargePosition", |d| d.read_bool())?;
+            t = d.read_event(S10)?;
+            if t != EV_ASSOCIATION_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_association_status = d.simple("EVAssociationStatus", |d| d.read_bool())?;
+            t = d.read_event(S11)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpSystemStatusResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_mechanical_charging_device_status: f_evse_mechanical_charging_device_status,
-                evse_ready_to_charge: f_evse_ready_to_charge,
-                evse_isolation_status: f_evse_isolation_status,
-                evse_disabled: f_evse_disabled,
-                evse_utility_interrupt_event: f_evse_utility_interrupt_event,
-                evse_emergency_shutdown: f_evse_emergency_shutdown,
-                evse_malfunction: f_evse_malfunction,
-                ev_in_charge_position: f_ev_in_charge_position,
-                ev_association_status: f_ev_association_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1564,45 +1826,38 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EV_POSITIONING_SUPPORT];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpVehiclePositioningReqType, DecodeError> {
+            out: &mut AcdpVehiclePositioningReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_mobility_status = {
-                if t != EV_MOBILITY_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVMobilityStatus", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_positioning_support = {
-                if t != EV_POSITIONING_SUPPORT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVPositioningSupport", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_MOBILITY_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_mobility_status = d.simple("EVMobilityStatus", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
+            if t != EV_POSITIONING_SUPPORT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_positioning_support = d.simple("EVPositioningSupport", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpVehiclePositioningReqType {
-                header: f_header,
-                ev_mobility_status: f_ev_mobility_status,
-                ev_positioning_support: f_ev_positioning_support,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1666,107 +1921,78 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EV_IN_CHARGE_POSITION];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AcdpVehiclePositioningResType, DecodeError> {
+            out: &mut AcdpVehiclePositioningResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_positioning_support = {
-                if t != EVSE_POSITIONING_SUPPORT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEPositioningSupport", |d| d.read_bool())?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_relative_x_deviation = {
-                if t != EV_RELATIVE_X_DEVIATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVRelativeXDeviation", |d| {
-                    d.read_int::<i16>("EVRelativeXDeviation")
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_relative_y_deviation = {
-                if t != EV_RELATIVE_Y_DEVIATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVRelativeYDeviation", |d| {
-                    d.read_int::<i16>("EVRelativeYDeviation")
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_contact_window_xc = {
-                if t != CONTACT_WINDOW_XC {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContactWindowXc", |d| d.read_int::<i16>("ContactWindowXc"))?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_contact_window_yc = {
-                if t != CONTACT_WINDOW_YC {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ContactWindowYc", |d| d.read_int::<i16>("ContactWindowYc"))?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_in_charge_position = {
-                if t != EV_IN_CHARGE_POSITION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVInChargePosition", |d| d.read_bool())?;
-                t = d.read_event(S9)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_POSITIONING_SUPPORT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_positioning_support = d.simple("EVSEPositioningSupport", |d| d.read_bool())?;
+            t = d.read_event(S4)?;
+            if t != EV_RELATIVE_X_DEVIATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_relative_x_deviation = d.simple("EVRelativeXDeviation", |d| {
+                d.read_int::<i16>("EVRelativeXDeviation")
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_RELATIVE_Y_DEVIATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_relative_y_deviation = d.simple("EVRelativeYDeviation", |d| {
+                d.read_int::<i16>("EVRelativeYDeviation")
+            })?;
+            t = d.read_event(S6)?;
+            if t != CONTACT_WINDOW_XC {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.contact_window_xc =
+                d.simple("ContactWindowXc", |d| d.read_int::<i16>("ContactWindowXc"))?;
+            t = d.read_event(S7)?;
+            if t != CONTACT_WINDOW_YC {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.contact_window_yc =
+                d.simple("ContactWindowYc", |d| d.read_int::<i16>("ContactWindowYc"))?;
+            t = d.read_event(S8)?;
+            if t != EV_IN_CHARGE_POSITION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_in_charge_position = d.simple("EVInChargePosition", |d| d.read_bool())?;
+            t = d.read_event(S9)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AcdpVehiclePositioningResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                evse_positioning_support: f_evse_positioning_support,
-                ev_relative_x_deviation: f_ev_relative_x_deviation,
-                ev_relative_y_deviation: f_ev_relative_y_deviation,
-                contact_window_xc: f_contact_window_xc,
-                contact_window_yc: f_contact_window_yc,
-                ev_in_charge_position: f_ev_in_charge_position,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1897,114 +2123,92 @@ pub(crate) mod codec {
         const S7: &[u8] = &[EV_TIMEOUT, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvTechnicalStatusType, DecodeError> {
+            out: &mut EvTechnicalStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_ready_to_charge = {
-                if t != EV_READY_TO_CHARGE {
+            if t != EV_READY_TO_CHARGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_ready_to_charge = d.simple("EVReadyToCharge", |d| d.read_bool())?;
+            t = d.read_event(S1)?;
+            if t != EV_IMMOBILIZATION_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_immobilization_request =
+                d.simple("EVImmobilizationRequest", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
+            if matches!(t, EV_IMMOBILIZED) {
+                let x1 = out.ev_immobilized.get_or_insert_with(Default::default);
+                if t != EV_IMMOBILIZED {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVReadyToCharge", |d| d.read_bool())?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_immobilization_request = {
-                if t != EV_IMMOBILIZATION_REQUEST {
+                *x1 = d.simple("EVImmobilized", |d| d.read_bool())?;
+                t = d.read_event(S3)?;
+            } else {
+                out.ev_immobilized = None;
+            }
+            if matches!(t, EVWLAN_STRENGTH) {
+                let x2 = out.evwlan_strength.get_or_insert_with(Default::default);
+                if t != EVWLAN_STRENGTH {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVImmobilizationRequest", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_immobilized = if matches!(t, EV_IMMOBILIZED) {
-                Some({
-                    if t != EV_IMMOBILIZED {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVImmobilized", |d| d.read_bool())?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("EVWLANStrength", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 824, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_evwlan_strength = if matches!(t, EVWLAN_STRENGTH) {
-                Some({
-                    if t != EVWLAN_STRENGTH {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVWLANStrength", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 824)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.evwlan_strength = None;
+            }
+            if matches!(t, EVCP_STATUS) {
+                let x3 = out.evcp_status.get_or_insert_with(Default::default);
+                if t != EVCP_STATUS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("EVCPStatus", |d| CpStatusType::decode(d))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evcp_status = if matches!(t, EVCP_STATUS) {
-                Some({
-                    if t != EVCP_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVCPStatus", |d| CpStatusType::decode(d))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.evcp_status = None;
+            }
+            if matches!(t, EVSOC) {
+                let x4 = out.evsoc.get_or_insert_with(Default::default);
+                if t != EVSOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("EVSOC", |d| d.read_ranged::<i8>(0, 100, "EVSOC"))?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evsoc = if matches!(t, EVSOC) {
-                Some({
-                    if t != EVSOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVSOC", |d| d.read_ranged::<i8>(0, 100, "EVSOC"))?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.evsoc = None;
+            }
+            if matches!(t, EV_ERROR_CODE) {
+                let x5 = out.ev_error_code.get_or_insert_with(Default::default);
+                if t != EV_ERROR_CODE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("EVErrorCode", |d| ErrorCodeType::decode(d))?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_ev_error_code = if matches!(t, EV_ERROR_CODE) {
-                Some({
-                    if t != EV_ERROR_CODE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVErrorCode", |d| ErrorCodeType::decode(d))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.ev_error_code = None;
+            }
+            if matches!(t, EV_TIMEOUT) {
+                let x6 = out.ev_timeout.get_or_insert_with(Default::default);
+                if t != EV_TIMEOUT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x6 = d.simple("EVTimeout", |d| d.read_bool())?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_ev_timeout = if matches!(t, EV_TIMEOUT) {
-                Some({
-                    if t != EV_TIMEOUT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVTimeout", |d| d.read_bool())?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.ev_timeout = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvTechnicalStatusType {
-                ev_ready_to_charge: f_ev_ready_to_charge,
-                ev_immobilization_request: f_ev_immobilization_request,
-                ev_immobilized: f_ev_immobilized,
-                evwlan_strength: f_evwlan_strength,
-                evcp_status: f_evcp_status,
-                evsoc: f_evsoc,
-                ev_error_code: f_ev_error_code,
-                ev_timeout: f_ev_timeout,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2031,9 +2235,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.ev_immobilized {
+            if let Some(x7) = &v.ev_immobilized {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, EV_IMMOBILIZED)?;
                     e.simple("EVImmobilized", |e| {
                         e.write_bool(*x);
@@ -2042,9 +2246,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.evwlan_strength {
+            if let Some(x8) = &v.evwlan_strength {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, EVWLAN_STRENGTH)?;
                     e.element("EVWLANStrength", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 824)
@@ -2052,9 +2256,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.evcp_status {
+            if let Some(x9) = &v.evcp_status {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, EVCP_STATUS)?;
                     e.simple("EVCPStatus", |e| {
                         x.encode(e);
@@ -2063,9 +2267,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.evsoc {
+            if let Some(x10) = &v.evsoc {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, EVSOC)?;
                     e.simple("EVSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -2074,9 +2278,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x5) = &v.ev_error_code {
+            if let Some(x11) = &v.ev_error_code {
                 {
-                    let x = x5;
+                    let x = x11;
                     e.write_event(st, EV_ERROR_CODE)?;
                     e.simple("EVErrorCode", |e| {
                         x.encode(e);
@@ -2085,9 +2289,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x6) = &v.ev_timeout {
+            if let Some(x12) = &v.ev_timeout {
                 {
-                    let x = x6;
+                    let x = x12;
                     e.write_event(st, EV_TIMEOUT)?;
                     e.simple("EVTimeout", |e| {
                         e.write_bool(*x);

@@ -2092,167 +2092,626 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(6)?;
-    Ok(match code {
-        0 => Document::AuthorizationReq(d.element("AuthorizationReq", |d| {
-            codec::authorization_req_type::decode(d, 471)
-        })?),
-        1 => Document::AuthorizationRes(d.element("AuthorizationRes", |d| {
-            codec::authorization_res_type::decode(d, 474)
-        })?),
-        2 => Document::AuthorizationSetupReq(d.element("AuthorizationSetupReq", |d| {
-            codec::authorization_setup_req_type::decode(d, 475)
-        })?),
-        3 => Document::AuthorizationSetupRes(d.element("AuthorizationSetupRes", |d| {
-            codec::authorization_setup_res_type::decode(d, 482)
-        })?),
-        4 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
-            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
-        })?),
-        5 => Document::ClResControlMode(d.element("CLResControlMode", |d| {
-            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
-        })?),
-        6 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::AuthorizationReq(Default::default()),
+        1 => Document::AuthorizationRes(Default::default()),
+        2 => Document::AuthorizationSetupReq(Default::default()),
+        3 => Document::AuthorizationSetupRes(Default::default()),
+        4 => Document::ClReqControlMode(Default::default()),
+        5 => Document::ClResControlMode(Default::default()),
+        6 => Document::CanonicalizationMethod(Default::default()),
+        7 => Document::CertificateInstallationReq(Default::default()),
+        8 => Document::CertificateInstallationRes(Default::default()),
+        9 => Document::DsaKeyValue(Default::default()),
+        10 => Document::DigestMethod(Default::default()),
+        11 => Document::DigestValue(Default::default()),
+        12 => Document::KeyInfo(Default::default()),
+        13 => Document::KeyName(Default::default()),
+        14 => Document::KeyValue(Default::default()),
+        15 => Document::Manifest(Default::default()),
+        16 => Document::MeteringConfirmationReq(Default::default()),
+        17 => Document::MeteringConfirmationRes(Default::default()),
+        18 => Document::MgmtData(Default::default()),
+        19 => Document::Object(Default::default()),
+        20 => Document::PgpData(Default::default()),
+        21 => Document::PowerDeliveryReq(Default::default()),
+        22 => Document::PowerDeliveryRes(Default::default()),
+        23 => Document::RsaKeyValue(Default::default()),
+        24 => Document::Reference(Default::default()),
+        25 => Document::RetrievalMethod(Default::default()),
+        26 => Document::SpkiData(Default::default()),
+        27 => Document::ScheduleExchangeReq(Default::default()),
+        28 => Document::ScheduleExchangeRes(Default::default()),
+        29 => Document::ServiceDetailReq(Default::default()),
+        30 => Document::ServiceDetailRes(Default::default()),
+        31 => Document::ServiceDiscoveryReq(Default::default()),
+        32 => Document::ServiceDiscoveryRes(Default::default()),
+        33 => Document::ServiceSelectionReq(Default::default()),
+        34 => Document::ServiceSelectionRes(Default::default()),
+        35 => Document::SessionSetupReq(Default::default()),
+        36 => Document::SessionSetupRes(Default::default()),
+        37 => Document::SessionStopReq(Default::default()),
+        38 => Document::SessionStopRes(Default::default()),
+        39 => Document::Signature(Default::default()),
+        40 => Document::SignatureMethod(Default::default()),
+        41 => Document::SignatureProperties(Default::default()),
+        42 => Document::SignatureProperty(Default::default()),
+        43 => Document::SignatureValue(Default::default()),
+        44 => Document::SignedInfo(Default::default()),
+        45 => Document::SignedInstallationData(Default::default()),
+        46 => Document::SignedMeteringData(Default::default()),
+        47 => Document::Transform(Default::default()),
+        48 => Document::Transforms(Default::default()),
+        49 => Document::VehicleCheckInReq(Default::default()),
+        50 => Document::VehicleCheckInRes(Default::default()),
+        51 => Document::VehicleCheckOutReq(Default::default()),
+        52 => Document::VehicleCheckOutRes(Default::default()),
+        53 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::AuthorizationReq(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-20 CommonMessages EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(6)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::AuthorizationReq(_)) {
+                *doc = Document::AuthorizationReq(Default::default());
+            }
+            if let Document::AuthorizationReq(v) = doc {
+                d.element("AuthorizationReq", |d| {
+                    codec::authorization_req_type::decode(d, 471, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::AuthorizationRes(_)) {
+                *doc = Document::AuthorizationRes(Default::default());
+            }
+            if let Document::AuthorizationRes(v) = doc {
+                d.element("AuthorizationRes", |d| {
+                    codec::authorization_res_type::decode(d, 474, &mut *v)
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::AuthorizationSetupReq(_)) {
+                *doc = Document::AuthorizationSetupReq(Default::default());
+            }
+            if let Document::AuthorizationSetupReq(v) = doc {
+                d.element("AuthorizationSetupReq", |d| {
+                    codec::authorization_setup_req_type::decode(d, 475, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::AuthorizationSetupRes(_)) {
+                *doc = Document::AuthorizationSetupRes(Default::default());
+            }
+            if let Document::AuthorizationSetupRes(v) = doc {
+                d.element("AuthorizationSetupRes", |d| {
+                    codec::authorization_setup_res_type::decode(d, 482, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::ClReqControlMode(_)) {
+                *doc = Document::ClReqControlMode(Default::default());
+            }
+            if let Document::ClReqControlMode(v) = doc {
+                d.element("CLReqControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                        d, 483, &mut *v,
+                    )
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::ClResControlMode(_)) {
+                *doc = Document::ClResControlMode(Default::default());
+            }
+            if let Document::ClResControlMode(v) = doc {
+                d.element("CLResControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                        d, 484, &mut *v,
+                    )
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
         7 => {
-            Document::CertificateInstallationReq(d.element("CertificateInstallationReq", |d| {
-                codec::certificate_installation_req_type::decode(d, 491)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationReq(_)) {
+                *doc = Document::CertificateInstallationReq(Default::default());
+            }
+            if let Document::CertificateInstallationReq(v) = doc {
+                d.element("CertificateInstallationReq", |d| {
+                    codec::certificate_installation_req_type::decode(d, 491, &mut *v)
+                })?;
+            }
         }
         8 => {
-            Document::CertificateInstallationRes(d.element("CertificateInstallationRes", |d| {
-                codec::certificate_installation_res_type::decode(d, 500)
-            })?)
+            if !matches!(doc, Document::CertificateInstallationRes(_)) {
+                *doc = Document::CertificateInstallationRes(Default::default());
+            }
+            if let Document::CertificateInstallationRes(v) = doc {
+                d.element("CertificateInstallationRes", |d| {
+                    codec::certificate_installation_res_type::decode(d, 500, &mut *v)
+                })?;
+            }
         }
-        9 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        10 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        11 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
-        12 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        13 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        14 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        15 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        16 => Document::MeteringConfirmationReq(d.element("MeteringConfirmationReq", |d| {
-            codec::metering_confirmation_req_type::decode(d, 527)
-        })?),
-        17 => Document::MeteringConfirmationRes(d.element("MeteringConfirmationRes", |d| {
-            codec::metering_confirmation_res_type::decode(d, 528)
-        })?),
-        18 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        19 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        20 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        21 => Document::PowerDeliveryReq(d.element("PowerDeliveryReq", |d| {
-            codec::power_delivery_req_type::decode(d, 543)
-        })?),
-        22 => Document::PowerDeliveryRes(d.element("PowerDeliveryRes", |d| {
-            codec::power_delivery_res_type::decode(d, 547)
-        })?),
-        23 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        24 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        25 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        26 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        27 => Document::ScheduleExchangeReq(d.element("ScheduleExchangeReq", |d| {
-            codec::schedule_exchange_req_type::decode(d, 571)
-        })?),
-        28 => Document::ScheduleExchangeRes(d.element("ScheduleExchangeRes", |d| {
-            codec::schedule_exchange_res_type::decode(d, 624)
-        })?),
-        29 => Document::ServiceDetailReq(d.element("ServiceDetailReq", |d| {
-            codec::service_detail_req_type::decode(d, 626)
-        })?),
-        30 => Document::ServiceDetailRes(d.element("ServiceDetailRes", |d| {
-            codec::service_detail_res_type::decode(d, 637)
-        })?),
-        31 => Document::ServiceDiscoveryReq(d.element("ServiceDiscoveryReq", |d| {
-            codec::service_discovery_req_type::decode(d, 639)
-        })?),
-        32 => Document::ServiceDiscoveryRes(d.element("ServiceDiscoveryRes", |d| {
-            codec::service_discovery_res_type::decode(d, 645)
-        })?),
-        33 => Document::ServiceSelectionReq(d.element("ServiceSelectionReq", |d| {
-            codec::service_selection_req_type::decode(d, 649)
-        })?),
-        34 => Document::ServiceSelectionRes(d.element("ServiceSelectionRes", |d| {
-            codec::service_selection_res_type::decode(d, 650)
-        })?),
-        35 => Document::SessionSetupReq(d.element("SessionSetupReq", |d| {
-            codec::session_setup_req_type::decode(d, 652)
-        })?),
-        36 => Document::SessionSetupRes(d.element("SessionSetupRes", |d| {
-            codec::session_setup_res_type::decode(d, 654)
-        })?),
-        37 => Document::SessionStopReq(d.element("SessionStopReq", |d| {
-            codec::session_stop_req_type::decode(d, 658)
-        })?),
-        38 => Document::SessionStopRes(d.element("SessionStopRes", |d| {
-            codec::session_stop_res_type::decode(d, 659)
-        })?),
-        39 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        40 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        41 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        42 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        43 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        44 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        45 => Document::SignedInstallationData(d.element("SignedInstallationData", |d| {
-            codec::signed_installation_data_type::decode(d, 493)
-        })?),
-        46 => Document::SignedMeteringData(d.element("SignedMeteringData", |d| {
-            codec::signed_metering_data_type::decode(d, 501)
-        })?),
-        47 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        48 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
-        49 => Document::VehicleCheckInReq(d.element("VehicleCheckInReq", |d| {
-            codec::vehicle_check_in_req_type::decode(d, 665)
-        })?),
-        50 => Document::VehicleCheckInRes(d.element("VehicleCheckInRes", |d| {
-            codec::vehicle_check_in_res_type::decode(d, 669)
-        })?),
-        51 => Document::VehicleCheckOutReq(d.element("VehicleCheckOutReq", |d| {
-            codec::vehicle_check_out_req_type::decode(d, 672)
-        })?),
-        52 => Document::VehicleCheckOutRes(d.element("VehicleCheckOutRes", |d| {
-            codec::vehicle_check_out_res_type::decode(d, 674)
-        })?),
-        53 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        9 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        10 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        11 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::MeteringConfirmationReq(_)) {
+                *doc = Document::MeteringConfirmationReq(Default::default());
+            }
+            if let Document::MeteringConfirmationReq(v) = doc {
+                d.element("MeteringConfirmationReq", |d| {
+                    codec::metering_confirmation_req_type::decode(d, 527, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::MeteringConfirmationRes(_)) {
+                *doc = Document::MeteringConfirmationRes(Default::default());
+            }
+            if let Document::MeteringConfirmationRes(v) = doc {
+                d.element("MeteringConfirmationRes", |d| {
+                    codec::metering_confirmation_res_type::decode(d, 528, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        20 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        21 => {
+            if !matches!(doc, Document::PowerDeliveryReq(_)) {
+                *doc = Document::PowerDeliveryReq(Default::default());
+            }
+            if let Document::PowerDeliveryReq(v) = doc {
+                d.element("PowerDeliveryReq", |d| {
+                    codec::power_delivery_req_type::decode(d, 543, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::PowerDeliveryRes(_)) {
+                *doc = Document::PowerDeliveryRes(Default::default());
+            }
+            if let Document::PowerDeliveryRes(v) = doc {
+                d.element("PowerDeliveryRes", |d| {
+                    codec::power_delivery_res_type::decode(d, 547, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::ScheduleExchangeReq(_)) {
+                *doc = Document::ScheduleExchangeReq(Default::default());
+            }
+            if let Document::ScheduleExchangeReq(v) = doc {
+                d.element("ScheduleExchangeReq", |d| {
+                    codec::schedule_exchange_req_type::decode(d, 571, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::ScheduleExchangeRes(_)) {
+                *doc = Document::ScheduleExchangeRes(Default::default());
+            }
+            if let Document::ScheduleExchangeRes(v) = doc {
+                d.element("ScheduleExchangeRes", |d| {
+                    codec::schedule_exchange_res_type::decode(d, 624, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::ServiceDetailReq(_)) {
+                *doc = Document::ServiceDetailReq(Default::default());
+            }
+            if let Document::ServiceDetailReq(v) = doc {
+                d.element("ServiceDetailReq", |d| {
+                    codec::service_detail_req_type::decode(d, 626, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::ServiceDetailRes(_)) {
+                *doc = Document::ServiceDetailRes(Default::default());
+            }
+            if let Document::ServiceDetailRes(v) = doc {
+                d.element("ServiceDetailRes", |d| {
+                    codec::service_detail_res_type::decode(d, 637, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::ServiceDiscoveryReq(_)) {
+                *doc = Document::ServiceDiscoveryReq(Default::default());
+            }
+            if let Document::ServiceDiscoveryReq(v) = doc {
+                d.element("ServiceDiscoveryReq", |d| {
+                    codec::service_discovery_req_type::decode(d, 639, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::ServiceDiscoveryRes(_)) {
+                *doc = Document::ServiceDiscoveryRes(Default::default());
+            }
+            if let Document::ServiceDiscoveryRes(v) = doc {
+                d.element("ServiceDiscoveryRes", |d| {
+                    codec::service_discovery_res_type::decode(d, 645, &mut *v)
+                })?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::ServiceSelectionReq(_)) {
+                *doc = Document::ServiceSelectionReq(Default::default());
+            }
+            if let Document::ServiceSelectionReq(v) = doc {
+                d.element("ServiceSelectionReq", |d| {
+                    codec::service_selection_req_type::decode(d, 649, &mut *v)
+                })?;
+            }
+        }
+        34 => {
+            if !matches!(doc, Document::ServiceSelectionRes(_)) {
+                *doc = Document::ServiceSelectionRes(Default::default());
+            }
+            if let Document::ServiceSelectionRes(v) = doc {
+                d.element("ServiceSelectionRes", |d| {
+                    codec::service_selection_res_type::decode(d, 650, &mut *v)
+                })?;
+            }
+        }
+        35 => {
+            if !matches!(doc, Document::SessionSetupReq(_)) {
+                *doc = Document::SessionSetupReq(Default::default());
+            }
+            if let Document::SessionSetupReq(v) = doc {
+                d.element("SessionSetupReq", |d| {
+                    codec::session_setup_req_type::decode(d, 652, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::SessionSetupRes(_)) {
+                *doc = Document::SessionSetupRes(Default::default());
+            }
+            if let Document::SessionSetupRes(v) = doc {
+                d.element("SessionSetupRes", |d| {
+                    codec::session_setup_res_type::decode(d, 654, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::SessionStopReq(_)) {
+                *doc = Document::SessionStopReq(Default::default());
+            }
+            if let Document::SessionStopReq(v) = doc {
+                d.element("SessionStopReq", |d| {
+                    codec::session_stop_req_type::decode(d, 658, &mut *v)
+                })?;
+            }
+        }
+        38 => {
+            if !matches!(doc, Document::SessionStopRes(_)) {
+                *doc = Document::SessionStopRes(Default::default());
+            }
+            if let Document::SessionStopRes(v) = doc {
+                d.element("SessionStopRes", |d| {
+                    codec::session_stop_res_type::decode(d, 659, &mut *v)
+                })?;
+            }
+        }
+        39 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        40 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        41 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        42 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        43 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        44 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        45 => {
+            if !matches!(doc, Document::SignedInstallationData(_)) {
+                *doc = Document::SignedInstallationData(Default::default());
+            }
+            if let Document::SignedInstallationData(v) = doc {
+                d.element("SignedInstallationData", |d| {
+                    codec::signed_installation_data_type::decode(d, 493, &mut *v)
+                })?;
+            }
+        }
+        46 => {
+            if !matches!(doc, Document::SignedMeteringData(_)) {
+                *doc = Document::SignedMeteringData(Default::default());
+            }
+            if let Document::SignedMeteringData(v) = doc {
+                d.element("SignedMeteringData", |d| {
+                    codec::signed_metering_data_type::decode(d, 501, &mut *v)
+                })?;
+            }
+        }
+        47 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        48 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
+        49 => {
+            if !matches!(doc, Document::VehicleCheckInReq(_)) {
+                *doc = Document::VehicleCheckInReq(Default::default());
+            }
+            if let Document::VehicleCheckInReq(v) = doc {
+                d.element("VehicleCheckInReq", |d| {
+                    codec::vehicle_check_in_req_type::decode(d, 665, &mut *v)
+                })?;
+            }
+        }
+        50 => {
+            if !matches!(doc, Document::VehicleCheckInRes(_)) {
+                *doc = Document::VehicleCheckInRes(Default::default());
+            }
+            if let Document::VehicleCheckInRes(v) = doc {
+                d.element("VehicleCheckInRes", |d| {
+                    codec::vehicle_check_in_res_type::decode(d, 669, &mut *v)
+                })?;
+            }
+        }
+        51 => {
+            if !matches!(doc, Document::VehicleCheckOutReq(_)) {
+                *doc = Document::VehicleCheckOutReq(Default::default());
+            }
+            if let Document::VehicleCheckOutReq(v) = doc {
+                d.element("VehicleCheckOutReq", |d| {
+                    codec::vehicle_check_out_req_type::decode(d, 672, &mut *v)
+                })?;
+            }
+        }
+        52 => {
+            if !matches!(doc, Document::VehicleCheckOutRes(_)) {
+                *doc = Document::VehicleCheckOutRes(Default::default());
+            }
+            if let Document::VehicleCheckOutRes(v) = doc {
+                d.element("VehicleCheckOutRes", |d| {
+                    codec::vehicle_check_out_res_type::decode(d, 674, &mut *v)
+                })?;
+            }
+        }
+        53 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         54 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -2260,7 +2719,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 55,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-20 CommonMessages document (without the V2GTP header).
@@ -2268,7 +2728,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-20 CommonMessages document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::AuthorizationReq(v) => {
             e.write_nbit(0, 6);
@@ -2598,7 +3069,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl Document {
@@ -2817,170 +3289,144 @@ pub(crate) mod codec {
         const S12: &[u8] = &[ADDITIONAL_SELECTED_SERVICES, EE];
         const S13: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AbsolutePriceScheduleType, DecodeError> {
+            out: &mut AbsolutePriceScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
+                out.id = None;
+            }
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S2)?;
+            if t != PRICE_SCHEDULE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.price_schedule_id =
+                d.simple("PriceScheduleID", |d| d.read_uint::<u32>("PriceScheduleID"))?;
+            t = d.read_event(S3)?;
+            if matches!(t, PRICE_SCHEDULE_DESCRIPTION) {
+                let x2 = out
+                    .price_schedule_description
+                    .get_or_insert_with(Default::default);
+                if t != PRICE_SCHEDULE_DESCRIPTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_price_schedule_id = {
-                if t != PRICE_SCHEDULE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PriceScheduleID", |d| d.read_uint::<u32>("PriceScheduleID"))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_price_schedule_description = if matches!(t, PRICE_SCHEDULE_DESCRIPTION) {
-                Some({
-                    if t != PRICE_SCHEDULE_DESCRIPTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 576))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_currency = {
-                if t != CURRENCY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Currency", |d| d.read_string(3, 564))?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_language = {
-                if t != LANGUAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Language", |d| d.read_string(3, 577))?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_price_algorithm = {
-                if t != PRICE_ALGORITHM {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 565))?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_minimum_cost = if matches!(t, MINIMUM_COST) {
-                Some({
-                    if t != MINIMUM_COST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MinimumCost", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 578)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_maximum_cost = if matches!(t, MAXIMUM_COST) {
-                Some({
-                    if t != MAXIMUM_COST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MaximumCost", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 579)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_tax_rules = if matches!(t, TAX_RULES) {
-                Some({
-                    if t != TAX_RULES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("TaxRules", |d| tax_rule_list_type::decode(d, 580))?;
-                    t = d.read_event(S10)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_price_rule_stacks = {
-                if t != PRICE_RULE_STACKS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PriceRuleStacks", |d| {
-                    price_rule_stack_list_type::decode(d, 590)
+                d.simple("PriceScheduleDescription", |d| {
+                    d.read_string_into(160, 576, &mut *x2)
                 })?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_overstay_rules = if matches!(t, OVERSTAY_RULES) {
-                Some({
-                    if t != OVERSTAY_RULES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("OverstayRules", |d| overstay_rule_list_type::decode(d, 597))?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_additional_selected_services = if matches!(t, ADDITIONAL_SELECTED_SERVICES) {
-                Some({
-                    if t != ADDITIONAL_SELECTED_SERVICES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("AdditionalSelectedServices", |d| {
-                        additional_service_list_type::decode(d, 605)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.price_schedule_description = None;
+            }
+            if t != CURRENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Currency", |d| {
+                d.read_string_into(3, 564, &mut out.currency)
+            })?;
+            t = d.read_event(S5)?;
+            if t != LANGUAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Language", |d| {
+                d.read_string_into(3, 577, &mut out.language)
+            })?;
+            t = d.read_event(S6)?;
+            if t != PRICE_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("PriceAlgorithm", |d| {
+                d.read_string_into(255, 565, &mut out.price_algorithm)
+            })?;
+            t = d.read_event(S7)?;
+            if matches!(t, MINIMUM_COST) {
+                let x3 = out.minimum_cost.get_or_insert_with(Default::default);
+                if t != MINIMUM_COST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("MinimumCost", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 578, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
+                out.minimum_cost = None;
+            }
+            if matches!(t, MAXIMUM_COST) {
+                let x4 = out.maximum_cost.get_or_insert_with(Default::default);
+                if t != MAXIMUM_COST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("MaximumCost", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 579, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.maximum_cost = None;
+            }
+            if matches!(t, TAX_RULES) {
+                let x5 = out.tax_rules.get_or_insert_with(Default::default);
+                if t != TAX_RULES {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("TaxRules", |d| tax_rule_list_type::decode(d, 580, &mut *x5))?;
+                t = d.read_event(S10)?;
+            } else {
+                out.tax_rules = None;
+            }
+            if t != PRICE_RULE_STACKS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PriceRuleStacks", |d| {
+                price_rule_stack_list_type::decode(d, 590, &mut out.price_rule_stacks)
+            })?;
+            t = d.read_event(S11)?;
+            if matches!(t, OVERSTAY_RULES) {
+                let x6 = out.overstay_rules.get_or_insert_with(Default::default);
+                if t != OVERSTAY_RULES {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("OverstayRules", |d| {
+                    overstay_rule_list_type::decode(d, 597, &mut *x6)
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.overstay_rules = None;
+            }
+            if matches!(t, ADDITIONAL_SELECTED_SERVICES) {
+                let x7 = out
+                    .additional_selected_services
+                    .get_or_insert_with(Default::default);
+                if t != ADDITIONAL_SELECTED_SERVICES {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("AdditionalSelectedServices", |d| {
+                    additional_service_list_type::decode(d, 605, &mut *x7)
+                })?;
+                t = d.read_event(S13)?;
+            } else {
+                out.additional_selected_services = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AbsolutePriceScheduleType {
-                id: f_id,
-                time_anchor: f_time_anchor,
-                price_schedule_id: f_price_schedule_id,
-                price_schedule_description: f_price_schedule_description,
-                currency: f_currency,
-                language: f_language,
-                price_algorithm: f_price_algorithm,
-                minimum_cost: f_minimum_cost,
-                maximum_cost: f_maximum_cost,
-                tax_rules: f_tax_rules,
-                price_rule_stacks: f_price_rule_stacks,
-                overstay_rules: f_overstay_rules,
-                additional_selected_services: f_additional_selected_services,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2989,9 +3435,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x8) = &v.id {
                 {
-                    let x = x1;
+                    let x = x8;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -3015,9 +3461,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.price_schedule_description {
+            if let Some(x9) = &v.price_schedule_description {
                 {
-                    let x = x2;
+                    let x = x9;
                     e.write_event(st, PRICE_SCHEDULE_DESCRIPTION)?;
                     e.simple("PriceScheduleDescription", |e| {
                         e.write_string(x, 160)?;
@@ -3053,9 +3499,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S7;
-            if let Some(x3) = &v.minimum_cost {
+            if let Some(x10) = &v.minimum_cost {
                 {
-                    let x = x3;
+                    let x = x10;
                     e.write_event(st, MINIMUM_COST)?;
                     e.element("MinimumCost", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 578)
@@ -3063,9 +3509,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x4) = &v.maximum_cost {
+            if let Some(x11) = &v.maximum_cost {
                 {
-                    let x = x4;
+                    let x = x11;
                     e.write_event(st, MAXIMUM_COST)?;
                     e.element("MaximumCost", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 579)
@@ -3073,9 +3519,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x5) = &v.tax_rules {
+            if let Some(x12) = &v.tax_rules {
                 {
-                    let x = x5;
+                    let x = x12;
                     e.write_event(st, TAX_RULES)?;
                     e.element("TaxRules", |e| tax_rule_list_type::encode(e, x, 580))?;
                 }
@@ -3089,9 +3535,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S11;
-            if let Some(x6) = &v.overstay_rules {
+            if let Some(x13) = &v.overstay_rules {
                 {
-                    let x = x6;
+                    let x = x13;
                     e.write_event(st, OVERSTAY_RULES)?;
                     e.element("OverstayRules", |e| {
                         overstay_rule_list_type::encode(e, x, 597)
@@ -3099,9 +3545,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x7) = &v.additional_selected_services {
+            if let Some(x14) = &v.additional_selected_services {
                 {
-                    let x = x7;
+                    let x = x14;
                     e.write_event(st, ADDITIONAL_SELECTED_SERVICES)?;
                     e.element("AdditionalSelectedServices", |e| {
                         additional_service_list_type::encode(e, x, 605)
@@ -3123,43 +3569,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[ADDITIONAL_SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AdditionalServiceListType, DecodeError> {
+            out: &mut AdditionalServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_additional_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, ADDITIONAL_SERVICE) {
-                    if r0.len() >= 5 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 5 }));
-                    }
-                    let item = {
-                        if t != ADDITIONAL_SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("AdditionalService", |d| {
-                            additional_service_type::decode(d, 606)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 5,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.additional_service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ADDITIONAL_SERVICE) {
+                if c0 >= 5 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 5 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.additional_service.push(Default::default());
+                let Some(x1) = out.additional_service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ADDITIONAL_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("AdditionalService", |d| {
+                    additional_service_type::decode(d, 606, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 5,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AdditionalServiceListType {
-                additional_service: f_additional_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3174,10 +3619,10 @@ pub(crate) mod codec {
                     "between 1 and 5 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ADDITIONAL_SERVICE)?;
                     e.element("AdditionalService", |e| {
                         additional_service_type::encode(e, x, 606)
@@ -3203,36 +3648,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SERVICE_FEE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AdditionalServiceType, DecodeError> {
+            out: &mut AdditionalServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_name = {
-                if t != SERVICE_NAME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceName", |d| d.read_string(80, 607))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_fee = {
-                if t != SERVICE_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ServiceFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 608)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SERVICE_NAME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("ServiceName", |d| {
+                d.read_string_into(80, 607, &mut out.service_name)
+            })?;
+            t = d.read_event(S1)?;
+            if t != SERVICE_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ServiceFee", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    608,
+                    &mut out.service_fee,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AdditionalServiceType {
-                service_name: f_service_name,
-                service_fee: f_service_fee,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3276,62 +3720,80 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EIM_A_REQ_AUTHORIZATION_MODE, PN_C_A_REQ_AUTHORIZATION_MODE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationReqType, DecodeError> {
+            out: &mut AuthorizationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_selected_authorization_service = {
-                if t != SELECTED_AUTHORIZATION_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SelectedAuthorizationService", |d| {
-                    AuthorizationType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_a_req_authorization_mode = match t {
-                EIM_A_REQ_AUTHORIZATION_MODE => AReqAuthorizationMode::EimAReqAuthorizationMode({
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != SELECTED_AUTHORIZATION_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.selected_authorization_service = d.simple("SelectedAuthorizationService", |d| {
+                AuthorizationType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            match t {
+                EIM_A_REQ_AUTHORIZATION_MODE => {
+                    if !matches!(
+                        out.a_req_authorization_mode,
+                        AReqAuthorizationMode::EimAReqAuthorizationMode(_)
+                    ) {
+                        out.a_req_authorization_mode =
+                            AReqAuthorizationMode::EimAReqAuthorizationMode(Default::default());
+                    }
+                    let AReqAuthorizationMode::EimAReqAuthorizationMode(x1) =
+                        &mut out.a_req_authorization_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != EIM_A_REQ_AUTHORIZATION_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("EIM_AReqAuthorizationMode", |d| {
-                        eim_a_req_authorization_mode_type::decode(d, 465)
+                    d.element("EIM_AReqAuthorizationMode", |d| {
+                        eim_a_req_authorization_mode_type::decode(d, 465, &mut *x1)
                     })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                PN_C_A_REQ_AUTHORIZATION_MODE => AReqAuthorizationMode::PnCAReqAuthorizationMode({
+                }
+                PN_C_A_REQ_AUTHORIZATION_MODE => {
+                    if !matches!(
+                        out.a_req_authorization_mode,
+                        AReqAuthorizationMode::PnCAReqAuthorizationMode(_)
+                    ) {
+                        out.a_req_authorization_mode =
+                            AReqAuthorizationMode::PnCAReqAuthorizationMode(Default::default());
+                    }
+                    let AReqAuthorizationMode::PnCAReqAuthorizationMode(x2) =
+                        &mut out.a_req_authorization_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != PN_C_A_REQ_AUTHORIZATION_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("PnC_AReqAuthorizationMode", |d| {
-                        pn_ca_req_authorization_mode_type::decode(d, 466)
+                    d.element("PnC_AReqAuthorizationMode", |d| {
+                        pn_ca_req_authorization_mode_type::decode(d, 466, &mut *x2)
                     })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationReqType {
-                header: f_header,
-                selected_authorization_service: f_selected_authorization_service,
-                a_req_authorization_mode: f_a_req_authorization_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3358,9 +3820,9 @@ pub(crate) mod codec {
             }
             st = S2;
             match &v.a_req_authorization_mode {
-                AReqAuthorizationMode::EimAReqAuthorizationMode(x1) => {
+                AReqAuthorizationMode::EimAReqAuthorizationMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, EIM_A_REQ_AUTHORIZATION_MODE)?;
                         e.element("EIM_AReqAuthorizationMode", |e| {
                             eim_a_req_authorization_mode_type::encode(e, x, 465)
@@ -3368,9 +3830,9 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                AReqAuthorizationMode::PnCAReqAuthorizationMode(x1) => {
+                AReqAuthorizationMode::PnCAReqAuthorizationMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, PN_C_A_REQ_AUTHORIZATION_MODE)?;
                         e.element("PnC_AReqAuthorizationMode", |e| {
                             pn_ca_req_authorization_mode_type::encode(e, x, 466)
@@ -3396,49 +3858,42 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PROCESSING];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationResType, DecodeError> {
+            out: &mut AuthorizationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3486,25 +3941,28 @@ pub(crate) mod codec {
         const S0: &[u8] = &[HEADER];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationSetupReqType, DecodeError> {
+            out: &mut AuthorizationSetupReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationSetupReqType { header: f_header })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3547,101 +4005,109 @@ pub(crate) mod codec {
         ];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AuthorizationSetupResType, DecodeError> {
+            out: &mut AuthorizationSetupResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            out.authorization_services.clear();
+            let mut c0 = 0usize;
+            while matches!(t, AUTHORIZATION_SERVICES) {
+                if c0 >= 2 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2 }));
+                }
+                c0 += 1;
+                out.authorization_services.push(Default::default());
+                let Some(x1) = out.authorization_services.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != AUTHORIZATION_SERVICES {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                *x1 = d.simple("AuthorizationServices", |d| AuthorizationType::decode(d))?;
+                t = d.read_event(match (c0 < 2,) {
+                    (false,) => S3,
+                    _ => S4,
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_authorization_services = {
-                let mut r0 = Vec::new();
-                while matches!(t, AUTHORIZATION_SERVICES) {
-                    if r0.len() >= 2 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2 }));
-                    }
-                    let item = {
-                        if t != AUTHORIZATION_SERVICES {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.simple("AuthorizationServices", |d| AuthorizationType::decode(d))?;
-                        t = d.read_event(match (r0.len() + 1 < 2,) {
-                            (false,) => S3,
-                            _ => S4,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
-            let f_certificate_installation_service = {
-                if t != CERTIFICATE_INSTALLATION_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("CertificateInstallationService", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_as_res_authorization_mode = match t {
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            if t != CERTIFICATE_INSTALLATION_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.certificate_installation_service =
+                d.simple("CertificateInstallationService", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
+            match t {
                 EIM_AS_RES_AUTHORIZATION_MODE => {
-                    AsResAuthorizationMode::EimAsResAuthorizationMode({
-                        if t != EIM_AS_RES_AUTHORIZATION_MODE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EIM_ASResAuthorizationMode", |d| {
-                            eim_as_res_authorization_mode_type::decode(d, 478)
-                        })?;
-                        t = d.read_event(S6)?;
-                        v
-                    })
+                    if !matches!(
+                        out.as_res_authorization_mode,
+                        AsResAuthorizationMode::EimAsResAuthorizationMode(_)
+                    ) {
+                        out.as_res_authorization_mode =
+                            AsResAuthorizationMode::EimAsResAuthorizationMode(Default::default());
+                    }
+                    let AsResAuthorizationMode::EimAsResAuthorizationMode(x2) =
+                        &mut out.as_res_authorization_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != EIM_AS_RES_AUTHORIZATION_MODE {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    }
+                    d.element("EIM_ASResAuthorizationMode", |d| {
+                        eim_as_res_authorization_mode_type::decode(d, 478, &mut *x2)
+                    })?;
+                    t = d.read_event(S6)?;
                 }
                 PN_C_AS_RES_AUTHORIZATION_MODE => {
-                    AsResAuthorizationMode::PnCAsResAuthorizationMode({
-                        if t != PN_C_AS_RES_AUTHORIZATION_MODE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PnC_ASResAuthorizationMode", |d| {
-                            pn_c_as_res_authorization_mode_type::decode(d, 479)
-                        })?;
-                        t = d.read_event(S6)?;
-                        v
-                    })
+                    if !matches!(
+                        out.as_res_authorization_mode,
+                        AsResAuthorizationMode::PnCAsResAuthorizationMode(_)
+                    ) {
+                        out.as_res_authorization_mode =
+                            AsResAuthorizationMode::PnCAsResAuthorizationMode(Default::default());
+                    }
+                    let AsResAuthorizationMode::PnCAsResAuthorizationMode(x3) =
+                        &mut out.as_res_authorization_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != PN_C_AS_RES_AUTHORIZATION_MODE {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    }
+                    d.element("PnC_ASResAuthorizationMode", |d| {
+                        pn_c_as_res_authorization_mode_type::decode(d, 479, &mut *x3)
+                    })?;
+                    t = d.read_event(S6)?;
                 }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AuthorizationSetupResType {
-                header: f_header,
-                response_code: f_response_code,
-                authorization_services: f_authorization_services,
-                certificate_installation_service: f_certificate_installation_service,
-                as_res_authorization_mode: f_as_res_authorization_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3673,10 +4139,10 @@ pub(crate) mod codec {
                     "between 1 and 2 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x4) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, AUTHORIZATION_SERVICES)?;
                     e.simple("AuthorizationServices", |e| {
                         x.encode(e);
@@ -3698,9 +4164,9 @@ pub(crate) mod codec {
             }
             st = S5;
             match &v.as_res_authorization_mode {
-                AsResAuthorizationMode::EimAsResAuthorizationMode(x2) => {
+                AsResAuthorizationMode::EimAsResAuthorizationMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, EIM_AS_RES_AUTHORIZATION_MODE)?;
                         e.element("EIM_ASResAuthorizationMode", |e| {
                             eim_as_res_authorization_mode_type::encode(e, x, 478)
@@ -3708,9 +4174,9 @@ pub(crate) mod codec {
                     }
                     st = S6;
                 }
-                AsResAuthorizationMode::PnCAsResAuthorizationMode(x2) => {
+                AsResAuthorizationMode::PnCAsResAuthorizationMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, PN_C_AS_RES_AUTHORIZATION_MODE)?;
                         e.element("PnC_ASResAuthorizationMode", |e| {
                             pn_c_as_res_authorization_mode_type::encode(e, x, 479)
@@ -3734,39 +4200,36 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SUB_CERTIFICATES, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateChainType, DecodeError> {
+            out: &mut CertificateChainType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                if t != CERTIFICATE {
+            if t != CERTIFICATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Certificate", |d| {
+                d.read_bytes_into(1600, &mut out.certificate)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, SUB_CERTIFICATES) {
+                let x1 = out.sub_certificates.get_or_insert_with(Default::default);
+                if t != SUB_CERTIFICATES {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Certificate", |d| d.read_bytes(1600))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sub_certificates = if matches!(t, SUB_CERTIFICATES) {
-                Some({
-                    if t != SUB_CERTIFICATES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("SubCertificates", |d| {
+                    sub_certificates_type::decode(d, 470, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.sub_certificates = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateChainType {
-                certificate: f_certificate,
-                sub_certificates: f_sub_certificates,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3784,9 +4247,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.sub_certificates {
+            if let Some(x2) = &v.sub_certificates {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
                         sub_certificates_type::encode(e, x, 470)
@@ -3815,75 +4278,70 @@ pub(crate) mod codec {
         const S4: &[u8] = &[PRIORITIZED_EMAI_DS, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationReqType, DecodeError> {
+            out: &mut CertificateInstallationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_oem_provisioning_certificate_chain = {
-                if t != OEM_PROVISIONING_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("OEMProvisioningCertificateChain", |d| {
-                    signed_certificate_chain_type::decode(d, 485)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_list_of_root_certificate_i_ds = {
-                if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ListOfRootCertificateIDs", |d| {
-                    crate::iso20::common_types::codec::list_of_root_certificate_i_ds_type::decode(
-                        d, 486,
-                    )
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_maximum_contract_certificate_chains = {
-                if t != MAXIMUM_CONTRACT_CERTIFICATE_CHAINS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("MaximumContractCertificateChains", |d| {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != OEM_PROVISIONING_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("OEMProvisioningCertificateChain", |d| {
+                signed_certificate_chain_type::decode(
+                    d,
+                    485,
+                    &mut out.oem_provisioning_certificate_chain,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != LIST_OF_ROOT_CERTIFICATE_I_DS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ListOfRootCertificateIDs", |d| {
+                crate::iso20::common_types::codec::list_of_root_certificate_i_ds_type::decode(
+                    d,
+                    486,
+                    &mut out.list_of_root_certificate_i_ds,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != MAXIMUM_CONTRACT_CERTIFICATE_CHAINS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.maximum_contract_certificate_chains = d
+                .simple("MaximumContractCertificateChains", |d| {
                     d.read_ranged::<u8>(0, 255, "MaximumContractCertificateChains")
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_prioritized_emai_ds = if matches!(t, PRIORITIZED_EMAI_DS) {
-                Some({
-                    if t != PRIORITIZED_EMAI_DS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("PrioritizedEMAIDs", |d| emaid_list_type::decode(d, 489))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+            t = d.read_event(S4)?;
+            if matches!(t, PRIORITIZED_EMAI_DS) {
+                let x1 = out.prioritized_emai_ds.get_or_insert_with(Default::default);
+                if t != PRIORITIZED_EMAI_DS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("PrioritizedEMAIDs", |d| {
+                    emaid_list_type::decode(d, 489, &mut *x1)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.prioritized_emai_ds = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationReqType {
-                header: f_header,
-                oem_provisioning_certificate_chain: f_oem_provisioning_certificate_chain,
-                list_of_root_certificate_i_ds: f_list_of_root_certificate_i_ds,
-                maximum_contract_certificate_chains: f_maximum_contract_certificate_chains,
-                prioritized_emai_ds: f_prioritized_emai_ds,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3927,9 +4385,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x1) = &v.prioritized_emai_ds {
+            if let Some(x2) = &v.prioritized_emai_ds {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PRIORITIZED_EMAI_DS)?;
                     e.element("PrioritizedEMAIDs", |e| emaid_list_type::encode(e, x, 489))?;
                 }
@@ -3958,82 +4416,64 @@ pub(crate) mod codec {
         const S5: &[u8] = &[REMAINING_CONTRACT_CERTIFICATE_CHAINS];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<CertificateInstallationResType, DecodeError> {
+            out: &mut CertificateInstallationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_cps_certificate_chain = {
-                if t != CPS_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("CPSCertificateChain", |d| {
-                    certificate_chain_type::decode(d, 492)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_signed_installation_data = {
-                if t != SIGNED_INSTALLATION_DATA {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SignedInstallationData", |d| {
-                    signed_installation_data_type::decode(d, 493)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_remaining_contract_certificate_chains = {
-                if t != REMAINING_CONTRACT_CERTIFICATE_CHAINS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("RemainingContractCertificateChains", |d| {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if t != CPS_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("CPSCertificateChain", |d| {
+                certificate_chain_type::decode(d, 492, &mut out.cps_certificate_chain)
+            })?;
+            t = d.read_event(S4)?;
+            if t != SIGNED_INSTALLATION_DATA {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignedInstallationData", |d| {
+                signed_installation_data_type::decode(d, 493, &mut out.signed_installation_data)
+            })?;
+            t = d.read_event(S5)?;
+            if t != REMAINING_CONTRACT_CERTIFICATE_CHAINS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.remaining_contract_certificate_chains = d
+                .simple("RemainingContractCertificateChains", |d| {
                     d.read_ranged::<u8>(0, 255, "RemainingContractCertificateChains")
                 })?;
-                t = d.read_event(S6)?;
-                v
-            };
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(CertificateInstallationResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                cps_certificate_chain: f_cps_certificate_chain,
-                signed_installation_data: f_signed_installation_data,
-                remaining_contract_certificate_chains: f_remaining_contract_certificate_chains,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4109,53 +4549,62 @@ pub(crate) mod codec {
         const S1: &[u8] = &[ABSOLUTE_PRICE_SCHEDULE, PRICE_LEVEL_SCHEDULE, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ChargingScheduleType, DecodeError> {
+            out: &mut ChargingScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_power_schedule = {
-                if t != POWER_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PowerSchedule", |d| power_schedule_type::decode(d, 618))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_schedule = if matches!(t, ABSOLUTE_PRICE_SCHEDULE | PRICE_LEVEL_SCHEDULE) {
-                Some(match t {
-                    ABSOLUTE_PRICE_SCHEDULE => Schedule::AbsolutePriceSchedule({
+            if t != POWER_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PowerSchedule", |d| {
+                power_schedule_type::decode(d, 618, &mut out.power_schedule)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, ABSOLUTE_PRICE_SCHEDULE | PRICE_LEVEL_SCHEDULE) {
+                let x1 = out.schedule.get_or_insert_with(Default::default);
+                match t {
+                    ABSOLUTE_PRICE_SCHEDULE => {
+                        if !matches!(*x1, Schedule::AbsolutePriceSchedule(_)) {
+                            *x1 = Schedule::AbsolutePriceSchedule(Default::default());
+                        }
+                        let Schedule::AbsolutePriceSchedule(x2) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
                         if t != ABSOLUTE_PRICE_SCHEDULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("AbsolutePriceSchedule", |d| {
-                            absolute_price_schedule_type::decode(d, 574)
+                        d.element("AbsolutePriceSchedule", |d| {
+                            absolute_price_schedule_type::decode(d, 574, &mut *x2)
                         })?;
                         t = d.read_event(S2)?;
-                        v
-                    }),
-                    PRICE_LEVEL_SCHEDULE => Schedule::PriceLevelSchedule({
+                    }
+                    PRICE_LEVEL_SCHEDULE => {
+                        if !matches!(*x1, Schedule::PriceLevelSchedule(_)) {
+                            *x1 = Schedule::PriceLevelSchedule(Default::default());
+                        }
+                        let Schedule::PriceLevelSchedule(x3) = &mut *x1 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
                         if t != PRICE_LEVEL_SCHEDULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("PriceLevelSchedule", |d| {
-                            price_level_schedule_type::decode(d, 609)
+                        d.element("PriceLevelSchedule", |d| {
+                            price_level_schedule_type::decode(d, 609, &mut *x3)
                         })?;
                         t = d.read_event(S2)?;
-                        v
-                    }),
+                    }
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                })
+                }
             } else {
-                None
-            };
+                out.schedule = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ChargingScheduleType {
-                power_schedule: f_power_schedule,
-                schedule: f_schedule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4170,11 +4619,11 @@ pub(crate) mod codec {
                 e.element("PowerSchedule", |e| power_schedule_type::encode(e, x, 618))?;
             }
             st = S1;
-            if let Some(x1) = &v.schedule {
-                match x1 {
-                    Schedule::AbsolutePriceSchedule(x2) => {
+            if let Some(x4) = &v.schedule {
+                match x4 {
+                    Schedule::AbsolutePriceSchedule(x5) => {
                         {
-                            let x = x2;
+                            let x = x5;
                             e.write_event(st, ABSOLUTE_PRICE_SCHEDULE)?;
                             e.element("AbsolutePriceSchedule", |e| {
                                 absolute_price_schedule_type::encode(e, x, 574)
@@ -4182,9 +4631,9 @@ pub(crate) mod codec {
                         }
                         st = S2;
                     }
-                    Schedule::PriceLevelSchedule(x2) => {
+                    Schedule::PriceLevelSchedule(x5) => {
                         {
-                            let x = x2;
+                            let x = x5;
                             e.write_event(st, PRICE_LEVEL_SCHEDULE)?;
                             e.element("PriceLevelSchedule", |e| {
                                 price_level_schedule_type::encode(e, x, 609)
@@ -4209,34 +4658,31 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SUB_CERTIFICATES];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ContractCertificateChainType, DecodeError> {
+            out: &mut ContractCertificateChainType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                if t != CERTIFICATE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Certificate", |d| d.read_bytes(1600))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_sub_certificates = {
-                if t != SUB_CERTIFICATES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != CERTIFICATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Certificate", |d| {
+                d.read_bytes_into(1600, &mut out.certificate)
+            })?;
+            t = d.read_event(S1)?;
+            if t != SUB_CERTIFICATES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SubCertificates", |d| {
+                sub_certificates_type::decode(d, 470, &mut out.sub_certificates)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ContractCertificateChainType {
-                certificate: f_certificate,
-                sub_certificates: f_sub_certificates,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4273,15 +4719,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicEvpptControlModeType, DecodeError> {
+            _out: &mut DynamicEvpptControlModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicEvpptControlModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4321,115 +4769,108 @@ pub(crate) mod codec {
         const S7: &[u8] = &[EV_MINIMUM_V2X_ENERGY_REQUEST, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicSeReqControlModeType, DecodeError> {
+            out: &mut DynamicSeReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = {
-                if t != DEPARTURE_TIME {
+            if t != DEPARTURE_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.departure_time =
+                d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, MINIMUM_SOC) {
+                let x1 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                *x1 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_energy_request = {
-                if t != EV_TARGET_ENERGY_REQUEST {
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x2 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 553)
+                *x2 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.target_soc = None;
+            }
+            if t != EV_TARGET_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    553,
+                    &mut out.ev_target_energy_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    554,
+                    &mut out.ev_maximum_energy_request,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_MINIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    555,
+                    &mut out.ev_minimum_energy_request,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_maximum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 556, &mut *x3,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_energy_request = {
-                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                t = d.read_event(S7)?;
+            } else {
+                out.ev_maximum_v2x_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
+                let x4 = out
+                    .ev_minimum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
+                d.element("EVMinimumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 557, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_minimum_energy_request = {
-                if t != EV_MINIMUM_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_ev_maximum_v2x_energy_request = if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 556)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_ev_minimum_v2x_energy_request = if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 557)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.ev_minimum_v2x_energy_request = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicSeReqControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_v2x_energy_request: f_ev_maximum_v2x_energy_request,
-                ev_minimum_v2x_energy_request: f_ev_minimum_v2x_energy_request,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4447,9 +4888,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.minimum_soc {
+            if let Some(x5) = &v.minimum_soc {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -4458,9 +4899,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.target_soc {
+            if let Some(x6) = &v.target_soc {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -4493,9 +4934,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x3) = &v.ev_maximum_v2x_energy_request {
+            if let Some(x7) = &v.ev_maximum_v2x_energy_request {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 556)
@@ -4503,9 +4944,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x4) = &v.ev_minimum_v2x_energy_request {
+            if let Some(x8) = &v.ev_minimum_v2x_energy_request {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 557)
@@ -4551,84 +4992,85 @@ pub(crate) mod codec {
         const S3: &[u8] = &[ABSOLUTE_PRICE_SCHEDULE, PRICE_LEVEL_SCHEDULE, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicSeResControlModeType, DecodeError> {
+            out: &mut DynamicSeResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.departure_time = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_schedule = if matches!(t, ABSOLUTE_PRICE_SCHEDULE | PRICE_LEVEL_SCHEDULE) {
-                Some(match t {
-                    ABSOLUTE_PRICE_SCHEDULE => Schedule::AbsolutePriceSchedule({
+                out.target_soc = None;
+            }
+            if matches!(t, ABSOLUTE_PRICE_SCHEDULE | PRICE_LEVEL_SCHEDULE) {
+                let x4 = out.schedule.get_or_insert_with(Default::default);
+                match t {
+                    ABSOLUTE_PRICE_SCHEDULE => {
+                        if !matches!(*x4, Schedule::AbsolutePriceSchedule(_)) {
+                            *x4 = Schedule::AbsolutePriceSchedule(Default::default());
+                        }
+                        let Schedule::AbsolutePriceSchedule(x5) = &mut *x4 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
                         if t != ABSOLUTE_PRICE_SCHEDULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("AbsolutePriceSchedule", |d| {
-                            absolute_price_schedule_type::decode(d, 574)
+                        d.element("AbsolutePriceSchedule", |d| {
+                            absolute_price_schedule_type::decode(d, 574, &mut *x5)
                         })?;
                         t = d.read_event(S4)?;
-                        v
-                    }),
-                    PRICE_LEVEL_SCHEDULE => Schedule::PriceLevelSchedule({
+                    }
+                    PRICE_LEVEL_SCHEDULE => {
+                        if !matches!(*x4, Schedule::PriceLevelSchedule(_)) {
+                            *x4 = Schedule::PriceLevelSchedule(Default::default());
+                        }
+                        let Schedule::PriceLevelSchedule(x6) = &mut *x4 else {
+                            return Err(d.err(DecodeErrorKind::Grammar));
+                        };
                         if t != PRICE_LEVEL_SCHEDULE {
                             return Err(d.err(DecodeErrorKind::Grammar));
                         }
-                        let v = d.element("PriceLevelSchedule", |d| {
-                            price_level_schedule_type::decode(d, 609)
+                        d.element("PriceLevelSchedule", |d| {
+                            price_level_schedule_type::decode(d, 609, &mut *x6)
                         })?;
                         t = d.read_event(S4)?;
-                        v
-                    }),
+                    }
                     _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                })
+                }
             } else {
-                None
-            };
+                out.schedule = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicSeResControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                schedule: f_schedule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4637,9 +5079,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x7) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -4648,9 +5090,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x8) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -4659,9 +5101,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x9) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -4670,11 +5112,11 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.schedule {
-                match x4 {
-                    Schedule::AbsolutePriceSchedule(x5) => {
+            if let Some(x10) = &v.schedule {
+                match x10 {
+                    Schedule::AbsolutePriceSchedule(x11) => {
                         {
-                            let x = x5;
+                            let x = x11;
                             e.write_event(st, ABSOLUTE_PRICE_SCHEDULE)?;
                             e.element("AbsolutePriceSchedule", |e| {
                                 absolute_price_schedule_type::encode(e, x, 574)
@@ -4682,9 +5124,9 @@ pub(crate) mod codec {
                         }
                         st = S4;
                     }
-                    Schedule::PriceLevelSchedule(x5) => {
+                    Schedule::PriceLevelSchedule(x11) => {
                         {
-                            let x = x5;
+                            let x = x11;
                             e.write_event(st, PRICE_LEVEL_SCHEDULE)?;
                             e.element("PriceLevelSchedule", |e| {
                                 price_level_schedule_type::encode(e, x, 609)
@@ -4705,15 +5147,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicSmdtControlModeType, DecodeError> {
+            _out: &mut DynamicSmdtControlModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicSmdtControlModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4733,15 +5177,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EimAReqAuthorizationModeType, DecodeError> {
+            _out: &mut EimAReqAuthorizationModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EimAReqAuthorizationModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4761,15 +5207,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EimAsResAuthorizationModeType, DecodeError> {
+            _out: &mut EimAsResAuthorizationModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EimAsResAuthorizationModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4792,39 +5240,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[EMAID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EmaidListType, DecodeError> {
+            out: &mut EmaidListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_emaid = {
-                let mut r0 = Vec::new();
-                while matches!(t, EMAID) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != EMAID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("EMAID", |d| d.read_string(255, 490))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.emaid.clear();
+            let mut c0 = 0usize;
+            while matches!(t, EMAID) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.emaid.push(Default::default());
+                let Some(x1) = out.emaid.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != EMAID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("EMAID", |d| d.read_string_into(255, 490, &mut *x1))?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EmaidListType { emaid: f_emaid })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4839,10 +5288,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EMAID)?;
                     e.simple("EMAID", |e| {
                         e.write_string(x, 255)?;
@@ -4873,54 +5322,43 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EV_PRICE_RULE_STACKS];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvAbsolutePriceScheduleType, DecodeError> {
+            out: &mut EvAbsolutePriceScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_currency = {
-                if t != CURRENCY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Currency", |d| d.read_string(3, 564))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_price_algorithm = {
-                if t != PRICE_ALGORITHM {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PriceAlgorithm", |d| d.read_string(255, 565))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_price_rule_stacks = {
-                if t != EV_PRICE_RULE_STACKS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPriceRuleStacks", |d| {
-                    ev_price_rule_stack_list_type::decode(d, 566)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S1)?;
+            if t != CURRENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Currency", |d| {
+                d.read_string_into(3, 564, &mut out.currency)
+            })?;
+            t = d.read_event(S2)?;
+            if t != PRICE_ALGORITHM {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("PriceAlgorithm", |d| {
+                d.read_string_into(255, 565, &mut out.price_algorithm)
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_PRICE_RULE_STACKS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPriceRuleStacks", |d| {
+                ev_price_rule_stack_list_type::decode(d, 566, &mut out.ev_price_rule_stacks)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvAbsolutePriceScheduleType {
-                time_anchor: f_time_anchor,
-                currency: f_currency,
-                price_algorithm: f_price_algorithm,
-                ev_price_rule_stacks: f_ev_price_rule_stacks,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4979,38 +5417,31 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EV_ABSOLUTE_PRICE_SCHEDULE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvEnergyOfferType, DecodeError> {
+            out: &mut EvEnergyOfferType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_power_schedule = {
-                if t != EV_POWER_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPowerSchedule", |d| {
-                    ev_power_schedule_type::decode(d, 560)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_absolute_price_schedule = {
-                if t != EV_ABSOLUTE_PRICE_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVAbsolutePriceSchedule", |d| {
-                    ev_absolute_price_schedule_type::decode(d, 563)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != EV_POWER_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPowerSchedule", |d| {
+                ev_power_schedule_type::decode(d, 560, &mut out.ev_power_schedule)
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_ABSOLUTE_PRICE_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVAbsolutePriceSchedule", |d| {
+                ev_absolute_price_schedule_type::decode(d, 563, &mut out.ev_absolute_price_schedule)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvEnergyOfferType {
-                ev_power_schedule: f_ev_power_schedule,
-                ev_absolute_price_schedule: f_ev_absolute_price_schedule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5049,43 +5480,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[EV_POWER_PROFILE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerProfileEntryListType, DecodeError> {
+            out: &mut EvPowerProfileEntryListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_power_profile_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, EV_POWER_PROFILE_ENTRY) {
-                    if r0.len() >= 2048 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2048 }));
-                    }
-                    let item = {
-                        if t != EV_POWER_PROFILE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVPowerProfileEntry", |d| {
-                            power_schedule_entry_type::decode(d, 537)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 2048,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.ev_power_profile_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, EV_POWER_PROFILE_ENTRY) {
+                if c0 >= 2048 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 2048 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.ev_power_profile_entry.push(Default::default());
+                let Some(x1) = out.ev_power_profile_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != EV_POWER_PROFILE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("EVPowerProfileEntry", |d| {
+                    power_schedule_entry_type::decode(d, 537, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 2048,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerProfileEntryListType {
-                ev_power_profile_entry: f_ev_power_profile_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5100,10 +5530,10 @@ pub(crate) mod codec {
                     "between 1 and 2048 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EV_POWER_PROFILE_ENTRY)?;
                     e.element("EVPowerProfileEntry", |e| {
                         power_schedule_entry_type::encode(e, x, 537)
@@ -5132,60 +5562,73 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EV_POWER_PROFILE_ENTRIES];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerProfileType, DecodeError> {
+            out: &mut EvPowerProfileType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evppt_control_mode = match t {
-                DYNAMIC_EVPPT_CONTROL_MODE => EvpptControlMode::DynamicEvpptControlMode({
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S1)?;
+            match t {
+                DYNAMIC_EVPPT_CONTROL_MODE => {
+                    if !matches!(
+                        out.evppt_control_mode,
+                        EvpptControlMode::DynamicEvpptControlMode(_)
+                    ) {
+                        out.evppt_control_mode =
+                            EvpptControlMode::DynamicEvpptControlMode(Default::default());
+                    }
+                    let EvpptControlMode::DynamicEvpptControlMode(x1) = &mut out.evppt_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != DYNAMIC_EVPPT_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Dynamic_EVPPTControlMode", |d| {
-                        dynamic_evppt_control_mode_type::decode(d, 533)
+                    d.element("Dynamic_EVPPTControlMode", |d| {
+                        dynamic_evppt_control_mode_type::decode(d, 533, &mut *x1)
                     })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                SCHEDULED_EVPPT_CONTROL_MODE => EvpptControlMode::ScheduledEvpptControlMode({
+                }
+                SCHEDULED_EVPPT_CONTROL_MODE => {
+                    if !matches!(
+                        out.evppt_control_mode,
+                        EvpptControlMode::ScheduledEvpptControlMode(_)
+                    ) {
+                        out.evppt_control_mode =
+                            EvpptControlMode::ScheduledEvpptControlMode(Default::default());
+                    }
+                    let EvpptControlMode::ScheduledEvpptControlMode(x2) =
+                        &mut out.evppt_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SCHEDULED_EVPPT_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Scheduled_EVPPTControlMode", |d| {
-                        scheduled_evppt_control_mode_type::decode(d, 534)
+                    d.element("Scheduled_EVPPTControlMode", |d| {
+                        scheduled_evppt_control_mode_type::decode(d, 534, &mut *x2)
                     })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
-            let f_ev_power_profile_entries = {
-                if t != EV_POWER_PROFILE_ENTRIES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPowerProfileEntries", |d| {
-                    ev_power_profile_entry_list_type::decode(d, 536)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            if t != EV_POWER_PROFILE_ENTRIES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPowerProfileEntries", |d| {
+                ev_power_profile_entry_list_type::decode(d, 536, &mut out.ev_power_profile_entries)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerProfileType {
-                time_anchor: f_time_anchor,
-                evppt_control_mode: f_evppt_control_mode,
-                ev_power_profile_entries: f_ev_power_profile_entries,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5204,9 +5647,9 @@ pub(crate) mod codec {
             }
             st = S1;
             match &v.evppt_control_mode {
-                EvpptControlMode::DynamicEvpptControlMode(x1) => {
+                EvpptControlMode::DynamicEvpptControlMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, DYNAMIC_EVPPT_CONTROL_MODE)?;
                         e.element("Dynamic_EVPPTControlMode", |e| {
                             dynamic_evppt_control_mode_type::encode(e, x, 533)
@@ -5214,9 +5657,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                EvpptControlMode::ScheduledEvpptControlMode(x1) => {
+                EvpptControlMode::ScheduledEvpptControlMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, SCHEDULED_EVPPT_CONTROL_MODE)?;
                         e.element("Scheduled_EVPPTControlMode", |e| {
                             scheduled_evppt_control_mode_type::encode(e, x, 534)
@@ -5247,43 +5690,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[EV_POWER_SCHEDULE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerScheduleEntryListType, DecodeError> {
+            out: &mut EvPowerScheduleEntryListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_power_schedule_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, EV_POWER_SCHEDULE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != EV_POWER_SCHEDULE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVPowerScheduleEntry", |d| {
-                            ev_power_schedule_entry_type::decode(d, 562)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.ev_power_schedule_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, EV_POWER_SCHEDULE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.ev_power_schedule_entry.push(Default::default());
+                let Some(x1) = out.ev_power_schedule_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != EV_POWER_SCHEDULE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("EVPowerScheduleEntry", |d| {
+                    ev_power_schedule_entry_type::decode(d, 562, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerScheduleEntryListType {
-                ev_power_schedule_entry: f_ev_power_schedule_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5298,10 +5740,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EV_POWER_SCHEDULE_ENTRY)?;
                     e.element("EVPowerScheduleEntry", |e| {
                         ev_power_schedule_entry_type::encode(e, x, 562)
@@ -5327,36 +5769,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[POWER];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerScheduleEntryType, DecodeError> {
+            out: &mut EvPowerScheduleEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_duration = {
-                if t != DURATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_power = {
-                if t != POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Power", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 539)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.duration = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
+            t = d.read_event(S1)?;
+            if t != POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Power", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    539,
+                    &mut out.power,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerScheduleEntryType {
-                duration: f_duration,
-                power: f_power,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5397,36 +5836,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EV_POWER_SCHEDULE_ENTRIES];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPowerScheduleType, DecodeError> {
+            out: &mut EvPowerScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_power_schedule_entries = {
-                if t != EV_POWER_SCHEDULE_ENTRIES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPowerScheduleEntries", |d| {
-                    ev_power_schedule_entry_list_type::decode(d, 561)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S1)?;
+            if t != EV_POWER_SCHEDULE_ENTRIES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPowerScheduleEntries", |d| {
+                ev_power_schedule_entry_list_type::decode(
+                    d,
+                    561,
+                    &mut out.ev_power_schedule_entries,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPowerScheduleType {
-                time_anchor: f_time_anchor,
-                ev_power_schedule_entries: f_ev_power_schedule_entries,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5466,43 +5902,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[EV_PRICE_RULE_STACK, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPriceRuleStackListType, DecodeError> {
+            out: &mut EvPriceRuleStackListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_price_rule_stack = {
-                let mut r0 = Vec::new();
-                while matches!(t, EV_PRICE_RULE_STACK) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != EV_PRICE_RULE_STACK {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVPriceRuleStack", |d| {
-                            ev_price_rule_stack_type::decode(d, 567)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.ev_price_rule_stack.clear();
+            let mut c0 = 0usize;
+            while matches!(t, EV_PRICE_RULE_STACK) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.ev_price_rule_stack.push(Default::default());
+                let Some(x1) = out.ev_price_rule_stack.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != EV_PRICE_RULE_STACK {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("EVPriceRuleStack", |d| {
+                    ev_price_rule_stack_type::decode(d, 567, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPriceRuleStackListType {
-                ev_price_rule_stack: f_ev_price_rule_stack,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5517,10 +5952,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EV_PRICE_RULE_STACK)?;
                     e.element("EVPriceRuleStack", |e| {
                         ev_price_rule_stack_type::encode(e, x, 567)
@@ -5547,50 +5982,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[EV_PRICE_RULE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPriceRuleStackType, DecodeError> {
+            out: &mut EvPriceRuleStackType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_duration = {
-                if t != DURATION {
+            if t != DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.duration = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
+            t = d.read_event(S1)?;
+            out.ev_price_rule.clear();
+            let mut c0 = 0usize;
+            while matches!(t, EV_PRICE_RULE) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
+                }
+                c0 += 1;
+                out.ev_price_rule.push(Default::default());
+                let Some(x1) = out.ev_price_rule.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != EV_PRICE_RULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_price_rule = {
-                let mut r0 = Vec::new();
-                while matches!(t, EV_PRICE_RULE) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != EV_PRICE_RULE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("EVPriceRule", |d| ev_price_rule_type::decode(d, 568))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("EVPriceRule", |d| {
+                    ev_price_rule_type::decode(d, 568, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPriceRuleStackType {
-                duration: f_duration,
-                ev_price_rule: f_ev_price_rule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5614,10 +6046,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EV_PRICE_RULE)?;
                     e.element("EVPriceRule", |e| ev_price_rule_type::encode(e, x, 568))?;
                 }
@@ -5641,38 +6073,39 @@ pub(crate) mod codec {
         const S1: &[u8] = &[POWER_RANGE_START];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvPriceRuleType, DecodeError> {
+            out: &mut EvPriceRuleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_energy_fee = {
-                if t != ENERGY_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EnergyFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 569)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_power_range_start = {
-                if t != POWER_RANGE_START {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PowerRangeStart", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != ENERGY_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EnergyFee", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    569,
+                    &mut out.energy_fee,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != POWER_RANGE_START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PowerRangeStart", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    570,
+                    &mut out.power_range_start,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvPriceRuleType {
-                energy_fee: f_energy_fee,
-                power_range_start: f_power_range_start,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5712,38 +6145,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SIGNED_METERING_DATA];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringConfirmationReqType, DecodeError> {
+            out: &mut MeteringConfirmationReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_signed_metering_data = {
-                if t != SIGNED_METERING_DATA {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SignedMeteringData", |d| {
-                    signed_metering_data_type::decode(d, 501)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != SIGNED_METERING_DATA {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignedMeteringData", |d| {
+                signed_metering_data_type::decode(d, 501, &mut out.signed_metering_data)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringConfirmationReqType {
-                header: f_header,
-                signed_metering_data: f_signed_metering_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5783,38 +6213,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[RESPONSE_CODE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeteringConfirmationResType, DecodeError> {
+            out: &mut MeteringConfirmationResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeteringConfirmationResType {
-                header: f_header,
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5862,72 +6289,72 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EE];
         const S4: &[u8] = &[OVERSTAY_RULE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<OverstayRuleListType, DecodeError> {
+            out: &mut OverstayRuleListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_overstay_time_threshold = if matches!(t, OVERSTAY_TIME_THRESHOLD) {
-                Some({
-                    if t != OVERSTAY_TIME_THRESHOLD {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("OverstayTimeThreshold", |d| {
-                        d.read_uint::<u32>("OverstayTimeThreshold")
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_overstay_power_threshold = if matches!(t, OVERSTAY_POWER_THRESHOLD) {
-                Some({
-                    if t != OVERSTAY_POWER_THRESHOLD {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("OverstayPowerThreshold", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 599)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_overstay_rule = {
-                let mut r0 = Vec::new();
-                while matches!(t, OVERSTAY_RULE) {
-                    if r0.len() >= 5 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 5 }));
-                    }
-                    let item = {
-                        if t != OVERSTAY_RULE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("OverstayRule", |d| overstay_rule_type::decode(d, 600))?;
-                        t = d.read_event(match (r0.len() + 1 < 5,) {
-                            (false,) => S3,
-                            _ => S4,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
+            if matches!(t, OVERSTAY_TIME_THRESHOLD) {
+                let x1 = out
+                    .overstay_time_threshold
+                    .get_or_insert_with(Default::default);
+                if t != OVERSTAY_TIME_THRESHOLD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("OverstayTimeThreshold", |d| {
+                    d.read_uint::<u32>("OverstayTimeThreshold")
+                })?;
+                t = d.read_event(S1)?;
+            } else {
+                out.overstay_time_threshold = None;
+            }
+            if matches!(t, OVERSTAY_POWER_THRESHOLD) {
+                let x2 = out
+                    .overstay_power_threshold
+                    .get_or_insert_with(Default::default);
+                if t != OVERSTAY_POWER_THRESHOLD {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("OverstayPowerThreshold", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 599, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
+            } else {
+                out.overstay_power_threshold = None;
+            }
+            out.overstay_rule.clear();
+            let mut c0 = 0usize;
+            while matches!(t, OVERSTAY_RULE) {
+                if c0 >= 5 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 5 }));
+                }
+                c0 += 1;
+                out.overstay_rule.push(Default::default());
+                let Some(x3) = out.overstay_rule.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != OVERSTAY_RULE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("OverstayRule", |d| {
+                    overstay_rule_type::decode(d, 600, &mut *x3)
+                })?;
+                t = d.read_event(match (c0 < 5,) {
+                    (false,) => S3,
+                    _ => S4,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(OverstayRuleListType {
-                overstay_time_threshold: f_overstay_time_threshold,
-                overstay_power_threshold: f_overstay_power_threshold,
-                overstay_rule: f_overstay_rule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5936,9 +6363,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.overstay_time_threshold {
+            if let Some(x4) = &v.overstay_time_threshold {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, OVERSTAY_TIME_THRESHOLD)?;
                     e.simple("OverstayTimeThreshold", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5947,9 +6374,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.overstay_power_threshold {
+            if let Some(x5) = &v.overstay_power_threshold {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, OVERSTAY_POWER_THRESHOLD)?;
                     e.element("OverstayPowerThreshold", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 599)
@@ -5963,10 +6390,10 @@ pub(crate) mod codec {
                     "between 1 and 5 items",
                 )));
             }
-            for (i0, x3) in l0.iter().enumerate() {
+            for (i0, x6) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, OVERSTAY_RULE)?;
                     e.element("OverstayRule", |e| overstay_rule_type::encode(e, x, 600))?;
                 }
@@ -5994,60 +6421,54 @@ pub(crate) mod codec {
         const S3: &[u8] = &[OVERSTAY_FEE_PERIOD];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<OverstayRuleType, DecodeError> {
+            out: &mut OverstayRuleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_overstay_rule_description = if matches!(t, OVERSTAY_RULE_DESCRIPTION) {
-                Some({
-                    if t != OVERSTAY_RULE_DESCRIPTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("OverstayRuleDescription", |d| d.read_string(160, 601))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, OVERSTAY_RULE_DESCRIPTION) {
+                let x1 = out
+                    .overstay_rule_description
+                    .get_or_insert_with(Default::default);
+                if t != OVERSTAY_RULE_DESCRIPTION {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("OverstayRuleDescription", |d| {
+                    d.read_string_into(160, 601, &mut *x1)
+                })?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_start_time = {
-                if t != START_TIME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("StartTime", |d| d.read_uint::<u32>("StartTime"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_overstay_fee = {
-                if t != OVERSTAY_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("OverstayFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 603)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_overstay_fee_period = {
-                if t != OVERSTAY_FEE_PERIOD {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("OverstayFeePeriod", |d| {
-                    d.read_uint::<u32>("OverstayFeePeriod")
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+                out.overstay_rule_description = None;
+            }
+            if t != START_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.start_time = d.simple("StartTime", |d| d.read_uint::<u32>("StartTime"))?;
+            t = d.read_event(S2)?;
+            if t != OVERSTAY_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("OverstayFee", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    603,
+                    &mut out.overstay_fee,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != OVERSTAY_FEE_PERIOD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.overstay_fee_period = d.simple("OverstayFeePeriod", |d| {
+                d.read_uint::<u32>("OverstayFeePeriod")
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(OverstayRuleType {
-                overstay_rule_description: f_overstay_rule_description,
-                start_time: f_start_time,
-                overstay_fee: f_overstay_fee,
-                overstay_fee_period: f_overstay_fee_period,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6056,9 +6477,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.overstay_rule_description {
+            if let Some(x2) = &v.overstay_rule_description {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, OVERSTAY_RULE_DESCRIPTION)?;
                     e.simple("OverstayRuleDescription", |e| {
                         e.write_string(x, 160)?;
@@ -6109,50 +6530,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[PARAMETER, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterSetType, DecodeError> {
+            out: &mut ParameterSetType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set_id = {
-                if t != PARAMETER_SET_ID {
+            if t != PARAMETER_SET_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.parameter_set_id =
+                d.simple("ParameterSetID", |d| d.read_uint::<u16>("ParameterSetID"))?;
+            t = d.read_event(S1)?;
+            out.parameter.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER) {
+                if c0 >= 32 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 32 }));
+                }
+                c0 += 1;
+                out.parameter.push(Default::default());
+                let Some(x1) = out.parameter.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ParameterSetID", |d| d.read_uint::<u16>("ParameterSetID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER) {
-                    if r0.len() >= 32 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 32 }));
-                    }
-                    let item = {
-                        if t != PARAMETER {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Parameter", |d| parameter_type::decode(d, 630))?;
-                        t = d.read_event(match (r0.len() + 1 < 32,) {
-                            (false,) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("Parameter", |d| parameter_type::decode(d, 630, &mut *x1))?;
+                t = d.read_event(match (c0 < 32,) {
+                    (false,) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterSetType {
-                parameter_set_id: f_parameter_set_id,
-                parameter: f_parameter,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6176,10 +6593,10 @@ pub(crate) mod codec {
                     "between 1 and 32 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER)?;
                     e.element("Parameter", |e| parameter_type::encode(e, x, 630))?;
                 }
@@ -6215,80 +6632,107 @@ pub(crate) mod codec {
         ];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ParameterType, DecodeError> {
+            out: &mut ParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_name = {
-                if t != AT_NAME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(80, 218)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_choice = match t {
-                BOOL_VALUE => ParameterChoice::BoolValue({
+            if t != AT_NAME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(80, 218, &mut out.name)?;
+            t = d.read_event(S1)?;
+            match t {
+                BOOL_VALUE => {
+                    if !matches!(out.choice, ParameterChoice::BoolValue(_)) {
+                        out.choice = ParameterChoice::BoolValue(Default::default());
+                    }
+                    let ParameterChoice::BoolValue(x1) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BOOL_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("boolValue", |d| d.read_bool())?;
+                    *x1 = d.simple("boolValue", |d| d.read_bool())?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                BYTE_VALUE => ParameterChoice::ByteValue({
+                }
+                BYTE_VALUE => {
+                    if !matches!(out.choice, ParameterChoice::ByteValue(_)) {
+                        out.choice = ParameterChoice::ByteValue(Default::default());
+                    }
+                    let ParameterChoice::ByteValue(x2) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != BYTE_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v =
-                        d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
+                    *x2 = d.simple("byteValue", |d| d.read_ranged::<i8>(-128, 127, "byteValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                SHORT_VALUE => ParameterChoice::ShortValue({
+                }
+                SHORT_VALUE => {
+                    if !matches!(out.choice, ParameterChoice::ShortValue(_)) {
+                        out.choice = ParameterChoice::ShortValue(Default::default());
+                    }
+                    let ParameterChoice::ShortValue(x3) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SHORT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
+                    *x3 = d.simple("shortValue", |d| d.read_int::<i16>("shortValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                INT_VALUE => ParameterChoice::IntValue({
+                }
+                INT_VALUE => {
+                    if !matches!(out.choice, ParameterChoice::IntValue(_)) {
+                        out.choice = ParameterChoice::IntValue(Default::default());
+                    }
+                    let ParameterChoice::IntValue(x4) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != INT_VALUE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
+                    *x4 = d.simple("intValue", |d| d.read_int::<i32>("intValue"))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                RATIONAL_NUMBER => ParameterChoice::RationalNumber({
+                }
+                RATIONAL_NUMBER => {
+                    if !matches!(out.choice, ParameterChoice::RationalNumber(_)) {
+                        out.choice = ParameterChoice::RationalNumber(Default::default());
+                    }
+                    let ParameterChoice::RationalNumber(x5) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != RATIONAL_NUMBER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("rationalNumber", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 635)
+                    d.element("rationalNumber", |d| {
+                        crate::iso20::common_types::codec::rational_number_type::decode(
+                            d, 635, &mut *x5,
+                        )
                     })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                FINITE_STRING => ParameterChoice::FiniteString({
+                }
+                FINITE_STRING => {
+                    if !matches!(out.choice, ParameterChoice::FiniteString(_)) {
+                        out.choice = ParameterChoice::FiniteString(Default::default());
+                    }
+                    let ParameterChoice::FiniteString(x6) = &mut out.choice else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != FINITE_STRING {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("finiteString", |d| d.read_string(80, 636))?;
+                    d.simple("finiteString", |d| d.read_string_into(80, 636, &mut *x6))?;
                     t = d.read_event(S2)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ParameterType {
-                name: f_name,
-                choice: f_choice,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6304,9 +6748,9 @@ pub(crate) mod codec {
             }
             st = S1;
             match &v.choice {
-                ParameterChoice::BoolValue(x1) => {
+                ParameterChoice::BoolValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BOOL_VALUE)?;
                         e.simple("boolValue", |e| {
                             e.write_bool(*x);
@@ -6315,9 +6759,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterChoice::ByteValue(x1) => {
+                ParameterChoice::ByteValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, BYTE_VALUE)?;
                         e.simple("byteValue", |e| {
                             e.write_ranged(i64::from(*x), -128, 127)?;
@@ -6326,9 +6770,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterChoice::ShortValue(x1) => {
+                ParameterChoice::ShortValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, SHORT_VALUE)?;
                         e.simple("shortValue", |e| {
                             e.write_int(i64::from(*x));
@@ -6337,9 +6781,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterChoice::IntValue(x1) => {
+                ParameterChoice::IntValue(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, INT_VALUE)?;
                         e.simple("intValue", |e| {
                             e.write_int(i64::from(*x));
@@ -6348,9 +6792,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterChoice::RationalNumber(x1) => {
+                ParameterChoice::RationalNumber(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, RATIONAL_NUMBER)?;
                         e.element("rationalNumber", |e| {
                             crate::iso20::common_types::codec::rational_number_type::encode(
@@ -6360,9 +6804,9 @@ pub(crate) mod codec {
                     }
                     st = S2;
                 }
-                ParameterChoice::FiniteString(x1) => {
+                ParameterChoice::FiniteString(x7) => {
                     {
-                        let x = x1;
+                        let x = x7;
                         e.write_event(st, FINITE_STRING)?;
                         e.simple("finiteString", |e| {
                             e.write_string(x, 80)?;
@@ -6389,45 +6833,36 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CONTRACT_CERTIFICATE_CHAIN];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PnCAReqAuthorizationModeType, DecodeError> {
+            out: &mut PnCAReqAuthorizationModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_gen_challenge = {
-                if t != GEN_CHALLENGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("GenChallenge", |d| d.read_bytes(16))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_contract_certificate_chain = {
-                if t != CONTRACT_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractCertificateChain", |d| {
-                    contract_certificate_chain_type::decode(d, 468)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != GEN_CHALLENGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("GenChallenge", |d| {
+                d.read_bytes_into(16, &mut out.gen_challenge)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CONTRACT_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractCertificateChain", |d| {
+                contract_certificate_chain_type::decode(d, 468, &mut out.contract_certificate_chain)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PnCAReqAuthorizationModeType {
-                id: f_id,
-                gen_challenge: f_gen_challenge,
-                contract_certificate_chain: f_contract_certificate_chain,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6474,40 +6909,36 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SUPPORTED_PROVIDERS, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PnCAsResAuthorizationModeType, DecodeError> {
+            out: &mut PnCAsResAuthorizationModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_gen_challenge = {
-                if t != GEN_CHALLENGE {
+            if t != GEN_CHALLENGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("GenChallenge", |d| {
+                d.read_bytes_into(16, &mut out.gen_challenge)
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, SUPPORTED_PROVIDERS) {
+                let x1 = out.supported_providers.get_or_insert_with(Default::default);
+                if t != SUPPORTED_PROVIDERS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("GenChallenge", |d| d.read_bytes(16))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_supported_providers = if matches!(t, SUPPORTED_PROVIDERS) {
-                Some({
-                    if t != SUPPORTED_PROVIDERS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SupportedProviders", |d| {
-                        supported_providers_list_type::decode(d, 480)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("SupportedProviders", |d| {
+                    supported_providers_list_type::decode(d, 480, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.supported_providers = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PnCAsResAuthorizationModeType {
-                gen_challenge: f_gen_challenge,
-                supported_providers: f_supported_providers,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6525,9 +6956,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.supported_providers {
+            if let Some(x2) = &v.supported_providers {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SUPPORTED_PROVIDERS)?;
                     e.element("SupportedProviders", |e| {
                         supported_providers_list_type::encode(e, x, 480)
@@ -6556,75 +6987,64 @@ pub(crate) mod codec {
         const S4: &[u8] = &[BPT_CHANNEL_SELECTION, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryReqType, DecodeError> {
+            out: &mut PowerDeliveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != CHARGE_PROGRESS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charge_progress = d.simple("ChargeProgress", |d| ChargeProgressType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, EV_POWER_PROFILE) {
+                let x1 = out.ev_power_profile.get_or_insert_with(Default::default);
+                if t != EV_POWER_PROFILE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("EVPowerProfile", |d| {
+                    ev_power_profile_type::decode(d, 531, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
+                t = d.read_event(S4)?;
+            } else {
+                out.ev_power_profile = None;
+            }
+            if matches!(t, BPT_CHANNEL_SELECTION) {
+                let x2 = out
+                    .bpt_channel_selection
+                    .get_or_insert_with(Default::default);
+                if t != BPT_CHANNEL_SELECTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_charge_progress = {
-                if t != CHARGE_PROGRESS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargeProgress", |d| ChargeProgressType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_power_profile = if matches!(t, EV_POWER_PROFILE) {
-                Some({
-                    if t != EV_POWER_PROFILE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("EVPowerProfile", |d| ev_power_profile_type::decode(d, 531))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                *x2 = d.simple("BPT_ChannelSelection", |d| ChannelSelectionType::decode(d))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_bpt_channel_selection = if matches!(t, BPT_CHANNEL_SELECTION) {
-                Some({
-                    if t != BPT_CHANNEL_SELECTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("BPT_ChannelSelection", |d| ChannelSelectionType::decode(d))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.bpt_channel_selection = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                charge_progress: f_charge_progress,
-                ev_power_profile: f_ev_power_profile,
-                bpt_channel_selection: f_bpt_channel_selection,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6659,9 +7079,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.ev_power_profile {
+            if let Some(x3) = &v.ev_power_profile {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, EV_POWER_PROFILE)?;
                     e.element("EVPowerProfile", |e| {
                         ev_power_profile_type::encode(e, x, 531)
@@ -6669,9 +7089,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.bpt_channel_selection {
+            if let Some(x4) = &v.bpt_channel_selection {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, BPT_CHANNEL_SELECTION)?;
                     e.simple("BPT_ChannelSelection", |e| {
                         x.encode(e);
@@ -6697,53 +7117,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_STATUS, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerDeliveryResType, DecodeError> {
+            out: &mut PowerDeliveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_STATUS) {
+                let x1 = out.evse_status.get_or_insert_with(Default::default);
+                if t != EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("EVSEStatus", |d| {
+                    crate::iso20::common_types::codec::evse_status_type::decode(d, 544, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_status = if matches!(t, EVSE_STATUS) {
-                Some({
-                    if t != EVSE_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 544)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.evse_status = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerDeliveryResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6769,9 +7183,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_status {
+            if let Some(x2) = &v.evse_status {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
                         crate::iso20::common_types::codec::evse_status_type::encode(e, x, 544)
@@ -6793,43 +7207,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[POWER_SCHEDULE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerScheduleEntryListType, DecodeError> {
+            out: &mut PowerScheduleEntryListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_power_schedule_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, POWER_SCHEDULE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != POWER_SCHEDULE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PowerScheduleEntry", |d| {
-                            power_schedule_entry_type::decode(d, 622)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.power_schedule_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, POWER_SCHEDULE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.power_schedule_entry.push(Default::default());
+                let Some(x1) = out.power_schedule_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != POWER_SCHEDULE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("PowerScheduleEntry", |d| {
+                    power_schedule_entry_type::decode(d, 622, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerScheduleEntryListType {
-                power_schedule_entry: f_power_schedule_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6844,10 +7257,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, POWER_SCHEDULE_ENTRY)?;
                     e.element("PowerScheduleEntry", |e| {
                         power_schedule_entry_type::encode(e, x, 622)
@@ -6877,66 +7290,61 @@ pub(crate) mod codec {
         const S3: &[u8] = &[POWER_L3, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerScheduleEntryType, DecodeError> {
+            out: &mut PowerScheduleEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_duration = {
-                if t != DURATION {
+            if t != DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.duration = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
+            t = d.read_event(S1)?;
+            if t != POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Power", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    539,
+                    &mut out.power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, POWER_L2) {
+                let x1 = out.power_l2.get_or_insert_with(Default::default);
+                if t != POWER_L2 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_power = {
-                if t != POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Power", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 539)
+                d.element("Power_L2", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 540, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_power_l2 = if matches!(t, POWER_L2) {
-                Some({
-                    if t != POWER_L2 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Power_L2", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 540)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_power_l3 = if matches!(t, POWER_L3) {
-                Some({
-                    if t != POWER_L3 {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Power_L3", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 541)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.power_l2 = None;
+            }
+            if matches!(t, POWER_L3) {
+                let x2 = out.power_l3.get_or_insert_with(Default::default);
+                if t != POWER_L3 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("Power_L3", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 541, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.power_l3 = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerScheduleEntryType {
-                duration: f_duration,
-                power: f_power,
-                power_l2: f_power_l2,
-                power_l3: f_power_l3,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6962,9 +7370,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.power_l2 {
+            if let Some(x3) = &v.power_l2 {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, POWER_L2)?;
                     e.element("Power_L2", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 540)
@@ -6972,9 +7380,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.power_l3 {
+            if let Some(x4) = &v.power_l3 {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, POWER_L3)?;
                     e.element("Power_L3", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 541)
@@ -7001,66 +7409,57 @@ pub(crate) mod codec {
         const S3: &[u8] = &[POWER_SCHEDULE_ENTRIES];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PowerScheduleType, DecodeError> {
+            out: &mut PowerScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, AVAILABLE_ENERGY) {
+                let x1 = out.available_energy.get_or_insert_with(Default::default);
+                if t != AVAILABLE_ENERGY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_available_energy = if matches!(t, AVAILABLE_ENERGY) {
-                Some({
-                    if t != AVAILABLE_ENERGY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("AvailableEnergy", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 619)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_power_tolerance = if matches!(t, POWER_TOLERANCE) {
-                Some({
-                    if t != POWER_TOLERANCE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("PowerTolerance", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 620)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_power_schedule_entries = {
-                if t != POWER_SCHEDULE_ENTRIES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PowerScheduleEntries", |d| {
-                    power_schedule_entry_list_type::decode(d, 621)
+                d.element("AvailableEnergy", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 619, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
+                t = d.read_event(S2)?;
+            } else {
+                out.available_energy = None;
+            }
+            if matches!(t, POWER_TOLERANCE) {
+                let x2 = out.power_tolerance.get_or_insert_with(Default::default);
+                if t != POWER_TOLERANCE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("PowerTolerance", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 620, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S3)?;
+            } else {
+                out.power_tolerance = None;
+            }
+            if t != POWER_SCHEDULE_ENTRIES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PowerScheduleEntries", |d| {
+                power_schedule_entry_list_type::decode(d, 621, &mut out.power_schedule_entries)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PowerScheduleType {
-                time_anchor: f_time_anchor,
-                available_energy: f_available_energy,
-                power_tolerance: f_power_tolerance,
-                power_schedule_entries: f_power_schedule_entries,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7078,9 +7477,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.available_energy {
+            if let Some(x3) = &v.available_energy {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AVAILABLE_ENERGY)?;
                     e.element("AvailableEnergy", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 619)
@@ -7088,9 +7487,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.power_tolerance {
+            if let Some(x4) = &v.power_tolerance {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, POWER_TOLERANCE)?;
                     e.element("PowerTolerance", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 620)
@@ -7120,43 +7519,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PRICE_LEVEL_SCHEDULE_ENTRY, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceLevelScheduleEntryListType, DecodeError> {
+            out: &mut PriceLevelScheduleEntryListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_price_level_schedule_entry = {
-                let mut r0 = Vec::new();
-                while matches!(t, PRICE_LEVEL_SCHEDULE_ENTRY) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PRICE_LEVEL_SCHEDULE_ENTRY {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PriceLevelScheduleEntry", |d| {
-                            price_level_schedule_entry_type::decode(d, 612)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.price_level_schedule_entry.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PRICE_LEVEL_SCHEDULE_ENTRY) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.price_level_schedule_entry.push(Default::default());
+                let Some(x1) = out.price_level_schedule_entry.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PRICE_LEVEL_SCHEDULE_ENTRY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("PriceLevelScheduleEntry", |d| {
+                    price_level_schedule_entry_type::decode(d, 612, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceLevelScheduleEntryListType {
-                price_level_schedule_entry: f_price_level_schedule_entry,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7171,10 +7569,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PRICE_LEVEL_SCHEDULE_ENTRY)?;
                     e.element("PriceLevelScheduleEntry", |e| {
                         price_level_schedule_entry_type::encode(e, x, 612)
@@ -7200,34 +7598,28 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PRICE_LEVEL];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceLevelScheduleEntryType, DecodeError> {
+            out: &mut PriceLevelScheduleEntryType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_duration = {
-                if t != DURATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_price_level = {
-                if t != PRICE_LEVEL {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PriceLevel", |d| d.read_ranged::<u8>(0, 255, "PriceLevel"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.duration = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
+            t = d.read_event(S1)?;
+            if t != PRICE_LEVEL {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.price_level =
+                d.simple("PriceLevel", |d| d.read_ranged::<u8>(0, 255, "PriceLevel"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceLevelScheduleEntryType {
-                duration: f_duration,
-                price_level: f_price_level,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7277,82 +7669,70 @@ pub(crate) mod codec {
         const S5: &[u8] = &[PRICE_LEVEL_SCHEDULE_ENTRIES];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceLevelScheduleType, DecodeError> {
+            out: &mut PriceLevelScheduleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = if matches!(t, AT_ID) {
-                Some({
-                    if t != AT_ID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.read_string(u64::MAX, 43)?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, AT_ID) {
+                let x1 = out.id.get_or_insert_with(Default::default);
+                if t != AT_ID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.read_string_into(u64::MAX, 43, &mut *x1)?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
+                out.id = None;
+            }
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S2)?;
+            if t != PRICE_SCHEDULE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.price_schedule_id =
+                d.simple("PriceScheduleID", |d| d.read_uint::<u32>("PriceScheduleID"))?;
+            t = d.read_event(S3)?;
+            if matches!(t, PRICE_SCHEDULE_DESCRIPTION) {
+                let x2 = out
+                    .price_schedule_description
+                    .get_or_insert_with(Default::default);
+                if t != PRICE_SCHEDULE_DESCRIPTION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_price_schedule_id = {
-                if t != PRICE_SCHEDULE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PriceScheduleID", |d| d.read_uint::<u32>("PriceScheduleID"))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_price_schedule_description = if matches!(t, PRICE_SCHEDULE_DESCRIPTION) {
-                Some({
-                    if t != PRICE_SCHEDULE_DESCRIPTION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("PriceScheduleDescription", |d| d.read_string(160, 576))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                d.simple("PriceScheduleDescription", |d| {
+                    d.read_string_into(160, 576, &mut *x2)
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_number_of_price_levels = {
-                if t != NUMBER_OF_PRICE_LEVELS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NumberOfPriceLevels", |d| {
-                    d.read_ranged::<u8>(0, 255, "NumberOfPriceLevels")
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_price_level_schedule_entries = {
-                if t != PRICE_LEVEL_SCHEDULE_ENTRIES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PriceLevelScheduleEntries", |d| {
-                    price_level_schedule_entry_list_type::decode(d, 611)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
+                out.price_schedule_description = None;
+            }
+            if t != NUMBER_OF_PRICE_LEVELS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.number_of_price_levels = d.simple("NumberOfPriceLevels", |d| {
+                d.read_ranged::<u8>(0, 255, "NumberOfPriceLevels")
+            })?;
+            t = d.read_event(S5)?;
+            if t != PRICE_LEVEL_SCHEDULE_ENTRIES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PriceLevelScheduleEntries", |d| {
+                price_level_schedule_entry_list_type::decode(
+                    d,
+                    611,
+                    &mut out.price_level_schedule_entries,
+                )
+            })?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceLevelScheduleType {
-                id: f_id,
-                time_anchor: f_time_anchor,
-                price_schedule_id: f_price_schedule_id,
-                price_schedule_description: f_price_schedule_description,
-                number_of_price_levels: f_number_of_price_levels,
-                price_level_schedule_entries: f_price_level_schedule_entries,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7361,9 +7741,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.id {
+            if let Some(x3) = &v.id {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, AT_ID)?;
                     e.write_string(x, u64::MAX)?;
                 }
@@ -7387,9 +7767,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.price_schedule_description {
+            if let Some(x4) = &v.price_schedule_description {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, PRICE_SCHEDULE_DESCRIPTION)?;
                     e.simple("PriceScheduleDescription", |e| {
                         e.write_string(x, 160)?;
@@ -7429,42 +7809,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PRICE_RULE_STACK, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceRuleStackListType, DecodeError> {
+            out: &mut PriceRuleStackListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_price_rule_stack = {
-                let mut r0 = Vec::new();
-                while matches!(t, PRICE_RULE_STACK) {
-                    if r0.len() >= 1024 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
-                    }
-                    let item = {
-                        if t != PRICE_RULE_STACK {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("PriceRuleStack", |d| price_rule_stack_type::decode(d, 591))?;
-                        t = d.read_event(match (r0.len() + 1 < 1024,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.price_rule_stack.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PRICE_RULE_STACK) {
+                if c0 >= 1024 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 1024 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.price_rule_stack.push(Default::default());
+                let Some(x1) = out.price_rule_stack.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PRICE_RULE_STACK {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("PriceRuleStack", |d| {
+                    price_rule_stack_type::decode(d, 591, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 1024,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceRuleStackListType {
-                price_rule_stack: f_price_rule_stack,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7479,10 +7859,10 @@ pub(crate) mod codec {
                     "between 1 and 1024 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PRICE_RULE_STACK)?;
                     e.element("PriceRuleStack", |e| {
                         price_rule_stack_type::encode(e, x, 591)
@@ -7509,50 +7889,45 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[PRICE_RULE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceRuleStackType, DecodeError> {
+            out: &mut PriceRuleStackType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_duration = {
-                if t != DURATION {
+            if t != DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.duration = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
+            t = d.read_event(S1)?;
+            out.price_rule.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PRICE_RULE) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
+                }
+                c0 += 1;
+                out.price_rule.push(Default::default());
+                let Some(x1) = out.price_rule.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PRICE_RULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("Duration", |d| d.read_uint::<u32>("Duration"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_price_rule = {
-                let mut r0 = Vec::new();
-                while matches!(t, PRICE_RULE) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != PRICE_RULE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PriceRule", |d| price_rule_type::decode(d, 592))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.is_empty() {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                d.element("PriceRule", |d| price_rule_type::decode(d, 592, &mut *x1))?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceRuleStackType {
-                duration: f_duration,
-                price_rule: f_price_rule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7576,10 +7951,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PRICE_RULE)?;
                     e.element("PriceRule", |e| price_rule_type::encode(e, x, 592))?;
                 }
@@ -7626,99 +8001,93 @@ pub(crate) mod codec {
         const S5: &[u8] = &[POWER_RANGE_START];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<PriceRuleType, DecodeError> {
+            out: &mut PriceRuleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_energy_fee = {
-                if t != ENERGY_FEE {
+            if t != ENERGY_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EnergyFee", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    569,
+                    &mut out.energy_fee,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, PARKING_FEE) {
+                let x1 = out.parking_fee.get_or_insert_with(Default::default);
+                if t != PARKING_FEE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EnergyFee", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 569)
+                d.element("ParkingFee", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 593, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parking_fee = if matches!(t, PARKING_FEE) {
-                Some({
-                    if t != PARKING_FEE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("ParkingFee", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 593)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_parking_fee_period = if matches!(t, PARKING_FEE_PERIOD) {
-                Some({
-                    if t != PARKING_FEE_PERIOD {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ParkingFeePeriod", |d| {
-                        d.read_uint::<u32>("ParkingFeePeriod")
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_carbon_dioxide_emission = if matches!(t, CARBON_DIOXIDE_EMISSION) {
-                Some({
-                    if t != CARBON_DIOXIDE_EMISSION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("CarbonDioxideEmission", |d| {
-                        d.read_uint::<u16>("CarbonDioxideEmission")
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_renewable_generation_percentage = if matches!(t, RENEWABLE_GENERATION_PERCENTAGE)
-            {
-                Some({
-                    if t != RENEWABLE_GENERATION_PERCENTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("RenewableGenerationPercentage", |d| {
-                        d.read_ranged::<u8>(0, 255, "RenewableGenerationPercentage")
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_power_range_start = {
-                if t != POWER_RANGE_START {
+                out.parking_fee = None;
+            }
+            if matches!(t, PARKING_FEE_PERIOD) {
+                let x2 = out.parking_fee_period.get_or_insert_with(Default::default);
+                if t != PARKING_FEE_PERIOD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("PowerRangeStart", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 570)
+                *x2 = d.simple("ParkingFeePeriod", |d| {
+                    d.read_uint::<u32>("ParkingFeePeriod")
                 })?;
-                t = d.read_event(S6)?;
-                v
-            };
+                t = d.read_event(S3)?;
+            } else {
+                out.parking_fee_period = None;
+            }
+            if matches!(t, CARBON_DIOXIDE_EMISSION) {
+                let x3 = out
+                    .carbon_dioxide_emission
+                    .get_or_insert_with(Default::default);
+                if t != CARBON_DIOXIDE_EMISSION {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("CarbonDioxideEmission", |d| {
+                    d.read_uint::<u16>("CarbonDioxideEmission")
+                })?;
+                t = d.read_event(S4)?;
+            } else {
+                out.carbon_dioxide_emission = None;
+            }
+            if matches!(t, RENEWABLE_GENERATION_PERCENTAGE) {
+                let x4 = out
+                    .renewable_generation_percentage
+                    .get_or_insert_with(Default::default);
+                if t != RENEWABLE_GENERATION_PERCENTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("RenewableGenerationPercentage", |d| {
+                    d.read_ranged::<u8>(0, 255, "RenewableGenerationPercentage")
+                })?;
+                t = d.read_event(S5)?;
+            } else {
+                out.renewable_generation_percentage = None;
+            }
+            if t != POWER_RANGE_START {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PowerRangeStart", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    570,
+                    &mut out.power_range_start,
+                )
+            })?;
+            t = d.read_event(S6)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(PriceRuleType {
-                energy_fee: f_energy_fee,
-                parking_fee: f_parking_fee,
-                parking_fee_period: f_parking_fee_period,
-                carbon_dioxide_emission: f_carbon_dioxide_emission,
-                renewable_generation_percentage: f_renewable_generation_percentage,
-                power_range_start: f_power_range_start,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7735,9 +8104,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.parking_fee {
+            if let Some(x5) = &v.parking_fee {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, PARKING_FEE)?;
                     e.element("ParkingFee", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 593)
@@ -7745,9 +8114,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.parking_fee_period {
+            if let Some(x6) = &v.parking_fee_period {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, PARKING_FEE_PERIOD)?;
                     e.simple("ParkingFeePeriod", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -7756,9 +8125,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x3) = &v.carbon_dioxide_emission {
+            if let Some(x7) = &v.carbon_dioxide_emission {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, CARBON_DIOXIDE_EMISSION)?;
                     e.simple("CarbonDioxideEmission", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -7767,9 +8136,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x4) = &v.renewable_generation_percentage {
+            if let Some(x8) = &v.renewable_generation_percentage {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, RENEWABLE_GENERATION_PERCENTAGE)?;
                     e.simple("RenewableGenerationPercentage", |e| {
                         e.write_ranged(i64::from(*x), 0, 255)?;
@@ -7804,62 +8173,80 @@ pub(crate) mod codec {
         const S2: &[u8] = &[DYNAMIC_SE_REQ_CONTROL_MODE, SCHEDULED_SE_REQ_CONTROL_MODE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduleExchangeReqType, DecodeError> {
+            out: &mut ScheduleExchangeReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_maximum_supporting_points = {
-                if t != MAXIMUM_SUPPORTING_POINTS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("MaximumSupportingPoints", |d| {
-                    d.read_ranged::<u16>(12, 1024, "MaximumSupportingPoints")
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_se_req_control_mode = match t {
-                DYNAMIC_SE_REQ_CONTROL_MODE => SeReqControlMode::DynamicSeReqControlMode({
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != MAXIMUM_SUPPORTING_POINTS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.maximum_supporting_points = d.simple("MaximumSupportingPoints", |d| {
+                d.read_ranged::<u16>(12, 1024, "MaximumSupportingPoints")
+            })?;
+            t = d.read_event(S2)?;
+            match t {
+                DYNAMIC_SE_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.se_req_control_mode,
+                        SeReqControlMode::DynamicSeReqControlMode(_)
+                    ) {
+                        out.se_req_control_mode =
+                            SeReqControlMode::DynamicSeReqControlMode(Default::default());
+                    }
+                    let SeReqControlMode::DynamicSeReqControlMode(x1) =
+                        &mut out.se_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != DYNAMIC_SE_REQ_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Dynamic_SEReqControlMode", |d| {
-                        dynamic_se_req_control_mode_type::decode(d, 549)
+                    d.element("Dynamic_SEReqControlMode", |d| {
+                        dynamic_se_req_control_mode_type::decode(d, 549, &mut *x1)
                     })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
-                SCHEDULED_SE_REQ_CONTROL_MODE => SeReqControlMode::ScheduledSeReqControlMode({
+                }
+                SCHEDULED_SE_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.se_req_control_mode,
+                        SeReqControlMode::ScheduledSeReqControlMode(_)
+                    ) {
+                        out.se_req_control_mode =
+                            SeReqControlMode::ScheduledSeReqControlMode(Default::default());
+                    }
+                    let SeReqControlMode::ScheduledSeReqControlMode(x2) =
+                        &mut out.se_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SCHEDULED_SE_REQ_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Scheduled_SEReqControlMode", |d| {
-                        scheduled_se_req_control_mode_type::decode(d, 558)
+                    d.element("Scheduled_SEReqControlMode", |d| {
+                        scheduled_se_req_control_mode_type::decode(d, 558, &mut *x2)
                     })?;
                     t = d.read_event(S3)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduleExchangeReqType {
-                header: f_header,
-                maximum_supporting_points: f_maximum_supporting_points,
-                se_req_control_mode: f_se_req_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -7886,9 +8273,9 @@ pub(crate) mod codec {
             }
             st = S2;
             match &v.se_req_control_mode {
-                SeReqControlMode::DynamicSeReqControlMode(x1) => {
+                SeReqControlMode::DynamicSeReqControlMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, DYNAMIC_SE_REQ_CONTROL_MODE)?;
                         e.element("Dynamic_SEReqControlMode", |e| {
                             dynamic_se_req_control_mode_type::encode(e, x, 549)
@@ -7896,9 +8283,9 @@ pub(crate) mod codec {
                     }
                     st = S3;
                 }
-                SeReqControlMode::ScheduledSeReqControlMode(x1) => {
+                SeReqControlMode::ScheduledSeReqControlMode(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, SCHEDULED_SE_REQ_CONTROL_MODE)?;
                         e.element("Scheduled_SEReqControlMode", |e| {
                             scheduled_se_req_control_mode_type::encode(e, x, 558)
@@ -7933,86 +8320,97 @@ pub(crate) mod codec {
         const S4: &[u8] = &[DYNAMIC_SE_RES_CONTROL_MODE, SCHEDULED_SE_RES_CONTROL_MODE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduleExchangeResType, DecodeError> {
+            out: &mut ScheduleExchangeResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, GO_TO_PAUSE) {
+                let x1 = out.go_to_pause.get_or_insert_with(Default::default);
+                if t != GO_TO_PAUSE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_go_to_pause = if matches!(t, GO_TO_PAUSE) {
-                Some({
-                    if t != GO_TO_PAUSE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("GoToPause", |d| d.read_bool())?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                *x1 = d.simple("GoToPause", |d| d.read_bool())?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_se_res_control_mode = match t {
-                DYNAMIC_SE_RES_CONTROL_MODE => SeResControlMode::DynamicSeResControlMode({
+                out.go_to_pause = None;
+            }
+            match t {
+                DYNAMIC_SE_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.se_res_control_mode,
+                        SeResControlMode::DynamicSeResControlMode(_)
+                    ) {
+                        out.se_res_control_mode =
+                            SeResControlMode::DynamicSeResControlMode(Default::default());
+                    }
+                    let SeResControlMode::DynamicSeResControlMode(x2) =
+                        &mut out.se_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != DYNAMIC_SE_RES_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Dynamic_SEResControlMode", |d| {
-                        dynamic_se_res_control_mode_type::decode(d, 573)
+                    d.element("Dynamic_SEResControlMode", |d| {
+                        dynamic_se_res_control_mode_type::decode(d, 573, &mut *x2)
                     })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
-                SCHEDULED_SE_RES_CONTROL_MODE => SeResControlMode::ScheduledSeResControlMode({
+                }
+                SCHEDULED_SE_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.se_res_control_mode,
+                        SeResControlMode::ScheduledSeResControlMode(_)
+                    ) {
+                        out.se_res_control_mode =
+                            SeResControlMode::ScheduledSeResControlMode(Default::default());
+                    }
+                    let SeResControlMode::ScheduledSeResControlMode(x3) =
+                        &mut out.se_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SCHEDULED_SE_RES_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Scheduled_SEResControlMode", |d| {
-                        scheduled_se_res_control_mode_type::decode(d, 614)
+                    d.element("Scheduled_SEResControlMode", |d| {
+                        scheduled_se_res_control_mode_type::decode(d, 614, &mut *x3)
                     })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduleExchangeResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                go_to_pause: f_go_to_pause,
-                se_res_control_mode: f_se_res_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8047,9 +8445,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.go_to_pause {
+            if let Some(x4) = &v.go_to_pause {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, GO_TO_PAUSE)?;
                     e.simple("GoToPause", |e| {
                         e.write_bool(*x);
@@ -8059,9 +8457,9 @@ pub(crate) mod codec {
                 st = S4;
             }
             match &v.se_res_control_mode {
-                SeResControlMode::DynamicSeResControlMode(x2) => {
+                SeResControlMode::DynamicSeResControlMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, DYNAMIC_SE_RES_CONTROL_MODE)?;
                         e.element("Dynamic_SEResControlMode", |e| {
                             dynamic_se_res_control_mode_type::encode(e, x, 573)
@@ -8069,9 +8467,9 @@ pub(crate) mod codec {
                     }
                     st = S5;
                 }
-                SeResControlMode::ScheduledSeResControlMode(x2) => {
+                SeResControlMode::ScheduledSeResControlMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, SCHEDULED_SE_RES_CONTROL_MODE)?;
                         e.element("Scheduled_SEResControlMode", |e| {
                             scheduled_se_res_control_mode_type::encode(e, x, 614)
@@ -8097,51 +8495,44 @@ pub(crate) mod codec {
         const S2: &[u8] = &[DISCHARGING_SCHEDULE, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduleTupleType, DecodeError> {
+            out: &mut ScheduleTupleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_schedule_tuple_id = {
-                if t != SCHEDULE_TUPLE_ID {
+            if t != SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.schedule_tuple_id =
+                d.simple("ScheduleTupleID", |d| d.read_uint::<u32>("ScheduleTupleID"))?;
+            t = d.read_event(S1)?;
+            if t != CHARGING_SCHEDULE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ChargingSchedule", |d| {
+                charging_schedule_type::decode(d, 617, &mut out.charging_schedule)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, DISCHARGING_SCHEDULE) {
+                let x1 = out
+                    .discharging_schedule
+                    .get_or_insert_with(Default::default);
+                if t != DISCHARGING_SCHEDULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ScheduleTupleID", |d| d.read_uint::<u32>("ScheduleTupleID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charging_schedule = {
-                if t != CHARGING_SCHEDULE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ChargingSchedule", |d| {
-                    charging_schedule_type::decode(d, 617)
+                d.element("DischargingSchedule", |d| {
+                    charging_schedule_type::decode(d, 623, &mut *x1)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_discharging_schedule = if matches!(t, DISCHARGING_SCHEDULE) {
-                Some({
-                    if t != DISCHARGING_SCHEDULE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("DischargingSchedule", |d| {
-                        charging_schedule_type::decode(d, 623)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.discharging_schedule = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduleTupleType {
-                schedule_tuple_id: f_schedule_tuple_id,
-                charging_schedule: f_charging_schedule,
-                discharging_schedule: f_discharging_schedule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8167,9 +8558,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.discharging_schedule {
+            if let Some(x2) = &v.discharging_schedule {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DISCHARGING_SCHEDULE)?;
                     e.element("DischargingSchedule", |e| {
                         charging_schedule_type::encode(e, x, 623)
@@ -8192,42 +8583,38 @@ pub(crate) mod codec {
         const S1: &[u8] = &[POWER_TOLERANCE_ACCEPTANCE, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledEvpptControlModeType, DecodeError> {
+            out: &mut ScheduledEvpptControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_schedule_tuple_id = {
-                if t != SELECTED_SCHEDULE_TUPLE_ID {
+            if t != SELECTED_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.selected_schedule_tuple_id = d.simple("SelectedScheduleTupleID", |d| {
+                d.read_uint::<u32>("SelectedScheduleTupleID")
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, POWER_TOLERANCE_ACCEPTANCE) {
+                let x1 = out
+                    .power_tolerance_acceptance
+                    .get_or_insert_with(Default::default);
+                if t != POWER_TOLERANCE_ACCEPTANCE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SelectedScheduleTupleID", |d| {
-                    d.read_uint::<u32>("SelectedScheduleTupleID")
+                *x1 = d.simple("PowerToleranceAcceptance", |d| {
+                    PowerToleranceAcceptanceType::decode(d)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_power_tolerance_acceptance = if matches!(t, POWER_TOLERANCE_ACCEPTANCE) {
-                Some({
-                    if t != POWER_TOLERANCE_ACCEPTANCE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("PowerToleranceAcceptance", |d| {
-                        PowerToleranceAcceptanceType::decode(d)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.power_tolerance_acceptance = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledEvpptControlModeType {
-                selected_schedule_tuple_id: f_selected_schedule_tuple_id,
-                power_tolerance_acceptance: f_power_tolerance_acceptance,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8245,9 +8632,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.power_tolerance_acceptance {
+            if let Some(x2) = &v.power_tolerance_acceptance {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, POWER_TOLERANCE_ACCEPTANCE)?;
                     e.simple("PowerToleranceAcceptance", |e| {
                         x.encode(e);
@@ -8295,87 +8682,87 @@ pub(crate) mod codec {
         const S4: &[u8] = &[EV_ENERGY_OFFER, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledSeReqControlModeType, DecodeError> {
+            out: &mut ScheduledSeReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_ev_target_energy_request = if matches!(t, EV_TARGET_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_TARGET_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 553)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.departure_time = None;
+            }
+            if matches!(t, EV_TARGET_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_target_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_TARGET_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVTargetEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 553, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_maximum_energy_request = if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 554)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.ev_target_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_maximum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 554, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_minimum_energy_request = if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 555)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.ev_maximum_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
+                let x4 = out
+                    .ev_minimum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 555, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_energy_offer = if matches!(t, EV_ENERGY_OFFER) {
-                Some({
-                    if t != EV_ENERGY_OFFER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVEnergyOffer", |d| ev_energy_offer_type::decode(d, 559))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.ev_minimum_energy_request = None;
+            }
+            if matches!(t, EV_ENERGY_OFFER) {
+                let x5 = out.ev_energy_offer.get_or_insert_with(Default::default);
+                if t != EV_ENERGY_OFFER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVEnergyOffer", |d| {
+                    ev_energy_offer_type::decode(d, 559, &mut *x5)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.ev_energy_offer = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledSeReqControlModeType {
-                departure_time: f_departure_time,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_energy_offer: f_ev_energy_offer,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8384,9 +8771,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x6) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x6;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -8395,9 +8782,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.ev_target_energy_request {
+            if let Some(x7) = &v.ev_target_energy_request {
                 {
-                    let x = x2;
+                    let x = x7;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 553)
@@ -8405,9 +8792,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ev_maximum_energy_request {
+            if let Some(x8) = &v.ev_maximum_energy_request {
                 {
-                    let x = x3;
+                    let x = x8;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 554)
@@ -8415,9 +8802,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ev_minimum_energy_request {
+            if let Some(x9) = &v.ev_minimum_energy_request {
                 {
-                    let x = x4;
+                    let x = x9;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 555)
@@ -8425,9 +8812,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.ev_energy_offer {
+            if let Some(x10) = &v.ev_energy_offer {
                 {
-                    let x = x5;
+                    let x = x10;
                     e.write_event(st, EV_ENERGY_OFFER)?;
                     e.element("EVEnergyOffer", |e| ev_energy_offer_type::encode(e, x, 559))?;
                 }
@@ -8447,42 +8834,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SCHEDULE_TUPLE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledSeResControlModeType, DecodeError> {
+            out: &mut ScheduledSeResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_schedule_tuple = {
-                let mut r0 = Vec::new();
-                while matches!(t, SCHEDULE_TUPLE) {
-                    if r0.len() >= 3 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
-                    }
-                    let item = {
-                        if t != SCHEDULE_TUPLE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ScheduleTuple", |d| schedule_tuple_type::decode(d, 615))?;
-                        t = d.read_event(match (r0.len() + 1 < 3,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.schedule_tuple.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SCHEDULE_TUPLE) {
+                if c0 >= 3 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.schedule_tuple.push(Default::default());
+                let Some(x1) = out.schedule_tuple.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SCHEDULE_TUPLE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("ScheduleTuple", |d| {
+                    schedule_tuple_type::decode(d, 615, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 3,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledSeResControlModeType {
-                schedule_tuple: f_schedule_tuple,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8497,10 +8884,10 @@ pub(crate) mod codec {
                     "between 1 and 3 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SCHEDULE_TUPLE)?;
                     e.element("ScheduleTuple", |e| schedule_tuple_type::encode(e, x, 615))?;
                 }
@@ -8522,27 +8909,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SELECTED_SCHEDULE_TUPLE_ID];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledSmdtControlModeType, DecodeError> {
+            out: &mut ScheduledSmdtControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_schedule_tuple_id = {
-                if t != SELECTED_SCHEDULE_TUPLE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SelectedScheduleTupleID", |d| {
-                    d.read_uint::<u32>("SelectedScheduleTupleID")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != SELECTED_SCHEDULE_TUPLE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.selected_schedule_tuple_id = d.simple("SelectedScheduleTupleID", |d| {
+                d.read_uint::<u32>("SelectedScheduleTupleID")
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledSmdtControlModeType {
-                selected_schedule_tuple_id: f_selected_schedule_tuple_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8574,43 +8958,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SELECTED_SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceListType, DecodeError> {
+            out: &mut SelectedServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_selected_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SELECTED_SERVICE) {
-                    if r0.len() >= 16 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                    }
-                    let item = {
-                        if t != SELECTED_SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("SelectedService", |d| {
-                            selected_service_type::decode(d, 648)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 16,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.selected_service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SELECTED_SERVICE) {
+                if c0 >= 16 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.selected_service.push(Default::default());
+                let Some(x1) = out.selected_service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SELECTED_SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("SelectedService", |d| {
+                    selected_service_type::decode(d, 648, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 16,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceListType {
-                selected_service: f_selected_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8625,10 +9008,10 @@ pub(crate) mod codec {
                     "between 1 and 16 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SELECTED_SERVICE)?;
                     e.element("SelectedService", |e| {
                         selected_service_type::encode(e, x, 648)
@@ -8654,34 +9037,28 @@ pub(crate) mod codec {
         const S1: &[u8] = &[PARAMETER_SET_ID];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SelectedServiceType, DecodeError> {
+            out: &mut SelectedServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_parameter_set_id = {
-                if t != PARAMETER_SET_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ParameterSetID", |d| d.read_uint::<u16>("ParameterSetID"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if t != PARAMETER_SET_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.parameter_set_id =
+                d.simple("ParameterSetID", |d| d.read_uint::<u16>("ParameterSetID"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SelectedServiceType {
-                service_id: f_service_id,
-                parameter_set_id: f_parameter_set_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8723,36 +9100,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SERVICE_ID];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailReqType, DecodeError> {
+            out: &mut ServiceDetailReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailReqType {
-                header: f_header,
-                service_id: f_service_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8797,58 +9171,47 @@ pub(crate) mod codec {
         const S3: &[u8] = &[SERVICE_PARAMETER_LIST];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDetailResType, DecodeError> {
+            out: &mut ServiceDetailResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_service_parameter_list = {
-                if t != SERVICE_PARAMETER_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ServiceParameterList", |d| {
-                    service_parameter_list_type::decode(d, 627)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S3)?;
+            if t != SERVICE_PARAMETER_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ServiceParameterList", |d| {
+                service_parameter_list_type::decode(d, 627, &mut out.service_parameter_list)
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDetailResType {
-                header: f_header,
-                response_code: f_response_code,
-                service_id: f_service_id,
-                service_parameter_list: f_service_parameter_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8906,42 +9269,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[SUPPORTED_SERVICE_I_DS, EE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryReqType, DecodeError> {
+            out: &mut ServiceDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, SUPPORTED_SERVICE_I_DS) {
+                let x1 = out
+                    .supported_service_i_ds
+                    .get_or_insert_with(Default::default);
+                if t != SUPPORTED_SERVICE_I_DS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("SupportedServiceIDs", |d| {
+                    service_id_list_type::decode(d, 638, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_supported_service_i_ds = if matches!(t, SUPPORTED_SERVICE_I_DS) {
-                Some({
-                    if t != SUPPORTED_SERVICE_I_DS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SupportedServiceIDs", |d| {
-                        service_id_list_type::decode(d, 638)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
+                out.supported_service_i_ds = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryReqType {
-                header: f_header,
-                supported_service_i_ds: f_supported_service_i_ds,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -8958,9 +9321,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.supported_service_i_ds {
+            if let Some(x2) = &v.supported_service_i_ds {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SUPPORTED_SERVICE_I_DS)?;
                     e.element("SupportedServiceIDs", |e| {
                         service_id_list_type::encode(e, x, 638)
@@ -8989,71 +9352,58 @@ pub(crate) mod codec {
         const S4: &[u8] = &[VAS_LIST, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceDiscoveryResType, DecodeError> {
+            out: &mut ServiceDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != SERVICE_RENEGOTIATION_SUPPORTED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_renegotiation_supported =
+                d.simple("ServiceRenegotiationSupported", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
+            if t != ENERGY_TRANSFER_SERVICE_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EnergyTransferServiceList", |d| {
+                service_list_type::decode(d, 641, &mut out.energy_transfer_service_list)
+            })?;
+            t = d.read_event(S4)?;
+            if matches!(t, VAS_LIST) {
+                let x1 = out.vas_list.get_or_insert_with(Default::default);
+                if t != VAS_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_service_renegotiation_supported = {
-                if t != SERVICE_RENEGOTIATION_SUPPORTED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceRenegotiationSupported", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_energy_transfer_service_list = {
-                if t != ENERGY_TRANSFER_SERVICE_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EnergyTransferServiceList", |d| {
-                    service_list_type::decode(d, 641)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_vas_list = if matches!(t, VAS_LIST) {
-                Some({
-                    if t != VAS_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("VASList", |d| service_list_type::decode(d, 644))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                d.element("VASList", |d| service_list_type::decode(d, 644, &mut *x1))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.vas_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceDiscoveryResType {
-                header: f_header,
-                response_code: f_response_code,
-                service_renegotiation_supported: f_service_renegotiation_supported,
-                energy_transfer_service_list: f_energy_transfer_service_list,
-                vas_list: f_vas_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9096,9 +9446,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x1) = &v.vas_list {
+            if let Some(x2) = &v.vas_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, VAS_LIST)?;
                     e.element("VASList", |e| service_list_type::encode(e, x, 644))?;
                 }
@@ -9118,41 +9468,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SERVICE_ID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceIdListType, DecodeError> {
+            out: &mut ServiceIdListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                let mut r0 = Vec::new();
-                while matches!(t, SERVICE_ID) {
-                    if r0.len() >= 16 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                    }
-                    let item = {
-                        if t != SERVICE_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                        t = d.read_event(match (r0.len() + 1 < 16,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.service_id.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SERVICE_ID) {
+                if c0 >= 16 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.service_id.push(Default::default());
+                let Some(x1) = out.service_id.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SERVICE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+                t = d.read_event(match (c0 < 16,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceIdListType {
-                service_id: f_service_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9167,10 +9516,10 @@ pub(crate) mod codec {
                     "between 1 and 16 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE_ID)?;
                     e.simple("ServiceID", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -9196,39 +9545,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[SERVICE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceListType, DecodeError> {
+            out: &mut ServiceListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service = {
-                let mut r0 = Vec::new();
-                while matches!(t, SERVICE) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != SERVICE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("Service", |d| service_type::decode(d, 642))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.service.clear();
+            let mut c0 = 0usize;
+            while matches!(t, SERVICE) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.service.push(Default::default());
+                let Some(x1) = out.service.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != SERVICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("Service", |d| service_type::decode(d, 642, &mut *x1))?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceListType { service: f_service })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9243,10 +9593,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SERVICE)?;
                     e.element("Service", |e| service_type::encode(e, x, 642))?;
                 }
@@ -9269,42 +9619,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PARAMETER_SET, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceParameterListType, DecodeError> {
+            out: &mut ServiceParameterListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_parameter_set = {
-                let mut r0 = Vec::new();
-                while matches!(t, PARAMETER_SET) {
-                    if r0.len() >= 32 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 32 }));
-                    }
-                    let item = {
-                        if t != PARAMETER_SET {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("ParameterSet", |d| parameter_set_type::decode(d, 628))?;
-                        t = d.read_event(match (r0.len() + 1 < 32,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.parameter_set.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PARAMETER_SET) {
+                if c0 >= 32 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 32 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.parameter_set.push(Default::default());
+                let Some(x1) = out.parameter_set.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PARAMETER_SET {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("ParameterSet", |d| {
+                    parameter_set_type::decode(d, 628, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 32,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceParameterListType {
-                parameter_set: f_parameter_set,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9319,10 +9669,10 @@ pub(crate) mod codec {
                     "between 1 and 32 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PARAMETER_SET)?;
                     e.element("ParameterSet", |e| parameter_set_type::encode(e, x, 628))?;
                 }
@@ -9348,53 +9698,47 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SELECTED_VAS_LIST, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceSelectionReqType, DecodeError> {
+            out: &mut ServiceSelectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != SELECTED_ENERGY_TRANSFER_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SelectedEnergyTransferService", |d| {
+                selected_service_type::decode(d, 646, &mut out.selected_energy_transfer_service)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SELECTED_VAS_LIST) {
+                let x1 = out.selected_vas_list.get_or_insert_with(Default::default);
+                if t != SELECTED_VAS_LIST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("SelectedVASList", |d| {
+                    selected_service_list_type::decode(d, 647, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_selected_energy_transfer_service = {
-                if t != SELECTED_ENERGY_TRANSFER_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SelectedEnergyTransferService", |d| {
-                    selected_service_type::decode(d, 646)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_selected_vas_list = if matches!(t, SELECTED_VAS_LIST) {
-                Some({
-                    if t != SELECTED_VAS_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SelectedVASList", |d| {
-                        selected_service_list_type::decode(d, 647)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.selected_vas_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceSelectionReqType {
-                header: f_header,
-                selected_energy_transfer_service: f_selected_energy_transfer_service,
-                selected_vas_list: f_selected_vas_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9419,9 +9763,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.selected_vas_list {
+            if let Some(x2) = &v.selected_vas_list {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SELECTED_VAS_LIST)?;
                     e.element("SelectedVASList", |e| {
                         selected_service_list_type::encode(e, x, 647)
@@ -9444,38 +9788,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[RESPONSE_CODE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceSelectionResType, DecodeError> {
+            out: &mut ServiceSelectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceSelectionResType {
-                header: f_header,
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9516,34 +9857,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[FREE_SERVICE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ServiceType, DecodeError> {
+            out: &mut ServiceType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_service_id = {
-                if t != SERVICE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_free_service = {
-                if t != FREE_SERVICE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("FreeService", |d| d.read_bool())?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != SERVICE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.service_id = d.simple("ServiceID", |d| d.read_uint::<u16>("ServiceID"))?;
+            t = d.read_event(S1)?;
+            if t != FREE_SERVICE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.free_service = d.simple("FreeService", |d| d.read_bool())?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ServiceType {
-                service_id: f_service_id,
-                free_service: f_free_service,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9585,36 +9919,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EVCCID];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupReqType, DecodeError> {
+            out: &mut SessionSetupReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evccid = {
-                if t != EVCCID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVCCID", |d| d.read_string(255, 651))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVCCID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVCCID", |d| d.read_string_into(255, 651, &mut out.evccid))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupReqType {
-                header: f_header,
-                evccid: f_evccid,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9657,47 +9988,40 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSEID];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionSetupResType, DecodeError> {
+            out: &mut SessionSetupResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evseid = {
-                if t != EVSEID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEID", |d| d.read_string(255, 653))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSEID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("EVSEID", |d| d.read_string_into(255, 653, &mut out.evseid))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionSetupResType {
-                header: f_header,
-                response_code: f_response_code,
-                evseid: f_evseid,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9751,62 +10075,60 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EV_TERMINATION_EXPLANATION, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopReqType, DecodeError> {
+            out: &mut SessionStopReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != CHARGING_SESSION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charging_session =
+                d.simple("ChargingSession", |d| ChargingSessionType::decode(d))?;
+            t = d.read_event(S2)?;
+            if matches!(t, EV_TERMINATION_CODE) {
+                let x1 = out.ev_termination_code.get_or_insert_with(Default::default);
+                if t != EV_TERMINATION_CODE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.simple("EVTerminationCode", |d| {
+                    d.read_string_into(80, 656, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charging_session = {
-                if t != CHARGING_SESSION {
+                t = d.read_event(S3)?;
+            } else {
+                out.ev_termination_code = None;
+            }
+            if matches!(t, EV_TERMINATION_EXPLANATION) {
+                let x2 = out
+                    .ev_termination_explanation
+                    .get_or_insert_with(Default::default);
+                if t != EV_TERMINATION_EXPLANATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ChargingSession", |d| ChargingSessionType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_termination_code = if matches!(t, EV_TERMINATION_CODE) {
-                Some({
-                    if t != EV_TERMINATION_CODE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVTerminationCode", |d| d.read_string(80, 656))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.simple("EVTerminationExplanation", |d| {
+                    d.read_string_into(160, 657, &mut *x2)
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_ev_termination_explanation = if matches!(t, EV_TERMINATION_EXPLANATION) {
-                Some({
-                    if t != EV_TERMINATION_EXPLANATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("EVTerminationExplanation", |d| d.read_string(160, 657))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.ev_termination_explanation = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopReqType {
-                header: f_header,
-                charging_session: f_charging_session,
-                ev_termination_code: f_ev_termination_code,
-                ev_termination_explanation: f_ev_termination_explanation,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9832,9 +10154,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.ev_termination_code {
+            if let Some(x3) = &v.ev_termination_code {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, EV_TERMINATION_CODE)?;
                     e.simple("EVTerminationCode", |e| {
                         e.write_string(x, 80)?;
@@ -9843,9 +10165,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.ev_termination_explanation {
+            if let Some(x4) = &v.ev_termination_explanation {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, EV_TERMINATION_EXPLANATION)?;
                     e.simple("EVTerminationExplanation", |e| {
                         e.write_string(x, 160)?;
@@ -9869,38 +10191,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[RESPONSE_CODE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SessionStopResType, DecodeError> {
+            out: &mut SessionStopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SessionStopResType {
-                header: f_header,
-                response_code: f_response_code,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -9943,48 +10262,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SUB_CERTIFICATES, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignedCertificateChainType, DecodeError> {
+            out: &mut SignedCertificateChainType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CERTIFICATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("Certificate", |d| {
+                d.read_bytes_into(1600, &mut out.certificate)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, SUB_CERTIFICATES) {
+                let x1 = out.sub_certificates.get_or_insert_with(Default::default);
+                if t != SUB_CERTIFICATES {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_certificate = {
-                if t != CERTIFICATE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Certificate", |d| d.read_bytes(1600))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sub_certificates = if matches!(t, SUB_CERTIFICATES) {
-                Some({
-                    if t != SUB_CERTIFICATES {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.element("SubCertificates", |d| sub_certificates_type::decode(d, 470))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("SubCertificates", |d| {
+                    sub_certificates_type::decode(d, 470, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.sub_certificates = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignedCertificateChainType {
-                id: f_id,
-                certificate: f_certificate,
-                sub_certificates: f_sub_certificates,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10008,9 +10320,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.sub_certificates {
+            if let Some(x2) = &v.sub_certificates {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SUB_CERTIFICATES)?;
                     e.element("SubCertificates", |e| {
                         sub_certificates_type::encode(e, x, 470)
@@ -10045,82 +10357,107 @@ pub(crate) mod codec {
         ];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignedInstallationDataType, DecodeError> {
+            out: &mut SignedInstallationDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_contract_certificate_chain = {
-                if t != CONTRACT_CERTIFICATE_CHAIN {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("ContractCertificateChain", |d| {
-                    contract_certificate_chain_type::decode(d, 468)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ecdh_curve = {
-                if t != ECDH_CURVE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ECDHCurve", |d| EcdhCurveType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_dh_public_key = {
-                if t != DH_PUBLIC_KEY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("DHPublicKey", |d| d.read_bytes(133))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_encrypted_private_key = match t {
-                SECP521_ENCRYPTED_PRIVATE_KEY => EncryptedPrivateKey::Secp521EncryptedPrivateKey({
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != CONTRACT_CERTIFICATE_CHAIN {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("ContractCertificateChain", |d| {
+                contract_certificate_chain_type::decode(d, 468, &mut out.contract_certificate_chain)
+            })?;
+            t = d.read_event(S2)?;
+            if t != ECDH_CURVE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ecdh_curve = d.simple("ECDHCurve", |d| EcdhCurveType::decode(d))?;
+            t = d.read_event(S3)?;
+            if t != DH_PUBLIC_KEY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("DHPublicKey", |d| {
+                d.read_bytes_into(133, &mut out.dh_public_key)
+            })?;
+            t = d.read_event(S4)?;
+            match t {
+                SECP521_ENCRYPTED_PRIVATE_KEY => {
+                    if !matches!(
+                        out.encrypted_private_key,
+                        EncryptedPrivateKey::Secp521EncryptedPrivateKey(_)
+                    ) {
+                        out.encrypted_private_key =
+                            EncryptedPrivateKey::Secp521EncryptedPrivateKey(Default::default());
+                    }
+                    let EncryptedPrivateKey::Secp521EncryptedPrivateKey(x1) =
+                        &mut out.encrypted_private_key
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SECP521_ENCRYPTED_PRIVATE_KEY {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("SECP521_EncryptedPrivateKey", |d| d.read_bytes(94))?;
+                    d.simple("SECP521_EncryptedPrivateKey", |d| {
+                        d.read_bytes_into(94, &mut *x1)
+                    })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
-                X448_ENCRYPTED_PRIVATE_KEY => EncryptedPrivateKey::X448EncryptedPrivateKey({
+                }
+                X448_ENCRYPTED_PRIVATE_KEY => {
+                    if !matches!(
+                        out.encrypted_private_key,
+                        EncryptedPrivateKey::X448EncryptedPrivateKey(_)
+                    ) {
+                        out.encrypted_private_key =
+                            EncryptedPrivateKey::X448EncryptedPrivateKey(Default::default());
+                    }
+                    let EncryptedPrivateKey::X448EncryptedPrivateKey(x2) =
+                        &mut out.encrypted_private_key
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != X448_ENCRYPTED_PRIVATE_KEY {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("X448_EncryptedPrivateKey", |d| d.read_bytes(84))?;
+                    d.simple("X448_EncryptedPrivateKey", |d| {
+                        d.read_bytes_into(84, &mut *x2)
+                    })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
-                TPM_ENCRYPTED_PRIVATE_KEY => EncryptedPrivateKey::TpmEncryptedPrivateKey({
+                }
+                TPM_ENCRYPTED_PRIVATE_KEY => {
+                    if !matches!(
+                        out.encrypted_private_key,
+                        EncryptedPrivateKey::TpmEncryptedPrivateKey(_)
+                    ) {
+                        out.encrypted_private_key =
+                            EncryptedPrivateKey::TpmEncryptedPrivateKey(Default::default());
+                    }
+                    let EncryptedPrivateKey::TpmEncryptedPrivateKey(x3) =
+                        &mut out.encrypted_private_key
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != TPM_ENCRYPTED_PRIVATE_KEY {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("TPM_EncryptedPrivateKey", |d| d.read_bytes(206))?;
+                    d.simple("TPM_EncryptedPrivateKey", |d| {
+                        d.read_bytes_into(206, &mut *x3)
+                    })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignedInstallationDataType {
-                id: f_id,
-                contract_certificate_chain: f_contract_certificate_chain,
-                ecdh_curve: f_ecdh_curve,
-                dh_public_key: f_dh_public_key,
-                encrypted_private_key: f_encrypted_private_key,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10162,9 +10499,9 @@ pub(crate) mod codec {
             }
             st = S4;
             match &v.encrypted_private_key {
-                EncryptedPrivateKey::Secp521EncryptedPrivateKey(x1) => {
+                EncryptedPrivateKey::Secp521EncryptedPrivateKey(x4) => {
                     {
-                        let x = x1;
+                        let x = x4;
                         e.write_event(st, SECP521_ENCRYPTED_PRIVATE_KEY)?;
                         e.simple("SECP521_EncryptedPrivateKey", |e| {
                             e.write_bytes(x, 94)?;
@@ -10173,9 +10510,9 @@ pub(crate) mod codec {
                     }
                     st = S5;
                 }
-                EncryptedPrivateKey::X448EncryptedPrivateKey(x1) => {
+                EncryptedPrivateKey::X448EncryptedPrivateKey(x4) => {
                     {
-                        let x = x1;
+                        let x = x4;
                         e.write_event(st, X448_ENCRYPTED_PRIVATE_KEY)?;
                         e.simple("X448_EncryptedPrivateKey", |e| {
                             e.write_bytes(x, 84)?;
@@ -10184,9 +10521,9 @@ pub(crate) mod codec {
                     }
                     st = S5;
                 }
-                EncryptedPrivateKey::TpmEncryptedPrivateKey(x1) => {
+                EncryptedPrivateKey::TpmEncryptedPrivateKey(x4) => {
                     {
-                        let x = x1;
+                        let x = x4;
                         e.write_event(st, TPM_ENCRYPTED_PRIVATE_KEY)?;
                         e.simple("TPM_EncryptedPrivateKey", |e| {
                             e.write_bytes(x, 206)?;
@@ -10222,84 +10559,93 @@ pub(crate) mod codec {
         const S4: &[u8] = &[DYNAMIC_SMDT_CONTROL_MODE, SCHEDULED_SMDT_CONTROL_MODE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SignedMeteringDataType, DecodeError> {
+            out: &mut SignedMeteringDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_id = {
-                if t != AT_ID {
+            if t != AT_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.read_string_into(u64::MAX, 43, &mut out.id)?;
+            t = d.read_event(S1)?;
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S2)?;
+            if t != METER_INFO {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("MeterInfo", |d| {
+                crate::iso20::common_types::codec::meter_info_type::decode(
+                    d,
+                    503,
+                    &mut out.meter_info,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, RECEIPT) {
+                let x1 = out.receipt.get_or_insert_with(Default::default);
+                if t != RECEIPT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.read_string(u64::MAX, 43)?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_session_id = {
-                if t != SESSION_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_meter_info = {
-                if t != METER_INFO {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("MeterInfo", |d| {
-                    crate::iso20::common_types::codec::meter_info_type::decode(d, 503)
+                d.element("Receipt", |d| {
+                    crate::iso20::common_types::codec::receipt_type::decode(d, 512, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_receipt = if matches!(t, RECEIPT) {
-                Some({
-                    if t != RECEIPT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 512)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_smdt_control_mode = match t {
-                DYNAMIC_SMDT_CONTROL_MODE => SmdtControlMode::DynamicSmdtControlMode({
+                out.receipt = None;
+            }
+            match t {
+                DYNAMIC_SMDT_CONTROL_MODE => {
+                    if !matches!(
+                        out.smdt_control_mode,
+                        SmdtControlMode::DynamicSmdtControlMode(_)
+                    ) {
+                        out.smdt_control_mode =
+                            SmdtControlMode::DynamicSmdtControlMode(Default::default());
+                    }
+                    let SmdtControlMode::DynamicSmdtControlMode(x2) = &mut out.smdt_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != DYNAMIC_SMDT_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Dynamic_SMDTControlMode", |d| {
-                        dynamic_smdt_control_mode_type::decode(d, 524)
+                    d.element("Dynamic_SMDTControlMode", |d| {
+                        dynamic_smdt_control_mode_type::decode(d, 524, &mut *x2)
                     })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
-                SCHEDULED_SMDT_CONTROL_MODE => SmdtControlMode::ScheduledSmdtControlMode({
+                }
+                SCHEDULED_SMDT_CONTROL_MODE => {
+                    if !matches!(
+                        out.smdt_control_mode,
+                        SmdtControlMode::ScheduledSmdtControlMode(_)
+                    ) {
+                        out.smdt_control_mode =
+                            SmdtControlMode::ScheduledSmdtControlMode(Default::default());
+                    }
+                    let SmdtControlMode::ScheduledSmdtControlMode(x3) = &mut out.smdt_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != SCHEDULED_SMDT_CONTROL_MODE {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("Scheduled_SMDTControlMode", |d| {
-                        scheduled_smdt_control_mode_type::decode(d, 525)
+                    d.element("Scheduled_SMDTControlMode", |d| {
+                        scheduled_smdt_control_mode_type::decode(d, 525, &mut *x3)
                     })?;
                     t = d.read_event(S5)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SignedMeteringDataType {
-                id: f_id,
-                session_id: f_session_id,
-                meter_info: f_meter_info,
-                receipt: f_receipt,
-                smdt_control_mode: f_smdt_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10331,9 +10677,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.receipt {
+            if let Some(x4) = &v.receipt {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
                         crate::iso20::common_types::codec::receipt_type::encode(e, x, 512)
@@ -10342,9 +10688,9 @@ pub(crate) mod codec {
                 st = S4;
             }
             match &v.smdt_control_mode {
-                SmdtControlMode::DynamicSmdtControlMode(x2) => {
+                SmdtControlMode::DynamicSmdtControlMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, DYNAMIC_SMDT_CONTROL_MODE)?;
                         e.element("Dynamic_SMDTControlMode", |e| {
                             dynamic_smdt_control_mode_type::encode(e, x, 524)
@@ -10352,9 +10698,9 @@ pub(crate) mod codec {
                     }
                     st = S5;
                 }
-                SmdtControlMode::ScheduledSmdtControlMode(x2) => {
+                SmdtControlMode::ScheduledSmdtControlMode(x5) => {
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, SCHEDULED_SMDT_CONTROL_MODE)?;
                         e.element("Scheduled_SMDTControlMode", |e| {
                             scheduled_smdt_control_mode_type::encode(e, x, 525)
@@ -10377,41 +10723,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[CERTIFICATE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SubCertificatesType, DecodeError> {
+            out: &mut SubCertificatesType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_certificate = {
-                let mut r0 = Vec::new();
-                while matches!(t, CERTIFICATE) {
-                    if r0.len() >= 3 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
-                    }
-                    let item = {
-                        if t != CERTIFICATE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("Certificate", |d| d.read_bytes(1600))?;
-                        t = d.read_event(match (r0.len() + 1 < 3,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.certificate.clear();
+            let mut c0 = 0usize;
+            while matches!(t, CERTIFICATE) {
+                if c0 >= 3 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 3 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.certificate.push(Default::default());
+                let Some(x1) = out.certificate.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != CERTIFICATE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("Certificate", |d| d.read_bytes_into(1600, &mut *x1))?;
+                t = d.read_event(match (c0 < 3,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SubCertificatesType {
-                certificate: f_certificate,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10426,10 +10771,10 @@ pub(crate) mod codec {
                     "between 1 and 3 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, CERTIFICATE)?;
                     e.simple("Certificate", |e| {
                         e.write_bytes(x, 1600)?;
@@ -10455,41 +10800,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[PROVIDER_ID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<SupportedProvidersListType, DecodeError> {
+            out: &mut SupportedProvidersListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_provider_id = {
-                let mut r0 = Vec::new();
-                while matches!(t, PROVIDER_ID) {
-                    if r0.len() >= 128 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 128 }));
-                    }
-                    let item = {
-                        if t != PROVIDER_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("ProviderID", |d| d.read_string(80, 481))?;
-                        t = d.read_event(match (r0.len() + 1 < 128,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.provider_id.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PROVIDER_ID) {
+                if c0 >= 128 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 128 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.provider_id.push(Default::default());
+                let Some(x1) = out.provider_id.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PROVIDER_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.simple("ProviderID", |d| d.read_string_into(80, 481, &mut *x1))?;
+                t = d.read_event(match (c0 < 128,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(SupportedProvidersListType {
-                provider_id: f_provider_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10504,10 +10848,10 @@ pub(crate) mod codec {
                     "between 1 and 128 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PROVIDER_ID)?;
                     e.simple("ProviderID", |e| {
                         e.write_string(x, 80)?;
@@ -10533,41 +10877,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[TAX_RULE, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<TaxRuleListType, DecodeError> {
+            out: &mut TaxRuleListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tax_rule = {
-                let mut r0 = Vec::new();
-                while matches!(t, TAX_RULE) {
-                    if r0.len() >= 10 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 10 }));
-                    }
-                    let item = {
-                        if t != TAX_RULE {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("TaxRule", |d| tax_rule_type::decode(d, 581))?;
-                        t = d.read_event(match (r0.len() + 1 < 10,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.tax_rule.clear();
+            let mut c0 = 0usize;
+            while matches!(t, TAX_RULE) {
+                if c0 >= 10 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 10 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.tax_rule.push(Default::default());
+                let Some(x1) = out.tax_rule.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != TAX_RULE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("TaxRule", |d| tax_rule_type::decode(d, 581, &mut *x1))?;
+                t = d.read_event(match (c0 < 10,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(TaxRuleListType {
-                tax_rule: f_tax_rule,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10582,10 +10925,10 @@ pub(crate) mod codec {
                     "between 1 and 10 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, TAX_RULE)?;
                     e.element("TaxRule", |e| tax_rule_type::encode(e, x, 581))?;
                 }
@@ -10621,98 +10964,76 @@ pub(crate) mod codec {
         const S7: &[u8] = &[APPLIES_MINIMUM_MAXIMUM_COST];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<TaxRuleType, DecodeError> {
+            out: &mut TaxRuleType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tax_rule_id = {
-                if t != TAX_RULE_ID {
+            if t != TAX_RULE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tax_rule_id = d.simple("TaxRuleID", |d| d.read_uint::<u32>("TaxRuleID"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, TAX_RULE_NAME) {
+                let x1 = out.tax_rule_name.get_or_insert_with(Default::default);
+                if t != TAX_RULE_NAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("TaxRuleID", |d| d.read_uint::<u32>("TaxRuleID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_tax_rule_name = if matches!(t, TAX_RULE_NAME) {
-                Some({
-                    if t != TAX_RULE_NAME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TaxRuleName", |d| d.read_string(80, 583))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.simple("TaxRuleName", |d| d.read_string_into(80, 583, &mut *x1))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_tax_rate = {
-                if t != TAX_RATE {
+                out.tax_rule_name = None;
+            }
+            if t != TAX_RATE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("TaxRate", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    584,
+                    &mut out.tax_rate,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, TAX_INCLUDED_IN_PRICE) {
+                let x2 = out
+                    .tax_included_in_price
+                    .get_or_insert_with(Default::default);
+                if t != TAX_INCLUDED_IN_PRICE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("TaxRate", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 584)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_tax_included_in_price = if matches!(t, TAX_INCLUDED_IN_PRICE) {
-                Some({
-                    if t != TAX_INCLUDED_IN_PRICE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TaxIncludedInPrice", |d| d.read_bool())?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                *x2 = d.simple("TaxIncludedInPrice", |d| d.read_bool())?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_applies_to_energy_fee = {
-                if t != APPLIES_TO_ENERGY_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("AppliesToEnergyFee", |d| d.read_bool())?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_applies_to_parking_fee = {
-                if t != APPLIES_TO_PARKING_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("AppliesToParkingFee", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_applies_to_overstay_fee = {
-                if t != APPLIES_TO_OVERSTAY_FEE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("AppliesToOverstayFee", |d| d.read_bool())?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_applies_minimum_maximum_cost = {
-                if t != APPLIES_MINIMUM_MAXIMUM_COST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("AppliesMinimumMaximumCost", |d| d.read_bool())?;
-                t = d.read_event(S8)?;
-                v
-            };
+                out.tax_included_in_price = None;
+            }
+            if t != APPLIES_TO_ENERGY_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.applies_to_energy_fee = d.simple("AppliesToEnergyFee", |d| d.read_bool())?;
+            t = d.read_event(S5)?;
+            if t != APPLIES_TO_PARKING_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.applies_to_parking_fee = d.simple("AppliesToParkingFee", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if t != APPLIES_TO_OVERSTAY_FEE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.applies_to_overstay_fee = d.simple("AppliesToOverstayFee", |d| d.read_bool())?;
+            t = d.read_event(S7)?;
+            if t != APPLIES_MINIMUM_MAXIMUM_COST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.applies_minimum_maximum_cost =
+                d.simple("AppliesMinimumMaximumCost", |d| d.read_bool())?;
+            t = d.read_event(S8)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(TaxRuleType {
-                tax_rule_id: f_tax_rule_id,
-                tax_rule_name: f_tax_rule_name,
-                tax_rate: f_tax_rate,
-                tax_included_in_price: f_tax_included_in_price,
-                applies_to_energy_fee: f_applies_to_energy_fee,
-                applies_to_parking_fee: f_applies_to_parking_fee,
-                applies_to_overstay_fee: f_applies_to_overstay_fee,
-                applies_minimum_maximum_cost: f_applies_minimum_maximum_cost,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10730,9 +11051,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.tax_rule_name {
+            if let Some(x3) = &v.tax_rule_name {
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, TAX_RULE_NAME)?;
                     e.simple("TaxRuleName", |e| {
                         e.write_string(x, 80)?;
@@ -10749,9 +11070,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x2) = &v.tax_included_in_price {
+            if let Some(x4) = &v.tax_included_in_price {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, TAX_INCLUDED_IN_PRICE)?;
                     e.simple("TaxIncludedInPrice", |e| {
                         e.write_bool(*x);
@@ -10819,84 +11140,69 @@ pub(crate) mod codec {
         const S5: &[u8] = &[VEHICLE_TRAVEL, EE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<VehicleCheckInReqType, DecodeError> {
+            out: &mut VehicleCheckInReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_CHECK_IN_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_check_in_status =
+                d.simple("EVCheckInStatus", |d| EvCheckInStatusType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != PARKING_METHOD {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.parking_method = d.simple("ParkingMethod", |d| ParkingMethodType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, VEHICLE_FRAME) {
+                let x1 = out.vehicle_frame.get_or_insert_with(Default::default);
+                if t != VEHICLE_FRAME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_check_in_status = {
-                if t != EV_CHECK_IN_STATUS {
+                *x1 = d.simple("VehicleFrame", |d| d.read_int::<i16>("VehicleFrame"))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.vehicle_frame = None;
+            }
+            if matches!(t, DEVICE_OFFSET) {
+                let x2 = out.device_offset.get_or_insert_with(Default::default);
+                if t != DEVICE_OFFSET {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVCheckInStatus", |d| EvCheckInStatusType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_parking_method = {
-                if t != PARKING_METHOD {
+                *x2 = d.simple("DeviceOffset", |d| d.read_int::<i16>("DeviceOffset"))?;
+                t = d.read_event(S5)?;
+            } else {
+                out.device_offset = None;
+            }
+            if matches!(t, VEHICLE_TRAVEL) {
+                let x3 = out.vehicle_travel.get_or_insert_with(Default::default);
+                if t != VEHICLE_TRAVEL {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ParkingMethod", |d| ParkingMethodType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_vehicle_frame = if matches!(t, VEHICLE_FRAME) {
-                Some({
-                    if t != VEHICLE_FRAME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("VehicleFrame", |d| d.read_int::<i16>("VehicleFrame"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                *x3 = d.simple("VehicleTravel", |d| d.read_int::<i16>("VehicleTravel"))?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_device_offset = if matches!(t, DEVICE_OFFSET) {
-                Some({
-                    if t != DEVICE_OFFSET {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DeviceOffset", |d| d.read_int::<i16>("DeviceOffset"))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_vehicle_travel = if matches!(t, VEHICLE_TRAVEL) {
-                Some({
-                    if t != VEHICLE_TRAVEL {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("VehicleTravel", |d| d.read_int::<i16>("VehicleTravel"))?;
-                    t = d.read_event(S6)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.vehicle_travel = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(VehicleCheckInReqType {
-                header: f_header,
-                ev_check_in_status: f_ev_check_in_status,
-                parking_method: f_parking_method,
-                vehicle_frame: f_vehicle_frame,
-                device_offset: f_device_offset,
-                vehicle_travel: f_vehicle_travel,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -10931,9 +11237,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.vehicle_frame {
+            if let Some(x4) = &v.vehicle_frame {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, VEHICLE_FRAME)?;
                     e.simple("VehicleFrame", |e| {
                         e.write_int(i64::from(*x));
@@ -10942,9 +11248,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.device_offset {
+            if let Some(x5) = &v.device_offset {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, DEVICE_OFFSET)?;
                     e.simple("DeviceOffset", |e| {
                         e.write_int(i64::from(*x));
@@ -10953,9 +11259,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x3) = &v.vehicle_travel {
+            if let Some(x6) = &v.vehicle_travel {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, VEHICLE_TRAVEL)?;
                     e.simple("VehicleTravel", |e| {
                         e.write_int(i64::from(*x));
@@ -10985,77 +11291,65 @@ pub(crate) mod codec {
         const S4: &[u8] = &[TARGET_DISTANCE, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<VehicleCheckInResType, DecodeError> {
+            out: &mut VehicleCheckInResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, PARKING_SPACE) {
+                let x1 = out.parking_space.get_or_insert_with(Default::default);
+                if t != PARKING_SPACE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+                *x1 = d.simple("ParkingSpace", |d| d.read_int::<i16>("ParkingSpace"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.parking_space = None;
+            }
+            if matches!(t, DEVICE_LOCATION) {
+                let x2 = out.device_location.get_or_insert_with(Default::default);
+                if t != DEVICE_LOCATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_parking_space = if matches!(t, PARKING_SPACE) {
-                Some({
-                    if t != PARKING_SPACE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ParkingSpace", |d| d.read_int::<i16>("ParkingSpace"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                *x2 = d.simple("DeviceLocation", |d| d.read_int::<i16>("DeviceLocation"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_device_location = if matches!(t, DEVICE_LOCATION) {
-                Some({
-                    if t != DEVICE_LOCATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DeviceLocation", |d| d.read_int::<i16>("DeviceLocation"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.device_location = None;
+            }
+            if matches!(t, TARGET_DISTANCE) {
+                let x3 = out.target_distance.get_or_insert_with(Default::default);
+                if t != TARGET_DISTANCE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetDistance", |d| d.read_int::<i16>("TargetDistance"))?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_target_distance = if matches!(t, TARGET_DISTANCE) {
-                Some({
-                    if t != TARGET_DISTANCE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetDistance", |d| d.read_int::<i16>("TargetDistance"))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
+                out.target_distance = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(VehicleCheckInResType {
-                header: f_header,
-                response_code: f_response_code,
-                parking_space: f_parking_space,
-                device_location: f_device_location,
-                target_distance: f_target_distance,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11081,9 +11375,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.parking_space {
+            if let Some(x4) = &v.parking_space {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, PARKING_SPACE)?;
                     e.simple("ParkingSpace", |e| {
                         e.write_int(i64::from(*x));
@@ -11092,9 +11386,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.device_location {
+            if let Some(x5) = &v.device_location {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, DEVICE_LOCATION)?;
                     e.simple("DeviceLocation", |e| {
                         e.write_int(i64::from(*x));
@@ -11103,9 +11397,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.target_distance {
+            if let Some(x6) = &v.target_distance {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, TARGET_DISTANCE)?;
                     e.simple("TargetDistance", |e| {
                         e.write_int(i64::from(*x));
@@ -11131,45 +11425,40 @@ pub(crate) mod codec {
         const S2: &[u8] = &[CHECK_OUT_TIME];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<VehicleCheckOutReqType, DecodeError> {
+            out: &mut VehicleCheckOutReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_check_out_status = {
-                if t != EV_CHECK_OUT_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVCheckOutStatus", |d| EvCheckOutStatusType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_check_out_time = {
-                if t != CHECK_OUT_TIME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("CheckOutTime", |d| d.read_uint::<u64>("CheckOutTime"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_CHECK_OUT_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_check_out_status =
+                d.simple("EVCheckOutStatus", |d| EvCheckOutStatusType::decode(d))?;
+            t = d.read_event(S2)?;
+            if t != CHECK_OUT_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.check_out_time =
+                d.simple("CheckOutTime", |d| d.read_uint::<u64>("CheckOutTime"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(VehicleCheckOutReqType {
-                header: f_header,
-                ev_check_out_status: f_ev_check_out_status,
-                check_out_time: f_check_out_time,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -11221,47 +11510,41 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_CHECK_OUT_STATUS];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<VehicleCheckOutResType, DecodeError> {
+            out: &mut VehicleCheckOutResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_check_out_status = {
-                if t != EVSE_CHECK_OUT_STATUS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSECheckOutStatus", |d| EvseCheckOutStatusType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_CHECK_OUT_STATUS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_check_out_status =
+                d.simple("EVSECheckOutStatus", |d| EvseCheckOutStatusType::decode(d))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(VehicleCheckOutResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_check_out_status: f_evse_check_out_status,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(

@@ -658,15 +658,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ClReqControlModeType, DecodeError> {
+            _out: &mut ClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ClReqControlModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -686,15 +688,17 @@ pub(crate) mod codec {
         const EE: u8 = 0; // EE
         const S0: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ClResControlModeType, DecodeError> {
+            _out: &mut ClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let t = d.read_event(S0)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ClResControlModeType {})
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -718,34 +722,31 @@ pub(crate) mod codec {
         const S1: &[u8] = &[COST_PER_UNIT];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DetailedCostType, DecodeError> {
+            out: &mut DetailedCostType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_amount = {
-                if t != AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Amount", |d| rational_number_type::decode(d, 515))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_cost_per_unit = {
-                if t != COST_PER_UNIT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("CostPerUnit", |d| rational_number_type::decode(d, 518))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Amount", |d| {
+                rational_number_type::decode(d, 515, &mut out.amount)
+            })?;
+            t = d.read_event(S1)?;
+            if t != COST_PER_UNIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("CostPerUnit", |d| {
+                rational_number_type::decode(d, 518, &mut out.cost_per_unit)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DetailedCostType {
-                amount: f_amount,
-                cost_per_unit: f_cost_per_unit,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -781,34 +782,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[AMOUNT];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DetailedTaxType, DecodeError> {
+            out: &mut DetailedTaxType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tax_rule_id = {
-                if t != TAX_RULE_ID {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TaxRuleID", |d| d.read_uint::<u32>("TaxRuleID"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_amount = {
-                if t != AMOUNT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Amount", |d| rational_number_type::decode(d, 515))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != TAX_RULE_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tax_rule_id = d.simple("TaxRuleID", |d| d.read_uint::<u32>("TaxRuleID"))?;
+            t = d.read_event(S1)?;
+            if t != AMOUNT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Amount", |d| {
+                rational_number_type::decode(d, 515, &mut out.amount)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DetailedTaxType {
-                tax_rule_id: f_tax_rule_id,
-                amount: f_amount,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -926,157 +922,133 @@ pub(crate) mod codec {
         const S9: &[u8] = &[INLET_HOT, EE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DisplayParametersType, DecodeError> {
+            out: &mut DisplayParametersType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_present_soc = if matches!(t, PRESENT_SOC) {
-                Some({
-                    if t != PRESENT_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("PresentSOC", |d| d.read_ranged::<i8>(0, 100, "PresentSOC"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, PRESENT_SOC) {
+                let x1 = out.present_soc.get_or_insert_with(Default::default);
+                if t != PRESENT_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("PresentSOC", |d| d.read_ranged::<i8>(0, 100, "PresentSOC"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.present_soc = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_maximum_soc = if matches!(t, MAXIMUM_SOC) {
-                Some({
-                    if t != MAXIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MaximumSOC", |d| d.read_ranged::<i8>(0, 100, "MaximumSOC"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.target_soc = None;
+            }
+            if matches!(t, MAXIMUM_SOC) {
+                let x4 = out.maximum_soc.get_or_insert_with(Default::default);
+                if t != MAXIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("MaximumSOC", |d| d.read_ranged::<i8>(0, 100, "MaximumSOC"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_remaining_time_to_minimum_soc = if matches!(t, REMAINING_TIME_TO_MINIMUM_SOC) {
-                Some({
-                    if t != REMAINING_TIME_TO_MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("RemainingTimeToMinimumSOC", |d| {
-                        d.read_uint::<u32>("RemainingTimeToMinimumSOC")
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.maximum_soc = None;
+            }
+            if matches!(t, REMAINING_TIME_TO_MINIMUM_SOC) {
+                let x5 = out
+                    .remaining_time_to_minimum_soc
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("RemainingTimeToMinimumSOC", |d| {
+                    d.read_uint::<u32>("RemainingTimeToMinimumSOC")
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_remaining_time_to_target_soc = if matches!(t, REMAINING_TIME_TO_TARGET_SOC) {
-                Some({
-                    if t != REMAINING_TIME_TO_TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("RemainingTimeToTargetSOC", |d| {
-                        d.read_uint::<u32>("RemainingTimeToTargetSOC")
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.remaining_time_to_minimum_soc = None;
+            }
+            if matches!(t, REMAINING_TIME_TO_TARGET_SOC) {
+                let x6 = out
+                    .remaining_time_to_target_soc
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x6 = d.simple("RemainingTimeToTargetSOC", |d| {
+                    d.read_uint::<u32>("RemainingTimeToTargetSOC")
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_remaining_time_to_maximum_soc = if matches!(t, REMAINING_TIME_TO_MAXIMUM_SOC) {
-                Some({
-                    if t != REMAINING_TIME_TO_MAXIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("RemainingTimeToMaximumSOC", |d| {
-                        d.read_uint::<u32>("RemainingTimeToMaximumSOC")
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.remaining_time_to_target_soc = None;
+            }
+            if matches!(t, REMAINING_TIME_TO_MAXIMUM_SOC) {
+                let x7 = out
+                    .remaining_time_to_maximum_soc
+                    .get_or_insert_with(Default::default);
+                if t != REMAINING_TIME_TO_MAXIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x7 = d.simple("RemainingTimeToMaximumSOC", |d| {
+                    d.read_uint::<u32>("RemainingTimeToMaximumSOC")
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_charging_complete = if matches!(t, CHARGING_COMPLETE) {
-                Some({
-                    if t != CHARGING_COMPLETE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ChargingComplete", |d| d.read_bool())?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.remaining_time_to_maximum_soc = None;
+            }
+            if matches!(t, CHARGING_COMPLETE) {
+                let x8 = out.charging_complete.get_or_insert_with(Default::default);
+                if t != CHARGING_COMPLETE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x8 = d.simple("ChargingComplete", |d| d.read_bool())?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_battery_energy_capacity = if matches!(t, BATTERY_ENERGY_CAPACITY) {
-                Some({
-                    if t != BATTERY_ENERGY_CAPACITY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("BatteryEnergyCapacity", |d| {
-                        rational_number_type::decode(d, 726)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.charging_complete = None;
+            }
+            if matches!(t, BATTERY_ENERGY_CAPACITY) {
+                let x9 = out
+                    .battery_energy_capacity
+                    .get_or_insert_with(Default::default);
+                if t != BATTERY_ENERGY_CAPACITY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("BatteryEnergyCapacity", |d| {
+                    rational_number_type::decode(d, 726, &mut *x9)
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_inlet_hot = if matches!(t, INLET_HOT) {
-                Some({
-                    if t != INLET_HOT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("InletHot", |d| d.read_bool())?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.battery_energy_capacity = None;
+            }
+            if matches!(t, INLET_HOT) {
+                let x10 = out.inlet_hot.get_or_insert_with(Default::default);
+                if t != INLET_HOT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x10 = d.simple("InletHot", |d| d.read_bool())?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
+                out.inlet_hot = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DisplayParametersType {
-                present_soc: f_present_soc,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                maximum_soc: f_maximum_soc,
-                remaining_time_to_minimum_soc: f_remaining_time_to_minimum_soc,
-                remaining_time_to_target_soc: f_remaining_time_to_target_soc,
-                remaining_time_to_maximum_soc: f_remaining_time_to_maximum_soc,
-                charging_complete: f_charging_complete,
-                battery_energy_capacity: f_battery_energy_capacity,
-                inlet_hot: f_inlet_hot,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1085,9 +1057,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.present_soc {
+            if let Some(x11) = &v.present_soc {
                 {
-                    let x = x1;
+                    let x = x11;
                     e.write_event(st, PRESENT_SOC)?;
                     e.simple("PresentSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -1096,9 +1068,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x12) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x12;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -1107,9 +1079,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x13) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x13;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -1118,9 +1090,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.maximum_soc {
+            if let Some(x14) = &v.maximum_soc {
                 {
-                    let x = x4;
+                    let x = x14;
                     e.write_event(st, MAXIMUM_SOC)?;
                     e.simple("MaximumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -1129,9 +1101,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.remaining_time_to_minimum_soc {
+            if let Some(x15) = &v.remaining_time_to_minimum_soc {
                 {
-                    let x = x5;
+                    let x = x15;
                     e.write_event(st, REMAINING_TIME_TO_MINIMUM_SOC)?;
                     e.simple("RemainingTimeToMinimumSOC", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -1140,9 +1112,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.remaining_time_to_target_soc {
+            if let Some(x16) = &v.remaining_time_to_target_soc {
                 {
-                    let x = x6;
+                    let x = x16;
                     e.write_event(st, REMAINING_TIME_TO_TARGET_SOC)?;
                     e.simple("RemainingTimeToTargetSOC", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -1151,9 +1123,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.remaining_time_to_maximum_soc {
+            if let Some(x17) = &v.remaining_time_to_maximum_soc {
                 {
-                    let x = x7;
+                    let x = x17;
                     e.write_event(st, REMAINING_TIME_TO_MAXIMUM_SOC)?;
                     e.simple("RemainingTimeToMaximumSOC", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -1162,9 +1134,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.charging_complete {
+            if let Some(x18) = &v.charging_complete {
                 {
-                    let x = x8;
+                    let x = x18;
                     e.write_event(st, CHARGING_COMPLETE)?;
                     e.simple("ChargingComplete", |e| {
                         e.write_bool(*x);
@@ -1173,9 +1145,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x9) = &v.battery_energy_capacity {
+            if let Some(x19) = &v.battery_energy_capacity {
                 {
-                    let x = x9;
+                    let x = x19;
                     e.write_event(st, BATTERY_ENERGY_CAPACITY)?;
                     e.element("BatteryEnergyCapacity", |e| {
                         rational_number_type::encode(e, x, 726)
@@ -1183,9 +1155,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x10) = &v.inlet_hot {
+            if let Some(x20) = &v.inlet_hot {
                 {
-                    let x = x10;
+                    let x = x20;
                     e.write_event(st, INLET_HOT)?;
                     e.simple("InletHot", |e| {
                         e.write_bool(*x);
@@ -1209,36 +1181,30 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EVSE_NOTIFICATION];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<EvseStatusType, DecodeError> {
+            out: &mut EvseStatusType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_notification_max_delay = {
-                if t != NOTIFICATION_MAX_DELAY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NotificationMaxDelay", |d| {
-                    d.read_uint::<u16>("NotificationMaxDelay")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_notification = {
-                if t != EVSE_NOTIFICATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != NOTIFICATION_MAX_DELAY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.notification_max_delay = d.simple("NotificationMaxDelay", |d| {
+                d.read_uint::<u16>("NotificationMaxDelay")
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_NOTIFICATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_notification =
+                d.simple("EVSENotification", |d| EvseNotificationType::decode(d))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(EvseStatusType {
-                notification_max_delay: f_notification_max_delay,
-                evse_notification: f_evse_notification,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1279,43 +1245,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[ROOT_CERTIFICATE_ID, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ListOfRootCertificateIDsType, DecodeError> {
+            out: &mut ListOfRootCertificateIDsType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_root_certificate_id = {
-                let mut r0 = Vec::new();
-                while matches!(t, ROOT_CERTIFICATE_ID) {
-                    if r0.len() >= 20 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
-                    }
-                    let item = {
-                        if t != ROOT_CERTIFICATE_ID {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("RootCertificateID", |d| {
-                            crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 487)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 20,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.root_certificate_id.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ROOT_CERTIFICATE_ID) {
+                if c0 >= 20 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 20 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.root_certificate_id.push(Default::default());
+                let Some(x1) = out.root_certificate_id.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ROOT_CERTIFICATE_ID {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("RootCertificateID", |d| {
+                    crate::xmldsig::codec::x509_issuer_serial_type::decode(d, 487, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 20,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ListOfRootCertificateIDsType {
-                root_certificate_id: f_root_certificate_id,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1330,10 +1295,10 @@ pub(crate) mod codec {
                     "between 1 and 20 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ROOT_CERTIFICATE_ID)?;
                     e.element("RootCertificateID", |e| {
                         crate::xmldsig::codec::x509_issuer_serial_type::encode(e, x, 487)
@@ -1361,49 +1326,39 @@ pub(crate) mod codec {
         const S2: &[u8] = &[SIGNATURE, EE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MessageHeaderType, DecodeError> {
+            out: &mut MessageHeaderType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_session_id = {
-                if t != SESSION_ID {
+            if t != SESSION_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("SessionID", |d| d.read_bytes_into(8, &mut out.session_id))?;
+            t = d.read_event(S1)?;
+            if t != TIME_STAMP {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_stamp = d.simple("TimeStamp", |d| d.read_uint::<u64>("TimeStamp"))?;
+            t = d.read_event(S2)?;
+            if matches!(t, SIGNATURE) {
+                let x1 = out.signature.get_or_insert_with(Default::default);
+                if t != SIGNATURE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SessionID", |d| d.read_bytes(8))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_time_stamp = {
-                if t != TIME_STAMP {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TimeStamp", |d| d.read_uint::<u64>("TimeStamp"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_signature = if matches!(t, SIGNATURE) {
-                Some({
-                    if t != SIGNATURE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Signature", |d| {
-                        crate::xmldsig::codec::signature_type::decode(d, 250)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *x1)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
+                out.signature = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MessageHeaderType {
-                session_id: f_session_id,
-                time_stamp: f_time_stamp,
-                signature: f_signature,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1430,9 +1385,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.signature {
+            if let Some(x2) = &v.signature {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, SIGNATURE)?;
                     e.element("Signature", |e| {
                         crate::xmldsig::codec::signature_type::encode(e, x, 250)
@@ -1488,123 +1443,103 @@ pub(crate) mod codec {
         const S7: &[u8] = &[METER_TIMESTAMP, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<MeterInfoType, DecodeError> {
+            out: &mut MeterInfoType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_meter_id = {
-                if t != METER_ID {
+            if t != METER_ID {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.simple("MeterID", |d| {
+                d.read_string_into(32, 504, &mut out.meter_id)
+            })?;
+            t = d.read_event(S1)?;
+            if t != CHARGED_ENERGY_READING_WH {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.charged_energy_reading_wh = d.simple("ChargedEnergyReadingWh", |d| {
+                d.read_uint::<u64>("ChargedEnergyReadingWh")
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, BPT_DISCHARGED_ENERGY_READING_WH) {
+                let x1 = out
+                    .bpt_discharged_energy_reading_wh
+                    .get_or_insert_with(Default::default);
+                if t != BPT_DISCHARGED_ENERGY_READING_WH {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("MeterID", |d| d.read_string(32, 504))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_charged_energy_reading_wh = {
-                if t != CHARGED_ENERGY_READING_WH {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ChargedEnergyReadingWh", |d| {
-                    d.read_uint::<u64>("ChargedEnergyReadingWh")
+                *x1 = d.simple("BPT_DischargedEnergyReadingWh", |d| {
+                    d.read_uint::<u64>("BPT_DischargedEnergyReadingWh")
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_bpt_discharged_energy_reading_wh =
-                if matches!(t, BPT_DISCHARGED_ENERGY_READING_WH) {
-                    Some({
-                        if t != BPT_DISCHARGED_ENERGY_READING_WH {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("BPT_DischargedEnergyReadingWh", |d| {
-                            d.read_uint::<u64>("BPT_DischargedEnergyReadingWh")
-                        })?;
-                        t = d.read_event(S3)?;
-                        v
-                    })
-                } else {
-                    None
-                };
-            let f_capacitive_energy_reading_va_rh = if matches!(t, CAPACITIVE_ENERGY_READING_VA_RH)
-            {
-                Some({
-                    if t != CAPACITIVE_ENERGY_READING_VA_RH {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("CapacitiveEnergyReadingVARh", |d| {
-                        d.read_uint::<u64>("CapacitiveEnergyReadingVARh")
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_bpt_inductive_energy_reading_va_rh =
-                if matches!(t, BPT_INDUCTIVE_ENERGY_READING_VA_RH) {
-                    Some({
-                        if t != BPT_INDUCTIVE_ENERGY_READING_VA_RH {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("BPT_InductiveEnergyReadingVARh", |d| {
-                            d.read_uint::<u64>("BPT_InductiveEnergyReadingVARh")
-                        })?;
-                        t = d.read_event(S5)?;
-                        v
-                    })
-                } else {
-                    None
-                };
-            let f_meter_signature = if matches!(t, METER_SIGNATURE) {
-                Some({
-                    if t != METER_SIGNATURE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterSignature", |d| d.read_bytes(64))?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.bpt_discharged_energy_reading_wh = None;
+            }
+            if matches!(t, CAPACITIVE_ENERGY_READING_VA_RH) {
+                let x2 = out
+                    .capacitive_energy_reading_va_rh
+                    .get_or_insert_with(Default::default);
+                if t != CAPACITIVE_ENERGY_READING_VA_RH {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("CapacitiveEnergyReadingVARh", |d| {
+                    d.read_uint::<u64>("CapacitiveEnergyReadingVARh")
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_meter_status = if matches!(t, METER_STATUS) {
-                Some({
-                    if t != METER_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.capacitive_energy_reading_va_rh = None;
+            }
+            if matches!(t, BPT_INDUCTIVE_ENERGY_READING_VA_RH) {
+                let x3 = out
+                    .bpt_inductive_energy_reading_va_rh
+                    .get_or_insert_with(Default::default);
+                if t != BPT_INDUCTIVE_ENERGY_READING_VA_RH {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("BPT_InductiveEnergyReadingVARh", |d| {
+                    d.read_uint::<u64>("BPT_InductiveEnergyReadingVARh")
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_meter_timestamp = if matches!(t, METER_TIMESTAMP) {
-                Some({
-                    if t != METER_TIMESTAMP {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("MeterTimestamp", |d| d.read_uint::<u64>("MeterTimestamp"))?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.bpt_inductive_energy_reading_va_rh = None;
+            }
+            if matches!(t, METER_SIGNATURE) {
+                let x4 = out.meter_signature.get_or_insert_with(Default::default);
+                if t != METER_SIGNATURE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("MeterSignature", |d| d.read_bytes_into(64, &mut *x4))?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
+                out.meter_signature = None;
+            }
+            if matches!(t, METER_STATUS) {
+                let x5 = out.meter_status.get_or_insert_with(Default::default);
+                if t != METER_STATUS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x5 = d.simple("MeterStatus", |d| d.read_int::<i16>("MeterStatus"))?;
+                t = d.read_event(S7)?;
+            } else {
+                out.meter_status = None;
+            }
+            if matches!(t, METER_TIMESTAMP) {
+                let x6 = out.meter_timestamp.get_or_insert_with(Default::default);
+                if t != METER_TIMESTAMP {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x6 = d.simple("MeterTimestamp", |d| d.read_uint::<u64>("MeterTimestamp"))?;
+                t = d.read_event(S8)?;
+            } else {
+                out.meter_timestamp = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(MeterInfoType {
-                meter_id: f_meter_id,
-                charged_energy_reading_wh: f_charged_energy_reading_wh,
-                bpt_discharged_energy_reading_wh: f_bpt_discharged_energy_reading_wh,
-                capacitive_energy_reading_va_rh: f_capacitive_energy_reading_va_rh,
-                bpt_inductive_energy_reading_va_rh: f_bpt_inductive_energy_reading_va_rh,
-                meter_signature: f_meter_signature,
-                meter_status: f_meter_status,
-                meter_timestamp: f_meter_timestamp,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1631,9 +1566,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.bpt_discharged_energy_reading_wh {
+            if let Some(x7) = &v.bpt_discharged_energy_reading_wh {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, BPT_DISCHARGED_ENERGY_READING_WH)?;
                     e.simple("BPT_DischargedEnergyReadingWh", |e| {
                         e.write_unsigned(*x);
@@ -1642,9 +1577,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.capacitive_energy_reading_va_rh {
+            if let Some(x8) = &v.capacitive_energy_reading_va_rh {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, CAPACITIVE_ENERGY_READING_VA_RH)?;
                     e.simple("CapacitiveEnergyReadingVARh", |e| {
                         e.write_unsigned(*x);
@@ -1653,9 +1588,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.bpt_inductive_energy_reading_va_rh {
+            if let Some(x9) = &v.bpt_inductive_energy_reading_va_rh {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, BPT_INDUCTIVE_ENERGY_READING_VA_RH)?;
                     e.simple("BPT_InductiveEnergyReadingVARh", |e| {
                         e.write_unsigned(*x);
@@ -1664,9 +1599,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x4) = &v.meter_signature {
+            if let Some(x10) = &v.meter_signature {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, METER_SIGNATURE)?;
                     e.simple("MeterSignature", |e| {
                         e.write_bytes(x, 64)?;
@@ -1675,9 +1610,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x5) = &v.meter_status {
+            if let Some(x11) = &v.meter_status {
                 {
-                    let x = x5;
+                    let x = x11;
                     e.write_event(st, METER_STATUS)?;
                     e.simple("MeterStatus", |e| {
                         e.write_int(i64::from(*x));
@@ -1686,9 +1621,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x6) = &v.meter_timestamp {
+            if let Some(x12) = &v.meter_timestamp {
                 {
-                    let x = x6;
+                    let x = x12;
                     e.write_event(st, METER_TIMESTAMP)?;
                     e.simple("MeterTimestamp", |e| {
                         e.write_unsigned(*x);
@@ -1712,34 +1647,27 @@ pub(crate) mod codec {
         const S1: &[u8] = &[VALUE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<RationalNumberType, DecodeError> {
+            out: &mut RationalNumberType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_exponent = {
-                if t != EXPONENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Exponent", |d| d.read_ranged::<i8>(-128, 127, "Exponent"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_value = {
-                if t != VALUE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != EXPONENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.exponent = d.simple("Exponent", |d| d.read_ranged::<i8>(-128, 127, "Exponent"))?;
+            t = d.read_event(S1)?;
+            if t != VALUE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.value = d.simple("Value", |d| d.read_int::<i16>("Value"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(RationalNumberType {
-                exponent: f_exponent,
-                value: f_value,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1802,108 +1730,100 @@ pub(crate) mod codec {
         const S5: &[u8] = &[TAX_COSTS, EE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ReceiptType, DecodeError> {
+            out: &mut ReceiptType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_time_anchor = {
-                if t != TIME_ANCHOR {
+            if t != TIME_ANCHOR {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.time_anchor = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
+            t = d.read_event(S1)?;
+            if matches!(t, ENERGY_COSTS) {
+                let x1 = out.energy_costs.get_or_insert_with(Default::default);
+                if t != ENERGY_COSTS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("TimeAnchor", |d| d.read_uint::<u64>("TimeAnchor"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_energy_costs = if matches!(t, ENERGY_COSTS) {
-                Some({
-                    if t != ENERGY_COSTS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EnergyCosts", |d| detailed_cost_type::decode(d, 514))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                d.element("EnergyCosts", |d| {
+                    detailed_cost_type::decode(d, 514, &mut *x1)
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_occupancy_costs = if matches!(t, OCCUPANCY_COSTS) {
-                Some({
-                    if t != OCCUPANCY_COSTS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("OccupancyCosts", |d| detailed_cost_type::decode(d, 519))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.energy_costs = None;
+            }
+            if matches!(t, OCCUPANCY_COSTS) {
+                let x2 = out.occupancy_costs.get_or_insert_with(Default::default);
+                if t != OCCUPANCY_COSTS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("OccupancyCosts", |d| {
+                    detailed_cost_type::decode(d, 519, &mut *x2)
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_additional_services_costs = if matches!(t, ADDITIONAL_SERVICES_COSTS) {
-                Some({
-                    if t != ADDITIONAL_SERVICES_COSTS {
+                out.occupancy_costs = None;
+            }
+            if matches!(t, ADDITIONAL_SERVICES_COSTS) {
+                let x3 = out
+                    .additional_services_costs
+                    .get_or_insert_with(Default::default);
+                if t != ADDITIONAL_SERVICES_COSTS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("AdditionalServicesCosts", |d| {
+                    detailed_cost_type::decode(d, 520, &mut *x3)
+                })?;
+                t = d.read_event(S4)?;
+            } else {
+                out.additional_services_costs = None;
+            }
+            if matches!(t, OVERSTAY_COSTS) {
+                let x4 = out.overstay_costs.get_or_insert_with(Default::default);
+                if t != OVERSTAY_COSTS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("OverstayCosts", |d| {
+                    detailed_cost_type::decode(d, 521, &mut *x4)
+                })?;
+                t = d.read_event(S5)?;
+            } else {
+                out.overstay_costs = None;
+            }
+            if matches!(t, TAX_COSTS) {
+                let x5 = out.tax_costs.get_or_insert_with(Default::default);
+                x5.clear();
+                let mut c0 = 0usize;
+                while matches!(t, TAX_COSTS) {
+                    if c0 >= 10 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 10 }));
+                    }
+                    c0 += 1;
+                    x5.push(Default::default());
+                    let Some(x6) = x5.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != TAX_COSTS {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("AdditionalServicesCosts", |d| {
-                        detailed_cost_type::decode(d, 520)
+                    d.element("TaxCosts", |d| detailed_tax_type::decode(d, 522, &mut *x6))?;
+                    t = d.read_event(match (c0 < 10,) {
+                        (false,) => S6,
+                        _ => S5,
                     })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_overstay_costs = if matches!(t, OVERSTAY_COSTS) {
-                Some({
-                    if t != OVERSTAY_COSTS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("OverstayCosts", |d| detailed_cost_type::decode(d, 521))?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_tax_costs = if matches!(t, TAX_COSTS) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, TAX_COSTS) {
-                        if r0.len() >= 10 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 10 }));
-                        }
-                        let item = {
-                            if t != TAX_COSTS {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v = d.element("TaxCosts", |d| detailed_tax_type::decode(d, 522))?;
-                            t = d.read_event(match (r0.len() + 1 < 10,) {
-                                (false,) => S6,
-                                _ => S5,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
-            } else {
-                None
-            };
+                out.tax_costs = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ReceiptType {
-                time_anchor: f_time_anchor,
-                energy_costs: f_energy_costs,
-                occupancy_costs: f_occupancy_costs,
-                additional_services_costs: f_additional_services_costs,
-                overstay_costs: f_overstay_costs,
-                tax_costs: f_tax_costs,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1921,25 +1841,25 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.energy_costs {
+            if let Some(x7) = &v.energy_costs {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, ENERGY_COSTS)?;
                     e.element("EnergyCosts", |e| detailed_cost_type::encode(e, x, 514))?;
                 }
                 st = S2;
             }
-            if let Some(x2) = &v.occupancy_costs {
+            if let Some(x8) = &v.occupancy_costs {
                 {
-                    let x = x2;
+                    let x = x8;
                     e.write_event(st, OCCUPANCY_COSTS)?;
                     e.element("OccupancyCosts", |e| detailed_cost_type::encode(e, x, 519))?;
                 }
                 st = S3;
             }
-            if let Some(x3) = &v.additional_services_costs {
+            if let Some(x9) = &v.additional_services_costs {
                 {
-                    let x = x3;
+                    let x = x9;
                     e.write_event(st, ADDITIONAL_SERVICES_COSTS)?;
                     e.element("AdditionalServicesCosts", |e| {
                         detailed_cost_type::encode(e, x, 520)
@@ -1947,25 +1867,25 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x4) = &v.overstay_costs {
+            if let Some(x10) = &v.overstay_costs {
                 {
-                    let x = x4;
+                    let x = x10;
                     e.write_event(st, OVERSTAY_COSTS)?;
                     e.element("OverstayCosts", |e| detailed_cost_type::encode(e, x, 521))?;
                 }
                 st = S5;
             }
-            if let Some(x5) = &v.tax_costs {
-                let l0 = x5;
+            if let Some(x11) = &v.tax_costs {
+                let l0 = x11;
                 if l0.is_empty() || l0.len() > 10 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 10 items",
                     )));
                 }
-                for (i0, x6) in l0.iter().enumerate() {
+                for (i0, x12) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x6;
+                        let x = x12;
                         e.write_event(st, TAX_COSTS)?;
                         e.element("TaxCosts", |e| detailed_tax_type::encode(e, x, 522))?;
                     }

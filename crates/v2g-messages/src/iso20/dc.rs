@@ -1003,173 +1003,560 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(6)?;
-    Ok(match code {
-        0 => Document::BptDcCpdReqEnergyTransferMode(
-            d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
-                codec::bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686)
-            })?,
-        ),
-        1 => Document::BptDcCpdResEnergyTransferMode(
-            d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
-                codec::bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698)
-            })?,
-        ),
-        2 => Document::BptDynamicDcClReqControlMode(
-            d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
-                codec::bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705)
-            })?,
-        ),
-        3 => Document::BptDynamicDcClResControlMode(
-            d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
-                codec::bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709)
-            })?,
-        ),
-        4 => Document::BptScheduledDcClReqControlMode(
-            d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
-                codec::bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712)
-            })?,
-        ),
-        5 => Document::BptScheduledDcClResControlMode(
-            d.element("BPT_Scheduled_DC_CLResControlMode", |d| {
-                codec::bpt_scheduled_dc_cl_res_control_mode_type::decode(d, 713)
-            })?,
-        ),
-        6 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
-            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
-        })?),
-        7 => Document::ClResControlMode(d.element("CLResControlMode", |d| {
-            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
-        })?),
-        8 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::BptDcCpdReqEnergyTransferMode(Default::default()),
+        1 => Document::BptDcCpdResEnergyTransferMode(Default::default()),
+        2 => Document::BptDynamicDcClReqControlMode(Default::default()),
+        3 => Document::BptDynamicDcClResControlMode(Default::default()),
+        4 => Document::BptScheduledDcClReqControlMode(Default::default()),
+        5 => Document::BptScheduledDcClResControlMode(Default::default()),
+        6 => Document::ClReqControlMode(Default::default()),
+        7 => Document::ClResControlMode(Default::default()),
+        8 => Document::CanonicalizationMethod(Default::default()),
+        9 => Document::DcCpdReqEnergyTransferMode(Default::default()),
+        10 => Document::DcCpdResEnergyTransferMode(Default::default()),
+        11 => Document::DcCableCheckReq(Default::default()),
+        12 => Document::DcCableCheckRes(Default::default()),
+        13 => Document::DcChargeLoopReq(Default::default()),
+        14 => Document::DcChargeLoopRes(Default::default()),
+        15 => Document::DcChargeParameterDiscoveryReq(Default::default()),
+        16 => Document::DcChargeParameterDiscoveryRes(Default::default()),
+        17 => Document::DcPreChargeReq(Default::default()),
+        18 => Document::DcPreChargeRes(Default::default()),
+        19 => Document::DcWeldingDetectionReq(Default::default()),
+        20 => Document::DcWeldingDetectionRes(Default::default()),
+        21 => Document::DsaKeyValue(Default::default()),
+        22 => Document::DigestMethod(Default::default()),
+        23 => Document::DigestValue(Default::default()),
+        24 => Document::DynamicDcClReqControlMode(Default::default()),
+        25 => Document::DynamicDcClResControlMode(Default::default()),
+        26 => Document::KeyInfo(Default::default()),
+        27 => Document::KeyName(Default::default()),
+        28 => Document::KeyValue(Default::default()),
+        29 => Document::Manifest(Default::default()),
+        30 => Document::MgmtData(Default::default()),
+        31 => Document::Object(Default::default()),
+        32 => Document::PgpData(Default::default()),
+        33 => Document::RsaKeyValue(Default::default()),
+        34 => Document::Reference(Default::default()),
+        35 => Document::RetrievalMethod(Default::default()),
+        36 => Document::SpkiData(Default::default()),
+        37 => Document::ScheduledDcClReqControlMode(Default::default()),
+        38 => Document::ScheduledDcClResControlMode(Default::default()),
+        39 => Document::Signature(Default::default()),
+        40 => Document::SignatureMethod(Default::default()),
+        41 => Document::SignatureProperties(Default::default()),
+        42 => Document::SignatureProperty(Default::default()),
+        43 => Document::SignatureValue(Default::default()),
+        44 => Document::SignedInfo(Default::default()),
+        45 => Document::Transform(Default::default()),
+        46 => Document::Transforms(Default::default()),
+        47 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::BptDcCpdReqEnergyTransferMode(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-20 DC EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(6)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::BptDcCpdReqEnergyTransferMode(_)) {
+                *doc = Document::BptDcCpdReqEnergyTransferMode(Default::default());
+            }
+            if let Document::BptDcCpdReqEnergyTransferMode(v) = doc {
+                d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
+                    codec::bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686, &mut *v)
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::BptDcCpdResEnergyTransferMode(_)) {
+                *doc = Document::BptDcCpdResEnergyTransferMode(Default::default());
+            }
+            if let Document::BptDcCpdResEnergyTransferMode(v) = doc {
+                d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
+                    codec::bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698, &mut *v)
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::BptDynamicDcClReqControlMode(_)) {
+                *doc = Document::BptDynamicDcClReqControlMode(Default::default());
+            }
+            if let Document::BptDynamicDcClReqControlMode(v) = doc {
+                d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
+                    codec::bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::BptDynamicDcClResControlMode(_)) {
+                *doc = Document::BptDynamicDcClResControlMode(Default::default());
+            }
+            if let Document::BptDynamicDcClResControlMode(v) = doc {
+                d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
+                    codec::bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::BptScheduledDcClReqControlMode(_)) {
+                *doc = Document::BptScheduledDcClReqControlMode(Default::default());
+            }
+            if let Document::BptScheduledDcClReqControlMode(v) = doc {
+                d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
+                    codec::bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::BptScheduledDcClResControlMode(_)) {
+                *doc = Document::BptScheduledDcClResControlMode(Default::default());
+            }
+            if let Document::BptScheduledDcClResControlMode(v) = doc {
+                d.element("BPT_Scheduled_DC_CLResControlMode", |d| {
+                    codec::bpt_scheduled_dc_cl_res_control_mode_type::decode(d, 713, &mut *v)
+                })?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::ClReqControlMode(_)) {
+                *doc = Document::ClReqControlMode(Default::default());
+            }
+            if let Document::ClReqControlMode(v) = doc {
+                d.element("CLReqControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                        d, 483, &mut *v,
+                    )
+                })?;
+            }
+        }
+        7 => {
+            if !matches!(doc, Document::ClResControlMode(_)) {
+                *doc = Document::ClResControlMode(Default::default());
+            }
+            if let Document::ClResControlMode(v) = doc {
+                d.element("CLResControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                        d, 484, &mut *v,
+                    )
+                })?;
+            }
+        }
+        8 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
         9 => {
-            Document::DcCpdReqEnergyTransferMode(d.element("DC_CPDReqEnergyTransferMode", |d| {
-                codec::dc_cpd_req_energy_transfer_mode_type::decode(d, 714)
-            })?)
+            if !matches!(doc, Document::DcCpdReqEnergyTransferMode(_)) {
+                *doc = Document::DcCpdReqEnergyTransferMode(Default::default());
+            }
+            if let Document::DcCpdReqEnergyTransferMode(v) = doc {
+                d.element("DC_CPDReqEnergyTransferMode", |d| {
+                    codec::dc_cpd_req_energy_transfer_mode_type::decode(d, 714, &mut *v)
+                })?;
+            }
         }
         10 => {
-            Document::DcCpdResEnergyTransferMode(d.element("DC_CPDResEnergyTransferMode", |d| {
-                codec::dc_cpd_res_energy_transfer_mode_type::decode(d, 715)
-            })?)
+            if !matches!(doc, Document::DcCpdResEnergyTransferMode(_)) {
+                *doc = Document::DcCpdResEnergyTransferMode(Default::default());
+            }
+            if let Document::DcCpdResEnergyTransferMode(v) = doc {
+                d.element("DC_CPDResEnergyTransferMode", |d| {
+                    codec::dc_cpd_res_energy_transfer_mode_type::decode(d, 715, &mut *v)
+                })?;
+            }
         }
-        11 => Document::DcCableCheckReq(d.element("DC_CableCheckReq", |d| {
-            codec::dc_cable_check_req_type::decode(d, 716)
-        })?),
-        12 => Document::DcCableCheckRes(d.element("DC_CableCheckRes", |d| {
-            codec::dc_cable_check_res_type::decode(d, 718)
-        })?),
-        13 => Document::DcChargeLoopReq(d.element("DC_ChargeLoopReq", |d| {
-            codec::dc_charge_loop_req_type::decode(d, 732)
-        })?),
-        14 => Document::DcChargeLoopRes(d.element("DC_ChargeLoopRes", |d| {
-            codec::dc_charge_loop_res_type::decode(d, 743)
-        })?),
-        15 => Document::DcChargeParameterDiscoveryReq(
-            d.element("DC_ChargeParameterDiscoveryReq", |d| {
-                codec::dc_charge_parameter_discovery_req_type::decode(d, 744)
-            })?,
-        ),
-        16 => Document::DcChargeParameterDiscoveryRes(
-            d.element("DC_ChargeParameterDiscoveryRes", |d| {
-                codec::dc_charge_parameter_discovery_res_type::decode(d, 745)
-            })?,
-        ),
-        17 => Document::DcPreChargeReq(d.element("DC_PreChargeReq", |d| {
-            codec::dc_pre_charge_req_type::decode(d, 747)
-        })?),
-        18 => Document::DcPreChargeRes(d.element("DC_PreChargeRes", |d| {
-            codec::dc_pre_charge_res_type::decode(d, 748)
-        })?),
-        19 => Document::DcWeldingDetectionReq(d.element("DC_WeldingDetectionReq", |d| {
-            codec::dc_welding_detection_req_type::decode(d, 749)
-        })?),
-        20 => Document::DcWeldingDetectionRes(d.element("DC_WeldingDetectionRes", |d| {
-            codec::dc_welding_detection_res_type::decode(d, 750)
-        })?),
-        21 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        22 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        23 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
+        11 => {
+            if !matches!(doc, Document::DcCableCheckReq(_)) {
+                *doc = Document::DcCableCheckReq(Default::default());
+            }
+            if let Document::DcCableCheckReq(v) = doc {
+                d.element("DC_CableCheckReq", |d| {
+                    codec::dc_cable_check_req_type::decode(d, 716, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::DcCableCheckRes(_)) {
+                *doc = Document::DcCableCheckRes(Default::default());
+            }
+            if let Document::DcCableCheckRes(v) = doc {
+                d.element("DC_CableCheckRes", |d| {
+                    codec::dc_cable_check_res_type::decode(d, 718, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::DcChargeLoopReq(_)) {
+                *doc = Document::DcChargeLoopReq(Default::default());
+            }
+            if let Document::DcChargeLoopReq(v) = doc {
+                d.element("DC_ChargeLoopReq", |d| {
+                    codec::dc_charge_loop_req_type::decode(d, 732, &mut *v)
+                })?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::DcChargeLoopRes(_)) {
+                *doc = Document::DcChargeLoopRes(Default::default());
+            }
+            if let Document::DcChargeLoopRes(v) = doc {
+                d.element("DC_ChargeLoopRes", |d| {
+                    codec::dc_charge_loop_res_type::decode(d, 743, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::DcChargeParameterDiscoveryReq(_)) {
+                *doc = Document::DcChargeParameterDiscoveryReq(Default::default());
+            }
+            if let Document::DcChargeParameterDiscoveryReq(v) = doc {
+                d.element("DC_ChargeParameterDiscoveryReq", |d| {
+                    codec::dc_charge_parameter_discovery_req_type::decode(d, 744, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::DcChargeParameterDiscoveryRes(_)) {
+                *doc = Document::DcChargeParameterDiscoveryRes(Default::default());
+            }
+            if let Document::DcChargeParameterDiscoveryRes(v) = doc {
+                d.element("DC_ChargeParameterDiscoveryRes", |d| {
+                    codec::dc_charge_parameter_discovery_res_type::decode(d, 745, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::DcPreChargeReq(_)) {
+                *doc = Document::DcPreChargeReq(Default::default());
+            }
+            if let Document::DcPreChargeReq(v) = doc {
+                d.element("DC_PreChargeReq", |d| {
+                    codec::dc_pre_charge_req_type::decode(d, 747, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::DcPreChargeRes(_)) {
+                *doc = Document::DcPreChargeRes(Default::default());
+            }
+            if let Document::DcPreChargeRes(v) = doc {
+                d.element("DC_PreChargeRes", |d| {
+                    codec::dc_pre_charge_res_type::decode(d, 748, &mut *v)
+                })?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::DcWeldingDetectionReq(_)) {
+                *doc = Document::DcWeldingDetectionReq(Default::default());
+            }
+            if let Document::DcWeldingDetectionReq(v) = doc {
+                d.element("DC_WeldingDetectionReq", |d| {
+                    codec::dc_welding_detection_req_type::decode(d, 749, &mut *v)
+                })?;
+            }
+        }
+        20 => {
+            if !matches!(doc, Document::DcWeldingDetectionRes(_)) {
+                *doc = Document::DcWeldingDetectionRes(Default::default());
+            }
+            if let Document::DcWeldingDetectionRes(v) = doc {
+                d.element("DC_WeldingDetectionRes", |d| {
+                    codec::dc_welding_detection_res_type::decode(d, 750, &mut *v)
+                })?;
+            }
+        }
+        21 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
         24 => {
-            Document::DynamicDcClReqControlMode(d.element("Dynamic_DC_CLReqControlMode", |d| {
-                codec::dynamic_dc_cl_req_control_mode_type::decode(d, 730)
-            })?)
+            if !matches!(doc, Document::DynamicDcClReqControlMode(_)) {
+                *doc = Document::DynamicDcClReqControlMode(Default::default());
+            }
+            if let Document::DynamicDcClReqControlMode(v) = doc {
+                d.element("Dynamic_DC_CLReqControlMode", |d| {
+                    codec::dynamic_dc_cl_req_control_mode_type::decode(d, 730, &mut *v)
+                })?;
+            }
         }
         25 => {
-            Document::DynamicDcClResControlMode(d.element("Dynamic_DC_CLResControlMode", |d| {
-                codec::dynamic_dc_cl_res_control_mode_type::decode(d, 741)
-            })?)
+            if !matches!(doc, Document::DynamicDcClResControlMode(_)) {
+                *doc = Document::DynamicDcClResControlMode(Default::default());
+            }
+            if let Document::DynamicDcClResControlMode(v) = doc {
+                d.element("Dynamic_DC_CLResControlMode", |d| {
+                    codec::dynamic_dc_cl_res_control_mode_type::decode(d, 741, &mut *v)
+                })?;
+            }
         }
-        26 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        27 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        28 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        29 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        30 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        31 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        32 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        33 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        34 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        35 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        36 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        37 => Document::ScheduledDcClReqControlMode(
-            d.element("Scheduled_DC_CLReqControlMode", |d| {
-                codec::scheduled_dc_cl_req_control_mode_type::decode(d, 731)
-            })?,
-        ),
-        38 => Document::ScheduledDcClResControlMode(
-            d.element("Scheduled_DC_CLResControlMode", |d| {
-                codec::scheduled_dc_cl_res_control_mode_type::decode(d, 742)
-            })?,
-        ),
-        39 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        40 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        41 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        42 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        43 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        44 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        45 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        46 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
-        47 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        26 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        33 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        34 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        35 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::ScheduledDcClReqControlMode(_)) {
+                *doc = Document::ScheduledDcClReqControlMode(Default::default());
+            }
+            if let Document::ScheduledDcClReqControlMode(v) = doc {
+                d.element("Scheduled_DC_CLReqControlMode", |d| {
+                    codec::scheduled_dc_cl_req_control_mode_type::decode(d, 731, &mut *v)
+                })?;
+            }
+        }
+        38 => {
+            if !matches!(doc, Document::ScheduledDcClResControlMode(_)) {
+                *doc = Document::ScheduledDcClResControlMode(Default::default());
+            }
+            if let Document::ScheduledDcClResControlMode(v) = doc {
+                d.element("Scheduled_DC_CLResControlMode", |d| {
+                    codec::scheduled_dc_cl_res_control_mode_type::decode(d, 742, &mut *v)
+                })?;
+            }
+        }
+        39 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        40 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        41 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        42 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        43 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        44 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        45 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        46 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
+        47 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         48 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -1177,7 +1564,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 49,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-20 DC document (without the V2GTP header).
@@ -1185,7 +1573,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-20 DC document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::BptDcCpdReqEnergyTransferMode(v) => {
             e.write_nbit(0, 6);
@@ -1479,7 +1878,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl DcCpdReqEnergyTransferMode {
@@ -1662,139 +2062,137 @@ pub(crate) mod codec {
         const S10: &[u8] = &[EV_MINIMUM_DISCHARGE_CURRENT];
         const S11: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDcCpdReqEnergyTransferModeType, DecodeError> {
+            out: &mut BptDcCpdReqEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    675,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    676,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    677,
+                    &mut out.ev_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    678,
+                    &mut out.ev_minimum_charge_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    679,
+                    &mut out.ev_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    680,
+                    &mut out.ev_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, TARGET_SOC) {
+                let x1 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_charge_current = {
-                if t != EV_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_charge_current = {
-                if t != EV_MINIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_voltage = {
-                if t != EV_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_minimum_voltage = {
-                if t != EV_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                *x1 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power = {
-                if t != EV_MAXIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_minimum_discharge_power = {
-                if t != EV_MINIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_ev_maximum_discharge_current = {
-                if t != EV_MAXIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
-                })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_minimum_discharge_current = {
-                if t != EV_MINIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 685)
-                })?;
-                t = d.read_event(S11)?;
-                v
-            };
+                out.target_soc = None;
+            }
+            if t != EV_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    682,
+                    &mut out.ev_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != EV_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    683,
+                    &mut out.ev_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if t != EV_MAXIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    684,
+                    &mut out.ev_maximum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if t != EV_MINIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    685,
+                    &mut out.ev_minimum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S11)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDcCpdReqEnergyTransferModeType {
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_minimum_charge_current: f_ev_minimum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-                target_soc: f_target_soc,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_maximum_discharge_current: f_ev_maximum_discharge_current,
-                ev_minimum_discharge_current: f_ev_minimum_discharge_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1851,9 +2249,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.target_soc {
+            if let Some(x2) = &v.target_soc {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -1927,141 +2325,143 @@ pub(crate) mod codec {
         const S10: &[u8] = &[EVSE_MINIMUM_DISCHARGE_CURRENT];
         const S11: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDcCpdResEnergyTransferModeType, DecodeError> {
+            out: &mut BptDcCpdResEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    687,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    688,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    689,
+                    &mut out.evse_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_MINIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    690,
+                    &mut out.evse_minimum_charge_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    691,
+                    &mut out.evse_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    692,
+                    &mut out.evse_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
+                let x1 = out
+                    .evse_power_ramp_limitation
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_POWER_RAMP_LIMITATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
+                d.element("EVSEPowerRampLimitation", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 693, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_maximum_charge_current = {
-                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_minimum_charge_current = {
-                if t != EVSE_MINIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_maximum_voltage = {
-                if t != EVSE_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_voltage = {
-                if t != EVSE_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_power_ramp_limitation = if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
-                Some({
-                    if t != EVSE_POWER_RAMP_LIMITATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_maximum_discharge_power = {
-                if t != EVSE_MAXIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_minimum_discharge_power = {
-                if t != EVSE_MINIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_evse_maximum_discharge_current = {
-                if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
-                })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_evse_minimum_discharge_current = {
-                if t != EVSE_MINIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 697)
-                })?;
-                t = d.read_event(S11)?;
-                v
-            };
+                out.evse_power_ramp_limitation = None;
+            }
+            if t != EVSE_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    694,
+                    &mut out.evse_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != EVSE_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    695,
+                    &mut out.evse_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    696,
+                    &mut out.evse_maximum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if t != EVSE_MINIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    697,
+                    &mut out.evse_minimum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S11)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDcCpdResEnergyTransferModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_minimum_charge_current: f_evse_minimum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-                evse_minimum_voltage: f_evse_minimum_voltage,
-                evse_power_ramp_limitation: f_evse_power_ramp_limitation,
-                evse_maximum_discharge_power: f_evse_maximum_discharge_power,
-                evse_minimum_discharge_power: f_evse_minimum_discharge_power,
-                evse_maximum_discharge_current: f_evse_maximum_discharge_current,
-                evse_minimum_discharge_current: f_evse_minimum_discharge_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2118,9 +2518,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.evse_power_ramp_limitation {
+            if let Some(x2) = &v.evse_power_ramp_limitation {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
@@ -2203,180 +2603,180 @@ pub(crate) mod codec {
         const S13: &[u8] = &[EV_MINIMUM_V2X_ENERGY_REQUEST, EE];
         const S14: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDynamicDcClReqControlModeType, DecodeError> {
+            out: &mut BptDynamicDcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_ev_target_energy_request = {
-                if t != EV_TARGET_ENERGY_REQUEST {
+                out.departure_time = None;
+            }
+            if t != EV_TARGET_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    700,
+                    &mut out.ev_target_energy_request,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    701,
+                    &mut out.ev_maximum_energy_request,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    702,
+                    &mut out.ev_minimum_energy_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    675,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    676,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if t != EV_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    677,
+                    &mut out.ev_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if t != EV_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    679,
+                    &mut out.ev_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != EV_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    680,
+                    &mut out.ev_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if t != EV_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    682,
+                    &mut out.ev_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if t != EV_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    683,
+                    &mut out.ev_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S11)?;
+            if t != EV_MAXIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    684,
+                    &mut out.ev_maximum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S12)?;
+            if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_maximum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
+                d.element("EVMaximumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 703, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_energy_request = {
-                if t != EV_MAXIMUM_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_energy_request = {
-                if t != EV_MINIMUM_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_ev_maximum_charge_current = {
-                if t != EV_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_ev_maximum_voltage = {
-                if t != EV_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_minimum_voltage = {
-                if t != EV_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_ev_maximum_discharge_power = {
-                if t != EV_MAXIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
-                })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_ev_minimum_discharge_power = {
-                if t != EV_MINIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
-                })?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_ev_maximum_discharge_current = {
-                if t != EV_MAXIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
-                })?;
-                t = d.read_event(S12)?;
-                v
-            };
-            let f_ev_maximum_v2x_energy_request = if matches!(t, EV_MAXIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 703)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                t = d.read_event(S13)?;
             } else {
-                None
-            };
-            let f_ev_minimum_v2x_energy_request = if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumV2XEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 704)
-                    })?;
-                    t = d.read_event(S14)?;
-                    v
-                })
+                out.ev_maximum_v2x_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_V2X_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_minimum_v2x_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_V2X_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumV2XEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 704, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S14)?;
             } else {
-                None
-            };
+                out.ev_minimum_v2x_energy_request = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDynamicDcClReqControlModeType {
-                departure_time: f_departure_time,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_maximum_discharge_current: f_ev_maximum_discharge_current,
-                ev_maximum_v2x_energy_request: f_ev_maximum_v2x_energy_request,
-                ev_minimum_v2x_energy_request: f_ev_minimum_v2x_energy_request,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2385,9 +2785,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x4) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -2484,9 +2884,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S12;
-            if let Some(x2) = &v.ev_maximum_v2x_energy_request {
+            if let Some(x5) = &v.ev_maximum_v2x_energy_request {
                 {
-                    let x = x2;
+                    let x = x5;
                     e.write_event(st, EV_MAXIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMaximumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 703)
@@ -2494,9 +2894,9 @@ pub(crate) mod codec {
                 }
                 st = S13;
             }
-            if let Some(x3) = &v.ev_minimum_v2x_energy_request {
+            if let Some(x6) = &v.ev_minimum_v2x_energy_request {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, EV_MINIMUM_V2X_ENERGY_REQUEST)?;
                     e.element("EVMinimumV2XEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 704)
@@ -2550,157 +2950,145 @@ pub(crate) mod codec {
         const S11: &[u8] = &[EVSE_MINIMUM_VOLTAGE];
         const S12: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptDynamicDcClResControlModeType, DecodeError> {
+            out: &mut BptDynamicDcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.departure_time = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ack_max_delay = if matches!(t, ACK_MAX_DELAY) {
-                Some({
-                    if t != ACK_MAX_DELAY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.target_soc = None;
+            }
+            if matches!(t, ACK_MAX_DELAY) {
+                let x4 = out.ack_max_delay.get_or_insert_with(Default::default);
+                if t != ACK_MAX_DELAY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_maximum_charge_current = {
-                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_maximum_voltage = {
-                if t != EVSE_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_maximum_discharge_power = {
-                if t != EVSE_MAXIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_evse_minimum_discharge_power = {
-                if t != EVSE_MINIMUM_DISCHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumDischargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
-                })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_evse_maximum_discharge_current = {
-                if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
-                })?;
-                t = d.read_event(S11)?;
-                v
-            };
-            let f_evse_minimum_voltage = {
-                if t != EVSE_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
-                })?;
-                t = d.read_event(S12)?;
-                v
-            };
+                out.ack_max_delay = None;
+            }
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    687,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    688,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    689,
+                    &mut out.evse_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if t != EVSE_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    691,
+                    &mut out.evse_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != EVSE_MAXIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    694,
+                    &mut out.evse_maximum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if t != EVSE_MINIMUM_DISCHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumDischargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    695,
+                    &mut out.evse_minimum_discharge_power,
+                )
+            })?;
+            t = d.read_event(S10)?;
+            if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumDischargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    696,
+                    &mut out.evse_maximum_discharge_current,
+                )
+            })?;
+            t = d.read_event(S11)?;
+            if t != EVSE_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    692,
+                    &mut out.evse_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S12)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptDynamicDcClResControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                ack_max_delay: f_ack_max_delay,
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-                evse_maximum_discharge_power: f_evse_maximum_discharge_power,
-                evse_minimum_discharge_power: f_evse_minimum_discharge_power,
-                evse_maximum_discharge_current: f_evse_maximum_discharge_current,
-                evse_minimum_voltage: f_evse_minimum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2709,9 +3097,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x5) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -2720,9 +3108,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x6) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -2731,9 +3119,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x7) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -2742,9 +3130,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ack_max_delay {
+            if let Some(x8) = &v.ack_max_delay {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, ACK_MAX_DELAY)?;
                     e.simple("AckMaxDelay", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -2908,203 +3296,211 @@ pub(crate) mod codec {
         const S12: &[u8] = &[EV_MAXIMUM_DISCHARGE_CURRENT, EE];
         const S13: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptScheduledDcClReqControlModeType, DecodeError> {
+            out: &mut BptScheduledDcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_target_energy_request = if matches!(t, EV_TARGET_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_TARGET_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_energy_request = if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_energy_request = if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
+            if matches!(t, EV_TARGET_ENERGY_REQUEST) {
+                let x1 = out
+                    .ev_target_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_TARGET_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 710)
+                d.element("EVTargetEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 700, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
+                t = d.read_event(S1)?;
+            } else {
+                out.ev_target_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_maximum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
+                d.element("EVMaximumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 701, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_maximum_charge_power = if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power = if matches!(t, EV_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.ev_maximum_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_minimum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 702, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_current = if matches!(t, EV_MAXIMUM_CHARGE_CURRENT) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.ev_minimum_energy_request = None;
+            }
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    710,
+                    &mut out.ev_target_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    711,
+                    &mut out.ev_target_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
+                let x4 = out
+                    .ev_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 675, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_ev_maximum_voltage = if matches!(t, EV_MAXIMUM_VOLTAGE) {
-                Some({
-                    if t != EV_MAXIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.ev_maximum_charge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER) {
+                let x5 = out
+                    .ev_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 676, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_ev_minimum_voltage = if matches!(t, EV_MINIMUM_VOLTAGE) {
-                Some({
-                    if t != EV_MINIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.ev_minimum_charge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_CURRENT) {
+                let x6 = out
+                    .ev_maximum_charge_current
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 677, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_power = if matches!(t, EV_MAXIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 682)
-                    })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
+                out.ev_maximum_charge_current = None;
+            }
+            if matches!(t, EV_MAXIMUM_VOLTAGE) {
+                let x7 = out.ev_maximum_voltage.get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 679, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S9)?;
             } else {
-                None
-            };
-            let f_ev_minimum_discharge_power = if matches!(t, EV_MINIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 683)
-                    })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                out.ev_maximum_voltage = None;
+            }
+            if matches!(t, EV_MINIMUM_VOLTAGE) {
+                let x8 = out.ev_minimum_voltage.get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 680, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S10)?;
             } else {
-                None
-            };
-            let f_ev_maximum_discharge_current = if matches!(t, EV_MAXIMUM_DISCHARGE_CURRENT) {
-                Some({
-                    if t != EV_MAXIMUM_DISCHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumDischargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 684)
-                    })?;
-                    t = d.read_event(S13)?;
-                    v
-                })
+                out.ev_minimum_voltage = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_POWER) {
+                let x9 = out
+                    .ev_maximum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 682, &mut *x9,
+                    )
+                })?;
+                t = d.read_event(S11)?;
             } else {
-                None
-            };
+                out.ev_maximum_discharge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_DISCHARGE_POWER) {
+                let x10 = out
+                    .ev_minimum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 683, &mut *x10,
+                    )
+                })?;
+                t = d.read_event(S12)?;
+            } else {
+                out.ev_minimum_discharge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_DISCHARGE_CURRENT) {
+                let x11 = out
+                    .ev_maximum_discharge_current
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_DISCHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumDischargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 684, &mut *x11,
+                    )
+                })?;
+                t = d.read_event(S13)?;
+            } else {
+                out.ev_maximum_discharge_current = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptScheduledDcClReqControlModeType {
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_target_current: f_ev_target_current,
-                ev_target_voltage: f_ev_target_voltage,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-                ev_maximum_discharge_power: f_ev_maximum_discharge_power,
-                ev_minimum_discharge_power: f_ev_minimum_discharge_power,
-                ev_maximum_discharge_current: f_ev_maximum_discharge_current,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3113,9 +3509,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.ev_target_energy_request {
+            if let Some(x12) = &v.ev_target_energy_request {
                 {
-                    let x = x1;
+                    let x = x12;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
@@ -3123,9 +3519,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.ev_maximum_energy_request {
+            if let Some(x13) = &v.ev_maximum_energy_request {
                 {
-                    let x = x2;
+                    let x = x13;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
@@ -3133,9 +3529,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ev_minimum_energy_request {
+            if let Some(x14) = &v.ev_minimum_energy_request {
                 {
-                    let x = x3;
+                    let x = x14;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
@@ -3159,9 +3555,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x4) = &v.ev_maximum_charge_power {
+            if let Some(x15) = &v.ev_maximum_charge_power {
                 {
-                    let x = x4;
+                    let x = x15;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
@@ -3169,9 +3565,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x5) = &v.ev_minimum_charge_power {
+            if let Some(x16) = &v.ev_minimum_charge_power {
                 {
-                    let x = x5;
+                    let x = x16;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
@@ -3179,9 +3575,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x6) = &v.ev_maximum_charge_current {
+            if let Some(x17) = &v.ev_maximum_charge_current {
                 {
-                    let x = x6;
+                    let x = x17;
                     e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVMaximumChargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
@@ -3189,9 +3585,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x7) = &v.ev_maximum_voltage {
+            if let Some(x18) = &v.ev_maximum_voltage {
                 {
-                    let x = x7;
+                    let x = x18;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                     e.element("EVMaximumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
@@ -3199,9 +3595,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x8) = &v.ev_minimum_voltage {
+            if let Some(x19) = &v.ev_minimum_voltage {
                 {
-                    let x = x8;
+                    let x = x19;
                     e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                     e.element("EVMinimumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
@@ -3209,9 +3605,9 @@ pub(crate) mod codec {
                 }
                 st = S10;
             }
-            if let Some(x9) = &v.ev_maximum_discharge_power {
+            if let Some(x20) = &v.ev_maximum_discharge_power {
                 {
-                    let x = x9;
+                    let x = x20;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVMaximumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 682)
@@ -3219,9 +3615,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x10) = &v.ev_minimum_discharge_power {
+            if let Some(x21) = &v.ev_minimum_discharge_power {
                 {
-                    let x = x10;
+                    let x = x21;
                     e.write_event(st, EV_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVMinimumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 683)
@@ -3229,9 +3625,9 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x11) = &v.ev_maximum_discharge_current {
+            if let Some(x22) = &v.ev_maximum_discharge_current {
                 {
-                    let x = x11;
+                    let x = x22;
                     e.write_event(st, EV_MAXIMUM_DISCHARGE_CURRENT)?;
                     e.element("EVMaximumDischargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 684)
@@ -3311,136 +3707,145 @@ pub(crate) mod codec {
         const S7: &[u8] = &[EVSE_MINIMUM_VOLTAGE, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<BptScheduledDcClResControlModeType, DecodeError> {
+            out: &mut BptScheduledDcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER) {
+                let x1 = out
+                    .evse_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 687, &mut *x1,
+                    )
+                })?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_evse_minimum_charge_power = if matches!(t, EVSE_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.evse_maximum_charge_power = None;
+            }
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER) {
+                let x2 = out
+                    .evse_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 688, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_maximum_charge_current = if matches!(t, EVSE_MAXIMUM_CHARGE_CURRENT) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.evse_minimum_charge_power = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CHARGE_CURRENT) {
+                let x3 = out
+                    .evse_maximum_charge_current
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumChargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 689, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_maximum_voltage = if matches!(t, EVSE_MAXIMUM_VOLTAGE) {
-                Some({
-                    if t != EVSE_MAXIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.evse_maximum_charge_current = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_VOLTAGE) {
+                let x4 = out
+                    .evse_maximum_voltage
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 691, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_evse_maximum_discharge_power = if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EVSE_MAXIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 694)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                out.evse_maximum_voltage = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_DISCHARGE_POWER) {
+                let x5 = out
+                    .evse_maximum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 694, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_evse_minimum_discharge_power = if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER) {
-                Some({
-                    if t != EVSE_MINIMUM_DISCHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumDischargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 695)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                out.evse_maximum_discharge_power = None;
+            }
+            if matches!(t, EVSE_MINIMUM_DISCHARGE_POWER) {
+                let x6 = out
+                    .evse_minimum_discharge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_DISCHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumDischargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 695, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_evse_maximum_discharge_current = if matches!(t, EVSE_MAXIMUM_DISCHARGE_CURRENT) {
-                Some({
-                    if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumDischargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 696)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.evse_minimum_discharge_power = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_DISCHARGE_CURRENT) {
+                let x7 = out
+                    .evse_maximum_discharge_current
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_DISCHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumDischargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 696, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_evse_minimum_voltage = if matches!(t, EVSE_MINIMUM_VOLTAGE) {
-                Some({
-                    if t != EVSE_MINIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.evse_maximum_discharge_current = None;
+            }
+            if matches!(t, EVSE_MINIMUM_VOLTAGE) {
+                let x8 = out
+                    .evse_minimum_voltage
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 692, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
+                out.evse_minimum_voltage = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(BptScheduledDcClResControlModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-                evse_maximum_discharge_power: f_evse_maximum_discharge_power,
-                evse_minimum_discharge_power: f_evse_minimum_discharge_power,
-                evse_maximum_discharge_current: f_evse_maximum_discharge_current,
-                evse_minimum_voltage: f_evse_minimum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3449,9 +3854,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.evse_maximum_charge_power {
+            if let Some(x9) = &v.evse_maximum_charge_power {
                 {
-                    let x = x1;
+                    let x = x9;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVSEMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
@@ -3459,9 +3864,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.evse_minimum_charge_power {
+            if let Some(x10) = &v.evse_minimum_charge_power {
                 {
-                    let x = x2;
+                    let x = x10;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                     e.element("EVSEMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
@@ -3469,9 +3874,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.evse_maximum_charge_current {
+            if let Some(x11) = &v.evse_maximum_charge_current {
                 {
-                    let x = x3;
+                    let x = x11;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVSEMaximumChargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
@@ -3479,9 +3884,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.evse_maximum_voltage {
+            if let Some(x12) = &v.evse_maximum_voltage {
                 {
-                    let x = x4;
+                    let x = x12;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                     e.element("EVSEMaximumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)
@@ -3489,9 +3894,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x5) = &v.evse_maximum_discharge_power {
+            if let Some(x13) = &v.evse_maximum_discharge_power {
                 {
-                    let x = x5;
+                    let x = x13;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_POWER)?;
                     e.element("EVSEMaximumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 694)
@@ -3499,9 +3904,9 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x6) = &v.evse_minimum_discharge_power {
+            if let Some(x14) = &v.evse_minimum_discharge_power {
                 {
-                    let x = x6;
+                    let x = x14;
                     e.write_event(st, EVSE_MINIMUM_DISCHARGE_POWER)?;
                     e.element("EVSEMinimumDischargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 695)
@@ -3509,9 +3914,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x7) = &v.evse_maximum_discharge_current {
+            if let Some(x15) = &v.evse_maximum_discharge_current {
                 {
-                    let x = x7;
+                    let x = x15;
                     e.write_event(st, EVSE_MAXIMUM_DISCHARGE_CURRENT)?;
                     e.element("EVSEMaximumDischargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 696)
@@ -3519,9 +3924,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x8) = &v.evse_minimum_voltage {
+            if let Some(x16) = &v.evse_minimum_voltage {
                 {
-                    let x = x8;
+                    let x = x16;
                     e.write_event(st, EVSE_MINIMUM_VOLTAGE)?;
                     e.element("EVSEMinimumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 692)
@@ -3542,25 +3947,28 @@ pub(crate) mod codec {
         const S0: &[u8] = &[HEADER];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcCableCheckReqType, DecodeError> {
+            out: &mut DcCableCheckReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcCableCheckReqType { header: f_header })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3594,49 +4002,42 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PROCESSING];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcCableCheckResType, DecodeError> {
+            out: &mut DcCableCheckResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcCableCheckResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3702,103 +4103,148 @@ pub(crate) mod codec {
         ];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcChargeLoopReqType, DecodeError> {
+            out: &mut DcChargeLoopReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, DISPLAY_PARAMETERS) {
+                let x1 = out.display_parameters.get_or_insert_with(Default::default);
+                if t != DISPLAY_PARAMETERS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("DisplayParameters", |d| {
+                    crate::iso20::common_types::codec::display_parameters_type::decode(
+                        d, 719, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_display_parameters = if matches!(t, DISPLAY_PARAMETERS) {
-                Some({
-                    if t != DISPLAY_PARAMETERS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_meter_info_requested = {
-                if t != METER_INFO_REQUESTED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                out.display_parameters = None;
+            }
+            if t != METER_INFO_REQUESTED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.meter_info_requested = d.simple("MeterInfoRequested", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
+            if t != EV_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    729,
+                    &mut out.ev_present_voltage,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            match t {
+                BPT_DYNAMIC_DC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::BptDynamicDcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::BptDynamicDcClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::BptDynamicDcClReqControlMode(x2) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
+                        bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705, &mut *x2)
+                    })?;
                 }
-                let v = d.simple("MeterInfoRequested", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_present_voltage = {
-                if t != EV_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                BPT_SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::BptScheduledDcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::BptScheduledDcClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::BptScheduledDcClReqControlMode(x3) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
+                        bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712, &mut *x3)
+                    })?;
                 }
-                let v = d.element("EVPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 729)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_cl_req_control_mode = {
-                let v = match t {
-                    BPT_DYNAMIC_DC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::BptDynamicDcClReqControlMode(
-                            d.element("BPT_Dynamic_DC_CLReqControlMode", |d| {
-                                bpt_dynamic_dc_cl_req_control_mode_type::decode(d, 705)
-                            })?,
+                CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::ClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::ClReqControlMode(Default::default());
+                    }
+                    let ClReqControlMode::ClReqControlMode(x4) = &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("CLReqControlMode", |d| {
+                        crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                            d, 483, &mut *x4,
                         )
+                    })?;
+                }
+                DYNAMIC_DC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::DynamicDcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::DynamicDcClReqControlMode(Default::default());
                     }
-                    BPT_SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::BptScheduledDcClReqControlMode(
-                            d.element("BPT_Scheduled_DC_CLReqControlMode", |d| {
-                                bpt_scheduled_dc_cl_req_control_mode_type::decode(d, 712)
-                            })?,
-                        )
+                    let ClReqControlMode::DynamicDcClReqControlMode(x5) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Dynamic_DC_CLReqControlMode", |d| {
+                        dynamic_dc_cl_req_control_mode_type::decode(d, 730, &mut *x5)
+                    })?;
+                }
+                SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_req_control_mode,
+                        ClReqControlMode::ScheduledDcClReqControlMode(_)
+                    ) {
+                        out.cl_req_control_mode =
+                            ClReqControlMode::ScheduledDcClReqControlMode(Default::default());
                     }
-                    CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::ClReqControlMode(d.element("CLReqControlMode", |d| {
-                            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
-                                d, 483,
-                            )
-                        })?)
-                    }
-                    DYNAMIC_DC_CL_REQ_CONTROL_MODE => ClReqControlMode::DynamicDcClReqControlMode(
-                        d.element("Dynamic_DC_CLReqControlMode", |d| {
-                            dynamic_dc_cl_req_control_mode_type::decode(d, 730)
-                        })?,
-                    ),
-                    SCHEDULED_DC_CL_REQ_CONTROL_MODE => {
-                        ClReqControlMode::ScheduledDcClReqControlMode(
-                            d.element("Scheduled_DC_CLReqControlMode", |d| {
-                                scheduled_dc_cl_req_control_mode_type::decode(d, 731)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S5)?;
-                v
-            };
+                    let ClReqControlMode::ScheduledDcClReqControlMode(x6) =
+                        &mut out.cl_req_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Scheduled_DC_CLReqControlMode", |d| {
+                        scheduled_dc_cl_req_control_mode_type::decode(d, 731, &mut *x6)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcChargeLoopReqType {
-                header: f_header,
-                display_parameters: f_display_parameters,
-                meter_info_requested: f_meter_info_requested,
-                ev_present_voltage: f_ev_present_voltage,
-                cl_req_control_mode: f_cl_req_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3815,9 +4261,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.display_parameters {
+            if let Some(x7) = &v.display_parameters {
                 {
-                    let x = x1;
+                    let x = x7;
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
@@ -3922,173 +4368,201 @@ pub(crate) mod codec {
         ];
         const S11: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcChargeLoopResType, DecodeError> {
+            out: &mut DcChargeLoopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_STATUS) {
+                let x1 = out.evse_status.get_or_insert_with(Default::default);
+                if t != EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("EVSEStatus", |d| {
+                    crate::iso20::common_types::codec::evse_status_type::decode(d, 733, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_status = if matches!(t, EVSE_STATUS) {
-                Some({
-                    if t != EVSE_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_receipt = if matches!(t, RECEIPT) {
-                Some({
-                    if t != RECEIPT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_present_current = {
-                if t != EVSE_PRESENT_CURRENT {
+                out.evse_status = None;
+            }
+            if matches!(t, METER_INFO) {
+                let x2 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEPresentCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 736)
+                d.element("MeterInfo", |d| {
+                    crate::iso20::common_types::codec::meter_info_type::decode(d, 734, &mut *x2)
                 })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
+                t = d.read_event(S4)?;
+            } else {
+                out.meter_info = None;
+            }
+            if matches!(t, RECEIPT) {
+                let x3 = out.receipt.get_or_insert_with(Default::default);
+                if t != RECEIPT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
+                d.element("Receipt", |d| {
+                    crate::iso20::common_types::codec::receipt_type::decode(d, 735, &mut *x3)
                 })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_power_limit_achieved = {
-                if t != EVSE_POWER_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                t = d.read_event(S5)?;
+            } else {
+                out.receipt = None;
+            }
+            if t != EVSE_PRESENT_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    736,
+                    &mut out.evse_present_current,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    737,
+                    &mut out.evse_present_voltage,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if t != EVSE_POWER_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_power_limit_achieved =
+                d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S8)?;
+            if t != EVSE_CURRENT_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_current_limit_achieved =
+                d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S9)?;
+            if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_voltage_limit_achieved =
+                d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
+            t = d.read_event(S10)?;
+            match t {
+                BPT_DYNAMIC_DC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::BptDynamicDcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::BptDynamicDcClResControlMode(Default::default());
+                    }
+                    let ClResControlMode::BptDynamicDcClResControlMode(x4) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
+                        bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709, &mut *x4)
+                    })?;
                 }
-                let v = d.simple("EVSEPowerLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_evse_current_limit_achieved = {
-                if t != EVSE_CURRENT_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                BPT_SCHEDULED_DC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::BptScheduledDcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::BptScheduledDcClResControlMode(Default::default());
+                    }
+                    let ClResControlMode::BptScheduledDcClResControlMode(x5) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_Scheduled_DC_CLResControlMode", |d| {
+                        bpt_scheduled_dc_cl_res_control_mode_type::decode(d, 713, &mut *x5)
+                    })?;
                 }
-                let v = d.simple("EVSECurrentLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_evse_voltage_limit_achieved = {
-                if t != EVSE_VOLTAGE_LIMIT_ACHIEVED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+                CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::ClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::ClResControlMode(Default::default());
+                    }
+                    let ClResControlMode::ClResControlMode(x6) = &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("CLResControlMode", |d| {
+                        crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                            d, 484, &mut *x6,
+                        )
+                    })?;
                 }
-                let v = d.simple("EVSEVoltageLimitAchieved", |d| d.read_bool())?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_cl_res_control_mode = {
-                let v = match t {
-                    BPT_DYNAMIC_DC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::BptDynamicDcClResControlMode(
-                            d.element("BPT_Dynamic_DC_CLResControlMode", |d| {
-                                bpt_dynamic_dc_cl_res_control_mode_type::decode(d, 709)
-                            })?,
-                        )
+                DYNAMIC_DC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::DynamicDcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::DynamicDcClResControlMode(Default::default());
                     }
-                    BPT_SCHEDULED_DC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::BptScheduledDcClResControlMode(
-                            d.element("BPT_Scheduled_DC_CLResControlMode", |d| {
-                                bpt_scheduled_dc_cl_res_control_mode_type::decode(d, 713)
-                            })?,
-                        )
+                    let ClResControlMode::DynamicDcClResControlMode(x7) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Dynamic_DC_CLResControlMode", |d| {
+                        dynamic_dc_cl_res_control_mode_type::decode(d, 741, &mut *x7)
+                    })?;
+                }
+                SCHEDULED_DC_CL_RES_CONTROL_MODE => {
+                    if !matches!(
+                        out.cl_res_control_mode,
+                        ClResControlMode::ScheduledDcClResControlMode(_)
+                    ) {
+                        out.cl_res_control_mode =
+                            ClResControlMode::ScheduledDcClResControlMode(Default::default());
                     }
-                    CL_RES_CONTROL_MODE => {
-                        ClResControlMode::ClResControlMode(d.element("CLResControlMode", |d| {
-                            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
-                                d, 484,
-                            )
-                        })?)
-                    }
-                    DYNAMIC_DC_CL_RES_CONTROL_MODE => ClResControlMode::DynamicDcClResControlMode(
-                        d.element("Dynamic_DC_CLResControlMode", |d| {
-                            dynamic_dc_cl_res_control_mode_type::decode(d, 741)
-                        })?,
-                    ),
-                    SCHEDULED_DC_CL_RES_CONTROL_MODE => {
-                        ClResControlMode::ScheduledDcClResControlMode(
-                            d.element("Scheduled_DC_CLResControlMode", |d| {
-                                scheduled_dc_cl_res_control_mode_type::decode(d, 742)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S11)?;
-                v
-            };
+                    let ClResControlMode::ScheduledDcClResControlMode(x8) =
+                        &mut out.cl_res_control_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("Scheduled_DC_CLResControlMode", |d| {
+                        scheduled_dc_cl_res_control_mode_type::decode(d, 742, &mut *x8)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S11)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcChargeLoopResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-                meter_info: f_meter_info,
-                receipt: f_receipt,
-                evse_present_current: f_evse_present_current,
-                evse_present_voltage: f_evse_present_voltage,
-                evse_power_limit_achieved: f_evse_power_limit_achieved,
-                evse_current_limit_achieved: f_evse_current_limit_achieved,
-                evse_voltage_limit_achieved: f_evse_voltage_limit_achieved,
-                cl_res_control_mode: f_cl_res_control_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4114,9 +4588,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_status {
+            if let Some(x9) = &v.evse_status {
                 {
-                    let x = x1;
+                    let x = x9;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
                         crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
@@ -4124,9 +4598,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.meter_info {
+            if let Some(x10) = &v.meter_info {
                 {
-                    let x = x2;
+                    let x = x10;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
                         crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
@@ -4134,9 +4608,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.receipt {
+            if let Some(x11) = &v.receipt {
                 {
-                    let x = x3;
+                    let x = x11;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
                         crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
@@ -4241,49 +4715,70 @@ pub(crate) mod codec {
         ];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcChargeParameterDiscoveryReqType, DecodeError> {
+            out: &mut DcChargeParameterDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            match t {
+                BPT_DC_CPD_REQ_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.dc_cpd_req_energy_transfer_mode,
+                        DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(_)
+                    ) {
+                        out.dc_cpd_req_energy_transfer_mode =
+                            DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(
+                                Default::default(),
+                            );
+                    }
+                    let DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(x1) =
+                        &mut out.dc_cpd_req_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
+                        bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686, &mut *x1)
+                    })?;
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_dc_cpd_req_energy_transfer_mode = {
-                let v = match t {
-                    BPT_DC_CPD_REQ_ENERGY_TRANSFER_MODE => {
-                        DcCpdReqEnergyTransferMode::BptDcCpdReqEnergyTransferMode(
-                            d.element("BPT_DC_CPDReqEnergyTransferMode", |d| {
-                                bpt_dc_cpd_req_energy_transfer_mode_type::decode(d, 686)
-                            })?,
-                        )
+                DC_CPD_REQ_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.dc_cpd_req_energy_transfer_mode,
+                        DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(_)
+                    ) {
+                        out.dc_cpd_req_energy_transfer_mode =
+                            DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    DC_CPD_REQ_ENERGY_TRANSFER_MODE => {
-                        DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(
-                            d.element("DC_CPDReqEnergyTransferMode", |d| {
-                                dc_cpd_req_energy_transfer_mode_type::decode(d, 714)
-                            })?,
-                        )
-                    }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S2)?;
-                v
-            };
+                    let DcCpdReqEnergyTransferMode::DcCpdReqEnergyTransferMode(x2) =
+                        &mut out.dc_cpd_req_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_CPDReqEnergyTransferMode", |d| {
+                        dc_cpd_req_energy_transfer_mode_type::decode(d, 714, &mut *x2)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcChargeParameterDiscoveryReqType {
-                header: f_header,
-                dc_cpd_req_energy_transfer_mode: f_dc_cpd_req_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4336,60 +4831,77 @@ pub(crate) mod codec {
         ];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcChargeParameterDiscoveryResType, DecodeError> {
+            out: &mut DcChargeParameterDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_dc_cpd_res_energy_transfer_mode = {
-                let v = match t {
-                    BPT_DC_CPD_RES_ENERGY_TRANSFER_MODE => {
-                        DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(
-                            d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
-                                bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698)
-                            })?,
-                        )
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            match t {
+                BPT_DC_CPD_RES_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.dc_cpd_res_energy_transfer_mode,
+                        DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(_)
+                    ) {
+                        out.dc_cpd_res_energy_transfer_mode =
+                            DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    DC_CPD_RES_ENERGY_TRANSFER_MODE => {
-                        DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(
-                            d.element("DC_CPDResEnergyTransferMode", |d| {
-                                dc_cpd_res_energy_transfer_mode_type::decode(d, 715)
-                            })?,
-                        )
+                    let DcCpdResEnergyTransferMode::BptDcCpdResEnergyTransferMode(x1) =
+                        &mut out.dc_cpd_res_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("BPT_DC_CPDResEnergyTransferMode", |d| {
+                        bpt_dc_cpd_res_energy_transfer_mode_type::decode(d, 698, &mut *x1)
+                    })?;
+                }
+                DC_CPD_RES_ENERGY_TRANSFER_MODE => {
+                    if !matches!(
+                        out.dc_cpd_res_energy_transfer_mode,
+                        DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(_)
+                    ) {
+                        out.dc_cpd_res_energy_transfer_mode =
+                            DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(
+                                Default::default(),
+                            );
                     }
-                    _ => return Err(d.err(DecodeErrorKind::Grammar)),
-                };
-                t = d.read_event(S3)?;
-                v
-            };
+                    let DcCpdResEnergyTransferMode::DcCpdResEnergyTransferMode(x2) =
+                        &mut out.dc_cpd_res_energy_transfer_mode
+                    else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    d.element("DC_CPDResEnergyTransferMode", |d| {
+                        dc_cpd_res_energy_transfer_mode_type::decode(d, 715, &mut *x2)
+                    })?;
+                }
+                _ => return Err(d.err(DecodeErrorKind::Grammar)),
+            }
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcChargeParameterDiscoveryResType {
-                header: f_header,
-                response_code: f_response_code,
-                dc_cpd_res_energy_transfer_mode: f_dc_cpd_res_energy_transfer_mode,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4455,95 +4967,93 @@ pub(crate) mod codec {
         const S6: &[u8] = &[TARGET_SOC, EE];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcCpdReqEnergyTransferModeType, DecodeError> {
+            out: &mut DcCpdReqEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    675,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    676,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    677,
+                    &mut out.ev_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    678,
+                    &mut out.ev_minimum_charge_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    679,
+                    &mut out.ev_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    680,
+                    &mut out.ev_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, TARGET_SOC) {
+                let x1 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_charge_current = {
-                if t != EV_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_charge_current = {
-                if t != EV_MINIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 678)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_voltage = {
-                if t != EV_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_minimum_voltage = {
-                if t != EV_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                *x1 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
+                out.target_soc = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcCpdReqEnergyTransferModeType {
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_minimum_charge_current: f_ev_minimum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-                target_soc: f_target_soc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4600,9 +5110,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.target_soc {
+            if let Some(x2) = &v.target_soc {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -4636,97 +5146,99 @@ pub(crate) mod codec {
         const S6: &[u8] = &[EVSE_POWER_RAMP_LIMITATION, EE];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcCpdResEnergyTransferModeType, DecodeError> {
+            out: &mut DcCpdResEnergyTransferModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    687,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    688,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    689,
+                    &mut out.evse_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVSE_MINIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    690,
+                    &mut out.evse_minimum_charge_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVSE_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    691,
+                    &mut out.evse_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    692,
+                    &mut out.evse_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
+                let x1 = out
+                    .evse_power_ramp_limitation
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_POWER_RAMP_LIMITATION {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
+                d.element("EVSEPowerRampLimitation", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 693, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_maximum_charge_current = {
-                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evse_minimum_charge_current = {
-                if t != EVSE_MINIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 690)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evse_maximum_voltage = {
-                if t != EVSE_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_voltage = {
-                if t != EVSE_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 692)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_power_ramp_limitation = if matches!(t, EVSE_POWER_RAMP_LIMITATION) {
-                Some({
-                    if t != EVSE_POWER_RAMP_LIMITATION {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEPowerRampLimitation", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 693)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
+                out.evse_power_ramp_limitation = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcCpdResEnergyTransferModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_minimum_charge_current: f_evse_minimum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-                evse_minimum_voltage: f_evse_minimum_voltage,
-                evse_power_ramp_limitation: f_evse_power_ramp_limitation,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4783,9 +5295,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.evse_power_ramp_limitation {
+            if let Some(x2) = &v.evse_power_ramp_limitation {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, EVSE_POWER_RAMP_LIMITATION)?;
                     e.element("EVSEPowerRampLimitation", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 693)
@@ -4812,60 +5324,57 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EV_TARGET_VOLTAGE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcPreChargeReqType, DecodeError> {
+            out: &mut DcPreChargeReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_present_voltage = {
-                if t != EV_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 729)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPresentVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    729,
+                    &mut out.ev_present_voltage,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    711,
+                    &mut out.ev_target_voltage,
+                )
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcPreChargeReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                ev_present_voltage: f_ev_present_voltage,
-                ev_target_voltage: f_ev_target_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4924,49 +5433,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcPreChargeResType, DecodeError> {
+            out: &mut DcPreChargeResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    737,
+                    &mut out.evse_present_voltage,
+                )
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcPreChargeResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5015,38 +5521,35 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EV_PROCESSING];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcWeldingDetectionReqType, DecodeError> {
+            out: &mut DcWeldingDetectionReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcWeldingDetectionReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5089,49 +5592,46 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EVSE_PRESENT_VOLTAGE];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DcWeldingDetectionResType, DecodeError> {
+            out: &mut DcWeldingDetectionResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_present_voltage = {
-                if t != EVSE_PRESENT_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVSEPresentVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 737)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PRESENT_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEPresentVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    737,
+                    &mut out.evse_present_voltage,
+                )
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DcWeldingDetectionResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_present_voltage: f_evse_present_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5194,117 +5694,115 @@ pub(crate) mod codec {
         const S8: &[u8] = &[EV_MINIMUM_VOLTAGE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicDcClReqControlModeType, DecodeError> {
+            out: &mut DynamicDcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_ev_target_energy_request = {
-                if t != EV_TARGET_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVTargetEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_maximum_energy_request = {
-                if t != EV_MAXIMUM_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_minimum_energy_request = {
-                if t != EV_MINIMUM_ENERGY_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumEnergyRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_maximum_charge_power = {
-                if t != EV_MAXIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_minimum_charge_power = {
-                if t != EV_MINIMUM_CHARGE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_ev_maximum_charge_current = {
-                if t != EV_MAXIMUM_CHARGE_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_ev_maximum_voltage = {
-                if t != EV_MAXIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_ev_minimum_voltage = {
-                if t != EV_MINIMUM_VOLTAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVMinimumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
+                out.departure_time = None;
+            }
+            if t != EV_TARGET_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    700,
+                    &mut out.ev_target_energy_request,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_MAXIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    701,
+                    &mut out.ev_maximum_energy_request,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_MINIMUM_ENERGY_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumEnergyRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    702,
+                    &mut out.ev_minimum_energy_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    675,
+                    &mut out.ev_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EV_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    676,
+                    &mut out.ev_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if t != EV_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    677,
+                    &mut out.ev_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if t != EV_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    679,
+                    &mut out.ev_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != EV_MINIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVMinimumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    680,
+                    &mut out.ev_minimum_voltage,
+                )
+            })?;
+            t = d.read_event(S9)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicDcClReqControlModeType {
-                departure_time: f_departure_time,
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5313,9 +5811,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x2) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5426,113 +5924,101 @@ pub(crate) mod codec {
         const S7: &[u8] = &[EVSE_MAXIMUM_VOLTAGE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<DynamicDcClResControlModeType, DecodeError> {
+            out: &mut DynamicDcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_departure_time = if matches!(t, DEPARTURE_TIME) {
-                Some({
-                    if t != DEPARTURE_TIME {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_minimum_soc = if matches!(t, MINIMUM_SOC) {
-                Some({
-                    if t != MINIMUM_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v =
-                        d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_target_soc = if matches!(t, TARGET_SOC) {
-                Some({
-                    if t != TARGET_SOC {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ack_max_delay = if matches!(t, ACK_MAX_DELAY) {
-                Some({
-                    if t != ACK_MAX_DELAY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evse_maximum_charge_power = {
-                if t != EVSE_MAXIMUM_CHARGE_POWER {
+            if matches!(t, DEPARTURE_TIME) {
+                let x1 = out.departure_time.get_or_insert_with(Default::default);
+                if t != DEPARTURE_TIME {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evse_minimum_charge_power = {
-                if t != EVSE_MINIMUM_CHARGE_POWER {
+                *x1 = d.simple("DepartureTime", |d| d.read_uint::<u32>("DepartureTime"))?;
+                t = d.read_event(S1)?;
+            } else {
+                out.departure_time = None;
+            }
+            if matches!(t, MINIMUM_SOC) {
+                let x2 = out.minimum_soc.get_or_insert_with(Default::default);
+                if t != MINIMUM_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMinimumChargePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evse_maximum_charge_current = {
-                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                *x2 = d.simple("MinimumSOC", |d| d.read_ranged::<i8>(0, 100, "MinimumSOC"))?;
+                t = d.read_event(S2)?;
+            } else {
+                out.minimum_soc = None;
+            }
+            if matches!(t, TARGET_SOC) {
+                let x3 = out.target_soc.get_or_insert_with(Default::default);
+                if t != TARGET_SOC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_evse_maximum_voltage = {
-                if t != EVSE_MAXIMUM_VOLTAGE {
+                *x3 = d.simple("TargetSOC", |d| d.read_ranged::<i8>(0, 100, "TargetSOC"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.target_soc = None;
+            }
+            if matches!(t, ACK_MAX_DELAY) {
+                let x4 = out.ack_max_delay.get_or_insert_with(Default::default);
+                if t != ACK_MAX_DELAY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVSEMaximumVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
+                *x4 = d.simple("AckMaxDelay", |d| d.read_uint::<u16>("AckMaxDelay"))?;
+                t = d.read_event(S4)?;
+            } else {
+                out.ack_max_delay = None;
+            }
+            if t != EVSE_MAXIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    687,
+                    &mut out.evse_maximum_charge_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVSE_MINIMUM_CHARGE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMinimumChargePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    688,
+                    &mut out.evse_minimum_charge_power,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumChargeCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    689,
+                    &mut out.evse_maximum_charge_current,
+                )
+            })?;
+            t = d.read_event(S7)?;
+            if t != EVSE_MAXIMUM_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVSEMaximumVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    691,
+                    &mut out.evse_maximum_voltage,
+                )
+            })?;
+            t = d.read_event(S8)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(DynamicDcClResControlModeType {
-                departure_time: f_departure_time,
-                minimum_soc: f_minimum_soc,
-                target_soc: f_target_soc,
-                ack_max_delay: f_ack_max_delay,
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5541,9 +6027,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.departure_time {
+            if let Some(x5) = &v.departure_time {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, DEPARTURE_TIME)?;
                     e.simple("DepartureTime", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5552,9 +6038,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.minimum_soc {
+            if let Some(x6) = &v.minimum_soc {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, MINIMUM_SOC)?;
                     e.simple("MinimumSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -5563,9 +6049,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.target_soc {
+            if let Some(x7) = &v.target_soc {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, TARGET_SOC)?;
                     e.simple("TargetSOC", |e| {
                         e.write_ranged(i64::from(*x), 0, 100)?;
@@ -5574,9 +6060,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.ack_max_delay {
+            if let Some(x8) = &v.ack_max_delay {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, ACK_MAX_DELAY)?;
                     e.simple("AckMaxDelay", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5675,158 +6161,163 @@ pub(crate) mod codec {
         const S9: &[u8] = &[EV_MINIMUM_VOLTAGE, EE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledDcClReqControlModeType, DecodeError> {
+            out: &mut ScheduledDcClReqControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ev_target_energy_request = if matches!(t, EV_TARGET_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_TARGET_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVTargetEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 700)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_maximum_energy_request = if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MAXIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 701)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_minimum_energy_request = if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
-                Some({
-                    if t != EV_MINIMUM_ENERGY_REQUEST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumEnergyRequest", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 702)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_target_current = {
-                if t != EV_TARGET_CURRENT {
+            if matches!(t, EV_TARGET_ENERGY_REQUEST) {
+                let x1 = out
+                    .ev_target_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_TARGET_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 710)
+                d.element("EVTargetEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 700, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_target_voltage = {
-                if t != EV_TARGET_VOLTAGE {
+                t = d.read_event(S1)?;
+            } else {
+                out.ev_target_energy_request = None;
+            }
+            if matches!(t, EV_MAXIMUM_ENERGY_REQUEST) {
+                let x2 = out
+                    .ev_maximum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_ENERGY_REQUEST {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVTargetVoltage", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 711)
+                d.element("EVMaximumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 701, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_ev_maximum_charge_power = if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 675)
-                    })?;
-                    t = d.read_event(S6)?;
-                    v
-                })
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ev_minimum_charge_power = if matches!(t, EV_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EV_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 676)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                out.ev_maximum_energy_request = None;
+            }
+            if matches!(t, EV_MINIMUM_ENERGY_REQUEST) {
+                let x3 = out
+                    .ev_minimum_energy_request
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_ENERGY_REQUEST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumEnergyRequest", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 702, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_ev_maximum_charge_current = if matches!(t, EV_MAXIMUM_CHARGE_CURRENT) {
-                Some({
-                    if t != EV_MAXIMUM_CHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 677)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                out.ev_minimum_energy_request = None;
+            }
+            if t != EV_TARGET_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    710,
+                    &mut out.ev_target_current,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_TARGET_VOLTAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVTargetVoltage", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    711,
+                    &mut out.ev_target_voltage,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if matches!(t, EV_MAXIMUM_CHARGE_POWER) {
+                let x4 = out
+                    .ev_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 675, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S6)?;
             } else {
-                None
-            };
-            let f_ev_maximum_voltage = if matches!(t, EV_MAXIMUM_VOLTAGE) {
-                Some({
-                    if t != EV_MAXIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 679)
-                    })?;
-                    t = d.read_event(S9)?;
-                    v
-                })
+                out.ev_maximum_charge_power = None;
+            }
+            if matches!(t, EV_MINIMUM_CHARGE_POWER) {
+                let x5 = out
+                    .ev_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 676, &mut *x5,
+                    )
+                })?;
+                t = d.read_event(S7)?;
             } else {
-                None
-            };
-            let f_ev_minimum_voltage = if matches!(t, EV_MINIMUM_VOLTAGE) {
-                Some({
-                    if t != EV_MINIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVMinimumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 680)
-                    })?;
-                    t = d.read_event(S10)?;
-                    v
-                })
+                out.ev_minimum_charge_power = None;
+            }
+            if matches!(t, EV_MAXIMUM_CHARGE_CURRENT) {
+                let x6 = out
+                    .ev_maximum_charge_current
+                    .get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_CHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumChargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 677, &mut *x6,
+                    )
+                })?;
+                t = d.read_event(S8)?;
             } else {
-                None
-            };
+                out.ev_maximum_charge_current = None;
+            }
+            if matches!(t, EV_MAXIMUM_VOLTAGE) {
+                let x7 = out.ev_maximum_voltage.get_or_insert_with(Default::default);
+                if t != EV_MAXIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMaximumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 679, &mut *x7,
+                    )
+                })?;
+                t = d.read_event(S9)?;
+            } else {
+                out.ev_maximum_voltage = None;
+            }
+            if matches!(t, EV_MINIMUM_VOLTAGE) {
+                let x8 = out.ev_minimum_voltage.get_or_insert_with(Default::default);
+                if t != EV_MINIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVMinimumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 680, &mut *x8,
+                    )
+                })?;
+                t = d.read_event(S10)?;
+            } else {
+                out.ev_minimum_voltage = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledDcClReqControlModeType {
-                ev_target_energy_request: f_ev_target_energy_request,
-                ev_maximum_energy_request: f_ev_maximum_energy_request,
-                ev_minimum_energy_request: f_ev_minimum_energy_request,
-                ev_target_current: f_ev_target_current,
-                ev_target_voltage: f_ev_target_voltage,
-                ev_maximum_charge_power: f_ev_maximum_charge_power,
-                ev_minimum_charge_power: f_ev_minimum_charge_power,
-                ev_maximum_charge_current: f_ev_maximum_charge_current,
-                ev_maximum_voltage: f_ev_maximum_voltage,
-                ev_minimum_voltage: f_ev_minimum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5835,9 +6326,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.ev_target_energy_request {
+            if let Some(x9) = &v.ev_target_energy_request {
                 {
-                    let x = x1;
+                    let x = x9;
                     e.write_event(st, EV_TARGET_ENERGY_REQUEST)?;
                     e.element("EVTargetEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 700)
@@ -5845,9 +6336,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.ev_maximum_energy_request {
+            if let Some(x10) = &v.ev_maximum_energy_request {
                 {
-                    let x = x2;
+                    let x = x10;
                     e.write_event(st, EV_MAXIMUM_ENERGY_REQUEST)?;
                     e.element("EVMaximumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 701)
@@ -5855,9 +6346,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ev_minimum_energy_request {
+            if let Some(x11) = &v.ev_minimum_energy_request {
                 {
-                    let x = x3;
+                    let x = x11;
                     e.write_event(st, EV_MINIMUM_ENERGY_REQUEST)?;
                     e.element("EVMinimumEnergyRequest", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 702)
@@ -5881,9 +6372,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S5;
-            if let Some(x4) = &v.ev_maximum_charge_power {
+            if let Some(x12) = &v.ev_maximum_charge_power {
                 {
-                    let x = x4;
+                    let x = x12;
                     e.write_event(st, EV_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 675)
@@ -5891,9 +6382,9 @@ pub(crate) mod codec {
                 }
                 st = S6;
             }
-            if let Some(x5) = &v.ev_minimum_charge_power {
+            if let Some(x13) = &v.ev_minimum_charge_power {
                 {
-                    let x = x5;
+                    let x = x13;
                     e.write_event(st, EV_MINIMUM_CHARGE_POWER)?;
                     e.element("EVMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 676)
@@ -5901,9 +6392,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x6) = &v.ev_maximum_charge_current {
+            if let Some(x14) = &v.ev_maximum_charge_current {
                 {
-                    let x = x6;
+                    let x = x14;
                     e.write_event(st, EV_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVMaximumChargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 677)
@@ -5911,9 +6402,9 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x7) = &v.ev_maximum_voltage {
+            if let Some(x15) = &v.ev_maximum_voltage {
                 {
-                    let x = x7;
+                    let x = x15;
                     e.write_event(st, EV_MAXIMUM_VOLTAGE)?;
                     e.element("EVMaximumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 679)
@@ -5921,9 +6412,9 @@ pub(crate) mod codec {
                 }
                 st = S9;
             }
-            if let Some(x8) = &v.ev_minimum_voltage {
+            if let Some(x16) = &v.ev_minimum_voltage {
                 {
-                    let x = x8;
+                    let x = x16;
                     e.write_event(st, EV_MINIMUM_VOLTAGE)?;
                     e.element("EVMinimumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 680)
@@ -5961,76 +6452,81 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVSE_MAXIMUM_VOLTAGE, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<ScheduledDcClResControlModeType, DecodeError> {
+            out: &mut ScheduledDcClResControlModeType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evse_maximum_charge_power = if matches!(t, EVSE_MAXIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 687)
-                    })?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, EVSE_MAXIMUM_CHARGE_POWER) {
+                let x1 = out
+                    .evse_maximum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 687, &mut *x1,
+                    )
+                })?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_evse_minimum_charge_power = if matches!(t, EVSE_MINIMUM_CHARGE_POWER) {
-                Some({
-                    if t != EVSE_MINIMUM_CHARGE_POWER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMinimumChargePower", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 688)
-                    })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.evse_maximum_charge_power = None;
+            }
+            if matches!(t, EVSE_MINIMUM_CHARGE_POWER) {
+                let x2 = out
+                    .evse_minimum_charge_power
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MINIMUM_CHARGE_POWER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMinimumChargePower", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 688, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_evse_maximum_charge_current = if matches!(t, EVSE_MAXIMUM_CHARGE_CURRENT) {
-                Some({
-                    if t != EVSE_MAXIMUM_CHARGE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumChargeCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 689)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.evse_minimum_charge_power = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_CHARGE_CURRENT) {
+                let x3 = out
+                    .evse_maximum_charge_current
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_CHARGE_CURRENT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumChargeCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 689, &mut *x3,
+                    )
+                })?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_evse_maximum_voltage = if matches!(t, EVSE_MAXIMUM_VOLTAGE) {
-                Some({
-                    if t != EVSE_MAXIMUM_VOLTAGE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEMaximumVoltage", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 691)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.evse_maximum_charge_current = None;
+            }
+            if matches!(t, EVSE_MAXIMUM_VOLTAGE) {
+                let x4 = out
+                    .evse_maximum_voltage
+                    .get_or_insert_with(Default::default);
+                if t != EVSE_MAXIMUM_VOLTAGE {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVSEMaximumVoltage", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 691, &mut *x4,
+                    )
+                })?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.evse_maximum_voltage = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(ScheduledDcClResControlModeType {
-                evse_maximum_charge_power: f_evse_maximum_charge_power,
-                evse_minimum_charge_power: f_evse_minimum_charge_power,
-                evse_maximum_charge_current: f_evse_maximum_charge_current,
-                evse_maximum_voltage: f_evse_maximum_voltage,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6039,9 +6535,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.evse_maximum_charge_power {
+            if let Some(x5) = &v.evse_maximum_charge_power {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_POWER)?;
                     e.element("EVSEMaximumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 687)
@@ -6049,9 +6545,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.evse_minimum_charge_power {
+            if let Some(x6) = &v.evse_minimum_charge_power {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, EVSE_MINIMUM_CHARGE_POWER)?;
                     e.element("EVSEMinimumChargePower", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 688)
@@ -6059,9 +6555,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.evse_maximum_charge_current {
+            if let Some(x7) = &v.evse_maximum_charge_current {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, EVSE_MAXIMUM_CHARGE_CURRENT)?;
                     e.element("EVSEMaximumChargeCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 689)
@@ -6069,9 +6565,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.evse_maximum_voltage {
+            if let Some(x8) = &v.evse_maximum_voltage {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, EVSE_MAXIMUM_VOLTAGE)?;
                     e.element("EVSEMaximumVoltage", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 691)

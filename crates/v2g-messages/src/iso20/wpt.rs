@@ -1247,123 +1247,450 @@ pub enum Document {
 pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
     let mut d = exi::Decoder::new(input)?;
     let code = d.read_nbit(6)?;
-    Ok(match code {
-        0 => Document::ClReqControlMode(d.element("CLReqControlMode", |d| {
-            crate::iso20::common_types::codec::cl_req_control_mode_type::decode(d, 483)
-        })?),
-        1 => Document::ClResControlMode(d.element("CLResControlMode", |d| {
-            crate::iso20::common_types::codec::cl_res_control_mode_type::decode(d, 484)
-        })?),
-        2 => Document::CanonicalizationMethod(d.element("CanonicalizationMethod", |d| {
-            crate::xmldsig::codec::canonicalization_method_type::decode(d, 42)
-        })?),
-        3 => Document::DsaKeyValue(d.element("DSAKeyValue", |d| {
-            crate::xmldsig::codec::dsa_key_value_type::decode(d, 151)
-        })?),
-        4 => Document::DigestMethod(d.element("DigestMethod", |d| {
-            crate::xmldsig::codec::digest_method_type::decode(d, 152)
-        })?),
-        5 => Document::DigestValue(d.simple("DigestValue", |d| d.read_bytes(u64::MAX))?),
-        6 => Document::KeyInfo(d.element("KeyInfo", |d| {
-            crate::xmldsig::codec::key_info_type::decode(d, 183)
-        })?),
-        7 => Document::KeyName(d.simple("KeyName", |d| d.read_string(u64::MAX, 158))?),
-        8 => Document::KeyValue(d.element("KeyValue", |d| {
-            crate::xmldsig::codec::key_value_type::decode(d, 159)
-        })?),
-        9 => Document::Manifest(d.element("Manifest", |d| {
-            crate::xmldsig::codec::manifest_type::decode(d, 185)
-        })?),
-        10 => Document::MgmtData(d.simple("MgmtData", |d| d.read_string(u64::MAX, 182))?),
-        11 => Document::Object(d.element("Object", |d| {
-            crate::xmldsig::codec::object_type::decode(d, 191)
-        })?),
-        12 => Document::PgpData(d.element("PGPData", |d| {
-            crate::xmldsig::codec::pgp_data_type::decode(d, 177)
-        })?),
-        13 => Document::RsaKeyValue(d.element("RSAKeyValue", |d| {
-            crate::xmldsig::codec::rsa_key_value_type::decode(d, 160)
-        })?),
-        14 => Document::Reference(d.element("Reference", |d| {
-            crate::xmldsig::codec::reference_type::decode(d, 184)
-        })?),
-        15 => Document::RetrievalMethod(d.element("RetrievalMethod", |d| {
-            crate::xmldsig::codec::retrieval_method_type::decode(d, 163)
-        })?),
-        16 => Document::SpkiData(d.element("SPKIData", |d| {
-            crate::xmldsig::codec::spki_data_type::decode(d, 180)
-        })?),
-        17 => Document::Signature(d.element("Signature", |d| {
-            crate::xmldsig::codec::signature_type::decode(d, 250)
-        })?),
-        18 => Document::SignatureMethod(d.element("SignatureMethod", |d| {
-            crate::xmldsig::codec::signature_method_type::decode(d, 247)
-        })?),
-        19 => Document::SignatureProperties(d.element("SignatureProperties", |d| {
-            crate::xmldsig::codec::signature_properties_type::decode(d, 253)
-        })?),
-        20 => Document::SignatureProperty(d.element("SignatureProperty", |d| {
-            crate::xmldsig::codec::signature_property_type::decode(d, 251)
-        })?),
-        21 => Document::SignatureValue(d.element("SignatureValue", |d| {
-            crate::xmldsig::codec::signature_value_type::decode(d, 249)
-        })?),
-        22 => Document::SignedInfo(d.element("SignedInfo", |d| {
-            crate::xmldsig::codec::signed_info_type::decode(d, 246)
-        })?),
-        23 => Document::Transform(d.element("Transform", |d| {
-            crate::xmldsig::codec::transform_type::decode(d, 167)
-        })?),
-        24 => Document::Transforms(d.element("Transforms", |d| {
-            crate::xmldsig::codec::transforms_type::decode(d, 166)
-        })?),
-        25 => Document::WptAlignmentCheckReq(d.element("WPT_AlignmentCheckReq", |d| {
-            codec::wpt_alignment_check_req_type::decode(d, 852)
-        })?),
-        26 => Document::WptAlignmentCheckRes(d.element("WPT_AlignmentCheckRes", |d| {
-            codec::wpt_alignment_check_res_type::decode(d, 856)
-        })?),
-        27 => Document::WptChargeLoopReq(d.element("WPT_ChargeLoopReq", |d| {
-            codec::wpt_charge_loop_req_type::decode(d, 867)
-        })?),
-        28 => Document::WptChargeLoopRes(d.element("WPT_ChargeLoopRes", |d| {
-            codec::wpt_charge_loop_res_type::decode(d, 875)
-        })?),
-        29 => Document::WptChargeParameterDiscoveryReq(
-            d.element("WPT_ChargeParameterDiscoveryReq", |d| {
-                codec::wpt_charge_parameter_discovery_req_type::decode(d, 881)
-            })?,
-        ),
-        30 => Document::WptChargeParameterDiscoveryRes(
-            d.element("WPT_ChargeParameterDiscoveryRes", |d| {
-                codec::wpt_charge_parameter_discovery_res_type::decode(d, 890)
-            })?,
-        ),
-        31 => Document::WptFinePositioningReq(d.element("WPT_FinePositioningReq", |d| {
-            codec::wpt_fine_positioning_req_type::decode(d, 905)
-        })?),
-        32 => Document::WptFinePositioningRes(d.element("WPT_FinePositioningRes", |d| {
-            codec::wpt_fine_positioning_res_type::decode(d, 906)
-        })?),
+    let mut result = Ok(match code {
+        0 => Document::ClReqControlMode(Default::default()),
+        1 => Document::ClResControlMode(Default::default()),
+        2 => Document::CanonicalizationMethod(Default::default()),
+        3 => Document::DsaKeyValue(Default::default()),
+        4 => Document::DigestMethod(Default::default()),
+        5 => Document::DigestValue(Default::default()),
+        6 => Document::KeyInfo(Default::default()),
+        7 => Document::KeyName(Default::default()),
+        8 => Document::KeyValue(Default::default()),
+        9 => Document::Manifest(Default::default()),
+        10 => Document::MgmtData(Default::default()),
+        11 => Document::Object(Default::default()),
+        12 => Document::PgpData(Default::default()),
+        13 => Document::RsaKeyValue(Default::default()),
+        14 => Document::Reference(Default::default()),
+        15 => Document::RetrievalMethod(Default::default()),
+        16 => Document::SpkiData(Default::default()),
+        17 => Document::Signature(Default::default()),
+        18 => Document::SignatureMethod(Default::default()),
+        19 => Document::SignatureProperties(Default::default()),
+        20 => Document::SignatureProperty(Default::default()),
+        21 => Document::SignatureValue(Default::default()),
+        22 => Document::SignedInfo(Default::default()),
+        23 => Document::Transform(Default::default()),
+        24 => Document::Transforms(Default::default()),
+        25 => Document::WptAlignmentCheckReq(Default::default()),
+        26 => Document::WptAlignmentCheckRes(Default::default()),
+        27 => Document::WptChargeLoopReq(Default::default()),
+        28 => Document::WptChargeLoopRes(Default::default()),
+        29 => Document::WptChargeParameterDiscoveryReq(Default::default()),
+        30 => Document::WptChargeParameterDiscoveryRes(Default::default()),
+        31 => Document::WptFinePositioningReq(Default::default()),
+        32 => Document::WptFinePositioningRes(Default::default()),
+        33 => Document::WptFinePositioningSetupReq(Default::default()),
+        34 => Document::WptFinePositioningSetupRes(Default::default()),
+        35 => Document::WptPairingReq(Default::default()),
+        36 => Document::WptPairingRes(Default::default()),
+        37 => Document::X509Data(Default::default()),
+        // Not a root element: `decode_root` reports it.
+        _ => Document::ClReqControlMode(Default::default()),
+    });
+    if let Ok(doc) = &mut result {
+        decode_root(&mut d, code, doc)?;
+    }
+    result
+}
+
+/// Decodes a ISO 15118-20 WPT EXI stream into `doc`, as [`decode`] does, but in place: a document
+/// decoded into again keeps its root element's value if the root is the same element.
+///
+/// # Errors
+/// If the stream is not a valid EXI document of this schema (`doc` is then unspecified).
+pub fn decode_into(input: &[u8], doc: &mut Document) -> Result<(), exi::DecodeError> {
+    let mut d = exi::Decoder::new(input)?;
+    let code = d.read_nbit(6)?;
+    decode_root(&mut d, code, doc)
+}
+
+/// Decodes the root element whose event code is `code` into `doc`.
+fn decode_root(
+    d: &mut exi::Decoder<'_>,
+    code: u32,
+    doc: &mut Document,
+) -> Result<(), exi::DecodeError> {
+    match code {
+        0 => {
+            if !matches!(doc, Document::ClReqControlMode(_)) {
+                *doc = Document::ClReqControlMode(Default::default());
+            }
+            if let Document::ClReqControlMode(v) = doc {
+                d.element("CLReqControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_req_control_mode_type::decode(
+                        d, 483, &mut *v,
+                    )
+                })?;
+            }
+        }
+        1 => {
+            if !matches!(doc, Document::ClResControlMode(_)) {
+                *doc = Document::ClResControlMode(Default::default());
+            }
+            if let Document::ClResControlMode(v) = doc {
+                d.element("CLResControlMode", |d| {
+                    crate::iso20::common_types::codec::cl_res_control_mode_type::decode(
+                        d, 484, &mut *v,
+                    )
+                })?;
+            }
+        }
+        2 => {
+            if !matches!(doc, Document::CanonicalizationMethod(_)) {
+                *doc = Document::CanonicalizationMethod(Default::default());
+            }
+            if let Document::CanonicalizationMethod(v) = doc {
+                d.element("CanonicalizationMethod", |d| {
+                    crate::xmldsig::codec::canonicalization_method_type::decode(d, 42, &mut *v)
+                })?;
+            }
+        }
+        3 => {
+            if !matches!(doc, Document::DsaKeyValue(_)) {
+                *doc = Document::DsaKeyValue(Default::default());
+            }
+            if let Document::DsaKeyValue(v) = doc {
+                d.element("DSAKeyValue", |d| {
+                    crate::xmldsig::codec::dsa_key_value_type::decode(d, 151, &mut *v)
+                })?;
+            }
+        }
+        4 => {
+            if !matches!(doc, Document::DigestMethod(_)) {
+                *doc = Document::DigestMethod(Default::default());
+            }
+            if let Document::DigestMethod(v) = doc {
+                d.element("DigestMethod", |d| {
+                    crate::xmldsig::codec::digest_method_type::decode(d, 152, &mut *v)
+                })?;
+            }
+        }
+        5 => {
+            if !matches!(doc, Document::DigestValue(_)) {
+                *doc = Document::DigestValue(Default::default());
+            }
+            if let Document::DigestValue(v) = doc {
+                d.simple("DigestValue", |d| d.read_bytes_into(u64::MAX, &mut *v))?;
+            }
+        }
+        6 => {
+            if !matches!(doc, Document::KeyInfo(_)) {
+                *doc = Document::KeyInfo(Default::default());
+            }
+            if let Document::KeyInfo(v) = doc {
+                d.element("KeyInfo", |d| {
+                    crate::xmldsig::codec::key_info_type::decode(d, 183, &mut *v)
+                })?;
+            }
+        }
+        7 => {
+            if !matches!(doc, Document::KeyName(_)) {
+                *doc = Document::KeyName(Default::default());
+            }
+            if let Document::KeyName(v) = doc {
+                d.simple("KeyName", |d| d.read_string_into(u64::MAX, 158, &mut *v))?;
+            }
+        }
+        8 => {
+            if !matches!(doc, Document::KeyValue(_)) {
+                *doc = Document::KeyValue(Default::default());
+            }
+            if let Document::KeyValue(v) = doc {
+                d.element("KeyValue", |d| {
+                    crate::xmldsig::codec::key_value_type::decode(d, 159, &mut *v)
+                })?;
+            }
+        }
+        9 => {
+            if !matches!(doc, Document::Manifest(_)) {
+                *doc = Document::Manifest(Default::default());
+            }
+            if let Document::Manifest(v) = doc {
+                d.element("Manifest", |d| {
+                    crate::xmldsig::codec::manifest_type::decode(d, 185, &mut *v)
+                })?;
+            }
+        }
+        10 => {
+            if !matches!(doc, Document::MgmtData(_)) {
+                *doc = Document::MgmtData(Default::default());
+            }
+            if let Document::MgmtData(v) = doc {
+                d.simple("MgmtData", |d| d.read_string_into(u64::MAX, 182, &mut *v))?;
+            }
+        }
+        11 => {
+            if !matches!(doc, Document::Object(_)) {
+                *doc = Document::Object(Default::default());
+            }
+            if let Document::Object(v) = doc {
+                d.element("Object", |d| {
+                    crate::xmldsig::codec::object_type::decode(d, 191, &mut *v)
+                })?;
+            }
+        }
+        12 => {
+            if !matches!(doc, Document::PgpData(_)) {
+                *doc = Document::PgpData(Default::default());
+            }
+            if let Document::PgpData(v) = doc {
+                d.element("PGPData", |d| {
+                    crate::xmldsig::codec::pgp_data_type::decode(d, 177, &mut *v)
+                })?;
+            }
+        }
+        13 => {
+            if !matches!(doc, Document::RsaKeyValue(_)) {
+                *doc = Document::RsaKeyValue(Default::default());
+            }
+            if let Document::RsaKeyValue(v) = doc {
+                d.element("RSAKeyValue", |d| {
+                    crate::xmldsig::codec::rsa_key_value_type::decode(d, 160, &mut *v)
+                })?;
+            }
+        }
+        14 => {
+            if !matches!(doc, Document::Reference(_)) {
+                *doc = Document::Reference(Default::default());
+            }
+            if let Document::Reference(v) = doc {
+                d.element("Reference", |d| {
+                    crate::xmldsig::codec::reference_type::decode(d, 184, &mut *v)
+                })?;
+            }
+        }
+        15 => {
+            if !matches!(doc, Document::RetrievalMethod(_)) {
+                *doc = Document::RetrievalMethod(Default::default());
+            }
+            if let Document::RetrievalMethod(v) = doc {
+                d.element("RetrievalMethod", |d| {
+                    crate::xmldsig::codec::retrieval_method_type::decode(d, 163, &mut *v)
+                })?;
+            }
+        }
+        16 => {
+            if !matches!(doc, Document::SpkiData(_)) {
+                *doc = Document::SpkiData(Default::default());
+            }
+            if let Document::SpkiData(v) = doc {
+                d.element("SPKIData", |d| {
+                    crate::xmldsig::codec::spki_data_type::decode(d, 180, &mut *v)
+                })?;
+            }
+        }
+        17 => {
+            if !matches!(doc, Document::Signature(_)) {
+                *doc = Document::Signature(Default::default());
+            }
+            if let Document::Signature(v) = doc {
+                d.element("Signature", |d| {
+                    crate::xmldsig::codec::signature_type::decode(d, 250, &mut *v)
+                })?;
+            }
+        }
+        18 => {
+            if !matches!(doc, Document::SignatureMethod(_)) {
+                *doc = Document::SignatureMethod(Default::default());
+            }
+            if let Document::SignatureMethod(v) = doc {
+                d.element("SignatureMethod", |d| {
+                    crate::xmldsig::codec::signature_method_type::decode(d, 247, &mut *v)
+                })?;
+            }
+        }
+        19 => {
+            if !matches!(doc, Document::SignatureProperties(_)) {
+                *doc = Document::SignatureProperties(Default::default());
+            }
+            if let Document::SignatureProperties(v) = doc {
+                d.element("SignatureProperties", |d| {
+                    crate::xmldsig::codec::signature_properties_type::decode(d, 253, &mut *v)
+                })?;
+            }
+        }
+        20 => {
+            if !matches!(doc, Document::SignatureProperty(_)) {
+                *doc = Document::SignatureProperty(Default::default());
+            }
+            if let Document::SignatureProperty(v) = doc {
+                d.element("SignatureProperty", |d| {
+                    crate::xmldsig::codec::signature_property_type::decode(d, 251, &mut *v)
+                })?;
+            }
+        }
+        21 => {
+            if !matches!(doc, Document::SignatureValue(_)) {
+                *doc = Document::SignatureValue(Default::default());
+            }
+            if let Document::SignatureValue(v) = doc {
+                d.element("SignatureValue", |d| {
+                    crate::xmldsig::codec::signature_value_type::decode(d, 249, &mut *v)
+                })?;
+            }
+        }
+        22 => {
+            if !matches!(doc, Document::SignedInfo(_)) {
+                *doc = Document::SignedInfo(Default::default());
+            }
+            if let Document::SignedInfo(v) = doc {
+                d.element("SignedInfo", |d| {
+                    crate::xmldsig::codec::signed_info_type::decode(d, 246, &mut *v)
+                })?;
+            }
+        }
+        23 => {
+            if !matches!(doc, Document::Transform(_)) {
+                *doc = Document::Transform(Default::default());
+            }
+            if let Document::Transform(v) = doc {
+                d.element("Transform", |d| {
+                    crate::xmldsig::codec::transform_type::decode(d, 167, &mut *v)
+                })?;
+            }
+        }
+        24 => {
+            if !matches!(doc, Document::Transforms(_)) {
+                *doc = Document::Transforms(Default::default());
+            }
+            if let Document::Transforms(v) = doc {
+                d.element("Transforms", |d| {
+                    crate::xmldsig::codec::transforms_type::decode(d, 166, &mut *v)
+                })?;
+            }
+        }
+        25 => {
+            if !matches!(doc, Document::WptAlignmentCheckReq(_)) {
+                *doc = Document::WptAlignmentCheckReq(Default::default());
+            }
+            if let Document::WptAlignmentCheckReq(v) = doc {
+                d.element("WPT_AlignmentCheckReq", |d| {
+                    codec::wpt_alignment_check_req_type::decode(d, 852, &mut *v)
+                })?;
+            }
+        }
+        26 => {
+            if !matches!(doc, Document::WptAlignmentCheckRes(_)) {
+                *doc = Document::WptAlignmentCheckRes(Default::default());
+            }
+            if let Document::WptAlignmentCheckRes(v) = doc {
+                d.element("WPT_AlignmentCheckRes", |d| {
+                    codec::wpt_alignment_check_res_type::decode(d, 856, &mut *v)
+                })?;
+            }
+        }
+        27 => {
+            if !matches!(doc, Document::WptChargeLoopReq(_)) {
+                *doc = Document::WptChargeLoopReq(Default::default());
+            }
+            if let Document::WptChargeLoopReq(v) = doc {
+                d.element("WPT_ChargeLoopReq", |d| {
+                    codec::wpt_charge_loop_req_type::decode(d, 867, &mut *v)
+                })?;
+            }
+        }
+        28 => {
+            if !matches!(doc, Document::WptChargeLoopRes(_)) {
+                *doc = Document::WptChargeLoopRes(Default::default());
+            }
+            if let Document::WptChargeLoopRes(v) = doc {
+                d.element("WPT_ChargeLoopRes", |d| {
+                    codec::wpt_charge_loop_res_type::decode(d, 875, &mut *v)
+                })?;
+            }
+        }
+        29 => {
+            if !matches!(doc, Document::WptChargeParameterDiscoveryReq(_)) {
+                *doc = Document::WptChargeParameterDiscoveryReq(Default::default());
+            }
+            if let Document::WptChargeParameterDiscoveryReq(v) = doc {
+                d.element("WPT_ChargeParameterDiscoveryReq", |d| {
+                    codec::wpt_charge_parameter_discovery_req_type::decode(d, 881, &mut *v)
+                })?;
+            }
+        }
+        30 => {
+            if !matches!(doc, Document::WptChargeParameterDiscoveryRes(_)) {
+                *doc = Document::WptChargeParameterDiscoveryRes(Default::default());
+            }
+            if let Document::WptChargeParameterDiscoveryRes(v) = doc {
+                d.element("WPT_ChargeParameterDiscoveryRes", |d| {
+                    codec::wpt_charge_parameter_discovery_res_type::decode(d, 890, &mut *v)
+                })?;
+            }
+        }
+        31 => {
+            if !matches!(doc, Document::WptFinePositioningReq(_)) {
+                *doc = Document::WptFinePositioningReq(Default::default());
+            }
+            if let Document::WptFinePositioningReq(v) = doc {
+                d.element("WPT_FinePositioningReq", |d| {
+                    codec::wpt_fine_positioning_req_type::decode(d, 905, &mut *v)
+                })?;
+            }
+        }
+        32 => {
+            if !matches!(doc, Document::WptFinePositioningRes(_)) {
+                *doc = Document::WptFinePositioningRes(Default::default());
+            }
+            if let Document::WptFinePositioningRes(v) = doc {
+                d.element("WPT_FinePositioningRes", |d| {
+                    codec::wpt_fine_positioning_res_type::decode(d, 906, &mut *v)
+                })?;
+            }
+        }
         33 => {
-            Document::WptFinePositioningSetupReq(d.element("WPT_FinePositioningSetupReq", |d| {
-                codec::wpt_fine_positioning_setup_req_type::decode(d, 934)
-            })?)
+            if !matches!(doc, Document::WptFinePositioningSetupReq(_)) {
+                *doc = Document::WptFinePositioningSetupReq(Default::default());
+            }
+            if let Document::WptFinePositioningSetupReq(v) = doc {
+                d.element("WPT_FinePositioningSetupReq", |d| {
+                    codec::wpt_fine_positioning_setup_req_type::decode(d, 934, &mut *v)
+                })?;
+            }
         }
         34 => {
-            Document::WptFinePositioningSetupRes(d.element("WPT_FinePositioningSetupRes", |d| {
-                codec::wpt_fine_positioning_setup_res_type::decode(d, 938)
-            })?)
+            if !matches!(doc, Document::WptFinePositioningSetupRes(_)) {
+                *doc = Document::WptFinePositioningSetupRes(Default::default());
+            }
+            if let Document::WptFinePositioningSetupRes(v) = doc {
+                d.element("WPT_FinePositioningSetupRes", |d| {
+                    codec::wpt_fine_positioning_setup_res_type::decode(d, 938, &mut *v)
+                })?;
+            }
         }
-        35 => Document::WptPairingReq(d.element("WPT_PairingReq", |d| {
-            codec::wpt_pairing_req_type::decode(d, 940)
-        })?),
-        36 => Document::WptPairingRes(d.element("WPT_PairingRes", |d| {
-            codec::wpt_pairing_res_type::decode(d, 947)
-        })?),
-        37 => Document::X509Data(d.element("X509Data", |d| {
-            crate::xmldsig::codec::x509_data_type::decode(d, 169)
-        })?),
+        35 => {
+            if !matches!(doc, Document::WptPairingReq(_)) {
+                *doc = Document::WptPairingReq(Default::default());
+            }
+            if let Document::WptPairingReq(v) = doc {
+                d.element("WPT_PairingReq", |d| {
+                    codec::wpt_pairing_req_type::decode(d, 940, &mut *v)
+                })?;
+            }
+        }
+        36 => {
+            if !matches!(doc, Document::WptPairingRes(_)) {
+                *doc = Document::WptPairingRes(Default::default());
+            }
+            if let Document::WptPairingRes(v) = doc {
+                d.element("WPT_PairingRes", |d| {
+                    codec::wpt_pairing_res_type::decode(d, 947, &mut *v)
+                })?;
+            }
+        }
+        37 => {
+            if !matches!(doc, Document::X509Data(_)) {
+                *doc = Document::X509Data(Default::default());
+            }
+            if let Document::X509Data(v) = doc {
+                d.element("X509Data", |d| {
+                    crate::xmldsig::codec::x509_data_type::decode(d, 169, &mut *v)
+                })?;
+            }
+        }
         38 => return Err(d.err(exi::DecodeErrorKind::Unsupported("wildcard root element"))),
         _ => {
             return Err(d.err(exi::DecodeErrorKind::InvalidEventCode {
@@ -1371,7 +1698,8 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
                 productions: 39,
             }));
         }
-    })
+    }
+    Ok(())
 }
 
 /// Encodes a ISO 15118-20 WPT document (without the V2GTP header).
@@ -1379,7 +1707,18 @@ pub fn decode(input: &[u8]) -> Result<Document, exi::DecodeError> {
 /// # Errors
 /// If a value violates the schema: too long, out of range, wrong number of items.
 pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
-    let mut e = exi::Encoder::new();
+    let mut out = Vec::with_capacity(64);
+    encode_into(doc, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a ISO 15118-20 WPT document into `out`, as [`encode`] does, replacing its content but
+/// keeping its allocation.
+///
+/// # Errors
+/// As [`encode`] (`out` is then empty).
+pub fn encode_into(doc: &Document, out: &mut Vec<u8>) -> Result<(), exi::EncodeError> {
+    let mut e = exi::Encoder::with_buffer(std::mem::take(out));
     match doc {
         Document::ClReqControlMode(v) => {
             e.write_nbit(0, 6);
@@ -1613,7 +1952,8 @@ pub fn encode(doc: &Document) -> Result<Vec<u8>, exi::EncodeError> {
             })?;
         }
     }
-    Ok(e.finish())
+    *out = e.finish();
+    Ok(())
 }
 
 impl Document {
@@ -1751,43 +2091,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[ALTERNATIVE_SECC, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AlternativeSeccListType, DecodeError> {
+            out: &mut AlternativeSeccListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_alternative_secc = {
-                let mut r0 = Vec::new();
-                while matches!(t, ALTERNATIVE_SECC) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != ALTERNATIVE_SECC {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("AlternativeSECC", |d| {
-                            alternative_secc_type::decode(d, 942)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.alternative_secc.clear();
+            let mut c0 = 0usize;
+            while matches!(t, ALTERNATIVE_SECC) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.alternative_secc.push(Default::default());
+                let Some(x1) = out.alternative_secc.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != ALTERNATIVE_SECC {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                d.element("AlternativeSECC", |d| {
+                    alternative_secc_type::decode(d, 942, &mut *x1)
+                })?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AlternativeSeccListType {
-                alternative_secc: f_alternative_secc,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1802,10 +2141,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, ALTERNATIVE_SECC)?;
                     e.element("AlternativeSECC", |e| {
                         alternative_secc_type::encode(e, x, 942)
@@ -1835,68 +2174,57 @@ pub(crate) mod codec {
         const S3: &[u8] = &[PORT, EE];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<AlternativeSeccType, DecodeError> {
+            out: &mut AlternativeSeccType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_ssid = if matches!(t, SSID) {
-                Some({
-                    if t != SSID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("SSID", |d| d.read_string(255, 943))?;
-                    t = d.read_event(S1)?;
-                    v
-                })
+            if matches!(t, SSID) {
+                let x1 = out.ssid.get_or_insert_with(Default::default);
+                if t != SSID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("SSID", |d| d.read_string_into(255, 943, &mut *x1))?;
+                t = d.read_event(S1)?;
             } else {
-                None
-            };
-            let f_bssid = if matches!(t, BSSID) {
-                Some({
-                    if t != BSSID {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("BSSID", |d| d.read_string(12, 944))?;
-                    t = d.read_event(S2)?;
-                    v
-                })
+                out.ssid = None;
+            }
+            if matches!(t, BSSID) {
+                let x2 = out.bssid.get_or_insert_with(Default::default);
+                if t != BSSID {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("BSSID", |d| d.read_string_into(12, 944, &mut *x2))?;
+                t = d.read_event(S2)?;
             } else {
-                None
-            };
-            let f_ip_address = if matches!(t, IP_ADDRESS) {
-                Some({
-                    if t != IP_ADDRESS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("IPAddress", |d| d.read_string(39, 945))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                out.bssid = None;
+            }
+            if matches!(t, IP_ADDRESS) {
+                let x3 = out.ip_address.get_or_insert_with(Default::default);
+                if t != IP_ADDRESS {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.simple("IPAddress", |d| d.read_string_into(39, 945, &mut *x3))?;
+                t = d.read_event(S3)?;
             } else {
-                None
-            };
-            let f_port = if matches!(t, PORT) {
-                Some({
-                    if t != PORT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("Port", |d| d.read_uint::<u16>("Port"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                out.ip_address = None;
+            }
+            if matches!(t, PORT) {
+                let x4 = out.port.get_or_insert_with(Default::default);
+                if t != PORT {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                *x4 = d.simple("Port", |d| d.read_uint::<u16>("Port"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
+                out.port = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(AlternativeSeccType {
-                ssid: f_ssid,
-                bssid: f_bssid,
-                ip_address: f_ip_address,
-                port: f_port,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -1905,9 +2233,9 @@ pub(crate) mod codec {
             _el: QNameId,
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
-            if let Some(x1) = &v.ssid {
+            if let Some(x5) = &v.ssid {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, SSID)?;
                     e.simple("SSID", |e| {
                         e.write_string(x, 255)?;
@@ -1916,9 +2244,9 @@ pub(crate) mod codec {
                 }
                 st = S1;
             }
-            if let Some(x2) = &v.bssid {
+            if let Some(x6) = &v.bssid {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, BSSID)?;
                     e.simple("BSSID", |e| {
                         e.write_string(x, 12)?;
@@ -1927,9 +2255,9 @@ pub(crate) mod codec {
                 }
                 st = S2;
             }
-            if let Some(x3) = &v.ip_address {
+            if let Some(x7) = &v.ip_address {
                 {
-                    let x = x3;
+                    let x = x7;
                     e.write_event(st, IP_ADDRESS)?;
                     e.simple("IPAddress", |e| {
                         e.write_string(x, 39)?;
@@ -1938,9 +2266,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x4) = &v.port {
+            if let Some(x8) = &v.port {
                 {
-                    let x = x4;
+                    let x = x8;
                     e.write_event(st, PORT)?;
                     e.simple("Port", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -1963,43 +2291,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[WPT_ALIGNMENT_CHECK_METHOD, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptAlignmentCheckMethodListType, DecodeError> {
+            out: &mut WptAlignmentCheckMethodListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_wpt_alignment_check_method = {
-                let mut r0 = Vec::new();
-                while matches!(t, WPT_ALIGNMENT_CHECK_METHOD) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != WPT_ALIGNMENT_CHECK_METHOD {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("WPT_AlignmentCheckMethod", |d| {
-                            WptAlignmentCheckMethodType::decode(d)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.wpt_alignment_check_method.clear();
+            let mut c0 = 0usize;
+            while matches!(t, WPT_ALIGNMENT_CHECK_METHOD) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.wpt_alignment_check_method.push(Default::default());
+                let Some(x1) = out.wpt_alignment_check_method.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != WPT_ALIGNMENT_CHECK_METHOD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("WPT_AlignmentCheckMethod", |d| {
+                    WptAlignmentCheckMethodType::decode(d)
+                })?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptAlignmentCheckMethodListType {
-                wpt_alignment_check_method: f_wpt_alignment_check_method,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2014,10 +2341,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, WPT_ALIGNMENT_CHECK_METHOD)?;
                     e.simple("WPT_AlignmentCheckMethod", |e| {
                         x.encode(e);
@@ -2050,92 +2377,86 @@ pub(crate) mod codec {
         const S4: &[u8] = &[VENDOR_SPECIFIC_DATA_CONTAINER, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptAlignmentCheckReqType, DecodeError> {
+            out: &mut WptAlignmentCheckReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, TARGET_COIL_CURRENT) {
+                let x1 = out.target_coil_current.get_or_insert_with(Default::default);
+                if t != TARGET_COIL_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("TargetCoilCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 849, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_target_coil_current = if matches!(t, TARGET_COIL_CURRENT) {
-                Some({
-                    if t != TARGET_COIL_CURRENT {
+                t = d.read_event(S3)?;
+            } else {
+                out.target_coil_current = None;
+            }
+            if t != EV_RESULT_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_result_code = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
+            t = d.read_event(S4)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x2 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x2.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x2.push(Default::default());
+                    let Some(x3) = x2.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("TargetCoilCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 849)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x3)
                     })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_result_code = {
-                if t != EV_RESULT_CODE {
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S5,
+                        _ => S4,
+                    })?;
+                }
+                if c0 == 0 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S5,
-                                _ => S4,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptAlignmentCheckReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                target_coil_current: f_target_coil_current,
-                ev_result_code: f_ev_result_code,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2161,9 +2482,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.target_coil_current {
+            if let Some(x4) = &v.target_coil_current {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, TARGET_COIL_CURRENT)?;
                     e.element("TargetCoilCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 849)
@@ -2180,17 +2501,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x2) = &v.vendor_specific_data_container {
-                let l0 = x2;
+            if let Some(x5) = &v.vendor_specific_data_container {
+                let l0 = x5;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x3) in l0.iter().enumerate() {
+                for (i0, x6) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x3;
+                        let x = x6;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -2231,109 +2552,104 @@ pub(crate) mod codec {
         const S5: &[u8] = &[VENDOR_SPECIFIC_DATA_CONTAINER, EE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptAlignmentCheckResType, DecodeError> {
+            out: &mut WptAlignmentCheckResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, POWER_TRANSMITTED) {
+                let x1 = out.power_transmitted.get_or_insert_with(Default::default);
+                if t != POWER_TRANSMITTED {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("PowerTransmitted", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 854, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+                t = d.read_event(S4)?;
+            } else {
+                out.power_transmitted = None;
+            }
+            if matches!(t, SUPPLY_DEVICE_CURRENT) {
+                let x2 = out
+                    .supply_device_current
+                    .get_or_insert_with(Default::default);
+                if t != SUPPLY_DEVICE_CURRENT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
+                d.element("SupplyDeviceCurrent", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 855, &mut *x2,
+                    )
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_power_transmitted = if matches!(t, POWER_TRANSMITTED) {
-                Some({
-                    if t != POWER_TRANSMITTED {
+                t = d.read_event(S5)?;
+            } else {
+                out.supply_device_current = None;
+            }
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x3 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x3.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x3.push(Default::default());
+                    let Some(x4) = x3.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("PowerTransmitted", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 854)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x4)
                     })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_supply_device_current = if matches!(t, SUPPLY_DEVICE_CURRENT) {
-                Some({
-                    if t != SUPPLY_DEVICE_CURRENT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SupplyDeviceCurrent", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 855)
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S6,
+                        _ => S5,
                     })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S6,
-                                _ => S5,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
-            } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptAlignmentCheckResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                power_transmitted: f_power_transmitted,
-                supply_device_current: f_supply_device_current,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2368,9 +2684,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.power_transmitted {
+            if let Some(x5) = &v.power_transmitted {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, POWER_TRANSMITTED)?;
                     e.element("PowerTransmitted", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 854)
@@ -2378,9 +2694,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.supply_device_current {
+            if let Some(x6) = &v.supply_device_current {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, SUPPLY_DEVICE_CURRENT)?;
                     e.element("SupplyDeviceCurrent", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 855)
@@ -2388,17 +2704,17 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x3) = &v.vendor_specific_data_container {
-                let l0 = x3;
+            if let Some(x7) = &v.vendor_specific_data_container {
+                let l0 = x7;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x4) in l0.iter().enumerate() {
+                for (i0, x8) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x4;
+                        let x = x8;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -2449,146 +2765,138 @@ pub(crate) mod codec {
         const S8: &[u8] = &[MANUFACTURER_SPECIFIC_DATA_CONTAINER, EE];
         const S9: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptChargeLoopReqType, DecodeError> {
+            out: &mut WptChargeLoopReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if matches!(t, DISPLAY_PARAMETERS) {
+                let x1 = out.display_parameters.get_or_insert_with(Default::default);
+                if t != DISPLAY_PARAMETERS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("DisplayParameters", |d| {
+                    crate::iso20::common_types::codec::display_parameters_type::decode(
+                        d, 719, &mut *x1,
+                    )
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_display_parameters = if matches!(t, DISPLAY_PARAMETERS) {
-                Some({
-                    if t != DISPLAY_PARAMETERS {
+                t = d.read_event(S2)?;
+            } else {
+                out.display_parameters = None;
+            }
+            if t != METER_INFO_REQUESTED {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.meter_info_requested = d.simple("MeterInfoRequested", |d| d.read_bool())?;
+            t = d.read_event(S3)?;
+            if t != EVPC_POWER_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCPowerRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    857,
+                    &mut out.evpc_power_request,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVPC_POWER_OUTPUT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCPowerOutput", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    858,
+                    &mut out.evpc_power_output,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVPC_CHARGE_DIAGNOSTICS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evpc_charge_diagnostics = d.simple("EVPCChargeDiagnostics", |d| {
+                WptEvpcChargeDiagnosticsType::decode(d)
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, EVPC_OPERATING_FREQUENCY) {
+                let x2 = out
+                    .evpc_operating_frequency
+                    .get_or_insert_with(Default::default);
+                if t != EVPC_OPERATING_FREQUENCY {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPCOperatingFrequency", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 860, &mut *x2,
+                    )
+                })?;
+                t = d.read_event(S7)?;
+            } else {
+                out.evpc_operating_frequency = None;
+            }
+            if matches!(t, EVPC_POWER_CONTROL_PARAMETER) {
+                let x3 = out
+                    .evpc_power_control_parameter
+                    .get_or_insert_with(Default::default);
+                if t != EVPC_POWER_CONTROL_PARAMETER {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("EVPCPowerControlParameter", |d| {
+                    wpt_evpc_power_control_parameter_type::decode(d, 861, &mut *x3)
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.evpc_power_control_parameter = None;
+            }
+            if matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                let x4 = out
+                    .manufacturer_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x4.clear();
+                let mut c0 = 0usize;
+                while matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x4.push(Default::default());
+                    let Some(x5) = x4.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != MANUFACTURER_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("DisplayParameters", |d| {
-                        crate::iso20::common_types::codec::display_parameters_type::decode(d, 719)
+                    d.simple("ManufacturerSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x5)
                     })?;
-                    t = d.read_event(S2)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_meter_info_requested = {
-                if t != METER_INFO_REQUESTED {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("MeterInfoRequested", |d| d.read_bool())?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evpc_power_request = {
-                if t != EVPC_POWER_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCPowerRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 857)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evpc_power_output = {
-                if t != EVPC_POWER_OUTPUT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCPowerOutput", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 858)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evpc_charge_diagnostics = {
-                if t != EVPC_CHARGE_DIAGNOSTICS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVPCChargeDiagnostics", |d| {
-                    WptEvpcChargeDiagnosticsType::decode(d)
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_evpc_operating_frequency = if matches!(t, EVPC_OPERATING_FREQUENCY) {
-                Some({
-                    if t != EVPC_OPERATING_FREQUENCY {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPCOperatingFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 860)
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S9,
+                        _ => S8,
                     })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_evpc_power_control_parameter = if matches!(t, EVPC_POWER_CONTROL_PARAMETER) {
-                Some({
-                    if t != EVPC_POWER_CONTROL_PARAMETER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVPCPowerControlParameter", |d| {
-                        wpt_evpc_power_control_parameter_type::decode(d, 861)
-                    })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_manufacturer_specific_data_container =
-                if matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                    Some({
-                        let mut r0 = Vec::new();
-                        while matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                            if r0.len() >= 16 {
-                                return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                            }
-                            let item = {
-                                if t != MANUFACTURER_SPECIFIC_DATA_CONTAINER {
-                                    return Err(d.err(DecodeErrorKind::Grammar));
-                                }
-                                let v = d.simple("ManufacturerSpecificDataContainer", |d| {
-                                    d.read_bytes(256)
-                                })?;
-                                t = d.read_event(match (r0.len() + 1 < 16,) {
-                                    (false,) => S9,
-                                    _ => S8,
-                                })?;
-                                v
-                            };
-                            r0.push(item);
-                        }
-                        if r0.is_empty() {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        r0
-                    })
-                } else {
-                    None
-                };
+                out.manufacturer_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptChargeLoopReqType {
-                header: f_header,
-                display_parameters: f_display_parameters,
-                meter_info_requested: f_meter_info_requested,
-                evpc_power_request: f_evpc_power_request,
-                evpc_power_output: f_evpc_power_output,
-                evpc_charge_diagnostics: f_evpc_charge_diagnostics,
-                evpc_operating_frequency: f_evpc_operating_frequency,
-                evpc_power_control_parameter: f_evpc_power_control_parameter,
-                manufacturer_specific_data_container: f_manufacturer_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2605,9 +2913,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S1;
-            if let Some(x1) = &v.display_parameters {
+            if let Some(x6) = &v.display_parameters {
                 {
-                    let x = x1;
+                    let x = x6;
                     e.write_event(st, DISPLAY_PARAMETERS)?;
                     e.element("DisplayParameters", |e| {
                         crate::iso20::common_types::codec::display_parameters_type::encode(
@@ -2651,9 +2959,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x2) = &v.evpc_operating_frequency {
+            if let Some(x7) = &v.evpc_operating_frequency {
                 {
-                    let x = x2;
+                    let x = x7;
                     e.write_event(st, EVPC_OPERATING_FREQUENCY)?;
                     e.element("EVPCOperatingFrequency", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 860)
@@ -2661,9 +2969,9 @@ pub(crate) mod codec {
                 }
                 st = S7;
             }
-            if let Some(x3) = &v.evpc_power_control_parameter {
+            if let Some(x8) = &v.evpc_power_control_parameter {
                 {
-                    let x = x3;
+                    let x = x8;
                     e.write_event(st, EVPC_POWER_CONTROL_PARAMETER)?;
                     e.element("EVPCPowerControlParameter", |e| {
                         wpt_evpc_power_control_parameter_type::encode(e, x, 861)
@@ -2671,17 +2979,17 @@ pub(crate) mod codec {
                 }
                 st = S8;
             }
-            if let Some(x4) = &v.manufacturer_specific_data_container {
-                let l0 = x4;
+            if let Some(x9) = &v.manufacturer_specific_data_container {
+                let l0 = x9;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x5) in l0.iter().enumerate() {
+                for (i0, x10) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x5;
+                        let x = x10;
                         e.write_event(st, MANUFACTURER_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("ManufacturerSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -2740,204 +3048,187 @@ pub(crate) mod codec {
         const S12: &[u8] = &[MANUFACTURER_SPECIFIC_DATA_CONTAINER, EE];
         const S13: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptChargeLoopResType, DecodeError> {
+            out: &mut WptChargeLoopResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, EVSE_STATUS) {
+                let x1 = out.evse_status.get_or_insert_with(Default::default);
+                if t != EVSE_STATUS {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
+                d.element("EVSEStatus", |d| {
+                    crate::iso20::common_types::codec::evse_status_type::decode(d, 733, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
+                t = d.read_event(S3)?;
+            } else {
+                out.evse_status = None;
+            }
+            if matches!(t, METER_INFO) {
+                let x2 = out.meter_info.get_or_insert_with(Default::default);
+                if t != METER_INFO {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
+                d.element("MeterInfo", |d| {
+                    crate::iso20::common_types::codec::meter_info_type::decode(d, 734, &mut *x2)
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_status = if matches!(t, EVSE_STATUS) {
-                Some({
-                    if t != EVSE_STATUS {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("EVSEStatus", |d| {
-                        crate::iso20::common_types::codec::evse_status_type::decode(d, 733)
-                    })?;
-                    t = d.read_event(S3)?;
-                    v
-                })
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_meter_info = if matches!(t, METER_INFO) {
-                Some({
-                    if t != METER_INFO {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("MeterInfo", |d| {
-                        crate::iso20::common_types::codec::meter_info_type::decode(d, 734)
-                    })?;
-                    t = d.read_event(S4)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_receipt = if matches!(t, RECEIPT) {
-                Some({
-                    if t != RECEIPT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("Receipt", |d| {
-                        crate::iso20::common_types::codec::receipt_type::decode(d, 735)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_evpc_power_request = {
-                if t != EVPC_POWER_REQUEST {
+                out.meter_info = None;
+            }
+            if matches!(t, RECEIPT) {
+                let x3 = out.receipt.get_or_insert_with(Default::default);
+                if t != RECEIPT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("EVPCPowerRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 857)
+                d.element("Receipt", |d| {
+                    crate::iso20::common_types::codec::receipt_type::decode(d, 735, &mut *x3)
                 })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_sd_power_input = if matches!(t, SD_POWER_INPUT) {
-                Some({
-                    if t != SD_POWER_INPUT {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SDPowerInput", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 868)
-                    })?;
-                    t = d.read_event(S7)?;
-                    v
-                })
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
-            let f_spc_max_output_power_limit = {
-                if t != SPC_MAX_OUTPUT_POWER_LIMIT {
+                out.receipt = None;
+            }
+            if t != EVPC_POWER_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCPowerRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    857,
+                    &mut out.evpc_power_request,
+                )
+            })?;
+            t = d.read_event(S6)?;
+            if matches!(t, SD_POWER_INPUT) {
+                let x4 = out.sd_power_input.get_or_insert_with(Default::default);
+                if t != SD_POWER_INPUT {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SPCMaxOutputPowerLimit", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 869)
+                d.element("SDPowerInput", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 868, &mut *x4,
+                    )
                 })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_spc_min_output_power_limit = {
-                if t != SPC_MIN_OUTPUT_POWER_LIMIT {
+                t = d.read_event(S7)?;
+            } else {
+                out.sd_power_input = None;
+            }
+            if t != SPC_MAX_OUTPUT_POWER_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SPCMaxOutputPowerLimit", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    869,
+                    &mut out.spc_max_output_power_limit,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != SPC_MIN_OUTPUT_POWER_LIMIT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SPCMinOutputPowerLimit", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    870,
+                    &mut out.spc_min_output_power_limit,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if t != SPC_CHARGE_DIAGNOSTICS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.spc_charge_diagnostics = d.simple("SPCChargeDiagnostics", |d| {
+                WptSpcChargeDiagnosticsType::decode(d)
+            })?;
+            t = d.read_event(S10)?;
+            if matches!(t, SPC_OPERATING_FREQUENCY) {
+                let x5 = out
+                    .spc_operating_frequency
+                    .get_or_insert_with(Default::default);
+                if t != SPC_OPERATING_FREQUENCY {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("SPCMinOutputPowerLimit", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 870)
+                d.element("SPCOperatingFrequency", |d| {
+                    crate::iso20::common_types::codec::rational_number_type::decode(
+                        d, 872, &mut *x5,
+                    )
                 })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_spc_charge_diagnostics = {
-                if t != SPC_CHARGE_DIAGNOSTICS {
+                t = d.read_event(S11)?;
+            } else {
+                out.spc_operating_frequency = None;
+            }
+            if matches!(t, SPC_POWER_CONTROL_PARAMETER) {
+                let x6 = out
+                    .spc_power_control_parameter
+                    .get_or_insert_with(Default::default);
+                if t != SPC_POWER_CONTROL_PARAMETER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("SPCChargeDiagnostics", |d| {
-                    WptSpcChargeDiagnosticsType::decode(d)
+                d.element("SPCPowerControlParameter", |d| {
+                    wpt_spc_power_control_parameter_type::decode(d, 873, &mut *x6)
                 })?;
-                t = d.read_event(S10)?;
-                v
-            };
-            let f_spc_operating_frequency = if matches!(t, SPC_OPERATING_FREQUENCY) {
-                Some({
-                    if t != SPC_OPERATING_FREQUENCY {
+                t = d.read_event(S12)?;
+            } else {
+                out.spc_power_control_parameter = None;
+            }
+            if matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                let x7 = out
+                    .manufacturer_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x7.clear();
+                let mut c0 = 0usize;
+                while matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x7.push(Default::default());
+                    let Some(x8) = x7.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != MANUFACTURER_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("SPCOperatingFrequency", |d| {
-                        crate::iso20::common_types::codec::rational_number_type::decode(d, 872)
+                    d.simple("ManufacturerSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x8)
                     })?;
-                    t = d.read_event(S11)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_spc_power_control_parameter = if matches!(t, SPC_POWER_CONTROL_PARAMETER) {
-                Some({
-                    if t != SPC_POWER_CONTROL_PARAMETER {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("SPCPowerControlParameter", |d| {
-                        wpt_spc_power_control_parameter_type::decode(d, 873)
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S13,
+                        _ => S12,
                     })?;
-                    t = d.read_event(S12)?;
-                    v
-                })
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_manufacturer_specific_data_container =
-                if matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                    Some({
-                        let mut r0 = Vec::new();
-                        while matches!(t, MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                            if r0.len() >= 16 {
-                                return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                            }
-                            let item = {
-                                if t != MANUFACTURER_SPECIFIC_DATA_CONTAINER {
-                                    return Err(d.err(DecodeErrorKind::Grammar));
-                                }
-                                let v = d.simple("ManufacturerSpecificDataContainer", |d| {
-                                    d.read_bytes(256)
-                                })?;
-                                t = d.read_event(match (r0.len() + 1 < 16,) {
-                                    (false,) => S13,
-                                    _ => S12,
-                                })?;
-                                v
-                            };
-                            r0.push(item);
-                        }
-                        if r0.is_empty() {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        r0
-                    })
-                } else {
-                    None
-                };
+                out.manufacturer_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptChargeLoopResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_status: f_evse_status,
-                meter_info: f_meter_info,
-                receipt: f_receipt,
-                evpc_power_request: f_evpc_power_request,
-                sd_power_input: f_sd_power_input,
-                spc_max_output_power_limit: f_spc_max_output_power_limit,
-                spc_min_output_power_limit: f_spc_min_output_power_limit,
-                spc_charge_diagnostics: f_spc_charge_diagnostics,
-                spc_operating_frequency: f_spc_operating_frequency,
-                spc_power_control_parameter: f_spc_power_control_parameter,
-                manufacturer_specific_data_container: f_manufacturer_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -2963,9 +3254,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.evse_status {
+            if let Some(x9) = &v.evse_status {
                 {
-                    let x = x1;
+                    let x = x9;
                     e.write_event(st, EVSE_STATUS)?;
                     e.element("EVSEStatus", |e| {
                         crate::iso20::common_types::codec::evse_status_type::encode(e, x, 733)
@@ -2973,9 +3264,9 @@ pub(crate) mod codec {
                 }
                 st = S3;
             }
-            if let Some(x2) = &v.meter_info {
+            if let Some(x10) = &v.meter_info {
                 {
-                    let x = x2;
+                    let x = x10;
                     e.write_event(st, METER_INFO)?;
                     e.element("MeterInfo", |e| {
                         crate::iso20::common_types::codec::meter_info_type::encode(e, x, 734)
@@ -2983,9 +3274,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x3) = &v.receipt {
+            if let Some(x11) = &v.receipt {
                 {
-                    let x = x3;
+                    let x = x11;
                     e.write_event(st, RECEIPT)?;
                     e.element("Receipt", |e| {
                         crate::iso20::common_types::codec::receipt_type::encode(e, x, 735)
@@ -3001,9 +3292,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x4) = &v.sd_power_input {
+            if let Some(x12) = &v.sd_power_input {
                 {
-                    let x = x4;
+                    let x = x12;
                     e.write_event(st, SD_POWER_INPUT)?;
                     e.element("SDPowerInput", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 868)
@@ -3036,9 +3327,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S10;
-            if let Some(x5) = &v.spc_operating_frequency {
+            if let Some(x13) = &v.spc_operating_frequency {
                 {
-                    let x = x5;
+                    let x = x13;
                     e.write_event(st, SPC_OPERATING_FREQUENCY)?;
                     e.element("SPCOperatingFrequency", |e| {
                         crate::iso20::common_types::codec::rational_number_type::encode(e, x, 872)
@@ -3046,9 +3337,9 @@ pub(crate) mod codec {
                 }
                 st = S11;
             }
-            if let Some(x6) = &v.spc_power_control_parameter {
+            if let Some(x14) = &v.spc_power_control_parameter {
                 {
-                    let x = x6;
+                    let x = x14;
                     e.write_event(st, SPC_POWER_CONTROL_PARAMETER)?;
                     e.element("SPCPowerControlParameter", |e| {
                         wpt_spc_power_control_parameter_type::encode(e, x, 873)
@@ -3056,17 +3347,17 @@ pub(crate) mod codec {
                 }
                 st = S12;
             }
-            if let Some(x7) = &v.manufacturer_specific_data_container {
-                let l0 = x7;
+            if let Some(x15) = &v.manufacturer_specific_data_container {
+                let l0 = x15;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x8) in l0.iter().enumerate() {
+                for (i0, x16) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x8;
+                        let x = x16;
                         e.write_event(st, MANUFACTURER_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("ManufacturerSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -3104,110 +3395,102 @@ pub(crate) mod codec {
         const S6: &[u8] = &[VENDOR_SPECIFIC_DATA_CONTAINER, EE];
         const S7: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptChargeParameterDiscoveryReqType, DecodeError> {
+            out: &mut WptChargeParameterDiscoveryReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evpc_max_receivable_power = {
-                if t != EVPC_MAX_RECEIVABLE_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCMaxReceivablePower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 876)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_sd_max_ground_clearence = {
-                if t != SD_MAX_GROUND_CLEARENCE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SDMaxGroundClearence", |d| {
-                    d.read_uint::<u16>("SDMaxGroundClearence")
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_sd_min_ground_clearence = {
-                if t != SD_MIN_GROUND_CLEARENCE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SDMinGroundClearence", |d| {
-                    d.read_uint::<u16>("SDMinGroundClearence")
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_evpc_natural_frequency = {
-                if t != EVPC_NATURAL_FREQUENCY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCNaturalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 879)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_evpc_device_local_control = {
-                if t != EVPC_DEVICE_LOCAL_CONTROL {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVPCDeviceLocalControl", |d| d.read_bool())?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S7,
-                                _ => S6,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVPC_MAX_RECEIVABLE_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCMaxReceivablePower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    876,
+                    &mut out.evpc_max_receivable_power,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != SD_MAX_GROUND_CLEARENCE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sd_max_ground_clearence = d.simple("SDMaxGroundClearence", |d| {
+                d.read_uint::<u16>("SDMaxGroundClearence")
+            })?;
+            t = d.read_event(S3)?;
+            if t != SD_MIN_GROUND_CLEARENCE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sd_min_ground_clearence = d.simple("SDMinGroundClearence", |d| {
+                d.read_uint::<u16>("SDMinGroundClearence")
+            })?;
+            t = d.read_event(S4)?;
+            if t != EVPC_NATURAL_FREQUENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCNaturalFrequency", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    879,
+                    &mut out.evpc_natural_frequency,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != EVPC_DEVICE_LOCAL_CONTROL {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evpc_device_local_control =
+                d.simple("EVPCDeviceLocalControl", |d| d.read_bool())?;
+            t = d.read_event(S6)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
+                    })?;
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S7,
+                        _ => S6,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptChargeParameterDiscoveryReqType {
-                header: f_header,
-                evpc_max_receivable_power: f_evpc_max_receivable_power,
-                sd_max_ground_clearence: f_sd_max_ground_clearence,
-                sd_min_ground_clearence: f_sd_min_ground_clearence,
-                evpc_natural_frequency: f_evpc_natural_frequency,
-                evpc_device_local_control: f_evpc_device_local_control,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3267,17 +3550,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.vendor_specific_data_container {
-                let l0 = x1;
+            if let Some(x3) = &v.vendor_specific_data_container {
+                let l0 = x3;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x4) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x4;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -3321,145 +3604,131 @@ pub(crate) mod codec {
         const S9: &[u8] = &[SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER, EE];
         const S10: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptChargeParameterDiscoveryResType, DecodeError> {
+            out: &mut WptChargeParameterDiscoveryResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != PD_INPUT_POWER_CLASS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.pd_input_power_class =
+                d.simple("PDInputPowerClass", |d| WptPowerClassType::decode(d))?;
+            t = d.read_event(S3)?;
+            if t != SD_MIN_OUTPUT_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SDMinOutputPower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    883,
+                    &mut out.sd_min_output_power,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != SD_MAX_OUTPUT_POWER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SDMaxOutputPower", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    884,
+                    &mut out.sd_max_output_power,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != SD_MAX_GROUND_CLEARANCE_SUPPORT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sd_max_ground_clearance_support = d.simple("SDMaxGroundClearanceSupport", |d| {
+                d.read_uint::<u16>("SDMaxGroundClearanceSupport")
+            })?;
+            t = d.read_event(S6)?;
+            if t != SD_MIN_GROUND_CLEARANCE_SUPPORT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.sd_min_ground_clearance_support = d.simple("SDMinGroundClearanceSupport", |d| {
+                d.read_uint::<u16>("SDMinGroundClearanceSupport")
+            })?;
+            t = d.read_event(S7)?;
+            if t != PD_MIN_COIL_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PDMinCoilCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    887,
+                    &mut out.pd_min_coil_current,
+                )
+            })?;
+            t = d.read_event(S8)?;
+            if t != PD_MAX_COIL_CURRENT {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PDMaxCoilCurrent", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    888,
+                    &mut out.pd_max_coil_current,
+                )
+            })?;
+            t = d.read_event(S9)?;
+            if matches!(t, SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .sd_manufacturer_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    }
+                    d.simple("SDManufacturerSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
+                    })?;
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S10,
+                        _ => S9,
+                    })?;
+                }
+                if c0 == 0 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_pd_input_power_class = {
-                if t != PD_INPUT_POWER_CLASS {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PDInputPowerClass", |d| WptPowerClassType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_sd_min_output_power = {
-                if t != SD_MIN_OUTPUT_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SDMinOutputPower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 883)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_sd_max_output_power = {
-                if t != SD_MAX_OUTPUT_POWER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SDMaxOutputPower", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 884)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_sd_max_ground_clearance_support = {
-                if t != SD_MAX_GROUND_CLEARANCE_SUPPORT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SDMaxGroundClearanceSupport", |d| {
-                    d.read_uint::<u16>("SDMaxGroundClearanceSupport")
-                })?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_sd_min_ground_clearance_support = {
-                if t != SD_MIN_GROUND_CLEARANCE_SUPPORT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("SDMinGroundClearanceSupport", |d| {
-                    d.read_uint::<u16>("SDMinGroundClearanceSupport")
-                })?;
-                t = d.read_event(S7)?;
-                v
-            };
-            let f_pd_min_coil_current = {
-                if t != PD_MIN_COIL_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PDMinCoilCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 887)
-                })?;
-                t = d.read_event(S8)?;
-                v
-            };
-            let f_pd_max_coil_current = {
-                if t != PD_MAX_COIL_CURRENT {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PDMaxCoilCurrent", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 888)
-                })?;
-                t = d.read_event(S9)?;
-                v
-            };
-            let f_sd_manufacturer_specific_data_container =
-                if matches!(t, SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                    Some({
-                        let mut r0 = Vec::new();
-                        while matches!(t, SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER) {
-                            if r0.len() >= 16 {
-                                return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                            }
-                            let item = {
-                                if t != SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER {
-                                    return Err(d.err(DecodeErrorKind::Grammar));
-                                }
-                                let v = d.simple("SDManufacturerSpecificDataContainer", |d| {
-                                    d.read_bytes(256)
-                                })?;
-                                t = d.read_event(match (r0.len() + 1 < 16,) {
-                                    (false,) => S10,
-                                    _ => S9,
-                                })?;
-                                v
-                            };
-                            r0.push(item);
-                        }
-                        if r0.is_empty() {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        r0
-                    })
-                } else {
-                    None
-                };
+            } else {
+                out.sd_manufacturer_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptChargeParameterDiscoveryResType {
-                header: f_header,
-                response_code: f_response_code,
-                pd_input_power_class: f_pd_input_power_class,
-                sd_min_output_power: f_sd_min_output_power,
-                sd_max_output_power: f_sd_max_output_power,
-                sd_max_ground_clearance_support: f_sd_max_ground_clearance_support,
-                sd_min_ground_clearance_support: f_sd_min_ground_clearance_support,
-                pd_min_coil_current: f_pd_min_coil_current,
-                pd_max_coil_current: f_pd_max_coil_current,
-                sd_manufacturer_specific_data_container: f_sd_manufacturer_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3544,17 +3813,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S9;
-            if let Some(x1) = &v.sd_manufacturer_specific_data_container {
-                let l0 = x1;
+            if let Some(x3) = &v.sd_manufacturer_specific_data_container {
+                let l0 = x3;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x4) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x4;
                         e.write_event(st, SD_MANUFACTURER_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("SDManufacturerSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -3584,43 +3853,32 @@ pub(crate) mod codec {
         const S2: &[u8] = &[COORD_Z];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptCoordinateXyzType, DecodeError> {
+            out: &mut WptCoordinateXyzType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_coord_x = {
-                if t != COORD_X {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Coord_X", |d| d.read_int::<i16>("Coord_X"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_coord_y = {
-                if t != COORD_Y {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Coord_Y", |d| d.read_int::<i16>("Coord_Y"))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_coord_z = {
-                if t != COORD_Z {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("Coord_Z", |d| d.read_int::<i16>("Coord_Z"))?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != COORD_X {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.coord_x = d.simple("Coord_X", |d| d.read_int::<i16>("Coord_X"))?;
+            t = d.read_event(S1)?;
+            if t != COORD_Y {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.coord_y = d.simple("Coord_Y", |d| d.read_int::<i16>("Coord_Y"))?;
+            t = d.read_event(S2)?;
+            if t != COORD_Z {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.coord_z = d.simple("Coord_Z", |d| d.read_int::<i16>("Coord_Z"))?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptCoordinateXyzType {
-                coord_x: f_coord_x,
-                coord_y: f_coord_y,
-                coord_z: f_coord_z,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3675,60 +3933,61 @@ pub(crate) mod codec {
         const S3: &[u8] = &[EVPC_VOLTAGE_OUTPUT_INFORMATION];
         const S4: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptEvpcPowerControlParameterType, DecodeError> {
+            out: &mut WptEvpcPowerControlParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_evpc_coil_current_request = {
-                if t != EVPC_COIL_CURRENT_REQUEST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCCoilCurrentRequest", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 862)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_evpc_coil_current_information = {
-                if t != EVPC_COIL_CURRENT_INFORMATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCCoilCurrentInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 863)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evpc_current_output_information = {
-                if t != EVPC_CURRENT_OUTPUT_INFORMATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCCurrentOutputInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 864)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_evpc_voltage_output_information = {
-                if t != EVPC_VOLTAGE_OUTPUT_INFORMATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVPCVoltageOutputInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 865)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
+            if t != EVPC_COIL_CURRENT_REQUEST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCCoilCurrentRequest", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    862,
+                    &mut out.evpc_coil_current_request,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EVPC_COIL_CURRENT_INFORMATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCCoilCurrentInformation", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    863,
+                    &mut out.evpc_coil_current_information,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVPC_CURRENT_OUTPUT_INFORMATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCCurrentOutputInformation", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    864,
+                    &mut out.evpc_current_output_information,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EVPC_VOLTAGE_OUTPUT_INFORMATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVPCVoltageOutputInformation", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    865,
+                    &mut out.evpc_voltage_output_information,
+                )
+            })?;
+            t = d.read_event(S4)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptEvpcPowerControlParameterType {
-                evpc_coil_current_request: f_evpc_coil_current_request,
-                evpc_coil_current_information: f_evpc_coil_current_information,
-                evpc_current_output_information: f_evpc_current_output_information,
-                evpc_voltage_output_information: f_evpc_voltage_output_information,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3783,43 +4042,42 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[WPT_FINE_POSITIONING_METHOD, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptFinePositioningMethodListType, DecodeError> {
+            out: &mut WptFinePositioningMethodListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_wpt_fine_positioning_method = {
-                let mut r0 = Vec::new();
-                while matches!(t, WPT_FINE_POSITIONING_METHOD) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != WPT_FINE_POSITIONING_METHOD {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.simple("WPT_FinePositioningMethod", |d| {
-                            WptFinePositioningMethodType::decode(d)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.wpt_fine_positioning_method.clear();
+            let mut c0 = 0usize;
+            while matches!(t, WPT_FINE_POSITIONING_METHOD) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.wpt_fine_positioning_method.push(Default::default());
+                let Some(x1) = out.wpt_fine_positioning_method.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != WPT_FINE_POSITIONING_METHOD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("WPT_FinePositioningMethod", |d| {
+                    WptFinePositioningMethodType::decode(d)
+                })?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptFinePositioningMethodListType {
-                wpt_fine_positioning_method: f_wpt_fine_positioning_method,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3834,10 +4092,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, WPT_FINE_POSITIONING_METHOD)?;
                     e.simple("WPT_FinePositioningMethod", |e| {
                         x.encode(e);
@@ -3870,92 +4128,86 @@ pub(crate) mod codec {
         const S4: &[u8] = &[WPT_LF_DATA_PACKAGE_LIST, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptFinePositioningReqType, DecodeError> {
+            out: &mut WptFinePositioningReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_result_code = {
-                if t != EV_RESULT_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S4,
-                                _ => S3,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_RESULT_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_result_code = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
+            t = d.read_event(S3)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
-            } else {
-                None
-            };
-            let f_wpt_lf_data_package_list = if matches!(t, WPT_LF_DATA_PACKAGE_LIST) {
-                Some({
-                    if t != WPT_LF_DATA_PACKAGE_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("WPT_LF_DataPackageList", |d| {
-                        wpt_lf_data_package_list_type::decode(d, 891)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
                     })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S4,
+                        _ => S3,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
+            if matches!(t, WPT_LF_DATA_PACKAGE_LIST) {
+                let x3 = out
+                    .wpt_lf_data_package_list
+                    .get_or_insert_with(Default::default);
+                if t != WPT_LF_DATA_PACKAGE_LIST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("WPT_LF_DataPackageList", |d| {
+                    wpt_lf_data_package_list_type::decode(d, 891, &mut *x3)
+                })?;
+                t = d.read_event(S5)?;
+            } else {
+                out.wpt_lf_data_package_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptFinePositioningReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                ev_result_code: f_ev_result_code,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-                wpt_lf_data_package_list: f_wpt_lf_data_package_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -3990,17 +4242,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.vendor_specific_data_container {
-                let l0 = x1;
+            if let Some(x4) = &v.vendor_specific_data_container {
+                let l0 = x4;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x5) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -4013,9 +4265,9 @@ pub(crate) mod codec {
                     };
                 }
             }
-            if let Some(x3) = &v.wpt_lf_data_package_list {
+            if let Some(x6) = &v.wpt_lf_data_package_list {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, WPT_LF_DATA_PACKAGE_LIST)?;
                     e.element("WPT_LF_DataPackageList", |e| {
                         wpt_lf_data_package_list_type::encode(e, x, 891)
@@ -4044,94 +4296,88 @@ pub(crate) mod codec {
         const S4: &[u8] = &[WPT_LF_DATA_PACKAGE_LIST, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptFinePositioningResType, DecodeError> {
+            out: &mut WptFinePositioningResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S4,
-                                _ => S3,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
-            } else {
-                None
-            };
-            let f_wpt_lf_data_package_list = if matches!(t, WPT_LF_DATA_PACKAGE_LIST) {
-                Some({
-                    if t != WPT_LF_DATA_PACKAGE_LIST {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("WPT_LF_DataPackageList", |d| {
-                        wpt_lf_data_package_list_type::decode(d, 891)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
                     })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S4,
+                        _ => S3,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
+            if matches!(t, WPT_LF_DATA_PACKAGE_LIST) {
+                let x3 = out
+                    .wpt_lf_data_package_list
+                    .get_or_insert_with(Default::default);
+                if t != WPT_LF_DATA_PACKAGE_LIST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("WPT_LF_DataPackageList", |d| {
+                    wpt_lf_data_package_list_type::decode(d, 891, &mut *x3)
+                })?;
+                t = d.read_event(S5)?;
+            } else {
+                out.wpt_lf_data_package_list = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptFinePositioningResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-                wpt_lf_data_package_list: f_wpt_lf_data_package_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4166,17 +4412,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.vendor_specific_data_container {
-                let l0 = x1;
+            if let Some(x4) = &v.vendor_specific_data_container {
+                let l0 = x4;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x5) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -4189,9 +4435,9 @@ pub(crate) mod codec {
                     };
                 }
             }
-            if let Some(x3) = &v.wpt_lf_data_package_list {
+            if let Some(x6) = &v.wpt_lf_data_package_list {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, WPT_LF_DATA_PACKAGE_LIST)?;
                     e.element("WPT_LF_DataPackageList", |e| {
                         wpt_lf_data_package_list_type::encode(e, x, 891)
@@ -4226,125 +4472,116 @@ pub(crate) mod codec {
         const S7: &[u8] = &[LF_SYSTEM_SETUP_DATA, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptFinePositioningSetupReqType, DecodeError> {
+            out: &mut WptFinePositioningSetupReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_ev_device_fine_positioning_method_list = {
-                if t != EV_DEVICE_FINE_POSITIONING_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVDeviceFinePositioningMethodList", |d| {
-                    wpt_fine_positioning_method_list_type::decode(d, 907)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_ev_device_pairing_method_list = {
-                if t != EV_DEVICE_PAIRING_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVDevicePairingMethodList", |d| {
-                    wpt_pairing_method_list_type::decode(d, 909)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_ev_device_alignment_check_method_list = {
-                if t != EV_DEVICE_ALIGNMENT_CHECK_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EVDeviceAlignmentCheckMethodList", |d| {
-                    wpt_alignment_check_method_list_type::decode(d, 911)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_natural_offset = {
-                if t != NATURAL_OFFSET {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NaturalOffset", |d| d.read_uint::<u16>("NaturalOffset"))?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S7,
-                                _ => S6,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EV_DEVICE_FINE_POSITIONING_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVDeviceFinePositioningMethodList", |d| {
+                wpt_fine_positioning_method_list_type::decode(
+                    d,
+                    907,
+                    &mut out.ev_device_fine_positioning_method_list,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != EV_DEVICE_PAIRING_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVDevicePairingMethodList", |d| {
+                wpt_pairing_method_list_type::decode(d, 909, &mut out.ev_device_pairing_method_list)
+            })?;
+            t = d.read_event(S4)?;
+            if t != EV_DEVICE_ALIGNMENT_CHECK_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EVDeviceAlignmentCheckMethodList", |d| {
+                wpt_alignment_check_method_list_type::decode(
+                    d,
+                    911,
+                    &mut out.ev_device_alignment_check_method_list,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != NATURAL_OFFSET {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.natural_offset =
+                d.simple("NaturalOffset", |d| d.read_uint::<u16>("NaturalOffset"))?;
+            t = d.read_event(S6)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
-            } else {
-                None
-            };
-            let f_lf_system_setup_data = if matches!(t, LF_SYSTEM_SETUP_DATA) {
-                Some({
-                    if t != LF_SYSTEM_SETUP_DATA {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("LF_SystemSetupData", |d| {
-                        wpt_lf_system_setup_data_type::decode(d, 914)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
                     })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S7,
+                        _ => S6,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
+            if matches!(t, LF_SYSTEM_SETUP_DATA) {
+                let x3 = out
+                    .lf_system_setup_data
+                    .get_or_insert_with(Default::default);
+                if t != LF_SYSTEM_SETUP_DATA {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("LF_SystemSetupData", |d| {
+                    wpt_lf_system_setup_data_type::decode(d, 914, &mut *x3)
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.lf_system_setup_data = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptFinePositioningSetupReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                ev_device_fine_positioning_method_list: f_ev_device_fine_positioning_method_list,
-                ev_device_pairing_method_list: f_ev_device_pairing_method_list,
-                ev_device_alignment_check_method_list: f_ev_device_alignment_check_method_list,
-                natural_offset: f_natural_offset,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-                lf_system_setup_data: f_lf_system_setup_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4403,17 +4640,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.vendor_specific_data_container {
-                let l0 = x1;
+            if let Some(x4) = &v.vendor_specific_data_container {
+                let l0 = x4;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x5) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -4426,9 +4663,9 @@ pub(crate) mod codec {
                     };
                 }
             }
-            if let Some(x3) = &v.lf_system_setup_data {
+            if let Some(x6) = &v.lf_system_setup_data {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, LF_SYSTEM_SETUP_DATA)?;
                     e.element("LF_SystemSetupData", |e| {
                         wpt_lf_system_setup_data_type::encode(e, x, 914)
@@ -4463,127 +4700,120 @@ pub(crate) mod codec {
         const S7: &[u8] = &[LF_SYSTEM_SETUP_DATA, EE];
         const S8: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptFinePositioningSetupResType, DecodeError> {
+            out: &mut WptFinePositioningSetupResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_primary_device_fine_positioning_method_list = {
-                if t != PRIMARY_DEVICE_FINE_POSITIONING_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PrimaryDeviceFinePositioningMethodList", |d| {
-                    wpt_fine_positioning_method_list_type::decode(d, 935)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_primary_device_pairing_method_list = {
-                if t != PRIMARY_DEVICE_PAIRING_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PrimaryDevicePairingMethodList", |d| {
-                    wpt_pairing_method_list_type::decode(d, 936)
-                })?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_primary_device_alignment_check_method_list = {
-                if t != PRIMARY_DEVICE_ALIGNMENT_CHECK_METHOD_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("PrimaryDeviceAlignmentCheckMethodList", |d| {
-                    wpt_alignment_check_method_list_type::decode(d, 937)
-                })?;
-                t = d.read_event(S5)?;
-                v
-            };
-            let f_natural_offset = {
-                if t != NATURAL_OFFSET {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NaturalOffset", |d| d.read_uint::<u16>("NaturalOffset"))?;
-                t = d.read_event(S6)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S7,
-                                _ => S6,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != PRIMARY_DEVICE_FINE_POSITIONING_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PrimaryDeviceFinePositioningMethodList", |d| {
+                wpt_fine_positioning_method_list_type::decode(
+                    d,
+                    935,
+                    &mut out.primary_device_fine_positioning_method_list,
+                )
+            })?;
+            t = d.read_event(S3)?;
+            if t != PRIMARY_DEVICE_PAIRING_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PrimaryDevicePairingMethodList", |d| {
+                wpt_pairing_method_list_type::decode(
+                    d,
+                    936,
+                    &mut out.primary_device_pairing_method_list,
+                )
+            })?;
+            t = d.read_event(S4)?;
+            if t != PRIMARY_DEVICE_ALIGNMENT_CHECK_METHOD_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("PrimaryDeviceAlignmentCheckMethodList", |d| {
+                wpt_alignment_check_method_list_type::decode(
+                    d,
+                    937,
+                    &mut out.primary_device_alignment_check_method_list,
+                )
+            })?;
+            t = d.read_event(S5)?;
+            if t != NATURAL_OFFSET {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.natural_offset =
+                d.simple("NaturalOffset", |d| d.read_uint::<u16>("NaturalOffset"))?;
+            t = d.read_event(S6)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x1 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x1.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
                     }
-                    if r0.is_empty() {
+                    c0 += 1;
+                    x1.push(Default::default());
+                    let Some(x2) = x1.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    r0
-                })
-            } else {
-                None
-            };
-            let f_lf_system_setup_data = if matches!(t, LF_SYSTEM_SETUP_DATA) {
-                Some({
-                    if t != LF_SYSTEM_SETUP_DATA {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("LF_SystemSetupData", |d| {
-                        wpt_lf_system_setup_data_type::decode(d, 914)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x2)
                     })?;
-                    t = d.read_event(S8)?;
-                    v
-                })
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S7,
+                        _ => S6,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
+            if matches!(t, LF_SYSTEM_SETUP_DATA) {
+                let x3 = out
+                    .lf_system_setup_data
+                    .get_or_insert_with(Default::default);
+                if t != LF_SYSTEM_SETUP_DATA {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("LF_SystemSetupData", |d| {
+                    wpt_lf_system_setup_data_type::decode(d, 914, &mut *x3)
+                })?;
+                t = d.read_event(S8)?;
+            } else {
+                out.lf_system_setup_data = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptFinePositioningSetupResType {
-                header: f_header,
-                response_code: f_response_code,
-                primary_device_fine_positioning_method_list:
-                    f_primary_device_fine_positioning_method_list,
-                primary_device_pairing_method_list: f_primary_device_pairing_method_list,
-                primary_device_alignment_check_method_list:
-                    f_primary_device_alignment_check_method_list,
-                natural_offset: f_natural_offset,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-                lf_system_setup_data: f_lf_system_setup_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4642,17 +4872,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S6;
-            if let Some(x1) = &v.vendor_specific_data_container {
-                let l0 = x1;
+            if let Some(x4) = &v.vendor_specific_data_container {
+                let l0 = x4;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x2) in l0.iter().enumerate() {
+                for (i0, x5) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x2;
+                        let x = x5;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -4665,9 +4895,9 @@ pub(crate) mod codec {
                     };
                 }
             }
-            if let Some(x3) = &v.lf_system_setup_data {
+            if let Some(x6) = &v.lf_system_setup_data {
                 {
-                    let x = x3;
+                    let x = x6;
                     e.write_event(st, LF_SYSTEM_SETUP_DATA)?;
                     e.element("LF_SystemSetupData", |e| {
                         wpt_lf_system_setup_data_type::encode(e, x, 914)
@@ -4690,38 +4920,31 @@ pub(crate) mod codec {
         const S1: &[u8] = &[WPT_LF_DATA_PACKAGE];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfDataPackageListType, DecodeError> {
+            out: &mut WptLfDataPackageListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_num_packages = {
-                if t != NUM_PACKAGES {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("NumPackages", |d| {
-                    d.read_ranged::<u8>(0, 255, "NumPackages")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_wpt_lf_data_package = {
-                if t != WPT_LF_DATA_PACKAGE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("WPT_LF_DataPackage", |d| {
-                    wpt_lf_data_package_type::decode(d, 893)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != NUM_PACKAGES {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.num_packages = d.simple("NumPackages", |d| {
+                d.read_ranged::<u8>(0, 255, "NumPackages")
+            })?;
+            t = d.read_event(S1)?;
+            if t != WPT_LF_DATA_PACKAGE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("WPT_LF_DataPackage", |d| {
+                wpt_lf_data_package_type::decode(d, 893, &mut out.wpt_lf_data_package)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfDataPackageListType {
-                num_packages: f_num_packages,
-                wpt_lf_data_package: f_wpt_lf_data_package,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4763,47 +4986,57 @@ pub(crate) mod codec {
         const S1: &[u8] = &[LF_TX_DATA, LF_RX_DATA];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfDataPackageType, DecodeError> {
+            out: &mut WptLfDataPackageType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_package_index = {
-                if t != PACKAGE_INDEX {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PackageIndex", |d| {
-                    d.read_ranged::<u8>(0, 255, "PackageIndex")
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_data = match t {
-                LF_TX_DATA => WptLfDataPackageData::LfTxData({
+            if t != PACKAGE_INDEX {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.package_index = d.simple("PackageIndex", |d| {
+                d.read_ranged::<u8>(0, 255, "PackageIndex")
+            })?;
+            t = d.read_event(S1)?;
+            match t {
+                LF_TX_DATA => {
+                    if !matches!(out.data, WptLfDataPackageData::LfTxData(_)) {
+                        out.data = WptLfDataPackageData::LfTxData(Default::default());
+                    }
+                    let WptLfDataPackageData::LfTxData(x1) = &mut out.data else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != LF_TX_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_TxData", |d| wpt_lf_tx_data_list_type::decode(d, 895))?;
+                    d.element("LF_TxData", |d| {
+                        wpt_lf_tx_data_list_type::decode(d, 895, &mut *x1)
+                    })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
-                LF_RX_DATA => WptLfDataPackageData::LfRxData({
+                }
+                LF_RX_DATA => {
+                    if !matches!(out.data, WptLfDataPackageData::LfRxData(_)) {
+                        out.data = WptLfDataPackageData::LfRxData(Default::default());
+                    }
+                    let WptLfDataPackageData::LfRxData(x2) = &mut out.data else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != LF_RX_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_RxData", |d| wpt_lf_rx_data_list_type::decode(d, 899))?;
+                    d.element("LF_RxData", |d| {
+                        wpt_lf_rx_data_list_type::decode(d, 899, &mut *x2)
+                    })?;
                     t = d.read_event(S2)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfDataPackageType {
-                package_index: f_package_index,
-                data: f_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4822,17 +5055,17 @@ pub(crate) mod codec {
             }
             st = S1;
             match &v.data {
-                WptLfDataPackageData::LfTxData(x1) => {
+                WptLfDataPackageData::LfTxData(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, LF_TX_DATA)?;
                         e.element("LF_TxData", |e| wpt_lf_tx_data_list_type::encode(e, x, 895))?;
                     }
                     st = S2;
                 }
-                WptLfDataPackageData::LfRxData(x1) => {
+                WptLfDataPackageData::LfRxData(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, LF_RX_DATA)?;
                         e.element("LF_RxData", |e| wpt_lf_rx_data_list_type::encode(e, x, 899))?;
                     }
@@ -4855,54 +5088,50 @@ pub(crate) mod codec {
         const S2: &[u8] = &[EE];
         const S3: &[u8] = &[RX_SPEC_DATA, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfReceiverDataType, DecodeError> {
+            out: &mut WptLfReceiverDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_number_of_receivers = {
-                if t != NUMBER_OF_RECEIVERS {
+            if t != NUMBER_OF_RECEIVERS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.number_of_receivers = d.simple("NumberOfReceivers", |d| {
+                d.read_ranged::<u8>(0, 255, "NumberOfReceivers")
+            })?;
+            t = d.read_event(S1)?;
+            out.rx_spec_data.clear();
+            let mut c0 = 0usize;
+            while matches!(t, RX_SPEC_DATA) {
+                if c0 >= 255 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
+                }
+                c0 += 1;
+                out.rx_spec_data.push(Default::default());
+                let Some(x1) = out.rx_spec_data.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != RX_SPEC_DATA {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("NumberOfReceivers", |d| {
-                    d.read_ranged::<u8>(0, 255, "NumberOfReceivers")
+                d.element("RxSpecData", |d| {
+                    wpt_tx_rx_spec_data_type::decode(d, 933, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_rx_spec_data = {
-                let mut r0 = Vec::new();
-                while matches!(t, RX_SPEC_DATA) {
-                    if r0.len() >= 255 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
-                    }
-                    let item = {
-                        if t != RX_SPEC_DATA {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("RxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 933))?;
-                        t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
-                            (true, false) => S1,
-                            (false, true) => S2,
-                            _ => S3,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.len() < 2 {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                r0
-            };
+                t = d.read_event(match (c0 < 255, c0 >= 2) {
+                    (true, false) => S1,
+                    (false, true) => S2,
+                    _ => S3,
+                })?;
+            }
+            if c0 < 2 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfReceiverDataType {
-                number_of_receivers: f_number_of_receivers,
-                rx_spec_data: f_rx_spec_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -4926,10 +5155,10 @@ pub(crate) mod codec {
                     "between 2 and 255 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, RX_SPEC_DATA)?;
                     e.element("RxSpecData", |e| {
                         wpt_tx_rx_spec_data_type::encode(e, x, 933)
@@ -4954,25 +5183,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[WPT_LF_RX_DATA_LIST];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfRxDataListType, DecodeError> {
+            out: &mut WptLfRxDataListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_wpt_lf_rx_data_list = {
-                if t != WPT_LF_RX_DATA_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("WPT_LF_RxDataList", |d| wpt_lf_rx_data_type::decode(d, 900))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != WPT_LF_RX_DATA_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("WPT_LF_RxDataList", |d| {
+                wpt_lf_rx_data_type::decode(d, 900, &mut out.wpt_lf_rx_data_list)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfRxDataListType {
-                wpt_lf_rx_data_list: f_wpt_lf_rx_data_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5004,34 +5232,29 @@ pub(crate) mod codec {
         const S1: &[u8] = &[RSSI_DATA];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfRxDataType, DecodeError> {
+            out: &mut WptLfRxDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_rx_identifier = {
-                if t != RX_IDENTIFIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("RxIdentifier", |d| d.read_uint::<u32>("RxIdentifier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_rssi_data = {
-                if t != RSSI_DATA {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("RSSIData", |d| wpt_lf_rx_rssi_list_type::decode(d, 902))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != RX_IDENTIFIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.rx_identifier = d.simple("RxIdentifier", |d| d.read_uint::<u32>("RxIdentifier"))?;
+            t = d.read_event(S1)?;
+            if t != RSSI_DATA {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("RSSIData", |d| {
+                wpt_lf_rx_rssi_list_type::decode(d, 902, &mut out.rssi_data)
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfRxDataType {
-                rx_identifier: f_rx_identifier,
-                rssi_data: f_rssi_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5068,25 +5291,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[RSSI_DATA_LIST];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfRxRssiListType, DecodeError> {
+            out: &mut WptLfRxRssiListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_rssi_data_list = {
-                if t != RSSI_DATA_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("RSSIDataList", |d| wpt_lf_rx_rssi_type::decode(d, 903))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != RSSI_DATA_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("RSSIDataList", |d| {
+                wpt_lf_rx_rssi_type::decode(d, 903, &mut out.rssi_data_list)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfRxRssiListType {
-                rssi_data_list: f_rssi_data_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5116,36 +5338,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[RSSI];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfRxRssiType, DecodeError> {
+            out: &mut WptLfRxRssiType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tx_identifier = {
-                if t != TX_IDENTIFIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TxIdentifier", |d| d.read_uint::<u32>("TxIdentifier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_rssi = {
-                if t != RSSI {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("RSSI", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 904)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != TX_IDENTIFIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tx_identifier = d.simple("TxIdentifier", |d| d.read_uint::<u32>("TxIdentifier"))?;
+            t = d.read_event(S1)?;
+            if t != RSSI {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("RSSI", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    904,
+                    &mut out.rssi,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfRxRssiType {
-                tx_identifier: f_tx_identifier,
-                rssi: f_rssi,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5185,40 +5404,50 @@ pub(crate) mod codec {
         const S0: &[u8] = &[LF_TRANSMITTER_SETUP_DATA, LF_RECEIVER_SETUP_DATA];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfSystemSetupDataType, DecodeError> {
+            out: &mut WptLfSystemSetupDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_setup_data = match t {
-                LF_TRANSMITTER_SETUP_DATA => SetupData::LfTransmitterSetupData({
+            match t {
+                LF_TRANSMITTER_SETUP_DATA => {
+                    if !matches!(out.setup_data, SetupData::LfTransmitterSetupData(_)) {
+                        out.setup_data = SetupData::LfTransmitterSetupData(Default::default());
+                    }
+                    let SetupData::LfTransmitterSetupData(x1) = &mut out.setup_data else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != LF_TRANSMITTER_SETUP_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_TransmitterSetupData", |d| {
-                        wpt_lf_transmitter_data_type::decode(d, 915)
+                    d.element("LF_TransmitterSetupData", |d| {
+                        wpt_lf_transmitter_data_type::decode(d, 915, &mut *x1)
                     })?;
                     t = d.read_event(S1)?;
-                    v
-                }),
-                LF_RECEIVER_SETUP_DATA => SetupData::LfReceiverSetupData({
+                }
+                LF_RECEIVER_SETUP_DATA => {
+                    if !matches!(out.setup_data, SetupData::LfReceiverSetupData(_)) {
+                        out.setup_data = SetupData::LfReceiverSetupData(Default::default());
+                    }
+                    let SetupData::LfReceiverSetupData(x2) = &mut out.setup_data else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
                     if t != LF_RECEIVER_SETUP_DATA {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("LF_ReceiverSetupData", |d| {
-                        wpt_lf_receiver_data_type::decode(d, 931)
+                    d.element("LF_ReceiverSetupData", |d| {
+                        wpt_lf_receiver_data_type::decode(d, 931, &mut *x2)
                     })?;
                     t = d.read_event(S1)?;
-                    v
-                }),
+                }
                 _ => return Err(d.err(DecodeErrorKind::Grammar)),
-            };
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfSystemSetupDataType {
-                setup_data: f_setup_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5228,9 +5457,9 @@ pub(crate) mod codec {
         ) -> Result<(), EncodeError> {
             let mut st: &[u8] = S0;
             match &v.setup_data {
-                SetupData::LfTransmitterSetupData(x1) => {
+                SetupData::LfTransmitterSetupData(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, LF_TRANSMITTER_SETUP_DATA)?;
                         e.element("LF_TransmitterSetupData", |e| {
                             wpt_lf_transmitter_data_type::encode(e, x, 915)
@@ -5238,9 +5467,9 @@ pub(crate) mod codec {
                     }
                     st = S1;
                 }
-                SetupData::LfReceiverSetupData(x1) => {
+                SetupData::LfReceiverSetupData(x3) => {
                     {
-                        let x = x1;
+                        let x = x3;
                         e.write_event(st, LF_RECEIVER_SETUP_DATA)?;
                         e.element("LF_ReceiverSetupData", |e| {
                             wpt_lf_receiver_data_type::encode(e, x, 931)
@@ -5269,80 +5498,75 @@ pub(crate) mod codec {
         const S4: &[u8] = &[TX_SPEC_DATA, TX_PACKAGE_SPEC_DATA, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfTransmitterDataType, DecodeError> {
+            out: &mut WptLfTransmitterDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_number_of_transmitters = {
-                if t != NUMBER_OF_TRANSMITTERS {
+            if t != NUMBER_OF_TRANSMITTERS {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.number_of_transmitters = d.simple("NumberOfTransmitters", |d| {
+                d.read_ranged::<u8>(0, 255, "NumberOfTransmitters")
+            })?;
+            t = d.read_event(S1)?;
+            if t != SIGNAL_FREQUENCY {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SignalFrequency", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    917,
+                    &mut out.signal_frequency,
+                )
+            })?;
+            t = d.read_event(S2)?;
+            out.tx_spec_data.clear();
+            let mut c0 = 0usize;
+            while matches!(t, TX_SPEC_DATA) {
+                if c0 >= 255 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
+                }
+                c0 += 1;
+                out.tx_spec_data.push(Default::default());
+                let Some(x1) = out.tx_spec_data.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != TX_SPEC_DATA {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("NumberOfTransmitters", |d| {
-                    d.read_ranged::<u8>(0, 255, "NumberOfTransmitters")
+                d.element("TxSpecData", |d| {
+                    wpt_tx_rx_spec_data_type::decode(d, 918, &mut *x1)
                 })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_signal_frequency = {
-                if t != SIGNAL_FREQUENCY {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SignalFrequency", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 917)
+                t = d.read_event(match (c0 < 255, c0 >= 2) {
+                    (true, false) => S2,
+                    (false, true) => S3,
+                    _ => S4,
                 })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_tx_spec_data = {
-                let mut r0 = Vec::new();
-                while matches!(t, TX_SPEC_DATA) {
-                    if r0.len() >= 255 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
-                    }
-                    let item = {
-                        if t != TX_SPEC_DATA {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.element("TxSpecData", |d| wpt_tx_rx_spec_data_type::decode(d, 918))?;
-                        t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
-                            (true, false) => S2,
-                            (false, true) => S3,
-                            _ => S4,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
-                }
-                if r0.len() < 2 {
+            }
+            if c0 < 2 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            if matches!(t, TX_PACKAGE_SPEC_DATA) {
+                let x2 = out
+                    .tx_package_spec_data
+                    .get_or_insert_with(Default::default);
+                if t != TX_PACKAGE_SPEC_DATA {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
-            let f_tx_package_spec_data = if matches!(t, TX_PACKAGE_SPEC_DATA) {
-                Some({
-                    if t != TX_PACKAGE_SPEC_DATA {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.element("TxPackageSpecData", |d| {
-                        wpt_tx_rx_package_spec_data_type::decode(d, 925)
-                    })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                d.element("TxPackageSpecData", |d| {
+                    wpt_tx_rx_package_spec_data_type::decode(d, 925, &mut *x2)
+                })?;
+                t = d.read_event(S5)?;
             } else {
-                None
-            };
+                out.tx_package_spec_data = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfTransmitterDataType {
-                number_of_transmitters: f_number_of_transmitters,
-                signal_frequency: f_signal_frequency,
-                tx_spec_data: f_tx_spec_data,
-                tx_package_spec_data: f_tx_package_spec_data,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5374,10 +5598,10 @@ pub(crate) mod codec {
                     "between 2 and 255 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x3) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x3;
                     e.write_event(st, TX_SPEC_DATA)?;
                     e.element("TxSpecData", |e| {
                         wpt_tx_rx_spec_data_type::encode(e, x, 918)
@@ -5389,9 +5613,9 @@ pub(crate) mod codec {
                     _ => S4,
                 };
             }
-            if let Some(x2) = &v.tx_package_spec_data {
+            if let Some(x4) = &v.tx_package_spec_data {
                 {
-                    let x = x2;
+                    let x = x4;
                     e.write_event(st, TX_PACKAGE_SPEC_DATA)?;
                     e.element("TxPackageSpecData", |e| {
                         wpt_tx_rx_package_spec_data_type::encode(e, x, 925)
@@ -5412,25 +5636,24 @@ pub(crate) mod codec {
         const S0: &[u8] = &[WPT_LF_TX_DATA_LIST];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfTxDataListType, DecodeError> {
+            out: &mut WptLfTxDataListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_wpt_lf_tx_data_list = {
-                if t != WPT_LF_TX_DATA_LIST {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("WPT_LF_TxDataList", |d| wpt_lf_tx_data_type::decode(d, 896))?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != WPT_LF_TX_DATA_LIST {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("WPT_LF_TxDataList", |d| {
+                wpt_lf_tx_data_type::decode(d, 896, &mut out.wpt_lf_tx_data_list)
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfTxDataListType {
-                wpt_lf_tx_data_list: f_wpt_lf_tx_data_list,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5462,36 +5685,33 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EIRP];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptLfTxDataType, DecodeError> {
+            out: &mut WptLfTxDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tx_identifier = {
-                if t != TX_IDENTIFIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TxIdentifier", |d| d.read_uint::<u32>("TxIdentifier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_eirp = {
-                if t != EIRP {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("EIRP", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 898)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != TX_IDENTIFIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tx_identifier = d.simple("TxIdentifier", |d| d.read_uint::<u32>("TxIdentifier"))?;
+            t = d.read_event(S1)?;
+            if t != EIRP {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("EIRP", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    898,
+                    &mut out.eirp,
+                )
+            })?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptLfTxDataType {
-                tx_identifier: f_tx_identifier,
-                eirp: f_eirp,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5531,42 +5751,40 @@ pub(crate) mod codec {
         const S1: &[u8] = &[EE];
         const S2: &[u8] = &[WPT_PAIRING_METHOD, EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptPairingMethodListType, DecodeError> {
+            out: &mut WptPairingMethodListType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_wpt_pairing_method = {
-                let mut r0 = Vec::new();
-                while matches!(t, WPT_PAIRING_METHOD) {
-                    if r0.len() >= 8 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
-                    }
-                    let item = {
-                        if t != WPT_PAIRING_METHOD {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v =
-                            d.simple("WPT_PairingMethod", |d| WptPairingMethodType::decode(d))?;
-                        t = d.read_event(match (r0.len() + 1 < 8,) {
-                            (false,) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.wpt_pairing_method.clear();
+            let mut c0 = 0usize;
+            while matches!(t, WPT_PAIRING_METHOD) {
+                if c0 >= 8 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 8 }));
                 }
-                if r0.is_empty() {
+                c0 += 1;
+                out.wpt_pairing_method.push(Default::default());
+                let Some(x1) = out.wpt_pairing_method.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != WPT_PAIRING_METHOD {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
+                *x1 = d.simple("WPT_PairingMethod", |d| WptPairingMethodType::decode(d))?;
+                t = d.read_event(match (c0 < 8,) {
+                    (false,) => S1,
+                    _ => S2,
+                })?;
+            }
+            if c0 == 0 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptPairingMethodListType {
-                wpt_pairing_method: f_wpt_pairing_method,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5581,10 +5799,10 @@ pub(crate) mod codec {
                     "between 1 and 8 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, WPT_PAIRING_METHOD)?;
                     e.simple("WPT_PairingMethod", |e| {
                         x.encode(e);
@@ -5617,90 +5835,82 @@ pub(crate) mod codec {
         const S4: &[u8] = &[VENDOR_SPECIFIC_DATA_CONTAINER, EE];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptPairingReqType, DecodeError> {
+            out: &mut WptPairingReqType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != EV_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_processing = d.simple("EVProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if matches!(t, OBSERVED_ID_CODE) {
+                let x1 = out.observed_id_code.get_or_insert_with(Default::default);
+                if t != OBSERVED_ID_CODE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_ev_processing = {
-                if t != EV_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_observed_id_code = if matches!(t, OBSERVED_ID_CODE) {
-                Some({
-                    if t != OBSERVED_ID_CODE {
+                *x1 = d.simple("ObservedIDCode", |d| d.read_uint::<u32>("ObservedIDCode"))?;
+                t = d.read_event(S3)?;
+            } else {
+                out.observed_id_code = None;
+            }
+            if t != EV_RESULT_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.ev_result_code = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
+            t = d.read_event(S4)?;
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x2 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x2.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x2.push(Default::default());
+                    let Some(x3) = x2.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.simple("ObservedIDCode", |d| d.read_uint::<u32>("ObservedIDCode"))?;
-                    t = d.read_event(S3)?;
-                    v
-                })
-            } else {
-                None
-            };
-            let f_ev_result_code = {
-                if t != EV_RESULT_CODE {
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x3)
+                    })?;
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S5,
+                        _ => S4,
+                    })?;
+                }
+                if c0 == 0 {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.simple("EVResultCode", |d| WptEvResultType::decode(d))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S5,
-                                _ => S4,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
             } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptPairingReqType {
-                header: f_header,
-                ev_processing: f_ev_processing,
-                observed_id_code: f_observed_id_code,
-                ev_result_code: f_ev_result_code,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5726,9 +5936,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S2;
-            if let Some(x1) = &v.observed_id_code {
+            if let Some(x4) = &v.observed_id_code {
                 {
-                    let x = x1;
+                    let x = x4;
                     e.write_event(st, OBSERVED_ID_CODE)?;
                     e.simple("ObservedIDCode", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5746,17 +5956,17 @@ pub(crate) mod codec {
                 })?;
             }
             st = S4;
-            if let Some(x2) = &v.vendor_specific_data_container {
-                let l0 = x2;
+            if let Some(x5) = &v.vendor_specific_data_container {
+                let l0 = x5;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x3) in l0.iter().enumerate() {
+                for (i0, x6) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x3;
+                        let x = x6;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -5797,107 +6007,98 @@ pub(crate) mod codec {
         const S5: &[u8] = &[VENDOR_SPECIFIC_DATA_CONTAINER, EE];
         const S6: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptPairingResType, DecodeError> {
+            out: &mut WptPairingResType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_header = {
-                if t != HEADER {
+            if t != HEADER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("Header", |d| {
+                crate::iso20::common_types::codec::message_header_type::decode(
+                    d,
+                    461,
+                    &mut out.header,
+                )
+            })?;
+            t = d.read_event(S1)?;
+            if t != RESPONSE_CODE {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.response_code = d.simple("ResponseCode", |d| {
+                crate::iso20::common_types::ResponseCodeType::decode(d)
+            })?;
+            t = d.read_event(S2)?;
+            if t != EVSE_PROCESSING {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.evse_processing = d.simple("EVSEProcessing", |d| {
+                crate::iso20::common_types::ProcessingType::decode(d)
+            })?;
+            t = d.read_event(S3)?;
+            if matches!(t, OBSERVED_ID_CODE) {
+                let x1 = out.observed_id_code.get_or_insert_with(Default::default);
+                if t != OBSERVED_ID_CODE {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                let v = d.element("Header", |d| {
-                    crate::iso20::common_types::codec::message_header_type::decode(d, 461)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_response_code = {
-                if t != RESPONSE_CODE {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("ResponseCode", |d| {
-                    crate::iso20::common_types::ResponseCodeType::decode(d)
-                })?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_evse_processing = {
-                if t != EVSE_PROCESSING {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("EVSEProcessing", |d| {
-                    crate::iso20::common_types::ProcessingType::decode(d)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_observed_id_code = if matches!(t, OBSERVED_ID_CODE) {
-                Some({
-                    if t != OBSERVED_ID_CODE {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    let v = d.simple("ObservedIDCode", |d| d.read_uint::<u32>("ObservedIDCode"))?;
-                    t = d.read_event(S4)?;
-                    v
-                })
+                *x1 = d.simple("ObservedIDCode", |d| d.read_uint::<u32>("ObservedIDCode"))?;
+                t = d.read_event(S4)?;
             } else {
-                None
-            };
-            let f_alternative_secc_list = if matches!(t, ALTERNATIVE_SECC_LIST) {
-                Some({
-                    if t != ALTERNATIVE_SECC_LIST {
+                out.observed_id_code = None;
+            }
+            if matches!(t, ALTERNATIVE_SECC_LIST) {
+                let x2 = out
+                    .alternative_secc_list
+                    .get_or_insert_with(Default::default);
+                if t != ALTERNATIVE_SECC_LIST {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
+                d.element("AlternativeSECCList", |d| {
+                    alternative_secc_list_type::decode(d, 941, &mut *x2)
+                })?;
+                t = d.read_event(S5)?;
+            } else {
+                out.alternative_secc_list = None;
+            }
+            if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                let x3 = out
+                    .vendor_specific_data_container
+                    .get_or_insert_with(Default::default);
+                x3.clear();
+                let mut c0 = 0usize;
+                while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
+                    if c0 >= 16 {
+                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
+                    }
+                    c0 += 1;
+                    x3.push(Default::default());
+                    let Some(x4) = x3.last_mut() else {
+                        return Err(d.err(DecodeErrorKind::Grammar));
+                    };
+                    if t != VENDOR_SPECIFIC_DATA_CONTAINER {
                         return Err(d.err(DecodeErrorKind::Grammar));
                     }
-                    let v = d.element("AlternativeSECCList", |d| {
-                        alternative_secc_list_type::decode(d, 941)
+                    d.simple("VendorSpecificDataContainer", |d| {
+                        d.read_bytes_into(256, &mut *x4)
                     })?;
-                    t = d.read_event(S5)?;
-                    v
-                })
+                    t = d.read_event(match (c0 < 16,) {
+                        (false,) => S6,
+                        _ => S5,
+                    })?;
+                }
+                if c0 == 0 {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                }
             } else {
-                None
-            };
-            let f_vendor_specific_data_container = if matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                Some({
-                    let mut r0 = Vec::new();
-                    while matches!(t, VENDOR_SPECIFIC_DATA_CONTAINER) {
-                        if r0.len() >= 16 {
-                            return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 16 }));
-                        }
-                        let item = {
-                            if t != VENDOR_SPECIFIC_DATA_CONTAINER {
-                                return Err(d.err(DecodeErrorKind::Grammar));
-                            }
-                            let v =
-                                d.simple("VendorSpecificDataContainer", |d| d.read_bytes(256))?;
-                            t = d.read_event(match (r0.len() + 1 < 16,) {
-                                (false,) => S6,
-                                _ => S5,
-                            })?;
-                            v
-                        };
-                        r0.push(item);
-                    }
-                    if r0.is_empty() {
-                        return Err(d.err(DecodeErrorKind::Grammar));
-                    }
-                    r0
-                })
-            } else {
-                None
-            };
+                out.vendor_specific_data_container = None;
+            }
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptPairingResType {
-                header: f_header,
-                response_code: f_response_code,
-                evse_processing: f_evse_processing,
-                observed_id_code: f_observed_id_code,
-                alternative_secc_list: f_alternative_secc_list,
-                vendor_specific_data_container: f_vendor_specific_data_container,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -5932,9 +6133,9 @@ pub(crate) mod codec {
                 })?;
             }
             st = S3;
-            if let Some(x1) = &v.observed_id_code {
+            if let Some(x5) = &v.observed_id_code {
                 {
-                    let x = x1;
+                    let x = x5;
                     e.write_event(st, OBSERVED_ID_CODE)?;
                     e.simple("ObservedIDCode", |e| {
                         e.write_unsigned(u64::from(*x));
@@ -5943,9 +6144,9 @@ pub(crate) mod codec {
                 }
                 st = S4;
             }
-            if let Some(x2) = &v.alternative_secc_list {
+            if let Some(x6) = &v.alternative_secc_list {
                 {
-                    let x = x2;
+                    let x = x6;
                     e.write_event(st, ALTERNATIVE_SECC_LIST)?;
                     e.element("AlternativeSECCList", |e| {
                         alternative_secc_list_type::encode(e, x, 941)
@@ -5953,17 +6154,17 @@ pub(crate) mod codec {
                 }
                 st = S5;
             }
-            if let Some(x3) = &v.vendor_specific_data_container {
-                let l0 = x3;
+            if let Some(x7) = &v.vendor_specific_data_container {
+                let l0 = x7;
                 if l0.is_empty() || l0.len() > 16 {
                     return Err(EncodeError::new(EncodeErrorKind::Occurrences(
                         "between 1 and 16 items",
                     )));
                 }
-                for (i0, x4) in l0.iter().enumerate() {
+                for (i0, x8) in l0.iter().enumerate() {
                     let _ = i0;
                     {
-                        let x = x4;
+                        let x = x8;
                         e.write_event(st, VENDOR_SPECIFIC_DATA_CONTAINER)?;
                         e.simple("VendorSpecificDataContainer", |e| {
                             e.write_bytes(x, 256)?;
@@ -5989,28 +6190,28 @@ pub(crate) mod codec {
         const S0: &[u8] = &[SPC_PRIMARY_DEVICE_COIL_CURRENT_INFORMATION];
         const S1: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptSpcPowerControlParameterType, DecodeError> {
+            out: &mut WptSpcPowerControlParameterType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_spc_primary_device_coil_current_information = {
-                if t != SPC_PRIMARY_DEVICE_COIL_CURRENT_INFORMATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("SPCPrimaryDeviceCoilCurrentInformation", |d| {
-                    crate::iso20::common_types::codec::rational_number_type::decode(d, 874)
-                })?;
-                t = d.read_event(S1)?;
-                v
-            };
+            if t != SPC_PRIMARY_DEVICE_COIL_CURRENT_INFORMATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("SPCPrimaryDeviceCoilCurrentInformation", |d| {
+                crate::iso20::common_types::codec::rational_number_type::decode(
+                    d,
+                    874,
+                    &mut out.spc_primary_device_coil_current_information,
+                )
+            })?;
+            t = d.read_event(S1)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptSpcPowerControlParameterType {
-                spc_primary_device_coil_current_information:
-                    f_spc_primary_device_coil_current_information,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6047,75 +6248,63 @@ pub(crate) mod codec {
         const S4: &[u8] = &[PACKAGE_SEPARATION_TIME];
         const S5: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptTxRxPackageSpecDataType, DecodeError> {
+            out: &mut WptTxRxPackageSpecDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_pulse_sequence_order = {
-                let mut r0 = Vec::new();
-                while matches!(t, PULSE_SEQUENCE_ORDER) {
-                    if r0.len() >= 255 {
-                        return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
-                    }
-                    let item = {
-                        if t != PULSE_SEQUENCE_ORDER {
-                            return Err(d.err(DecodeErrorKind::Grammar));
-                        }
-                        let v = d.element("PulseSequenceOrder", |d| {
-                            wpt_tx_rx_pulse_order_type::decode(d, 926)
-                        })?;
-                        t = d.read_event(match (r0.len() + 1 < 255, r0.len() + 1 >= 2) {
-                            (true, false) => S0,
-                            (false, true) => S1,
-                            _ => S2,
-                        })?;
-                        v
-                    };
-                    r0.push(item);
+            out.pulse_sequence_order.clear();
+            let mut c0 = 0usize;
+            while matches!(t, PULSE_SEQUENCE_ORDER) {
+                if c0 >= 255 {
+                    return Err(d.err(DecodeErrorKind::TooManyOccurrences { max: 255 }));
                 }
-                if r0.len() < 2 {
+                c0 += 1;
+                out.pulse_sequence_order.push(Default::default());
+                let Some(x1) = out.pulse_sequence_order.last_mut() else {
+                    return Err(d.err(DecodeErrorKind::Grammar));
+                };
+                if t != PULSE_SEQUENCE_ORDER {
                     return Err(d.err(DecodeErrorKind::Grammar));
                 }
-                r0
-            };
-            let f_pulse_separation_time = {
-                if t != PULSE_SEPARATION_TIME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PulseSeparationTime", |d| {
-                    d.read_uint::<u16>("PulseSeparationTime")
+                d.element("PulseSequenceOrder", |d| {
+                    wpt_tx_rx_pulse_order_type::decode(d, 926, &mut *x1)
                 })?;
-                t = d.read_event(S3)?;
-                v
-            };
-            let f_pulse_duration = {
-                if t != PULSE_DURATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PulseDuration", |d| d.read_uint::<u16>("PulseDuration"))?;
-                t = d.read_event(S4)?;
-                v
-            };
-            let f_package_separation_time = {
-                if t != PACKAGE_SEPARATION_TIME {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("PackageSeparationTime", |d| {
-                    d.read_uint::<u16>("PackageSeparationTime")
+                t = d.read_event(match (c0 < 255, c0 >= 2) {
+                    (true, false) => S0,
+                    (false, true) => S1,
+                    _ => S2,
                 })?;
-                t = d.read_event(S5)?;
-                v
-            };
+            }
+            if c0 < 2 {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            if t != PULSE_SEPARATION_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.pulse_separation_time = d.simple("PulseSeparationTime", |d| {
+                d.read_uint::<u16>("PulseSeparationTime")
+            })?;
+            t = d.read_event(S3)?;
+            if t != PULSE_DURATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.pulse_duration =
+                d.simple("PulseDuration", |d| d.read_uint::<u16>("PulseDuration"))?;
+            t = d.read_event(S4)?;
+            if t != PACKAGE_SEPARATION_TIME {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.package_separation_time = d.simple("PackageSeparationTime", |d| {
+                d.read_uint::<u16>("PackageSeparationTime")
+            })?;
+            t = d.read_event(S5)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptTxRxPackageSpecDataType {
-                pulse_sequence_order: f_pulse_sequence_order,
-                pulse_separation_time: f_pulse_separation_time,
-                pulse_duration: f_pulse_duration,
-                package_separation_time: f_package_separation_time,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6130,10 +6319,10 @@ pub(crate) mod codec {
                     "between 2 and 255 items",
                 )));
             }
-            for (i0, x1) in l0.iter().enumerate() {
+            for (i0, x2) in l0.iter().enumerate() {
                 let _ = i0;
                 {
-                    let x = x1;
+                    let x = x2;
                     e.write_event(st, PULSE_SEQUENCE_ORDER)?;
                     e.element("PulseSequenceOrder", |e| {
                         wpt_tx_rx_pulse_order_type::encode(e, x, 926)
@@ -6187,34 +6376,28 @@ pub(crate) mod codec {
         const S1: &[u8] = &[TX_RX_IDENTIFIER];
         const S2: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptTxRxPulseOrderType, DecodeError> {
+            out: &mut WptTxRxPulseOrderType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_index_number = {
-                if t != INDEX_NUMBER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("IndexNumber", |d| d.read_uint::<u16>("IndexNumber"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_tx_rx_identifier = {
-                if t != TX_RX_IDENTIFIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TxRxIdentifier", |d| d.read_uint::<u32>("TxRxIdentifier"))?;
-                t = d.read_event(S2)?;
-                v
-            };
+            if t != INDEX_NUMBER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.index_number = d.simple("IndexNumber", |d| d.read_uint::<u16>("IndexNumber"))?;
+            t = d.read_event(S1)?;
+            if t != TX_RX_IDENTIFIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tx_rx_identifier =
+                d.simple("TxRxIdentifier", |d| d.read_uint::<u32>("TxRxIdentifier"))?;
+            t = d.read_event(S2)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptTxRxPulseOrderType {
-                index_number: f_index_number,
-                tx_rx_identifier: f_tx_rx_identifier,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
@@ -6258,45 +6441,37 @@ pub(crate) mod codec {
         const S2: &[u8] = &[TX_RX_ORIENTATION];
         const S3: &[u8] = &[EE];
 
+        /// Decodes the content of an element of this type into `out`, overwriting all of it.
         pub(crate) fn decode(
             d: &mut Decoder<'_>,
             _el: QNameId,
-        ) -> Result<WptTxRxSpecDataType, DecodeError> {
+            out: &mut WptTxRxSpecDataType,
+        ) -> Result<(), DecodeError> {
             let mut t = d.read_event(S0)?;
-            let f_tx_rx_identifier = {
-                if t != TX_RX_IDENTIFIER {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.simple("TxRxIdentifier", |d| d.read_uint::<u32>("TxRxIdentifier"))?;
-                t = d.read_event(S1)?;
-                v
-            };
-            let f_tx_rx_position = {
-                if t != TX_RX_POSITION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("TxRxPosition", |d| wpt_coordinate_xyz_type::decode(d, 920))?;
-                t = d.read_event(S2)?;
-                v
-            };
-            let f_tx_rx_orientation = {
-                if t != TX_RX_ORIENTATION {
-                    return Err(d.err(DecodeErrorKind::Grammar));
-                }
-                let v = d.element("TxRxOrientation", |d| {
-                    wpt_coordinate_xyz_type::decode(d, 924)
-                })?;
-                t = d.read_event(S3)?;
-                v
-            };
+            if t != TX_RX_IDENTIFIER {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            out.tx_rx_identifier =
+                d.simple("TxRxIdentifier", |d| d.read_uint::<u32>("TxRxIdentifier"))?;
+            t = d.read_event(S1)?;
+            if t != TX_RX_POSITION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("TxRxPosition", |d| {
+                wpt_coordinate_xyz_type::decode(d, 920, &mut out.tx_rx_position)
+            })?;
+            t = d.read_event(S2)?;
+            if t != TX_RX_ORIENTATION {
+                return Err(d.err(DecodeErrorKind::Grammar));
+            }
+            d.element("TxRxOrientation", |d| {
+                wpt_coordinate_xyz_type::decode(d, 924, &mut out.tx_rx_orientation)
+            })?;
+            t = d.read_event(S3)?;
             if t != EE {
                 return Err(d.err(DecodeErrorKind::Grammar));
             }
-            Ok(WptTxRxSpecDataType {
-                tx_rx_identifier: f_tx_rx_identifier,
-                tx_rx_position: f_tx_rx_position,
-                tx_rx_orientation: f_tx_rx_orientation,
-            })
+            Ok(())
         }
 
         pub(crate) fn encode(
