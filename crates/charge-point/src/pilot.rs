@@ -218,16 +218,17 @@ impl Pilot {
             self.handle_timeout(now);
             return;
         }
-        self.last_reading = Some(self.last_reading.map_or(reading.at, |t| t.max(reading.at)));
         let signal = self.signal();
+        if matches!(signal, PilotSignal::Pwm { .. }) && reading.value.high.0 < DIODE_MAX.0 {
+            // At 5 % duty the positive plateau lasts 50 µs a period: a sampling burst can miss
+            // it and see only −12 V, which no car state produces. Not a reading of the car, and
+            // not a fresh one: a pilot stuck at −12 V goes stale and stops the power.
+            return;
+        }
+        self.last_reading = Some(self.last_reading.map_or(reading.at, |t| t.max(reading.at)));
         if signal == PilotSignal::Unavailable {
             // Our own −12 V hides the car: nothing to classify.
             self.settle(CpState::F, reading.at);
-            return;
-        }
-        if matches!(signal, PilotSignal::Pwm { .. }) && reading.value.high.0 < DIODE_MAX.0 {
-            // At 5 % duty the positive plateau lasts 50 µs a period: a sampling burst can miss
-            // it and see only −12 V, which no car state produces. Not a reading of the car.
             return;
         }
         let seen = self.classify(reading.value.high);
@@ -442,6 +443,17 @@ mod tests {
                 .iter()
                 .all(|e| !matches!(e, PilotEvent::State { to: CpState::E, .. }))
         );
+    }
+
+    #[test]
+    fn a_pilot_stuck_at_minus_12v_goes_stale_and_unknown() {
+        let mut p = Pilot::new(PilotConfig::default(), Offer::Digital);
+        feed(&mut p, 0, 100, 6.0, Some(-12.0));
+        assert_eq!(p.state(), CpState::C);
+        // Every burst from now on sees only −12 V (state F on the wire while we drive 5 %).
+        feed(&mut p, 100, 700, -12.0, Some(-12.0));
+        p.handle_timeout(at(700));
+        assert_eq!(p.state(), CpState::Unknown);
     }
 
     #[test]
