@@ -54,7 +54,7 @@ pub use meter::{GridMeter, GridReading};
 pub use pilot::{ControlPilot, PilotReading, PilotSignal};
 pub use pv::{PvInverter, PvStatus};
 pub use relay::Relay;
-pub use tariff::{FixedTariff, Tariff};
+pub use tariff::{FixedTariff, PriceSlot, Tariff};
 pub use watchdog::SetpointWatchdog;
 
 /// A value and the time it was measured.

@@ -127,6 +127,14 @@ impl ChargePoint for SimChargePoint {
 pub struct SimTariff(pub SharedWorld);
 
 impl devices::Tariff for SimTariff {
+    fn prices(&self, from: Timestamp, to: Timestamp) -> Vec<devices::PriceSlot> {
+        lock(&self.0).prices(from, to)
+    }
+
+    fn horizon(&self) -> Option<Timestamp> {
+        lock(&self.0).price_horizon()
+    }
+
     fn price_at(&self, t: Timestamp) -> Option<PricePerKwh> {
         lock(&self.0).price_at(t)
     }

@@ -851,6 +851,56 @@ impl World {
         self.price.price(self.seed, t, hour)
     }
 
+    /// The market's price slots overlapping `[from, to)` (15 minutes, or one slot for a fixed
+    /// price), up to what the market has published by now (see [`World::price_horizon`]).
+    pub fn prices(&self, from: Timestamp, to: Timestamp) -> Vec<devices::PriceSlot> {
+        let to = self.price_horizon().map_or(to, |h| to.min(h));
+        match self.price {
+            PriceModel::None => Vec::new(),
+            PriceModel::Fixed { price } => {
+                devices::Tariff::prices(&devices::FixedTariff(price), from, to)
+            }
+            PriceModel::SimMarket { .. } => {
+                let slot_us = price::SLOT_SECS * 1_000_000;
+                let mut start = Timestamp::from_unix_micros(
+                    from.as_unix_micros().div_euclid(slot_us) * slot_us,
+                );
+                let mut out = Vec::new();
+                while start < to {
+                    let end = Timestamp::from_unix_micros(start.as_unix_micros() + slot_us);
+                    if let Some(price) = self.price_at(start) {
+                        out.push(devices::PriceSlot { start, end, price });
+                    }
+                    start = end;
+                }
+                out
+            }
+        }
+    }
+
+    /// How far the synthetic market has published: like a day-ahead market, tomorrow's prices
+    /// from 13:00 local time on, else today's. `None` for a fixed price (known for any time).
+    pub fn price_horizon(&self) -> Option<Timestamp> {
+        match self.price {
+            PriceModel::None | PriceModel::Fixed { .. } => None,
+            PriceModel::SimMarket { .. } => {
+                let local = self.local(self.now);
+                let days = if local.hour() >= 13 { 2 } else { 1 };
+                let end = local
+                    .date()
+                    .checked_add(jiff::Span::new().days(days))
+                    .ok()
+                    .and_then(|d| {
+                        self.timezone
+                            .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                            .ok()
+                    })
+                    .map(Timestamp::from_jiff);
+                Some(end.unwrap_or(self.now))
+            }
+        }
+    }
+
     /// Energy totals so far.
     pub fn totals(&self) -> EnergyTotals {
         self.totals

@@ -28,7 +28,7 @@ pub enum PriceModel {
 }
 
 /// Slot length of the synthetic market, as on European day-ahead markets since October 2025.
-const SLOT_SECS: i64 = 900;
+pub(crate) const SLOT_SECS: i64 = 900;
 
 impl PriceModel {
     /// The price at `t`, for local hour-of-day `hour` (0.0–24.0).
@@ -55,5 +55,34 @@ impl PriceModel {
                 Some(PricePerKwh(mean.0 + shape + 0.02 * noise))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SimSettings, World};
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn the_market_publishes_tomorrow_at_13_00_in_quarter_hours() {
+        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let mut w = World::new(&SimSettings::default(), tz, ts("2026-01-15T08:00:00Z"));
+        w.set_price(PriceModel::SimMarket {
+            mean: PricePerKwh(0.3),
+        });
+        // 09:00 CET: today only, until 23:00Z.
+        assert_eq!(w.price_horizon(), Some(ts("2026-01-15T23:00:00Z")));
+        let s = w.prices(ts("2026-01-15T08:05:00Z"), ts("2026-01-17T00:00:00Z"));
+        assert_eq!(s.first().map(|s| s.start), Some(ts("2026-01-15T08:00:00Z")));
+        assert_eq!(s.last().map(|s| s.end), Some(ts("2026-01-15T23:00:00Z")));
+        assert_eq!(s.len(), 60);
+        assert!(s.iter().all(|x| w.price_at(x.start) == Some(x.price)));
+        // 14:00 CET: tomorrow too.
+        w.advance_to(ts("2026-01-15T13:00:00Z"));
+        assert_eq!(w.price_horizon(), Some(ts("2026-01-16T23:00:00Z")));
     }
 }
