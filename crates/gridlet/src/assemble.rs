@@ -24,6 +24,8 @@ pub struct Assembled {
     pub world: Option<SharedWorld>,
     /// The CCS charge point's application, to run beside the site's loop.
     pub ccs: Option<CcsRun>,
+    /// The `[prices]` provider's fetch task, to run beside the site's loop.
+    pub prices: Option<tariffs::fetch::Fetcher>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -388,6 +390,13 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         // The simulated world books its energy at the same price.
         sim::lock(&world).set_price(cfg.price);
     }
+    let mut prices = None;
+    if let Some(p) = &cfg.prices {
+        let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
+        let built = p.build(&tz).map_err(anyhow::Error::msg)?;
+        d.tariff = Some(Box::new(built.feed));
+        prices = built.fetcher;
+    }
 
     let controller =
         controller::SiteController::new(cfg.controller().map_err(anyhow::Error::msg)?, start)
@@ -396,5 +405,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         site: Site::new(d, controller),
         world: uses_world.then_some(world),
         ccs,
+        prices,
     })
 }

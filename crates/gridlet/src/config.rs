@@ -31,6 +31,8 @@ pub struct Config {
     pub(crate) control: ControlSettings,
     #[serde(default)]
     pub(crate) price: PriceModel,
+    /// Real prices: a provider, the end-user formula, the feed-in tariff.
+    pub(crate) prices: Option<tariffs::PricesConfig>,
     pub(crate) grid_meter: Option<GridMeterConfig>,
     #[serde(default)]
     pub(crate) pv: IndexMap<String, PvConfig>,
@@ -432,6 +434,15 @@ impl Config {
                 self.timezone().err().unwrap_or_default(),
             ));
         }
+        if let Some(p) = &self.prices {
+            if self.price != PriceModel::None {
+                return Err((
+                    "prices".into(),
+                    "[price] (the simulation's market) and [prices] are both set: keep one".into(),
+                ));
+            }
+            p.validate()?;
+        }
         if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
             return Err(("site.tick".into(), "must be between 1ms and 10s".into()));
         }
@@ -724,6 +735,29 @@ mod tests {
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
         assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn prices_errors_point_at_the_key() {
+        let e = err("[prices.provider]\ntype = \"entsoe\"\ntoken = \"t\"\nslot_minutes = 20\n");
+        assert!(
+            e.starts_with("f.toml:4:1: prices.provider.slot_minutes: must be 15, 30 or 60"),
+            "{e}"
+        );
+        let e = err("[prices]\nformula = { vat = 19 }\n[prices.provider]\ntype = \"awattar\"\n");
+        assert!(e.starts_with("f.toml:2:13: prices.formula.vat:"), "{e}");
+        let e = err("[prices.provider]\ntype = \"awattar\"\ncolour = 1\n");
+        assert!(e.starts_with("f.toml:3:1: unknown field `colour`"), "{e}");
+        let e = err(
+            "[price]\ntype = \"fixed\"\nprice = 0.3\n[prices.provider]\ntype = \"fixed\"\nprice = 0.3\n",
+        );
+        assert!(e.contains("prices: [price]"), "{e}");
+        let c = parse(
+            "f.toml",
+            "[prices.provider]\ntype = \"awattar\"\ncountry = \"at\"\n",
+        )
+        .unwrap();
+        assert!(c.prices.is_some());
     }
 
     #[test]

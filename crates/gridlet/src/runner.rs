@@ -419,7 +419,7 @@ pub(crate) struct Driven {
 
 /// Runs a site to the end: signal handling, HTTP (if `listen`), the loop and the shutdown.
 pub(crate) async fn drive(
-    assembled: crate::assemble::Assembled,
+    mut assembled: crate::assemble::Assembled,
     opts: DriveOptions,
 ) -> anyhow::Result<Driven> {
     let (stop_tx, stop_rx) = watch::channel(None);
@@ -441,6 +441,13 @@ pub(crate) async fn drive(
         Pace::System => units::SystemClock::new().now(),
         Pace::Virtual { start, .. } | Pace::Max { start } => start,
     };
+    if let Some(fetcher) = assembled.prices.take() {
+        if matches!(opts.pace, Pace::System) {
+            tokio::spawn(fetcher.run(Arc::new(units::SystemClock::new())));
+        } else {
+            tracing::warn!("[prices] are fetched in real time only; simulated time uses the cache");
+        }
+    }
     let (stepper, ccs_run) = Stepper::new(assembled, start)?;
     let world = stepper.world().cloned();
     let ccs = match ccs_run {

@@ -4,6 +4,7 @@ mod config;
 mod ev;
 mod evse;
 mod plc;
+mod prices;
 mod run;
 mod sim;
 mod slac;
@@ -47,6 +48,8 @@ enum Command {
     /// Decode, encode and check V2G EXI messages.
     #[command(subcommand)]
     Exi(exi::ExiCommand),
+    /// Fetch and print the prices of the configured [prices] provider.
+    Prices(prices::PricesArgs),
 }
 
 impl Cli {
@@ -60,6 +63,7 @@ impl Cli {
             Command::Evse(args) => args.run(),
             Command::Ev(args) => args.run(),
             Command::Exi(c) => c.run(),
+            Command::Prices(args) => prices::run(args),
         }
     }
 }
