@@ -20,22 +20,25 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of an error body goes into the error.
 const DETAIL_CHARS: usize = 200;
 
+/// The HTTP client (reqwest), re-exported so that other crates' fetch tasks share it.
+pub use reqwest::Client;
+
 /// The HTTP client every fetch task uses.
-pub fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+pub fn client() -> Result<Client, String> {
+    Client::builder()
         .timeout(TIMEOUT)
         .user_agent(concat!("gridlet/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))
 }
 
-/// Sends `req` and returns the body of a successful answer. `parse` reads error bodies for the
-/// service's own reason (ENTSO-E answers errors with an acknowledgement document).
+/// Sends `req` and returns the body of a successful answer. `refusal` reads an error body for
+/// the service's own reason (ENTSO-E answers errors with an acknowledgement document).
 pub async fn send(
-    client: &reqwest::Client,
+    client: &Client,
     provider: &'static str,
     req: &HttpRequest,
-    parse: impl Fn(&[u8]) -> Result<Vec<PriceSlot>, ParseError>,
+    refusal: impl Fn(&[u8]) -> Option<String>,
 ) -> Result<Vec<u8>, FetchError> {
     let url = req.redacted_url();
     let mut r = match req.method {
@@ -58,9 +61,9 @@ pub async fn send(
     let status = resp.status();
     let body = resp.bytes().await.map_err(unreachable)?;
     if !status.is_success() {
-        let detail = match parse(&body) {
-            Err(ParseError::Refused(reason)) => reason,
-            _ => {
+        let detail = match refusal(&body) {
+            Some(reason) => reason,
+            None => {
                 let text = String::from_utf8_lossy(&body);
                 let text: String = text.chars().take(DETAIL_CHARS).collect();
                 if text.trim().is_empty() {
@@ -82,7 +85,7 @@ pub async fn send(
 
 /// Fetches `provider`'s prices for the window around `now`.
 pub async fn fetch(
-    client: &reqwest::Client,
+    client: &Client,
     provider: &Provider,
     now: Timestamp,
 ) -> Result<Vec<PriceSlot>, FetchError> {
@@ -94,7 +97,11 @@ pub async fn fetch(
             provider: name,
             reason,
         })?;
-    let body = send(client, name, &req, |b| provider.parse(b)).await?;
+    let refusal = |b: &[u8]| match provider.parse(b) {
+        Err(ParseError::Refused(reason)) => Some(reason),
+        _ => None,
+    };
+    let body = send(client, name, &req, refusal).await?;
     provider.parse(&body).map_err(|error| FetchError::Parse {
         provider: name,
         url: req.redacted_url(),
@@ -106,7 +113,7 @@ pub async fn fetch(
 #[derive(Debug)]
 pub struct Fetcher {
     provider: Provider,
-    client: reqwest::Client,
+    client: Client,
     feed: PriceFeed,
     schedule: Schedule,
     cache: Option<PathBuf>,

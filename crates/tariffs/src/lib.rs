@@ -26,7 +26,7 @@ pub use book::{CacheError, FeedStatus, PriceCache, PriceFeed};
 pub use config::{Built, Country, PricesConfig, ProviderConfig};
 pub use devices::{PriceSlot, Tariff};
 pub use formula::{FeedIn, PriceFormula};
-pub use provider::{FetchError, ParseError, Provider};
+pub use provider::{FetchError, ParseError, Provider, RequestError};
 pub use request::{HttpRequest, Method};
 pub use schedule::{Backoff, Schedule};
 pub use tou::{Day, TimeOfUse, TouRate};
