@@ -196,7 +196,8 @@ fn codegen(root: &Path, check: bool) -> Result<()> {
 
 /// Writes the seed corpora of the `exi_*` fuzz targets (`fuzz/corpus/exi_<schema>/`) from
 /// `testdata/v2g/messages.jsonl`, one file per message, and of the `v2g_*` targets from a
-/// share of them; then the SLAC targets' from `testdata/slac/frames.txt`.
+/// share of them; then the SLAC targets' from `testdata/slac/frames.txt`, and the price
+/// parsers' from `testdata/tariffs`.
 fn fuzz_seeds(root: &Path) -> Result<()> {
     let text = std::fs::read_to_string(root.join("testdata/v2g/messages.jsonl"))?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -250,6 +251,20 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
             std::fs::write(dir.join(name), data)?;
             *counts.entry(target.to_owned()).or_default() += 1;
         }
+    }
+    // Prices: the hand-made provider answers, JSON and XML to their targets.
+    for entry in std::fs::read_dir(root.join("testdata/tariffs"))? {
+        let path = entry?.path();
+        let target = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => "tariffs_json",
+            Some("xml") => "tariffs_entsoe",
+            _ => continue,
+        };
+        let dir = root.join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        let name = path.file_name().context("a file name")?;
+        std::fs::copy(&path, dir.join(name))?;
+        *counts.entry(target.to_owned()).or_default() += 1;
     }
     for (t, n) in &counts {
         eprintln!("{t}: {n} seeds");

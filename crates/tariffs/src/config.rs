@@ -4,18 +4,18 @@
 
 use std::path::PathBuf;
 
-use jiff::civil::Time;
-use jiff::tz::TimeZone;
 use serde::Deserialize;
 use units::PricePerKwh;
 
 use crate::energidataservice::Currency;
-use crate::fetch::Fetcher;
 use crate::tibber::Component;
 use crate::{
-    FeedIn, PriceFeed, PriceFormula, Provider, Schedule, TimeOfUse, TouRate, awattar,
-    energidataservice, entsoe, octopus, tibber,
+    FeedIn, PriceFormula, Provider, TouRate, awattar, energidataservice, entsoe, octopus, tibber,
 };
+#[cfg(feature = "fetch")]
+use crate::{PriceFeed, Schedule, TimeOfUse, fetch::Fetcher};
+#[cfg(feature = "fetch")]
+use jiff::{civil::Time, tz::TimeZone};
 
 /// `[prices]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +112,7 @@ fn yes() -> bool {
 }
 
 /// A built `[prices]`: the feed the site reads and, for fetched prices, its task.
+#[cfg(feature = "fetch")]
 #[derive(Debug)]
 pub struct Built {
     /// The prices.
@@ -272,6 +273,7 @@ impl PricesConfig {
     }
 
     /// Builds the feed and its fetch task. `site_tz` is the zone of time-of-use rates.
+    #[cfg(feature = "fetch")]
     pub fn build(&self, site_tz: &TimeZone) -> Result<Built, String> {
         let provider = self
             .provider()
@@ -312,6 +314,7 @@ impl PricesConfig {
 
 /// The market's publication: EPEX and Nord Pool day-ahead results around 13:00 CET, Octopus
 /// Agile rates around 16:00 UK time.
+#[cfg(feature = "fetch")]
 fn schedule_for(p: &Provider) -> Result<Schedule, String> {
     let (zone, at) = match p {
         Provider::Octopus { .. } => ("Europe/London", Time::constant(16, 0, 0, 0)),

@@ -55,6 +55,10 @@ struct Period {
     points: Vec<(u32, f64)>,
 }
 
+/// The most slots one period may have: a year of quarter hours (the API's longest request), so
+/// that a hostile period cannot make the A03 filling allocate without bound.
+const MAX_PERIOD_SLOTS: i64 = 366 * 96;
+
 /// Minutes of an ISO 8601 resolution the market uses.
 fn resolution_minutes(r: &str) -> Option<i64> {
     match r.trim() {
@@ -236,6 +240,12 @@ fn period_slots(
         )));
     }
     let count = span_min / res;
+    if count > MAX_PERIOD_SLOTS {
+        return Err(ParseError::Malformed(format!(
+            "period {} to {} is longer than a year",
+            p.start, p.end
+        )));
+    }
     let mut points = p.points.clone();
     points.sort_by_key(|(pos, _)| *pos);
     let slot = |pos: i64, price: f64| {
@@ -313,6 +323,16 @@ mod tests {
     fn positions_beyond_the_period_are_errors() {
         let e = parse(doc("A01", "PT60M", &[(2, 10.0)]).as_bytes(), 60).unwrap_err();
         assert!(e.to_string().contains("position 2"), "{e}");
+    }
+
+    #[test]
+    fn periods_longer_than_a_year_are_errors() {
+        let d = doc("A03", "PT15M", &[(1, 1.0)]).replace(
+            "2026-01-02T00:00Z</end></timeInterval>",
+            "2126-01-02T00:00Z</end></timeInterval>",
+        );
+        let e = parse(d.as_bytes(), 15).unwrap_err();
+        assert!(e.to_string().contains("longer than a year"), "{e}");
     }
 
     #[test]

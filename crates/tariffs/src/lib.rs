@@ -13,6 +13,7 @@ mod book;
 mod config;
 pub mod energidataservice;
 pub mod entsoe;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 mod formula;
 pub mod octopus;
@@ -23,7 +24,9 @@ pub mod tibber;
 mod tou;
 
 pub use book::{CacheError, FeedStatus, PriceCache, PriceFeed};
-pub use config::{Built, Country, PricesConfig, ProviderConfig};
+#[cfg(feature = "fetch")]
+pub use config::Built;
+pub use config::{Country, PricesConfig, ProviderConfig};
 pub use devices::{PriceSlot, Tariff};
 pub use formula::{FeedIn, PriceFormula};
 pub use provider::{FetchError, ParseError, Provider, RequestError};
