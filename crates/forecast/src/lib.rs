@@ -8,6 +8,7 @@
 //!   time.
 //! - Either replaced by a constant ([`PvForecast::Constant`], [`LoadForecast::Constant`]).
 
+mod config;
 pub mod forecast_solar;
 mod load;
 pub mod open_meteo;
@@ -15,6 +16,7 @@ mod panel;
 mod pv;
 mod series;
 
+pub use config::{ForecastConfig, LoadConfig, PvConfig};
 pub use load::{LoadForecast, LoadProfile};
 pub use panel::PanelArray;
 pub use pv::{PvFetcher, PvForecast, PvSource, SharedPv};
