@@ -31,7 +31,9 @@ pub fn request(
         .join(&path)
         .map_err(|e| format!("bad base URL {base}: {e}"))?;
     u.query_pairs_mut().append_pair("time", "utc");
-    Ok(HttpRequest::get(u))
+    let mut r = HttpRequest::get(u);
+    r.secrets.extend(api_key.map(str::to_owned));
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -135,5 +137,15 @@ mod tests {
             r.url.as_str(),
             "https://api.forecast.solar/estimate/52.5/13.4/30/-90/5?time=utc"
         );
+        let r = request(
+            &url::Url::parse(BASE).unwrap(),
+            Some("k3y"),
+            52.5,
+            13.4,
+            &array(),
+        )
+        .unwrap();
+        assert!(r.url.path().starts_with("/k3y/estimate/"));
+        assert!(!r.redacted_url().contains("k3y"));
     }
 }

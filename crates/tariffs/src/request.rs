@@ -23,6 +23,8 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body (POST).
     pub body: Option<String>,
+    /// Secrets anywhere in the URL (an API key in the path), masked in errors and logs.
+    pub secrets: Vec<String>,
 }
 
 /// Query parameters and headers that carry secrets; never printed.
@@ -36,6 +38,7 @@ impl HttpRequest {
             url,
             headers: Vec::new(),
             body: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -59,7 +62,11 @@ impl HttpRequest {
         } else {
             u.query_pairs_mut().clear().extend_pairs(pairs);
         }
-        u.to_string()
+        let mut shown = u.to_string();
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            shown = shown.replace(secret.as_str(), "***");
+        }
+        shown
     }
 }
 
@@ -89,5 +96,8 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("documentType=A44"), "{shown}");
         assert!(!format!("{r:?}").contains("s3cret"));
+        let mut r = HttpRequest::get(url::Url::parse("https://x.test/k3y/estimate/1").unwrap());
+        r.secrets.push("k3y".into());
+        assert_eq!(r.redacted_url(), "https://x.test/***/estimate/1");
     }
 }

@@ -42,6 +42,7 @@ pub fn request(base: &url::Url, token: &str, slot_minutes: i64) -> HttpRequest {
             ("Content-Type".into(), "application/json".into()),
         ],
         body: Some(serde_json::json!({ "query": query }).to_string()),
+        secrets: vec![token.to_owned()],
     }
 }
 
