@@ -326,6 +326,26 @@ mod tests {
     }
 
     #[test]
+    fn the_lowest_classification_position_wins() {
+        let series = |cls: u32, price: f64| {
+            format!(
+                "<TimeSeries><curveType>A01</curveType>\
+                 <classificationSequence_AttributeInstanceComponent.position>{cls}</classificationSequence_AttributeInstanceComponent.position>\
+                 <Period><timeInterval><start>2026-01-01T23:00Z</start><end>2026-01-02T00:00Z</end></timeInterval>\
+                 <resolution>PT60M</resolution><Point><position>1</position><price.amount>{price}</price.amount></Point></Period></TimeSeries>"
+            )
+        };
+        let d = format!(
+            "<Publication_MarketDocument>{}{}</Publication_MarketDocument>",
+            series(2, 20.0),
+            series(1, 10.0)
+        );
+        let s = parse(d.as_bytes(), 60).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].price, PricePerKwh(0.01));
+    }
+
+    #[test]
     fn periods_longer_than_a_year_are_errors() {
         let d = doc("A03", "PT15M", &[(1, 1.0)]).replace(
             "2026-01-02T00:00Z</end></timeInterval>",
