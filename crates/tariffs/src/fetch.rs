@@ -17,6 +17,9 @@ use crate::{
 
 /// The longest a request may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read: a year of quarter-hour prices in the most verbose format (ENTSO-E
+/// XML) is about 4 MB.
+const MAX_BODY: usize = 16 << 20;
 /// How much of an error body goes into the error.
 const DETAIL_CHARS: usize = 200;
 
@@ -57,9 +60,20 @@ pub async fn send(
         // Without the URL: reqwest's text repeats it, tokens included.
         reason: e.without_url().to_string(),
     };
-    let resp = r.send().await.map_err(unreachable)?;
+    let mut resp = r.send().await.map_err(unreachable)?;
     let status = resp.status();
-    let body = resp.bytes().await.map_err(unreachable)?;
+    // Read at most MAX_BODY: a misbehaving server cannot make the daemon allocate without bound.
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(FetchError::Parse {
+                provider,
+                url,
+                error: ParseError::Malformed(format!("body larger than {MAX_BODY} bytes")),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
     if !status.is_success() {
         let detail = match refusal(&body) {
             Some(reason) => reason,
@@ -80,7 +94,7 @@ pub async fn send(
             detail,
         });
     }
-    Ok(body.to_vec())
+    Ok(body)
 }
 
 /// Fetches `provider`'s prices for the window around `now`.

@@ -518,3 +518,24 @@ async fn the_formula_and_feed_in_apply_to_fetched_prices() {
     let at = ts("2026-03-29T12:00:00Z");
     assert_eq!(task.step(at).await, ts("2026-03-29T12:15:00Z"));
 }
+
+#[tokio::test]
+async fn an_endless_body_is_cut_off() {
+    let server = Server::start().await;
+    server.reply(200, vec![b' '; 17 << 20]);
+    let provider = Provider::Awattar {
+        base: server.base.clone(),
+    };
+    let e = fetch::fetch(
+        &fetch::client().unwrap(),
+        &provider,
+        ts("2026-03-29T08:00:00Z"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("aWATTar: ") && e.contains("body larger than"),
+        "{e}"
+    );
+}
