@@ -4,6 +4,7 @@ mod config;
 mod ev;
 mod evse;
 mod plc;
+mod plc_image;
 mod run;
 mod sim;
 mod slac;
