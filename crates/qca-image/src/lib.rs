@@ -8,12 +8,15 @@
 //!   chains by scanning for valid headers, not by fixed offsets.
 //! - [`pib`]: the Parameter Information Block: parse, check, typed fields (MAC, NMK/NID, HFIDs,
 //!   SLAC role...), raw `offset type value` edits, the EVSE profile, and the checksums rewritten.
+//! - [`boot`]: the VS_WRITE_AND_EXECUTE_APPLET parts that load a module into a modem in
+//!   bootloader mode, as `plcboot` cuts them.
 //!
 //! The formats follow Qualcomm's Open Powerline Toolkit (open-plc-utils) file formats, which are
 //! the reference the tests compare against byte for byte (`nvmsplit`, `nvmmerge`, `chknvm`,
 //! `setpib`, `modpib`, `chkpib`, `getpib`). Every parser takes untrusted bytes and fails with an
 //! [`Error`] that says what is wrong and where, never a panic.
 
+pub mod boot;
 mod error;
 pub mod flash;
 pub mod nvm;
