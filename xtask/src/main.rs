@@ -266,8 +266,49 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
         std::fs::copy(&path, dir.join(name))?;
         *counts.entry(target.to_owned()).or_default() += 1;
     }
+    qca_image_seeds(root, &mut counts)?;
     for (t, n) in &counts {
         eprintln!("{t}: {n} seeds");
+    }
+    Ok(())
+}
+
+/// Seeds of the `qca_image_*` targets: synthetic NVM files of both header versions, a small
+/// flash dump and PIB files (the checksums make random inputs almost never reach past the header
+/// checks); for the PIB target also with an edit line before the file.
+fn qca_image_seeds(root: &Path, counts: &mut BTreeMap<String, usize>) -> Result<()> {
+    use qca_image::synth;
+    let mac = homeplug::MacAddr([0x00, 0xB0, 0x52, 0, 0, 1]);
+    let soft = synth::softloader(1)?;
+    let firmware = synth::firmware(2, 256)?;
+    let pib = synth::pib_file(3, 0x2100, mac)?;
+    let nvm = [
+        ("softloader", soft.clone()),
+        ("firmware", firmware.clone()),
+        ("firmware-v1", synth::firmware_v1(4)?),
+        ("pib", pib.clone()),
+        (
+            "dump",
+            synth::flash_dump(0x8000, &[(0, &firmware), (0x4000, &pib)]),
+        ),
+    ];
+    let bare = synth::bare_pib(5, 0x2100, mac);
+    let pibs = [
+        ("pib", pib.clone()),
+        ("bare", bare.clone()),
+        ("edit-hfid", [&b"74 hfid EVSE\n"[..], &pib].concat()),
+        (
+            "edit-long",
+            [&b"1C98 long 10240 long 0x19000\n"[..], &bare].concat(),
+        ),
+    ];
+    for (target, seeds) in [("qca_image_nvm", &nvm[..]), ("qca_image_pib", &pibs[..])] {
+        let dir = root.join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes)?;
+            *counts.entry(target.to_owned()).or_default() += 1;
+        }
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::error::need;
 use crate::{
     Error, MacAddr, MmType, Mmv, QUALCOMM_OUI, WireField, cm_atten_char, cm_atten_profile,
     cm_mnbc_sound, cm_set_key, cm_slac_match, cm_slac_param, cm_start_atten_char, cm_validate,
-    vs_pl_link_status, vs_rs_dev, vs_sw_ver,
+    vs_pl_link_status, vs_rs_dev, vs_sw_ver, vs_write_execute_applet,
 };
 
 /// Ethertype of HomePlug AV / Green PHY management messages.
@@ -385,6 +385,10 @@ messages! {
     LinkStatusReq(vs_pl_link_status::ReqRepr, Req) = VS_PL_LINK_STATUS_REQ, true;
     /// VS_PL_LINK_STATUS.CNF.
     LinkStatusCnf(vs_pl_link_status::CnfRepr, Cnf) = VS_PL_LINK_STATUS_CNF, true;
+    /// VS_WRITE_AND_EXECUTE_APPLET.REQ.
+    WriteExecuteAppletReq(vs_write_execute_applet::ReqRepr, Req) = VS_WRITE_AND_EXECUTE_APPLET_REQ, true;
+    /// VS_WRITE_AND_EXECUTE_APPLET.CNF.
+    WriteExecuteAppletCnf(vs_write_execute_applet::CnfRepr, Cnf) = VS_WRITE_AND_EXECUTE_APPLET_CNF, true;
 }
 
 #[cfg(test)]
@@ -487,6 +491,17 @@ mod tests {
         let mac = MacAddr([2, 0, 0, 0, 0, 2]);
         let run_id = RunId(*b"TESLA EV");
         let station = StationId([7; 17]);
+        let applet_req = vs_write_execute_applet::ReqRepr {
+            client_session: 0x1234_5678,
+            server_session: 0,
+            flags: vs_write_execute_applet::FLAG_ABSOLUTE | vs_write_execute_applet::FLAG_EXECUTE,
+            mem_types: [1, 0, 0, 0, 0, 0, 0, 0],
+            total_length: 3000,
+            part_offset: 0x0100_0000 + 2800,
+            start_address: 0x0100_0040,
+            checksum: 0xDEAD_BEEF,
+            image: (0..200u8).collect(),
+        };
         vec![
             Message::SetKeyReq(cm_set_key::ReqRepr::set_nmk(Nmk([9; 16]), Nid([1; 7]))),
             Message::SetKeyCnf(cm_set_key::CnfRepr {
@@ -594,6 +609,8 @@ mod tests {
                 status: 0,
                 link_status: 1,
             }),
+            Message::WriteExecuteAppletReq(applet_req.clone()),
+            Message::WriteExecuteAppletCnf(vs_write_execute_applet::CnfRepr::accept(&applet_req)),
             Message::Unknown {
                 mmtype: MmType(0x6060),
                 payload: vec![1, 2, 3],
@@ -604,7 +621,7 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let all = every_message();
-        assert_eq!(all.len(), 20, "one per Message variant");
+        assert_eq!(all.len(), 22, "one per Message variant");
         for message in all {
             let repr = Repr::new(
                 MacAddr([2, 0, 0, 0, 0, 1]),
@@ -635,6 +652,35 @@ mod tests {
             };
             assert_eq!(message.default_mmv(), expected, "{}", message.mmtype());
         }
+    }
+
+    #[test]
+    fn applet_parts_padded_as_plcboot_sends_them_read_as_the_part() {
+        // plcboot always sends the 1400-byte image field; the part length says what counts.
+        let mut payload = vec![0u8; vs_write_execute_applet::field::REQ_IMAGE.start + 1400];
+        let mut req = vs_write_execute_applet::Req::new_checked(&mut payload[..]).unwrap();
+        req.set_oui(QUALCOMM_OUI);
+        req.set_client_session(7);
+        req.set_part_length(3);
+        req.set_part_offset(0x0100_0000);
+        payload[51..54].copy_from_slice(&[0xAA, 0xBB, 0xCC]);
+        let view = vs_write_execute_applet::Req::new_checked(&payload[..]).unwrap();
+        let repr = vs_write_execute_applet::ReqRepr::parse(&view).unwrap();
+        assert_eq!(repr.image, [0xAA, 0xBB, 0xCC]);
+        assert_eq!(repr.part_offset, 0x0100_0000);
+        assert_eq!(
+            &payload[31..35],
+            &[0x00, 0x00, 0x00, 0x01],
+            "PART_OFFSET at 31, LE"
+        );
+        // A part length beyond the frame is refused, not read past.
+        let mut short = payload[..60].to_vec();
+        short[27..31].copy_from_slice(&100u32.to_le_bytes());
+        let view = vs_write_execute_applet::Req::new_checked(&short[..]).unwrap();
+        assert_eq!(
+            vs_write_execute_applet::ReqRepr::parse(&view),
+            Err(Error::Truncated { need: 151, len: 60 })
+        );
     }
 
     #[test]

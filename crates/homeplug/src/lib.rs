@@ -35,6 +35,7 @@ pub mod cm_validate;
 pub mod vs_pl_link_status;
 pub mod vs_rs_dev;
 pub mod vs_sw_ver;
+pub mod vs_write_execute_applet;
 
 pub use address::{MacAddr, ParseMacAddrError, RunId, StationId};
 pub use error::Error;

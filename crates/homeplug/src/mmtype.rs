@@ -99,6 +99,11 @@ mmtypes! {
     VS_RS_DEV_REQ = 0xA01C, "VS_RS_DEV.REQ";
     /// VS_RS_DEV.CNF, 0xA01D (Qualcomm).
     VS_RS_DEV_CNF = 0xA01D, "VS_RS_DEV.CNF";
+    /// VS_WRITE_AND_EXECUTE_APPLET.REQ, 0xA098 (Qualcomm): write a module part into a
+    /// bootloader-mode modem's memory, and start it.
+    VS_WRITE_AND_EXECUTE_APPLET_REQ = 0xA098, "VS_WRITE_AND_EXECUTE_APPLET.REQ";
+    /// VS_WRITE_AND_EXECUTE_APPLET.CNF, 0xA099 (Qualcomm).
+    VS_WRITE_AND_EXECUTE_APPLET_CNF = 0xA099, "VS_WRITE_AND_EXECUTE_APPLET.CNF";
     /// VS_PL_LINK_STATUS.REQ, 0xA0B8 (Qualcomm): is the powerline link up?
     VS_PL_LINK_STATUS_REQ = 0xA0B8, "VS_PL_LINK_STATUS.REQ";
     /// VS_PL_LINK_STATUS.CNF, 0xA0B9 (Qualcomm).

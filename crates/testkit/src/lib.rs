@@ -7,8 +7,10 @@
 //!   the test with a message, with `CI=true` it fails it.
 //! - [`pcap`]: reads `tcpdump -w` captures, for timing measured from frame timestamps.
 //! - [`inet`]: IPv6 TCP connections (reassembled) and UDP datagrams out of a capture.
+//! - [`modem`]: a QCA7000 module emulator (bootloader path), frames in, frames out.
 
 pub mod capability;
 pub mod inet;
+pub mod modem;
 pub mod netns;
 pub mod pcap;

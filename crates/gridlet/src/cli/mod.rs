@@ -5,6 +5,7 @@ mod ev;
 mod evse;
 mod plc;
 mod prices;
+mod plc_image;
 mod run;
 mod sim;
 mod slac;

@@ -25,12 +25,20 @@ enum PlcCommand {
         #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
         timeout: Duration,
     },
+    /// Image files: split, merge and check NVM files and SPI flash dumps.
+    #[command(subcommand)]
+    Image(super::plc_image::ImageCommand),
+    /// The PIB in a file: show, check, set fields, apply the EVSE profile.
+    #[command(subcommand)]
+    Pib(super::plc_image::PibCommand),
 }
 
 impl PlcArgs {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             PlcCommand::Status { iface, timeout } => status(&iface, timeout),
+            PlcCommand::Image(command) => command.run(),
+            PlcCommand::Pib(command) => command.run(),
         }
     }
 }
