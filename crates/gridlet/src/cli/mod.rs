@@ -3,6 +3,7 @@
 mod config;
 mod ev;
 mod evse;
+mod plan;
 mod plc;
 mod run;
 mod sim;
@@ -47,6 +48,8 @@ enum Command {
     /// Decode, encode and check V2G EXI messages.
     #[command(subcommand)]
     Exi(exi::ExiCommand),
+    /// Plan battery and car over a price horizon (a scenario file) and print the plan.
+    Plan(plan::PlanArgs),
 }
 
 impl Cli {
@@ -60,6 +63,7 @@ impl Cli {
             Command::Evse(args) => args.run(),
             Command::Ev(args) => args.run(),
             Command::Exi(c) => c.run(),
+            Command::Plan(args) => args.run(),
         }
     }
 }
