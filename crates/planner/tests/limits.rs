@@ -7,7 +7,10 @@
 //! minimum SoC and every departure target; when it is not, the plan must come as close as the
 //! greedy one at the missed departures.
 
-use planner::{Battery, Car, Departure, Grid, Plan, SOC_TOLERANCE_WH, Scenario, plan};
+use planner::{
+    Backend, Battery, Car, Departure, Grid, Options, Plan, SOC_TOLERANCE_WH, Scenario, plan,
+    plan_with,
+};
 use proptest::prelude::*;
 
 const TOL_W: f64 = 0.01;
@@ -228,6 +231,13 @@ proptest! {
             for st in &p.steps {
                 prop_assert!(st.car_soc_wh >= c.min_soc_wh - SOC_TOLERANCE_WH);
             }
+            // The other back end (vertices instead of interior points) reaches the same cost.
+            let q = plan_with(&s, &Options { backend: Backend::Microlp, ..Options::default() })
+                .expect("plans");
+            check_limits(&s, &q)?;
+            prop_assert!(q.feasible);
+            prop_assert!((p.cost - q.cost).abs() < 1e-4 * (1.0 + p.cost.abs()),
+                "Clarabel {} microlp {}", p.cost, q.cost);
         } else {
             prop_assert!(!p.feasible, "infeasible scenario reported feasible");
             prop_assert!(!p.shortfalls.is_empty());
