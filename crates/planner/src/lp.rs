@@ -1,7 +1,7 @@
 //! The linear program (ARCHITECTURE.md, "Planner"): built in kW and kWh, so that the
 //! coefficients stay near 1 whatever the site's size, and solved by good_lp's pure-Rust back ends.
 
-use good_lp::solvers::{ResolutionError, Solution, SolverModel, WithTimeLimit};
+use good_lp::solvers::{ResolutionError, Solution, SolverModel, WithMipGap, WithTimeLimit};
 use good_lp::{Constraint, Expression, ProblemVariables, Variable, clarabel, microlp, variable};
 
 use crate::plan::{Plan, Shortfall, SolveStats, Step, cost};
@@ -98,6 +98,9 @@ pub fn plan_with(scenario: &Scenario, options: &Options) -> Result<Plan, PlanErr
         }
     }
 }
+
+/// Relative optimality gap at which branch and bound stops.
+const MIP_GAP: f32 = 1e-4;
 
 /// Solves at most this many times (the last one with binaries on every step).
 const ROUNDS: usize = 4;
@@ -404,6 +407,12 @@ impl<'a> Model<'a> {
                 let mut m = problem.using(microlp);
                 if self.binaries > 0 {
                     m = m.with_time_limit(options.milp_time_limit_s);
+                    // HiGHS's default relative gap: proving the last 0.01 % can take seconds
+                    // when every step has a binary (ARCHITECTURE.md, "Planner").
+                    m = m.with_mip_gap(MIP_GAP).map_err(|e| PlanError::Solver {
+                        backend,
+                        error: e.to_string(),
+                    })?;
                 }
                 solve(m, constraints, &self.steps)
             }
