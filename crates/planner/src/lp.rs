@@ -432,7 +432,12 @@ impl<'a> Model<'a> {
         let h = s.step_h();
         let clean = |v: f64, max_w: f64| {
             let w = v * 1000.0;
-            if w < 1e-3 { 0.0 } else { w.min(max_w) }
+            // Below the tolerance is solver noise: zero, so that a pair never shows both.
+            if w < POWER_TOLERANCE_W {
+                0.0
+            } else {
+                w.min(max_w)
+            }
         };
         let mut steps = Vec::with_capacity(raw.steps.len());
         let mut shortfalls = Vec::new();

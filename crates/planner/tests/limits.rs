@@ -161,6 +161,16 @@ fn check_limits(s: &Scenario, p: &Plan) -> Result<(), TestCaseError> {
             "step {t}: car charge"
         );
         prop_assert!(st.car_discharge_w <= c.discharge_max_w + TOL_W, "step {t}");
+        // One direction per pair: the binaries where it would pay, clean-up below 0.1 W.
+        prop_assert!(st.import_w == 0.0 || st.export_w == 0.0, "step {t}: {st:?}");
+        prop_assert!(
+            st.battery_charge_w == 0.0 || st.battery_discharge_w == 0.0,
+            "step {t}"
+        );
+        prop_assert!(
+            st.car_charge_w == 0.0 || st.car_discharge_w == 0.0,
+            "step {t}: {st:?}"
+        );
         if !c.plugged[t] {
             prop_assert!(
                 st.car_charge_w == 0.0 && st.car_discharge_w == 0.0,
