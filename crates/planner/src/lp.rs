@@ -69,7 +69,13 @@ pub fn plan_with(scenario: &Scenario, options: &Options) -> Result<Plan, PlanErr
     loop {
         rounds += 1;
         let model = Model::build(scenario, &exclusive);
-        let raw = model.solve(options)?;
+        let raw = match model.solve(options) {
+            Ok(raw) => raw,
+            // Branch and bound found no plan within its time limit (a slow board, negative
+            // prices at every step): a plan from fixed directions beats none.
+            Err(_) if model.binaries > 0 => return dive(scenario, options, rounds),
+            Err(e) => return Err(e),
+        };
         // A solution may still charge and discharge at once where the a-priori test saw no
         // reason to: burning energy to make room for a PV surplus that would otherwise exceed
         // the export limit, or a tie between equally good plans. Those steps get a binary and
@@ -99,6 +105,42 @@ pub fn plan_with(scenario: &Scenario, options: &Options) -> Result<Plan, PlanErr
     }
 }
 
+/// The fallback when branch and bound finds nothing in time: solve the LP without binaries, fix
+/// each pair that uses both directions to its larger one, and solve again until no pair does.
+/// Every round fixes at least one pair, and the slacks keep every model solvable, so it ends
+/// with a plan with one direction per pair; not always the cheapest one.
+fn dive(scenario: &Scenario, options: &Options, rounds: usize) -> Result<Plan, PlanError> {
+    let mut fixed = vec![Exclusive::default(); scenario.steps()];
+    let mut dives = 0;
+    loop {
+        dives += 1;
+        let model = Model::build(scenario, &fixed);
+        let raw = model.solve(options)?;
+        let mut more = false;
+        for (t, f) in fixed.iter_mut().enumerate() {
+            let r = &raw.steps[t];
+            let pick = |a: f64, b: f64| if a >= b { Dir::In } else { Dir::Out };
+            if both(r.import, r.export) {
+                f.grid_fixed = Some(pick(r.import, r.export));
+                more = true;
+            }
+            if both(r.battery_charge, r.battery_discharge) {
+                f.battery_fixed = Some(pick(r.battery_charge, r.battery_discharge));
+                more = true;
+            }
+            if both(r.car_charge, r.car_discharge) {
+                f.car_fixed = Some(pick(r.car_charge, r.car_discharge));
+                more = true;
+            }
+        }
+        if !more {
+            let mut plan = model.read(raw, rounds + dives);
+            plan.stats.fixed_directions = true;
+            return Ok(plan);
+        }
+    }
+}
+
 /// Relative optimality gap at which branch and bound stops.
 const MIP_GAP: f32 = 1e-4;
 
@@ -110,12 +152,31 @@ fn both(a: f64, b: f64) -> bool {
     a > 1e-4 && b > 1e-4
 }
 
-/// Which pairs of a step get an exclusivity binary.
+/// Which pairs of a step get an exclusivity binary, or a fixed direction (the fallback).
 #[derive(Debug, Clone, Copy, Default)]
 struct Exclusive {
     grid: bool,
     battery: bool,
     car: bool,
+    grid_fixed: Option<Dir>,
+    battery_fixed: Option<Dir>,
+    car_fixed: Option<Dir>,
+}
+
+/// A pair's direction: import or charge (`In`), export or discharge (`Out`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    In,
+    Out,
+}
+
+/// The upper bound of a pair's side: zero when the pair is fixed to the other direction.
+fn side(max: f64, fixed: Option<Dir>, this: Dir) -> f64 {
+    if fixed.is_some_and(|f| f != this) {
+        0.0
+    } else {
+        max
+    }
 }
 
 impl Exclusive {
@@ -147,6 +208,7 @@ impl Exclusive {
                 && s.car.as_ref().is_some_and(|c| {
                     c.plugged[t] && c.v2h && c.charge_max_w > 0.0 && c.discharge_max_w > 0.0
                 }),
+            ..Self::default()
         }
     }
 }
@@ -226,8 +288,16 @@ impl<'a> Model<'a> {
 
         let mut steps = Vec::with_capacity(n);
         for (t, excl) in exclusive.iter().enumerate() {
-            let import = vars.add(variable().min(0.0).max(import_max));
-            let export = vars.add(variable().min(0.0).max(export_max));
+            let import = vars.add(variable().min(0.0).max(side(
+                import_max,
+                excl.grid_fixed,
+                Dir::In,
+            )));
+            let export = vars.add(variable().min(0.0).max(side(
+                export_max,
+                excl.grid_fixed,
+                Dir::Out,
+            )));
             objective.add_mul(s.price_import[t] * h, import);
             objective.add_mul(-s.price_export[t] * h, export);
             // Balance (kW): pv + import + discharges + unserved = load + export + charges + surplus.
@@ -257,8 +327,16 @@ impl<'a> Model<'a> {
 
             let (mut battery_charge, mut battery_discharge, mut battery_soc) = (None, None, None);
             if let Some(b) = &s.battery {
-                let c = vars.add(variable().min(0.0).max(b.charge_max_w / 1000.0));
-                let d = vars.add(variable().min(0.0).max(b.discharge_max_w / 1000.0));
+                let c = vars.add(variable().min(0.0).max(side(
+                    b.charge_max_w / 1000.0,
+                    excl.battery_fixed,
+                    Dir::In,
+                )));
+                let d = vars.add(variable().min(0.0).max(side(
+                    b.discharge_max_w / 1000.0,
+                    excl.battery_fixed,
+                    Dir::Out,
+                )));
                 // A battery below its minimum may stay there but not go lower.
                 let lo = b.min_soc_wh.min(b.soc_wh) / 1000.0;
                 let soc = vars.add(variable().min(lo).max(b.capacity_wh / 1000.0));
@@ -296,10 +374,14 @@ impl<'a> Model<'a> {
             let (mut car_charge, mut car_discharge, mut car_soc) = (None, None, None);
             if let Some(car) = &s.car {
                 let plugged = car.plugged[t];
-                let c = (plugged && car.charge_max_w > 0.0)
-                    .then(|| vars.add(variable().min(0.0).max(car.charge_max_w / 1000.0)));
-                let d = (plugged && car.v2h && car.discharge_max_w > 0.0)
-                    .then(|| vars.add(variable().min(0.0).max(car.discharge_max_w / 1000.0)));
+                let c = (plugged && car.charge_max_w > 0.0).then(|| {
+                    let max = side(car.charge_max_w / 1000.0, excl.car_fixed, Dir::In);
+                    vars.add(variable().min(0.0).max(max))
+                });
+                let d = (plugged && car.v2h && car.discharge_max_w > 0.0).then(|| {
+                    let max = side(car.discharge_max_w / 1000.0, excl.car_fixed, Dir::Out);
+                    vars.add(variable().min(0.0).max(max))
+                });
                 // Driving can take the SoC below the minimum, which is soft; charging only
                 // raises it, so the start less all driving so far bounds it below (a bound
                 // instead of a free variable keeps the simplex fast).
@@ -516,6 +598,7 @@ impl<'a> Model<'a> {
             constraints: self.constraints.len(),
             binaries: self.binaries,
             rounds,
+            fixed_directions: false,
         };
         Plan {
             feasible: shortfalls.is_empty(),

@@ -113,6 +113,9 @@ pub struct SolveStats {
     /// Solves (1, or more when a solution still charged and discharged at once and that step got
     /// a binary).
     pub rounds: usize,
+    /// Branch and bound found no plan within its time limit, so each pair's direction was
+    /// fixed from the LP without binaries: one direction per pair, not always the cheapest plan.
+    pub fixed_directions: bool,
 }
 
 /// The plan over the horizon.

@@ -315,3 +315,38 @@ fn unreachable_departure_is_reported_with_the_closest_plan() {
     let charged: f64 = p.steps.iter().map(|s| s.car_charge_w * 0.25).sum();
     assert!((charged - 10000.0 / 0.9).abs() < 1.0, "{charged}");
 }
+
+/// When branch and bound finds nothing within its time limit (a slow board), the plan comes
+/// from fixed directions: still one direction per pair, every limit held, close to the optimum.
+#[test]
+fn no_time_for_branch_and_bound_still_gives_a_plan() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/planner/48h-negative.json"
+    );
+    let s: Scenario =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("reads")).expect("parses");
+    let best = plan(&s).expect("plans");
+    assert!(
+        best.stats.binaries > 0 && !best.stats.fixed_directions,
+        "{:?}",
+        best.stats
+    );
+    let rushed = plan_with(
+        &s,
+        &Options {
+            milp_time_limit_s: 0.0,
+            ..Options::default()
+        },
+    )
+    .expect("a plan without branch and bound");
+    assert!(rushed.stats.fixed_directions, "{:?}", rushed.stats);
+    assert!(rushed.feasible, "{:?}", rushed.shortfalls);
+    check_limits(&s, &rushed).expect("limits");
+    assert!(
+        rushed.cost >= best.cost - 1e-6 && rushed.cost <= best.cost + 0.02 * best.cost.abs(),
+        "fixed directions {} optimum {}",
+        rushed.cost,
+        best.cost
+    );
+}
