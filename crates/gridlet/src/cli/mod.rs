@@ -3,9 +3,10 @@
 mod config;
 mod ev;
 mod evse;
+mod plan;
 mod plc;
-mod prices;
 mod plc_image;
+mod prices;
 mod run;
 mod sim;
 mod slac;
@@ -51,6 +52,8 @@ enum Command {
     Exi(exi::ExiCommand),
     /// Fetch and print the prices of the configured [prices] provider.
     Prices(prices::PricesArgs),
+    /// Plan battery and car over a price horizon (a scenario file) and print the plan.
+    Plan(plan::PlanArgs),
 }
 
 impl Cli {
@@ -65,6 +68,7 @@ impl Cli {
             Command::Ev(args) => args.run(),
             Command::Exi(c) => c.run(),
             Command::Prices(args) => prices::run(args),
+            Command::Plan(args) => args.run(),
         }
     }
 }
