@@ -17,7 +17,7 @@ mod exi;
 
 /// gridlet: home energy controller and CCS DC charger.
 #[derive(Debug, Parser)]
-#[command(name = "gridlet", version, about)]
+#[command(name = "gridlet", version = VERSION, about)]
 pub(crate) struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -77,6 +77,14 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// `gridlet --version`: the package version and the commit it was built from (see `build.rs`).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GRIDLET_COMMIT"),
+    ")"
+);
 
 /// Exit code for a configuration the user must fix.
 pub(crate) const EXIT_CONFIG: u8 = 2;
