@@ -170,3 +170,52 @@ pub(crate) fn status_text(s: &Snapshot) -> String {
     };
     format!("mode {mode}, {behaviour}; {car}{warnings}")
 }
+
+/// True if stderr is connected to the journal: `JOURNAL_STREAM` (systemd.exec(5)) names the
+/// device and inode of our stderr. A child of a service that redirected its stderr elsewhere
+/// inherits the variable but not the stream, hence the comparison.
+pub(crate) fn stderr_is_journal() -> bool {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = var.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+/// Prefixes each log line with its syslog priority (`<3>` error ... `<7>` debug, sd-daemon(3)),
+/// which journald strips and keeps as the entry's level: `journalctl -u gridlet -p warning`.
+#[derive(Debug)]
+pub(crate) struct JournalLevel<F>(pub(crate) F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalLevel<F>
+where
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            tracing::Level::DEBUG | tracing::Level::TRACE => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
+    }
+}

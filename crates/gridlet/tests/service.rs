@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use testkit::capability;
 use testkit::netns::{Namespace, Powerline, Topology};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridlet");
@@ -474,5 +475,103 @@ fn the_charger_runs_as_nobody_with_only_cap_net_raw() {
     println!(
         "as nobody with CAP_NET_RAW: DIN with SLAC, {} charge loop cycles",
         summary["charge_loop_cycles"]
+    );
+}
+
+/// Under systemd (stderr is the journal stream `JOURNAL_STREAM` names), every log line carries
+/// its syslog priority for journald and no timestamp of its own; elsewhere lines stay as they
+/// were.
+#[test]
+fn log_lines_carry_their_level_for_the_journal() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stderr");
+    let file = std::fs::File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let out = Command::new(BIN)
+        .args(["sim", "--until", "1h", "--speed", "max", "-v"])
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env_remove("RUST_LOG")
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() > 5, "{log}");
+    for l in &lines {
+        let prefixed = ["<3>", "<4>", "<6>", "<7>"]
+            .iter()
+            .any(|p| l.starts_with(p));
+        assert!(prefixed, "no priority: {l}");
+        let after = l.get(3..).unwrap_or_default();
+        assert!(
+            !after.starts_with(|c: char| c.is_ascii_digit()),
+            "a timestamp of its own: {l}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.starts_with("<6>")), "{log}");
+    assert!(lines.iter().any(|l| l.starts_with("<7>")), "{log}");
+
+    // Another stream than the one named (a child of the service, say): plain lines.
+    let out = Command::new(BIN)
+        .args(["sim", "--until", "1h", "--speed", "max"])
+        .env(
+            "JOURNAL_STREAM",
+            format!("{}:{}", meta.dev(), meta.ino() + 1),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.lines().all(|l| !l.starts_with('<')), "{err}");
+}
+
+/// `dist/gridlet.service` passes `systemd-analyze verify` without a warning (unknown keys and
+/// bad values are warnings there, so the output must be empty), with the binary at a path that
+/// exists here, and keeps the settings the board relies on.
+#[test]
+fn the_systemd_unit_verifies() {
+    let test = "the_systemd_unit_verifies";
+    if capability::find_program("systemd-analyze").is_none() {
+        capability::missing(test, "`systemd-analyze` is not installed (see .ci/run)");
+        return;
+    }
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/gridlet.service"),
+    )
+    .unwrap();
+    for line in [
+        "Type=notify",
+        "WatchdogSec=10s",
+        "Restart=on-failure",
+        "User=gridlet",
+        "AmbientCapabilities=CAP_NET_RAW",
+        "CapabilityBoundingSet=CAP_NET_RAW",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "ReadWritePaths=/var/lib/gridlet",
+        "StateDirectory=gridlet",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gridlet.service");
+    std::fs::write(&path, unit.replace("/usr/bin/gridlet", BIN)).unwrap();
+    // The man page is the package's (checked where it is installed); here only the unit.
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.trim().is_empty(),
+        "systemd-analyze verify warns:\n{err}"
     );
 }
