@@ -421,7 +421,8 @@ fn world_readable_copy(dir: &Path) -> PathBuf {
 
 /// Least privilege: as nobody without capabilities, `gridlet evse` fails with an error that names
 /// `CAP_NET_RAW`; as nobody with only `CAP_NET_RAW`, it completes a DIN session with SLAC against
-/// `gridlet ev` on the key-aware emulated powerline.
+/// `gridlet ev` on the key-aware emulated powerline, and so does `gridlet run` with a CCS charge
+/// point.
 #[test]
 fn the_charger_runs_as_nobody_with_only_cap_net_raw() {
     let test = "the_charger_runs_as_nobody_with_only_cap_net_raw";
@@ -474,6 +475,46 @@ fn the_charger_runs_as_nobody_with_only_cap_net_raw() {
     assert_eq!(session["protocol"], "din");
     println!(
         "as nobody with CAP_NET_RAW: DIN with SLAC, {} charge loop cycles",
+        summary["charge_loop_cycles"]
+    );
+
+    // The daemon with its CCS charge point (`ccs-sim`: the real stack on eth1, simulated power
+    // hardware), as the unit runs it: a DIN car with SLAC charges, SIGTERM stops it safely.
+    let config = topology.workdir().join("ccs-sim.toml");
+    let example = Command::new(BIN)
+        .args(["config", "example", "--preset", "ccs-sim"])
+        .output()
+        .unwrap();
+    std::fs::write(&config, &example.stdout).unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let mut daemon = unprivileged(Namespace::Evse, &["net_raw"], bin);
+    daemon
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config);
+    let daemon = Gridlet::start(daemon);
+    daemon.wait_for_log("charge point: V2G server", Duration::from_secs(20));
+    let car = Namespace::Pev
+        .command(BIN)
+        .args(["ev", "--iface", "eth1", "--json", "--cycles", "10"])
+        .args(["--protocol", "din"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let car_err = String::from_utf8_lossy(&car.stderr);
+    assert!(
+        car.status.success(),
+        "gridlet ev at the daemon failed:\n{car_err}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&car.stdout).unwrap();
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert!(summary["charge_loop_cycles"].as_u64().unwrap() >= 10);
+    daemon.signal("TERM");
+    let (exit, log) = daemon.wait();
+    assert!(exit.success(), "the daemon as nobody failed:\n{log}");
+    assert!(log.contains("charge point: SLAC matched car"), "{log}");
+    assert!(log.contains("safe state confirmed"), "{log}");
+    println!(
+        "the daemon as nobody with CAP_NET_RAW: DIN with SLAC, {} charge loop cycles",
         summary["charge_loop_cycles"]
     );
 }
