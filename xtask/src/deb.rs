@@ -61,6 +61,8 @@ struct Arch {
     deb: &'static str,
     /// `strip` for its binaries.
     strip: &'static str,
+    /// `objdump` for its binaries.
+    objdump: &'static str,
     /// How to run its binaries here (for the man page), if not natively.
     runner: &'static [&'static str],
 }
@@ -70,16 +72,19 @@ fn arch(target: Option<&str>) -> Result<Arch> {
         None | Some("x86_64-unknown-linux-gnu") => Arch {
             deb: "amd64",
             strip: "strip",
+            objdump: "objdump",
             runner: &[],
         },
         Some("armv7-unknown-linux-gnueabihf") => Arch {
             deb: "armhf",
             strip: "arm-linux-gnueabihf-strip",
+            objdump: "arm-linux-gnueabihf-objdump",
             runner: &["qemu-arm-static", "-L", "/usr/arm-linux-gnueabihf"],
         },
         Some("aarch64-unknown-linux-gnu") => Arch {
             deb: "arm64",
             strip: "aarch64-linux-gnu-strip",
+            objdump: "aarch64-linux-gnu-objdump",
             runner: &["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"],
         },
         Some(other) => bail!("no Debian architecture known for {other}"),
@@ -177,7 +182,12 @@ pub(crate) fn build(root: &Path, o: &Options) -> Result<PathBuf> {
     let size_kib = du_kib(&tree)?;
     write(
         &debian.join("control"),
-        &control(&version, arch.deb, size_kib, &shlib_depends(&usr_bin)?),
+        &control(
+            &version,
+            arch.deb,
+            size_kib,
+            &shlib_depends(arch.objdump, &usr_bin)?,
+        ),
         0o644,
     )?;
 
@@ -231,8 +241,8 @@ Description: {SUMMARY}
 
 /// Libraries the binary links, as package dependencies: glibc, with the version its symbols
 /// need (what dpkg-shlibdeps would say; the binary needs nothing but libc and libgcc).
-fn shlib_depends(bin: &Path) -> Result<String> {
-    let out = Command::new("objdump")
+fn shlib_depends(objdump: &str, bin: &Path) -> Result<String> {
+    let out = Command::new(objdump)
         .arg("-T")
         .arg(bin)
         .output()
@@ -253,7 +263,7 @@ fn shlib_depends(bin: &Path) -> Result<String> {
         }
     }
     let mut depends = format!("libc6 (>= {}.{})", newest.0, newest.1);
-    let needed = Command::new("objdump").arg("-p").arg(bin).output()?;
+    let needed = Command::new(objdump).arg("-p").arg(bin).output()?;
     if String::from_utf8_lossy(&needed.stdout).contains("libgcc_s.so") {
         depends.push_str(", libgcc-s1");
     }
