@@ -186,13 +186,13 @@ fn gaps(pings: &[Instant]) -> Vec<Duration> {
     pings.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
-/// `gridlet sim` under a fake service manager with a 1 s watchdog: READY=1 with a status after
-/// start-up; WATCHDOG=1 every half second (never later than the timeout, never flooding) while
+/// `gridlet sim` under a fake service manager with a 2 s watchdog: READY=1 with a status after
+/// start-up; WATCHDOG=1 every second (never later than the timeout, never flooding) while
 /// the loop runs; STATUS= follows the car's session; on SIGTERM STOPPING=1 comes first, then the
 /// safe state, confirmed in the last status and in the report's actuators.
 #[test]
 fn the_service_manager_hears_ready_watchdog_status_and_stopping() {
-    const WATCHDOG: Duration = Duration::from_secs(1);
+    const WATCHDOG: Duration = Duration::from_secs(2);
     let notify = NotifySocket::bind();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.json");
@@ -239,15 +239,13 @@ fn the_service_manager_hears_ready_watchdog_status_and_stopping() {
         gaps.iter().min(),
         gaps.iter().max()
     );
-    assert!(pings.len() >= 6, "{all:?}");
+    assert!(pings.len() >= 4, "{all:?}");
     for g in &gaps {
         // Later than the timeout: systemd would have killed the service.
         assert!(*g < WATCHDOG, "a ping came {g:?} after the one before");
-        // Much earlier than half the timeout: a ping per tick, not at the interval asked for.
-        assert!(
-            *g > WATCHDOG * 2 / 5,
-            "pings {g:?} apart: flooding the manager"
-        );
+        // Much earlier than half the timeout (ticks are 100 ms apart): a ping per tick, not at
+        // the interval asked for.
+        assert!(*g > WATCHDOG / 4, "pings {g:?} apart: flooding the manager");
     }
     // STOPPING=1 after the last ping, then the final status.
     let stopping = all
@@ -292,7 +290,8 @@ fn a_stalled_tick_loop_stops_the_watchdog() {
         .unwrap()
         .trim();
     gridlet.wait_for_log("the tick loop stalls", Duration::from_secs(10));
-    let stalled_at = Instant::now();
+    // Pings sent before the stall (at least a tick before its log line) have arrived by now.
+    std::thread::sleep(Duration::from_millis(200));
     let before = notify.pings();
     assert!(
         before.len() >= 2,
@@ -301,12 +300,8 @@ fn a_stalled_tick_loop_stops_the_watchdog() {
     );
     // Three timeouts later: no ping since the stall, yet the process answers HTTP.
     std::thread::sleep(WATCHDOG * 3);
-    let after: Vec<_> = notify
-        .pings()
-        .into_iter()
-        .filter(|at| *at > stalled_at)
-        .collect();
-    assert!(after.is_empty(), "{} pings after the stall", after.len());
+    let after = notify.pings().len() - before.len();
+    assert_eq!(after, 0, "{after} pings after the stall");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     use std::io::Write as _;
@@ -329,7 +324,7 @@ fn a_stalled_tick_loop_stops_the_watchdog() {
 /// configured interval, STOPPING=1 and the confirmed safe state on SIGTERM, exit 0.
 #[test]
 fn the_daemon_notifies_the_service_manager() {
-    const WATCHDOG: Duration = Duration::from_millis(600);
+    const WATCHDOG: Duration = Duration::from_millis(1200);
     let notify = NotifySocket::bind();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("site.toml");
@@ -338,7 +333,7 @@ fn the_daemon_notifies_the_service_manager() {
         .output()
         .unwrap();
     let text = String::from_utf8(example.stdout).unwrap();
-    // Ticks short enough for a watchdog of 600 ms.
+    // Ticks short enough for a watchdog of 1.2 s.
     let text = text.replacen("tick = \"1s\"", "tick = \"100ms\"", 1);
     assert!(text.contains("tick = \"100ms\""));
     std::fs::write(&config, text).unwrap();
