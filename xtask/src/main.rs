@@ -1,7 +1,9 @@
 //! Developer tasks. `cargo xtask codegen` regenerates the V2G message modules of
 //! `crates/v2g-messages` from the XML schemas in `crates/v2g-messages/schemas`;
-//! `cargo xtask codegen --check` fails if the committed code differs.
+//! `cargo xtask codegen --check` fails if the committed code differs; `cargo xtask deb` builds
+//! the Debian package (see `deb.rs`).
 
+mod deb;
 mod grammar;
 mod model;
 mod names;
@@ -108,7 +110,15 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("codegen") => codegen(&root, args.get(1).map(String::as_str) == Some("--check")),
         Some("fuzz-seeds") => fuzz_seeds(&root),
-        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask fuzz-seeds"),
+        Some("deb") => {
+            let deb = deb::build(&root, &deb::Options::parse(&args[1..])?)?;
+            println!("{}", deb.display());
+            Ok(())
+        }
+        _ => bail!(
+            "usage: cargo xtask codegen [--check] | cargo xtask fuzz-seeds | cargo xtask deb \
+             [--target TRIPLE] [--profile release|board|dev] [--no-build] [--out DIR]"
+        ),
     }
 }
 

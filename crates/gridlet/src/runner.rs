@@ -186,6 +186,24 @@ pub(crate) struct Runner {
     pub(crate) publish: watch::Sender<Option<Arc<Published>>>,
     pub(crate) requests: mpsc::Receiver<Request>,
     pub(crate) stop: watch::Receiver<Option<StopCause>>,
+    /// The service manager's notifications (READY, WATCHDOG, STATUS, STOPPING).
+    pub(crate) notify: crate::systemd::Notifier,
+    /// Fault injection for the watchdog's tests: the loop hangs this long after its start.
+    pub(crate) stall_after: Option<Duration>,
+}
+
+/// Fault injection (tests only): with `GRIDLET_FAULT_STALL_TICK_AFTER=2s` the tick loop hangs
+/// that long after its start, as on a blocked device read, while the process, its HTTP server
+/// and its other tasks live on: the service manager's watchdog must notice.
+const STALL_VAR: &str = "GRIDLET_FAULT_STALL_TICK_AFTER";
+
+fn stall_after_from_env() -> anyhow::Result<Option<Duration>> {
+    match std::env::var(STALL_VAR) {
+        Ok(v) => units::parse_duration(&v)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{STALL_VAR}={v:?}: {e}")),
+        Err(_) => Ok(None),
+    }
 }
 
 impl Runner {
@@ -200,10 +218,32 @@ impl Runner {
         let mut ticks: u64 = 0;
         let mut last_error: Option<String> = None;
         let mut previous: Option<controller::ControllerStatus> = None;
+        if let Some(every) = self.notify.watchdog_every()
+            && every < self.tick
+        {
+            tracing::warn!(
+                "the service manager's watchdog wants a ping every {every:?}, but the tick is \
+                 {:?}: WatchdogSec should be at least twice the tick",
+                self.tick
+            );
+        }
         let cause = loop {
+            if let Some(after) = self.stall_after
+                && wall_start.elapsed() >= after
+            {
+                tracing::warn!("fault injection ({STALL_VAR}): the tick loop stalls");
+                std::future::pending::<()>().await;
+            }
             self.stepper.advance_world(now);
             self.apply_requests(now);
             let snapshot = self.stepper.site.tick(now);
+            // The loop's own liveness: the watchdog is pinged here and nowhere else.
+            let wall = std::time::Instant::now();
+            if ticks == 0 {
+                self.notify.ready(&snapshot, wall);
+            } else {
+                self.notify.tick(&snapshot, wall);
+            }
             // Log device errors when they change, not every tick.
             let error = snapshot.device_errors.first().cloned();
             if error != last_error {
@@ -312,6 +352,11 @@ impl Runner {
             ?cause,
             "stopping: putting every actuator into its safe state"
         );
+        self.notify.stopping(match cause {
+            StopCause::Until => "end of the simulation",
+            StopCause::Sigterm => "SIGTERM",
+            StopCause::Sigint => "SIGINT",
+        });
         let errors = self.stepper.site.shutdown(now);
         for e in &errors {
             tracing::error!("safe state refused: {e}");
@@ -332,6 +377,7 @@ impl Runner {
                 Pace::Virtual { .. } | Pace::Max { .. } => now += SAFE_STATE_POLL,
             }
         }
+        self.notify.stopped(safe);
         if safe {
             tracing::info!("safe state confirmed");
         } else {
@@ -470,6 +516,8 @@ pub(crate) async fn drive(
         publish: publish_tx,
         requests: request_rx,
         stop: stop_rx,
+        notify: crate::systemd::Notifier::from_env(),
+        stall_after: stall_after_from_env()?,
     };
     let (outcome, stepper) = runner.run().await;
     if let Some(task) = ccs {

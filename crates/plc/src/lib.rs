@@ -37,6 +37,21 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The process lacks a capability the operation needs (not root, and not granted it).
+    #[error(
+        "{iface}: {op} needs {capability} (run as root or grant the capability: \
+         AmbientCapabilities={capability} in the systemd unit, or setcap)"
+    )]
+    MissingCapability {
+        /// The interface.
+        iface: String,
+        /// What we tried.
+        op: &'static str,
+        /// The capability, as capabilities(7) names it.
+        capability: &'static str,
+        /// The OS error (EPERM).
+        source: std::io::Error,
+    },
     /// No modem answered on the interface.
     #[error(
         "{iface}: no powerline modem answered VS_SW_VER.REQ within {timeout:?} \

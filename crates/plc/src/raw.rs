@@ -25,7 +25,8 @@ pub struct RawLink {
 }
 
 impl RawLink {
-    /// Opens the interface. Needs `CAP_NET_RAW` (root) and a tokio runtime with I/O enabled.
+    /// Opens the interface. Needs `CAP_NET_RAW` (root, or the capability alone: then a missing
+    /// one is [`Error::MissingCapability`]) and a tokio runtime with I/O enabled.
     pub fn open(iface: &str) -> Result<Self, Error> {
         let err = |op| {
             let iface = iface.to_owned();
@@ -37,7 +38,19 @@ impl RawLink {
             )));
         }
         let ifindex = if_index(iface).map_err(err("find interface"))?;
-        let fd = packet_socket().map_err(err("socket(AF_PACKET, SOCK_RAW)"))?;
+        let fd = packet_socket().map_err(|source| {
+            // Packet sockets need CAP_NET_RAW (packet(7)); say so rather than just "EPERM".
+            if source.raw_os_error() == Some(libc::EPERM) {
+                Error::MissingCapability {
+                    iface: iface.to_owned(),
+                    op: "opening a raw socket",
+                    capability: "CAP_NET_RAW",
+                    source,
+                }
+            } else {
+                err("socket(AF_PACKET, SOCK_RAW)")(source)
+            }
+        })?;
         bind(&fd, ifindex).map_err(err("bind"))?;
         let mac = hardware_address(&fd, iface).map_err(err("read MAC address"))?;
         // SAFETY: `fd` is an open socket we own; the AsyncFd owns it from here on and nothing

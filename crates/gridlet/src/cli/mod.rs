@@ -20,7 +20,7 @@ mod exi;
 
 /// gridlet: home energy controller and CCS DC charger.
 #[derive(Debug, Parser)]
-#[command(name = "gridlet", version, about)]
+#[command(name = "gridlet", version = VERSION, about)]
 pub(crate) struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -87,6 +87,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `gridlet --version`: the package version and the commit it was built from (see `build.rs`).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GRIDLET_COMMIT"),
+    ")"
+);
+
 /// Exit code for a configuration the user must fix.
 pub(crate) const EXIT_CONFIG: u8 = 2;
 
@@ -99,6 +107,22 @@ pub(crate) fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if crate::systemd::stderr_is_journal() {
+        // Under systemd: the journal stamps the time; the prefix gives each line its level.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .without_time()
+            .event_format(crate::systemd::JournalLevel(
+                tracing_subscriber::fmt::format()
+                    .without_time()
+                    .with_level(false)
+                    .with_ansi(false),
+            ))
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
