@@ -181,7 +181,7 @@ pub enum EmulationParams {
 }
 
 /// The settings of either emulation; unset values take the emulated battery's defaults.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmulationSettings {
     /// The SocketCAN interface towards the inverter.
@@ -206,6 +206,20 @@ pub struct EmulationSettings {
 
 fn default_source_timeout() -> Duration {
     Duration::from_secs(5)
+}
+
+impl Default for EmulationSettings {
+    fn default() -> Self {
+        Self {
+            can: default_can(),
+            source: Source::default(),
+            max_voltage_v: None,
+            min_voltage_v: None,
+            max_current_a: None,
+            capacity_wh: None,
+            source_timeout: default_source_timeout(),
+        }
+    }
 }
 
 impl EmulationParams {
@@ -312,6 +326,7 @@ mod tests {
         assert_eq!(p.rating().max_voltage, Volts(400.0));
         assert_eq!(p.rating().capacity_wh, 25_500);
         let p: EmulationParams = toml::from_str("type = \"pylontech\"").unwrap();
+        assert_eq!(p, EmulationParams::Pylontech(EmulationSettings::default()));
         assert_eq!(p.rating().max_voltage, Volts(53.2));
         assert_eq!(p.settings().source, Source::Bms);
         let p: EmulationParams =

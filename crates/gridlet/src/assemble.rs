@@ -24,6 +24,8 @@ pub struct Assembled {
     pub world: Option<SharedWorld>,
     /// The CCS charge point's application, to run beside the site's loop.
     pub ccs: Option<CcsRun>,
+    /// The CAN devices' I/O tasks, to run beside the site's loop.
+    pub can: Option<crate::can::CanDevices>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -299,13 +301,17 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         };
         d.pv.push(Named::new(name, device));
     }
+    let mut can = crate::can::CanDevices::default();
     d.bms = cfg.battery.as_ref().map(|b| match b {
         BatteryConfig::Sim(p) => {
             let w = sim();
             sim::lock(&w).set_battery(*p);
             Box::new(SimBms(w)) as Box<dyn devices::Bms>
         }
+        BatteryConfig::OpeninverterCan(p) => can.bms(p.open("battery", can.clock())),
+        BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
     });
+    can.emulations(&cfg.battery_emulation);
     d.converter = cfg.converter.as_ref().map(|c| match c {
         ConverterConfig::Sim(p) => {
             let w = sim();
@@ -396,5 +402,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         site: Site::new(d, controller),
         world: uses_world.then_some(world),
         ccs,
+        can: (!can.is_empty()).then_some(can),
     })
 }
