@@ -8,12 +8,16 @@
 //! stamp, so the controller's own BMS timeout applies too. When fresh frames return, so do the
 //! limits: nothing latches.
 
+#[cfg(feature = "io")]
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use devices::{BmsState, Stamped};
-use units::{Amps, Clock, Timestamp, Volts};
+#[cfg(feature = "io")]
+use units::Clock;
+use units::{Amps, Timestamp, Volts};
 
+#[cfg(feature = "io")]
 use crate::bus::{CanBus, CanLink};
 use crate::frame::{CanFrame, Error};
 use crate::{openinverter, pylontech};
@@ -237,6 +241,7 @@ impl BmsReader {
     }
 }
 
+#[cfg(feature = "io")]
 fn lock(m: &Mutex<BmsReader>) -> MutexGuard<'_, BmsReader> {
     // A panic elsewhere cannot leave the reader half-updated in a way that matters: its
     // fields are replaced whole.
@@ -245,12 +250,14 @@ fn lock(m: &Mutex<BmsReader>) -> MutexGuard<'_, BmsReader> {
 
 /// The `devices::Bms` backend: a BMS on a CAN bus, read by its own I/O task
 /// ([`BmsDriver::run`]).
+#[cfg(feature = "io")]
 #[derive(Debug, Clone)]
 pub struct CanBms {
     reader: Arc<Mutex<BmsReader>>,
     clock: Arc<dyn Clock>,
 }
 
+#[cfg(feature = "io")]
 impl CanBms {
     /// The backend and the driver that must run (spawned on a tokio runtime) to feed it.
     pub fn new(
@@ -281,6 +288,7 @@ impl CanBms {
     }
 }
 
+#[cfg(feature = "io")]
 impl devices::Bms for CanBms {
     fn state(&self) -> Option<Stamped<BmsState>> {
         lock(&self.reader).state_at(self.clock.now())
@@ -288,6 +296,7 @@ impl devices::Bms for CanBms {
 }
 
 /// The I/O task of a [`CanBms`].
+#[cfg(feature = "io")]
 #[derive(Debug)]
 pub struct BmsDriver {
     name: String,
@@ -297,12 +306,14 @@ pub struct BmsDriver {
 }
 
 /// How long a driver waits before reopening a failed bus, at most.
+#[cfg(feature = "io")]
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+#[cfg(feature = "io")]
 impl BmsDriver {
     /// Reads the bus until the task is dropped: opens the link, reopens it with backoff when it
-    /// fails (reported, never fatal), and reports undecodable frames (rate-limited to one log
-    /// line per kind of error and second is left to the subscriber; counts are in the stats).
+    /// fails (reported, never fatal), and reports undecodable frames (one log line per 10 s at
+    /// most; every one is counted in the stats).
     pub async fn run(self) {
         let mut backoff = Duration::from_secs(1);
         loop {

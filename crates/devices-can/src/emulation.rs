@@ -8,14 +8,19 @@
 //! battery port.
 
 use std::collections::VecDeque;
+#[cfg(feature = "io")]
 use std::sync::Arc;
 use std::time::Duration;
 
 use devices::{BmsAlarms, BmsState, ChargePointState, ChargePointStatus, Stamped};
 use serde::Serialize;
+#[cfg(feature = "io")]
 use tokio::sync::watch;
-use units::{Amps, Clock, Percent, Timestamp, Volts};
+#[cfg(feature = "io")]
+use units::Clock;
+use units::{Amps, Percent, Timestamp, Volts};
 
+#[cfg(feature = "io")]
 use crate::bus::{BusError, CanBus, CanLink};
 use crate::frame::{CanFrame, Error};
 use crate::{byd, pylontech};
@@ -486,6 +491,7 @@ impl Emulation for Pylontech {
     }
 }
 
+#[cfg(feature = "io")]
 /// The I/O task of an emulation: reads its source, runs the core on the bus, reopens the bus
 /// with backoff when it fails.
 #[derive(Debug)]
@@ -499,6 +505,7 @@ pub struct EmulationDriver<E> {
     status: watch::Sender<EmulationStatus>,
 }
 
+#[cfg(feature = "io")]
 impl<E: Emulation> EmulationDriver<E> {
     /// A driver for `core`, fed from `input` through `source`. Its status is published on the
     /// returned receiver.

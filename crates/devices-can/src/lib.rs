@@ -15,20 +15,29 @@
 //!   role; [`EmulationDriver`] runs an emulation from the site's newest BMS and charge point
 //!   state. Both reopen a failed bus with backoff and never end on bad input.
 //! - [`config`]: the TOML parameters of each, with defaults and checks.
+//!
+//! The buses, drivers and configuration are behind the default feature `io` (tokio, socketcan);
+//! without it the crate is the codecs and cores alone.
 
 pub mod bms;
+#[cfg(feature = "io")]
 pub mod bus;
 pub mod byd;
+#[cfg(feature = "io")]
 pub mod config;
 pub mod emulation;
 mod frame;
 pub mod openinverter;
 pub mod pylontech;
 
-pub use bms::{BmsDriver, BmsProtocol, BmsReader, CanBms, Handled, ReaderStats};
+pub use bms::{BmsProtocol, BmsReader, Handled, ReaderStats};
+#[cfg(feature = "io")]
+pub use bms::{BmsDriver, CanBms};
+#[cfg(feature = "io")]
 pub use bus::{AnyBus, BusError, CanBus, CanLink, MemoryBus, MemoryPort, SocketCanBus};
+#[cfg(feature = "io")]
+pub use emulation::EmulationDriver;
 pub use emulation::{
-    BatteryData, BydHvs, Emulation, EmulationDriver, EmulationStatus, Pylontech, Rating, Source,
-    SourceInput,
+    BatteryData, BydHvs, Emulation, EmulationStatus, Pylontech, Rating, Source, SourceInput,
 };
 pub use frame::{CanFrame, CanId, Error};
