@@ -30,9 +30,9 @@ mod frame;
 pub mod openinverter;
 pub mod pylontech;
 
-pub use bms::{BmsProtocol, BmsReader, Handled, ReaderStats};
 #[cfg(feature = "io")]
 pub use bms::{BmsDriver, CanBms};
+pub use bms::{BmsProtocol, BmsReader, Handled, ReaderStats};
 #[cfg(feature = "io")]
 pub use bus::{AnyBus, BusError, CanBus, CanLink, MemoryBus, MemoryPort, SocketCanBus};
 #[cfg(feature = "io")]
