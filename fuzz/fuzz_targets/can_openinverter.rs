@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // Mostly our two identifiers, sometimes any.
     let raw = u16::from_le_bytes(*id);
-    let id = if raw & 0x8000 != 0 { raw & 0x7FF } else { 0x1F4 + (raw & 1) };
+    let id = if raw & 0x8000 != 0 {
+        raw & 0x7FF
+    } else {
+        0x1F4 + (raw & 1)
+    };
     let Ok(frame) = CanFrame::standard(id, &rest[..rest.len().min(8)]) else {
         return;
     };
