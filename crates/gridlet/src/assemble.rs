@@ -26,6 +26,8 @@ pub struct Assembled {
     pub ccs: Option<CcsRun>,
     /// The `[prices]` provider's fetch task, to run beside the site's loop.
     pub prices: Option<tariffs::fetch::Fetcher>,
+    /// The CAN devices' I/O tasks, to run beside the site's loop.
+    pub can: Option<crate::can::CanDevices>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -301,13 +303,17 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         };
         d.pv.push(Named::new(name, device));
     }
+    let mut can = crate::can::CanDevices::default();
     d.bms = cfg.battery.as_ref().map(|b| match b {
         BatteryConfig::Sim(p) => {
             let w = sim();
             sim::lock(&w).set_battery(*p);
             Box::new(SimBms(w)) as Box<dyn devices::Bms>
         }
+        BatteryConfig::OpeninverterCan(p) => can.bms(p.open("battery", can.clock())),
+        BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
     });
+    can.emulations(&cfg.battery_emulation);
     d.converter = cfg.converter.as_ref().map(|c| match c {
         ConverterConfig::Sim(p) => {
             let w = sim();
@@ -406,5 +412,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         world: uses_world.then_some(world),
         ccs,
         prices,
+        can: (!can.is_empty()).then_some(can),
     })
 }

@@ -37,6 +37,9 @@ pub struct Config {
     #[serde(default)]
     pub(crate) pv: IndexMap<String, PvConfig>,
     pub(crate) battery: Option<BatteryConfig>,
+    /// `[battery_emulation.NAME]`: batteries emulated towards hybrid inverters on CAN.
+    #[serde(default)]
+    pub(crate) battery_emulation: IndexMap<String, devices_can::config::EmulationParams>,
     pub(crate) converter: Option<ConverterConfig>,
     pub(crate) charge_point: Option<ChargePointConfig>,
     pub(crate) changeover: Option<RelayDevice>,
@@ -113,6 +116,10 @@ impl PvConfig {
 pub(crate) enum BatteryConfig {
     /// A simulated battery.
     Sim(BatteryParams),
+    /// The openinverter BMS on CAN (0x1F4/0x1F5).
+    OpeninverterCan(devices_can::config::OpenInverterBmsParams),
+    /// A BMS speaking the Pylontech / SMA / Victron low-voltage CAN protocol.
+    PylontechCan(devices_can::config::PylontechBmsParams),
 }
 
 /// `[converter]`.
@@ -556,6 +563,7 @@ impl Config {
                 return Err(("battery.efficiency".into(), "must be in (0, 1]".into()));
             }
         }
+        self.check_can()?;
         if let Some(ConverterConfig::Sim(c)) = &self.converter
             && !(c.efficiency > 0.0 && c.efficiency <= 1.0)
         {
@@ -601,6 +609,41 @@ impl Config {
         cfg.validate().map_err(|e| match e {
             controller::ConfigError::Invalid { field, problem } => (field, problem),
         })
+    }
+}
+
+impl Config {
+    /// The CAN devices' settings, checked by their crate; the error names the key.
+    fn check_can(&self) -> Result<(), (String, String)> {
+        let at = |table: &str, e: devices_can::config::InvalidSetting| {
+            (format!("{table}.{}", e.key), e.problem)
+        };
+        match &self.battery {
+            Some(BatteryConfig::OpeninverterCan(p)) => {
+                p.validate().map_err(|e| at("battery", e))?
+            }
+            Some(BatteryConfig::PylontechCan(p)) => p.validate().map_err(|e| at("battery", e))?,
+            Some(BatteryConfig::Sim(_)) | None => {}
+        }
+        for (name, e) in &self.battery_emulation {
+            let table = format!("battery_emulation.{name}");
+            e.validate().map_err(|x| at(&table, x))?;
+            let source = e.settings().source;
+            use devices_can::Source;
+            if matches!(source, Source::Bms | Source::Auto) && self.battery.is_none() {
+                return Err((
+                    format!("{table}.source"),
+                    "reports the home BMS, but there is no [battery]".into(),
+                ));
+            }
+            if matches!(source, Source::ChargePoint) && self.charge_point.is_none() {
+                return Err((
+                    format!("{table}.source"),
+                    "reports the car, but there is no [charge_point]".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -735,6 +778,77 @@ mod tests {
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
         assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    /// The example's commented CAN settings, uncommented: the lines after `marker` up to the
+    /// next blank line, without their `# ` and with `[`-less lines indented `#   ` kept.
+    fn uncommented(marker: &str) -> String {
+        EXAMPLE_FOCCCI_CAPE
+            .split_once(marker)
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('#'))
+            .filter(|l| !l.starts_with("#  ") || l.starts_with("#   "))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .filter(|l| !l.starts_with("or") && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_examples_can_devices_parse_with_their_defaults() {
+        let battery = uncommented("# interface's:");
+        let (oi, pylon) = battery.split_once("type = \"pylontech-can\"").unwrap();
+        let base = "[converter]\ntype = \"sim\"\n";
+        let c = parse("f.toml", &format!("{base}[battery]\n{oi}\n")).unwrap();
+        assert!(matches!(
+            c.battery,
+            Some(BatteryConfig::OpeninverterCan(p)) if p == Default::default()
+        ));
+        let c = parse(
+            "f.toml",
+            &format!("{base}[battery]\ntype = \"pylontech-can\"{pylon}\n"),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.battery,
+            Some(BatteryConfig::PylontechCan(p)) if p == Default::default()
+        ));
+        let emulation = uncommented("(defaults shown; the Pylontech defaults in brackets):");
+        let c = parse("f.toml", &format!("{base}[battery]\n{oi}\n{emulation}\n")).unwrap();
+        let e = &c.battery_emulation["inverter"];
+        let byd = devices_can::config::EmulationParams::BydHvs(Default::default());
+        assert_eq!(e.rating(), byd.rating());
+        assert_eq!(e.settings().can, "can0");
+    }
+
+    #[test]
+    fn can_settings_are_checked_at_their_key() {
+        let e = err(
+            "[converter]\ntype = \"sim\"\n[battery]\ntype = \"openinverter-can\"\ncan = \"can0\"\npdo_base = 4000\n",
+        );
+        assert!(e.starts_with("f.toml:6:1: battery.pdo_base:"), "{e}");
+        let e =
+            err("[converter]\ntype = \"sim\"\n[battery]\ntype = \"pylontech-can\"\ncan = \"\"\n");
+        assert!(e.starts_with("f.toml:5:1: battery.can:"), "{e}");
+        let e = err("[battery_emulation.inv]\ntype = \"byd-hvs\"\nsource = \"bms\"\n");
+        assert!(
+            e.starts_with("f.toml:3:1: battery_emulation.inv.source:"),
+            "{e}"
+        );
+        let e = err(
+            "[battery_emulation.inv]\ntype = \"byd-hvs\"\nsource = \"charge-point\"\nmin_voltage_v = 500\n",
+        );
+        assert!(
+            e.starts_with("f.toml:4:1: battery_emulation.inv.min_voltage_v:"),
+            "{e}"
+        );
+        let e = err("[battery_emulation.inv]\ntype = \"byd\"\n");
+        assert!(e.starts_with("f.toml:2:8: unknown variant `byd`"), "{e}");
+        let e = err("[battery_emulation.inv]\ntype = \"pylontech\"\nport = \"can1\"\n");
+        assert!(e.starts_with("f.toml:3:1: unknown field `port`"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! This is the only crate that uses `anyhow`: errors end here, at the edge.
 
 pub mod assemble;
+pub mod can;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -472,6 +472,12 @@ pub(crate) async fn drive(
     spawn_signal_handler(stop_tx)?;
     let (publish_tx, publish_rx) = watch::channel(None);
     let (request_tx, request_rx) = mpsc::channel(64);
+    if let Some(can) = assembled.can.take() {
+        if !matches!(opts.pace, Pace::System) {
+            anyhow::bail!("CAN devices are real and run in real time: run them with `gridlet run`");
+        }
+        can.spawn(publish_rx.clone());
+    }
     if let Some(addr) = opts.listen {
         let bound = crate::http::serve(
             addr,
