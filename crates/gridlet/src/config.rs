@@ -32,6 +32,9 @@ pub struct Config {
     #[serde(default)]
     pub(crate) price: PriceModel,
     pub(crate) grid_meter: Option<GridMeterConfig>,
+    /// `[meter_emulation.NAME]`: meters we play for inverters that need one.
+    #[serde(default)]
+    pub(crate) meter_emulation: IndexMap<String, MeterEmulationConfig>,
     #[serde(default)]
     pub(crate) pv: IndexMap<String, PvConfig>,
     pub(crate) battery: Option<BatteryConfig>,
@@ -87,6 +90,33 @@ impl Default for HttpSection {
 pub(crate) enum GridMeterConfig {
     /// The simulated site's meter.
     Sim,
+    /// Eastron SDM630 on Modbus (input registers, float32).
+    Sdm630(devices_modbus::MeterParams),
+    /// Eastron SDM72D-M v2 on Modbus.
+    Sdm72(devices_modbus::MeterParams),
+    /// CHINT DTSU666 (standard map) on Modbus.
+    Dtsu666(devices_modbus::MeterParams),
+}
+
+impl GridMeterConfig {
+    /// The Modbus model and its settings, for a meter on Modbus.
+    pub(crate) fn modbus(&self) -> Option<(&'static str, &devices_modbus::MeterParams)> {
+        match self {
+            Self::Sim => None,
+            Self::Sdm630(p) => Some(("sdm630", p)),
+            Self::Sdm72(p) => Some(("sdm72", p)),
+            Self::Dtsu666(p) => Some(("dtsu666", p)),
+        }
+    }
+}
+
+/// `[meter_emulation.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub(crate) enum MeterEmulationConfig {
+    /// The CHINT DTSU666-H a Huawei SUN2000 polls (RTU unit 11, 9600 8N1 by default).
+    #[serde(rename = "dtsu666-h")]
+    Dtsu666H(devices_modbus::EmulationParams),
 }
 
 /// `[pv.NAME]`.
@@ -585,6 +615,21 @@ impl Config {
             }));
         for (path, line) in gpio_lines {
             line.resolve().map_err(|e| (path, e))?;
+        }
+        if let Some((_, p)) = self.grid_meter.as_ref().and_then(GridMeterConfig::modbus) {
+            p.check()
+                .map_err(|e| (format!("grid_meter.{}", e.key), e.message))?;
+        }
+        for (name, e) in &self.meter_emulation {
+            let MeterEmulationConfig::Dtsu666H(p) = e;
+            p.check()
+                .map_err(|e| (format!("meter_emulation.{name}.{}", e.key), e.message))?;
+            if self.grid_meter.is_none() {
+                return Err((
+                    format!("meter_emulation.{name}.source"),
+                    "there is no [grid_meter]".into(),
+                ));
+            }
         }
         let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
         cfg.validate().map_err(|e| match e {
