@@ -759,6 +759,39 @@ mod tests {
     }
 
     #[test]
+    fn modbus_devices_are_checked_at_their_key() {
+        let meter =
+            "[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"127.0.0.1:5020\", unit = 1 }\n";
+        let emulation = "[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nsource = \"grid_meter\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\", unit = 11 }\n";
+        let c = parse("f.toml", &format!("{meter}\n{emulation}")).unwrap();
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::Sdm630(_))));
+        assert_eq!(c.meter_emulation.len(), 1);
+        let e = err("[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"meter\", unit = 1 }\n");
+        assert!(
+            e.starts_with("f.toml:3:12: grid_meter.modbus.tcp: \"meter\" is not host:port"),
+            "{e}"
+        );
+        let e =
+            err("[grid_meter]\ntype = \"dtsu666\"\nmodbus = { rtu = \"/dev/ttyS1\", baud = 12 }\n");
+        assert!(e.starts_with("f.toml:3:32: grid_meter.modbus.baud:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sdm72\"\nmodbus = { tcp = \"a:1\", colour = 1 }\n");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = err(emulation);
+        assert!(
+            e.starts_with("f.toml:3:1: meter_emulation.huawei.source:"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{meter}\n{}",
+            emulation.replace("tcp_listen", "tcp")
+        ));
+        assert!(
+            e.starts_with("f.toml:8:12: meter_emulation.huawei.modbus.tcp: this device is served"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn values_have_units_and_durations_read() {
         let c = parse(
             "f.toml",
