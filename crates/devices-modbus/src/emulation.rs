@@ -83,8 +83,7 @@ pub fn complete(v: &MeterValues) -> MeterValues {
     let sum = phases3(&o, PH).map(|p| p.iter().sum());
     fill(&mut o, Power, sum);
     let total = o.get(Power).unwrap_or(0.0);
-    for (i, f) in PH.into_iter().enumerate() {
-        let _ = i;
+    for f in PH {
         fill(&mut o, f, Some(total / 3.0));
     }
     for f in U {
@@ -535,8 +534,5 @@ mod tests {
         assert_eq!(c.get(Field::PowerFactor), Some(1.0));
         assert_eq!(c.get(Field::Apparent), Some(690.0));
         assert_eq!(c.get(Field::ImportKwh), Some(0.0));
-        for i in 0..Field::COUNT {
-            let _ = i;
-        }
     }
 }

@@ -12,3 +12,5 @@ pub use emulation::{EmulationError, EmulationParams, Emulator, MeterEmulation};
 pub use link::{LinkParams, ParamError};
 pub use meter::{GridMeterSource, MeterHandle, MeterParams, MeterSource, ModbusMeter, OpenError};
 pub use model::{Field, MeterValues, Model};
+/// The request and response types of the emulator's core, as tokio-modbus defines them.
+pub use tokio_modbus::{ExceptionCode, Request, Response};
