@@ -29,6 +29,92 @@ pub struct EmulationParams {
     /// inverter falls back to its own "meter lost" behaviour instead of trusting old data.
     #[serde(default = "default_source_timeout", with = "duration_str")]
     pub source_timeout: Duration,
+    /// `"converter"`: serve the grid meter minus our converter's own power (the charger's
+    /// port), so the inverter limits feed-in as if our charger were not there.
+    #[serde(default)]
+    pub subtract: Option<Subtract>,
+}
+
+/// What the emulation takes off the source meter's power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subtract {
+    /// The site's converter (AC side; + = charging its DC port, which the meter sees as load).
+    Converter,
+}
+
+/// The source meter minus the converter's AC power. The power moves by the converter's; what
+/// followed from the measured power (currents, apparent and reactive power, power factor) is
+/// dropped so that [`complete`] derives it again. Assumes the converter is balanced over the
+/// three phases. No value when either reading is missing or they lie more than `max_skew`
+/// apart (the emulated meter then goes silent, as for a stale source).
+pub struct WithoutConverter {
+    /// The grid meter.
+    pub meter: Arc<dyn MeterSource>,
+    /// A reading handle on the converter.
+    pub converter: std::sync::Mutex<Box<dyn devices::Converter>>,
+    /// Readings further apart are not combined.
+    pub max_skew: Duration,
+}
+
+impl std::fmt::Debug for WithoutConverter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithoutConverter").finish_non_exhaustive()
+    }
+}
+
+impl MeterSource for WithoutConverter {
+    fn values(&self) -> Option<Stamped<MeterValues>> {
+        use Field::*;
+        let m = self.meter.values()?;
+        let c = self
+            .converter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .status()?;
+        let skew =
+            m.at.saturating_duration_since(c.at)
+                .max(c.at.saturating_duration_since(m.at));
+        if skew > self.max_skew {
+            return None;
+        }
+        let p = c.value.power_w.0;
+        let mut v = m.value;
+        for (f, share) in [
+            (Power, p),
+            (PowerL1, p / 3.0),
+            (PowerL2, p / 3.0),
+            (PowerL3, p / 3.0),
+        ] {
+            if let Some(x) = v.get(f) {
+                v.set(f, x - share);
+            }
+        }
+        for f in [
+            CurrentL1,
+            CurrentL2,
+            CurrentL3,
+            Apparent,
+            ApparentL1,
+            ApparentL2,
+            ApparentL3,
+            Reactive,
+            ReactiveL1,
+            ReactiveL2,
+            ReactiveL3,
+            PowerFactor,
+            PowerFactorL1,
+            PowerFactorL2,
+            PowerFactorL3,
+            Demand,
+            DemandL1,
+            DemandL2,
+            DemandL3,
+        ] {
+            v.clear(f);
+        }
+        Some(Stamped::new(m.at.min(c.at), v))
+    }
 }
 
 fn default_source_timeout() -> Duration {
@@ -93,7 +179,8 @@ pub fn complete(v: &MeterValues) -> MeterValues {
     for k in 0..3 {
         let p = o.get(PH[k]).unwrap_or(0.0);
         let u = o.get(U[k]).unwrap_or(230.0);
-        fill(&mut o, I[k], (u > 0.0).then(|| p.abs() / u));
+        // A dead phase (0 V) carries no current.
+        fill(&mut o, I[k], Some(if u > 0.0 { p.abs() / u } else { 0.0 }));
         let s = o.get(I[k]).unwrap_or(0.0) * u;
         fill(&mut o, S[k], Some(s.max(p.abs())));
         let s = o.get(S[k]).unwrap_or(0.0);
@@ -524,6 +611,61 @@ mod tests {
         );
     }
 
+    #[derive(Debug)]
+    struct Fixed(Stamped<MeterValues>);
+    impl MeterSource for Fixed {
+        fn values(&self) -> Option<Stamped<MeterValues>> {
+            Some(self.0)
+        }
+    }
+    #[derive(Debug)]
+    struct Conv(Stamped<devices::ConverterStatus>);
+    impl devices::Converter for Conv {
+        fn status(&self) -> Option<Stamped<devices::ConverterStatus>> {
+            Some(self.0)
+        }
+        fn command(
+            &mut self,
+            _: Timestamp,
+            _: devices::ConverterCommand,
+        ) -> Result<(), devices::DeviceError> {
+            Ok(())
+        }
+        fn safe_state(&mut self, _: Timestamp) -> Result<(), devices::DeviceError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_meter_minus_the_converter() {
+        let now = Timestamp::from_unix_secs(100);
+        let status = |at, w| {
+            Stamped::new(
+                at,
+                devices::ConverterStatus {
+                    power_w: units::Watts(w),
+                    dc_voltage_v: None,
+                    enabled: true,
+                    fault: false,
+                },
+            )
+        };
+        let source = |c| WithoutConverter {
+            meter: Arc::new(Fixed(Stamped::new(now, sdm_like()))),
+            converter: std::sync::Mutex::new(Box::new(Conv(c))),
+            max_skew: Duration::from_secs(2),
+        };
+        // Charging the port at 3 kW while exporting 1.5 kW: without us, 4.5 kW export.
+        let v = source(status(now, 3000.0)).values().unwrap();
+        assert_eq!(v.value.get(Field::Power), Some(-4500.0));
+        assert_eq!(v.value.get(Field::PowerL1), Some(-1600.0));
+        let c = complete(&v.value);
+        assert!((c.get(Field::CurrentL1).unwrap() - 1600.0 / 231.0).abs() < 1e-9);
+        assert_eq!(c.get(Field::ImportKwh), Some(1234.5));
+        let later = now + Duration::from_secs(3);
+        assert!(source(status(later, 0.0)).values().is_none());
+    }
+
     #[test]
     fn a_total_only_source_is_completed_consistently() {
         let mut v = MeterValues::default();
@@ -534,5 +676,24 @@ mod tests {
         assert_eq!(c.get(Field::PowerFactor), Some(1.0));
         assert_eq!(c.get(Field::Apparent), Some(690.0));
         assert_eq!(c.get(Field::ImportKwh), Some(0.0));
+        // A meter that reads 0 V on a phase still yields a complete map.
+        let mut v = MeterValues::default();
+        v.set(Field::Power, 100.0);
+        for f in [Field::VoltageL1, Field::VoltageL2, Field::VoltageL3] {
+            v.set(f, 0.0);
+        }
+        let e = Emulator::new(
+            Model::builtin("dtsu666-h").unwrap(),
+            11,
+            Duration::from_secs(5),
+        );
+        let now = Timestamp::from_unix_secs(1);
+        let r = e.handle(
+            now,
+            11,
+            &Request::ReadHoldingRegisters(2102, 80),
+            Some(Stamped::new(now, v)),
+        );
+        assert!(matches!(r, Answer::Respond(_)), "{r:?}");
     }
 }

@@ -8,7 +8,9 @@ pub mod meter;
 pub mod model;
 mod rs485;
 
-pub use emulation::{EmulationError, EmulationParams, Emulator, MeterEmulation};
+pub use emulation::{
+    EmulationError, EmulationParams, Emulator, MeterEmulation, Subtract, WithoutConverter,
+};
 pub use link::{LinkParams, ParamError};
 pub use meter::{GridMeterSource, MeterHandle, MeterParams, MeterSource, ModbusMeter, OpenError};
 pub use model::{Field, MeterValues, Model};

@@ -89,6 +89,11 @@ impl MeterValues {
         self.0[field as usize] = Some(value);
     }
 
+    /// Forgets `field`.
+    pub fn clear(&mut self, field: Field) {
+        self.0[field as usize] = None;
+    }
+
     /// The grid reading the controller uses, if the total (or every phase's) power is known.
     pub fn grid_reading(&self) -> Option<devices::GridReading> {
         use Field::*;

@@ -312,20 +312,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             Some(Box::new(meter))
         }
     };
-    for (name, e) in &cfg.meter_emulation {
-        let MeterEmulationConfig::Dtsu666H(p) = e;
-        let source = grid_source
-            .clone()
-            .with_context(|| format!("meter_emulation.{name}: there is no [grid_meter]"))?;
-        let emulation = devices_modbus::MeterEmulation::open(
-            &format!("meter_emulation.{name}"),
-            "dtsu666-h",
-            p,
-            source,
-            clock.clone(),
-        )?;
-        d.monitored.push(Box::new(emulation));
-    }
     for (name, pv) in &cfg.pv {
         let device: Box<dyn devices::PvInverter> = match pv {
             PvConfig::Sim(p) => {
@@ -351,6 +337,8 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         }
     });
     let mut ccs = None;
+    // A second handle on the converter, only read (the meter emulation's `subtract`).
+    let mut converter_reader: Option<Box<dyn devices::Converter>> = None;
     match &cfg.charge_point {
         None => {}
         Some(ChargePointConfig::Sim(p)) => {
@@ -366,10 +354,46 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                 .context("a CCS charge point needs a [converter]")?;
             let port = PortConverter::new(converter);
             d.converter = Some(Box::new(port.site()));
+            converter_reader = Some(Box::new(port.site()));
             let run = ccs_point(c, port, &mut sim, start)?;
             d.charge_point = Some(Box::new(run.point.clone()));
             ccs = Some(run);
         }
+    }
+    for (name, e) in &cfg.meter_emulation {
+        let MeterEmulationConfig::Dtsu666H(p) = e;
+        let meter = grid_source
+            .clone()
+            .with_context(|| format!("meter_emulation.{name}: there is no [grid_meter]"))?;
+        let source: std::sync::Arc<dyn devices_modbus::MeterSource> = match p.subtract {
+            None => meter,
+            Some(devices_modbus::Subtract::Converter) => {
+                let converter = converter_reader
+                    .take()
+                    .or_else(|| match &cfg.converter {
+                        Some(ConverterConfig::Sim(_)) => {
+                            Some(Box::new(SimConverter(world.clone())))
+                        }
+                        None => None,
+                    })
+                    .with_context(|| {
+                        format!("meter_emulation.{name}.subtract: there is no [converter]")
+                    })?;
+                std::sync::Arc::new(devices_modbus::WithoutConverter {
+                    meter,
+                    converter: std::sync::Mutex::new(converter),
+                    max_skew: p.source_timeout,
+                })
+            }
+        };
+        let emulation = devices_modbus::MeterEmulation::open(
+            &format!("meter_emulation.{name}"),
+            "dtsu666-h",
+            p,
+            source,
+            clock.clone(),
+        )?;
+        d.monitored.push(Box::new(emulation));
     }
     d.changeover = match &cfg.changeover {
         None => None,

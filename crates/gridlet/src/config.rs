@@ -630,6 +630,12 @@ impl Config {
                     "there is no [grid_meter]".into(),
                 ));
             }
+            if p.subtract.is_some() && self.converter.is_none() {
+                return Err((
+                    format!("meter_emulation.{name}.subtract"),
+                    "there is no [converter]".into(),
+                ));
+            }
         }
         let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
         cfg.validate().map_err(|e| match e {
