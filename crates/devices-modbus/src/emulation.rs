@@ -258,6 +258,11 @@ impl Emulator {
         }
     }
 
+    /// The unit address it answers to.
+    pub fn unit(&self) -> u8 {
+        self.unit
+    }
+
     /// The answer at `now` to `request` for `slave`, from the source's newest values.
     pub fn handle(
         &self,
@@ -324,18 +329,24 @@ impl tokio_modbus::server::Service for Service {
     type Future = std::future::Ready<Result<Self::Response, Self::Exception>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
+        std::future::ready(self.answer(req.slave, &req.request))
+    }
+}
+
+impl Service {
+    /// The answer to `request` for `slave`, noted in the health record.
+    fn answer(&self, slave: u8, request: &Request<'_>) -> Result<Option<Response>, ExceptionCode> {
         let now = self.clock.now();
-        let answer = self
+        match self
             .emulator
-            .handle(now, req.slave, &req.request, self.source.values());
-        std::future::ready(match answer {
+            .handle(now, slave, request, self.source.values())
+        {
             Answer::Respond(r) => {
                 self.health.ok(now);
                 Ok(Some(r))
             }
             Answer::Exception(e) => {
-                self.health
-                    .error(now, format!("refused {:?}: {e}", req.request));
+                self.health.error(now, format!("refused {request:?}: {e}"));
                 Err(e)
             }
             Answer::Silent(Silence::OtherUnit) => Ok(None),
@@ -346,7 +357,7 @@ impl tokio_modbus::server::Service for Service {
                 );
                 Ok(None)
             }
-        })
+        }
     }
 }
 
@@ -436,6 +447,49 @@ impl MeterEmulation {
                     };
                     if let Err(e) = result {
                         tracing::error!("{device}: server stopped: {e}");
+                    }
+                })
+            }
+            ServerLink::Udp(addr) => {
+                let socket = std::net::UdpSocket::bind(addr)
+                    .and_then(|s| {
+                        s.set_nonblocking(true)?;
+                        let _runtime = runtime.enter();
+                        tokio::net::UdpSocket::from_std(s)
+                    })
+                    .map_err(io)?;
+                runtime.spawn(async move {
+                    let mut buf = [0u8; 300];
+                    loop {
+                        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        let req = match crate::udp::parse(buf.get(..n).unwrap_or(&[])) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                service
+                                    .health
+                                    .error(service.clock.now(), format!("{peer}: {e}"));
+                                continue;
+                            }
+                        };
+                        let answer = match &req.request {
+                            Some(r) => service.answer(req.unit, r),
+                            None if req.unit == service.emulator.unit() => {
+                                Err(ExceptionCode::IllegalFunction)
+                            }
+                            None => Ok(None),
+                        };
+                        let answer = match answer {
+                            Ok(None) => continue,
+                            Ok(Some(r)) => Ok(r),
+                            Err(e) => Err(e),
+                        };
+                        let out = crate::udp::emit(&req, &answer);
+                        if let Err(e) = socket.send_to(&out, peer).await {
+                            tracing::debug!("{device}: cannot answer {peer}: {e}");
+                        }
                     }
                 })
             }

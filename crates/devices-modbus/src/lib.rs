@@ -7,6 +7,7 @@ pub mod link;
 pub mod meter;
 pub mod model;
 mod rs485;
+pub mod udp;
 
 pub use emulation::{
     EmulationError, EmulationParams, Emulator, MeterEmulation, Subtract, WithoutConverter,

@@ -81,6 +81,8 @@ pub struct LinkParams {
     pub tcp_listen: Option<std::net::SocketAddr>,
     /// Server: RTU frames over TCP on this address.
     pub rtu_over_tcp_listen: Option<std::net::SocketAddr>,
+    /// Server: Modbus over UDP (MBAP framing, one request per datagram) on this address.
+    pub udp_listen: Option<std::net::SocketAddr>,
     /// Unit (slave) address; the model's default when absent.
     pub unit: Option<u8>,
     /// Serial: baud rate.
@@ -133,6 +135,8 @@ pub enum ServerLink {
     Tcp(std::net::SocketAddr),
     /// RTU framing over TCP on this address.
     RtuOverTcp(std::net::SocketAddr),
+    /// MBAP framing over UDP on this address.
+    Udp(std::net::SocketAddr),
     /// RTU on a serial port.
     Rtu(Serial),
 }
@@ -167,6 +171,7 @@ impl fmt::Display for ServerLink {
         match self {
             Self::Tcp(a) => write!(f, "tcp {a}"),
             Self::RtuOverTcp(a) => write!(f, "rtu-over-tcp {a}"),
+            Self::Udp(a) => write!(f, "udp {a}"),
             Self::Rtu(s) => write!(f, "rtu {}", s.path.display()),
         }
     }
@@ -223,10 +228,15 @@ impl LinkParams {
     /// The link of a client (a device we poll).
     pub fn client(&self) -> Result<ClientLink, ParamError> {
         self.check_common()?;
-        if self.tcp_listen.is_some() || self.rtu_over_tcp_listen.is_some() {
+        if self.tcp_listen.is_some()
+            || self.rtu_over_tcp_listen.is_some()
+            || self.udp_listen.is_some()
+        {
             return Err(ParamError::new(
                 if self.tcp_listen.is_some() {
                     "modbus.tcp_listen"
+                } else if self.udp_listen.is_some() {
+                    "modbus.udp_listen"
                 } else {
                     "modbus.rtu_over_tcp_listen"
                 },
@@ -265,17 +275,23 @@ impl LinkParams {
             ));
         }
         let serial = self.serial()?;
-        match (self.tcp_listen, self.rtu_over_tcp_listen, serial) {
-            (Some(a), None, None) => Ok(ServerLink::Tcp(a)),
-            (None, Some(a), None) => Ok(ServerLink::RtuOverTcp(a)),
-            (None, None, Some(s)) => Ok(ServerLink::Rtu(s)),
-            (None, None, None) => Err(ParamError::new(
+        match (
+            self.tcp_listen,
+            self.rtu_over_tcp_listen,
+            self.udp_listen,
+            serial,
+        ) {
+            (Some(a), None, None, None) => Ok(ServerLink::Tcp(a)),
+            (None, Some(a), None, None) => Ok(ServerLink::RtuOverTcp(a)),
+            (None, None, Some(a), None) => Ok(ServerLink::Udp(a)),
+            (None, None, None, Some(s)) => Ok(ServerLink::Rtu(s)),
+            (None, None, None, None) => Err(ParamError::new(
                 "modbus",
-                "give one of `tcp_listen = \"addr:port\"`, `rtu_over_tcp_listen = \"addr:port\"`, `rtu = \"/dev/ttyX\"`",
+                "give one of `tcp_listen = \"addr:port\"`, `rtu_over_tcp_listen = \"addr:port\"`, `udp_listen = \"addr:port\"`, `rtu = \"/dev/ttyX\"`",
             )),
             _ => Err(ParamError::new(
                 "modbus",
-                "give only one of `tcp_listen`, `rtu_over_tcp_listen`, `rtu`",
+                "give only one of `tcp_listen`, `rtu_over_tcp_listen`, `udp_listen`, `rtu`",
             )),
         }
     }

@@ -211,6 +211,11 @@ impl MeterSource for Fixed {
 }
 
 async fn huawei_polls_the_emulation(test: &str, rtu: bool) {
+    huawei_polls(test, if rtu { "rtu" } else { "tcp" }).await;
+}
+
+async fn huawei_polls(test: &str, transport: &str) {
+    let rtu = transport == "rtu";
     let Some(python) = python(test, rtu) else {
         return;
     };
@@ -224,6 +229,12 @@ async fn huawei_polls_the_emulation(test: &str, rtu: bool) {
         );
         _ptys = Some(p);
         link
+    } else if transport == "udp" {
+        let addr = format!("127.0.0.1:{}", free_port());
+        (
+            format!("udp_listen = \"{addr}\""),
+            vec!["--udp".to_owned(), addr],
+        )
     } else {
         let addr = format!("127.0.0.1:{}", free_port());
         (
@@ -280,4 +291,8 @@ async fn dtsu666_h_emulation_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtsu666_h_emulation_over_rtu() {
     huawei_polls_the_emulation("dtsu666_h_emulation_over_rtu", true).await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtsu666_h_emulation_over_udp() {
+    huawei_polls("dtsu666_h_emulation_over_udp", "udp").await;
 }

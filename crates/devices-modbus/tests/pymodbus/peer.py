@@ -3,7 +3,7 @@
   peer.py server MODEL (--tcp HOST:PORT | --rtu PTY) --unit N --values FILE
       Plays meter MODEL (sdm630, sdm72, dtsu666). FILE holds JSON {field: value} and is re-read
       whenever it changes, so a test can change the readings while the server runs.
-  peer.py huawei (--tcp HOST:PORT | --rtu PTY) --unit N --rounds K
+  peer.py huawei (--tcp HOST:PORT | --udp HOST:PORT | --rtu PTY) --unit N --rounds K
       Polls like a Huawei SUN2000 polls its DTSU666-H (2001 x1, 2102 x80, 2214 x10, repeatedly)
       and prints one JSON line per round with what it decoded, or the exception.
 
@@ -92,8 +92,11 @@ async def serve(args):
 
 
 def huawei(args):
-    from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-    if args.tcp:
+    from pymodbus.client import ModbusSerialClient, ModbusTcpClient, ModbusUdpClient
+    if args.udp:
+        host, port = args.udp.rsplit(":", 1)
+        client = ModbusUdpClient(host, port=int(port), timeout=2)
+    elif args.tcp:
         host, port = args.tcp.rsplit(":", 1)
         client = ModbusTcpClient(host, port=int(port), timeout=2)
     else:
@@ -143,6 +146,7 @@ def main():
     p.add_argument("model", nargs="?")
     p.add_argument("--tcp")
     p.add_argument("--rtu")
+    p.add_argument("--udp")
     p.add_argument("--unit", type=int, default=1)
     p.add_argument("--values")
     p.add_argument("--rounds", type=int, default=3)
