@@ -31,6 +31,7 @@ mod button;
 mod charge_point;
 mod converter;
 mod dc;
+mod health;
 mod meter;
 mod pilot;
 mod pv;
@@ -50,6 +51,7 @@ pub use charge_point::{
 };
 pub use converter::{Converter, ConverterCommand, ConverterStatus, PortConverter, SiteConverter};
 pub use dc::{DcPowerStage, Isolation, IsolationMonitor, StageCommand, StageFault, StageStatus};
+pub use health::{DeviceStatus, Health, HealthCell, Monitored};
 pub use meter::{GridMeter, GridReading};
 pub use pilot::{ControlPilot, PilotReading, PilotSignal};
 pub use pv::{PvInverter, PvStatus};

@@ -14,7 +14,8 @@ use v2g::charger::Limits;
 
 use crate::config::{
     BatteryConfig, ButtonConfig, CcsConfig, ChargePointConfig, Config, ConverterConfig,
-    GridMeterConfig, ImdDevice, InletDevice, PilotDevice, PvConfig, RelayDevice,
+    GridMeterConfig, ImdDevice, InletDevice, MeterEmulationConfig, PilotDevice, PvConfig,
+    RelayDevice,
 };
 
 /// A built site, with the simulated world if any device is simulated.
@@ -287,11 +288,33 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         uses_world = true;
         world.clone()
     };
-    let mut d = Devices {
-        grid_meter: cfg.grid_meter.as_ref().map(|m| match m {
-            GridMeterConfig::Sim => Box::new(SimGridMeter(sim())) as Box<dyn devices::GridMeter>,
-        }),
-        ..Default::default()
+    let mut d = Devices::default();
+    // Devices with their own I/O (Modbus) run on the tokio runtime the caller has entered, and
+    // stamp their readings with the real clock.
+    let clock: std::sync::Arc<dyn units::Clock> = std::sync::Arc::new(units::SystemClock::new());
+    let mut grid_source: Option<std::sync::Arc<dyn devices_modbus::MeterSource>> = None;
+    d.grid_meter = match &cfg.grid_meter {
+        None => None,
+        Some(GridMeterConfig::Sim) => {
+            let source = devices_modbus::GridMeterSource(std::sync::Mutex::new(Box::new(
+                SimGridMeter(sim()),
+            )));
+            grid_source = Some(std::sync::Arc::new(source));
+            Some(Box::new(SimGridMeter(sim())) as Box<dyn devices::GridMeter>)
+        }
+        Some(m) => {
+            let (model, params) = m.modbus().context("grid_meter")?;
+            let meter = devices_modbus::ModbusMeter::open(
+                "grid_meter",
+                model,
+                params,
+                clock.clone(),
+                cfg.control.meter_timeout,
+            )?;
+            grid_source = Some(std::sync::Arc::new(meter.handle()));
+            d.monitored.push(Box::new(meter.health()));
+            Some(Box::new(meter))
+        }
     };
     for (name, pv) in &cfg.pv {
         let device: Box<dyn devices::PvInverter> = match pv {
@@ -322,6 +345,8 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         }
     });
     let mut ccs = None;
+    // A second handle on the converter, only read (the meter emulation's `subtract`).
+    let mut converter_reader: Option<Box<dyn devices::Converter>> = None;
     match &cfg.charge_point {
         None => {}
         Some(ChargePointConfig::Sim(p)) => {
@@ -337,10 +362,46 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                 .context("a CCS charge point needs a [converter]")?;
             let port = PortConverter::new(converter);
             d.converter = Some(Box::new(port.site()));
+            converter_reader = Some(Box::new(port.site()));
             let run = ccs_point(c, port, &mut sim, start)?;
             d.charge_point = Some(Box::new(run.point.clone()));
             ccs = Some(run);
         }
+    }
+    for (name, e) in &cfg.meter_emulation {
+        let MeterEmulationConfig::Dtsu666H(p) = e;
+        let meter = grid_source
+            .clone()
+            .with_context(|| format!("meter_emulation.{name}: there is no [grid_meter]"))?;
+        let source: std::sync::Arc<dyn devices_modbus::MeterSource> = match p.subtract {
+            None => meter,
+            Some(devices_modbus::Subtract::Converter) => {
+                let converter = converter_reader
+                    .take()
+                    .or_else(|| match &cfg.converter {
+                        Some(ConverterConfig::Sim(_)) => {
+                            Some(Box::new(SimConverter(world.clone())))
+                        }
+                        None => None,
+                    })
+                    .with_context(|| {
+                        format!("meter_emulation.{name}.subtract: there is no [converter]")
+                    })?;
+                std::sync::Arc::new(devices_modbus::WithoutConverter {
+                    meter,
+                    converter: std::sync::Mutex::new(converter),
+                    max_skew: p.source_timeout,
+                })
+            }
+        };
+        let emulation = devices_modbus::MeterEmulation::open(
+            &format!("meter_emulation.{name}"),
+            "dtsu666-h",
+            p,
+            source,
+            clock.clone(),
+        )?;
+        d.monitored.push(Box::new(emulation));
     }
     d.changeover = match &cfg.changeover {
         None => None,

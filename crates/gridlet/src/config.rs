@@ -34,6 +34,9 @@ pub struct Config {
     /// Real prices: a provider, the end-user formula, the feed-in tariff.
     pub(crate) prices: Option<tariffs::PricesConfig>,
     pub(crate) grid_meter: Option<GridMeterConfig>,
+    /// `[meter_emulation.NAME]`: meters we play for inverters that need one.
+    #[serde(default)]
+    pub(crate) meter_emulation: IndexMap<String, MeterEmulationConfig>,
     #[serde(default)]
     pub(crate) pv: IndexMap<String, PvConfig>,
     pub(crate) battery: Option<BatteryConfig>,
@@ -92,6 +95,33 @@ impl Default for HttpSection {
 pub(crate) enum GridMeterConfig {
     /// The simulated site's meter.
     Sim,
+    /// Eastron SDM630 on Modbus (input registers, float32).
+    Sdm630(devices_modbus::MeterParams),
+    /// Eastron SDM72D-M v2 on Modbus.
+    Sdm72(devices_modbus::MeterParams),
+    /// CHINT DTSU666 (standard map) on Modbus.
+    Dtsu666(devices_modbus::MeterParams),
+}
+
+impl GridMeterConfig {
+    /// The Modbus model and its settings, for a meter on Modbus.
+    pub(crate) fn modbus(&self) -> Option<(&'static str, &devices_modbus::MeterParams)> {
+        match self {
+            Self::Sim => None,
+            Self::Sdm630(p) => Some(("sdm630", p)),
+            Self::Sdm72(p) => Some(("sdm72", p)),
+            Self::Dtsu666(p) => Some(("dtsu666", p)),
+        }
+    }
+}
+
+/// `[meter_emulation.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub(crate) enum MeterEmulationConfig {
+    /// The CHINT DTSU666-H a Huawei SUN2000 polls (RTU unit 11, 9600 8N1 by default).
+    #[serde(rename = "dtsu666-h")]
+    Dtsu666H(devices_modbus::EmulationParams),
 }
 
 /// `[pv.NAME]`.
@@ -605,6 +635,27 @@ impl Config {
         for (path, line) in gpio_lines {
             line.resolve().map_err(|e| (path, e))?;
         }
+        if let Some((_, p)) = self.grid_meter.as_ref().and_then(GridMeterConfig::modbus) {
+            p.check()
+                .map_err(|e| (format!("grid_meter.{}", e.key), e.message))?;
+        }
+        for (name, e) in &self.meter_emulation {
+            let MeterEmulationConfig::Dtsu666H(p) = e;
+            p.check()
+                .map_err(|e| (format!("meter_emulation.{name}.{}", e.key), e.message))?;
+            if self.grid_meter.is_none() {
+                return Err((
+                    format!("meter_emulation.{name}.source"),
+                    "there is no [grid_meter]".into(),
+                ));
+            }
+            if p.subtract.is_some() && self.converter.is_none() {
+                return Err((
+                    format!("meter_emulation.{name}.subtract"),
+                    "there is no [converter]".into(),
+                ));
+            }
+        }
         let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
         cfg.validate().map_err(|e| match e {
             controller::ConfigError::Invalid { field, problem } => (field, problem),
@@ -765,6 +816,39 @@ mod tests {
         assert!(e.starts_with("f.toml:3:1: relay.boiler.when:"), "{e}");
         let e = err("[button]\ntype = \"gpio\"\nled = { pin = \"P9_99\" }\n");
         assert!(e.starts_with("f.toml:3:1: button.led:"), "{e}");
+    }
+
+    #[test]
+    fn modbus_devices_are_checked_at_their_key() {
+        let meter =
+            "[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"127.0.0.1:5020\", unit = 1 }\n";
+        let emulation = "[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nsource = \"grid_meter\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\", unit = 11 }\n";
+        let c = parse("f.toml", &format!("{meter}\n{emulation}")).unwrap();
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::Sdm630(_))));
+        assert_eq!(c.meter_emulation.len(), 1);
+        let e = err("[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"meter\", unit = 1 }\n");
+        assert!(
+            e.starts_with("f.toml:3:12: grid_meter.modbus.tcp: \"meter\" is not host:port"),
+            "{e}"
+        );
+        let e =
+            err("[grid_meter]\ntype = \"dtsu666\"\nmodbus = { rtu = \"/dev/ttyS1\", baud = 12 }\n");
+        assert!(e.starts_with("f.toml:3:32: grid_meter.modbus.baud:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sdm72\"\nmodbus = { tcp = \"a:1\", colour = 1 }\n");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = err(emulation);
+        assert!(
+            e.starts_with("f.toml:3:1: meter_emulation.huawei.source:"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{meter}\n{}",
+            emulation.replace("tcp_listen", "tcp")
+        ));
+        assert!(
+            e.starts_with("f.toml:8:12: meter_emulation.huawei.modbus.tcp: this device is served"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 use controller::{Commands, ControllerStatus, Inputs, SiteController};
 use devices::{
     Bms, BmsState, ButtonLed, ChargePoint, ChargePointStatus, Converter, ConverterStatus,
-    DeviceError, GridMeter, GridReading, PvInverter, PvStatus, Relay, Stamped, Tariff,
+    DeviceError, DeviceStatus, GridMeter, GridReading, Monitored, PvInverter, PvStatus, Relay,
+    Stamped, Tariff,
 };
 use serde::Serialize;
 use units::{PricePerKwh, Timestamp, Watts};
@@ -58,6 +59,8 @@ pub struct Devices {
     pub button: Option<Box<dyn ButtonLed>>,
     /// The price source.
     pub tariff: Option<Box<dyn Tariff>>,
+    /// Devices that report their health (`/api/v1/status` `devices`), whatever their role.
+    pub monitored: Vec<Box<dyn Monitored>>,
 }
 
 impl std::fmt::Debug for Devices {
@@ -75,6 +78,7 @@ impl std::fmt::Debug for Devices {
             )
             .field("button", &self.button.is_some())
             .field("tariff", &self.tariff.is_some())
+            .field("monitored", &self.monitored.len())
             .finish()
     }
 }
@@ -126,6 +130,8 @@ pub struct Snapshot {
     pub commands: Commands,
     /// Devices that refused a command in this tick.
     pub device_errors: Vec<String>,
+    /// The health of every device that reports it.
+    pub devices: Vec<DeviceStatus>,
 }
 
 /// The site. See the crate docs.
@@ -238,6 +244,7 @@ impl Site {
             controller: self.controller.status().clone(),
             commands,
             device_errors: errors,
+            devices: d.monitored.iter().map(|m| m.device_status(now)).collect(),
         }
     }
 

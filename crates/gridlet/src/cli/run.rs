@@ -28,18 +28,22 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_CONFIG));
         }
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let start = units::SystemClock::new().now();
-    let assembled = assemble::assemble(&cfg, start)?;
+    // Devices with their own I/O tasks (Modbus) start on this runtime.
+    let assembled = {
+        let _runtime = rt.enter();
+        assemble::assemble(&cfg, start)?
+    };
     let opts = DriveOptions {
         tick: cfg.site.tick,
         pace: Pace::System,
         until: None,
         listen: Some(args.listen.unwrap_or(cfg.http.listen)),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let outcome = rt.block_on(drive(assembled, opts))?.outcome;
     Ok(if outcome.safe {
         ExitCode::SUCCESS
