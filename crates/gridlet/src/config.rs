@@ -51,6 +51,8 @@ pub struct Config {
     pub(crate) button: Option<ButtonConfig>,
     #[serde(default)]
     pub(crate) sim: SimSettings,
+    /// `[mqtt]`: live values, commands and Home Assistant discovery on a broker.
+    pub(crate) mqtt: Option<mqtt::MqttSettings>,
 }
 
 /// `[site]`.
@@ -480,6 +482,10 @@ impl Config {
             }
             p.validate()?;
         }
+        if let Some(m) = &self.mqtt {
+            m.validate()
+                .map_err(|e| (format!("mqtt.{}", e.key), e.reason))?;
+        }
         if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
             return Err(("site.tick".into(), "must be between 1ms and 10s".into()));
         }
@@ -862,6 +868,33 @@ mod tests {
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
         assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn the_examples_mqtt_table_parses_and_errors_point_at_the_key() {
+        let table: Vec<&str> = EXAMPLE_FOCCCI_CAPE
+            .split_once("\n# [mqtt]\n")
+            .unwrap()
+            .1
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            // `ca_file` needs `tls = true`: shown beside it, not meant together with `false`.
+            .filter(|l| !l.starts_with("ca_file"))
+            .collect();
+        let c = parse("f.toml", &format!("[mqtt]\n{}\n", table.join("\n"))).unwrap();
+        let m = c.mqtt.unwrap();
+        let mut want = mqtt::MqttSettings::new("192.168.1.10:1883".parse().unwrap());
+        want.user = Some("gridlet".into());
+        want.password_file = Some("/etc/gridlet/mqtt-password".into());
+        assert_eq!(m, want, "the example shows the defaults");
+
+        let e = err("[mqtt]\nbroker = \"nohost\"\n");
+        assert!(e.starts_with("f.toml:2:10: "), "{e}");
+        assert!(e.contains("HOST:PORT"), "{e}");
+        let e = err("[mqtt]\nbroker = \"h:1883\"\nprefix = \"a/#\"\n");
+        assert!(e.starts_with("f.toml:3:1: mqtt.prefix: "), "{e}");
+        let e = err("[mqtt]\nbroker = \"h:1883\"\nqos = 2\n");
+        assert!(e.starts_with("f.toml:3:1: "), "{e}");
     }
 
     /// The example's commented CAN settings, uncommented: the lines after `marker` up to the
