@@ -31,6 +31,8 @@ pub struct Assembled {
     pub can: Option<crate::can::CanDevices>,
     /// `[mqtt]`: the MQTT front end to run beside the site's loop.
     pub mqtt: Option<mqtt::MqttSettings>,
+    /// `[http]`: who may read and write through the API.
+    pub http: crate::http::Access,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -477,5 +479,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         prices,
         can: (!can.is_empty()).then_some(can),
         mqtt: cfg.mqtt.clone(),
+        http: cfg.http.access()?,
     })
 }

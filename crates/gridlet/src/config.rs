@@ -81,13 +81,52 @@ impl Default for SiteSection {
 pub(crate) struct HttpSection {
     /// Where the web UI and the REST API listen.
     pub(crate) listen: SocketAddr,
+    /// The bearer token that writes (and, with `open_reads = false`, reads) need whenever the
+    /// listener is not loopback. Prefer `token_file`.
+    pub(crate) token: Option<String>,
+    /// A file holding the token (its first line).
+    pub(crate) token_file: Option<std::path::PathBuf>,
+    /// Reads (`GET`) need no token.
+    pub(crate) open_reads: bool,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            token_file: None,
+            open_reads: true,
         }
+    }
+}
+
+/// The shortest token accepted: guessing must be hopeless even without the rate limit.
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
+
+impl HttpSection {
+    /// The access rules, with the token read from `token_file`. The error names the file.
+    pub(crate) fn access(&self) -> anyhow::Result<crate::http::Access> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("[http] token_file {}: {e}", path.display()))?;
+                let t = text.lines().next().unwrap_or_default().trim().to_owned();
+                if t.len() < MIN_TOKEN_LEN {
+                    anyhow::bail!(
+                        "[http] token_file {}: the token must have at least {MIN_TOKEN_LEN} characters",
+                        path.display()
+                    );
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        Ok(crate::http::Access {
+            token,
+            open_reads: self.open_reads,
+        })
     }
 }
 
@@ -482,6 +521,20 @@ impl Config {
             }
             p.validate()?;
         }
+        if self.http.token.is_some() && self.http.token_file.is_some() {
+            return Err((
+                "http.token_file".into(),
+                "give `token` or `token_file`, not both".into(),
+            ));
+        }
+        if let Some(t) = &self.http.token
+            && (t.len() < MIN_TOKEN_LEN || t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err((
+                "http.token".into(),
+                format!("at least {MIN_TOKEN_LEN} characters, no spaces"),
+            ));
+        }
         if let Some(m) = &self.mqtt {
             m.validate()
                 .map_err(|e| (format!("mqtt.{}", e.key), e.reason))?;
@@ -868,6 +921,25 @@ mod tests {
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
         assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn http_tokens_are_checked() {
+        let e = err("[http]\ntoken = \"short\"\n");
+        assert!(e.starts_with("f.toml:2:1: http.token: at least 16"), "{e}");
+        let e = err("[http]\ntoken = \"0123456789abcdef\"\ntoken_file = \"/t\"\n");
+        assert!(e.starts_with("f.toml:3:1: http.token_file:"), "{e}");
+        let c = parse(
+            "f.toml",
+            "[http]\ntoken = \"0123456789abcdef\"\nopen_reads = false\n",
+        )
+        .unwrap();
+        let a = c.http.access().unwrap();
+        assert_eq!(a.token.as_deref(), Some("0123456789abcdef"));
+        assert!(!a.open_reads);
+        let c = parse("f.toml", "[http]\ntoken_file = \"/nonexistent/token\"\n").unwrap();
+        let e = c.http.access().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/token"), "{e}");
     }
 
     #[test]

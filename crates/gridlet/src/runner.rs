@@ -492,6 +492,7 @@ pub(crate) async fn drive(
             publish_rx,
             request_tx,
             assembled.world.is_some(),
+            assembled.http.clone(),
             stop_rx.clone(),
         )
         .await?;
