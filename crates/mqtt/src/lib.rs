@@ -11,10 +11,12 @@
 //! [`Command`]s back; it knows no other front end.
 
 mod bridge;
+#[cfg(feature = "io")]
 mod driver;
 pub mod entity;
 mod settings;
 
 pub use bridge::{Bridge, Command, MAX_COMMAND_BYTES, Outgoing, UNKNOWN, discovery};
+#[cfg(feature = "io")]
 pub use driver::{MqttError, run};
 pub use settings::{Broker, MqttSettings, SettingsError};
