@@ -29,6 +29,10 @@ pub struct Assembled {
     pub prices: Option<tariffs::fetch::Fetcher>,
     /// The CAN devices' I/O tasks, to run beside the site's loop.
     pub can: Option<crate::can::CanDevices>,
+    /// `[mqtt]`: the MQTT front end to run beside the site's loop.
+    pub mqtt: Option<mqtt::MqttSettings>,
+    /// `[http]`: who may read and write through the API.
+    pub http: crate::http::Access,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -474,5 +478,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         ccs,
         prices,
         can: (!can.is_empty()).then_some(can),
+        mqtt: cfg.mqtt.clone(),
+        http: cfg.http.access()?,
     })
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub(crate) button: Option<ButtonConfig>,
     #[serde(default)]
     pub(crate) sim: SimSettings,
+    /// `[mqtt]`: live values, commands and Home Assistant discovery on a broker.
+    pub(crate) mqtt: Option<mqtt::MqttSettings>,
 }
 
 /// `[site]`.
@@ -79,13 +81,52 @@ impl Default for SiteSection {
 pub(crate) struct HttpSection {
     /// Where the web UI and the REST API listen.
     pub(crate) listen: SocketAddr,
+    /// The bearer token that writes (and, with `open_reads = false`, reads) need whenever the
+    /// listener is not loopback. Prefer `token_file`.
+    pub(crate) token: Option<String>,
+    /// A file holding the token (its first line).
+    pub(crate) token_file: Option<std::path::PathBuf>,
+    /// Reads (`GET`) need no token.
+    pub(crate) open_reads: bool,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            token_file: None,
+            open_reads: true,
         }
+    }
+}
+
+/// The shortest token accepted: guessing must be hopeless even without the rate limit.
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
+
+impl HttpSection {
+    /// The access rules, with the token read from `token_file`. The error names the file.
+    pub(crate) fn access(&self) -> anyhow::Result<crate::http::Access> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("[http] token_file {}: {e}", path.display()))?;
+                let t = text.lines().next().unwrap_or_default().trim().to_owned();
+                if t.len() < MIN_TOKEN_LEN {
+                    anyhow::bail!(
+                        "[http] token_file {}: the token must have at least {MIN_TOKEN_LEN} characters",
+                        path.display()
+                    );
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        Ok(crate::http::Access {
+            token,
+            open_reads: self.open_reads,
+        })
     }
 }
 
@@ -480,6 +521,24 @@ impl Config {
             }
             p.validate()?;
         }
+        if self.http.token.is_some() && self.http.token_file.is_some() {
+            return Err((
+                "http.token_file".into(),
+                "give `token` or `token_file`, not both".into(),
+            ));
+        }
+        if let Some(t) = &self.http.token
+            && (t.len() < MIN_TOKEN_LEN || t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err((
+                "http.token".into(),
+                format!("at least {MIN_TOKEN_LEN} characters, no spaces"),
+            ));
+        }
+        if let Some(m) = &self.mqtt {
+            m.validate()
+                .map_err(|e| (format!("mqtt.{}", e.key), e.reason))?;
+        }
         if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
             return Err(("site.tick".into(), "must be between 1ms and 10s".into()));
         }
@@ -862,6 +921,52 @@ mod tests {
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
         assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn http_tokens_are_checked() {
+        let e = err("[http]\ntoken = \"short\"\n");
+        assert!(e.starts_with("f.toml:2:1: http.token: at least 16"), "{e}");
+        let e = err("[http]\ntoken = \"0123456789abcdef\"\ntoken_file = \"/t\"\n");
+        assert!(e.starts_with("f.toml:3:1: http.token_file:"), "{e}");
+        let c = parse(
+            "f.toml",
+            "[http]\ntoken = \"0123456789abcdef\"\nopen_reads = false\n",
+        )
+        .unwrap();
+        let a = c.http.access().unwrap();
+        assert_eq!(a.token.as_deref(), Some("0123456789abcdef"));
+        assert!(!a.open_reads);
+        let c = parse("f.toml", "[http]\ntoken_file = \"/nonexistent/token\"\n").unwrap();
+        let e = c.http.access().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/token"), "{e}");
+    }
+
+    #[test]
+    fn the_examples_mqtt_table_parses_and_errors_point_at_the_key() {
+        let table: Vec<&str> = EXAMPLE_FOCCCI_CAPE
+            .split_once("\n# [mqtt]\n")
+            .unwrap()
+            .1
+            .lines()
+            .map(|l| l.trim_start_matches("# "))
+            // `ca_file` needs `tls = true`: shown beside it, not meant together with `false`.
+            .filter(|l| !l.starts_with("ca_file"))
+            .collect();
+        let c = parse("f.toml", &format!("[mqtt]\n{}\n", table.join("\n"))).unwrap();
+        let m = c.mqtt.unwrap();
+        let mut want = mqtt::MqttSettings::new("192.168.1.10:1883".parse().unwrap());
+        want.user = Some("gridlet".into());
+        want.password_file = Some("/etc/gridlet/mqtt-password".into());
+        assert_eq!(m, want, "the example shows the defaults");
+
+        let e = err("[mqtt]\nbroker = \"nohost\"\n");
+        assert!(e.starts_with("f.toml:2:10: "), "{e}");
+        assert!(e.contains("HOST:PORT"), "{e}");
+        let e = err("[mqtt]\nbroker = \"h:1883\"\nprefix = \"a/#\"\n");
+        assert!(e.starts_with("f.toml:3:1: mqtt.prefix: "), "{e}");
+        let e = err("[mqtt]\nbroker = \"h:1883\"\nqos = 2\n");
+        assert!(e.starts_with("f.toml:3:1: "), "{e}");
     }
 
     /// The example's commented CAN settings, uncommented: the lines after `marker` up to the

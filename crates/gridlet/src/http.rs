@@ -2,6 +2,10 @@
 //!
 //! Handlers never touch the site directly: they read the latest published snapshot and queue
 //! requests that the control loop applies between two ticks.
+//!
+//! Every request passes `guard_fn` first: on a listener that is not loopback, writes need the
+//! `[http]` bearer token (reads too with `open_reads = false`); bodies over [`MAX_BODY`] are
+//! refused with 413 before they are read; authorized writes are rate-limited (429).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +24,119 @@ use crate::runner::{Published, Request, StopCause};
 
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
+/// The largest request body: the API's bodies are a few dozen bytes.
+pub(crate) const MAX_BODY: usize = 16 * 1024;
+/// Writes allowed in a burst, and refilled per second: a page or a script changes a setting a
+/// few times; a loop that writes faster is a bug or an attack, and the control loop's request
+/// queue must not be the one to overflow.
+const WRITE_BURST: f64 = 20.0;
+const WRITES_PER_SECOND: f64 = 5.0;
+
+/// Who may read and write (`[http]` token, open_reads).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// The bearer token, if one is configured.
+    pub token: Option<String>,
+    /// Reads need no token.
+    pub open_reads: bool,
+}
+
+#[derive(Debug)]
+struct Guard {
+    access: Access,
+    /// Writes need the token: the listener is reachable from other machines.
+    writes_need_token: bool,
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl Guard {
+    fn take_write(&self) -> bool {
+        let mut b = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        let tokens =
+            (b.0 + now.duration_since(b.1).as_secs_f64() * WRITES_PER_SECOND).min(WRITE_BURST);
+        if tokens < 1.0 {
+            *b = (tokens, now);
+            return false;
+        }
+        *b = (tokens - 1.0, now);
+        true
+    }
+
+    fn authorized(&self, headers: &axum::http::HeaderMap) -> bool {
+        let Some(want) = &self.access.token else {
+            return false;
+        };
+        let got = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        // Compared in constant time: the answer's timing must not tell how much was right.
+        got.is_some_and(|g| {
+            g.len() == want.len()
+                && g.bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        })
+    }
+}
+
+async fn guard_fn(
+    State(g): State<Arc<Guard>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let too_big = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_BODY as u64);
+    if too_big {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY} bytes"),
+        )
+            .into_response();
+    }
+    let read = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let needs_token = if read {
+        !g.access.open_reads
+    } else {
+        g.writes_need_token
+    };
+    if needs_token && !g.authorized(req.headers()) {
+        let why = if g.access.token.is_some() {
+            "missing or wrong bearer token (Authorization: Bearer ...)"
+        } else {
+            "this listener is not loopback: set [http] token or token_file to allow writes"
+        };
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            why,
+        )
+            .into_response();
+    }
+    if !read && !g.take_write() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            "too many writes; retry in a second",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 #[derive(Clone)]
 struct AppState {
     published: watch::Receiver<Option<Arc<Published>>>,
@@ -34,6 +151,7 @@ pub(crate) async fn serve(
     published: watch::Receiver<Option<Arc<Published>>>,
     requests: mpsc::Sender<Request>,
     simulated: bool,
+    access: Access,
     mut stop: watch::Receiver<Option<StopCause>>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -42,11 +160,23 @@ pub(crate) async fn serve(
         )
     })?;
     let bound = listener.local_addr()?;
+    let guard = Arc::new(Guard {
+        writes_need_token: !addr.ip().is_loopback(),
+        access,
+        bucket: std::sync::Mutex::new((WRITE_BURST, std::time::Instant::now())),
+    });
+    if guard.writes_need_token && guard.access.token.is_none() {
+        tracing::warn!(
+            "listening on {addr} without [http] token: the API is read-only from the network"
+        );
+    }
     let app = router(AppState {
         published,
         requests,
         simulated,
-    });
+    })
+    .layer(axum::middleware::from_fn_with_state(guard, guard_fn))
+    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     tokio::spawn(async move {
         let shutdown = async move {
             while stop.borrow().is_none() {

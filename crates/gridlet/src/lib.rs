@@ -8,5 +8,6 @@ pub mod can;
 pub mod cli;
 pub mod config;
 pub mod http;
+mod mqtt;
 pub mod runner;
 mod systemd;

@@ -478,12 +478,21 @@ pub(crate) async fn drive(
         }
         can.spawn(publish_rx.clone());
     }
+    if let Some(settings) = assembled.mqtt.take() {
+        crate::mqtt::spawn(
+            settings,
+            publish_rx.clone(),
+            request_tx.clone(),
+            stop_rx.clone(),
+        );
+    }
     if let Some(addr) = opts.listen {
         let bound = crate::http::serve(
             addr,
             publish_rx,
             request_tx,
             assembled.world.is_some(),
+            assembled.http.clone(),
             stop_rx.clone(),
         )
         .await?;
