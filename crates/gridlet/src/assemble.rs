@@ -29,6 +29,8 @@ pub struct Assembled {
     pub prices: Option<tariffs::fetch::Fetcher>,
     /// The CAN devices' I/O tasks, to run beside the site's loop.
     pub can: Option<crate::can::CanDevices>,
+    /// `[history]`, to record the published snapshots beside the site's loop.
+    pub history: Option<crate::history_front::HistoryFront>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -474,5 +476,12 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         ccs,
         prices,
         can: (!can.is_empty()).then_some(can),
+        history: match &cfg.history {
+            Some(h) => Some(crate::history_front::HistoryFront::new(
+                h.clone(),
+                cfg.timezone().map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        },
     })
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub(crate) button: Option<ButtonConfig>,
     #[serde(default)]
     pub(crate) sim: SimSettings,
+    /// `[history]`: the recorded live values, energy totals, the InfluxDB export.
+    pub(crate) history: Option<crate::history_front::HistoryConfig>,
 }
 
 /// `[site]`.
@@ -594,6 +596,9 @@ impl Config {
             }
         }
         self.check_can()?;
+        if let Some(h) = &self.history {
+            h.check()?;
+        }
         if let Some(ConverterConfig::Sim(c)) = &self.converter
             && !(c.efficiency > 0.0 && c.efficiency <= 1.0)
         {

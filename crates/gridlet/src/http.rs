@@ -35,6 +35,7 @@ pub(crate) async fn serve(
     requests: mpsc::Sender<Request>,
     simulated: bool,
     mut stop: watch::Receiver<Option<StopCause>>,
+    extra: Router,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
@@ -46,7 +47,9 @@ pub(crate) async fn serve(
         published,
         requests,
         simulated,
-    });
+    })
+    // Other front ends' routes (history, /metrics).
+    .merge(extra);
     tokio::spawn(async move {
         let shutdown = async move {
             while stop.borrow().is_none() {

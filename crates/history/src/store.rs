@@ -446,6 +446,18 @@ impl Store {
         })
     }
 
+    /// How many buckets of `res` hold at least one row: a gap-free week has 7 × 1440 minutes.
+    pub fn buckets(&self, res: Resolution) -> Result<i64, StoreError> {
+        self.wrap(|c| match res {
+            Resolution::Raw => c.query_row("SELECT COUNT(DISTINCT t) FROM raw", [], |r| r.get(0)),
+            _ => c.query_row(
+                "SELECT COUNT(DISTINCT t) FROM agg WHERE res = ?1",
+                [res.secs()],
+                |r| r.get(0),
+            ),
+        })
+    }
+
     /// Rows per table (`raw`, `agg`, `energy`): for tests and size estimates.
     pub fn counts(&self) -> Result<[i64; 3], StoreError> {
         self.wrap(|c| {
