@@ -161,8 +161,11 @@ impl HistoryConfig {
             return err("keep_quarter", "must be at least keep_minute");
         }
         if let Some(i) = &self.influx {
-            i.target()
-                .map_err(|(k, m)| (format!("history.influx.{k}"), m))?;
+            // A missing key is reported at the table (key ""), a wrong one at itself.
+            i.target().map_err(|(k, m)| match k.as_str() {
+                "" => ("history.influx".to_owned(), m),
+                k => (format!("history.influx.{k}"), m),
+            })?;
             if i.batch == 0 || i.queue < i.batch {
                 return Err((
                     "history.influx.queue".into(),
@@ -191,8 +194,8 @@ impl InfluxConfig {
             "v1" => {
                 let Some(db) = self.db.clone().filter(|d| !d.is_empty()) else {
                     return e(
-                        "db",
-                        "the v1 API needs the database (db = \"gridlet\")".into(),
+                        "",
+                        "db: the v1 API needs the database (db = \"gridlet\")".into(),
                     );
                 };
                 let auth = match (&self.user, &self.password) {
@@ -208,7 +211,7 @@ impl InfluxConfig {
             }
             "v2" => {
                 let (Some(org), Some(bucket)) = (self.org.clone(), self.bucket.clone()) else {
-                    return e("org", "the v2 API needs org and bucket".into());
+                    return e("", "org, bucket: the v2 API needs both".into());
                 };
                 let token = match (&self.token, &self.token_file) {
                     (Some(t), None) => t.clone(),
@@ -217,7 +220,12 @@ impl InfluxConfig {
                         .map_err(|err| {
                             ("token_file".to_owned(), format!("{}: {err}", f.display()))
                         })?,
-                    _ => return e("token", "the v2 API needs token or token_file (one)".into()),
+                    _ => {
+                        return e(
+                            "",
+                            "token: the v2 API needs token or token_file (one)".into(),
+                        );
+                    }
                 };
                 Ok(Target::V2 {
                     url: self.url.clone(),
@@ -764,4 +772,93 @@ fn metrics_text(site: &site::Snapshot) -> String {
         site.time.as_unix_secs_f64()
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::{EXAMPLE_FOCCCI_CAPE, parse};
+
+    /// The example's commented `[history]` tables, uncommented.
+    fn example_history() -> String {
+        let (_, rest) = EXAMPLE_FOCCCI_CAPE.split_once("# [history]\n").unwrap();
+        let mut out = String::from("[history]\n");
+        for l in rest.lines().take_while(|l| l.starts_with('#')) {
+            let l = l.trim_start_matches('#').trim_start();
+            let key = l.split(" = ").next().unwrap_or_default();
+            let is_setting =
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if l.starts_with('[') || (is_setting && l.contains(" = ")) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_examples_history_parses_with_its_defaults() {
+        let text = example_history();
+        assert!(text.contains("[history.influx]"), "{text}");
+        let c = parse("f.toml", &text).unwrap();
+        let h = c.history.unwrap();
+        assert_eq!(h.retention(), history::Retention::default());
+        assert_eq!(h.commit_every, super::default_commit_every());
+        let i = h.influx.unwrap();
+        assert_eq!(
+            i.target().unwrap().url(),
+            "http://192.168.1.10:8086/write?db=gridlet&precision=s"
+        );
+        assert_eq!(i.tags["site"], "home");
+    }
+
+    fn err(src: &str) -> String {
+        parse("f.toml", src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn history_errors_point_at_the_key() {
+        let e = err("[history]\npath = \"h.sqlite\"\nkeep_raw = \"10m\"\n");
+        assert!(
+            e.starts_with("f.toml:3:1: history.keep_raw: must be at least 1h"),
+            "{e}"
+        );
+        let e = err("[history]\npath = \"h.sqlite\"\nkeep_minute = \"1d\"\n");
+        assert!(e.starts_with("f.toml:3:1: history.keep_minute:"), "{e}");
+        let e = err("[history]\npath = \"h.sqlite\"\ncommit_every = \"1h\"\n");
+        assert!(e.starts_with("f.toml:3:1: history.commit_every:"), "{e}");
+        let e = err("[history]\npath = \"h.sqlite\"\nsync = \"sometimes\"\n");
+        assert!(
+            e.starts_with("f.toml:3:8: unknown variant `sometimes`"),
+            "{e}"
+        );
+        let e = err("[history]\npath = \"h.sqlite\"\ncolour = 1\n");
+        assert!(e.starts_with("f.toml:3:1: unknown field `colour`"), "{e}");
+        let e = err("[history]\nkeep_raw = \"2d\"\n");
+        assert!(e.starts_with("f.toml:1:1: missing field `path`"), "{e}");
+        let influx = "[history]\npath = \"h.sqlite\"\n[history.influx]\n";
+        let e = err(&format!(
+            "{influx}url = \"192.168.1.10:8086\"\ndb = \"g\"\n"
+        ));
+        assert!(e.starts_with("f.toml:4:1: history.influx.url:"), "{e}");
+        let e = err(&format!("{influx}url = \"http://h:8086\"\n"));
+        assert!(
+            e.starts_with("f.toml:3:10: history.influx: db: the v1 API"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{influx}url = \"http://h:8086\"\napi = \"v2\"\norg = \"o\"\nbucket = \"b\"\n"
+        ));
+        assert!(e.starts_with("f.toml:3:10: history.influx: token:"), "{e}");
+        let e = err(&format!("{influx}url = \"http://h:8086\"\napi = \"v3\"\n"));
+        assert!(e.starts_with("f.toml:5:1: history.influx.api:"), "{e}");
+        let ok = parse(
+            "f.toml",
+            &format!(
+                "{influx}url = \"http://h:8086\"\napi = \"v2\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\n"
+            ),
+        )
+        .unwrap();
+        assert!(ok.history.unwrap().influx.is_some());
+    }
 }
