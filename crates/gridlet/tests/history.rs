@@ -343,3 +343,157 @@ fn memory_after_a_simulated_week_with_history() {
     assert!(samples >= 2 * 8640 - 360 - 1, "{samples} samples");
     assert!(peak > 0 && peak < 64 * 1024, "peak RSS {peak} KiB");
 }
+
+/// A free TCP port on loopback (bound and released: nothing else here takes ports).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// VictoriaMetrics (Debian's `victoria-metrics`) on a free port with a throwaway store; `None`
+/// (the test passes with the reason printed) when it is not installed, unless `CI=true`.
+struct Victoria {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Victoria {
+    fn start(dir: &Path) -> Option<Self> {
+        let port = free_port();
+        let child = Command::new("victoria-metrics")
+            .arg(format!("-storageDataPath={}", dir.join("vm").display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg("-search.latencyOffset=0s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "victoria-metrics: {e} (CI installs it: apt victoria-metrics)"
+                );
+                println!("skipped: victoria-metrics not available ({e})");
+                return None;
+            }
+        };
+        let v = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(v.addr).is_err() || http(v.addr, "/health").0 != 200 {
+            assert!(Instant::now() < deadline, "victoria-metrics did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(v)
+    }
+
+    /// Every sample of `metric` as (Unix seconds, value).
+    fn export(&self, metric: &str) -> Vec<(i64, f64)> {
+        let (code, body) = http(
+            self.addr,
+            &format!("/api/v1/export?match[]={metric}&start=0&end=4102444800"),
+        );
+        assert_eq!(code, 200, "{body}");
+        let mut out = Vec::new();
+        for line in body.lines().filter(|l| l.starts_with('{')) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ts = v["timestamps"].as_array().unwrap();
+            let vals = v["values"].as_array().unwrap();
+            for (t, x) in ts.iter().zip(vals) {
+                out.push((t.as_i64().unwrap() / 1000, x.as_f64().unwrap()));
+            }
+        }
+        out.sort_by_key(|s| s.0);
+        out
+    }
+}
+
+impl Drop for Victoria {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_influx_export_reaches_victoriametrics_over_v1_and_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(vm) = Victoria::start(dir.path()) else {
+        return;
+    };
+    for (n, api) in [
+        (1, "api = \"v1\"\ndb = \"gridlet\"\n".to_owned()),
+        (
+            2,
+            "api = \"v2\"\norg = \"home\"\nbucket = \"gridlet\"\ntoken = \"t0ken\"\n".to_owned(),
+        ),
+    ] {
+        let store = dir.path().join(format!("h{n}.sqlite"));
+        let measurement = format!("run{n}");
+        let config = sim_config(
+            dir.path(),
+            &format!(
+                "path = {:?}\ncommit_every = \"1s\"\n[history.influx]\nurl = \"http://{}\"\n\
+                 {api}measurement = \"{measurement}\"\ntags = {{ site = \"test\" }}\n",
+                store.to_str().unwrap(),
+                vm.addr
+            ),
+        );
+        let d = Daemon::start(&[
+            "sim",
+            "--speed",
+            "600",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            &config,
+        ]);
+        let t0 = d.time();
+        while d.time() < t0 + Duration::from_secs(1800) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (status, log) = d.kill("TERM");
+        assert!(status.success(), "{log:?}");
+        assert!(!log.iter().any(|l| l.contains("history.influx")), "{log:?}");
+        // What the store holds is what the server has, sample for sample.
+        let mut s = Store::open_reader(&store).unwrap();
+        let stored = s
+            .query(
+                "grid.power_w",
+                history::Resolution::Raw,
+                0,
+                i64::MAX / 4,
+                10,
+            )
+            .unwrap();
+        assert!(stored.t.len() >= 150, "{} samples", stored.t.len());
+        let metric = format!("{measurement}_grid.power_w");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let exported = loop {
+            let e = vm.export(&metric);
+            if e.len() >= stored.t.len() || Instant::now() > deadline {
+                break e;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        println!(
+            "{api:?}: {} samples stored, {} in VictoriaMetrics",
+            stored.t.len(),
+            exported.len()
+        );
+        assert_eq!(exported.len(), stored.t.len());
+        for ((t, v), (st, sv)) in exported.iter().zip(stored.t.iter().zip(&stored.mean)) {
+            assert_eq!(t, st);
+            assert!(
+                (v - sv).abs() <= 1e-6 * sv.abs().max(1.0),
+                "{t}: {v} != {sv}"
+            );
+        }
+    }
+}
