@@ -497,3 +497,47 @@ fn the_influx_export_reaches_victoriametrics_over_v1_and_v2() {
         }
     }
 }
+
+/// An InfluxDB server that accepts connections and never answers: the export waits on it in
+/// its own task; the loop ticks on at its pace and the store is written.
+#[test]
+fn a_silent_influx_server_holds_up_neither_the_loop_nor_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let store = dir.path().join("h.sqlite");
+    let config = sim_config(
+        dir.path(),
+        &format!(
+            "path = {:?}\n[history.influx]\nurl = \"http://{}\"\ndb = \"gridlet\"\n",
+            store.to_str().unwrap(),
+            silent.local_addr().unwrap()
+        ),
+    );
+    let d = Daemon::start(&[
+        "sim",
+        "--speed",
+        "600",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        &config,
+    ]);
+    let t0 = d.time();
+    let wall = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let simulated = d.time().saturating_duration_since(t0);
+    let elapsed = wall.elapsed();
+    println!("{simulated:?} simulated in {elapsed:?} with a silent InfluxDB server");
+    // 600 times the wall clock; half of that means the loop waited on something.
+    assert!(
+        simulated >= elapsed.mul_f64(300.0),
+        "{simulated:?} in {elapsed:?}"
+    );
+    let (status, log) = d.kill("TERM");
+    assert!(status.success(), "{log:?}");
+    let newest = check_store(&store);
+    assert!(
+        newest >= secs(t0 + simulated) - 600,
+        "the store lags: {newest}"
+    );
+}
