@@ -33,6 +33,8 @@ pub struct Assembled {
     pub mqtt: Option<mqtt::MqttSettings>,
     /// `[http]`: who may read and write through the API.
     pub http: crate::http::Access,
+    /// `[history]`, to record the published snapshots beside the site's loop.
+    pub history: Option<crate::history_front::HistoryFront>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -480,5 +482,12 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         can: (!can.is_empty()).then_some(can),
         mqtt: cfg.mqtt.clone(),
         http: cfg.http.access()?,
+        history: match &cfg.history {
+            Some(h) => Some(crate::history_front::HistoryFront::new(
+                h.clone(),
+                cfg.timezone().map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        },
     })
 }

@@ -53,6 +53,8 @@ pub struct Config {
     pub(crate) sim: SimSettings,
     /// `[mqtt]`: live values, commands and Home Assistant discovery on a broker.
     pub(crate) mqtt: Option<mqtt::MqttSettings>,
+    /// `[history]`: the recorded live values, energy totals, the InfluxDB export.
+    pub(crate) history: Option<crate::history_front::HistoryConfig>,
 }
 
 /// `[site]`.
@@ -653,6 +655,9 @@ impl Config {
             }
         }
         self.check_can()?;
+        if let Some(h) = &self.history {
+            h.check()?;
+        }
         if let Some(ConverterConfig::Sim(c)) = &self.converter
             && !(c.efficiency > 0.0 && c.efficiency <= 1.0)
         {

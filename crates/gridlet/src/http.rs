@@ -153,6 +153,7 @@ pub(crate) async fn serve(
     simulated: bool,
     access: Access,
     mut stop: watch::Receiver<Option<StopCause>>,
+    extra: Router,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
@@ -175,6 +176,8 @@ pub(crate) async fn serve(
         requests,
         simulated,
     })
+    // Other front ends' routes (history, /metrics), behind the same guard.
+    .merge(extra)
     .layer(axum::middleware::from_fn_with_state(guard, guard_fn))
     .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     tokio::spawn(async move {

@@ -7,6 +7,7 @@ pub mod assemble;
 pub mod can;
 pub mod cli;
 pub mod config;
+pub mod history_front;
 pub mod http;
 mod mqtt;
 pub mod runner;

@@ -269,8 +269,10 @@ impl Runner {
             let next = now + self.tick;
             match self.pace {
                 Pace::Max { .. } => {
-                    // Let the HTTP server and the signal handler run now and then.
-                    if ticks.is_multiple_of(512) {
+                    // Let the HTTP server, the signal handler and the front ends run now and
+                    // then: every 5 ticks, so that the history recorder sees at least two
+                    // snapshots of each 10 s sample (a yield with nothing else ready is cheap).
+                    if ticks.is_multiple_of(5) {
                         tokio::task::yield_now().await;
                     }
                     now = next;
@@ -486,14 +488,22 @@ pub(crate) async fn drive(
             stop_rx.clone(),
         );
     }
+    let history = assembled
+        .history
+        .take()
+        .and_then(|h| h.start(publish_rx.clone()));
     if let Some(addr) = opts.listen {
         let bound = crate::http::serve(
             addr,
-            publish_rx,
+            publish_rx.clone(),
             request_tx,
             assembled.world.is_some(),
             assembled.http.clone(),
             stop_rx.clone(),
+            crate::history_front::routes(
+                history.as_ref().map(crate::history_front::Running::reader),
+                publish_rx,
+            ),
         )
         .await?;
         tracing::info!("listening on http://{bound}");
@@ -535,6 +545,10 @@ pub(crate) async fn drive(
         stall_after: stall_after_from_env()?,
     };
     let (outcome, stepper) = runner.run().await;
+    // The loop has stopped publishing: the last samples are committed.
+    if let Some(h) = history {
+        h.finish().await;
+    }
     if let Some(task) = ccs {
         // It stops on the same signal and releases its port within its own patience.
         let patience = ccs::point::RELEASE_PATIENCE + Duration::from_secs(1);

@@ -40,6 +40,10 @@ pub(crate) struct SimArgs {
     /// --until.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Record history into this SQLite file (overrides [history] path; the other settings
+    /// are the config's or the defaults).
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 /// Simulation speed.
@@ -105,6 +109,9 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(seed) = args.seed {
         cfg.sim.seed = seed;
+    }
+    if let Some(path) = &args.history {
+        crate::history_front::HistoryConfig::set_path(&mut cfg.history, path.clone());
     }
     let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
     let start = match (&args.start, args.until) {
