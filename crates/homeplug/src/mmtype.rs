@@ -104,6 +104,11 @@ mmtypes! {
     VS_WRITE_AND_EXECUTE_APPLET_REQ = 0xA098, "VS_WRITE_AND_EXECUTE_APPLET.REQ";
     /// VS_WRITE_AND_EXECUTE_APPLET.CNF, 0xA099 (Qualcomm).
     VS_WRITE_AND_EXECUTE_APPLET_CNF = 0xA099, "VS_WRITE_AND_EXECUTE_APPLET.CNF";
+    /// VS_MODULE_OPERATION.REQ, 0xA0B0 (Qualcomm): read a module, or write modules in a
+    /// session and commit them to flash, on a modem whose firmware runs.
+    VS_MODULE_OPERATION_REQ = 0xA0B0, "VS_MODULE_OPERATION.REQ";
+    /// VS_MODULE_OPERATION.CNF, 0xA0B1 (Qualcomm).
+    VS_MODULE_OPERATION_CNF = 0xA0B1, "VS_MODULE_OPERATION.CNF";
     /// VS_PL_LINK_STATUS.REQ, 0xA0B8 (Qualcomm): is the powerline link up?
     VS_PL_LINK_STATUS_REQ = 0xA0B8, "VS_PL_LINK_STATUS.REQ";
     /// VS_PL_LINK_STATUS.CNF, 0xA0B9 (Qualcomm).
