@@ -137,6 +137,8 @@ pub enum Event {
     Link(bool),
     /// The key was accepted.
     KeySet(Nid),
+    /// A status query the module did not answer (only for [`Job::Status`], which goes on).
+    Unanswered(String),
     /// The job is done.
     Done,
     /// The job failed; nothing more will happen.
@@ -468,6 +470,16 @@ impl Flasher {
             }
         } else if !pending.poll && pending.attempts >= self.timing.attempts {
             let what = pending.message.mmtype().to_string();
+            if self.job == Job::Status && self.phase == Phase::ReadPib {
+                // Status is best effort past the module's identity: go on to the link.
+                self.events.push_back(Event::Unanswered(what));
+                self.phase = Phase::LinkStatus;
+                return self.send_local(now, Message::LinkStatusReq(vs_pl_link_status::ReqRepr));
+            }
+            if self.job == Job::Status && self.phase == Phase::LinkStatus {
+                self.events.push_back(Event::Unanswered(what));
+                return self.finish();
+            }
             let attempts = pending.attempts;
             let state = self.state_now();
             return self.fail(Reason::NoAnswer { what, attempts }, state);
@@ -495,6 +507,12 @@ impl Flasher {
 
     fn send(&mut self, now: Timestamp, message: Message, timeout: Duration) {
         self.send_to(now, self.modem, message, timeout, false);
+    }
+
+    /// To the local-module address: the queries the host's own module answers there (as SLAC
+    /// stations send CM_SET_KEY), whatever its MAC.
+    fn send_local(&mut self, now: Timestamp, message: Message) {
+        self.send_to(now, MacAddr::QCA_LOCAL, message, self.timing.answer, false);
     }
 
     fn send_to(
@@ -764,11 +782,7 @@ impl Flasher {
                     .push_back(Event::Pib(std::mem::take(&mut self.read)));
                 if self.job == Job::Status {
                     self.phase = Phase::LinkStatus;
-                    self.send(
-                        now,
-                        Message::LinkStatusReq(vs_pl_link_status::ReqRepr),
-                        self.timing.answer,
-                    );
+                    self.send_local(now, Message::LinkStatusReq(vs_pl_link_status::ReqRepr));
                 } else {
                     self.finish();
                 }
@@ -813,7 +827,7 @@ impl Flasher {
                 let nid = Nid::from_nmk(nmk, SecurityLevel::SimpleConnect);
                 let message = Message::SetKeyReq(cm_set_key::ReqRepr::set_nmk(*nmk, nid));
                 self.phase = Phase::SetKey;
-                self.send(now, message, self.timing.answer);
+                self.send_local(now, message);
             }
         }
     }

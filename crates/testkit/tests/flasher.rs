@@ -152,8 +152,8 @@ fn a_module_whose_flash_differs_from_the_file_is_rewritten() {
     let mut emu = ModuleEmulator::new(MODEM, "FW-1");
     let imgs = images(4);
     run(&mut emu, Job::Flash(imgs.clone()));
-    // Bit rot in flash after the commit would be caught by the next run's read-back; here the
-    // write path is checked: a PIB whose file differs from what flash holds gets rewritten.
+    // A flash that differs from the file (bit rot, another tool) is found by the read-back
+    // before the session, and the session is written again.
     emu.flash.get_mut(&ModuleId::PARAMETERS).unwrap()[100] ^= 0xFF;
     let (events, _) = run(&mut emu, Job::Flash(imgs.clone()));
     assert_eq!(events.last(), Some(&Event::Done), "{events:?}");
