@@ -453,6 +453,7 @@ impl Flasher {
 
     /// The deadline of [`Self::poll_timeout`] passed.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        let max_attempts = self.attempts();
         let Some(pending) = &mut self.pending else {
             return;
         };
@@ -468,7 +469,7 @@ impl Flasher {
                 };
                 return self.fail(Reason::NotStarted(self.timing.start), state);
             }
-        } else if !pending.poll && pending.attempts >= self.timing.attempts {
+        } else if !pending.poll && pending.attempts >= max_attempts {
             let what = pending.message.mmtype().to_string();
             if self.job == Job::Status && self.phase == Phase::ReadPib {
                 // Status is best effort past the module's identity: go on to the link.
@@ -551,6 +552,16 @@ impl Flasher {
     fn phase_is_after_flash(&self) -> bool {
         self.done.len() == self.sessions.iter().map(Vec::len).sum::<usize>()
             && !self.sessions.is_empty()
+    }
+
+    /// How often the pending request is sent: once for what a status only shows if it can
+    /// (a module that does not answer a PIB read will not answer it on the third try either).
+    fn attempts(&self) -> u32 {
+        if self.job == Job::Status && matches!(self.phase, Phase::ReadPib | Phase::LinkStatus) {
+            1
+        } else {
+            self.timing.attempts
+        }
     }
 
     /// Where the module is if the run stopped now.
@@ -1028,8 +1039,13 @@ fn answers(request: &Message, answer: &Message, cookie: u32) -> bool {
         | (Message::RsDevReq(_), Message::RsDevCnf(_))
         | (Message::LinkStatusReq(_), Message::LinkStatusCnf(_))
         | (Message::SetKeyReq(_), Message::SetKeyCnf(_)) => true,
-        (Message::WriteExecuteAppletReq(_), Message::WriteExecuteAppletCnf(c)) => {
+        // A late answer to an earlier part (after a resend) must not pass for this part's.
+        (Message::WriteExecuteAppletReq(r), Message::WriteExecuteAppletCnf(c)) => {
             c.client_session == cookie
+                && c.part_offset == r.part_offset
+                && c.total_length == r.total_length
+                && c.checksum == r.checksum
+                && c.part_length as usize == r.image.len()
         }
         (Message::ModuleOperationReq(r), Message::ModuleOperationCnf(c)) => {
             match (&r.operation, &c.outcome) {
@@ -1052,10 +1068,23 @@ fn answers(request: &Message, answer: &Message, cookie: u32) -> bool {
                     c.status != 0 && source == op
                 }
                 (
+                    Operation::Write {
+                        session,
+                        index,
+                        offset,
+                        ..
+                    },
+                    Outcome::Write {
+                        session: s,
+                        index: i,
+                        offset: o,
+                        ..
+                    },
+                ) => session == s && index == i && offset == o,
+                (
                     Operation::StartSession { session, .. },
                     Outcome::StartSession { session: s, .. },
                 )
-                | (Operation::Write { session, .. }, Outcome::Write { session: s, .. })
                 | (Operation::Commit { session, .. }, Outcome::Commit { session: s, .. }) => {
                     session == s
                 }

@@ -25,6 +25,11 @@ fn images(seed: u64) -> Images {
 
 /// Runs the flasher against the emulator until it finishes; returns its events and when.
 fn run(emu: &mut ModuleEmulator, job: Job) -> (Vec<Event>, Duration) {
+    run_with(emu, job, 1)
+}
+
+/// [`run`], every answer delivered `copies` times (a medium that duplicates frames).
+fn run_with(emu: &mut ModuleEmulator, job: Job, copies: usize) -> (Vec<Event>, Duration) {
     let start = Timestamp::from_unix_micros(1_000_000);
     let mut now = start;
     let mut f = Flasher::new(now, HOST, job, 0x5EED, Timing::default()).unwrap();
@@ -32,7 +37,9 @@ fn run(emu: &mut ModuleEmulator, job: Job) -> (Vec<Event>, Duration) {
     while !f.is_finished() {
         while let Some(repr) = f.poll_transmit() {
             for answer in emu.handle(&repr.to_bytes()) {
-                f.handle_frame(now, &answer);
+                for _ in 0..copies {
+                    f.handle_frame(now, &answer);
+                }
             }
         }
         events.extend(std::iter::from_fn(|| f.poll_event()));
@@ -233,4 +240,14 @@ fn bad_files_are_refused_before_anything_is_sent() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("PIB"), "{err}");
+}
+
+#[test]
+fn duplicated_answers_are_not_taken_for_the_next_request() {
+    let mut emu = ModuleEmulator::new(MODEM, "FW-1");
+    let imgs = images(8);
+    let (events, _) = run_with(&mut emu, Job::Flash(imgs.clone()), 2);
+    assert_eq!(events.last(), Some(&Event::Done), "{events:?}");
+    assert_eq!(flash_of(&emu, ModuleId::FIRMWARE), Some(&imgs.firmware));
+    assert_eq!(flash_of(&emu, ModuleId::PARAMETERS), Some(&imgs.pib));
 }
