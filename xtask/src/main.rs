@@ -277,8 +277,159 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
         *counts.entry(target.to_owned()).or_default() += 1;
     }
     qca_image_seeds(root, &mut counts)?;
+    module_mme_seeds(root, &mut counts)?;
     for (t, n) in &counts {
         eprintln!("{t}: {n} seeds");
+    }
+    Ok(())
+}
+
+/// Seeds of `homeplug_module_operation`: one of each module MME a flash sends or receives, in
+/// the target's input format (the MMTYPE's index in the target's list, then the payload after
+/// the OUI).
+fn module_mme_seeds(root: &Path, counts: &mut BTreeMap<String, usize>) -> Result<()> {
+    use homeplug::vs_module_operation::{self as op, ModuleId, ModuleSpec, Operation, Outcome};
+    use homeplug::{Message, vs_mod_nvm, vs_rd_mod, vs_wr_mod};
+    let req = |operation| Message::ModuleOperationReq(op::ReqRepr { operation });
+    let cnf = |outcome| {
+        Message::ModuleOperationCnf(op::CnfRepr {
+            status: 0,
+            error: 0,
+            outcome,
+        })
+    };
+    let data = vec![0x5A; 40];
+    let seeds = [
+        (
+            0u8,
+            req(Operation::Read {
+                source: op::OP_READ_FLASH,
+                module: ModuleId::PARAMETERS,
+                length: 1400,
+                offset: 0,
+            }),
+        ),
+        (
+            0,
+            req(Operation::StartSession {
+                session: 7,
+                modules: vec![ModuleSpec {
+                    module: ModuleId::FIRMWARE,
+                    length: 4096,
+                    checksum: 1,
+                }],
+            }),
+        ),
+        (
+            0,
+            req(Operation::Write {
+                session: 7,
+                index: 0,
+                module: ModuleId::FIRMWARE,
+                offset: 1400,
+                data: data.clone(),
+            }),
+        ),
+        (
+            0,
+            req(Operation::Commit {
+                session: 7,
+                code: op::COMMIT_FORCE | op::COMMIT_NORESET,
+            }),
+        ),
+        (
+            1,
+            cnf(Outcome::Read {
+                source: op::OP_READ_MEMORY,
+                module: ModuleId::PARAMETERS,
+                offset: 0,
+                data: data.clone(),
+            }),
+        ),
+        (
+            1,
+            cnf(Outcome::StartSession {
+                session: 7,
+                modules: vec![op::ModuleStatus::default()],
+            }),
+        ),
+        (
+            1,
+            cnf(Outcome::Write {
+                session: 7,
+                index: 0,
+                module: ModuleId::FIRMWARE,
+                length: 40,
+                offset: 1400,
+            }),
+        ),
+        (
+            1,
+            cnf(Outcome::Commit {
+                session: 7,
+                code: 3,
+                modules: vec![op::ModuleStatus::default()],
+            }),
+        ),
+        (
+            2,
+            Message::WrModReq(vs_wr_mod::ReqRepr {
+                module: 2,
+                access: 0,
+                offset: 0,
+                checksum: 0,
+                data: data.clone(),
+            }),
+        ),
+        (
+            3,
+            Message::WrModCnf(vs_wr_mod::CnfRepr {
+                status: 0,
+                module: 2,
+                access: 0,
+                length: 40,
+                offset: 0,
+            }),
+        ),
+        (
+            4,
+            Message::RdModReq(vs_rd_mod::ReqRepr {
+                module: 2,
+                access: 0,
+                length: 1024,
+                offset: 0,
+                secret: [0; 16],
+            }),
+        ),
+        (
+            5,
+            Message::RdModCnf(vs_rd_mod::CnfRepr {
+                status: 0,
+                module: 2,
+                offset: 0,
+                checksum: 0,
+                data,
+            }),
+        ),
+        (6, Message::ModNvmReq(vs_mod_nvm::ReqRepr { module: 2 })),
+        (
+            7,
+            Message::ModNvmCnf(vs_mod_nvm::CnfRepr {
+                status: 0,
+                module: 2,
+            }),
+        ),
+    ];
+    let target = "homeplug_module_operation";
+    let dir = root.join("fuzz/corpus").join(target);
+    std::fs::create_dir_all(&dir)?;
+    for (i, (pick, message)) in seeds.into_iter().enumerate() {
+        let mut payload = vec![0; message.buffer_len()];
+        message.emit(&mut payload);
+        let mut seed = vec![pick];
+        seed.extend_from_slice(payload.get(3..).unwrap_or_default());
+        std::fs::write(dir.join(format!("flash-{i:02}")), seed)?;
+        *counts.entry(target.to_owned()).or_default() += 1;
     }
     Ok(())
 }

@@ -4,7 +4,8 @@ use crate::error::need;
 use crate::{
     Error, MacAddr, MmType, Mmv, QUALCOMM_OUI, WireField, cm_atten_char, cm_atten_profile,
     cm_mnbc_sound, cm_set_key, cm_slac_match, cm_slac_param, cm_start_atten_char, cm_validate,
-    vs_pl_link_status, vs_rs_dev, vs_sw_ver, vs_write_execute_applet,
+    vs_mod_nvm, vs_module_operation, vs_pl_link_status, vs_rd_mod, vs_rs_dev, vs_sw_ver, vs_wr_mod,
+    vs_write_execute_applet,
 };
 
 /// Ethertype of HomePlug AV / Green PHY management messages.
@@ -381,6 +382,22 @@ messages! {
     RsDevReq(vs_rs_dev::ReqRepr, Req) = VS_RS_DEV_REQ, true;
     /// VS_RS_DEV.CNF.
     RsDevCnf(vs_rs_dev::CnfRepr, Cnf) = VS_RS_DEV_CNF, true;
+    /// VS_WR_MOD.REQ.
+    WrModReq(vs_wr_mod::ReqRepr, Req) = VS_WR_MOD_REQ, true;
+    /// VS_WR_MOD.CNF.
+    WrModCnf(vs_wr_mod::CnfRepr, Cnf) = VS_WR_MOD_CNF, true;
+    /// VS_RD_MOD.REQ.
+    RdModReq(vs_rd_mod::ReqRepr, Req) = VS_RD_MOD_REQ, true;
+    /// VS_RD_MOD.CNF.
+    RdModCnf(vs_rd_mod::CnfRepr, Cnf) = VS_RD_MOD_CNF, true;
+    /// VS_MOD_NVM.REQ.
+    ModNvmReq(vs_mod_nvm::ReqRepr, Req) = VS_MOD_NVM_REQ, true;
+    /// VS_MOD_NVM.CNF.
+    ModNvmCnf(vs_mod_nvm::CnfRepr, Cnf) = VS_MOD_NVM_CNF, true;
+    /// VS_MODULE_OPERATION.REQ.
+    ModuleOperationReq(vs_module_operation::ReqRepr, Req) = VS_MODULE_OPERATION_REQ, true;
+    /// VS_MODULE_OPERATION.CNF.
+    ModuleOperationCnf(vs_module_operation::CnfRepr, Cnf) = VS_MODULE_OPERATION_CNF, true;
     /// VS_PL_LINK_STATUS.REQ.
     LinkStatusReq(vs_pl_link_status::ReqRepr, Req) = VS_PL_LINK_STATUS_REQ, true;
     /// VS_PL_LINK_STATUS.CNF.
@@ -611,6 +628,58 @@ mod tests {
             }),
             Message::WriteExecuteAppletReq(applet_req.clone()),
             Message::WriteExecuteAppletCnf(vs_write_execute_applet::CnfRepr::accept(&applet_req)),
+            Message::WrModReq(vs_wr_mod::ReqRepr {
+                module: 0x02,
+                access: 0,
+                offset: 1024,
+                checksum: 0xDEAD_BEEF,
+                data: vec![7; 33],
+            }),
+            Message::WrModCnf(vs_wr_mod::CnfRepr {
+                status: 0,
+                module: 0x02,
+                access: 0,
+                length: 33,
+                offset: 1024,
+            }),
+            Message::RdModReq(vs_rd_mod::ReqRepr {
+                module: 0x02,
+                access: 0,
+                length: 1024,
+                offset: 2048,
+                secret: [3; 16],
+            }),
+            Message::RdModCnf(vs_rd_mod::CnfRepr {
+                status: 0,
+                module: 0x02,
+                offset: 2048,
+                checksum: 9,
+                data: vec![1; 50],
+            }),
+            Message::ModNvmReq(vs_mod_nvm::ReqRepr { module: 0x02 }),
+            Message::ModNvmCnf(vs_mod_nvm::CnfRepr {
+                status: 0,
+                module: 0x02,
+            }),
+            Message::ModuleOperationReq(vs_module_operation::ReqRepr {
+                operation: vs_module_operation::Operation::Write {
+                    session: 0x0102_0304,
+                    index: 1,
+                    module: vs_module_operation::ModuleId::FIRMWARE,
+                    offset: 1400,
+                    data: vec![0xAA; 40],
+                },
+            }),
+            Message::ModuleOperationCnf(vs_module_operation::CnfRepr {
+                status: 0,
+                error: 0,
+                outcome: vs_module_operation::Outcome::Read {
+                    source: vs_module_operation::OP_READ_FLASH,
+                    module: vs_module_operation::ModuleId::PARAMETERS,
+                    offset: 0,
+                    data: vec![0x55; 30],
+                },
+            }),
             Message::Unknown {
                 mmtype: MmType(0x6060),
                 payload: vec![1, 2, 3],
@@ -621,7 +690,7 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let all = every_message();
-        assert_eq!(all.len(), 22, "one per Message variant");
+        assert_eq!(all.len(), 30, "one per Message variant");
         for message in all {
             let repr = Repr::new(
                 MacAddr([2, 0, 0, 0, 0, 1]),

@@ -32,9 +32,13 @@ pub mod cm_slac_match;
 pub mod cm_slac_param;
 pub mod cm_start_atten_char;
 pub mod cm_validate;
+pub mod vs_mod_nvm;
+pub mod vs_module_operation;
 pub mod vs_pl_link_status;
+pub mod vs_rd_mod;
 pub mod vs_rs_dev;
 pub mod vs_sw_ver;
+pub mod vs_wr_mod;
 pub mod vs_write_execute_applet;
 
 pub use address::{MacAddr, ParseMacAddrError, RunId, StationId};

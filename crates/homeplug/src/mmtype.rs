@@ -99,11 +99,28 @@ mmtypes! {
     VS_RS_DEV_REQ = 0xA01C, "VS_RS_DEV.REQ";
     /// VS_RS_DEV.CNF, 0xA01D (Qualcomm).
     VS_RS_DEV_CNF = 0xA01D, "VS_RS_DEV.CNF";
+    /// VS_WR_MOD.REQ, 0xA020 (Qualcomm, INT6x00 path): write a module part into memory.
+    VS_WR_MOD_REQ = 0xA020, "VS_WR_MOD.REQ";
+    /// VS_WR_MOD.CNF, 0xA021 (Qualcomm).
+    VS_WR_MOD_CNF = 0xA021, "VS_WR_MOD.CNF";
+    /// VS_RD_MOD.REQ, 0xA024 (Qualcomm, INT6x00 path): read a module part.
+    VS_RD_MOD_REQ = 0xA024, "VS_RD_MOD.REQ";
+    /// VS_RD_MOD.CNF, 0xA025 (Qualcomm).
+    VS_RD_MOD_CNF = 0xA025, "VS_RD_MOD.CNF";
+    /// VS_MOD_NVM.REQ, 0xA028 (Qualcomm, INT6x00 path): burn the written module to flash.
+    VS_MOD_NVM_REQ = 0xA028, "VS_MOD_NVM.REQ";
+    /// VS_MOD_NVM.CNF, 0xA029 (Qualcomm).
+    VS_MOD_NVM_CNF = 0xA029, "VS_MOD_NVM.CNF";
     /// VS_WRITE_AND_EXECUTE_APPLET.REQ, 0xA098 (Qualcomm): write a module part into a
     /// bootloader-mode modem's memory, and start it.
     VS_WRITE_AND_EXECUTE_APPLET_REQ = 0xA098, "VS_WRITE_AND_EXECUTE_APPLET.REQ";
     /// VS_WRITE_AND_EXECUTE_APPLET.CNF, 0xA099 (Qualcomm).
     VS_WRITE_AND_EXECUTE_APPLET_CNF = 0xA099, "VS_WRITE_AND_EXECUTE_APPLET.CNF";
+    /// VS_MODULE_OPERATION.REQ, 0xA0B0 (Qualcomm): read a module, or write modules in a
+    /// session and commit them to flash, on a modem whose firmware runs.
+    VS_MODULE_OPERATION_REQ = 0xA0B0, "VS_MODULE_OPERATION.REQ";
+    /// VS_MODULE_OPERATION.CNF, 0xA0B1 (Qualcomm).
+    VS_MODULE_OPERATION_CNF = 0xA0B1, "VS_MODULE_OPERATION.CNF";
     /// VS_PL_LINK_STATUS.REQ, 0xA0B8 (Qualcomm): is the powerline link up?
     VS_PL_LINK_STATUS_REQ = 0xA0B8, "VS_PL_LINK_STATUS.REQ";
     /// VS_PL_LINK_STATUS.CNF, 0xA0B9 (Qualcomm).

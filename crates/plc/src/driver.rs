@@ -9,7 +9,8 @@ use units::{Clock, Timestamp};
 
 use crate::Link;
 
-/// A sans-IO protocol machine the driver can run: the SLAC [`Evse`] and [`Ev`].
+/// A sans-IO protocol machine the driver can run: the SLAC [`Evse`] and [`Ev`], and the
+/// module manager [`flasher::Flasher`].
 pub trait Machine {
     /// What it reports.
     type Event;
@@ -50,6 +51,7 @@ macro_rules! machine {
 
 machine!(Evse, EvseEvent);
 machine!(Ev, EvEvent);
+machine!(flasher::Flasher, flasher::Event);
 
 /// Runs `machine` over `link`: frames in, timeouts on time, frames out as soon as the machine
 /// has them (a response goes out before the next frame is read). Every event goes to

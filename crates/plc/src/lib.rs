@@ -9,6 +9,8 @@
 //!   what it wants sent, until the caller's event handler says stop; [`drive_with_inputs`] also
 //!   takes the machine's other inputs (control pilot, what the V2G stage saw) from a channel.
 //! - [`query_firmware`]: VS_SW_VER against the local modem, like `int6klist`.
+//! - [`run_flasher`]: drives a [`flasher::Flasher`] (flash, PIB read/write, reset, key, status)
+//!   over a link until it is done or failed.
 
 mod clock;
 mod driver;
@@ -21,7 +23,7 @@ pub use clock::TokioClock;
 pub use driver::{Machine, drive, drive_with_inputs};
 pub use link::Link;
 pub use memory::{MemoryLink, PowerlineHub};
-pub use modem::{ModemInfo, query_firmware};
+pub use modem::{ModemInfo, query_firmware, run_flasher};
 pub use raw::RawLink;
 
 /// Something went wrong with the interface or the modem. Says which interface.

@@ -63,3 +63,30 @@ pub async fn query_firmware(link: &impl Link, timeout: Duration) -> Result<Modem
         }),
     }
 }
+
+/// Runs `flasher` over `link` on tokio's time until it reports [`flasher::Event::Done`] or
+/// [`flasher::Event::Failed`]; every event goes to `on_event` as it happens (progress for the
+/// user). Fails only if the link does; the module's own failures are events.
+pub async fn run_flasher(
+    link: &impl Link,
+    flasher: &mut flasher::Flasher,
+    clock: &crate::TokioClock,
+    mut on_event: impl FnMut(&flasher::Event),
+) -> Result<(), Error> {
+    use std::ops::ControlFlow;
+
+    crate::drive(link, clock, flasher, |_, event| {
+        on_event(&event);
+        if matches!(event, flasher::Event::Done | flasher::Event::Failed(_)) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .await
+    .map_err(|source| Error::Io {
+        iface: link.name().to_owned(),
+        op: "send or receive",
+        source,
+    })
+}

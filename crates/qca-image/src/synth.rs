@@ -87,6 +87,15 @@ pub fn pib_file(seed: u64, len: usize, mac: MacAddr) -> Result<Vec<u8>> {
     chain(vec![module_v2(ImageType::PIB, pib_block(seed, len, mac))])
 }
 
+/// A QCA7000 PIB file as the vendor ships them: a manifest module, then the PIB module (the
+/// layout `plcboot` expects when it loads a PIB into a bootloader-mode modem).
+pub fn pib_file_with_manifest(seed: u64, len: usize, mac: MacAddr) -> Result<Vec<u8>> {
+    chain(vec![
+        module_v2(ImageType::MANIFEST, bytes(seed + 7, 256)),
+        module_v2(ImageType::PIB, pib_block(seed, len, mac)),
+    ])
+}
+
 /// A bare (INT6x00-style) PIB with its own checksum.
 pub fn bare_pib(seed: u64, len: usize, mac: MacAddr) -> Vec<u8> {
     let mut b = pib_block(seed, len, mac);

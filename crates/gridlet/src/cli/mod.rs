@@ -6,6 +6,7 @@ mod evse;
 mod plan;
 mod plc;
 mod plc_image;
+mod plc_modem;
 mod prices;
 mod run;
 mod sim;

@@ -1,11 +1,10 @@
 //! `gridlet plc`: the powerline modem.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use plc::{Link, RawLink, query_firmware};
+
+use super::plc_modem;
 
 /// Query the powerline modem (QCA7000/7005) behind a network interface.
 #[derive(Debug, Args)]
@@ -16,15 +15,16 @@ pub(crate) struct PlcArgs {
 
 #[derive(Debug, Subcommand)]
 enum PlcCommand {
-    /// Find the local modem and print its MAC and firmware version (VS_SW_VER), like int6klist.
-    Status {
-        /// The interface the modem appears as.
-        #[arg(long, default_value = "eth1")]
-        iface: String,
-        /// How long to wait for the modem's answer, e.g. 500ms or 2s.
-        #[arg(long, default_value = "1s", value_parser = units::parse_duration)]
-        timeout: Duration,
-    },
+    /// Find the local modem: bootloader or firmware, version, MAC, role (from the PIB it runs
+    /// with) and link, like int6klist and plctool.
+    Status(plc_modem::Target),
+    /// Flash softloader, firmware and PIB: from the bootloader (a blank module, as plcboot -F)
+    /// or into the running firmware; verified by reading back, resumable by running it again.
+    Flash(plc_modem::FlashArgs),
+    /// Restart the module (VS_RS_DEV) and wait for its firmware.
+    Reset(plc_modem::Target),
+    /// Program the network membership key (CM_SET_KEY) into the local module.
+    Key(plc_modem::KeyArgs),
     /// Image files: split, merge and check NVM files and SPI flash dumps.
     #[command(subcommand)]
     Image(super::plc_image::ImageCommand),
@@ -36,27 +36,12 @@ enum PlcCommand {
 impl PlcArgs {
     pub(crate) fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            PlcCommand::Status { iface, timeout } => status(&iface, timeout),
+            PlcCommand::Status(target) => plc_modem::status(&target),
+            PlcCommand::Flash(args) => args.run(),
+            PlcCommand::Reset(target) => plc_modem::reset(&target),
+            PlcCommand::Key(args) => args.run(),
             PlcCommand::Image(command) => command.run(),
             PlcCommand::Pib(command) => command.run(),
         }
     }
-}
-
-fn status(iface: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let link = RawLink::open(iface)?;
-        let modem = query_firmware(&link, timeout).await?;
-        println!("interface {iface} (host {})", link.mac());
-        println!(
-            "modem     {} (device id {:#04x})",
-            modem.mac, modem.device_id
-        );
-        println!("firmware  {}", modem.firmware);
-        Ok(ExitCode::SUCCESS)
-    })
 }

@@ -81,6 +81,10 @@ pub(crate) enum PibCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Read the PIB the module runs with (VS_MODULE_OPERATION from memory).
+    Read(super::plc_modem::PibReadArgs),
+    /// Write a PIB file to the module's flash, verify it and restart the module.
+    Write(super::plc_modem::PibWriteArgs),
     /// Configure the PIB as the charger's modem (the board's EVSE profile) with this MAC.
     /// Idempotent. In place unless --out.
     Evse {
@@ -346,6 +350,8 @@ impl PibCommand {
                 write(out.as_deref().unwrap_or(&file), &pib.to_bytes())?;
                 Ok(ExitCode::SUCCESS)
             }
+            Self::Read(args) => args.run(),
+            Self::Write(args) => args.run(),
             Self::Evse { file, mac, out } => {
                 let mut pib = load_pib(&file)?;
                 pib.apply_evse_profile(mac)?;
