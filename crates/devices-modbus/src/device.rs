@@ -216,6 +216,11 @@ impl ModbusDevice {
         self.health.clone()
     }
 
+    /// A handle on its meter values (the DTSU666-H emulation's source).
+    pub fn share(&self) -> DeviceMeter {
+        DeviceMeter(self.shared.clone())
+    }
+
     fn failing(&self) -> Result<(), DeviceError> {
         // A command is only stored here; its fate is the task's. Report a broken link so the
         // controller's log says why its set-points have no effect.
@@ -226,6 +231,21 @@ impl ModbusDevice {
             }),
             _ => Ok(()),
         }
+    }
+}
+
+/// Cheap handle on a [`ModbusDevice`]'s meter values.
+#[derive(Debug, Clone)]
+pub struct DeviceMeter(Arc<Mutex<Shared>>);
+
+impl crate::meter::MeterSource for DeviceMeter {
+    fn values(&self) -> Option<Stamped<MeterValues>> {
+        let v = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .latest?;
+        v.value.meter.map(|m| Stamped::new(v.at, m))
     }
 }
 

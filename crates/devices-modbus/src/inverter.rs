@@ -26,6 +26,10 @@ pub struct InverterParams {
     pub poll: Duration,
     /// PV inverters: nameplate AC power, W (a limit in W is written as % of it).
     pub rated_w: Option<Watts>,
+    /// Converters: the most the battery port charges with, W (the controller's rating).
+    pub max_charge_w: Option<Watts>,
+    /// Converters: the most the battery port discharges with, W.
+    pub max_discharge_w: Option<Watts>,
     /// PV inverters: the limit of the safe state (absent: unlimited).
     pub fallback_limit_w: Option<Watts>,
     /// A set-point not repeated within this falls back to the safe one (PV: the fallback
@@ -116,6 +120,26 @@ impl InverterParams {
         watts("rated_w", self.rated_w)?;
         watts("fallback_limit_w", self.fallback_limit_w)?;
         watts("feed_in_limit_w", self.feed_in_limit_w)?;
+        watts("max_charge_w", self.max_charge_w)?;
+        watts("max_discharge_w", self.max_discharge_w)?;
+        let converter = matches!(
+            kind,
+            InverterKind::SunSpecStorage | InverterKind::HuaweiLuna | InverterKind::SungrowSh
+        );
+        for (key, w) in [
+            ("max_charge_w", self.max_charge_w),
+            ("max_discharge_w", self.max_discharge_w),
+        ] {
+            if converter && w.is_none() {
+                return Err(ParamError::new(
+                    key,
+                    "a battery converter needs its rating (max_charge_w, max_discharge_w = W)",
+                ));
+            }
+            if !converter && w.is_some() {
+                return Err(ParamError::new(key, "only for battery converters"));
+            }
+        }
         if kind.is_pv() {
             if self.rated_w.is_none_or(|w| w.0 <= 0.0) {
                 return Err(ParamError::new(
@@ -235,6 +259,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key, "rated_w");
         let e = parse(ok).check(InverterKind::SungrowSh).unwrap_err();
+        assert_eq!(e.key, "max_charge_w");
+        let conv =
+            "modbus = { tcp = \"127.0.0.1:502\" }\nmax_charge_w = 5000\nmax_discharge_w = 5000\n";
+        assert!(parse(conv).check(InverterKind::SungrowSh).is_ok());
+        let e = parse(&format!("{conv}rated_w = 1\n"))
+            .check(InverterKind::HuaweiLuna)
+            .unwrap_err();
         assert_eq!(e.key, "rated_w");
         let e = parse(&format!("{ok}revert_timeout = \"1s\"\n"))
             .check(InverterKind::SunSpecInverter)

@@ -63,6 +63,8 @@ impl Protocol for Sungrow {
         };
         let state = word(0, 0)?;
         let mut v = DeviceValues {
+            // Running means following a set-point other than stop (see below); not under our
+            // command, the inverter's own state says.
             running: Some(state & RUNNING != 0),
             dc_voltage_v: Some(f64::from(word(1, 0)?) / 10.0),
             ..DeviceValues::default()
@@ -78,6 +80,7 @@ impl Protocol for Sungrow {
             // Not under our command (self-consumption or external EMS): its power is unknown.
             _ => return Ok(v),
         });
+        v.running = Some(state & RUNNING != 0 && cmd != STOP);
         Ok(v)
     }
 

@@ -588,7 +588,8 @@ impl Protocol for SunSpec {
                     }
                     _ => None,
                 };
-                v.running = Some(mode.is_some_and(|m| m as u16 & 3 == 3));
+                // Following a set-point other than idle (the shutdown waits for idle).
+                v.running = Some(v.battery_power_w.is_some_and(|p| p != 0.0));
             }
         }
         Ok(v)

@@ -168,8 +168,14 @@ impl Peer {
     }
 
     fn open(&self, kind: InverterKind, extra: &str) -> ModbusDevice {
+        let rating = match kind {
+            InverterKind::SunSpecStorage | InverterKind::HuaweiLuna | InverterKind::SungrowSh => {
+                "max_charge_w = 5000\nmax_discharge_w = 5000\n"
+            }
+            _ => "",
+        };
         let params: InverterParams = toml::from_str(&format!(
-            "modbus = {{ {} }}\npoll = \"200ms\"\nsetpoint_timeout = \"1s\"\n{extra}",
+            "modbus = {{ {} }}\npoll = \"200ms\"\nsetpoint_timeout = \"1s\"\n{rating}{extra}",
             self.modbus
         ))
         .unwrap();
