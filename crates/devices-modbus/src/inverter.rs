@@ -184,6 +184,20 @@ impl InverterParams {
         if self.connect_delay > Duration::from_secs(30) {
             return Err(ParamError::new("connect_delay", "at most 30s"));
         }
+        let huawei = matches!(
+            kind,
+            InverterKind::HuaweiSun2000 | InverterKind::HuaweiMeter | InverterKind::HuaweiLuna
+        );
+        if huawei && self.modbus.unit == Some(0) {
+            // The SUN2000's own access point (port 6607) answers unit 0; on TCP that is an
+            // address like any other (on RTU it would be a broadcast, which nobody answers).
+            if self.modbus.tcp.is_none() {
+                return Err(ParamError::new("modbus.unit", "unit 0 only over `tcp`"));
+            }
+            let mut m = self.modbus.clone();
+            m.unit = None;
+            return m.client();
+        }
         self.modbus.client()
     }
 
@@ -279,6 +293,10 @@ mod tests {
             .check(InverterKind::HuaweiSun2000)
             .unwrap_err();
         assert_eq!(e.key, "base");
+        let ap = "modbus = { tcp = \"192.168.200.1:6607\", unit = 0 }\nrated_w = 1\n";
+        assert!(parse(ap).check(InverterKind::HuaweiSun2000).is_ok());
+        let e = parse(ap).check(InverterKind::SunSpecInverter).unwrap_err();
+        assert_eq!(e.key, "modbus.unit");
         let e = parse("modbus = { tcp = \"x\" }\n")
             .check(InverterKind::SunSpecMeter)
             .unwrap_err();
