@@ -177,4 +177,10 @@ impl Protocol for Huawei {
     fn quiet_after_connect(&self) -> Duration {
         self.quiet
     }
+
+    fn refresh(&self) -> Duration {
+        // Settings registers: written on change, re-asserted rarely (the inverter may keep
+        // them in flash; it does not revert them by itself either).
+        Duration::from_secs(300)
+    }
 }

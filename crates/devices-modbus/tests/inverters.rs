@@ -658,3 +658,40 @@ async fn garbage_is_reported_with_its_reason() {
     .await;
     drop(meter);
 }
+
+/// A SunSpec meter that stops answering: its reading keeps its old stamp (the controller's
+/// `meter_timeout` stops regulation on that), the health says error within 5 s, and readings
+/// come back by themselves, with discovery run again on the new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_sunspec_meter_keeps_its_stamp_and_recovers() {
+    let Some(py) = python("a_lost_sunspec_meter_keeps_its_stamp_and_recovers", false) else {
+        return;
+    };
+    let mut peer = Peer::start(py, "sunspec", false, &[], serde_json::json!({})).await;
+    let meter = peer.open(InverterKind::SunSpecMeter, "");
+    until(Duration::from_secs(10), "a reading", &meter, |m| {
+        m.reading()
+    })
+    .await;
+    peer.stop().await;
+    let t0 = tokio::time::Instant::now();
+    until(Duration::from_secs(5), "the error", &meter, |d| {
+        Some(()).filter(|()| d.device_status(now()).health == Health::Error)
+    })
+    .await;
+    eprintln!("lost meter reported after {:?}", t0.elapsed());
+    let last = meter.reading().unwrap().at;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        meter.reading().unwrap().at,
+        last,
+        "no new stamp while it is silent"
+    );
+    peer.serve().await;
+    let r = until(Duration::from_secs(8), "a new reading", &meter, |m| {
+        m.reading().filter(|r| r.at > last)
+    })
+    .await;
+    assert_eq!(r.value.power_w.0, -1234.5);
+    assert_eq!(meter.device_status(now()).health, Health::Ok);
+}
