@@ -556,6 +556,13 @@ impl Protocol for SunSpec {
                 } else {
                     ("WMaxLim_Ena", "WMaxLimPct")
                 };
+                // 123 Conn = 0: disconnected from the grid (by someone else: gridlet limits
+                // with WMaxLimPct only), so not producing whatever W says.
+                if cd.role == ModelRole::ImmediateControls
+                    && cd.value(block, "Conn").map_err(ctl)? == Some(0.0)
+                {
+                    v.running = Some(false);
+                }
                 let on = cd.value(block, ena).map_err(ctl)? == Some(1.0);
                 v.limit_pct = if on {
                     cd.value(block, pct).map_err(ctl)?

@@ -272,6 +272,11 @@ async fn sunspec_inverter_123(test: &str, rtu: bool) {
     assert_eq!(s.value.limit_w, None);
     let v = inv.values().unwrap().value;
     assert_eq!((v.pv_power_w, v.dc_voltage_v), (Some(2500.0), Some(400.0)));
+    assert_eq!(
+        (v.running, v.fault),
+        (Some(true), false),
+        "St 4 (MPPT), Conn 1"
+    );
     // 3000 W of 8000 W = 37.5 %, WMaxLimPct_SF −1: 375; revert after 2 s; enabled.
     let ena = CONTROLS + 9;
     inv.set_limit(now(), Some(Watts(3000.0))).unwrap();
