@@ -10,7 +10,7 @@ use devices::ConverterCommand;
 use devices_modbus::device::{DeviceValues, Protocol, Setpoints};
 use devices_modbus::huawei::{Huawei, HuaweiRole};
 use devices_modbus::sungrow::Sungrow;
-use devices_modbus::sunspec::{SunSpec, SunSpecRole};
+use devices_modbus::sunspec::{MARKER, SunSpec, SunSpecRole};
 use libfuzzer_sys::fuzz_target;
 use units::Watts;
 
@@ -44,24 +44,53 @@ fuzz_target!(|data: &[u8]| {
         .chunks_exact(2)
         .map(|c| u16::from_be_bytes([c[0], c[1]]));
     let mut take = |n: u16| -> Vec<u16> { (&mut words).take(usize::from(n)).collect() };
-    let mut protocol: Box<dyn Protocol> = match first % 6 {
-        0 => Box::new(SunSpec::new(SunSpecRole::Meter, None, 8000.0, Duration::from_secs(30))),
-        1 => Box::new(SunSpec::new(SunSpecRole::Inverter, Some(0), 8000.0, Duration::from_secs(30))),
-        2 => Box::new(SunSpec::new(SunSpecRole::Storage, None, 0.0, Duration::from_secs(30))),
+    let mut protocol: Box<dyn Protocol> = match (first & 0x3F) % 6 {
+        0 => Box::new(SunSpec::new(
+            SunSpecRole::Meter,
+            None,
+            8000.0,
+            Duration::from_secs(30),
+        )),
+        1 => Box::new(SunSpec::new(
+            SunSpecRole::Inverter,
+            Some(0),
+            8000.0,
+            Duration::from_secs(30),
+        )),
+        2 => Box::new(SunSpec::new(
+            SunSpecRole::Storage,
+            None,
+            0.0,
+            Duration::from_secs(30),
+        )),
         3 => Box::new(Huawei::new(
-            HuaweiRole::Pv { rated_w: 10_000.0, feed_in_limit_w: Some(0.0) },
+            HuaweiRole::Pv {
+                rated_w: 10_000.0,
+                feed_in_limit_w: Some(0.0),
+            },
             Duration::ZERO,
         )),
         4 => Box::new(Huawei::new(HuaweiRole::Battery, Duration::ZERO)),
         _ => Box::new(Sungrow),
     };
-    // Discovery: each answer is an exception (a zero-length take) or the next words.
+    // Discovery: each answer is an exception (a zero-length take) or the next words. Bit 7 of
+    // the first byte answers the first read with the "SunS" marker and bit 6 maps header IDs onto
+    // the models gridlet uses, so that the walk and the decoders behind it are reached at once.
+    const IDS: [u16; 8] = [1, 103, 101, 123, 124, 203, 704, 0xFFFF];
     let mut next = protocol.discover(None);
     let mut steps = 0;
     while let Ok(Some(b)) = next {
         steps += 1;
         assert!(steps < 200, "discovery does not end");
-        let w = take(b.count);
+        let mut w = take(b.count);
+        if steps == 1 && first & 0x80 != 0 {
+            w = MARKER.to_vec();
+        } else if steps > 1
+            && first & 0x40 != 0
+            && let Some(id) = w.first_mut()
+        {
+            *id = IDS[usize::from(*id) % IDS.len()];
+        }
         next = protocol.discover(Some((!w.is_empty()).then_some(&w[..])));
     }
     if next.is_err() {
@@ -79,7 +108,10 @@ fuzz_target!(|data: &[u8]| {
     ] {
         let set = Setpoints {
             limit_w: limit,
-            battery: ConverterCommand { enabled, power_w: Watts(power) },
+            battery: ConverterCommand {
+                enabled,
+                power_w: Watts(power),
+            },
         };
         if let Ok(writes) = protocol.writes(&set) {
             for w in writes {
