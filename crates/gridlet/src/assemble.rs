@@ -308,6 +308,14 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             grid_source = Some(std::sync::Arc::new(source));
             Some(Box::new(SimGridMeter(sim())) as Box<dyn devices::GridMeter>)
         }
+        Some(m) if m.inverter().is_some() => {
+            let (kind, params) = m.inverter().context("grid_meter")?;
+            let meter =
+                params.open("grid_meter", kind, clock.clone(), cfg.control.meter_timeout)?;
+            d.monitored.push(Box::new(meter.health()));
+            grid_source = Some(std::sync::Arc::new(meter.share()));
+            Some(Box::new(meter) as Box<dyn devices::GridMeter>)
+        }
         Some(m) => {
             let (model, params) = m.modbus().context("grid_meter")?;
             let meter = devices_modbus::ModbusMeter::open(
@@ -329,6 +337,17 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                 let index = sim::lock(&w).add_pv(*p);
                 Box::new(SimPvInverter { world: w, index })
             }
+            PvConfig::Sunspec(_) | PvConfig::HuaweiSun2000(_) => {
+                let (kind, params) = pv.inverter().context("pv")?;
+                let dev = params.open(
+                    &format!("pv.{name}"),
+                    kind,
+                    clock.clone(),
+                    cfg.control.meter_timeout,
+                )?;
+                d.monitored.push(Box::new(dev.health()));
+                Box::new(dev)
+            }
         };
         d.pv.push(Named::new(name, device));
     }
@@ -343,13 +362,20 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
     });
     can.emulations(&cfg.battery_emulation);
-    d.converter = cfg.converter.as_ref().map(|c| match c {
-        ConverterConfig::Sim(p) => {
+    d.converter = match &cfg.converter {
+        None => None,
+        Some(ConverterConfig::Sim(p)) => {
             let w = sim();
             sim::lock(&w).set_converter(*p);
-            Box::new(SimConverter(w)) as Box<dyn devices::Converter>
+            Some(Box::new(SimConverter(w)) as Box<dyn devices::Converter>)
         }
-    });
+        Some(c) => {
+            let (kind, params) = c.inverter().context("converter")?;
+            let dev = params.open("converter", kind, clock.clone(), cfg.control.meter_timeout)?;
+            d.monitored.push(Box::new(dev.health()));
+            Some(Box::new(dev) as Box<dyn devices::Converter>)
+        }
+    };
     let mut ccs = None;
     // A second handle on the converter, only read (the meter emulation's `subtract`).
     let mut converter_reader: Option<Box<dyn devices::Converter>> = None;
@@ -388,7 +414,8 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                         Some(ConverterConfig::Sim(_)) => {
                             Some(Box::new(SimConverter(world.clone())))
                         }
-                        None => None,
+                        // A converter on Modbus is shared through the CCS port (above) only.
+                        _ => None,
                     })
                     .with_context(|| {
                         format!("meter_emulation.{name}.subtract: there is no [converter]")

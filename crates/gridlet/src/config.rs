@@ -144,6 +144,10 @@ pub(crate) enum GridMeterConfig {
     Sdm72(devices_modbus::MeterParams),
     /// CHINT DTSU666 (standard map) on Modbus.
     Dtsu666(devices_modbus::MeterParams),
+    /// A SunSpec meter (models 201–204), found by SunSpec discovery.
+    Sunspec(devices_modbus::InverterParams),
+    /// The meter of a Huawei SUN2000, read back through the inverter (37113).
+    HuaweiSun2000(devices_modbus::InverterParams),
 }
 
 impl GridMeterConfig {
@@ -154,6 +158,22 @@ impl GridMeterConfig {
             Self::Sdm630(p) => Some(("sdm630", p)),
             Self::Sdm72(p) => Some(("sdm72", p)),
             Self::Dtsu666(p) => Some(("dtsu666", p)),
+            Self::Sunspec(_) | Self::HuaweiSun2000(_) => None,
+        }
+    }
+
+    /// The kind and settings, for a commanded Modbus device read as a meter.
+    pub(crate) fn inverter(
+        &self,
+    ) -> Option<(
+        devices_modbus::InverterKind,
+        &devices_modbus::InverterParams,
+    )> {
+        use devices_modbus::InverterKind as K;
+        match self {
+            Self::Sunspec(p) => Some((K::SunSpecMeter, p)),
+            Self::HuaweiSun2000(p) => Some((K::HuaweiMeter, p)),
+            _ => None,
         }
     }
 }
@@ -173,12 +193,32 @@ pub(crate) enum MeterEmulationConfig {
 pub(crate) enum PvConfig {
     /// A simulated array.
     Sim(PvParams),
+    /// A SunSpec inverter (101–103; limit by 704 or 123 with a revert timeout).
+    Sunspec(devices_modbus::InverterParams),
+    /// A Huawei SUN2000 (derating 40126, feed-in limit 47415/47416).
+    HuaweiSun2000(devices_modbus::InverterParams),
 }
 
 impl PvConfig {
     fn rated(&self) -> Watts {
         match self {
             Self::Sim(p) => p.rated_w,
+            Self::Sunspec(p) | Self::HuaweiSun2000(p) => p.rated_w.unwrap_or(Watts::ZERO),
+        }
+    }
+
+    /// The kind and settings, for a PV inverter on Modbus.
+    pub(crate) fn inverter(
+        &self,
+    ) -> Option<(
+        devices_modbus::InverterKind,
+        &devices_modbus::InverterParams,
+    )> {
+        use devices_modbus::InverterKind as K;
+        match self {
+            Self::Sim(_) => None,
+            Self::Sunspec(p) => Some((K::SunSpecInverter, p)),
+            Self::HuaweiSun2000(p) => Some((K::HuaweiSun2000, p)),
         }
     }
 }
@@ -201,6 +241,12 @@ pub(crate) enum BatteryConfig {
 pub(crate) enum ConverterConfig {
     /// A simulated converter.
     Sim(ConverterParams),
+    /// A SunSpec storage inverter (model 124: InWRte/OutWRte with a revert timeout).
+    SunspecStorage(devices_modbus::InverterParams),
+    /// The LUNA battery of a Huawei SUN2000 (forcible charge/discharge 47100, 47247/47249).
+    HuaweiLuna(devices_modbus::InverterParams),
+    /// A Sungrow SH hybrid's battery in EMS compulsory mode (13050–13052).
+    SungrowSh(devices_modbus::InverterParams),
 }
 
 impl ConverterConfig {
@@ -210,6 +256,26 @@ impl ConverterConfig {
                 max_charge_w: p.max_charge_w,
                 max_discharge_w: p.max_discharge_w,
             },
+            Self::SunspecStorage(p) | Self::HuaweiLuna(p) | Self::SungrowSh(p) => ConverterRating {
+                max_charge_w: p.max_charge_w.unwrap_or(Watts::ZERO),
+                max_discharge_w: p.max_discharge_w.unwrap_or(Watts::ZERO),
+            },
+        }
+    }
+
+    /// The kind and settings, for a converter on Modbus.
+    pub(crate) fn inverter(
+        &self,
+    ) -> Option<(
+        devices_modbus::InverterKind,
+        &devices_modbus::InverterParams,
+    )> {
+        use devices_modbus::InverterKind as K;
+        match self {
+            Self::Sim(_) => None,
+            Self::SunspecStorage(p) => Some((K::SunSpecStorage, p)),
+            Self::HuaweiLuna(p) => Some((K::HuaweiLuna, p)),
+            Self::SungrowSh(p) => Some((K::SungrowSh, p)),
         }
     }
 }
@@ -638,7 +704,7 @@ impl Config {
             ));
         }
         for (name, pv) in &self.pv {
-            let PvConfig::Sim(p) = pv;
+            let PvConfig::Sim(p) = pv else { continue };
             if !(p.kwp.is_finite() && p.kwp >= 0.0) {
                 return Err((format!("pv.{name}.kwp"), "must be ≥ 0".into()));
             }
@@ -699,6 +765,7 @@ impl Config {
         for (path, line) in gpio_lines {
             line.resolve().map_err(|e| (path, e))?;
         }
+        self.check_inverters()?;
         if let Some((_, p)) = self.grid_meter.as_ref().and_then(GridMeterConfig::modbus) {
             p.check()
                 .map_err(|e| (format!("grid_meter.{}", e.key), e.message))?;
@@ -728,6 +795,29 @@ impl Config {
 }
 
 impl Config {
+    /// The commanded Modbus devices' settings, checked by their crate; the error names the key.
+    fn check_inverters(&self) -> Result<(), (String, String)> {
+        let grid = self
+            .grid_meter
+            .as_ref()
+            .and_then(GridMeterConfig::inverter)
+            .map(|(k, p)| ("grid_meter".to_owned(), k, p));
+        let pv = self
+            .pv
+            .iter()
+            .filter_map(|(name, c)| c.inverter().map(|(k, p)| (format!("pv.{name}"), k, p)));
+        let converter = self
+            .converter
+            .as_ref()
+            .and_then(ConverterConfig::inverter)
+            .map(|(k, p)| ("converter".to_owned(), k, p));
+        for (table, kind, p) in grid.into_iter().chain(pv).chain(converter) {
+            p.check(kind)
+                .map_err(|e| (format!("{table}.{}", e.key), e.message))?;
+        }
+        Ok(())
+    }
+
     /// The CAN devices' settings, checked by their crate; the error names the key.
     fn check_can(&self) -> Result<(), (String, String)> {
         let at = |table: &str, e: devices_can::config::InvalidSetting| {
@@ -913,6 +1003,74 @@ mod tests {
             e.starts_with("f.toml:8:12: meter_emulation.huawei.modbus.tcp: this device is served"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn inverters_are_checked_at_their_key() {
+        let c = parse(
+            "f.toml",
+            "[grid_meter]\ntype = \"sunspec\"\nmodbus = { tcp = \"10.0.0.2:502\", unit = 200 }\n\
+             [pv.roof]\ntype = \"sunspec\"\nmodbus = { tcp = \"10.0.0.2:502\" }\nrated_w = 8000\n\
+             [pv.garage]\ntype = \"huawei-sun2000\"\nmodbus = { tcp = \"10.0.0.3:502\" }\nrated_w = 5000\nfeed_in_limit_w = 0\n\
+             [converter]\ntype = \"sungrow-sh\"\nmodbus = { tcp = \"10.0.0.4:502\" }\nmax_charge_w = 5000\nmax_discharge_w = 4000\n",
+        )
+        .unwrap();
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::Sunspec(_))));
+        assert_eq!(
+            c.pv.values().map(PvConfig::rated).collect::<Vec<_>>(),
+            [Watts(8000.0), Watts(5000.0)]
+        );
+        let r = c.converter.as_ref().unwrap().rating();
+        assert_eq!(
+            (r.max_charge_w, r.max_discharge_w),
+            (Watts(5000.0), Watts(4000.0))
+        );
+        let e = err("[pv.roof]\ntype = \"sunspec\"\nmodbus = { tcp = \"10.0.0.2:502\" }\n");
+        assert!(
+            e.starts_with("f.toml:1:1: pv.roof.rated_w: a PV inverter needs"),
+            "{e}"
+        );
+        let e = err(
+            "[pv.roof]\ntype = \"huawei-sun2000\"\nmodbus = { tcp = \"10.0.0.2:502\" }\nrated_w = 5000\nbase = 40000\n",
+        );
+        assert!(
+            e.starts_with("f.toml:5:1: pv.roof.base: only for SunSpec"),
+            "{e}"
+        );
+        let e = err(
+            "[converter]\ntype = \"huawei-luna\"\nmodbus = { tcp = \"x:y\" }\nmax_charge_w = 1\nmax_discharge_w = 1\n",
+        );
+        assert!(e.starts_with("f.toml:3:12: converter.modbus.tcp:"), "{e}");
+        let e = err(
+            "[converter]\ntype = \"sunspec-storage\"\nmodbus = { tcp = \"a:1\" }\nmax_charge_w = 1\nmax_discharge_w = 1\nrevert_timeout = \"1s\"\n",
+        );
+        assert!(
+            e.starts_with("f.toml:6:1: converter.revert_timeout:"),
+            "{e}"
+        );
+        let e = err(
+            "[grid_meter]\ntype = \"huawei-sun2000\"\nmodbus = { tcp = \"a:1\" }\nrated_w = 1\n",
+        );
+        assert!(
+            e.starts_with("f.toml:4:1: grid_meter.rated_w: only for PV"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_examples_inverters_parse_with_their_defaults() {
+        let pv = uncommented("# A real PV inverter on Modbus");
+        let (sunspec, huawei) = pv.split_once("type = \"huawei-sun2000\"").unwrap();
+        for table in [
+            format!("[pv.roof]\n{sunspec}"),
+            format!("[pv.roof]\ntype = \"huawei-sun2000\"{huawei}"),
+            format!(
+                "[converter]\n{}",
+                uncommented("# A hybrid inverter's battery port on Modbus")
+            ),
+        ] {
+            parse("f.toml", &table).unwrap_or_else(|e| panic!("{table}\n{e}"));
+        }
     }
 
     #[test]
