@@ -251,9 +251,9 @@ fn scenario(name: &str, kind: &str, meter: &str, peer: &Peer, garbage_reason: &s
     });
     assert_eq!(device(&s, "grid_meter")["health"], "ok", "{s:#}");
     assert_eq!(device(&s, "grid_meter")["type"], kind);
-    peer.set(Feed::Good(2500.25));
+    peer.set(Feed::Good(2500.5));
     let (_, took) = status_until(&http, Duration::from_secs(5), "changed reading", |s| {
-        s["grid"]["power_w"] == 2500.25
+        s["grid"]["power_w"] == 2500.5
     });
     println!("{name}: a new reading showed after {took:?} (target: one tick + the meter's period)");
 
