@@ -363,7 +363,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         BatteryConfig::OpeninverterCan(p) => can.bms(p.open("battery", can.clock())),
         BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
     });
-    can.emulations(&cfg.battery_emulation);
+    d.monitored.extend(can.emulations(&cfg.battery_emulation));
     d.converter = cfg.converter.as_ref().map(|c| match c {
         ConverterConfig::Sim(p) => {
             let w = sim();
