@@ -641,6 +641,46 @@ mod tests {
         assert_eq!(m, sample());
     }
 
+    /// A datagram written byte by byte from the protocol description (not by `emit`), so that
+    /// the decoder's offsets are checked against the layout rather than against themselves.
+    #[test]
+    fn a_datagram_written_from_the_layout_decodes() {
+        #[rustfmt::skip]
+        let bytes: &[u8] = &[
+            0x53, 0x4D, 0x41, 0x00,                         // "SMA\0"
+            0x00, 0x04, 0x02, 0xA0, 0x00, 0x00, 0x00, 0x01, // tag 0x02A0, length 4: group 1
+            0x00, 0x44, 0x00, 0x10,                         // data2 (0x0010), 68 bytes
+            0x60, 0x69,                                     // protocol: energy meter
+            0x01, 0x5D,                                     // SUSy ID 349 (EM 2.0)
+            0xB2, 0xE3, 0xE2, 0x87,                         // serial 3001279111
+            0x00, 0x00, 0x03, 0xE8,                         // ticker 1000 ms
+            0x00, 0x01, 0x04, 0x00, 0x00, 0x00, 0x30, 0x39, // 1.4.0 P+ 12345 × 0.1 W
+            0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x36, 0xEE, 0x80, // 1.8.0 3600000 Ws
+            0x00, 0x02, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, // 2.4.0 P- 0
+            0x00, 0x02, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0E, 0x10, // 2.8.0 3600 Ws
+            0x00, 0x20, 0x04, 0x00, 0x00, 0x03, 0x84, 0x6A, // 32.4.0 U L1 230506 mV
+            0x90, 0x00, 0x00, 0x00, 0x02, 0x00, 0x12, 0x52, // software version 2.0.18.R
+            0x00, 0x00, 0x00, 0x00,                         // end
+        ];
+        let d = Datagram::new_checked(bytes).unwrap();
+        assert_eq!(
+            (d.group(), d.protocol(), d.susy_id()),
+            (1, PROTOCOL_EMETER, 349)
+        );
+        assert_eq!((d.serial(), d.ticker_ms()), (3_001_279_111, 1000));
+        let Message::Emeter(r) = Repr::parse(&d).unwrap() else {
+            panic!("not a meter datagram")
+        };
+        assert_eq!(r.channels.len(), 6);
+        assert_eq!(r.to_bytes(), bytes, "emit writes the same layout");
+        let e = EmReading::from_repr(&r);
+        assert_eq!((e.import_w, e.export_w), (Some(1234.5), Some(0.0)));
+        assert_eq!((e.import_wh, e.export_wh), (Some(1000.0), Some(1.0)));
+        assert_eq!(e.voltages_v, [Some(230.506), None, None]);
+        let m = e.measurements(r.serial).unwrap();
+        assert_eq!((m.power_w, m.phases_w, m.voltages_v), (1234.5, None, None));
+    }
+
     #[test]
     fn garbage_is_an_error_with_its_reason() {
         let good = emeter_datagram(1, 2, &sample()).to_bytes();
