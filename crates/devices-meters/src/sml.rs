@@ -129,8 +129,61 @@ fn number(v: &Value<'_>) -> Option<f64> {
     })
 }
 
+/// Walks the type-length fields of an SML file and refuses one that does not fit: a list that
+/// claims more elements than there are bytes left, a length field longer than 32 bits, a value
+/// longer than the file. `sml-rs` 0.4 reserves a list's claimed length up front
+/// (`Vec::with_capacity` in `parser::complete`) and lets long length fields wrap, so a corrupted
+/// length would abort the daemon on the allocation (found by the `meter_sml` fuzz target). SML
+/// is a prefix-encoded tree, so one linear pass meets every list's TL before its elements; a
+/// valid file always passes.
+fn check_list_lengths(payload: &[u8]) -> Result<(), SmlError> {
+    let bad = |start: usize, what: String| {
+        Err(SmlError::Message(format!(
+            "type-length field at offset {start}: {what}"
+        )))
+    };
+    let mut at = 0;
+    while let Some(&first) = payload.get(at) {
+        let start = at;
+        let ty = (first >> 4) & 0x07;
+        let mut len = u64::from(first & 0x0F);
+        let mut more = first & 0x80 != 0;
+        at += 1;
+        while more {
+            let Some(&b) = payload.get(at) else {
+                return bad(start, "truncated".into());
+            };
+            len = (len << 4) | u64::from(b & 0x0F);
+            more = b & 0x80 != 0;
+            at += 1;
+            if at - start > 8 {
+                return bad(start, "longer than 32 bits".into());
+            }
+        }
+        let left = (payload.len() - at) as u64;
+        if ty == 7 {
+            // A list: its elements follow, each at least one byte.
+            if len > left {
+                return bad(
+                    start,
+                    format!("a list that claims {len} elements in {left} bytes"),
+                );
+            }
+        } else if first != 0x00 {
+            // A primitive (0x00 is the end of a message): the length counts the TL bytes too.
+            let tl = (at - start) as u64;
+            match len.checked_sub(tl) {
+                Some(body) if body <= left => at += usize::try_from(body).unwrap_or(usize::MAX),
+                _ => return bad(start, format!("{len} bytes, {} left", left + tl)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The values of a decoded SML file (the transport's payload).
 pub fn parse_file(payload: &[u8]) -> Result<SmlReading, SmlError> {
+    check_list_lengths(payload)?;
     let file: File<'_> = sml_rs::parser::complete::parse(payload)
         .map_err(|e| SmlError::Message(format!("{e:?}")))?;
     let mut reading = SmlReading::default();
@@ -464,6 +517,25 @@ mod tests {
         let mut out = Vec::new();
         s.push(bytes, |r| out.push(r));
         out
+    }
+
+    #[test]
+    fn a_list_longer_than_its_file_is_refused_before_sml_rs_allocates_it() {
+        // The fuzzer's find: a value list whose multi-byte TL claims ~2^31 entries.
+        let mut file = vec![
+            0x76, 0x01, 0x62, 0x02, 0x62, 0x08, 0x72, 0x63, 0x07, 0x01, 0x77,
+        ];
+        file.extend_from_slice(&[0x03, 0x72, 0x63, 0x07, 0x72, 0x63, 0x01, 0x00, 0x72, 0x63]);
+        file.extend_from_slice(&[0x01, 0x01, 0xfe, 0x8d, 0x8d, 0x8d, 0x8d, 0x8d, 0x8d, 0x03]);
+        file.extend_from_slice(&[0x72, 0x42]);
+        let e = parse_file(&file).unwrap_err();
+        assert!(
+            matches!(&e, SmlError::Message(m) if m.contains("claims")),
+            "{e:?}"
+        );
+        // A whole telegram still passes the check.
+        let t = telegram(b"\x0aEBZ", 1, &ebz_entries(&sample()));
+        assert_eq!(read_all(&t).len(), 1);
     }
 
     #[test]
