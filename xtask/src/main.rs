@@ -276,6 +276,27 @@ fn fuzz_seeds(root: &Path) -> Result<()> {
         std::fs::copy(&path, dir.join(name))?;
         *counts.entry(target.to_owned()).or_default() += 1;
     }
+    // Meters: one message of each in its wire format.
+    for entry in std::fs::read_dir(root.join("testdata/meters"))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let target = if name.starts_with("sma-") {
+            "meter_speedwire"
+        } else if name.starts_with("sml-") {
+            "meter_sml"
+        } else if name.ends_with(".json") {
+            "meter_json"
+        } else {
+            continue;
+        };
+        let dir = root.join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(&path, dir.join(name))?;
+        *counts.entry(target.to_owned()).or_default() += 1;
+    }
     qca_image_seeds(root, &mut counts)?;
     module_mme_seeds(root, &mut counts)?;
     for (t, n) in &counts {

@@ -285,6 +285,20 @@ fn ccs_point(
     })
 }
 
+/// A meter of `devices-meters` (SMA Speedwire, SML, MQTT): its health in the status, a second
+/// handle on its readings as the meter emulation's source.
+fn net_meter(
+    meter: devices_meters::NetMeter,
+    d: &mut Devices,
+    grid_source: &mut Option<std::sync::Arc<dyn devices_modbus::MeterSource>>,
+) -> Box<dyn devices::GridMeter> {
+    *grid_source = Some(std::sync::Arc::new(devices_modbus::GridMeterSource(
+        std::sync::Mutex::new(Box::new(meter.handle())),
+    )));
+    d.monitored.push(Box::new(meter.health()));
+    Box::new(meter)
+}
+
 /// Builds the site at `start`.
 pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
@@ -299,6 +313,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     // stamp their readings with the real clock.
     let clock: std::sync::Arc<dyn units::Clock> = std::sync::Arc::new(units::SystemClock::new());
     let mut grid_source: Option<std::sync::Arc<dyn devices_modbus::MeterSource>> = None;
+    let timeout = cfg.control.meter_timeout;
     d.grid_meter = match &cfg.grid_meter {
         None => None,
         Some(GridMeterConfig::Sim) => {
@@ -315,6 +330,18 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             d.monitored.push(Box::new(meter.health()));
             grid_source = Some(std::sync::Arc::new(meter.share()));
             Some(Box::new(meter) as Box<dyn devices::GridMeter>)
+        }
+        Some(GridMeterConfig::SmaEm(p)) => {
+            let meter = devices_meters::NetMeter::sma_em("grid_meter", p, clock.clone(), timeout)?;
+            Some(net_meter(meter, &mut d, &mut grid_source))
+        }
+        Some(GridMeterConfig::Sml(p)) => {
+            let meter = devices_meters::NetMeter::sml("grid_meter", p, clock.clone(), timeout)?;
+            Some(net_meter(meter, &mut d, &mut grid_source))
+        }
+        Some(GridMeterConfig::Mqtt(p)) => {
+            let meter = devices_meters::NetMeter::mqtt("grid_meter", p, clock.clone(), timeout)?;
+            Some(net_meter(meter, &mut d, &mut grid_source))
         }
         Some(m) => {
             let (model, params) = m.modbus().context("grid_meter")?;
@@ -361,7 +388,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         BatteryConfig::OpeninverterCan(p) => can.bms(p.open("battery", can.clock())),
         BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
     });
-    can.emulations(&cfg.battery_emulation);
+    d.monitored.extend(can.emulations(&cfg.battery_emulation));
     d.converter = match &cfg.converter {
         None => None,
         Some(ConverterConfig::Sim(p)) => {

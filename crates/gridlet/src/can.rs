@@ -53,14 +53,29 @@ impl CanDevices {
         Box::new(bms)
     }
 
-    /// Adds the battery emulations.
-    pub fn emulations(&mut self, cfg: &IndexMap<String, EmulationParams>) {
+    /// Adds the battery emulations; returns their entries for the status's `devices`.
+    pub fn emulations(
+        &mut self,
+        cfg: &IndexMap<String, EmulationParams>,
+    ) -> Vec<Box<dyn devices::Monitored>> {
+        let mut monitors: Vec<Box<dyn devices::Monitored>> = Vec::new();
         for (name, params) in cfg {
             let label = format!("battery_emulation.{name}");
             let (task, status) = params.open(&label, self.input.subscribe(), self.clock());
             self.tasks.push((label.clone(), task));
+            let kind = match params {
+                EmulationParams::BydHvs(_) => "byd-hvs",
+                EmulationParams::Pylontech(_) => "pylontech",
+            };
+            monitors.push(Box::new(EmulationMonitor {
+                name: label.clone(),
+                kind,
+                status: status.clone(),
+                last_good: std::sync::Mutex::new(None),
+            }));
             self.emulations.push((label, status));
         }
+        monitors
     }
 
     /// True if there is nothing to run.
@@ -115,5 +130,111 @@ impl CanDevices {
                 }
             });
         }
+    }
+}
+
+/// A battery emulation in the status's `devices`: `ok` while the inverter is heard and the data
+/// is fresh; `stale` with the reason otherwise (the emulation then reports 0 A, or is silent
+/// towards a silent inverter); `error` while the inverter is not heard and what came last did
+/// not decode.
+struct EmulationMonitor {
+    name: String,
+    kind: &'static str,
+    status: watch::Receiver<EmulationStatus>,
+    /// The last status call that found it ok (the site asks every tick).
+    last_good: std::sync::Mutex<Option<units::Timestamp>>,
+}
+
+impl EmulationMonitor {
+    fn health(s: &EmulationStatus) -> (devices::Health, Option<String>) {
+        use devices::Health;
+        let undecodable = s
+            .last_error
+            .as_ref()
+            .map(|e| format!("{} undecodable frames, the last: {e}", s.invalid));
+        match (s.inverter_alive, s.source_fresh) {
+            (true, true) => (Health::Ok, None),
+            (true, false) => (
+                Health::Stale,
+                Some("no fresh battery data: reporting 0 A".to_owned()),
+            ),
+            (false, _) => match undecodable {
+                Some(e) => (Health::Error, Some(format!("inverter not heard; {e}"))),
+                None => (Health::Stale, Some("inverter not heard".to_owned())),
+            },
+        }
+    }
+}
+
+impl devices::Monitored for EmulationMonitor {
+    fn device_status(&self, now: units::Timestamp) -> devices::DeviceStatus {
+        let (health, reason) = Self::health(&self.status.borrow());
+        let mut last_good = self
+            .last_good
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if health == devices::Health::Ok {
+            *last_good = Some(now);
+        }
+        devices::DeviceStatus {
+            name: self.name.clone(),
+            kind: self.kind.to_owned(),
+            health,
+            reason,
+            last_good: *last_good,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devices::{Health, Monitored as _};
+
+    #[test]
+    fn an_emulation_reports_its_inverter_and_its_data() {
+        let (tx, rx) = watch::channel(EmulationStatus::default());
+        let m = EmulationMonitor {
+            name: "battery_emulation.inverter".into(),
+            kind: "byd-hvs",
+            status: rx,
+            last_good: std::sync::Mutex::new(None),
+        };
+        let t = units::Timestamp::from_unix_secs(10);
+        let s = m.device_status(t);
+        assert_eq!(
+            (s.health, s.reason.as_deref()),
+            (Health::Stale, Some("inverter not heard"))
+        );
+        tx.send_replace(EmulationStatus {
+            inverter_alive: true,
+            ..EmulationStatus::default()
+        });
+        let s = m.device_status(t);
+        assert_eq!(s.health, Health::Stale);
+        assert!(s.reason.unwrap_or_default().contains("0 A"));
+        tx.send_replace(EmulationStatus {
+            inverter_alive: true,
+            source_fresh: true,
+            ..EmulationStatus::default()
+        });
+        let s = m.device_status(t);
+        assert_eq!(
+            (s.health, s.last_good, s.kind.as_str()),
+            (Health::Ok, Some(t), "byd-hvs")
+        );
+        tx.send_replace(EmulationStatus {
+            invalid: 3,
+            last_error: Some("frame 0x151: 2 bytes, expected 8".into()),
+            ..EmulationStatus::default()
+        });
+        let s = m.device_status(units::Timestamp::from_unix_secs(20));
+        assert_eq!(s.health, Health::Error);
+        assert!(
+            s.reason
+                .unwrap_or_default()
+                .contains("3 undecodable frames")
+        );
+        assert_eq!(s.last_good, Some(t));
     }
 }

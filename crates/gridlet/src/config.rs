@@ -148,13 +148,19 @@ pub(crate) enum GridMeterConfig {
     Sunspec(devices_modbus::InverterParams),
     /// The meter of a Huawei SUN2000, read back through the inverter (37113).
     HuaweiSun2000(devices_modbus::InverterParams),
+    /// SMA Energy Meter / Sunny Home Manager on Speedwire (UDP multicast).
+    SmaEm(devices_meters::SmaEmParams),
+    /// An SML smart meter on an optical read head.
+    Sml(devices_meters::SmlParams),
+    /// Readings published on an MQTT broker.
+    Mqtt(devices_meters::MqttParams),
 }
 
 impl GridMeterConfig {
     /// The Modbus model and its settings, for a meter on Modbus.
     pub(crate) fn modbus(&self) -> Option<(&'static str, &devices_modbus::MeterParams)> {
         match self {
-            Self::Sim => None,
+            Self::Sim | Self::SmaEm(_) | Self::Sml(_) | Self::Mqtt(_) => None,
             Self::Sdm630(p) => Some(("sdm630", p)),
             Self::Sdm72(p) => Some(("sdm72", p)),
             Self::Dtsu666(p) => Some(("dtsu666", p)),
@@ -526,7 +532,7 @@ pub fn parse(label: &str, src: &str) -> Result<Config, ConfigFileError> {
         }
     };
     let config: Config = toml::from_str(src).map_err(|e| {
-        let span = refine_span(src, e.span(), e.message());
+        let span = value_span(src, e.message()).or_else(|| refine_span(src, e.span(), e.message()));
         invalid(span, e.message().trim().to_owned())
     })?;
     if let Err((path, message)) = config.check() {
@@ -770,6 +776,15 @@ impl Config {
             p.check()
                 .map_err(|e| (format!("grid_meter.{}", e.key), e.message))?;
         }
+        // The meters of devices-meters check their own settings.
+        let meter_key =
+            |e: devices_meters::ParamError| (format!("grid_meter.{}", e.key), e.message);
+        match &self.grid_meter {
+            Some(GridMeterConfig::SmaEm(p)) => p.check().map_err(meter_key)?,
+            Some(GridMeterConfig::Sml(p)) => p.check().map_err(meter_key)?,
+            Some(GridMeterConfig::Mqtt(p)) => drop(p.json().map_err(meter_key)?),
+            _ => {}
+        }
         for (name, e) in &self.meter_emulation {
             let MeterEmulationConfig::Dtsu666H(p) = e;
             p.check()
@@ -890,6 +905,27 @@ fn refine_span(src: &str, span: Option<Range<usize>>, message: &str) -> Option<R
         offset += line.len();
     }
     Some(span)
+}
+
+/// Serde loses the span of a value inside a tagged table (a device's settings). When the message
+/// quotes the value (`unknown variant `up``, `invalid type: string "x"`) and it occurs once in
+/// the file, point at it.
+fn value_span(src: &str, message: &str) -> Option<Range<usize>> {
+    let value = message
+        .strip_prefix("unknown variant `")
+        .and_then(|r| r.split('`').next())
+        .or_else(|| {
+            message
+                .strip_prefix("invalid type: string \"")
+                .and_then(|r| r.split('"').next())
+        })?;
+    let quoted = format!("\"{value}\"");
+    let mut found = src.match_indices(&quoted);
+    let (start, _) = found.next()?;
+    found
+        .next()
+        .is_none()
+        .then_some(start..start + quoted.len())
 }
 
 /// The span of the key at a dotted path, or of the deepest table on it that exists.
@@ -1174,6 +1210,53 @@ mod tests {
         let byd = devices_can::config::EmulationParams::BydHvs(Default::default());
         assert_eq!(e.rating(), byd.rating());
         assert_eq!(e.settings().can, "can0");
+    }
+
+    #[test]
+    fn the_examples_meters_parse_with_their_defaults() {
+        let block = |from: &str, to: &str| -> String {
+            let rest = EXAMPLE_FOCCCI_CAPE.split_once(from).unwrap().1;
+            rest.split_once(to)
+                .unwrap()
+                .0
+                .lines()
+                .skip(1)
+                .map(|l| l.trim_start_matches('#').trim())
+                .filter(|l| !l.is_empty() && !l.contains("...") && !l.starts_with('('))
+                .filter(|l| !l.starts_with("serial"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let meter = |b: String| parse("f.toml", &format!("[grid_meter]\n{b}\n")).unwrap();
+        let c = meter(block("(Speedwire, UDP multicast)", "# An SML"));
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::SmaEm(p)) if p == Default::default()));
+        let c = meter(block(
+            "on an optical read head, 9600 8N1",
+            "# A meter whose",
+        ));
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::Sml(p)) if p == Default::default()));
+        let c = meter(block("Defaults shown: the predecessor's", "# These meters"));
+        assert!(matches!(c.grid_meter, Some(GridMeterConfig::Mqtt(p)) if p == Default::default()));
+    }
+
+    #[test]
+    fn meter_settings_are_checked_at_their_key() {
+        let e = err("[grid_meter]\ntype = \"sma-em\"\ngroup = \"10.0.0.1\"\n");
+        assert!(e.starts_with("f.toml:3:1: grid_meter.group:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sma-em\"\nserial = \"x\"\n");
+        assert!(e.starts_with("f.toml:3:10: invalid type"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sma-em\"\nserial = 0\n");
+        assert!(e.starts_with("f.toml:3:1: grid_meter.serial:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sml\"\ndevice = \"/dev/ttyUSB1\"\nbaud = 9601\n");
+        assert!(e.starts_with("f.toml:4:1: grid_meter.baud:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"mqtt\"\nbroker = \"mqtt.local\"\n");
+        assert!(e.starts_with("f.toml:3:1: grid_meter.broker:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"mqtt\"\npower = \"a..b\"\n");
+        assert!(e.starts_with("f.toml:3:1: grid_meter.power:"), "{e}");
+        let e = err("[grid_meter]\ntype = \"mqtt\"\nsign = \"up\"\n");
+        assert!(e.starts_with("f.toml:3:8: unknown variant `up`"), "{e}");
+        let e = err("[grid_meter]\ntype = \"sml\"\nport = \"/dev/ttyS1\"\n");
+        assert!(e.starts_with("f.toml:3:1: unknown field `port`"), "{e}");
     }
 
     #[test]

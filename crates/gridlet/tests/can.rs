@@ -100,6 +100,20 @@ fn missing_can_interfaces_are_reported_and_the_daemon_runs_on() {
     let st: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(st["site"]["battery"].is_null(), "{st}");
     assert!(st["site"]["controller"].is_object(), "{st}");
+    // The emulation is listed among the devices: its inverter is not heard.
+    let emulation = st["site"]["devices"]
+        .as_array()
+        .and_then(|d| {
+            d.iter().find(|d| {
+                d["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("battery_emulation."))
+            })
+        })
+        .unwrap_or_else(|| panic!("no battery emulation in the devices: {st}"));
+    assert_eq!(emulation["type"], "byd-hvs", "{emulation}");
+    assert_eq!(emulation["health"], "stale", "{emulation}");
+    assert_eq!(emulation["reason"], "inverter not heard", "{emulation}");
     assert!(
         child.try_wait().unwrap().is_none(),
         "the daemon must keep running"
