@@ -182,6 +182,7 @@ impl Site {
                 changeover_feedback,
                 price,
                 button_presses,
+                plan: None,
             },
         );
 
