@@ -51,6 +51,12 @@ pub struct Config {
     pub(crate) button: Option<ButtonConfig>,
     #[serde(default)]
     pub(crate) sim: SimSettings,
+    /// `[planner]`: plan the battery and the car over the price horizon.
+    #[serde(default)]
+    pub(crate) planner: site::PlannerSettings,
+    /// `[forecast]`: PV and load forecasts for the planner (the simulation forecasts its own
+    /// when absent).
+    pub(crate) forecast: Option<forecast::ForecastConfig>,
 }
 
 /// `[site]`.
@@ -479,6 +485,24 @@ impl Config {
                 ));
             }
             p.validate()?;
+        }
+        if let Some(f) = &self.forecast {
+            f.validate()?;
+            if !matches!(f.pv, forecast::PvConfig::Constant { .. }) {
+                return Err((
+                    "forecast.pv".into(),
+                    "only `constant` is wired into the daemon yet (open-meteo and \
+                     forecast.solar fetching is not)"
+                        .into(),
+                ));
+            }
+        }
+        let pl = &self.planner;
+        if pl.every.is_zero() || pl.step.is_zero() || pl.horizon < pl.step {
+            return Err((
+                "planner".into(),
+                "every and step must be positive, horizon at least one step".into(),
+            ));
         }
         if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
             return Err(("site.tick".into(), "must be between 1ms and 10s".into()));

@@ -6,6 +6,7 @@
 pub mod assemble;
 pub mod can;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod http;
 pub mod runner;
