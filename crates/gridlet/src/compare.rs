@@ -5,7 +5,9 @@
 //! minus the feed-in paid (`[planner] feed_in_per_kwh`), minus the energy left in the stores
 //! at the end over what they started with, valued at the run's mean import price: energy a
 //! strategy leaves out of the stores (a car that leaves short of its target, an emptier
-//! battery) would have to be bought, so it is not a saving.
+//! battery) would have to be bought, so it is not a saving. Likewise the trip energy a car too
+//! empty to drive its trips did not use (the trips are the same in every run; the most any
+//! run drove is what was asked) is charged at the mean import price.
 
 use std::time::Duration;
 
@@ -27,7 +29,13 @@ pub struct StrategyResult {
     pub export_value: f64,
     /// Value of what the stores hold at the end over the start, at the mean import price.
     pub stored_value: f64,
-    /// `import_cost - export_value - stored_value`.
+    /// Trip energy this run's car could not drive (too empty), at the mean import price.
+    pub undriven_value: f64,
+    /// Energy the car drove, kWh.
+    pub trips_kwh: f64,
+    /// Mean import price over the run.
+    pub mean_price: f64,
+    /// `import_cost - export_value - stored_value + undriven_value`.
     pub cost: f64,
     /// The car's SoC when it left, each time.
     pub departure_soc_pct: Vec<f64>,
@@ -65,9 +73,14 @@ pub fn compare(cfg: &Config, start: Timestamp, length: Duration) -> anyhow::Resu
         ev_charge_below: Some(PricePerKwh(f64::MAX)),
         ..Default::default()
     };
-    let (p, solves) = run("planned", &planned, start, length)?;
-    let (r, _) = run("threshold rules", &rules, start, length)?;
-    let (a, _) = run("charge on arrival", &arrival, start, length)?;
+    let (mut p, solves) = run("planned", &planned, start, length)?;
+    let (mut r, _) = run("threshold rules", &rules, start, length)?;
+    let (mut a, _) = run("charge on arrival", &arrival, start, length)?;
+    let asked = p.trips_kwh.max(r.trips_kwh).max(a.trips_kwh);
+    for s in [&mut p, &mut r, &mut a] {
+        s.undriven_value = (asked - s.trips_kwh) * s.mean_price;
+        s.cost += s.undriven_value;
+    }
     Ok(Comparison {
         saving_vs_thresholds: r.cost - p.cost,
         saving_vs_arrival: a.cost - p.cost,
@@ -151,6 +164,9 @@ fn run(
             import_cost: t.import_cost,
             export_value,
             stored_value,
+            undriven_value: 0.0,
+            trips_kwh: w.car_trip_energy() / 1000.0,
+            mean_price,
             cost: t.import_cost - export_value - stored_value,
             departure_soc_pct: departures,
             import_kwh: t.grid_import / 1000.0,
@@ -164,8 +180,8 @@ impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<18} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  car SoC at departure (%)",
-            "strategy", "cost", "import", "feed-in", "stored", "imp kWh", "exp kWh"
+            "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  car SoC at departure (%)",
+            "strategy", "cost", "import", "feed-in", "stored", "undriven", "imp kWh", "exp kWh"
         )?;
         for r in [
             &self.planned,
@@ -174,12 +190,13 @@ impl std::fmt::Display for Comparison {
         ] {
             writeln!(
                 f,
-                "{:<18} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8.1} {:>8.1}  {}",
+                "{:<18} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8.1} {:>8.1}  {}",
                 r.strategy,
                 r.cost,
                 r.import_cost,
                 r.export_value,
                 r.stored_value,
+                r.undriven_value,
                 r.import_kwh,
                 r.export_kwh,
                 r.departure_soc_pct

@@ -1005,7 +1005,9 @@ impl World {
         }
     }
 
-    fn car_trip_energy(&self) -> f64 {
+    /// Energy the simulated car used on its trips since the start, Wh (a trip takes what the
+    /// battery has down to 5 %, so an empty car drives less of it).
+    pub fn car_trip_energy(&self) -> f64 {
         self.car.as_ref().map_or(0.0, Car::trip_energy_wh)
     }
 }
