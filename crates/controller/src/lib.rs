@@ -18,6 +18,7 @@
 
 mod config;
 mod curtail;
+mod intent;
 mod pi;
 mod port;
 mod relay_rule;
@@ -33,6 +34,7 @@ pub use config::{
     BatterySettings, ChangeoverSettings, ConfigError, ControlSettings, ControllerConfig,
     ConverterRating, EvSettings, Mode, PriceSettings, RelayRule,
 };
+pub use intent::{IntentSource, StepIntent, StoreIntent};
 pub use port::{Port, PortState};
 pub use relay_rule::{Condition, RelayReason, Threshold};
 
@@ -60,6 +62,10 @@ pub struct Inputs<'a> {
     pub price: Option<PricePerKwh>,
     /// The button's press counter.
     pub button_presses: u64,
+    /// The planner's intent for the current step, if a plan runs. It applies in
+    /// self-consumption mode; without it, or in a manual mode, the mode and the price
+    /// thresholds make the intent ([`StepIntent::from_rules`]).
+    pub plan: Option<StepIntent>,
 }
 
 /// What the driver must apply after a step.
@@ -110,6 +116,8 @@ pub enum NoDischargeReason {
     HoldMode,
     /// The price is at or below `no_discharge_below`.
     CheapPrice,
+    /// The plan keeps the stored energy for later.
+    Plan,
 }
 
 /// Why the site charges from the grid.
@@ -122,6 +130,8 @@ pub enum GridChargeReason {
     CheapPrice,
     /// The price is at or below `ev_charge_below` and the car is on the port.
     CheapPriceForCar,
+    /// The plan charges from the grid now.
+    Plan,
 }
 
 /// Why the converter is stopped or at 0 W.
@@ -199,6 +209,8 @@ pub struct ControllerStatus {
     pub pv_limit_w: Option<Watts>,
     /// The price the decision used.
     pub price: Option<PricePerKwh>,
+    /// The intent the step executed: the plan's, or the rules'.
+    pub intent: StepIntent,
     /// Rule relays.
     pub relays: Vec<RelayStatus>,
     /// Active warnings.
@@ -270,6 +282,7 @@ impl SiteController {
             discharge_limit_w: Watts::ZERO,
             pv_limit_w: None,
             price: None,
+            intent: StepIntent::from_rules(cfg.control.mode, &cfg.control, None),
             relays: cfg
                 .relays
                 .iter()
@@ -461,10 +474,17 @@ impl SiteController {
             discharge_limit = Watts::ZERO;
         }
 
-        // 5. Mode, prices and the loop.
+        // 5. The intent (the plan's, or the mode's and the thresholds'), and the loop.
         let c = &self.cfg.control;
         let price = inp.price;
-        let cheap = |threshold: Option<PricePerKwh>| matches!((price, threshold), (Some(p), Some(t)) if p <= t);
+        let intent = match inp.plan {
+            Some(plan) if self.mode == Mode::SelfConsumption => plan,
+            _ => StepIntent::from_rules(self.mode, c, price),
+        };
+        let store = match port.port {
+            Port::Battery => intent.battery,
+            Port::Vehicle => intent.car,
+        };
         let stop = |reason| Behaviour::Stopped { reason };
         let behaviour = if self.cfg.converter.is_none() {
             stop(StopReason::NoConverter)
@@ -480,53 +500,42 @@ impl SiteController {
             stop(StopReason::MeterStale)
         } else if charge_limit <= Watts::ZERO && discharge_limit <= Watts::ZERO {
             stop(StopReason::NoHeadroom)
-        } else if port.port == Port::Battery && self.mode == Mode::ChargeFromGrid {
-            Behaviour::ChargingFromGrid {
-                reason: GridChargeReason::Mode,
-            }
-        } else if port.port == Port::Battery
-            && self.mode == Mode::SelfConsumption
-            && cheap(c.price.grid_charge_below)
-        {
-            Behaviour::ChargingFromGrid {
-                reason: GridChargeReason::CheapPrice,
-            }
-        } else if port.port == Port::Vehicle
-            && self.mode != Mode::Hold
-            && cheap(c.price.ev_charge_below)
-        {
-            Behaviour::ChargingFromGrid {
-                reason: GridChargeReason::CheapPriceForCar,
-            }
-        } else if self.mode == Mode::Hold {
-            Behaviour::RegulatingNoDischarge {
-                reason: NoDischargeReason::HoldMode,
-            }
-        } else if port.port == Port::Battery && cheap(c.price.no_discharge_below) {
-            Behaviour::RegulatingNoDischarge {
-                reason: NoDischargeReason::CheapPrice,
-            }
         } else {
-            Behaviour::Regulating
+            match store {
+                StoreIntent::Charge { reason, .. } => Behaviour::ChargingFromGrid { reason },
+                StoreIntent::Follow {
+                    no_discharge: Some(reason),
+                    ..
+                } => Behaviour::RegulatingNoDischarge { reason },
+                StoreIntent::Follow {
+                    no_discharge: None, ..
+                } => Behaviour::Regulating,
+            }
         };
         let gains = (c.kp, c.ki);
-        let setpoint = match (behaviour, grid) {
-            (Behaviour::Regulating, Some((at, g))) => self.grid_loop.update(
-                at,
-                g,
-                c.grid_target_w,
-                gains,
-                (-discharge_limit, charge_limit),
-            ),
-            (Behaviour::RegulatingNoDischarge { .. }, Some((at, g))) => {
-                self.grid_loop
-                    .update(at, g, c.grid_target_w, gains, (Watts::ZERO, charge_limit))
-            }
-            (Behaviour::ChargingFromGrid { reason }, Some((_, g))) => {
-                let wanted = match reason {
-                    GridChargeReason::CheapPriceForCar => charge_limit,
-                    _ => c.grid_charge_power_w.min(charge_limit),
+        let setpoint = match (behaviour, store, grid) {
+            (
+                Behaviour::Regulating | Behaviour::RegulatingNoDischarge { .. },
+                StoreIntent::Follow {
+                    grid_target_w,
+                    no_discharge,
+                },
+                Some((at, g)),
+            ) => {
+                let low = if no_discharge.is_some() {
+                    Watts::ZERO
+                } else {
+                    -discharge_limit
                 };
+                self.grid_loop
+                    .update(at, g, grid_target_w, gains, (low, charge_limit))
+            }
+            (
+                Behaviour::ChargingFromGrid { .. },
+                StoreIntent::Charge { power_w, .. },
+                Some((_, g)),
+            ) => {
+                let wanted = power_w.map_or(charge_limit, |p| p.min(charge_limit));
                 // Stay under the main fuse: take back what the grid draws above its limit,
                 // relative to what the converter draws now.
                 let fuse_cap = match (c.grid_import_limit_w, converter) {
@@ -556,9 +565,10 @@ impl SiteController {
         );
 
         // 6. PV curtailment.
-        let export_limit = match (c.grid_export_limit_w, cheap(c.price.curtail_below)) {
-            (_, true) => Some(Watts::ZERO),
-            (limit, false) => limit,
+        let export_limit = if intent.curtail {
+            Some(Watts::ZERO)
+        } else {
+            c.grid_export_limit_w
         };
         let pv_limits = self
             .curtail
@@ -644,6 +654,7 @@ impl SiteController {
             discharge_limit_w: discharge_limit,
             pv_limit_w: self.curtail.total(),
             price,
+            intent,
             relays: self
                 .relays
                 .iter()

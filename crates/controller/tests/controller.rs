@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use controller::{
-    Behaviour, ControlSettings, ControllerConfig, ConverterRating, Inputs, Mode, PortState,
-    SiteController, StopReason, Warning,
+    Behaviour, ControlSettings, ControllerConfig, ConverterRating, GridChargeReason, Inputs,
+    IntentSource, Mode, NoDischargeReason, PortState, SiteController, StepIntent, StopReason,
+    StoreIntent, Warning,
 };
 use devices::{
     BmsAlarm, BmsState, ChargePointState, ChargePointStatus, ConverterStatus, GridReading, LedMode,
@@ -29,6 +30,7 @@ struct Plant {
     bms_last: Option<Stamped<BmsState>>,
     car: Option<ChargePointStatus>,
     price: Option<PricePerKwh>,
+    plan: Option<StepIntent>,
     presses: u64,
     relay: bool,
 }
@@ -48,6 +50,7 @@ impl Plant {
             bms_last: None,
             car: None,
             price: None,
+            plan: None,
             presses: 0,
             relay: false,
         }
@@ -100,6 +103,7 @@ impl Plant {
             changeover_feedback: Some(Stamped::new(self.now, self.relay)),
             price: self.price,
             button_presses: self.presses,
+            plan: self.plan,
         };
         let cmd = ctl.step(self.now, &inputs);
         let cp_holds = self.car.is_some_and(|c| c.owns_port);
@@ -588,4 +592,77 @@ fn a_charge_point_holding_the_port_follows_the_grid_loop() {
     let cmd = plant.step(&mut ctl);
     assert!(!cmd.charge_limits.allowed);
     assert_eq!(cmd.charge_limits.max_charge_w, Watts::ZERO);
+}
+
+#[test]
+fn a_plan_intent_takes_the_place_of_the_thresholds() {
+    let mut plant = Plant::new();
+    plant.load = Watts(1000.0);
+    let settings = ControlSettings {
+        price: controller::PriceSettings {
+            grid_charge_below: Some(PricePerKwh(0.10)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut ctl = controller(&plant, settings);
+    // Cheap enough for the threshold to charge; the plan instead holds the grid at 3 kW import
+    // (1 kW house, 2 kW into the battery).
+    plant.price = Some(PricePerKwh(0.05));
+    let follow = StoreIntent::Follow {
+        grid_target_w: Watts(3000.0),
+        no_discharge: Some(NoDischargeReason::Plan),
+    };
+    plant.plan = Some(StepIntent {
+        battery: follow,
+        car: follow,
+        curtail: false,
+        source: IntentSource::Plan,
+    });
+    for _ in 0..40 {
+        plant.step(&mut ctl);
+    }
+    assert_eq!(
+        ctl.status().behaviour,
+        Behaviour::RegulatingNoDischarge {
+            reason: NoDischargeReason::Plan
+        }
+    );
+    assert_eq!(ctl.status().intent.source, IntentSource::Plan);
+    assert!(
+        (plant.grid() - Watts(3000.0)).abs() < Watts(50.0),
+        "{:?}",
+        plant.grid()
+    );
+    // The meter moves between plan steps: the loop follows it, the target stays.
+    plant.load = Watts(1500.0);
+    for _ in 0..40 {
+        plant.step(&mut ctl);
+    }
+    assert!(
+        (plant.grid() - Watts(3000.0)).abs() < Watts(50.0),
+        "{:?}",
+        plant.grid()
+    );
+    assert!((plant.converter - Watts(1500.0)).abs() < Watts(50.0));
+    // A fixed charge power from the plan.
+    let charge = StoreIntent::Charge {
+        power_w: Some(Watts(1200.0)),
+        reason: GridChargeReason::Plan,
+    };
+    plant.plan = plant.plan.map(|p| StepIntent {
+        battery: charge,
+        ..p
+    });
+    for _ in 0..20 {
+        plant.step(&mut ctl);
+    }
+    assert!((plant.converter - Watts(1200.0)).abs() < Watts(10.0));
+    // A manual mode overrides the plan: hold never charges from the grid.
+    ctl.set_mode(Mode::Hold);
+    for _ in 0..40 {
+        plant.step(&mut ctl);
+    }
+    assert_eq!(ctl.status().intent.source, IntentSource::Rules);
+    assert!(plant.converter.abs() < Watts(10.0), "{:?}", plant.converter);
 }

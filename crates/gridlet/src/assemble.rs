@@ -525,11 +525,24 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         prices = built.fetcher;
     }
 
+    d.forecast = match &cfg.forecast {
+        Some(f) => Some(Box::new(ConfigForecast::new(
+            f,
+            cfg.timezone().map_err(anyhow::Error::msg)?,
+        )) as Box<dyn site::Forecast>),
+        None if uses_world => Some(Box::new(WorldForecast(world.clone()))),
+        None => None,
+    };
+
     let controller =
         controller::SiteController::new(cfg.controller().map_err(anyhow::Error::msg)?, start)
             .context("controller configuration")?;
+    let mut site = Site::new(d, controller);
+    if cfg.planner.enabled {
+        site.set_planning(site::Planning::new(cfg.planner.clone()));
+    }
     Ok(Assembled {
-        site: Site::new(d, controller),
+        site,
         world: uses_world.then_some(world),
         ccs,
         prices,
@@ -544,4 +557,49 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             None => None,
         },
     })
+}
+
+/// The simulated world's own forecasts (`gridlet sim` without `[forecast]`).
+struct WorldForecast(SharedWorld);
+
+impl site::Forecast for WorldForecast {
+    fn pv_w(&self, from: Timestamp, to: Timestamp) -> Option<units::Watts> {
+        Some(sim::lock(&self.0).pv_forecast(from, to))
+    }
+    fn load_w(&self, from: Timestamp, to: Timestamp) -> Option<units::Watts> {
+        Some(sim::lock(&self.0).load_forecast(from, to))
+    }
+}
+
+/// `[forecast]` with a constant PV forecast (the only one wired yet) and a constant load or the
+/// profile's fallback (the profile learns from history the daemon does not feed it yet).
+struct ConfigForecast {
+    pv: forecast::PvForecast,
+    load: forecast::LoadForecast,
+}
+
+impl ConfigForecast {
+    fn new(cfg: &forecast::ForecastConfig, tz: jiff::tz::TimeZone) -> Self {
+        let pv = match cfg.pv {
+            forecast::PvConfig::Constant { power_w } => forecast::PvForecast::Constant(power_w),
+            _ => forecast::PvForecast::Constant(units::Watts::ZERO),
+        };
+        let load = match cfg.load {
+            forecast::LoadConfig::Constant { power_w } => forecast::LoadForecast::Constant(power_w),
+            forecast::LoadConfig::Profile { fallback_w } => forecast::LoadForecast::Profile {
+                profile: forecast::LoadProfile::new(tz),
+                fallback: fallback_w,
+            },
+        };
+        Self { pv, load }
+    }
+}
+
+impl site::Forecast for ConfigForecast {
+    fn pv_w(&self, from: Timestamp, to: Timestamp) -> Option<units::Watts> {
+        self.pv.mean(from, to)
+    }
+    fn load_w(&self, from: Timestamp, _to: Timestamp) -> Option<units::Watts> {
+        Some(self.load.at(from))
+    }
 }

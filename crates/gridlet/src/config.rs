@@ -55,6 +55,12 @@ pub struct Config {
     pub(crate) mqtt: Option<mqtt::MqttSettings>,
     /// `[history]`: the recorded live values, energy totals, the InfluxDB export.
     pub(crate) history: Option<crate::history_front::HistoryConfig>,
+    /// `[planner]`: plan the battery and the car over the price horizon.
+    #[serde(default)]
+    pub(crate) planner: site::PlannerSettings,
+    /// `[forecast]`: PV and load forecasts for the planner (the simulation forecasts its own
+    /// when absent).
+    pub(crate) forecast: Option<forecast::ForecastConfig>,
 }
 
 /// `[site]`.
@@ -612,6 +618,24 @@ impl Config {
         if let Some(m) = &self.mqtt {
             m.validate()
                 .map_err(|e| (format!("mqtt.{}", e.key), e.reason))?;
+        }
+        if let Some(f) = &self.forecast {
+            f.validate()?;
+            if !matches!(f.pv, forecast::PvConfig::Constant { .. }) {
+                return Err((
+                    "forecast.pv".into(),
+                    "only `constant` is wired into the daemon yet (open-meteo and \
+                     forecast.solar fetching is not)"
+                        .into(),
+                ));
+            }
+        }
+        let pl = &self.planner;
+        if pl.every.is_zero() || pl.step.is_zero() || pl.horizon < pl.step {
+            return Err((
+                "planner".into(),
+                "every and step must be positive, horizon at least one step".into(),
+            ));
         }
         if self.site.tick.is_zero() || self.site.tick > Duration::from_secs(10) {
             return Err(("site.tick".into(), "must be between 1ms and 10s".into()));

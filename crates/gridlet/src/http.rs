@@ -202,6 +202,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/plan", get(plan))
         .route("/api/v1/mode", post(set_mode))
         .route("/api/v1/ev", post(set_ev))
         .route("/api/v1/sim/button", post(press_button))
@@ -221,6 +222,23 @@ async fn status(State(s): State<AppState>) -> Response {
     let published = s.published.borrow().clone();
     match published {
         Some(p) => Json(p.as_ref()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response(),
+    }
+}
+
+/// The planner's plan: its steps (time, prices, PV, load, planned powers and SoCs), its cost,
+/// when and why it was planned, and why the thresholds decide if they do.
+async fn plan(State(s): State<AppState>) -> Response {
+    let published = s.published.borrow().clone();
+    match published {
+        Some(p) => match &p.plan {
+            Some(plan) => Json(plan.as_ref()).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                "no planner: set [planner] enabled = true",
+            )
+                .into_response(),
+        },
         None => (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response(),
     }
 }

@@ -6,6 +6,7 @@
 pub mod assemble;
 pub mod can;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod history_front;
 pub mod http;

@@ -53,6 +53,9 @@ pub(crate) enum Request {
 pub(crate) struct Published {
     pub(crate) site: Snapshot,
     pub(crate) sim: Option<SimPublished>,
+    /// The planner's plan (`/api/v1/plan`), shared until it re-plans.
+    #[serde(skip)]
+    pub(crate) plan: Option<Arc<site::PlanStatus>>,
 }
 
 /// Simulation extras for the API.
@@ -190,6 +193,8 @@ pub(crate) struct Runner {
     pub(crate) notify: crate::systemd::Notifier,
     /// Fault injection for the watchdog's tests: the loop hangs this long after its start.
     pub(crate) stall_after: Option<Duration>,
+    /// The plan last published.
+    pub(crate) plan: Option<Arc<site::PlanStatus>>,
 }
 
 /// Fault injection (tests only): with `GRIDLET_FAULT_STALL_TICK_AFTER=2s` the tick loop hangs
@@ -327,7 +332,15 @@ impl Runner {
         }
     }
 
-    fn publish_snapshot(&self, site: Snapshot) {
+    fn publish_snapshot(&mut self, site: Snapshot) {
+        let plan = self.stepper.site.planning().map(|p| {
+            let st = p.status();
+            match &self.plan {
+                Some(cached) if cached.solves == st.solves => Arc::clone(cached),
+                _ => Arc::new(st.clone()),
+            }
+        });
+        self.plan.clone_from(&plan);
         let sim = self.stepper.world().map(|w| {
             let w = sim::lock(w);
             SimPublished {
@@ -340,7 +353,7 @@ impl Runner {
             }
         });
         self.publish
-            .send_replace(Some(Arc::new(Published { site, sim })));
+            .send_replace(Some(Arc::new(Published { site, sim, plan })));
     }
 
     /// Safe state: command it, then wait until the converter is idle and the relays are off.
@@ -543,6 +556,7 @@ pub(crate) async fn drive(
         stop: stop_rx,
         notify: crate::systemd::Notifier::from_env(),
         stall_after: stall_after_from_env()?,
+        plan: None,
     };
     let (outcome, stepper) = runner.run().await;
     // The loop has stopped publishing: the last samples are committed.

@@ -416,3 +416,68 @@ fn evse_and_ev_on_a_missing_interface_say_so_once() {
         assert_eq!(line.matches("os error").count(), 1, "{line}");
     }
 }
+
+/// `/api/v1/plan` serves the planner's plan (steps with time, prices, PV, load, planned powers
+/// and SoCs; its cost; when planned), the controller executes its step, and a site without a
+/// planner answers 404.
+#[test]
+fn the_plan_is_served_and_executed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planned.toml");
+    let planned = gridlet::config::EXAMPLE_SIM.replace(
+        "enabled = false               # true: plan",
+        "enabled = true                # true: plan",
+    );
+    assert_ne!(
+        planned,
+        gridlet::config::EXAMPLE_SIM,
+        "the example's [planner] moved"
+    );
+    std::fs::write(&path, planned).unwrap();
+    let d = Daemon::start(&[
+        "sim",
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--start",
+        "2026-06-21T18:00:00",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let plan: serde_json::Value = loop {
+        let (code, body) = http(d.addr, "GET", "/api/v1/plan", "");
+        if code == 200 {
+            break serde_json::from_str(&body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no plan: {code} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(plan["fallback"].is_null(), "{plan}");
+    let p = &plan["plan"];
+    assert!(p["planned_at"].is_string() && p["cost"].is_number(), "{p}");
+    assert_eq!(p["feasible"], true);
+    let steps = p["steps"].as_array().unwrap();
+    assert!(steps.len() >= 8, "{}", steps.len());
+    for k in [
+        "time",
+        "price_import",
+        "price_export",
+        "pv_w",
+        "load_w",
+        "import_w",
+        "export_w",
+        "battery_charge_w",
+        "car_charge_w",
+        "battery_soc_wh",
+        "car_soc_wh",
+    ] {
+        assert!(!steps[0][k].is_null(), "{k} missing: {}", steps[0]);
+    }
+    let st = status_json(d.addr);
+    assert_eq!(st["site"]["controller"]["intent"]["source"], "plan", "{st}");
+    drop(d);
+
+    let d = Daemon::start(&["sim", "--listen", "127.0.0.1:0"]);
+    status_json(d.addr);
+    assert_eq!(http(d.addr, "GET", "/api/v1/plan", "").0, 404);
+}

@@ -202,6 +202,7 @@ impl Exclusive {
         Self {
             grid: grid && s.grid.import_max_w > 0.0 && s.grid.export_max_w > 0.0,
             battery: burn
+                && s.battery_available(t)
                 && s.battery
                     .is_some_and(|b| b.charge_max_w > 0.0 && b.discharge_max_w > 0.0),
             car: burn
@@ -327,13 +328,14 @@ impl<'a> Model<'a> {
 
             let (mut battery_charge, mut battery_discharge, mut battery_soc) = (None, None, None);
             if let Some(b) = &s.battery {
+                let avail = if s.battery_available(t) { 1.0 } else { 0.0 };
                 let c = vars.add(variable().min(0.0).max(side(
-                    b.charge_max_w / 1000.0,
+                    avail * b.charge_max_w / 1000.0,
                     excl.battery_fixed,
                     Dir::In,
                 )));
                 let d = vars.add(variable().min(0.0).max(side(
-                    b.discharge_max_w / 1000.0,
+                    avail * b.discharge_max_w / 1000.0,
                     excl.battery_fixed,
                     Dir::Out,
                 )));

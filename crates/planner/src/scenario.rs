@@ -22,6 +22,10 @@ pub struct Scenario {
     /// The home battery, if there is one.
     #[serde(default)]
     pub battery: Option<Battery>,
+    /// Whether the battery can be used, per step (empty: always). False while it cannot, e.g.
+    /// while the car holds a DC port the battery shares with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub battery_available: Vec<bool>,
     /// The car, if there is one.
     #[serde(default)]
     pub car: Option<Car>,
@@ -151,6 +155,11 @@ impl Scenario {
         self.price_import.len()
     }
 
+    /// Whether the battery can be used in step `t`.
+    pub fn battery_available(&self, t: usize) -> bool {
+        self.battery_available.get(t).copied().unwrap_or(true)
+    }
+
     /// The step length in hours.
     pub fn step_h(&self) -> f64 {
         self.step_min / 60.0
@@ -176,6 +185,13 @@ impl Scenario {
                     steps: n,
                 });
             }
+        }
+        if !self.battery_available.is_empty() && self.battery_available.len() != n {
+            return Err(ScenarioError::Length {
+                field: "battery_available",
+                len: self.battery_available.len(),
+                steps: n,
+            });
         }
         for (name, a) in [
             ("price_import", &self.price_import),

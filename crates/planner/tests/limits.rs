@@ -66,6 +66,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                             import_max_w: 0.0,
                             export_max_w: 0.0,
                         },
+                        battery_available: Vec::new(),
                         battery: Some(Battery {
                             capacity_wh: bcap,
                             soc_wh: bsoc * bcap,
@@ -269,6 +270,7 @@ fn unreachable_departure_is_reported_with_the_closest_plan() {
             import_max_w: 20000.0,
             export_max_w: 5000.0,
         },
+        battery_available: Vec::new(),
         battery: None,
         car: Some(Car {
             capacity_wh: 60000.0,

@@ -195,6 +195,7 @@ fn integral() -> impl Strategy<Value = Scenario> {
                         import_max_w: 3000.0 + grid.0,
                         export_max_w: 1000.0 + grid.1,
                     },
+                    battery_available: Vec::new(),
                     battery: Some(Battery {
                         capacity_wh: bcap.max(G),
                         soc_wh: bsoc,
@@ -283,6 +284,7 @@ fn close_to_the_dynamic_program_with_losses() {
                 import_max_w: 6000.0,
                 export_max_w: 2000.0,
             },
+            battery_available: Vec::new(),
             battery: Some(Battery {
                 capacity_wh: 3000.0,
                 soc_wh: 1000.0,

@@ -228,6 +228,7 @@ pub struct World {
     now: Timestamp,
     sky: Sky,
     house: House,
+    house_params: HouseParams,
     house_power: Watts,
     /// The sky's transmittance from the last step of the random processes.
     sky_now: f64,
@@ -287,6 +288,7 @@ impl World {
             now: start,
             sky: Sky::new(stream(seed, streams::SKY)),
             house: House::new(settings.house, stream(seed, streams::HOUSE)),
+            house_params: settings.house,
             house_power: Watts::ZERO,
             sky_now: 1.0,
             stochastic_at: None,
@@ -901,6 +903,58 @@ impl World {
         }
     }
 
+    /// The world's own PV forecast, as a planner would get it from a forecast service: the
+    /// clear-sky power of every array over `[from, to)` times the weather's mean transmittance
+    /// (clear, mixed and overcast days in their proportions), sampled every 5 minutes.
+    pub fn pv_forecast(&self, from: Timestamp, to: Timestamp) -> Watts {
+        /// 0.45 × 0.98 + 0.35 × 0.8 (mixed, with clouds passing) + 0.2 × 0.3.
+        const MEAN_SKY: f64 = 0.78;
+        let mut t = from;
+        let (mut sum, mut n) = (0.0, 0u32);
+        while t < to {
+            let sun = solar::sun_position(t, self.location);
+            sum += self
+                .pv
+                .iter()
+                .map(|pv| {
+                    let poa = solar::clear_sky_poa(
+                        sun,
+                        pv.params.tilt_deg.to_radians(),
+                        pv.params.azimuth_deg.to_radians(),
+                    ) * MEAN_SKY;
+                    solar::pv_ac_power(&pv.params, poa).0
+                })
+                .sum::<f64>();
+            n += 1;
+            t += Duration::from_secs(300);
+        }
+        Watts(if n > 0 { sum / f64::from(n) } else { 0.0 })
+    }
+
+    /// The house's mean load over `[from, to)` as its model makes it on average: standby and
+    /// fridge, appliances (about 7 kWh a day at activity 1.0, more in the evening), lights
+    /// after dark.
+    pub fn load_forecast(&self, from: Timestamp, to: Timestamp) -> Watts {
+        let h = &self.house_params;
+        let mid = from + to.saturating_duration_since(from) / 2;
+        let hour = self.local(mid).hour();
+        let evening = (17..23).contains(&hour);
+        let awake = (6..23).contains(&hour);
+        let appliances = if evening {
+            350.0
+        } else if awake {
+            200.0
+        } else {
+            60.0
+        };
+        let lights = if evening || (6..8).contains(&hour) {
+            h.lights_w.0
+        } else {
+            0.0
+        };
+        Watts(h.standby_w.0 + appliances * h.activity + lights)
+    }
+
     /// Energy totals so far.
     pub fn totals(&self) -> EnergyTotals {
         self.totals
@@ -951,7 +1005,9 @@ impl World {
         }
     }
 
-    fn car_trip_energy(&self) -> f64 {
+    /// Energy the simulated car used on its trips since the start, Wh (a trip takes what the
+    /// battery has down to 5 %, so an empty car drives less of it).
+    pub fn car_trip_energy(&self) -> f64 {
         self.car.as_ref().map_or(0.0, Car::trip_energy_wh)
     }
 }

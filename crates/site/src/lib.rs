@@ -9,6 +9,13 @@
 //! [`Site::shutdown`] puts every actuator into its documented safe state; the driver then waits
 //! (bounded) until [`Site::is_safe`] confirms it before the process exits.
 
+mod planning;
+
+pub use planning::{
+    Forecast, PlanInputs, PlanStatus, PlanStepView, PlanView, PlannerSettings, Planning, Trigger,
+    intent_for,
+};
+
 use controller::{Commands, ControllerStatus, Inputs, SiteController};
 use devices::{
     Bms, BmsState, ButtonLed, ChargePoint, ChargePointStatus, Converter, ConverterStatus,
@@ -59,6 +66,8 @@ pub struct Devices {
     pub button: Option<Box<dyn ButtonLed>>,
     /// The price source.
     pub tariff: Option<Box<dyn Tariff>>,
+    /// PV and load forecasts for the planner.
+    pub forecast: Option<Box<dyn Forecast>>,
     /// Devices that report their health (`/api/v1/status` `devices`), whatever their role.
     pub monitored: Vec<Box<dyn Monitored>>,
 }
@@ -78,6 +87,7 @@ impl std::fmt::Debug for Devices {
             )
             .field("button", &self.button.is_some())
             .field("tariff", &self.tariff.is_some())
+            .field("forecast", &self.forecast.is_some())
             .field("monitored", &self.monitored.len())
             .finish()
     }
@@ -139,6 +149,7 @@ pub struct Snapshot {
 pub struct Site {
     devices: Devices,
     controller: SiteController,
+    planning: Option<Planning>,
 }
 
 impl Site {
@@ -147,7 +158,23 @@ impl Site {
         Self {
             devices,
             controller,
+            planning: None,
         }
+    }
+
+    /// Plans with `planning`: its current step's intent becomes the controller's input.
+    pub fn set_planning(&mut self, planning: Planning) {
+        self.planning = Some(planning);
+    }
+
+    /// The planning task, if any.
+    pub fn planning(&self) -> Option<&Planning> {
+        self.planning.as_ref()
+    }
+
+    /// The planning task, if any (to change the departure).
+    pub fn planning_mut(&mut self) -> Option<&mut Planning> {
+        self.planning.as_mut()
     }
 
     /// The controller (to change modes).
@@ -171,6 +198,24 @@ impl Site {
         let changeover_feedback = d.changeover.as_ref().and_then(|r| r.feedback());
         let price = d.tariff.as_ref().and_then(|t| t.price_at(now));
         let button_presses = d.button.as_ref().map_or(0, |b| b.presses());
+        let plan = match &mut self.planning {
+            Some(p) if p.settings().enabled => {
+                let c = &self.controller.config().control;
+                p.tick(
+                    now,
+                    self.controller.config(),
+                    &PlanInputs {
+                        tariff: d.tariff.as_deref(),
+                        forecast: d.forecast.as_deref(),
+                        battery_soc: bms
+                            .and_then(|b| b.fresh(now, c.bms_timeout).map(|b| b.soc_pct)),
+                        charge_point: charge_point
+                            .and_then(|s| s.fresh(now, c.charge_point_timeout).copied()),
+                    },
+                )
+            }
+            _ => None,
+        };
         let commands = self.controller.step(
             now,
             &Inputs {
@@ -182,6 +227,7 @@ impl Site {
                 changeover_feedback,
                 price,
                 button_presses,
+                plan,
             },
         );
 

@@ -44,6 +44,11 @@ pub(crate) struct SimArgs {
     /// are the config's or the defaults).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Run the --until span three times (planned operation, the threshold rules, charging at
+    /// once on arrival) on the same weather, house and car trips, and print their costs and
+    /// the saving (also in the --report file).
+    #[arg(long, requires = "until")]
+    compare: bool,
 }
 
 /// Simulation speed.
@@ -119,6 +124,22 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         (None, Some(_)) => parse_start(DEFAULT_START, &tz)?,
         (None, None) => units::SystemClock::new().now(),
     };
+    if args.compare {
+        let length = args.until.unwrap_or_default();
+        let wall = std::time::Instant::now();
+        let cmp = crate::compare::compare(&cfg, start, length)?;
+        println!("{cmp}");
+        tracing::info!(
+            "compared {length:?} three times in {:.1} s",
+            wall.elapsed().as_secs_f64()
+        );
+        if let Some(path) = &args.report {
+            let json = serde_json::to_string_pretty(&cmp)?;
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let assembled = assemble::assemble(&cfg, start)?;
     let listen = match (args.listen, args.until) {
         (Some(addr), _) => Some(addr),
