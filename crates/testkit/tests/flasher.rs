@@ -142,7 +142,8 @@ fn an_interrupted_flash_says_where_the_module_is_and_resumes() {
         text.contains("run the same command again") || text.contains("Run the same command again"),
         "{text}"
     );
-    // Three attempts of one second, not more.
+    // Virtual time (the test drives the clock): three attempts of one second; 10 s means the
+    // retry loop is broken, not slow.
     assert!(took < Duration::from_secs(10), "{took:?}");
     // Power back: no firmware in flash, so the bootloader; the re-run skips the softloader.
     emu.power_cycle();
