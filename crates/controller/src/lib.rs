@@ -28,7 +28,7 @@ use devices::{
     ConverterStatus, GridReading, LedMode, PvStatus, Stamped,
 };
 use serde::Serialize;
-use units::{Percent, PricePerKwh, Timestamp, Watts};
+use units::{Amps, Percent, PricePerKwh, Timestamp, Watts};
 
 pub use config::{
     BatterySettings, ChangeoverSettings, ConfigError, ControlSettings, ControllerConfig,
@@ -36,7 +36,7 @@ pub use config::{
 };
 pub use intent::{IntentSource, StepIntent, StoreIntent};
 pub use port::{Port, PortState};
-pub use relay_rule::{Condition, RelayReason, Threshold};
+pub use relay_rule::{Condition, RelayOverride, RelayReason, Threshold};
 
 use crate::curtail::Curtailment;
 use crate::pi::GridLoop;
@@ -255,6 +255,8 @@ pub struct SiteController {
     changeover: Changeover,
     curtail: Curtailment,
     relays: Vec<RelayRuleState>,
+    relay_overrides: Vec<RelayOverride>,
+    ev_max_current: Option<Amps>,
     battery_charge_gate: SocGate,
     battery_discharge_gate: SocGate,
     ev_charge_gate: SocGate,
@@ -300,7 +302,9 @@ impl SiteController {
             grid_loop: GridLoop::new(),
             changeover,
             curtail: Curtailment::default(),
+            relay_overrides: vec![RelayOverride::Auto; relays.len()],
             relays,
+            ev_max_current: None,
             battery_charge_gate: SocGate::default(),
             battery_discharge_gate: SocGate::default(),
             ev_charge_gate: SocGate::default(),
@@ -329,6 +333,58 @@ impl SiteController {
     /// Allows or forbids serving the car (the button toggles this too).
     pub fn set_ev_enabled(&mut self, enabled: bool) {
         self.ev_enabled = enabled;
+    }
+
+    /// Sets the car's charge target (stop charging at this SoC) and whether it may discharge
+    /// into the house (V2H), checked like the configuration's `[control.ev]`; on an error
+    /// nothing changes.
+    pub fn set_ev_limits(&mut self, target_soc_pct: Percent, v2h: bool) -> Result<(), ConfigError> {
+        let mut cfg = self.cfg.clone();
+        cfg.control.ev.target_soc_pct = target_soc_pct;
+        cfg.control.ev.v2h = v2h;
+        cfg.validate()?;
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Caps the DC current into the car (`None`: the car's and the converter's limits alone).
+    /// Applied as power at the inlet's voltage (measured, else the car's target voltage).
+    pub fn set_ev_max_current(&mut self, limit: Option<Amps>) -> Result<(), ConfigError> {
+        if limit.is_some_and(|a| !(a.0.is_finite() && a.0 >= 0.0)) {
+            return Err(ConfigError::Invalid {
+                field: "ev_max_current_a".to_owned(),
+                problem: "must be a number ≥ 0".to_owned(),
+            });
+        }
+        self.ev_max_current = limit;
+        Ok(())
+    }
+
+    /// The car's current cap, if any.
+    pub fn ev_max_current(&self) -> Option<Amps> {
+        self.ev_max_current
+    }
+
+    /// Forces rule relay `name` on or off, or gives it back to its rule. Errors if no rule
+    /// relay has that name.
+    pub fn set_relay_override(&mut self, name: &str, o: RelayOverride) -> Result<(), ConfigError> {
+        let Some(i) = self.cfg.relays.iter().position(|r| r.name == name) else {
+            return Err(ConfigError::Invalid {
+                field: format!("relays.{name}"),
+                problem: "no rule relay has this name".to_owned(),
+            });
+        };
+        self.relay_overrides[i] = o;
+        Ok(())
+    }
+
+    /// Each rule relay's override, in configuration order.
+    pub fn relay_overrides(&self) -> impl Iterator<Item = (&str, RelayOverride)> {
+        self.cfg
+            .relays
+            .iter()
+            .map(|r| r.name.as_str())
+            .zip(self.relay_overrides.iter().copied())
     }
 
     /// What the last step decided.
@@ -585,7 +641,17 @@ impl SiteController {
             .relays
             .iter_mut()
             .zip(&self.cfg.relays)
-            .map(|(state, rule)| state.step(now, rule, &rule_inputs))
+            .zip(&self.relay_overrides)
+            .map(|((state, rule), o)| {
+                // The rule keeps running under an override, so that its timers are right
+                // when the relay is given back.
+                let auto = state.step(now, rule, &rule_inputs);
+                match o {
+                    RelayOverride::Auto => auto,
+                    RelayOverride::On => true,
+                    RelayOverride::Off => false,
+                }
+            })
             .collect();
 
         // 8. What the charge point may offer the car: while it holds the port, the loop's
@@ -601,7 +667,8 @@ impl SiteController {
             }
         } else if serve && (self.cfg.changeover || cp.is_some()) {
             ChargeLimits::range(
-                rating.max_charge_w,
+                cp.and_then(|s| self.ev_current_cap_w(&s))
+                    .map_or(rating.max_charge_w, |cap| cap.min(rating.max_charge_w)),
                 if c.ev.v2h {
                     rating.max_discharge_w
                 } else {
@@ -659,10 +726,16 @@ impl SiteController {
                 .relays
                 .iter()
                 .zip(&self.cfg.relays)
-                .map(|(s, r)| RelayStatus {
+                .zip(&relays)
+                .zip(&self.relay_overrides)
+                .map(|(((s, r), on), o)| RelayStatus {
                     name: r.name.clone(),
-                    on: s.is_on(),
-                    reason: s.reason(),
+                    on: *on,
+                    reason: if *o == RelayOverride::Auto {
+                        s.reason()
+                    } else {
+                        RelayReason::Override
+                    },
                 })
                 .collect(),
             warnings,
@@ -680,6 +753,14 @@ impl SiteController {
         }
     }
 
+    /// The user's current cap as power at the inlet's voltage; with no voltage known yet (before
+    /// the charge loop), no cap: the car draws nothing then.
+    fn ev_current_cap_w(&self, s: &ChargePointStatus) -> Option<Watts> {
+        let a = self.ev_max_current?;
+        let v = s.dc_voltage_v.or(s.ev_target_voltage_v)?;
+        Some(v * a)
+    }
+
     /// Charge and discharge limits with the car on the port.
     fn vehicle_limits(&mut self, s: &ChargePointStatus, rating: ConverterRating) -> (Watts, Watts) {
         let ev = &self.cfg.control.ev;
@@ -694,11 +775,14 @@ impl SiteController {
             // discharged: we cannot tell how far.
             None => (true, false),
         };
-        let charge = if charge_ok {
+        let mut charge = if charge_ok {
             s.ev_max_charge_w.positive_part().min(rating.max_charge_w)
         } else {
             Watts::ZERO
         };
+        if let Some(cap) = self.ev_current_cap_w(s) {
+            charge = charge.min(cap);
+        }
         let discharge = if discharge_ok && ev.v2h {
             s.ev_max_discharge_w
                 .positive_part()

@@ -122,6 +122,22 @@ pub enum RelayReason {
     MinOnTime,
     /// Conditions changed, but the minimum off time has not passed.
     MinOffTime,
+    /// The user forces it ([`RelayOverride`]); the safe state still wins.
+    Override,
+}
+
+/// The user's override of a rule relay (the page, the API): the rule decides, or the relay is
+/// forced on or off. Forced relays still go off in the safe state (shutdown, lost control loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RelayOverride {
+    /// The rule decides.
+    #[default]
+    Auto,
+    /// Forced on.
+    On,
+    /// Forced off.
+    Off,
 }
 
 /// The run-time state of one relay rule.
@@ -141,10 +157,6 @@ impl RelayRuleState {
             conditions: vec![false; rule.when.len()],
             reason: RelayReason::ConditionsNotMet,
         }
-    }
-
-    pub(crate) fn is_on(&self) -> bool {
-        self.on
     }
 
     pub(crate) fn reason(&self) -> RelayReason {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use controller::{
     Behaviour, ControlSettings, ControllerConfig, ConverterRating, GridChargeReason, Inputs,
-    IntentSource, Mode, NoDischargeReason, PortState, SiteController, StepIntent, StopReason,
-    StoreIntent, Warning,
+    IntentSource, Mode, NoDischargeReason, PortState, RelayOverride, RelayReason, SiteController,
+    StepIntent, StopReason, StoreIntent, Warning,
 };
 use devices::{
     BmsAlarm, BmsState, ChargePointState, ChargePointStatus, ConverterStatus, GridReading, LedMode,
@@ -665,4 +665,91 @@ fn a_plan_intent_takes_the_place_of_the_thresholds() {
     }
     assert_eq!(ctl.status().intent.source, IntentSource::Rules);
     assert!(plant.converter.abs() < Watts(10.0), "{:?}", plant.converter);
+}
+
+/// The user's settings (the page, the API): a car charge target stops charging there, V2H off
+/// forbids discharge, a current cap limits the car's power at the inlet's voltage.
+#[test]
+fn user_ev_settings_limit_the_car() {
+    let mut plant = Plant::new();
+    plant.pv = Watts(9000.0);
+    let mut ctl =
+        SiteController::new(config(ControlSettings::default(), false), plant.now).unwrap();
+    let mut status = car(ChargePointState::Ready, 60.0);
+    status.owns_port = true;
+    status.dc_voltage_v = Some(Volts(400.0));
+    plant.car = Some(status);
+    let cmd = plant.step(&mut ctl);
+    assert_eq!(
+        cmd.charge_limits.max_charge_w,
+        Watts(5000.0),
+        "converter rating"
+    );
+    assert_eq!(cmd.charge_limits.max_discharge_w, Watts(5000.0));
+    // 10 A at 400 V: 4 kW.
+    ctl.set_ev_max_current(Some(Amps(10.0))).unwrap();
+    let cmd = plant.step(&mut ctl);
+    assert_eq!(cmd.charge_limits.max_charge_w, Watts(4000.0));
+    for _ in 0..40 {
+        plant.step(&mut ctl);
+    }
+    assert!(plant.converter <= Watts(4000.0), "{:?}", plant.converter);
+    assert!(ctl.set_ev_max_current(Some(Amps(-1.0))).is_err());
+    // Charge target 55 %: the car at 60 % gets no more charge; V2H off: no discharge either.
+    ctl.set_ev_limits(Percent(55.0), false).unwrap();
+    let cmd = plant.step(&mut ctl);
+    assert_eq!(cmd.charge_limits.max_charge_w, Watts::ZERO);
+    assert_eq!(cmd.charge_limits.max_discharge_w, Watts::ZERO);
+    // A target below the V2H floor with V2H on is refused, and nothing changes.
+    assert!(ctl.set_ev_limits(Percent(30.0), true).is_err());
+    assert_eq!(ctl.config().control.ev.target_soc_pct, Percent(55.0));
+    assert!(ctl.set_ev_limits(Percent(101.0), false).is_err());
+    // Back to 90 % with V2H: charge and discharge again, the cap still applies.
+    ctl.set_ev_limits(Percent(90.0), true).unwrap();
+    let cmd = plant.step(&mut ctl);
+    assert_eq!(cmd.charge_limits.max_charge_w, Watts(4000.0));
+    assert_eq!(cmd.charge_limits.max_discharge_w, Watts(5000.0));
+    ctl.set_ev_max_current(None).unwrap();
+    assert_eq!(
+        plant.step(&mut ctl).charge_limits.max_charge_w,
+        Watts(5000.0)
+    );
+}
+
+/// A relay forced on or off by the user holds against its rule; `auto` gives it back; the
+/// safe state switches it off whatever the override.
+#[test]
+fn relay_override_forces_a_relay_but_not_the_safe_state() {
+    let mut plant = Plant::new();
+    let mut cfg = config(ControlSettings::default(), false);
+    cfg.relays = vec![controller::RelayRule {
+        name: "heater".into(),
+        when: vec![controller::Condition::SurplusW(controller::Threshold {
+            on_above: Some(Watts(1000.0)),
+            off_below: Some(Watts(500.0)),
+            ..Default::default()
+        })],
+        load_w: Watts::ZERO,
+        min_on: Duration::ZERO,
+        min_off: Duration::ZERO,
+    }];
+    let mut ctl = SiteController::new(cfg, plant.now).unwrap();
+    assert_eq!(plant.step(&mut ctl).relays, vec![false], "no surplus");
+    ctl.set_relay_override("heater", RelayOverride::On).unwrap();
+    for _ in 0..5 {
+        assert_eq!(plant.step(&mut ctl).relays, vec![true]);
+    }
+    assert_eq!(ctl.status().relays[0].reason, RelayReason::Override);
+    assert!(ctl.status().relays[0].on);
+    assert_eq!(ctl.safe_commands().relays, vec![false], "safe state wins");
+    ctl.set_relay_override("heater", RelayOverride::Auto)
+        .unwrap();
+    assert_eq!(plant.step(&mut ctl).relays, vec![false]);
+    plant.pv = Watts(3000.0);
+    plant.soc = Percent(100.0);
+    assert_eq!(plant.step(&mut ctl).relays, vec![true], "surplus");
+    ctl.set_relay_override("heater", RelayOverride::Off)
+        .unwrap();
+    assert_eq!(plant.step(&mut ctl).relays, vec![false]);
+    assert!(ctl.set_relay_override("pump", RelayOverride::On).is_err());
 }

@@ -35,6 +35,8 @@ pub struct Assembled {
     pub http: crate::http::Access,
     /// `[history]`, to record the published snapshots beside the site's loop.
     pub history: Option<crate::history_front::HistoryFront>,
+    /// `[site] settings`: where the user's settings are kept across restarts.
+    pub settings: Option<std::path::PathBuf>,
 }
 
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
@@ -556,6 +558,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             )),
             None => None,
         },
+        settings: cfg.site.settings.clone(),
     })
 }
 

@@ -72,6 +72,10 @@ pub(crate) struct SiteSection {
     /// Control period.
     #[serde(with = "duration_str")]
     pub(crate) tick: Duration,
+    /// Where the user's settings (mode, car limits, relay overrides: the page, the API) are
+    /// kept across restarts, e.g. `/var/lib/gridlet/settings.json`; without it they last until
+    /// the daemon stops.
+    pub(crate) settings: Option<std::path::PathBuf>,
 }
 
 impl Default for SiteSection {
@@ -79,6 +83,7 @@ impl Default for SiteSection {
         Self {
             timezone: None,
             tick: Duration::from_secs(1),
+            settings: None,
         }
     }
 }

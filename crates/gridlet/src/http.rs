@@ -22,8 +22,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::runner::{Published, Request, StopCause};
 
-const INDEX_HTML: &str = include_str!("../web/index.html");
-
 /// The largest request body: the API's bodies are a few dozen bytes.
 pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// Writes allowed in a burst, and refilled per second: a page or a script changes a setting a
@@ -199,8 +197,8 @@ pub(crate) async fn serve(
 }
 
 fn router(state: AppState) -> Router {
+    let web = crate::web::routes(state.published.clone(), state.requests.clone());
     Router::new()
-        .route("/", get(index))
         .route("/api/v1/status", get(status))
         .route("/api/v1/plan", get(plan))
         .route("/api/v1/mode", post(set_mode))
@@ -208,14 +206,7 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/sim/button", post(press_button))
         .route("/api/v1/sim/fault", post(inject_fault))
         .with_state(state)
-}
-
-async fn index() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        INDEX_HTML,
-    )
-        .into_response()
+        .merge(web)
 }
 
 async fn status(State(s): State<AppState>) -> Response {

@@ -12,4 +12,6 @@ pub mod history_front;
 pub mod http;
 mod mqtt;
 pub mod runner;
+pub mod settings;
 mod systemd;
+pub mod web;

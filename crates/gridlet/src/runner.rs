@@ -36,7 +36,7 @@ pub(crate) enum StopCause {
 }
 
 /// A request from the API, applied between two ticks.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Request {
     /// Select the operating mode.
     SetMode(controller::Mode),
@@ -46,6 +46,11 @@ pub(crate) enum Request {
     PressSimButton,
     /// Inject a fault into the simulation for a while.
     InjectSimFault(sim::Fault, Duration),
+    /// Change the user's settings, all or nothing; answered with the new settings or why not.
+    UpdateSettings(
+        crate::settings::Patch,
+        tokio::sync::oneshot::Sender<Result<crate::settings::Settings, String>>,
+    ),
 }
 
 /// What the API sees: the latest snapshot, and the simulation's totals if simulated.
@@ -56,6 +61,9 @@ pub(crate) struct Published {
     /// The planner's plan (`/api/v1/plan`), shared until it re-plans.
     #[serde(skip)]
     pub(crate) plan: Option<Arc<site::PlanStatus>>,
+    /// The user's settings (`/api/v1/settings`), as the controller holds them.
+    #[serde(skip)]
+    pub(crate) settings: crate::settings::Settings,
 }
 
 /// Simulation extras for the API.
@@ -328,6 +336,14 @@ impl Runner {
                         sim::lock(w).inject(f, now + d);
                     }
                 }
+                Request::UpdateSettings(patch, answer) => {
+                    let ctl = self.stepper.site.controller_mut();
+                    let result = crate::settings::apply(ctl, &patch)
+                        .map(|()| crate::settings::Settings::of(ctl))
+                        .map_err(|e| e.to_string());
+                    // The asker may have given up waiting: the change stands all the same.
+                    let _ = answer.send(result);
+                }
             }
         }
     }
@@ -352,8 +368,13 @@ impl Runner {
                 },
             }
         });
-        self.publish
-            .send_replace(Some(Arc::new(Published { site, sim, plan })));
+        let settings = crate::settings::Settings::of(self.stepper.site.controller());
+        self.publish.send_replace(Some(Arc::new(Published {
+            site,
+            sim,
+            plan,
+            settings,
+        })));
     }
 
     /// Safe state: command it, then wait until the converter is idle and the relays are off.
@@ -486,6 +507,7 @@ pub(crate) async fn drive(
     let (stop_tx, stop_rx) = watch::channel(None);
     spawn_signal_handler(stop_tx)?;
     let (publish_tx, publish_rx) = watch::channel(None);
+    let publish_rx_settings = publish_rx.clone();
     let (request_tx, request_rx) = mpsc::channel(64);
     if let Some(can) = assembled.can.take() {
         if !matches!(opts.pace, Pace::System) {
@@ -532,7 +554,12 @@ pub(crate) async fn drive(
             tracing::warn!("[prices] are fetched in real time only; simulated time uses the cache");
         }
     }
-    let (stepper, ccs_run) = Stepper::new(assembled, start)?;
+    let settings_path = assembled.settings.take();
+    let (mut stepper, ccs_run) = Stepper::new(assembled, start)?;
+    if let Some(path) = settings_path {
+        crate::settings::restore(&path, stepper.site.controller_mut());
+        crate::settings::spawn_persister(path, publish_rx_settings);
+    }
     let world = stepper.world().cloned();
     let ccs = match ccs_run {
         Some(run) => {

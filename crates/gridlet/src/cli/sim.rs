@@ -44,6 +44,10 @@ pub(crate) struct SimArgs {
     /// are the config's or the defaults).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Keep the user's settings (the page's controls) in this file across runs (overrides
+    /// [site] settings).
+    #[arg(long)]
+    settings: Option<PathBuf>,
     /// Run the --until span three times (planned operation, the threshold rules, charging at
     /// once on arrival) on the same weather, house and car trips, and print their costs and
     /// the saving (also in the --report file).
@@ -117,6 +121,9 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.history {
         crate::history_front::HistoryConfig::set_path(&mut cfg.history, path.clone());
+    }
+    if let Some(path) = &args.settings {
+        cfg.site.settings = Some(path.clone());
     }
     let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
     let start = match (&args.start, args.until) {
