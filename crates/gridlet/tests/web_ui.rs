@@ -99,7 +99,15 @@ fn start(dir: &Path) -> (Daemon, String) {
         .arg("sim")
         .arg("--config")
         .arg(&config)
-        .args(["--speed", "600", "--listen", &addr])
+        // A summer morning: the sun is up in the screenshots.
+        .args([
+            "--speed",
+            "600",
+            "--start",
+            "2026-06-21T08:00",
+            "--listen",
+            &addr,
+        ])
         .arg("--history")
         .arg(dir.join("history.db"))
         .arg("--settings")
