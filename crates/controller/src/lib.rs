@@ -387,6 +387,11 @@ impl SiteController {
             .zip(self.relay_overrides.iter().copied())
     }
 
+    /// Whether the car may be served now (the status has it from the last step).
+    pub fn ev_enabled(&self) -> bool {
+        self.ev_enabled
+    }
+
     /// What the last step decided.
     pub fn status(&self) -> &ControllerStatus {
         &self.status

@@ -52,7 +52,7 @@ impl Settings {
         let ev = &ctl.config().control.ev;
         Self {
             mode: ctl.mode(),
-            ev_enabled: ctl.status().ev_enabled,
+            ev_enabled: ctl.ev_enabled(),
             ev_target_soc_pct: ev.target_soc_pct,
             ev_max_current_a: ctl.ev_max_current(),
             v2h: ev.v2h,
@@ -335,6 +335,81 @@ mod tests {
         assert!(e.to_string().contains("corrupt"), "{e}");
         std::fs::write(&path, b"{\"mode\": \"warp\"}").unwrap();
         assert!(matches!(load(&path), Err(LoadError::Corrupt(..))));
+    }
+
+    fn controller() -> SiteController {
+        let cfg = controller::ControllerConfig {
+            control: controller::ControlSettings::default(),
+            converter: None,
+            battery: true,
+            pv_rated: vec![],
+            changeover: false,
+            relays: vec![controller::RelayRule {
+                name: "heater".into(),
+                when: vec![controller::Condition::SocPct(controller::Threshold {
+                    on_above: Some(Percent(90.0)),
+                    off_below: Some(Percent(80.0)),
+                    ..Default::default()
+                })],
+                load_w: units::Watts::ZERO,
+                min_on: Duration::ZERO,
+                min_off: Duration::ZERO,
+            }],
+            timezone: jiff::tz::TimeZone::UTC,
+        };
+        SiteController::new(cfg, units::Timestamp::from_unix_secs(1_780_000_000)).unwrap()
+    }
+
+    #[test]
+    fn a_patch_applies_all_or_nothing() {
+        let mut ctl = controller();
+        let defaults = Settings::of(&ctl);
+        let bad_relay = Patch {
+            mode: Some(Mode::Off),
+            relays: BTreeMap::from([("sauna".to_owned(), RelayOverride::On)]),
+            ..Patch::default()
+        };
+        assert!(apply(&mut ctl, &bad_relay).is_err());
+        let bad_target = Patch {
+            mode: Some(Mode::Off),
+            ev_target_soc_pct: Some(Percent(20.0)), // below the V2H floor (40 %)
+            ..Patch::default()
+        };
+        assert!(apply(&mut ctl, &bad_target).is_err());
+        let bad_cap = Patch {
+            mode: Some(Mode::Off),
+            ev_max_current_a: Some(Some(Amps(f64::NAN))),
+            ..Patch::default()
+        };
+        assert!(apply(&mut ctl, &bad_cap).is_err());
+        assert_eq!(Settings::of(&ctl), defaults, "nothing changed");
+        apply(&mut ctl, &Patch::from(settings())).unwrap();
+        assert_eq!(Settings::of(&ctl), settings());
+        // The cap is cleared by null, kept when absent.
+        apply(&mut ctl, &Patch::default()).unwrap();
+        assert_eq!(ctl.ev_max_current(), Some(Amps(16.0)));
+        let clear: Patch = serde_json::from_str(r#"{"ev_max_current_a": null}"#).unwrap();
+        apply(&mut ctl, &clear).unwrap();
+        assert_eq!(ctl.ev_max_current(), None);
+    }
+
+    #[test]
+    fn restore_uses_the_file_and_survives_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let mut ctl = controller();
+        let defaults = Settings::of(&ctl);
+        restore(&path, &mut ctl);
+        assert_eq!(Settings::of(&ctl), defaults, "no file: the configuration's");
+        std::fs::write(&path, b"\x00\xffgarbage").unwrap();
+        restore(&path, &mut ctl);
+        assert_eq!(Settings::of(&ctl), defaults, "corrupt: the configuration's");
+        // A relay no longer configured is dropped; the rest applies.
+        let mut stored = settings();
+        stored.relays.insert("sauna".to_owned(), RelayOverride::Off);
+        store(&path, &stored).unwrap();
+        restore(&path, &mut ctl);
+        assert_eq!(Settings::of(&ctl), settings());
     }
 
     #[test]
