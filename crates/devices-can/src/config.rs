@@ -30,6 +30,30 @@ pub struct InvalidSetting {
     pub problem: String,
 }
 
+impl From<InvalidSetting> for devices::config::FieldError {
+    fn from(e: InvalidSetting) -> Self {
+        Self::new(e.key, e.problem)
+    }
+}
+
+impl devices::config::DeviceParams for OpenInverterBmsParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        Self::validate(self).map_err(Into::into)
+    }
+}
+
+impl devices::config::DeviceParams for PylontechBmsParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        Self::validate(self).map_err(Into::into)
+    }
+}
+
+impl devices::config::DeviceParams for EmulationParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        Self::validate(self).map_err(Into::into)
+    }
+}
+
 fn invalid(key: &'static str, problem: impl Into<String>) -> InvalidSetting {
     InvalidSetting {
         key,
@@ -172,7 +196,7 @@ impl PylontechBmsParams {
 
 /// `[battery_emulation.NAME]`: a battery emulated towards a hybrid inverter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub enum EmulationParams {
     /// BYD Battery-Box Premium HVS (high voltage).
     BydHvs(EmulationSettings),
@@ -221,6 +245,8 @@ impl Default for EmulationSettings {
         }
     }
 }
+
+devices::tagged_enum!(EmulationParams);
 
 impl EmulationParams {
     /// The settings.

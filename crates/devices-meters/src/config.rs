@@ -19,6 +19,30 @@ pub struct ParamError {
     pub message: String,
 }
 
+impl From<ParamError> for devices::config::FieldError {
+    fn from(e: ParamError) -> Self {
+        Self::new(e.key, e.message)
+    }
+}
+
+impl devices::config::DeviceParams for SmaEmParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        self.check().map_err(Into::into)
+    }
+}
+
+impl devices::config::DeviceParams for SmlParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        self.check().map_err(Into::into)
+    }
+}
+
+impl devices::config::DeviceParams for MqttParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        self.json().map(drop).map_err(Into::into)
+    }
+}
+
 impl ParamError {
     fn new(key: &str, message: impl Into<String>) -> Self {
         Self {

@@ -121,6 +121,12 @@ fn default_source_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+impl devices::config::DeviceParams for EmulationParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        self.check().map(drop).map_err(Into::into)
+    }
+}
+
 impl EmulationParams {
     /// Checks the settings; the error's key is relative to the emulation's table.
     pub fn check(&self) -> Result<ServerLink, ParamError> {

@@ -18,6 +18,12 @@ pub struct ParamError {
     pub message: String,
 }
 
+impl From<ParamError> for devices::config::FieldError {
+    fn from(e: ParamError) -> Self {
+        Self::new(e.key, e.message)
+    }
+}
+
 impl ParamError {
     pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {

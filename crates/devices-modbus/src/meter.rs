@@ -39,6 +39,12 @@ impl MeterParams {
     }
 }
 
+impl devices::config::DeviceParams for MeterParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        self.check().map(drop).map_err(Into::into)
+    }
+}
+
 /// Why a meter cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -29,6 +29,7 @@
 mod battery;
 mod button;
 mod charge_point;
+pub mod config;
 mod converter;
 mod dc;
 mod health;

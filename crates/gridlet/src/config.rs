@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use controller::{Condition, ControlSettings, ControllerConfig, ConverterRating, RelayRule};
+use devices::config::{DeviceParams, FieldError};
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde::de::IntoDeserializer as _;
 use sim::{BatteryParams, CarParams, ConverterParams, PriceModel, PvParams, SimSettings};
 use units::{Amps, Percent, Volts, Watts, duration_str};
 
@@ -145,7 +147,7 @@ impl HttpSection {
 
 /// `[grid_meter]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum GridMeterConfig {
     /// The simulated site's meter.
     Sim,
@@ -197,7 +199,7 @@ impl GridMeterConfig {
 
 /// `[meter_emulation.NAME]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
+#[serde(remote = "Self")]
 pub(crate) enum MeterEmulationConfig {
     /// The CHINT DTSU666-H a Huawei SUN2000 polls (RTU unit 11, 9600 8N1 by default).
     #[serde(rename = "dtsu666-h")]
@@ -206,7 +208,7 @@ pub(crate) enum MeterEmulationConfig {
 
 /// `[pv.NAME]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum PvConfig {
     /// A simulated array.
     Sim(PvParams),
@@ -242,7 +244,7 @@ impl PvConfig {
 
 /// `[battery]`: the home battery's BMS.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum BatteryConfig {
     /// A simulated battery.
     Sim(BatteryParams),
@@ -254,7 +256,7 @@ pub(crate) enum BatteryConfig {
 
 /// `[converter]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum ConverterConfig {
     /// A simulated converter.
     Sim(ConverterParams),
@@ -299,7 +301,7 @@ impl ConverterConfig {
 
 /// `[charge_point]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum ChargePointConfig {
     /// A simulated charge point with a simulated car (a model of a session, no protocol).
     Sim(CarParams),
@@ -423,7 +425,7 @@ fn default_max_power() -> Watts {
 
 /// The control pilot.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum PilotDevice {
     /// The simulated inlet's pilot. Its car is the one on the powerline: it is taken as plugged
     /// in while it talks (SLAC, SDP) and ready for energy from CableCheck on, as Josev's EV
@@ -435,7 +437,7 @@ pub(crate) enum PilotDevice {
 
 /// The isolation monitor.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum ImdDevice {
     /// None is fitted.
     None,
@@ -445,7 +447,7 @@ pub(crate) enum ImdDevice {
 
 /// The inlet's voltage measurement.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum InletDevice {
     /// None: the converter's DC voltage counts.
     #[default]
@@ -468,7 +470,7 @@ pub(crate) struct LegacyV2hConfig {
 
 /// A switched output.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum RelayDevice {
     /// A simulated relay, switching a simulated load.
     Sim(sim::LoadParams),
@@ -493,13 +495,120 @@ pub(crate) struct RelayConfig {
 
 /// `[button]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(remote = "Self", rename_all = "kebab-case")]
 pub(crate) enum ButtonConfig {
     /// The simulated button (pressed through the web UI).
     Sim,
     /// A button and LED on GPIO lines; the defaults are the FoccciCape's (LED P9_28, button
     /// P9_30, one wire).
     Gpio(devices_linux::GpioButtonParams),
+}
+
+// Device tables keep the positions of their values (see `devices::config`).
+devices::tagged_enum!(
+    GridMeterConfig,
+    MeterEmulationConfig,
+    PvConfig,
+    BatteryConfig,
+    ConverterConfig,
+    ChargePointConfig,
+    PilotDevice,
+    ImdDevice,
+    InletDevice,
+    RelayDevice,
+    ButtonConfig,
+);
+
+/// Every device role's table and the `type` names it takes (the example documents each).
+pub fn device_types() -> Vec<(&'static str, &'static [&'static str])> {
+    use devices::config::Tagged;
+    vec![
+        ("grid_meter", GridMeterConfig::type_names()),
+        ("meter_emulation.NAME", MeterEmulationConfig::type_names()),
+        ("pv.NAME", PvConfig::type_names()),
+        ("battery", BatteryConfig::type_names()),
+        (
+            "battery_emulation.NAME",
+            devices_can::config::EmulationParams::type_names(),
+        ),
+        ("converter", ConverterConfig::type_names()),
+        ("charge_point", ChargePointConfig::type_names()),
+        ("charge_point.pilot", PilotDevice::type_names()),
+        ("charge_point.isolation_monitor", ImdDevice::type_names()),
+        ("charge_point.inlet", InletDevice::type_names()),
+        ("relay.NAME.device", RelayDevice::type_names()),
+        ("button", ButtonConfig::type_names()),
+    ]
+}
+
+impl GridMeterConfig {
+    /// The backend's settings, checked by its crate; the key is relative to `[grid_meter]`.
+    fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            Self::Sim => Ok(()),
+            Self::Sdm630(p) | Self::Sdm72(p) | Self::Dtsu666(p) => p.validate(),
+            Self::Sunspec(_) | Self::HuaweiSun2000(_) => check_inverter(self.inverter()),
+            Self::SmaEm(p) => p.validate(),
+            Self::Sml(p) => p.validate(),
+            Self::Mqtt(p) => p.validate(),
+        }
+    }
+}
+
+impl MeterEmulationConfig {
+    fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            Self::Dtsu666H(p) => p.validate(),
+        }
+    }
+}
+
+impl PvConfig {
+    fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            Self::Sim(p) => p.validate(),
+            Self::Sunspec(_) | Self::HuaweiSun2000(_) => check_inverter(self.inverter()),
+        }
+    }
+}
+
+impl BatteryConfig {
+    fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            Self::Sim(p) => p.validate(),
+            Self::OpeninverterCan(p) => DeviceParams::validate(p),
+            Self::PylontechCan(p) => DeviceParams::validate(p),
+        }
+    }
+}
+
+impl ConverterConfig {
+    fn validate(&self) -> Result<(), FieldError> {
+        match self {
+            Self::Sim(p) => p.validate(),
+            Self::SunspecStorage(_) | Self::HuaweiLuna(_) | Self::SungrowSh(_) => {
+                check_inverter(self.inverter())
+            }
+        }
+    }
+}
+
+/// A commanded Modbus device's settings, checked for its kind.
+fn check_inverter(
+    device: Option<(
+        devices_modbus::InverterKind,
+        &devices_modbus::InverterParams,
+    )>,
+) -> Result<(), FieldError> {
+    match device {
+        Some((kind, p)) => p.check(kind).map(drop).map_err(Into::into),
+        None => Ok(()),
+    }
+}
+
+/// A device table's check as `(dotted path of the key, problem)`.
+fn at(table: &str) -> impl Fn(FieldError) -> (String, String) + '_ {
+    move |e| (format!("{table}.{}", e.key), e.message)
 }
 
 /// A configuration file that cannot be used. Displays as `FILE:LINE:COLUMN: message`.
@@ -542,9 +651,24 @@ pub fn parse(label: &str, src: &str) -> Result<Config, ConfigFileError> {
             message,
         }
     };
-    let config: Config = toml::from_str(src).map_err(|e| {
-        let span = value_span(src, e.message()).or_else(|| refine_span(src, e.span(), e.message()));
-        invalid(span, e.message().trim().to_owned())
+    let mut doc = toml::de::DeTable::parse(src)
+        .map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+    // The device tables read `type` first (`devices::config::deserialize_tagged`).
+    type_first(doc.get_mut());
+    let config = Config::deserialize(doc.into_deserializer()).map_err(|e| {
+        let message = e.message().trim();
+        let mut span = e.span();
+        let mut key = span.as_ref().and_then(|s| key_at(src, s.start));
+        // Tables that serde buffers (internally tagged ones outside the devices: prices,
+        // forecasts) lose their values' positions: guess from the message.
+        if !key.as_ref().is_some_and(|(_, leaf)| *leaf) {
+            span = value_span(src, message).or_else(|| refine_span(src, span, message));
+            key = span.as_ref().and_then(|s| key_at(src, s.start)).or(key);
+        }
+        match key {
+            Some((key, _)) => invalid(span, format!("{key}: {message}")),
+            None => invalid(span, message.to_owned()),
+        }
     })?;
     if let Err((path, message)) = config.check() {
         let keys: Vec<&str> = path.split('.').collect();
@@ -716,10 +840,11 @@ impl Config {
                     "must be between 1ms and 1s (the charger's power watchdog)".into(),
                 ));
             }
-            if let Some(car) = &c.car
-                && !positive(car.capacity_wh.0)
-            {
-                return Err(("charge_point.car.capacity_wh".into(), "must be > 0".into()));
+            if let Some(car) = &c.car {
+                car.validate().map_err(at("charge_point.car"))?;
+            }
+            if let InletDevice::Sim(p) = &c.inlet {
+                p.validate().map_err(at("charge_point.inlet"))?;
             }
             if let Some(v) = &c.legacy_v2h
                 && !(v.max_discharge_w.0.is_finite()
@@ -738,36 +863,30 @@ impl Config {
                 "a battery needs a [converter] to be charged and discharged".into(),
             ));
         }
-        for (name, pv) in &self.pv {
-            let PvConfig::Sim(p) = pv else { continue };
-            if !(p.kwp.is_finite() && p.kwp >= 0.0) {
-                return Err((format!("pv.{name}.kwp"), "must be ≥ 0".into()));
-            }
-            if !(p.rated_w.is_finite() && p.rated_w.0 >= 0.0) {
-                return Err((format!("pv.{name}.rated_w"), "must be ≥ 0".into()));
-            }
+        if let Some(m) = &self.grid_meter {
+            m.validate().map_err(at("grid_meter"))?;
         }
-        if let Some(BatteryConfig::Sim(b)) = &self.battery {
-            if !positive(b.capacity_wh.0) {
-                return Err(("battery.capacity_wh".into(), "must be > 0".into()));
-            }
-            if !(b.efficiency > 0.0 && b.efficiency <= 1.0) {
-                return Err(("battery.efficiency".into(), "must be in (0, 1]".into()));
+        for (name, pv) in &self.pv {
+            pv.validate().map_err(at(&format!("pv.{name}")))?;
+        }
+        if let Some(b) = &self.battery {
+            b.validate().map_err(at("battery"))?;
+        }
+        if let Some(c) = &self.converter {
+            c.validate().map_err(at("converter"))?;
+        }
+        if let Some(ChargePointConfig::Sim(c)) = &self.charge_point {
+            c.validate().map_err(at("charge_point"))?;
+        }
+        for (name, r) in &self.relay {
+            if let RelayDevice::Sim(load) = &r.device {
+                load.validate()
+                    .map_err(at(&format!("relay.{name}.device")))?;
             }
         }
         self.check_can()?;
         if let Some(h) = &self.history {
             h.check()?;
-        }
-        if let Some(ConverterConfig::Sim(c)) = &self.converter
-            && !(c.efficiency > 0.0 && c.efficiency <= 1.0)
-        {
-            return Err(("converter.efficiency".into(), "must be in (0, 1]".into()));
-        }
-        if let Some(ChargePointConfig::Sim(c)) = &self.charge_point
-            && !positive(c.capacity_wh.0)
-        {
-            return Err(("charge_point.capacity_wh".into(), "must be > 0".into()));
         }
         let ccs_relays: Vec<(String, &RelayDevice)> = match &self.charge_point {
             Some(ChargePointConfig::Ccs(c)) => vec![
@@ -800,24 +919,10 @@ impl Config {
         for (path, line) in gpio_lines {
             line.resolve().map_err(|e| (path, e))?;
         }
-        self.check_inverters()?;
-        if let Some((_, p)) = self.grid_meter.as_ref().and_then(GridMeterConfig::modbus) {
-            p.check()
-                .map_err(|e| (format!("grid_meter.{}", e.key), e.message))?;
-        }
-        // The meters of devices-meters check their own settings.
-        let meter_key =
-            |e: devices_meters::ParamError| (format!("grid_meter.{}", e.key), e.message);
-        match &self.grid_meter {
-            Some(GridMeterConfig::SmaEm(p)) => p.check().map_err(meter_key)?,
-            Some(GridMeterConfig::Sml(p)) => p.check().map_err(meter_key)?,
-            Some(GridMeterConfig::Mqtt(p)) => drop(p.json().map_err(meter_key)?),
-            _ => {}
-        }
         for (name, e) in &self.meter_emulation {
+            e.validate()
+                .map_err(at(&format!("meter_emulation.{name}")))?;
             let MeterEmulationConfig::Dtsu666H(p) = e;
-            p.check()
-                .map_err(|e| (format!("meter_emulation.{name}.{}", e.key), e.message))?;
             if self.grid_meter.is_none() {
                 return Err((
                     format!("meter_emulation.{name}.source"),
@@ -839,44 +944,11 @@ impl Config {
 }
 
 impl Config {
-    /// The commanded Modbus devices' settings, checked by their crate; the error names the key.
-    fn check_inverters(&self) -> Result<(), (String, String)> {
-        let grid = self
-            .grid_meter
-            .as_ref()
-            .and_then(GridMeterConfig::inverter)
-            .map(|(k, p)| ("grid_meter".to_owned(), k, p));
-        let pv = self
-            .pv
-            .iter()
-            .filter_map(|(name, c)| c.inverter().map(|(k, p)| (format!("pv.{name}"), k, p)));
-        let converter = self
-            .converter
-            .as_ref()
-            .and_then(ConverterConfig::inverter)
-            .map(|(k, p)| ("converter".to_owned(), k, p));
-        for (table, kind, p) in grid.into_iter().chain(pv).chain(converter) {
-            p.check(kind)
-                .map_err(|e| (format!("{table}.{}", e.key), e.message))?;
-        }
-        Ok(())
-    }
-
     /// The CAN devices' settings, checked by their crate; the error names the key.
     fn check_can(&self) -> Result<(), (String, String)> {
-        let at = |table: &str, e: devices_can::config::InvalidSetting| {
-            (format!("{table}.{}", e.key), e.problem)
-        };
-        match &self.battery {
-            Some(BatteryConfig::OpeninverterCan(p)) => {
-                p.validate().map_err(|e| at("battery", e))?
-            }
-            Some(BatteryConfig::PylontechCan(p)) => p.validate().map_err(|e| at("battery", e))?,
-            Some(BatteryConfig::Sim(_)) | None => {}
-        }
         for (name, e) in &self.battery_emulation {
             let table = format!("battery_emulation.{name}");
-            e.validate().map_err(|x| at(&table, x))?;
+            DeviceParams::validate(e).map_err(at(&table))?;
             let source = e.settings().source;
             use devices_can::Source;
             if matches!(source, Source::Bms | Source::Auto) && self.battery.is_none() {
@@ -904,6 +976,83 @@ fn line_column(src: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+/// Moves every table's `type` key to its front, at any depth.
+fn type_first(table: &mut toml::de::DeTable<'_>) {
+    if let Some((tag, value)) = table.remove_entry(devices::config::TAG) {
+        let rest: Vec<_> = table.keys().cloned().collect();
+        table.insert(tag, value);
+        for key in rest {
+            if let Some((k, v)) = table.remove_entry(key.get_ref().as_ref()) {
+                table.insert(k, v);
+            }
+        }
+    }
+    for (_, v) in table.iter_mut() {
+        type_first_in(v.get_mut());
+    }
+}
+
+fn type_first_in(value: &mut toml::de::DeValue<'_>) {
+    match value {
+        toml::de::DeValue::Table(t) => type_first(t),
+        toml::de::DeValue::Array(a) => a.iter_mut().for_each(|v| type_first_in(v.get_mut())),
+        _ => {}
+    }
+}
+
+/// The dotted path of the most specific key whose key or value holds the byte `offset`, and
+/// whether that value is a leaf (not a table, whose span is only its header).
+fn key_at(src: &str, offset: usize) -> Option<(String, bool)> {
+    fn walk(
+        value: &toml::de::DeValue<'_>,
+        path: &mut Vec<String>,
+        offset: usize,
+        best: &mut Option<(usize, String, bool)>,
+    ) {
+        let mut visit = |path: &mut Vec<String>,
+                         key: Option<Range<usize>>,
+                         v: &toml::Spanned<toml::de::DeValue<'_>>| {
+            let vs = v.span();
+            let hit = vs.contains(&offset) || vs.start == offset;
+            if hit || key.is_some_and(|k| k.contains(&offset)) {
+                // A key is more specific than any value holding it (an inline table).
+                let len = if hit { vs.len() } else { 0 };
+                if best.as_ref().is_none_or(|b| len <= b.0) {
+                    let leaf = !matches!(v.get_ref(), toml::de::DeValue::Table(_));
+                    *best = Some((len, path.join("."), leaf));
+                }
+            }
+            walk(v.get_ref(), path, offset, best);
+        };
+        match value {
+            toml::de::DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    path.push(k.get_ref().to_string());
+                    visit(path, Some(k.span()), v);
+                    path.pop();
+                }
+            }
+            toml::de::DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    path.push(i.to_string());
+                    visit(path, None, v);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let root = toml::de::DeTable::parse(src).ok()?;
+    let mut best = None;
+    walk(
+        &toml::de::DeValue::Table(root.into_inner()),
+        &mut Vec::new(),
+        offset,
+        &mut best,
+    );
+    best.map(|(_, path, leaf)| (path, leaf))
 }
 
 /// Serde reports errors inside tagged tables at the table's header. When the message names a
@@ -1005,19 +1154,28 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors_at_the_key() {
         let e = err("[control]\nkp = 0.3\nkq = 1\n");
-        assert!(e.starts_with("f.toml:3:1: unknown field `kq`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:1: control.kq: unknown field `kq`"),
+            "{e}"
+        );
         let e = err(
             "[battery]\ntype = \"sim\"\ncapacity_wh = 5000\ncolour = \"red\"\n\n[converter]\ntype = \"sim\"\n",
         );
-        assert!(e.starts_with("f.toml:4:1: unknown field `colour`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:4:1: battery.colour: unknown field `colour`"),
+            "{e}"
+        );
         let e = err("wat = 1\n");
-        assert!(e.starts_with("f.toml:1:1: unknown field `wat`"), "{e}");
+        assert!(e.starts_with("f.toml:1:1: wat: unknown field `wat`"), "{e}");
     }
 
     #[test]
     fn unknown_device_types_are_errors() {
         let e = err("[grid_meter]\ntype = \"smart\"\n");
-        assert!(e.starts_with("f.toml:2:8: unknown variant `smart`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:2:8: grid_meter.type: unknown variant `smart`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1148,7 +1306,10 @@ mod tests {
         assert_eq!(c.control.meter_timeout, Duration::from_secs(10));
         assert_eq!(c.control.grid_export_limit_w, Some(Watts(4600.0)));
         let e = err("[control]\nmeter_timeout = \"soon\"\n");
-        assert!(e.starts_with("f.toml:2:17: invalid duration"), "{e}");
+        assert!(
+            e.starts_with("f.toml:2:17: control.meter_timeout: invalid duration"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1273,7 +1434,10 @@ mod tests {
         let e = err("[grid_meter]\ntype = \"sma-em\"\ngroup = \"10.0.0.1\"\n");
         assert!(e.starts_with("f.toml:3:1: grid_meter.group:"), "{e}");
         let e = err("[grid_meter]\ntype = \"sma-em\"\nserial = \"x\"\n");
-        assert!(e.starts_with("f.toml:3:10: invalid type"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:10: grid_meter.serial: invalid type"),
+            "{e}"
+        );
         let e = err("[grid_meter]\ntype = \"sma-em\"\nserial = 0\n");
         assert!(e.starts_with("f.toml:3:1: grid_meter.serial:"), "{e}");
         let e = err("[grid_meter]\ntype = \"sml\"\ndevice = \"/dev/ttyUSB1\"\nbaud = 9601\n");
@@ -1283,9 +1447,15 @@ mod tests {
         let e = err("[grid_meter]\ntype = \"mqtt\"\npower = \"a..b\"\n");
         assert!(e.starts_with("f.toml:3:1: grid_meter.power:"), "{e}");
         let e = err("[grid_meter]\ntype = \"mqtt\"\nsign = \"up\"\n");
-        assert!(e.starts_with("f.toml:3:8: unknown variant `up`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:8: grid_meter.sign: unknown variant `up`"),
+            "{e}"
+        );
         let e = err("[grid_meter]\ntype = \"sml\"\nport = \"/dev/ttyS1\"\n");
-        assert!(e.starts_with("f.toml:3:1: unknown field `port`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:1: grid_meter.port: unknown field `port`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1310,9 +1480,15 @@ mod tests {
             "{e}"
         );
         let e = err("[battery_emulation.inv]\ntype = \"byd\"\n");
-        assert!(e.starts_with("f.toml:2:8: unknown variant `byd`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:2:8: battery_emulation.inv.type: unknown variant `byd`"),
+            "{e}"
+        );
         let e = err("[battery_emulation.inv]\ntype = \"pylontech\"\nport = \"can1\"\n");
-        assert!(e.starts_with("f.toml:3:1: unknown field `port`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:1: battery_emulation.inv.port: unknown field `port`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1325,7 +1501,10 @@ mod tests {
         let e = err("[prices]\nformula = { vat = 19 }\n[prices.provider]\ntype = \"awattar\"\n");
         assert!(e.starts_with("f.toml:2:13: prices.formula.vat:"), "{e}");
         let e = err("[prices.provider]\ntype = \"awattar\"\ncolour = 1\n");
-        assert!(e.starts_with("f.toml:3:1: unknown field `colour`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:1: prices.provider.colour: unknown field `colour`"),
+            "{e}"
+        );
         let e = err(
             "[price]\ntype = \"fixed\"\nprice = 0.3\n[prices.provider]\ntype = \"fixed\"\nprice = 0.3\n",
         );

@@ -829,13 +829,19 @@ mod tests {
         assert!(e.starts_with("f.toml:3:1: history.commit_every:"), "{e}");
         let e = err("[history]\npath = \"h.sqlite\"\nsync = \"sometimes\"\n");
         assert!(
-            e.starts_with("f.toml:3:8: unknown variant `sometimes`"),
+            e.starts_with("f.toml:3:8: history.sync: unknown variant `sometimes`"),
             "{e}"
         );
         let e = err("[history]\npath = \"h.sqlite\"\ncolour = 1\n");
-        assert!(e.starts_with("f.toml:3:1: unknown field `colour`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:3:1: history.colour: unknown field `colour`"),
+            "{e}"
+        );
         let e = err("[history]\nkeep_raw = \"2d\"\n");
-        assert!(e.starts_with("f.toml:1:1: missing field `path`"), "{e}");
+        assert!(
+            e.starts_with("f.toml:1:1: history: missing field `path`"),
+            "{e}"
+        );
         let influx = "[history]\npath = \"h.sqlite\"\n[history.influx]\n";
         let e = err(&format!(
             "{influx}url = \"192.168.1.10:8086\"\ndb = \"g\"\n"

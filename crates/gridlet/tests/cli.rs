@@ -343,7 +343,7 @@ fn config_errors_name_file_line_column_and_exit_2() {
     assert_eq!(code, 2);
     assert!(
         err.starts_with(&format!(
-            "{}:6:1: unknown field `max_charge_watts`",
+            "{}:6:1: converter.max_charge_watts: unknown field `max_charge_watts`",
             p("unknown.toml")
         )),
         "{err}"

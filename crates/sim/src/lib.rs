@@ -17,6 +17,7 @@ mod car;
 mod converter;
 mod house;
 mod inlet;
+mod params;
 mod price;
 mod rng;
 mod solar;

@@ -1,0 +1,198 @@
+//! `gridlet config check` on a wrong setting of each device type: the error is at the setting's
+//! FILE:LINE:COLUMN and names its key (issue 10, done-when 5).
+
+use gridlet::config::{EXAMPLE_FOCCCI_CAPE, device_types, parse};
+
+/// The roles that need another table to be valid at all.
+const CONVERTER: &str = "[converter]\ntype = \"sim\"\n";
+
+/// `(file, where and what the error must say)`: the position is 1-based line:column of the
+/// offending value (wrong type) or key (unknown key, out-of-range value); a missing key is
+/// reported at its table.
+const CASES: &[(&str, &str)] = &[
+    // grid_meter
+    (
+        "[grid_meter]\ntype = \"sim\"\npoll = \"1s\"\n",
+        "3:1: grid_meter.poll: unknown field `poll`",
+    ),
+    (
+        "[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"127.0.0.1:5020\" }\npoll = 7\n",
+        "4:8: grid_meter.poll: invalid type: integer `7`, expected a duration string like \"1s\"",
+    ),
+    (
+        "[grid_meter]\ntype = \"sdm72\"\nmodbus = { tcp = \"127.0.0.1:5020\" }\npoll = \"1ms\"\n",
+        "4:1: grid_meter.poll: must be between 50ms and 60s",
+    ),
+    (
+        "[grid_meter]\ntype = \"dtsu666\"\n",
+        "1:1: grid_meter: missing field `modbus`",
+    ),
+    (
+        "[grid_meter]\ntype = \"sunspec\"\nmodbus = { tcp = \"10.0.0.2:502\", unit = \"200\" }\n",
+        "3:41: grid_meter.modbus.unit: invalid type: string \"200\"",
+    ),
+    (
+        "[grid_meter]\ntype = \"huawei-sun2000\"\nmodbus = { tcp = \"a:1\" }\nfeed_in_limit_w = 0\n",
+        "4:1: grid_meter.feed_in_limit_w:",
+    ),
+    (
+        "[grid_meter]\ntype = \"sma-em\"\ngroup = \"10.0.0.1\"\n",
+        "3:1: grid_meter.group: 10.0.0.1 is not a multicast",
+    ),
+    (
+        "[grid_meter]\ntype = \"sml\"\nbaud = \"fast\"\n",
+        "3:8: grid_meter.baud: invalid type: string \"fast\"",
+    ),
+    (
+        "[grid_meter]\ntype = \"mqtt\"\nbroker = \"mqtt.local\"\n",
+        "3:1: grid_meter.broker:",
+    ),
+    // meter_emulation
+    (
+        "[grid_meter]\ntype = \"sim\"\n[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\", unit = 300 }\n",
+        "5:50: meter_emulation.huawei.modbus.unit: invalid value: integer `300`",
+    ),
+    // pv
+    (
+        "[pv.roof]\ntype = \"sim\"\nkwp = -1\n",
+        "3:1: pv.roof.kwp: must be ≥ 0",
+    ),
+    (
+        "[pv.roof]\ntype = \"sunspec\"\nmodbus = { tcp = \"10.0.0.2:502\" }\n",
+        "1:1: pv.roof.rated_w: a PV inverter needs",
+    ),
+    (
+        "[pv.roof]\ntype = \"huawei-sun2000\"\nmodbus = { tcp = \"10.0.0.2:502\" }\nrated_w = \"10kW\"\n",
+        "4:11: pv.roof.rated_w: invalid type: string \"10kW\"",
+    ),
+    // battery
+    (
+        "[battery]\ntype = \"sim\"\ncapacity_wh = 0\n",
+        "3:1: battery.capacity_wh: must be > 0",
+    ),
+    (
+        "[battery]\ntype = \"openinverter-can\"\npdo_base = 4000\n",
+        "3:1: battery.pdo_base:",
+    ),
+    (
+        "[battery]\ntype = \"pylontech-can\"\ntimeout = 2\n",
+        "3:11: battery.timeout: invalid type: integer `2`",
+    ),
+    // battery_emulation
+    (
+        "[battery]\ntype = \"sim\"\n[battery_emulation.inv]\ntype = \"byd-hvs\"\nmin_voltage_v = 500\n",
+        "5:1: battery_emulation.inv.min_voltage_v: must be ≥ 0 and below max_voltage_v",
+    ),
+    (
+        "[battery]\ntype = \"sim\"\n[battery_emulation.inv]\ntype = \"pylontech\"\nbaud = 500000\n",
+        "5:1: battery_emulation.inv.baud: unknown field `baud`",
+    ),
+    // converter
+    (
+        "[converter]\ntype = \"sim\"\nefficiency = 1.5\n",
+        "3:1: converter.efficiency: must be in (0, 1]",
+    ),
+    (
+        "[converter]\ntype = \"sunspec-storage\"\nmodbus = { tcp = \"a:1\" }\nmax_charge_w = 1\n",
+        "1:1: converter.max_discharge_w: a battery converter needs its rating",
+    ),
+    (
+        "[converter]\ntype = \"huawei-luna\"\nmodbus = { tcp = \"x:y\" }\nmax_charge_w = 1\nmax_discharge_w = 1\n",
+        "3:12: converter.modbus.tcp: \"x:y\" is not host:port",
+    ),
+    (
+        "[converter]\ntype = \"sungrow-sh\"\nmodbus = { tcp = \"a:1\" }\nmax_charge_w = 1\nmax_discharge_w = 1\npoll = \"1h\"\n",
+        "6:1: converter.poll: must be between 100ms and 60s",
+    ),
+    // charge_point
+    (
+        "[charge_point]\ntype = \"sim\"\ncapacity_wh = -5\n",
+        "3:1: charge_point.capacity_wh: must be > 0",
+    ),
+    (
+        "[charge_point]\ntype = \"ccs\"\npilot = { type = \"sim\" }\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"none\", colour = 1 }\n",
+        "6:38: charge_point.isolation_monitor.colour: unknown field `colour`",
+    ),
+    (
+        "[charge_point]\ntype = \"ccs\"\npilot = { type = \"sysfs\", pwm = 1 }\n",
+        "3:33: charge_point.pilot.pwm: invalid type: integer `1`",
+    ),
+    (
+        "[charge_point]\ntype = \"ccs\"\npilot = { type = \"sim\" }\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"sim\" }\ninlet = { type = \"sim\", precharge_tau = \"0s\" }\n",
+        "7:25: charge_point.inlet.precharge_tau: must be longer than 0s",
+    ),
+    // relays, button
+    (
+        "[charge_point]\ntype = \"sim\"\n[changeover]\ntype = \"gpio\"\npin = \"P9_99\"\n",
+        "3:2: changeover: \"P9_99\" is not a BeagleBone header GPIO pin",
+    ),
+    (
+        "[relay.boiler]\ndevice = { type = \"sim\", load_w = \"2kW\" }\nwhen = []\n",
+        "2:35: relay.boiler.device.load_w: invalid type: string \"2kW\"",
+    ),
+    (
+        "[button]\ntype = \"gpio\"\nled = { pin = \"P9_99\" }\n",
+        "3:1: button.led:",
+    ),
+    (
+        "[button]\ntype = \"sim\"\nled = 1\n",
+        "3:1: button.led: unknown field `led`",
+    ),
+];
+
+#[test]
+fn each_device_types_wrong_setting_is_reported_at_its_key() {
+    let mut failed = Vec::new();
+    for (src, want) in CASES {
+        let src = if src.starts_with("[battery]") && !src.contains("[converter]") {
+            format!("{src}{CONVERTER}")
+        } else {
+            (*src).to_owned()
+        };
+        let src = if src.contains("[charge_point]\ntype = \"ccs\"") {
+            format!("{src}{CONVERTER}")
+        } else {
+            src
+        };
+        match parse("site.toml", &src) {
+            Ok(_) => failed.push(format!("{src}\n  accepted; want site.toml:{want}")),
+            Err(e) => {
+                let e = e.to_string();
+                if !e.starts_with(&format!("site.toml:{want}")) {
+                    failed.push(format!("{src}\n  got  {e}\n  want site.toml:{want}"));
+                }
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+/// Every `type` of every device role has a wrong-setting case above.
+#[test]
+fn every_device_type_has_a_case() {
+    for (role, types) in device_types() {
+        for t in types {
+            let tag = format!("type = \"{t}\"");
+            assert!(
+                CASES.iter().any(|(src, _)| src.contains(&tag)),
+                "[{role}] type = \"{t}\" has no case"
+            );
+        }
+    }
+}
+
+/// `gridlet config example` names every type of every device role (issue 10, done-when 5).
+#[test]
+fn the_example_documents_every_device_type() {
+    let roles = device_types();
+    assert!(roles.len() >= 10, "{roles:?}");
+    for (role, types) in roles {
+        assert!(!types.is_empty(), "[{role}]");
+        for t in types {
+            assert!(
+                EXAMPLE_FOCCCI_CAPE.contains(&format!("\"{t}\"")),
+                "[{role}] type = \"{t}\" is not in `gridlet config example`"
+            );
+        }
+    }
+}
