@@ -89,6 +89,7 @@ pub struct Batch {
 }
 
 /// One series of a query's answer, columnar (as charting libraries take it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeriesData {
     /// The series key.
@@ -104,6 +105,7 @@ pub struct SeriesData {
 }
 
 /// A period of the energy totals.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Period {
@@ -116,6 +118,7 @@ pub enum Period {
 }
 
 /// Energy totals of one period.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeriodEnergy {
     /// `2026-06-21`, `2026-06` or `2026`.
