@@ -147,6 +147,50 @@ fn site_time(addr: &str) -> String {
     v["site"]["time"].as_str().unwrap().to_owned()
 }
 
+/// A Server-Sent Events stream: status, Content-Type and its first event (the stream stays
+/// open; this reads until the first blank line after an event's data).
+fn first_event(addr: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n")
+            && let Some(i) = body.find("data:")
+            && body[i..].contains("\n\n")
+        {
+            let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+            let content_type = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-type")
+                        .then(|| v.trim().to_owned())
+                })
+                .unwrap_or_default();
+            return (code, content_type, body.to_owned());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET {path}: no event in 10 s: {text:?}"
+        );
+        match s.read(&mut buf) {
+            Ok(0) => panic!("GET {path}: the stream ended: {text:?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("GET {path}: {e}: {text:?}"),
+        }
+    }
+}
+
 /// Follows `#/components/schemas/...`.
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str) {
@@ -289,10 +333,16 @@ fn query(op: &Value) -> String {
 }
 
 /// A write, retried while the rate limit answers 429 (this test writes more than a burst).
-fn write(addr: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String, String) {
+fn write(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, String, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let answer = request(addr, "POST", path, headers, body);
+        let answer = request(addr, method, path, headers, body);
         if answer.0 != 429 || Instant::now() > deadline {
             return answer;
         }
@@ -317,6 +367,18 @@ fn every_documented_endpoint_answers_as_documented() {
         for (method, op) in item.as_object().unwrap() {
             let what = format!("{} {path}", method.to_uppercase());
             match method.as_str() {
+                "get"
+                    if op["responses"]["200"]["content"]
+                        .get("text/event-stream")
+                        .is_some() =>
+                {
+                    for h in [&[][..], &[auth.as_str()][..]] {
+                        let (code, content_type, first) = first_event(&addr, path, h);
+                        assert_eq!(code, 200, "{what}");
+                        assert!(content_type.starts_with("text/event-stream"), "{what}");
+                        assert!(first.contains("data:"), "{what}: no event: {first:?}");
+                    }
+                }
                 "get" => {
                     let url = format!("{path}{}", query(op));
                     check_answer(&doc, op, &what, request(&addr, "GET", &url, &[], b""));
@@ -344,7 +406,7 @@ fn every_documented_endpoint_answers_as_documented() {
                     }
                     // With it: the documented 2xx.
                     let h: Vec<&str> = headers.iter().copied().chain([auth.as_str()]).collect();
-                    check_answer(&doc, op, &what, write(&addr, path, &h, body.as_bytes()));
+                    check_answer(&doc, op, &what, write(&addr, &m, path, &h, body.as_bytes()));
                     // 1 MB: refused before it is read, token or not.
                     let big = vec![b' '; 1 << 20];
                     for h in [headers.to_vec(), h.clone()] {
@@ -353,7 +415,7 @@ fn every_documented_endpoint_answers_as_documented() {
                         documented(op, code, &what, &text);
                     }
                     if let Some(example) = example {
-                        malformed(&addr, &doc, op, &what, path, &example, &h);
+                        malformed(&addr, &doc, op, &what, (&m, path), &example, &h);
                     }
                 }
                 other => panic!("{what}: {other} is not exercised"),
@@ -391,7 +453,7 @@ fn malformed(
     doc: &Value,
     op: &Value,
     what: &str,
-    path: &str,
+    (method, path): (&str, &str),
     example: &Value,
     auth_json: &[&str],
 ) {
@@ -472,7 +534,7 @@ fn malformed(
     }
     eprintln!("{what}: {} malformed bodies", cases.len());
     for (case, body, headers, names) in &cases {
-        let (code, _, text) = write(addr, path, headers, body);
+        let (code, _, text) = write(addr, method, path, headers, body);
         assert!((400..500).contains(&code), "{what}, {case}: {code} {text}");
         documented(op, code, what, &text);
         assert!(
