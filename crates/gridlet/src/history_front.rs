@@ -751,7 +751,7 @@ async fn series_route(State(s): State<RouteState>) -> Response {
     let Some(reader) = s.reader.clone() else {
         return off();
     };
-    match reader.with(|store| Ok(store.series())).await {
+    match reader.with(Store::series).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => server_error(e),
     }

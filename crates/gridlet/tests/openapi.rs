@@ -358,8 +358,16 @@ fn every_documented_endpoint_answers_as_documented() {
     let auth = format!("Authorization: Bearer {TOKEN}");
     let wrong = "Authorization: Bearer not-the-token";
     let json = "Content-Type: application/json";
-    // History has a 10 s sample within a second at 60 times the wall clock.
-    std::thread::sleep(Duration::from_millis(1500));
+    // History's first 10 s sample is committed within a second at 60 times the wall clock.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while request(&addr, "GET", "/api/v1/history/series", &[], b"")
+        .2
+        .len()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "no history recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let paths = doc["paths"].as_object().unwrap();
     let mut exercised = Vec::new();
@@ -383,6 +391,15 @@ fn every_documented_endpoint_answers_as_documented() {
                     let url = format!("{path}{}", query(op));
                     check_answer(&doc, op, &what, request(&addr, "GET", &url, &[], b""));
                     check_answer(&doc, op, &what, request(&addr, "GET", &url, &[&auth], b""));
+                    // A documented CSV answer, asked for as the `format` parameter says.
+                    if op["responses"]["200"]["content"].get("text/csv").is_some() {
+                        let sep = if url.contains('?') { '&' } else { '?' };
+                        let answer =
+                            request(&addr, "GET", &format!("{url}{sep}format=csv"), &[], b"");
+                        assert!(answer.1.starts_with("text/csv"), "{what}: {answer:?}");
+                        assert!(answer.2.lines().count() > 1, "{what}: no rows: {answer:?}");
+                        check_answer(&doc, op, &what, answer);
+                    }
                 }
                 "post" | "put" | "patch" | "delete" => {
                     let m = method.to_uppercase();

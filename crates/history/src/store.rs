@@ -335,11 +335,13 @@ impl Store {
         })
     }
 
-    /// The series stored.
-    pub fn series(&self) -> Vec<String> {
+    /// The series stored, as of now: re-read, since a reader opened before the writer's first
+    /// commit would otherwise list none for ever.
+    pub fn series(&mut self) -> Result<Vec<String>, StoreError> {
+        self.load_ids()?;
         let mut v: Vec<String> = self.ids.keys().cloned().collect();
         v.sort();
-        v
+        Ok(v)
     }
 
     /// One series at `res` from `from` to `to` (Unix seconds, `to` exclusive), re-bucketed to
