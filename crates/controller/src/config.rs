@@ -9,6 +9,7 @@ use units::{Percent, PricePerKwh, Watts, duration_str};
 use crate::relay_rule::Condition;
 
 /// How the site uses its battery (or the car on the shared DC port).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {

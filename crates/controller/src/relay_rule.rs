@@ -129,6 +129,7 @@ pub enum RelayReason {
 /// The user's override of a rule relay (the page, the API): the rule decides, or the relay is
 /// forced on or off. Forced relays still go off in the safe state (shutdown, lost control loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RelayOverride {
     /// The rule decides.

@@ -11,11 +11,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use history::influx::{Exporter, SendResult, Target};
 use history::query::{EnergyParams, EnergyQuery, Format, HistoryParams, HistoryQuery};
 use history::{Batch, Recorder, Retention, Store};
@@ -23,6 +22,8 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use units::{Clock, Timestamp};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::runner::Published;
 
@@ -598,13 +599,42 @@ struct RouteState {
 pub(crate) fn routes(
     reader: Option<Reader>,
     published: watch::Receiver<Option<Arc<Published>>>,
-) -> Router {
-    Router::new()
-        .route("/api/v1/history", get(history_route))
-        .route("/api/v1/history/series", get(series_route))
-        .route("/api/v1/energy", get(energy_route))
-        .route("/metrics", get(metrics_route))
+) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(history_route))
+        .routes(routes!(series_route))
+        .routes(routes!(energy_route))
+        .routes(routes!(metrics_route))
         .with_state(RouteState { reader, published })
+}
+
+/// `/api/v1/history` as JSON.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HistoryAnswer {
+    /// First bucket, Unix seconds.
+    from: i64,
+    /// End, Unix seconds.
+    to: i64,
+    /// Bucket width, seconds.
+    step: i64,
+    /// The stored resolution the buckets were made from.
+    resolution: history::Resolution,
+    /// One entry per requested series, columnar.
+    series: Vec<history::SeriesData>,
+}
+
+/// `/api/v1/energy`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct EnergyAnswer {
+    period: history::Period,
+    /// First local date.
+    #[schema(format = Date)]
+    from: String,
+    /// Last local date (inclusive).
+    #[schema(format = Date)]
+    to: String,
+    /// One entry per period with data, oldest first.
+    totals: Vec<history::PeriodEnergy>,
 }
 
 fn off() -> Response {
@@ -636,6 +666,22 @@ impl RouteState {
 
 type Params<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
+/// Recorded series over a time range, as JSON or CSV.
+#[utoipa::path(
+    get,
+    path = "/api/v1/history",
+    tag = "history",
+    params(HistoryParams),
+    responses(
+        (status = 200, description = "The buckets", content(
+            (HistoryAnswer = "application/json"),
+            (String = "text/csv", example = "time,series,mean,min,max\n2026-06-21T12:00:00Z,grid_w,-1200,-1500,-900\n"),
+        )),
+        (status = 400, description = "A parameter is wrong (the message names it)", body = String, content_type = "text/plain"),
+        (status = 404, description = "History is off", body = String, content_type = "text/plain"),
+        (status = 500, description = "The store failed", body = String, content_type = "text/plain"),
+    )
+)]
 async fn history_route(State(s): State<RouteState>, params: Params<HistoryParams>) -> Response {
     let Some(reader) = s.reader.clone() else {
         return off();
@@ -666,13 +712,13 @@ async fn history_route(State(s): State<RouteState>, params: Params<HistoryParams
         Err(e) => return server_error(e),
     };
     match q.format {
-        Format::Json => Json(serde_json::json!({
-            "from": q.from,
-            "to": q.to,
-            "step": q.step.max(res.secs()),
-            "resolution": res,
-            "series": data,
-        }))
+        Format::Json => Json(HistoryAnswer {
+            from: q.from,
+            to: q.to,
+            step: q.step.max(res.secs()),
+            resolution: res,
+            series: data,
+        })
         .into_response(),
         Format::Csv => {
             let mut csv = String::from("time,series,mean,min,max\n");
@@ -690,16 +736,40 @@ async fn history_route(State(s): State<RouteState>, params: Params<HistoryParams
     }
 }
 
+/// The recorded series' keys.
+#[utoipa::path(
+    get,
+    path = "/api/v1/history/series",
+    tag = "history",
+    responses(
+        (status = 200, description = "The keys, sorted", body = Vec<String>),
+        (status = 404, description = "History is off", body = String, content_type = "text/plain"),
+        (status = 500, description = "The store failed", body = String, content_type = "text/plain"),
+    )
+)]
 async fn series_route(State(s): State<RouteState>) -> Response {
     let Some(reader) = s.reader.clone() else {
         return off();
     };
-    match reader.with(|store| Ok(store.series())).await {
+    match reader.with(Store::series).await {
         Ok(list) => Json(list).into_response(),
         Err(e) => server_error(e),
     }
 }
 
+/// Energy totals per local day, month or year.
+#[utoipa::path(
+    get,
+    path = "/api/v1/energy",
+    tag = "history",
+    params(EnergyParams),
+    responses(
+        (status = 200, description = "The totals", body = EnergyAnswer),
+        (status = 400, description = "A parameter is wrong (the message names it)", body = String, content_type = "text/plain"),
+        (status = 404, description = "History is off", body = String, content_type = "text/plain"),
+        (status = 500, description = "The store failed", body = String, content_type = "text/plain"),
+    )
+)]
 async fn energy_route(State(s): State<RouteState>, params: Params<EnergyParams>) -> Response {
     let Some(reader) = s.reader.clone() else {
         return off();
@@ -716,18 +786,27 @@ async fn energy_route(State(s): State<RouteState>, params: Params<EnergyParams>)
         .with(move |store| store.energy(q.period, q.from, q.to))
         .await
     {
-        Ok(totals) => Json(serde_json::json!({
-            "period": q.period,
-            "from": q.from.to_string(),
-            "to": q.to.to_string(),
-            "totals": totals,
-        }))
+        Ok(totals) => Json(EnergyAnswer {
+            period: q.period,
+            from: q.from.to_string(),
+            to: q.to.to_string(),
+            totals,
+        })
         .into_response(),
         Err(e) => server_error(e),
     }
 }
 
 /// The live values in Prometheus' text exposition format (version 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "Starting: no tick yet", body = String, content_type = "text/plain"),
+    )
+)]
 async fn metrics_route(State(s): State<RouteState>) -> Response {
     let published = s.published.borrow().clone();
     let Some(p) = published else {

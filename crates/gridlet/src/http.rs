@@ -6,6 +6,11 @@
 //! Every request passes `guard_fn` first: on a listener that is not loopback, writes need the
 //! `[http]` bearer token (reads too with `open_reads = false`); bodies over [`MAX_BODY`] are
 //! refused with 413 before they are read; authorized writes are rate-limited (429).
+//!
+//! The OpenAPI document (`GET /api/v1/openapi.json`) is generated from the handlers: every route
+//! is registered through utoipa-axum's `routes!`, which adds the handler's `#[utoipa::path]` to
+//! the document in the same call, and [`document_guard`] adds what the guard answers to every
+//! operation. A test compares the document's (path, method) set with the router's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,10 +20,13 @@ use anyhow::Context;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::runner::{Published, Request, StopCause};
 
@@ -151,7 +159,7 @@ pub(crate) async fn serve(
     simulated: bool,
     access: Access,
     mut stop: watch::Receiver<Option<StopCause>>,
-    extra: Router,
+    extra: OpenApiRouter,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!(
@@ -169,15 +177,17 @@ pub(crate) async fn serve(
             "listening on {addr} without [http] token: the API is read-only from the network"
         );
     }
-    let app = router(AppState {
-        published,
-        requests,
-        simulated,
-    })
-    // Other front ends' routes (history, /metrics), behind the same guard.
-    .merge(extra)
-    .layer(axum::middleware::from_fn_with_state(guard, guard_fn))
-    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
+    let (app, _) = app(
+        AppState {
+            published,
+            requests,
+            simulated,
+        },
+        extra,
+    )?;
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(guard, guard_fn))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY));
     tokio::spawn(async move {
         let shutdown = async move {
             while stop.borrow().is_none() {
@@ -196,19 +206,191 @@ pub(crate) async fn serve(
     Ok(bound)
 }
 
-fn router(state: AppState) -> Router {
-    let web = crate::web::routes(state.published.clone(), state.requests.clone());
-    Router::new()
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/plan", get(plan))
-        .route("/api/v1/mode", post(set_mode))
-        .route("/api/v1/ev", post(set_ev))
-        .route("/api/v1/sim/button", post(press_button))
-        .route("/api/v1/sim/fault", post(inject_fault))
-        .with_state(state)
-        .merge(web)
+/// The document's fixed parts; the paths come from the routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "gridlet",
+        description = "gridlet's REST API: the live state, the plan, history and energy totals, \
+and the few writes a person or a home automation needs. Writes are queued for the control loop \
+and applied between two ticks (202). On a listener that is not loopback, writes need the \
+`[http] token` as a bearer token, and reads too with `open_reads = false`."
+    ),
+    tags(
+        (name = "live", description = "The control loop's latest snapshot and plan"),
+        (name = "control", description = "Writes, applied between two ticks"),
+        (name = "simulation", description = "Only on a simulated site (`gridlet sim`)"),
+        (name = "history", description = "The history store and energy totals"),
+        (name = "meta", description = "The page, this document, Prometheus metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The document as served: generated once, when the server starts.
+#[derive(Clone)]
+struct DocJson(Arc<str>);
+
+/// The whole router (without the guard) and its document: this module's routes, `extra` (the
+/// other front ends' routes, behind the same guard) and `/api/v1/openapi.json`.
+fn app(state: AppState, extra: OpenApiRouter) -> anyhow::Result<(Router, OpenApi)> {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(status))
+        .routes(routes!(plan))
+        .routes(routes!(set_mode))
+        .routes(routes!(set_ev))
+        .routes(routes!(press_button))
+        .routes(routes!(inject_fault))
+        .routes(routes!(openapi_json))
+        .with_state(state.clone())
+        .merge(crate::web::routes(state.published, state.requests))
+        .merge(extra)
+        .split_for_parts();
+    document_guard(&mut doc);
+    let json = doc
+        .to_json()
+        .context("cannot serialize the OpenAPI document")?;
+    Ok((router.layer(Extension(DocJson(json.into()))), doc))
 }
 
+/// Adds to every operation what [`guard_fn`] (and axum's JSON extractor) may answer instead of
+/// the handler, and the bearer scheme: the guard sits in front of every route, so this is true
+/// of routes added by other modules too.
+fn document_guard(doc: &mut OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, ObjectBuilder, ResponseBuilder, Type};
+
+    let text = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "text/plain",
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            )
+            .build()
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "The `[http] token` (or `token_file`). Needed for writes on a listener that \
+is not loopback, and for reads with `open_reads = false`.",
+                ))
+                .build(),
+        ),
+    );
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            (true, item.get.as_mut()),
+            (false, item.put.as_mut()),
+            (false, item.post.as_mut()),
+            (false, item.delete.as_mut()),
+            (false, item.patch.as_mut()),
+        ];
+        for (read, op) in ops {
+            let Some(op) = op else { continue };
+            let r = &mut op.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                r.entry(code.to_owned())
+                    .or_insert_with(|| text(description).into());
+            };
+            if read {
+                add("401", "`open_reads = false` and no or a wrong bearer token");
+            } else {
+                add(
+                    "401",
+                    "No or a wrong bearer token on a listener that is not loopback",
+                );
+                add("413", "The body is over 16 KiB");
+                add(
+                    "429",
+                    "More than 20 writes in a burst or 5 per second; retry after 1 s",
+                );
+            }
+            if op.request_body.is_some() {
+                add("400", "The body is not JSON");
+                add("415", "No `Content-Type: application/json`");
+                add(
+                    "422",
+                    "The JSON does not match the schema (the message names the field)",
+                );
+            }
+            let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+            op.security = Some(if read {
+                // Open, or the token with `open_reads = false`.
+                vec![SecurityRequirement::default(), bearer]
+            } else {
+                vec![bearer]
+            });
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+async fn openapi_json(Extension(doc): Extension<DocJson>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/status`, for the document. The site snapshot (`site::Snapshot`) spans the device
+/// crates and grows with them: the document names its fixed members and leaves it open.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Never built: it describes `runner::Published`.
+struct Status {
+    site: SiteSnapshot,
+    /// Only on a simulated site: its energy totals (Wh), LED and speed.
+    sim: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The latest tick's snapshot: besides these, `grid`, `pv`, `battery`, `converter`,
+/// `charge_point` (with the car), `changeover`, `relays`, `price`, `commands` and `devices`
+/// (each device's health); absent devices are `null`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Never built: it describes `site::Snapshot`.
+struct SiteSnapshot {
+    /// When the tick ran (RFC 3339; virtual time in a simulation).
+    #[schema(format = DateTime)]
+    time: String,
+    /// Total PV power, W.
+    pv_power_w: f64,
+    /// The controller's decisions.
+    controller: ControllerStatus,
+    /// Devices that refused a command in this tick.
+    device_errors: Vec<String>,
+}
+
+/// The controller's decisions (`controller::ControllerStatus`): the mode and more.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Never built: it describes `controller::ControllerStatus`.
+struct ControllerStatus {
+    mode: controller::Mode,
+}
+
+/// The latest snapshot.
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "live",
+    responses(
+        (status = 200, description = "The latest snapshot", body = Status),
+        (status = 503, description = "Starting: no tick yet", body = String, content_type = "text/plain"),
+    )
+)]
 async fn status(State(s): State<AppState>) -> Response {
     let published = s.published.borrow().clone();
     match published {
@@ -219,6 +401,17 @@ async fn status(State(s): State<AppState>) -> Response {
 
 /// The planner's plan: its steps (time, prices, PV, load, planned powers and SoCs), its cost,
 /// when and why it was planned, and why the thresholds decide if they do.
+#[utoipa::path(
+    get,
+    path = "/api/v1/plan",
+    tag = "live",
+    responses(
+        (status = 200, description = "The plan (`site::PlanStatus`: `plan`, `fallback`, `solves`, ...)",
+            body = serde_json::Map<String, serde_json::Value>),
+        (status = 404, description = "No planner is configured", body = String, content_type = "text/plain"),
+        (status = 503, description = "Starting: no tick yet", body = String, content_type = "text/plain"),
+    )
+)]
 async fn plan(State(s): State<AppState>) -> Response {
     let published = s.published.borrow().clone();
     match published {
@@ -234,23 +427,31 @@ async fn plan(State(s): State<AppState>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+/// Select the operating mode.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "hold"}))]
 struct ModeBody {
     mode: controller::Mode,
 }
 
-#[derive(Deserialize)]
+/// Allow or forbid serving the car.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true}))]
 struct EvBody {
     enabled: bool,
 }
 
-#[derive(Deserialize)]
+/// Inject a fault into the simulation for a while.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"fault": "meter-silent", "duration": "30s"}))]
 struct FaultBody {
     fault: sim::Fault,
+    /// How long: a number with a unit (`500ms`, `30s`, `15m`, `2h`, `1h30m`).
     #[serde(with = "units::duration_str")]
+    #[schema(value_type = String, pattern = "^([0-9]+(ms|s|m|h|d))+$")]
     duration: Duration,
 }
 
@@ -272,10 +473,32 @@ async fn queue(s: &AppState, req: Request) -> Response {
     }
 }
 
+/// Select the operating mode.
+#[utoipa::path(
+    post,
+    path = "/api/v1/mode",
+    tag = "control",
+    request_body = ModeBody,
+    responses(
+        (status = 202, description = "Queued for the control loop"),
+        (status = 503, description = "The control loop is behind or stopped", body = String, content_type = "text/plain"),
+    )
+)]
 async fn set_mode(State(s): State<AppState>, Json(b): Json<ModeBody>) -> Response {
     queue(&s, Request::SetMode(b.mode)).await
 }
 
+/// Allow or forbid serving the car.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ev",
+    tag = "control",
+    request_body = EvBody,
+    responses(
+        (status = 202, description = "Queued for the control loop"),
+        (status = 503, description = "The control loop is behind or stopped", body = String, content_type = "text/plain"),
+    )
+)]
 async fn set_ev(State(s): State<AppState>, Json(b): Json<EvBody>) -> Response {
     queue(&s, Request::SetEvEnabled(b.enabled)).await
 }
@@ -284,6 +507,17 @@ fn not_simulated() -> Response {
     (StatusCode::NOT_FOUND, "this site is not simulated").into_response()
 }
 
+/// Press the simulated button (the charge point's start/stop button).
+#[utoipa::path(
+    post,
+    path = "/api/v1/sim/button",
+    tag = "simulation",
+    responses(
+        (status = 202, description = "Queued for the control loop"),
+        (status = 404, description = "The site is not simulated", body = String, content_type = "text/plain"),
+        (status = 503, description = "The control loop is behind or stopped", body = String, content_type = "text/plain"),
+    )
+)]
 async fn press_button(State(s): State<AppState>) -> Response {
     if !s.simulated {
         return not_simulated();
@@ -291,9 +525,160 @@ async fn press_button(State(s): State<AppState>) -> Response {
     queue(&s, Request::PressSimButton).await
 }
 
+/// Inject a fault into the simulation for a while.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sim/fault",
+    tag = "simulation",
+    request_body = FaultBody,
+    responses(
+        (status = 202, description = "Queued for the control loop"),
+        (status = 404, description = "The site is not simulated", body = String, content_type = "text/plain"),
+        (status = 503, description = "The control loop is behind or stopped", body = String, content_type = "text/plain"),
+    )
+)]
 async fn inject_fault(State(s): State<AppState>, Json(b): Json<FaultBody>) -> Response {
     if !s.simulated {
         return not_simulated();
     }
     queue(&s, Request::InjectSimFault(b.fault, b.duration)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// The router's (path, method) pairs. axum lists no routes, so the paths come from its
+    /// `Debug` output (the route table's paths are its only `"/..."` strings) and each path's
+    /// methods from the `Allow` header of a 405.
+    async fn routes(router: &Router) -> BTreeSet<(String, String)> {
+        let debug = format!("{router:?}");
+        let paths: BTreeSet<&str> = debug
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.starts_with('/') && !s.contains("__private__"))
+            .collect();
+        let mut out = BTreeSet::new();
+        for path in paths {
+            // A concrete path for one with parameters.
+            let concrete: String = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let res = router
+                .clone()
+                .oneshot(
+                    axum::http::Request::builder()
+                        .method("TRACE")
+                        .uri(&concrete)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "TRACE {path}");
+            let allow = res.headers()[header::ALLOW].to_str().unwrap().to_owned();
+            for m in allow.split(',').map(str::trim) {
+                // axum answers HEAD wherever it answers GET.
+                if m != "HEAD" {
+                    out.insert((path.to_owned(), m.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    fn documented(doc: &OpenApi) -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for (path, item) in &doc.paths.paths {
+            for (m, op) in [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+                ("HEAD", &item.head),
+                ("OPTIONS", &item.options),
+                ("TRACE", &item.trace),
+            ] {
+                if op.is_some() {
+                    out.insert((path.clone(), m.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    fn whole_app() -> (Router, OpenApi) {
+        let (_ptx, published) = watch::channel(None);
+        let (requests, _rx) = mpsc::channel(1);
+        app(
+            AppState {
+                published: published.clone(),
+                requests,
+                simulated: true,
+            },
+            crate::history_front::routes(None, published),
+        )
+        .unwrap()
+    }
+
+    /// The document cannot drift from the router: every route served is documented, and every
+    /// documented one is served. A route added with plain `.route()` (not `routes!`) fails here.
+    #[tokio::test]
+    async fn the_document_lists_exactly_the_routes_served() {
+        let (router, doc) = whole_app();
+        let served = routes(&router).await;
+        // The Debug-based listing still works (axum's Debug output could change).
+        assert!(
+            served.contains(&("/api/v1/status".to_owned(), "GET".to_owned()))
+                && served.contains(&("/api/v1/mode".to_owned(), "POST".to_owned()))
+                && served.len() >= 12,
+            "the router's routes were not found: {served:?}"
+        );
+        let documented = documented(&doc);
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty() && unserved.is_empty(),
+            "served but not documented: {undocumented:?}; documented but not served: {unserved:?}"
+        );
+    }
+
+    /// The guard's answers and the bearer scheme are on every operation.
+    #[test]
+    fn every_write_documents_the_token_and_the_limits() {
+        let (_, doc) = whole_app();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert!(json["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
+        let mut writes = 0;
+        for (path, item) in json["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let codes = op["responses"].as_object().unwrap();
+                assert!(codes.contains_key("401"), "{method} {path}");
+                if method != "get" {
+                    writes += 1;
+                    for c in ["401", "413", "429"] {
+                        assert!(codes.contains_key(c), "{method} {path}: no {c}");
+                    }
+                    assert_eq!(op["security"], serde_json::json!([{"bearer": []}]));
+                }
+                if op.get("requestBody").is_some() {
+                    for c in ["400", "415", "422"] {
+                        assert!(codes.contains_key(c), "{method} {path}: no {c}");
+                    }
+                }
+            }
+        }
+        assert!(writes >= 4, "{writes} writes documented");
+    }
 }

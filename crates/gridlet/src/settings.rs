@@ -14,20 +14,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use controller::{ConfigError, Mode, RelayOverride, SiteController};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use units::{Amps, Percent};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::runner::{Published, Request};
 
 /// The settings a user changes at run time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Settings {
     /// The operating mode.
@@ -35,9 +36,11 @@ pub(crate) struct Settings {
     /// Whether the car may be served (start/stop; the button toggles it).
     pub(crate) ev_enabled: bool,
     /// Stop charging the car at this state of charge.
+    #[schema(value_type = f64, minimum = 0, maximum = 100)]
     pub(crate) ev_target_soc_pct: Percent,
     /// The largest DC current into the car; `null`: no cap of the user's.
     #[serde(default)]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     pub(crate) ev_max_current_a: Option<Amps>,
     /// The car may discharge into the house.
     pub(crate) v2h: bool,
@@ -65,16 +68,25 @@ impl Settings {
 }
 
 /// A partial update: absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"ev_target_soc_pct": 80, "v2h": true}))]
 pub(crate) struct Patch {
+    /// The operating mode.
     pub(crate) mode: Option<Mode>,
+    /// Serve the car (start) or not (stop).
     pub(crate) ev_enabled: Option<bool>,
+    /// Stop charging the car at this state of charge, %.
+    #[serde(default)] // Optional in the document too (the value type hides the Option).
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub(crate) ev_target_soc_pct: Option<Percent>,
-    /// `null` removes the cap; absent leaves it.
+    /// The largest DC current into the car, A. `null` removes the cap; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     pub(crate) ev_max_current_a: Option<Option<Amps>>,
+    /// The car may discharge into the house.
     pub(crate) v2h: Option<bool>,
+    /// Overrides of rule relays by name; relays not named stay as they are.
     #[serde(default)]
     pub(crate) relays: BTreeMap<String, RelayOverride>,
 }
@@ -253,15 +265,25 @@ struct RouteState {
 pub(crate) fn routes(
     published: watch::Receiver<Option<Arc<Published>>>,
     requests: mpsc::Sender<Request>,
-) -> Router {
-    Router::new()
-        .route("/api/v1/settings", get(get_settings).post(post_settings))
+) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings, post_settings))
         .with_state(RouteState {
             published,
             requests,
         })
 }
 
+/// The user's current settings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    tag = "control",
+    responses(
+        (status = 200, description = "The settings in force", body = Settings),
+        (status = 503, description = "Starting: no tick yet", body = String, content_type = "text/plain"),
+    )
+)]
 async fn get_settings(State(s): State<RouteState>) -> Response {
     let published = s.published.borrow().clone();
     match published {
@@ -273,6 +295,18 @@ async fn get_settings(State(s): State<RouteState>) -> Response {
 /// How long a write waits for the control loop to apply it.
 const APPLY_PATIENCE: Duration = Duration::from_secs(5);
 
+/// Changes some settings at once (absent fields stay); the control loop applies the whole patch
+/// or none of it, and the result is stored for the next start.
+#[utoipa::path(
+    post,
+    path = "/api/v1/settings",
+    tag = "control",
+    request_body = Patch,
+    responses(
+        (status = 200, description = "Applied: the settings now in force", body = Settings),
+        (status = 503, description = "The control loop is busy, stopped or did not answer", body = String, content_type = "text/plain"),
+    )
+)]
 async fn post_settings(State(s): State<RouteState>, Json(patch): Json<Patch>) -> Response {
     let (tx, rx) = oneshot::channel();
     if s.requests

@@ -9,14 +9,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::runner::{Published, Request};
 
@@ -33,27 +34,74 @@ const EVENT_EVERY: Duration = Duration::from_millis(500);
 pub(crate) fn routes(
     published: watch::Receiver<Option<Arc<Published>>>,
     requests: mpsc::Sender<Request>,
-) -> Router {
-    let events = published.clone();
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML, false) }),
-        )
-        .route(
-            "/vendor/uPlot.iife.min.js",
-            get(|| async { asset("text/javascript; charset=utf-8", UPLOT_JS, true) }),
-        )
-        .route(
-            "/vendor/uPlot.min.css",
-            get(|| async { asset("text/css; charset=utf-8", UPLOT_CSS, true) }),
-        )
-        .route(
-            "/vendor/uPlot.LICENSE",
-            get(|| async { asset("text/plain; charset=utf-8", UPLOT_LICENSE, true) }),
-        )
-        .route("/api/v1/events", get(move || sse(events.clone())))
+) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(uplot_js))
+        .routes(routes!(uplot_css))
+        .routes(routes!(uplot_license))
+        .routes(routes!(events))
+        .with_state(published.clone())
         .merge(crate::settings::routes(published, requests))
+}
+
+/// The page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "meta",
+    responses((status = 200, description = "The page (HTML)", content_type = "text/html", body = String))
+)]
+async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML, false)
+}
+
+/// uPlot (vendored, MIT), the page's charts.
+#[utoipa::path(
+    get,
+    path = "/vendor/uPlot.iife.min.js",
+    tag = "meta",
+    responses((status = 200, description = "uPlot's script", content_type = "text/javascript", body = String))
+)]
+async fn uplot_js() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOT_JS, true)
+}
+
+/// uPlot's style sheet.
+#[utoipa::path(
+    get,
+    path = "/vendor/uPlot.min.css",
+    tag = "meta",
+    responses((status = 200, description = "uPlot's style sheet", content_type = "text/css", body = String))
+)]
+async fn uplot_css() -> Response {
+    asset("text/css; charset=utf-8", UPLOT_CSS, true)
+}
+
+/// uPlot's licence (MIT).
+#[utoipa::path(
+    get,
+    path = "/vendor/uPlot.LICENSE",
+    tag = "meta",
+    responses((status = 200, description = "uPlot's licence", content_type = "text/plain", body = String))
+)]
+async fn uplot_license() -> Response {
+    asset("text/plain; charset=utf-8", UPLOT_LICENSE, true)
+}
+
+/// Live updates: server-sent events, one `snapshot` event (`{"status": <as /api/v1/status>,
+/// "settings": <as /api/v1/settings>}`) per new snapshot, at most two per second; the stream
+/// ends when the daemon stops.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "live",
+    responses((status = 200, description = "An event stream of `snapshot` events", content_type = "text/event-stream", body = String))
+)]
+async fn events(
+    State(published): State<watch::Receiver<Option<Arc<Published>>>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    sse(published).await
 }
 
 fn asset(content_type: &'static str, body: &'static str, immutable: bool) -> Response {

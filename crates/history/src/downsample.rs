@@ -8,6 +8,7 @@ use serde::Serialize;
 use units::Timestamp;
 
 /// A stored resolution.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Resolution {

@@ -12,6 +12,7 @@ use units::Timestamp;
 use crate::series::Flows;
 
 /// Energy of one period, Wh (cost in the price's currency).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Energy {
     /// PV production.

@@ -56,12 +56,16 @@ pub struct HistoryQuery {
 }
 
 /// The raw parameters, as they come in the query string.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct HistoryParams {
     /// Comma-separated series keys.
+    #[cfg_attr(feature = "openapi", param(example = "grid.power_w,pv.power_w"))]
     pub series: Option<String>,
     /// RFC 3339, Unix seconds, or a duration before `to` (`24h`).
+    #[cfg_attr(feature = "openapi", param(example = "1h"))]
     pub from: Option<String>,
     /// RFC 3339 or Unix seconds; default: the newest snapshot's time.
     pub to: Option<String>,
@@ -182,10 +186,13 @@ impl HistoryQuery {
 }
 
 /// The raw parameters of `/api/v1/energy`.
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct EnergyParams {
     /// `day`, `month` or `year`.
+    #[cfg_attr(feature = "openapi", param(example = "day"))]
     pub period: Option<String>,
     /// First local date (`2026-06-01`); default: 30 days, 12 months or 10 years back.
     pub from: Option<String>,

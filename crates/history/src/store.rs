@@ -89,6 +89,7 @@ pub struct Batch {
 }
 
 /// One series of a query's answer, columnar (as charting libraries take it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SeriesData {
     /// The series key.
@@ -104,6 +105,7 @@ pub struct SeriesData {
 }
 
 /// A period of the energy totals.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Period {
@@ -116,6 +118,7 @@ pub enum Period {
 }
 
 /// Energy totals of one period.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeriodEnergy {
     /// `2026-06-21`, `2026-06` or `2026`.
@@ -332,11 +335,13 @@ impl Store {
         })
     }
 
-    /// The series stored.
-    pub fn series(&self) -> Vec<String> {
+    /// The series stored, as of now: re-read, since a reader opened before the writer's first
+    /// commit would otherwise list none for ever.
+    pub fn series(&mut self) -> Result<Vec<String>, StoreError> {
+        self.load_ids()?;
         let mut v: Vec<String> = self.ids.keys().cloned().collect();
         v.sort();
-        v
+        Ok(v)
     }
 
     /// One series at `res` from `from` to `to` (Unix seconds, `to` exclusive), re-bucketed to

@@ -371,3 +371,28 @@ fn energy_parameters_default_to_recent_periods() {
     .unwrap_err();
     assert!(e.to_string().starts_with("period:"), "{e}");
 }
+
+/// A reader opened before the first commit (the API's, on a fresh store) lists the series
+/// written since.
+#[test]
+fn a_reader_lists_the_series_written_after_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let mut store = Store::open(&path, Sync::Normal).unwrap();
+    let mut reader = Store::open_reader(&path).unwrap();
+    assert!(reader.series().unwrap().is_empty());
+    let batch = Batch {
+        rows: vec![history::Row {
+            resolution: Resolution::Raw,
+            t: T0,
+            series: "grid.power_w".into(),
+            mean: 1.0,
+            min: 1.0,
+            max: 1.0,
+            count: 1,
+        }],
+        ..Default::default()
+    };
+    store.write(&batch, &Retention::default()).unwrap();
+    assert_eq!(reader.series().unwrap(), ["grid.power_w"]);
+}

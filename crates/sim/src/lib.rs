@@ -82,6 +82,7 @@ impl Default for SimSettings {
 }
 
 /// A fault to inject into the model, for tests and demonstrations.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fault {
