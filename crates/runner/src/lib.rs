@@ -459,6 +459,13 @@ impl Runner {
 
     /// Sleeps until `deadline`, or returns early with a stop cause.
     async fn sleep_until(&mut self, deadline: tokio::time::Instant) -> Option<StopCause> {
+        if deadline <= tokio::time::Instant::now() {
+            // Behind (a machine that cannot keep this speed): a sleep that is already over
+            // would not let the front ends run until tokio's budget runs out, some hundred
+            // ticks later, and the history would miss their snapshots. Let them see this one.
+            tokio::task::yield_now().await;
+            return *self.stop.borrow();
+        }
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => None,
             _ = self.stop.changed() => *self.stop.borrow(),
