@@ -7,7 +7,10 @@
 //! figures at the end of the week (taken before the daemon is stopped).
 //!
 //! `cargo bench -p gridlet --bench memory`. Needs mosquitto (apt); without it it says so and
-//! exits. Not part of CI's test job (`cargo test` builds no benches).
+//! exits. Not part of CI's test job (`cargo test` builds no benches). `GRIDLET_BIN` runs
+//! another build of the daemon: `cargo build --release --bin gridlet`, then
+//! `GRIDLET_BIN=target/release/gridlet cargo bench --profile dev -p gridlet --bench memory`
+//! measures the release daemon without building the bench's dev-dependencies in release.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failed run.
 
 use std::io::{Read as _, Write as _};
@@ -17,7 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
+/// The daemon: `GRIDLET_BIN`, or the one cargo built with the bench.
+fn gridlet() -> String {
+    std::env::var("GRIDLET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gridlet").to_owned())
+}
 const START: &str = "2026-06-21T00:00:00Z";
 const WEEK_S: f64 = 7.0 * 86_400.0;
 const DAY_S: f64 = 86_400.0;
@@ -152,6 +158,7 @@ fn main() {
         println!("memory: skipped: mosquitto is not installed (apt install mosquitto)");
         return;
     };
+    let gridlet = gridlet();
     let speed = std::env::var("GRIDLET_MEM_SPEED").unwrap_or_else(|_| "max".to_owned());
     let dir = tempfile::tempdir().unwrap();
 
@@ -181,7 +188,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let example = Command::new(GRIDLET)
+    let example = Command::new(&gridlet)
         .args(["config", "example", "--preset", "sim"])
         .output()
         .expect("gridlet config example");
@@ -200,7 +207,7 @@ fn main() {
     let history = dir.path().join("history.sqlite");
     let wall = Instant::now();
     let mut daemon = Killed(
-        Command::new(GRIDLET)
+        Command::new(&gridlet)
             .arg("sim")
             .arg("--config")
             .arg(&config)
@@ -233,7 +240,7 @@ fn main() {
     };
 
     println!(
-        "memory: gridlet sim (release) --speed {speed} --history, [mqtt] -> mosquitto on \
+        "memory: {gridlet} sim --speed {speed} --history, [mqtt] -> mosquitto on \
          {broker}, the page open on {http}"
     );
     println!(
