@@ -72,14 +72,20 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
     Some((code, buf[head_end + 4..].to_vec()))
 }
 
-/// `VmRSS` and `VmHWM` of `pid`, in MB.
-fn memory(pid: u32) -> Option<(f64, f64)> {
+/// `VmRSS`, `VmHWM`, `RssAnon` (heap, stacks) and `RssFile` (the program's code and the
+/// libraries' pages it touched) of `pid`, in MB.
+fn memory(pid: u32) -> Option<(f64, f64, f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb = |key: &str| -> Option<f64> {
         let line = status.lines().find(|l| l.starts_with(key))?;
         line.split_whitespace().nth(1)?.parse::<f64>().ok()
     };
-    Some((kb("VmRSS:")? / 1024.0, kb("VmHWM:")? / 1024.0))
+    Some((
+        kb("VmRSS:")? / 1024.0,
+        kb("VmHWM:")? / 1024.0,
+        kb("RssAnon:")? / 1024.0,
+        kb("RssFile:")? / 1024.0,
+    ))
 }
 
 fn threads(pid: u32) -> usize {
@@ -244,11 +250,19 @@ fn main() {
          {broker}, the page open on {http}"
     );
     println!(
-        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>8} {:>9}",
-        "day", "wall s", "sim x", "VmRSS MB", "VmHWM MB", "threads", "requests"
+        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}",
+        "day",
+        "wall s",
+        "sim x",
+        "VmRSS MB",
+        "VmHWM MB",
+        "anon MB",
+        "file MB",
+        "threads",
+        "requests"
     );
     let mut next_day = 0.0;
-    let (mut rss, mut hwm);
+    let (mut rss, mut hwm, mut anon, mut file);
     let mut rss_max = 0.0f64;
     let sim_end = loop {
         std::thread::sleep(Duration::from_millis(200));
@@ -258,8 +272,10 @@ fn main() {
                 dir.path().join("gridlet.log").display()
             );
         }
-        let Some((r, h)) = memory(pid) else { continue };
-        (rss, hwm) = (r, h);
+        let Some((r, h, a, f)) = memory(pid) else {
+            continue;
+        };
+        (rss, hwm, anon, file) = (r, h, a, f);
         rss_max = rss_max.max(r);
         let (sim_s, requests) = {
             let p = state.lock().unwrap();
@@ -268,7 +284,8 @@ fn main() {
         if sim_s >= next_day {
             let w = wall.elapsed().as_secs_f64();
             println!(
-                "{:>6.2} {w:>8.1} {:>8.0} {rss:>10.1} {hwm:>10.1} {:>8} {requests:>9}",
+                "{:>6.2} {w:>8.1} {:>8.0} {rss:>10.1} {hwm:>10.1} {anon:>8.1} {file:>8.1} {:>8} \
+                 {requests:>9}",
                 sim_s / DAY_S,
                 sim_s / w,
                 threads(pid)
@@ -296,7 +313,8 @@ fn main() {
         .sum::<f64>();
     println!(
         "memory: a simulated week ({:.2} d) in {wall_s:.1} s wall ({:.0}x real time); at the \
-         end VmRSS {rss:.1} MB, VmHWM (peak) {hwm:.1} MB, highest VmRSS sampled {rss_max:.1} \
+         end VmRSS {rss:.1} MB ({anon:.1} MB anonymous, {file:.1} MB file-backed: code), \
+         VmHWM (peak) {hwm:.1} MB, highest VmRSS sampled {rss_max:.1} \
          MB, {thread_count} threads; the page made {} requests ({} failed, {:.1} MB); history \
          {db_mb:.1} MB on disk; the daemon exited with {exit}. Target: under {LIMIT_MB} MB: {}",
         sim_end / DAY_S,
