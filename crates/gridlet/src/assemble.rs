@@ -39,6 +39,29 @@ pub struct Assembled {
     pub settings: Option<std::path::PathBuf>,
 }
 
+impl Assembled {
+    /// The site's stepper from `start`. A CCS charge point whose car is simulated gets its
+    /// in-process sessions in it; one on a real interface is returned, to be run beside.
+    pub fn into_stepper(
+        self,
+        start: Timestamp,
+    ) -> anyhow::Result<(runner::Stepper, Option<CcsRun>)> {
+        let (car, ccs) = match self.ccs {
+            Some(mut run) if run.sim_car.is_some() => {
+                let car = runner::SimCar {
+                    point: run.point.clone(),
+                    secc: std::sync::Arc::clone(&run.options.serve.secc),
+                    evcc: run.sim_car.take().unwrap_or_default(),
+                };
+                (Some(car), None)
+            }
+            other => (None, other),
+        };
+        let stepper = runner::Stepper::new(self.site, self.world, car, start)?;
+        Ok((stepper, ccs))
+    }
+}
+
 /// What it takes to run a CCS charge point: its application's options, how SLAC learns of
 /// cars, the charge point shared with the site, and (simulated pilot) the pilot to move.
 #[derive(Debug)]
@@ -49,32 +72,6 @@ pub struct CcsRun {
     pub sim_pilot: Option<SimControlPilot>,
     /// A simulated car whose sessions run in-process (`gridlet sim`): its session's settings.
     pub sim_car: Option<v2g::evcc::EvccConfig>,
-}
-
-/// The simulated car's body, as its protocol stack in [`ccs::memory`] sees it.
-#[derive(Debug, Clone)]
-pub struct WorldCar(pub SharedWorld);
-
-impl ccs::memory::CarBody for WorldCar {
-    fn plugged_in(&self) -> bool {
-        sim::lock(&self.0).car_plugged()
-    }
-
-    fn leaving(&self) -> bool {
-        sim::lock(&self.0).car_leaving()
-    }
-
-    fn soc(&self) -> units::Percent {
-        sim::lock(&self.0).car_soc().unwrap_or(units::Percent(0.0))
-    }
-
-    fn pilot_digital(&self) -> bool {
-        sim::lock(&self.0).pilot_digital()
-    }
-
-    fn set_switches(&mut self, s: ccs::memory::CarSwitches) {
-        sim::lock(&self.0).set_car_switches(s.plugged, s.s2_closed, s.contactors_closed);
-    }
 }
 
 /// The session settings of the simulated car `params`.

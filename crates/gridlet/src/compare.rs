@@ -16,7 +16,6 @@ use serde::Serialize;
 use units::{PricePerKwh, Timestamp};
 
 use crate::config::Config;
-use crate::runner::Stepper;
 
 /// One strategy's week.
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +96,7 @@ fn run(
     start: Timestamp,
     length: Duration,
 ) -> anyhow::Result<(StrategyResult, u64)> {
-    let (mut stepper, beside) = Stepper::new(crate::assemble::assemble(cfg, start)?, start)?;
+    let (mut stepper, beside) = crate::assemble::assemble(cfg, start)?.into_stepper(start)?;
     anyhow::ensure!(
         beside.is_none(),
         "the comparison needs a simulated car (a [charge_point.car])"

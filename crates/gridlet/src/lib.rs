@@ -8,10 +8,12 @@ pub mod can;
 pub mod cli;
 pub mod compare;
 pub mod config;
+mod drive;
 pub mod history_front;
 pub mod http;
 mod mqtt;
-pub mod runner;
+/// The control loop and its bus (crate `runner`), at its old path for the front ends here.
+pub use ::runner;
 pub mod settings;
 mod systemd;
 pub mod web;

@@ -121,6 +121,24 @@ impl Notifier {
     }
 }
 
+impl runner::Supervisor for Notifier {
+    fn watchdog_every(&self) -> Option<Duration> {
+        Self::watchdog_every(self)
+    }
+    fn ready(&mut self, snapshot: &Snapshot, now: Instant) {
+        Self::ready(self, snapshot, now);
+    }
+    fn tick(&mut self, snapshot: &Snapshot, now: Instant) {
+        Self::tick(self, snapshot, now);
+    }
+    fn stopping(&mut self, why: &str) {
+        Self::stopping(self, why);
+    }
+    fn stopped(&mut self, safe: bool) {
+        Self::stopped(self, safe);
+    }
+}
+
 /// The one-line status `systemctl status gridlet` shows: the mode, what the grid loop does, and
 /// the charger's state. Only what changes with decisions, not every reading, so it is sent when
 /// something happens rather than at every tick.

@@ -23,7 +23,7 @@ fn start() -> Timestamp {
 fn run(config: &str, hours: u64) -> (Vec<Snapshot>, Vec<ccs::memory::SessionRecord>) {
     let cfg = parse("test.toml", config).unwrap_or_else(|e| panic!("{e}"));
     let start = start();
-    let (mut stepper, ccs) = Stepper::new(assemble(&cfg, start).unwrap(), start).unwrap();
+    let (mut stepper, ccs) = assemble(&cfg, start).unwrap().into_stepper(start).unwrap();
     assert!(ccs.is_none(), "the car is simulated: nothing runs beside");
     let mut snapshots = Vec::new();
     for s in 0..hours * 3600 {
@@ -178,7 +178,7 @@ impl Session {
         );
         let cfg = parse("test.toml", &config).unwrap();
         let start = start() + Duration::from_secs(21 * 3600);
-        let (stepper, _) = Stepper::new(assemble(&cfg, start).unwrap(), start).unwrap();
+        let (stepper, _) = assemble(&cfg, start).unwrap().into_stepper(start).unwrap();
         let mut s = Self {
             stepper,
             now: start,
@@ -308,7 +308,7 @@ fn an_isolation_fault_fails_the_cable_check_and_no_power_flows() {
     );
     let cfg = parse("test.toml", &config).unwrap();
     let start = start() + Duration::from_secs(17 * 3600 + 20 * 60);
-    let (mut stepper, _) = Stepper::new(assemble(&cfg, start).unwrap(), start).unwrap();
+    let (mut stepper, _) = assemble(&cfg, start).unwrap().into_stepper(start).unwrap();
     {
         let mut w = sim::lock(stepper.world().unwrap());
         let until = w.now() + Duration::from_secs(3600);

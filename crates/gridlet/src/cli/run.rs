@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use units::Clock;
 
-use crate::runner::{DriveOptions, Pace, drive};
+use crate::drive::{DriveOptions, drive};
+use crate::runner::Pace;
 use crate::{assemble, config};
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use clap::Args;
 use serde::Serialize;
 use units::{Clock, Timestamp};
 
-use crate::runner::{DriveOptions, Outcome, Pace, drive};
+use crate::drive::{DriveOptions, drive};
+use crate::runner::{Outcome, Pace};
 use crate::{assemble, config};
 
 #[derive(Debug, Args)]

@@ -1,20 +1,79 @@
 //! The control loop driver: ticks the site on real or virtual time, applies requests from the
-//! API between ticks, publishes snapshots, and on stop puts every actuator into its safe state
-//! and waits (bounded) until that is confirmed.
+//! front ends between ticks, publishes snapshots, and on stop puts every actuator into its safe
+//! state and waits (bounded) until that is confirmed.
+//!
+//! The loop and its front ends (HTTP and the page, MQTT, the history writer, CAN) meet on one
+//! [`Bus`]: the loop publishes each tick's [`Published`] on a `watch` channel and takes
+//! [`Request`]s from a bounded queue between ticks. A front end holds a [`Handle`] and nothing
+//! else of the loop; this crate knows no front end, and no front end knows another (the binary
+//! composes them). Nothing a front end does can hold up a tick: a slow reader only skips
+//! snapshots (a `watch` keeps the newest, never a backlog), a full request queue is the sender's
+//! problem (`try_send` fails), and the loop takes at most [`REQUEST_QUEUE`] requests per tick.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 use sim::SharedWorld;
 use site::{Site, Snapshot};
 use tokio::sync::{mpsc, watch};
 use units::{Clock, Timestamp};
 
+pub mod settings;
+
+mod bus;
+pub use bus::{Bus, Handle, REQUEST_QUEUE};
+
+#[cfg(test)]
+mod tests;
+
+/// What can go wrong setting up a run: the configuration's fault, found before the first tick.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// A simulated car was configured without the simulated world it lives in.
+    #[error("a simulated car needs the simulated world")]
+    CarWithoutWorld,
+    /// `GRIDLET_FAULT_STALL_TICK_AFTER` is not a duration.
+    #[error("{}={value:?}: {why}", STALL_VAR)]
+    StallVar { value: String, why: String },
+    /// The signal handlers could not be installed.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// The service manager's view of the loop: told when the site runs, after every tick (the
+/// watchdog is kept by the loop itself, so a hung tick stops the pings) and when it stops.
+/// The daemon's is systemd's notification protocol; [`Unsupervised`] does nothing.
+pub trait Supervisor: Send {
+    /// The interval of the watchdog pings the service manager wants, if any.
+    fn watchdog_every(&self) -> Option<Duration>;
+    /// The first tick has run.
+    fn ready(&mut self, snapshot: &Snapshot, now: std::time::Instant);
+    /// Another tick has run.
+    fn tick(&mut self, snapshot: &Snapshot, now: std::time::Instant);
+    /// The safe-state shutdown begins, for `why`.
+    fn stopping(&mut self, why: &str);
+    /// The shutdown has ended; `safe` if every actuator confirmed its safe state.
+    fn stopped(&mut self, safe: bool);
+}
+
+/// No service manager (tests, a run from a terminal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unsupervised;
+
+impl Supervisor for Unsupervised {
+    fn watchdog_every(&self) -> Option<Duration> {
+        None
+    }
+    fn ready(&mut self, _: &Snapshot, _: std::time::Instant) {}
+    fn tick(&mut self, _: &Snapshot, _: std::time::Instant) {}
+    fn stopping(&mut self, _: &str) {}
+    fn stopped(&mut self, _: bool) {}
+}
+
 /// How the loop's time advances.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Pace {
+pub enum Pace {
     /// Wall-clock time from the system clock (the daemon on the board).
     System,
     /// Virtual time from `start`, `speed` times faster than the wall clock.
@@ -26,7 +85,7 @@ pub(crate) enum Pace {
 /// Why the loop stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub(crate) enum StopCause {
+pub enum StopCause {
     /// `--until` was reached.
     Until,
     /// SIGTERM.
@@ -37,7 +96,7 @@ pub(crate) enum StopCause {
 
 /// A request from the API, applied between two ticks.
 #[derive(Debug)]
-pub(crate) enum Request {
+pub enum Request {
     /// Select the operating mode.
     SetMode(controller::Mode),
     /// Allow or forbid serving the car.
@@ -48,41 +107,41 @@ pub(crate) enum Request {
     InjectSimFault(sim::Fault, Duration),
     /// Change the user's settings, all or nothing; answered with the new settings or why not.
     UpdateSettings(
-        crate::settings::Patch,
-        tokio::sync::oneshot::Sender<Result<crate::settings::Settings, String>>,
+        settings::Patch,
+        tokio::sync::oneshot::Sender<Result<settings::Settings, String>>,
     ),
 }
 
 /// What the API sees: the latest snapshot, and the simulation's totals if simulated.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Published {
-    pub(crate) site: Snapshot,
-    pub(crate) sim: Option<SimPublished>,
+pub struct Published {
+    pub site: Snapshot,
+    pub sim: Option<SimPublished>,
     /// The planner's plan (`/api/v1/plan`), shared until it re-plans.
     #[serde(skip)]
-    pub(crate) plan: Option<Arc<site::PlanStatus>>,
+    pub plan: Option<Arc<site::PlanStatus>>,
     /// The user's settings (`/api/v1/settings`), as the controller holds them.
     #[serde(skip)]
-    pub(crate) settings: crate::settings::Settings,
+    pub settings: settings::Settings,
 }
 
 /// Simulation extras for the API.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct SimPublished {
-    pub(crate) totals: sim::EnergyTotals,
-    pub(crate) led: devices::LedMode,
-    pub(crate) speed: Option<f64>,
+pub struct SimPublished {
+    pub totals: sim::EnergyTotals,
+    pub led: devices::LedMode,
+    pub speed: Option<f64>,
 }
 
 /// How the run ended.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Outcome {
-    pub(crate) cause: StopCause,
-    pub(crate) at: Timestamp,
+pub struct Outcome {
+    pub cause: StopCause,
+    pub at: Timestamp,
     /// True if every actuator confirmed its safe state before the deadline.
-    pub(crate) safe: bool,
+    pub safe: bool,
     /// Devices that refused their safe-state command.
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 /// How long the shutdown waits for the converter to confirm it has stopped.
@@ -90,7 +149,44 @@ const SAFE_STATE_PATIENCE: Duration = Duration::from_secs(5);
 const SAFE_STATE_POLL: Duration = Duration::from_millis(100);
 
 /// The simulated car's CCS sessions, in-process.
-pub(crate) type SimLink = ccs::memory::MemoryLink<crate::assemble::WorldCar>;
+pub type SimLink = ccs::memory::MemoryLink<WorldCar>;
+
+/// The simulated car's body, as its protocol stack in [`ccs::memory`] sees it.
+#[derive(Debug, Clone)]
+pub struct WorldCar(pub SharedWorld);
+
+impl ccs::memory::CarBody for WorldCar {
+    fn plugged_in(&self) -> bool {
+        sim::lock(&self.0).car_plugged()
+    }
+
+    fn leaving(&self) -> bool {
+        sim::lock(&self.0).car_leaving()
+    }
+
+    fn soc(&self) -> units::Percent {
+        sim::lock(&self.0).car_soc().unwrap_or(units::Percent(0.0))
+    }
+
+    fn pilot_digital(&self) -> bool {
+        sim::lock(&self.0).pilot_digital()
+    }
+
+    fn set_switches(&mut self, s: ccs::memory::CarSwitches) {
+        sim::lock(&self.0).set_car_switches(s.plugged, s.s2_closed, s.contactors_closed);
+    }
+}
+
+/// A simulated car at a charge point, its sessions run in-process by the [`Stepper`].
+#[derive(Debug)]
+pub struct SimCar {
+    /// The charge point it is plugged into.
+    pub point: ccs::point::PointHandle,
+    /// The charge point's side of the session (SECC).
+    pub secc: Arc<v2g::secc::SeccConfig>,
+    /// The car's side of the session.
+    pub evcc: v2g::evcc::EvccConfig,
+}
 
 /// The site, the simulated world and the simulated car's sessions, moved on together: what one
 /// control tick does, on whatever time the caller keeps. The runner drives one; tests drive one
@@ -104,44 +200,35 @@ pub struct Stepper {
 }
 
 impl Stepper {
-    /// The assembled site at `start`. A CCS charge point whose car is simulated gets its
-    /// in-process sessions here; one on a real interface is returned, to be run beside.
+    /// The site at `start`, with the simulated world if any device is simulated. A CCS charge
+    /// point whose car is simulated (`car`) gets its in-process sessions here.
     pub fn new(
-        assembled: crate::assemble::Assembled,
+        site: Site,
+        world: Option<SharedWorld>,
+        car: Option<SimCar>,
         start: Timestamp,
-    ) -> anyhow::Result<(Self, Option<crate::assemble::CcsRun>)> {
-        let world = assembled.world;
-        let (link, ccs) = match assembled.ccs {
-            Some(mut run) if run.sim_car.is_some() => {
-                let w = world
-                    .clone()
-                    .context("a simulated car needs the simulated world")?;
-                let evcc = run.sim_car.take().unwrap_or_default();
+    ) -> Result<Self, RunnerError> {
+        let link = match car {
+            Some(car) => {
+                let w = world.clone().ok_or(RunnerError::CarWithoutWorld)?;
                 let seed = sim::lock(&w).seed().to_le_bytes();
                 let mut seed32 = [0u8; 32];
                 for (i, b) in seed32.iter_mut().enumerate() {
                     *b = seed[i % seed.len()] ^ 0xA5;
                 }
                 let link = ccs::memory::MemoryLink::new(
-                    run.point.clone(),
-                    Arc::clone(&run.options.serve.secc),
-                    evcc,
-                    crate::assemble::WorldCar(w),
+                    car.point,
+                    car.secc,
+                    car.evcc,
+                    WorldCar(w),
                     seed32,
                     start,
                 );
-                (Some(link), None)
+                Some(link)
             }
-            other => (None, other),
+            None => None,
         };
-        Ok((
-            Self {
-                site: assembled.site,
-                world,
-                link,
-            },
-            ccs,
-        ))
+        Ok(Self { site, world, link })
     }
 
     /// The simulated world, if any.
@@ -188,21 +275,56 @@ impl Stepper {
     }
 }
 
+/// When the loop ticks and when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// The control tick.
+    pub tick: Duration,
+    /// How the loop's time advances.
+    pub pace: Pace,
+    /// The end of the run (a simulation's `--until`); `None` runs until a signal.
+    pub until: Option<Timestamp>,
+}
+
+impl Schedule {
+    /// The site's time at the first tick: now on the system clock, or the virtual start.
+    pub fn start(&self) -> Timestamp {
+        match self.pace {
+            Pace::System => units::SystemClock::new().now(),
+            Pace::Virtual { start, .. } | Pace::Max { start } => start,
+        }
+    }
+}
+
 /// The loop. Ends at `until` (if given) or when `stop` reports a signal.
-pub(crate) struct Runner {
-    pub(crate) stepper: Stepper,
-    pub(crate) tick: Duration,
-    pub(crate) pace: Pace,
-    pub(crate) until: Option<Timestamp>,
-    pub(crate) publish: watch::Sender<Option<Arc<Published>>>,
-    pub(crate) requests: mpsc::Receiver<Request>,
-    pub(crate) stop: watch::Receiver<Option<StopCause>>,
+pub struct Runner {
+    stepper: Stepper,
+    tick: Duration,
+    pace: Pace,
+    until: Option<Timestamp>,
+    publish: watch::Sender<Option<Arc<Published>>>,
+    requests: mpsc::Receiver<Request>,
+    stop: watch::Receiver<Option<StopCause>>,
     /// The service manager's notifications (READY, WATCHDOG, STATUS, STOPPING).
-    pub(crate) notify: crate::systemd::Notifier,
+    notify: Box<dyn Supervisor>,
     /// Fault injection for the watchdog's tests: the loop hangs this long after its start.
-    pub(crate) stall_after: Option<Duration>,
+    stall_after: Option<Duration>,
     /// The plan last published.
-    pub(crate) plan: Option<Arc<site::PlanStatus>>,
+    plan: Option<Arc<site::PlanStatus>>,
+    /// Kept so that `stop` only changes when someone stops the run, not when the last
+    /// switch elsewhere is dropped.
+    _stop_switch: watch::Sender<Option<StopCause>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("stepper", &self.stepper)
+            .field("tick", &self.tick)
+            .field("pace", &self.pace)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Fault injection (tests only): with `GRIDLET_FAULT_STALL_TICK_AFTER=2s` the tick loop hangs
@@ -210,17 +332,50 @@ pub(crate) struct Runner {
 /// and its other tasks live on: the service manager's watchdog must notice.
 const STALL_VAR: &str = "GRIDLET_FAULT_STALL_TICK_AFTER";
 
-fn stall_after_from_env() -> anyhow::Result<Option<Duration>> {
+fn stall_after_from_env() -> Result<Option<Duration>, RunnerError> {
     match std::env::var(STALL_VAR) {
         Ok(v) => units::parse_duration(&v)
             .map(Some)
-            .map_err(|e| anyhow::anyhow!("{STALL_VAR}={v:?}: {e}")),
+            .map_err(|e| RunnerError::StallVar {
+                value: v,
+                why: e.to_string(),
+            }),
         Err(_) => Ok(None),
     }
 }
 
 impl Runner {
-    pub(crate) async fn run(mut self) -> (Outcome, Stepper) {
+    /// The loop of `stepper` on `bus`, ticking on `schedule`, telling `notify` how it goes.
+    pub fn new(
+        stepper: Stepper,
+        bus: Bus,
+        schedule: Schedule,
+        notify: Box<dyn Supervisor>,
+    ) -> Result<Self, RunnerError> {
+        let bus::LoopSide {
+            publish,
+            requests,
+            stop_switch,
+        } = bus.into_loop_side();
+        let stop = stop_switch.subscribe();
+        Ok(Self {
+            stepper,
+            tick: schedule.tick,
+            pace: schedule.pace,
+            until: schedule.until,
+            publish,
+            requests,
+            stop,
+            notify,
+            stall_after: stall_after_from_env()?,
+            plan: None,
+            _stop_switch: stop_switch,
+        })
+    }
+
+    /// Runs until `until` or a stop signal, then puts the site into its safe state. Returns how
+    /// it ended and the stepper (for the simulation's report).
+    pub async fn run(mut self) -> (Outcome, Stepper) {
         let clock = units::SystemClock::new();
         let wall_start = tokio::time::Instant::now();
         let start = match self.pace {
@@ -314,6 +469,13 @@ impl Runner {
 
     /// Sleeps until `deadline`, or returns early with a stop cause.
     async fn sleep_until(&mut self, deadline: tokio::time::Instant) -> Option<StopCause> {
+        if deadline <= tokio::time::Instant::now() {
+            // Behind (a machine that cannot keep this speed): a sleep that is already over
+            // would not let the front ends run until tokio's budget runs out, some hundred
+            // ticks later, and the history would miss their snapshots. Let them see this one.
+            tokio::task::yield_now().await;
+            return *self.stop.borrow();
+        }
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => None,
             _ = self.stop.changed() => *self.stop.borrow(),
@@ -321,7 +483,12 @@ impl Runner {
     }
 
     fn apply_requests(&mut self, now: Timestamp) {
-        while let Ok(req) = self.requests.try_recv() {
+        // At most a queue's worth per tick: a front end that sends as fast as the loop takes
+        // cannot keep the tick from running.
+        for _ in 0..REQUEST_QUEUE {
+            let Ok(req) = self.requests.try_recv() else {
+                break;
+            };
             tracing::info!(?req, "request");
             match req {
                 Request::SetMode(m) => self.stepper.site.controller_mut().set_mode(m),
@@ -338,8 +505,8 @@ impl Runner {
                 }
                 Request::UpdateSettings(patch, answer) => {
                     let ctl = self.stepper.site.controller_mut();
-                    let result = crate::settings::apply(ctl, &patch)
-                        .map(|()| crate::settings::Settings::of(ctl))
+                    let result = settings::apply(ctl, &patch)
+                        .map(|()| settings::Settings::of(ctl))
                         .map_err(|e| e.to_string());
                     // The asker may have given up waiting: the change stands all the same.
                     let _ = answer.send(result);
@@ -368,7 +535,7 @@ impl Runner {
                 },
             }
         });
-        let settings = crate::settings::Settings::of(self.stepper.site.controller());
+        let settings = settings::Settings::of(self.stepper.site.controller());
         self.publish.send_replace(Some(Arc::new(Published {
             site,
             sim,
@@ -468,10 +635,10 @@ fn log_transitions(
 }
 
 /// Sets `stop` on SIGINT or SIGTERM.
-pub(crate) fn spawn_signal_handler(stop: watch::Sender<Option<StopCause>>) -> anyhow::Result<()> {
+pub fn spawn_signal_handler(stop: watch::Sender<Option<StopCause>>) -> Result<(), RunnerError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate()).map_err(RunnerError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunnerError::Signals)?;
     tokio::spawn(async move {
         let cause = tokio::select! {
             _ = term.recv() => StopCause::Sigterm,
@@ -480,244 +647,4 @@ pub(crate) fn spawn_signal_handler(stop: watch::Sender<Option<StopCause>>) -> an
         stop.send_replace(Some(cause));
     });
     Ok(())
-}
-
-/// Everything a run needs besides the site.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DriveOptions {
-    pub(crate) tick: Duration,
-    pub(crate) pace: Pace,
-    pub(crate) until: Option<Timestamp>,
-    pub(crate) listen: Option<std::net::SocketAddr>,
-}
-
-/// How a run ended, and what the simulation has to report.
-pub(crate) struct Driven {
-    pub(crate) outcome: Outcome,
-    pub(crate) world: Option<SharedWorld>,
-    /// The simulated car's CCS sessions.
-    pub(crate) charge_sessions: Vec<ccs::memory::SessionRecord>,
-}
-
-/// Runs a site to the end: signal handling, HTTP (if `listen`), the loop and the shutdown.
-pub(crate) async fn drive(
-    mut assembled: crate::assemble::Assembled,
-    opts: DriveOptions,
-) -> anyhow::Result<Driven> {
-    let (stop_tx, stop_rx) = watch::channel(None);
-    spawn_signal_handler(stop_tx)?;
-    let (publish_tx, publish_rx) = watch::channel(None);
-    let publish_rx_settings = publish_rx.clone();
-    let (request_tx, request_rx) = mpsc::channel(64);
-    if let Some(can) = assembled.can.take() {
-        if !matches!(opts.pace, Pace::System) {
-            anyhow::bail!("CAN devices are real and run in real time: run them with `gridlet run`");
-        }
-        can.spawn(publish_rx.clone());
-    }
-    if let Some(settings) = assembled.mqtt.take() {
-        crate::mqtt::spawn(
-            settings,
-            publish_rx.clone(),
-            request_tx.clone(),
-            stop_rx.clone(),
-        );
-    }
-    let history = assembled
-        .history
-        .take()
-        .and_then(|h| h.start(publish_rx.clone()));
-    if let Some(addr) = opts.listen {
-        let bound = crate::http::serve(
-            addr,
-            publish_rx.clone(),
-            request_tx,
-            assembled.world.is_some(),
-            assembled.http.clone(),
-            stop_rx.clone(),
-            crate::history_front::routes(
-                history.as_ref().map(crate::history_front::Running::reader),
-                publish_rx,
-            ),
-        )
-        .await?;
-        tracing::info!("listening on http://{bound}");
-    }
-    let start = match opts.pace {
-        Pace::System => units::SystemClock::new().now(),
-        Pace::Virtual { start, .. } | Pace::Max { start } => start,
-    };
-    if let Some(fetcher) = assembled.prices.take() {
-        if matches!(opts.pace, Pace::System) {
-            tokio::spawn(fetcher.run(Arc::new(units::SystemClock::new())));
-        } else {
-            tracing::warn!("[prices] are fetched in real time only; simulated time uses the cache");
-        }
-    }
-    let settings_path = assembled.settings.take();
-    let (mut stepper, ccs_run) = Stepper::new(assembled, start)?;
-    if let Some(path) = settings_path {
-        crate::settings::restore(&path, stepper.site.controller_mut());
-        crate::settings::spawn_persister(path, publish_rx_settings);
-    }
-    let world = stepper.world().cloned();
-    let ccs = match ccs_run {
-        Some(run) => {
-            if !matches!(opts.pace, Pace::System) {
-                anyhow::bail!(
-                    "the CCS charge point talks to real cars in real time: run it with \
-                     `gridlet run`, or give it a simulated car ([charge_point.car])"
-                );
-            }
-            Some(tokio::spawn(run_ccs(run, stop_rx.clone(), world.clone())))
-        }
-        None => None,
-    };
-    let runner = Runner {
-        stepper,
-        tick: opts.tick,
-        pace: opts.pace,
-        until: opts.until,
-        publish: publish_tx,
-        requests: request_rx,
-        stop: stop_rx,
-        notify: crate::systemd::Notifier::from_env(),
-        stall_after: stall_after_from_env()?,
-        plan: None,
-    };
-    let (outcome, stepper) = runner.run().await;
-    // The loop has stopped publishing: the last samples are committed.
-    if let Some(h) = history {
-        h.finish().await;
-    }
-    if let Some(task) = ccs {
-        // It stops on the same signal and releases its port within its own patience.
-        let patience = ccs::point::RELEASE_PATIENCE + Duration::from_secs(1);
-        if tokio::time::timeout(patience, task).await.is_err() {
-            tracing::error!("the charge point did not stop within {patience:?}");
-        }
-    }
-    Ok(Driven {
-        outcome,
-        world,
-        charge_sessions: stepper.charge_sessions(),
-    })
-}
-
-/// How often a real-time run moves the simulated world on besides the ticks: the charge
-/// point's session needs its inlet and converter at the session's pace.
-const WORLD_STEP: Duration = Duration::from_millis(50);
-
-/// Runs the CCS charge point until the stop signal: its application (SLAC, SDP, sessions), the
-/// simulated pilot's car if the pilot is simulated, and the world at the session's pace.
-async fn run_ccs(
-    run: crate::assemble::CcsRun,
-    mut stop: watch::Receiver<Option<StopCause>>,
-    world: Option<SharedWorld>,
-) {
-    use ccs::evse::EvseEvent;
-    use ccs::presence::ChargerSlacEvent;
-    use ccs::session::ServeEvent;
-    use sim::PilotLoad;
-    use v2g::secc::{SeccEvent, SessionState};
-
-    let system = units::SystemClock::new();
-    let clock = plc::TokioClock::new(system.now());
-    if let Some(w) = world.clone() {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(WORLD_STEP);
-            loop {
-                tick.tick().await;
-                sim::lock(&w).advance_to(system.now());
-            }
-        });
-    }
-    let sim_pilot = run.sim_pilot.clone();
-    // A simulated pilot's car is the one on the powerline: plugged in while it talks, ready for
-    // energy (S2 closed) from CableCheck to the end of the charge loop, gone with its session.
-    let load = |l: PilotLoad| {
-        if let Some(p) = &sim_pilot {
-            p.set_load(l);
-        }
-    };
-    let on_event = |event: &EvseEvent| match event {
-        EvseEvent::Listening(addr) => tracing::info!("charge point: V2G server on {addr}"),
-        EvseEvent::Slac(ChargerSlacEvent::Slac(slac::EvseEvent::Matched(m))) => {
-            tracing::info!("charge point: SLAC matched car {}", m.ev_mac);
-            load(PilotLoad::Connected);
-        }
-        EvseEvent::Slac(ChargerSlacEvent::CarGone(why)) => {
-            tracing::info!("charge point: the car has gone ({why})");
-            load(PilotLoad::None);
-        }
-        EvseEvent::Slac(_) => {}
-        EvseEvent::Sdp { peer, .. } => {
-            tracing::debug!("charge point: SDP from {peer}");
-            if let Some(p) = &sim_pilot
-                && sim::lock(&p.0).pilot_load() == Some(PilotLoad::None)
-            {
-                load(PilotLoad::Connected);
-            }
-        }
-        EvseEvent::Serve(ServeEvent::Connected(peer)) => {
-            tracing::info!("charge point: car connected from {peer}");
-        }
-        EvseEvent::Serve(ServeEvent::Session(SeccEvent::State(state))) => {
-            tracing::info!("charge point: session {state:?}");
-            match state {
-                SessionState::CableCheck | SessionState::PreCharge | SessionState::Charging => {
-                    load(PilotLoad::Ready);
-                }
-                SessionState::Stopping => load(PilotLoad::Connected),
-                _ => {}
-            }
-        }
-        EvseEvent::Serve(ServeEvent::Session(SeccEvent::Ended(end))) => {
-            tracing::info!(
-                "charge point: session ended: {} ({} charge loop cycles, {:.1} Wh in, {:.1} Wh out)",
-                end.reason,
-                end.charge_loop_cycles,
-                end.charged.0,
-                end.discharged.0
-            );
-        }
-        EvseEvent::Serve(ServeEvent::Closed { .. }) => load(PilotLoad::None),
-        EvseEvent::Serve(_) => {}
-    };
-    let shutdown = async move {
-        while stop.borrow().is_none() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
-    };
-    let seed = || ccs::entropy().unwrap_or_else(|_| rand_seed());
-    if let Err(e) = ccs::point::run_point(
-        &run.options,
-        run.driving,
-        run.point.clone(),
-        &clock,
-        seed,
-        on_event,
-        shutdown,
-    )
-    .await
-    {
-        tracing::error!("charge point: {e:#}");
-        // The site goes on without it; the charge point's actuators are in their safe state.
-        run.point.safe_state(clock.now());
-    }
-}
-
-/// Entropy when /dev/urandom cannot be read: the time, which is no secret but varies.
-fn rand_seed() -> [u8; 32] {
-    let mut seed = [0u8; 32];
-    let t = units::SystemClock::new()
-        .now()
-        .as_unix_micros()
-        .to_le_bytes();
-    for (i, b) in seed.iter_mut().enumerate() {
-        *b = t[i % t.len()] ^ (i as u8);
-    }
-    seed
 }
