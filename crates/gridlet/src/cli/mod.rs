@@ -109,7 +109,7 @@ pub(crate) fn init_logging(verbose: u8) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     // RUST_LOG as `target=level` lists (`info,ccs=trace`): `Targets`, not `EnvFilter`, whose span
-    // and field filters bring a regex engine (some 400 KB of the board binary) nobody here uses.
+    // and field filters bring a regex engine (some 160 KB of the board binary) nobody here uses.
     // A RUST_LOG that does not parse is ignored, as EnvFilter's `try_from_default_env` did.
     let filter = std::env::var("RUST_LOG")
         .ok()
