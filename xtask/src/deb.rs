@@ -215,6 +215,8 @@ fn package_version(root: &Path) -> Result<String> {
     Ok(v.to_owned())
 }
 
+/// `tzdata`: the binary reads time zones from /usr/share/zoneinfo; the board build bundles no
+/// copy of its own (see crates/units/Cargo.toml).
 fn control(version: &str, arch: &str, size_kib: u64, depends: &str) -> String {
     format!(
         "Package: gridlet
@@ -222,7 +224,7 @@ Version: {version}
 Architecture: {arch}
 Maintainer: {MAINTAINER}
 Installed-Size: {size_kib}
-Depends: {depends}, adduser
+Depends: {depends}, adduser, tzdata
 Section: misc
 Priority: optional
 Homepage: https://github.com/gridlet/gridlet

@@ -102,16 +102,23 @@ pub(crate) const EXIT_CONFIG: u8 = 2;
 /// Logs go to stderr so that stdout stays machine-readable (JSON, hex).
 pub(crate) fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
+        0 => tracing_subscriber::filter::LevelFilter::INFO,
+        1 => tracing_subscriber::filter::LevelFilter::DEBUG,
+        _ => tracing_subscriber::filter::LevelFilter::TRACE,
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // RUST_LOG as `target=level` lists (`info,ccs=trace`): `Targets`, not `EnvFilter`, whose span
+    // and field filters bring a regex engine (some 160 KB of the board binary) nobody here uses.
+    // A RUST_LOG that does not parse is ignored, as EnvFilter's `try_from_default_env` did.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(default));
     if crate::systemd::stderr_is_journal() {
         // Under systemd: the journal stamps the time; the prefix gives each line its level.
         tracing_subscriber::fmt()
-            .with_env_filter(filter)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE) // `filter` decides
             .with_ansi(false)
             .without_time()
             .event_format(crate::systemd::JournalLevel(
@@ -121,13 +128,17 @@ pub(crate) fn init_logging(verbose: u8) {
                     .with_ansi(false),
             ))
             .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
             .init();
         return;
     }
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE) // `filter` decides
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .finish()
+        .with(filter)
         .init();
 }
