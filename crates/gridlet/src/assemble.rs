@@ -520,7 +520,20 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     if let Some(p) = &cfg.prices {
         let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
         let built = p.build(&tz).map_err(anyhow::Error::msg)?;
-        d.tariff = Some(Box::new(built.feed));
+        if let (tariffs::ProviderConfig::File { .. }, true) = (&p.provider, uses_world) {
+            // A simulated site replays recorded prices as its market: it books its energy at
+            // them and publishes them day-ahead (tomorrow's at 13:00), as the file's provider
+            // would have.
+            let all = devices::Tariff::prices(
+                &built.feed,
+                Timestamp::UNIX_EPOCH,
+                Timestamp::from_unix_secs(i64::from(u32::MAX)),
+            );
+            sim::lock(&world).set_recorded_prices(all);
+            d.tariff = Some(Box::new(SimTariff(world.clone())));
+        } else {
+            d.tariff = Some(Box::new(built.feed));
+        }
         prices = built.fetcher;
     }
 

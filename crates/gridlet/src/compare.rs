@@ -1,13 +1,23 @@
 //! The week comparison of `gridlet sim --compare` (issue 12, Done-when 4): the same simulated
-//! site, car trips, PV and house, run three times on virtual time: planned operation, the
-//! `[control.price]` threshold rules, and "charge at once on arrival" (the car at full power
-//! as soon as it is plugged, the battery on self-consumption). Costs are the energy bought
-//! minus the feed-in paid (`[planner] feed_in_per_kwh`), minus the energy left in the stores
-//! at the end over what they started with, valued at the run's mean import price: energy a
-//! strategy leaves out of the stores (a car that leaves short of its target, an emptier
-//! battery) would have to be bought, so it is not a saving. Likewise the trip energy a car too
-//! empty to drive its trips did not use (the trips are the same in every run; the most any
-//! run drove is what was asked) is charged at the mean import price.
+//! site, car trips, PV, house and prices, run three times on virtual time: planned operation,
+//! the `[control.price]` threshold rules, and "charge at once on arrival" (the car at full power
+//! as soon as it is plugged, the battery on self-consumption).
+//!
+//! The three are judged on the same service, so that no strategy looks cheap by delivering
+//! less:
+//! - **The car leaves with its target** (`[control.ev] target_soc_pct`) every time. Where a
+//!   strategy let it leave below, the simulated driver tops it up to the target at a public
+//!   charger on the way ([`sim::World::set_car_top_up`]), and that energy is paid at
+//!   [`Valuation::public_per_kwh`] (default 0.59 per kWh: a public AC charging price in
+//!   Germany in 2025). The trips are then the same in every run. Trip energy a run still could
+//!   not drive (none with the top-up) is paid at the same price.
+//! - **The stores end where they would**: the energy the home battery and the car hold at the
+//!   end over what they started with is credited (or, if less, charged) at the run's mean
+//!   import price, what it would cost to buy it back on average.
+//! - Energy bought is booked at the simulated import price of each tick; energy sold earns
+//!   `[planner] feed_in_per_kwh`.
+//!
+//! `cost = import − feed-in + public top-up − stored × mean price + undriven × public price`.
 
 use std::time::Duration;
 
@@ -16,6 +26,22 @@ use serde::Serialize;
 use units::{PricePerKwh, Timestamp};
 
 use crate::config::Config;
+
+/// How the comparison prices service a strategy did not deliver at home.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Valuation {
+    /// Price per kWh of energy the car is topped up with away from home when it leaves below
+    /// its target (a public charger's).
+    pub public_per_kwh: f64,
+}
+
+impl Default for Valuation {
+    fn default() -> Self {
+        Self {
+            public_per_kwh: 0.59,
+        }
+    }
+}
 
 /// One strategy's week.
 #[derive(Debug, Clone, Serialize)]
@@ -28,13 +54,17 @@ pub struct StrategyResult {
     pub export_value: f64,
     /// Value of what the stores hold at the end over the start, at the mean import price.
     pub stored_value: f64,
-    /// Trip energy this run's car could not drive (too empty), at the mean import price.
+    /// Energy the car was topped up with away from home (it left below its target), kWh.
+    pub public_kwh: f64,
+    /// Its price, at the public charging price.
+    pub public_cost: f64,
+    /// Trip energy this run's car could not drive (too empty), at the public charging price.
     pub undriven_value: f64,
     /// Energy the car drove, kWh.
     pub trips_kwh: f64,
     /// Mean import price over the run.
     pub mean_price: f64,
-    /// `import_cost - export_value - stored_value + undriven_value`.
+    /// `import_cost - export_value + public_cost - stored_value + undriven_value`.
     pub cost: f64,
     /// The car's SoC when it left, each time.
     pub departure_soc_pct: Vec<f64>,
@@ -57,12 +87,19 @@ pub struct Comparison {
     pub saving_vs_thresholds: f64,
     /// `charge_on_arrival.cost - planned.cost`.
     pub saving_vs_arrival: f64,
-    /// How many plans the planned run solved, and how many fell back to the thresholds.
+    /// How many plans the planned run solved.
     pub solves: u64,
+    /// The prices for service not delivered at home.
+    pub valuation: Valuation,
 }
 
 /// Runs the three strategies from `start` for `length` in ticks of `[site] tick`.
-pub fn compare(cfg: &Config, start: Timestamp, length: Duration) -> anyhow::Result<Comparison> {
+pub fn compare(
+    cfg: &Config,
+    start: Timestamp,
+    length: Duration,
+    valuation: Valuation,
+) -> anyhow::Result<Comparison> {
     let mut planned = cfg.clone();
     planned.planner.enabled = true;
     let mut rules = cfg.clone();
@@ -72,12 +109,12 @@ pub fn compare(cfg: &Config, start: Timestamp, length: Duration) -> anyhow::Resu
         ev_charge_below: Some(PricePerKwh(f64::MAX)),
         ..Default::default()
     };
-    let (mut p, solves) = run("planned", &planned, start, length)?;
-    let (mut r, _) = run("threshold rules", &rules, start, length)?;
-    let (mut a, _) = run("charge on arrival", &arrival, start, length)?;
+    let (mut p, solves) = run("planned", &planned, start, length, valuation)?;
+    let (mut r, _) = run("threshold rules", &rules, start, length, valuation)?;
+    let (mut a, _) = run("charge on arrival", &arrival, start, length, valuation)?;
     let asked = p.trips_kwh.max(r.trips_kwh).max(a.trips_kwh);
     for s in [&mut p, &mut r, &mut a] {
-        s.undriven_value = (asked - s.trips_kwh) * s.mean_price;
+        s.undriven_value = (asked - s.trips_kwh) * valuation.public_per_kwh;
         s.cost += s.undriven_value;
     }
     Ok(Comparison {
@@ -87,6 +124,7 @@ pub fn compare(cfg: &Config, start: Timestamp, length: Duration) -> anyhow::Resu
         threshold_rules: r,
         charge_on_arrival: a,
         solves,
+        valuation,
     })
 }
 
@@ -95,12 +133,16 @@ fn run(
     cfg: &Config,
     start: Timestamp,
     length: Duration,
+    valuation: Valuation,
 ) -> anyhow::Result<(StrategyResult, u64)> {
     let (mut stepper, beside) = crate::assemble::assemble(cfg, start)?.into_stepper(start)?;
     anyhow::ensure!(
         beside.is_none(),
         "the comparison needs a simulated car (a [charge_point.car])"
     );
+    if let Some(world) = stepper.world() {
+        sim::lock(world).set_car_top_up(Some(cfg.control.ev.target_soc_pct));
+    }
     let end = start + length;
     let mut now = start;
     let mut plugged_soc: Option<f64> = None;
@@ -157,16 +199,20 @@ fn run(
         0.0
     };
     let stored_value = stored_kwh * mean_price;
+    let public_kwh = w.car_topped_up_energy() / 1000.0;
+    let public_cost = public_kwh * valuation.public_per_kwh;
     Ok((
         StrategyResult {
             strategy,
             import_cost: t.import_cost,
             export_value,
             stored_value,
+            public_kwh,
+            public_cost,
             undriven_value: 0.0,
             trips_kwh: w.car_trip_energy() / 1000.0,
             mean_price,
-            cost: t.import_cost - export_value - stored_value,
+            cost: t.import_cost - export_value + public_cost - stored_value,
             departure_soc_pct: departures,
             import_kwh: t.grid_import / 1000.0,
             export_kwh: t.grid_export / 1000.0,
@@ -179,8 +225,16 @@ impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  car SoC at departure (%)",
-            "strategy", "cost", "import", "feed-in", "stored", "undriven", "imp kWh", "exp kWh"
+            "{:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  car SoC at departure (%)",
+            "strategy",
+            "cost",
+            "import",
+            "feed-in",
+            "public",
+            "stored",
+            "undriven",
+            "imp kWh",
+            "pub kWh"
         )?;
         for r in [
             &self.planned,
@@ -189,15 +243,16 @@ impl std::fmt::Display for Comparison {
         ] {
             writeln!(
                 f,
-                "{:<18} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8.1} {:>8.1}  {}",
+                "{:<18} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8.1}  {}",
                 r.strategy,
                 r.cost,
                 r.import_cost,
                 r.export_value,
+                r.public_cost,
                 r.stored_value,
                 r.undriven_value,
                 r.import_kwh,
-                r.export_kwh,
+                r.public_kwh,
                 r.departure_soc_pct
                     .iter()
                     .map(|s| format!("{s:.0}"))
@@ -207,9 +262,25 @@ impl std::fmt::Display for Comparison {
         }
         write!(
             f,
-            "planned saves {:.2} against the threshold rules and {:.2} against charging on \
-             arrival ({} plans solved)",
-            self.saving_vs_thresholds, self.saving_vs_arrival, self.solves
+            "planned saves {:.2} ({:.0} %) against the threshold rules and {:.2} ({:.0} %) \
+             against charging on arrival ({} plans solved; a car leaving below its target is \
+             topped up at {:.2}/kWh, stored energy counts at the mean import price {:.3}/kWh)",
+            self.saving_vs_thresholds,
+            pct(self.saving_vs_thresholds, self.threshold_rules.cost),
+            self.saving_vs_arrival,
+            pct(self.saving_vs_arrival, self.charge_on_arrival.cost),
+            self.solves,
+            self.valuation.public_per_kwh,
+            self.planned.mean_price,
         )
+    }
+}
+
+/// `part` as a percentage of `whole` (0 for a zero whole).
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole.abs() > f64::EPSILON {
+        100.0 * part / whole.abs()
+    } else {
+        0.0
     }
 }

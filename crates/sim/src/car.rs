@@ -82,6 +82,10 @@ pub(crate) struct Car {
     last_local: Option<jiff::civil::Time>,
     /// Energy used by trips so far.
     trips_wh: f64,
+    /// The driver tops the car up to this SoC (fraction) elsewhere when it leaves below it.
+    top_up_to: Option<f64>,
+    /// Energy so topped up, Wh.
+    topped_up_wh: f64,
     /// The session is a real CCS session run elsewhere (`true`), not this model's.
     ccs: bool,
     /// With a CCS session: the car's contactors (closed in the charge loop).
@@ -120,6 +124,8 @@ impl Car {
             session_energy: WattHours::ZERO,
             last_local: None,
             trips_wh: 0.0,
+            top_up_to: None,
+            topped_up_wh: 0.0,
             ccs: false,
             contactors: false,
         }
@@ -179,6 +185,17 @@ impl Car {
         self.trips_wh
     }
 
+    /// From now on, a car leaving below `target` is topped up to it at a public charger on its
+    /// way (none: never).
+    pub(crate) fn set_top_up(&mut self, target: Option<Percent>) {
+        self.top_up_to = target.map(|t| t.fraction().clamp(0.0, 1.0));
+    }
+
+    /// Energy topped up away from home since the start, Wh.
+    pub(crate) fn topped_up_wh(&self) -> f64 {
+        self.topped_up_wh
+    }
+
     /// The limits in force at `now`, after the set-point watchdog.
     pub(crate) fn granted(&self, now: Timestamp) -> ChargeLimits {
         self.granted.effective(now)
@@ -220,6 +237,12 @@ impl Car {
             {
                 self.session = Session::Away;
                 self.contactors = false;
+                if let Some(target) = self.top_up_to
+                    && self.soc < target
+                {
+                    self.topped_up_wh += (target - self.soc) * p.capacity_wh.0;
+                    self.soc = target;
+                }
             }
             _ => {}
         }

@@ -254,6 +254,8 @@ pub struct World {
     presses: u64,
     led: LedMode,
     price: PriceModel,
+    /// Recorded prices replayed instead of `price` (sorted, not overlapping).
+    recorded: Option<Arc<[devices::PriceSlot]>>,
     grid: Watts,
     meter_import: WattHours,
     meter_export: WattHours,
@@ -308,6 +310,7 @@ impl World {
             presses: 0,
             led: LedMode::Off,
             price: PriceModel::None,
+            recorded: None,
             grid: Watts::ZERO,
             meter_import: WattHours::ZERO,
             meter_export: WattHours::ZERO,
@@ -423,6 +426,21 @@ impl World {
     /// Selects the price model.
     pub fn set_price(&mut self, price: PriceModel) {
         self.price = price;
+    }
+
+    /// Replays recorded prices (end-user prices per slot) instead of the price model: energy
+    /// is booked at them, and they are published like a day-ahead market's (tomorrow's from
+    /// 13:00 local time). Outside the recording there is no price.
+    pub fn set_recorded_prices(&mut self, mut slots: Vec<devices::PriceSlot>) {
+        slots.sort_by_key(|s| s.start);
+        self.recorded = Some(slots.into());
+    }
+
+    /// The recorded slot at `t`.
+    fn recorded_at(&self, t: Timestamp) -> Option<Option<PricePerKwh>> {
+        let r = self.recorded.as_ref()?;
+        let i = r.partition_point(|s| s.end <= t);
+        Some(r.get(i).filter(|s| s.start <= t).map(|s| s.price))
     }
 
     /// Presses the simulated button.
@@ -607,6 +625,9 @@ impl World {
         // The grid meter is the sum on the AC bus.
         self.grid = load + converter_ac - pv_total;
         let e = |p: Watts| p.over_secs(dt);
+        let price = self
+            .recorded_at(now)
+            .unwrap_or_else(|| self.price.price(self.seed, now, hour_f));
         let t = &mut self.totals;
         t.pv += e(pv_total);
         t.load += e(load);
@@ -619,7 +640,7 @@ impl World {
             t.battery_charge += e(converter_ac.positive_part());
             t.battery_discharge += e(converter_ac.negative_part());
         }
-        if let Some(p) = self.price.price(self.seed, now, hour_f) {
+        if let Some(p) = price {
             t.import_cost += p.cost(self.grid.positive_part().over_secs_wh(dt));
             t.export_value += p.cost(self.grid.negative_part().over_secs_wh(dt));
         }
@@ -850,6 +871,9 @@ impl World {
 
     /// The price at `t`.
     pub fn price_at(&self, t: Timestamp) -> Option<PricePerKwh> {
+        if let Some(p) = self.recorded_at(t) {
+            return p;
+        }
         let l = self.local(t);
         let hour = f64::from(l.hour()) + f64::from(l.minute()) / 60.0;
         self.price.price(self.seed, t, hour)
@@ -859,6 +883,13 @@ impl World {
     /// price), up to what the market has published by now (see [`World::price_horizon`]).
     pub fn prices(&self, from: Timestamp, to: Timestamp) -> Vec<devices::PriceSlot> {
         let to = self.price_horizon().map_or(to, |h| to.min(h));
+        if let Some(r) = &self.recorded {
+            return r
+                .iter()
+                .filter(|s| s.end > from && s.start < to)
+                .copied()
+                .collect();
+        }
         match self.price {
             PriceModel::None => Vec::new(),
             PriceModel::Fixed { price } => {
@@ -882,12 +913,12 @@ impl World {
         }
     }
 
-    /// How far the synthetic market has published: like a day-ahead market, tomorrow's prices
+    /// How far the synthetic market (or the recorded prices) has published: like a day-ahead market, tomorrow's prices
     /// from 13:00 local time on, else today's. `None` for a fixed price (known for any time).
     pub fn price_horizon(&self) -> Option<Timestamp> {
         match self.price {
-            PriceModel::None | PriceModel::Fixed { .. } => None,
-            PriceModel::SimMarket { .. } => {
+            PriceModel::None | PriceModel::Fixed { .. } if self.recorded.is_none() => None,
+            _ => {
                 let local = self.local(self.now);
                 let days = if local.hour() >= 13 { 2 } else { 1 };
                 let end = local
@@ -900,7 +931,10 @@ impl World {
                             .ok()
                     })
                     .map(Timestamp::from_jiff);
-                Some(end.unwrap_or(self.now))
+                let end = end.unwrap_or(self.now);
+                // A recording ends where it ends.
+                let recorded_end = self.recorded.as_ref().and_then(|r| r.last()).map(|s| s.end);
+                Some(recorded_end.map_or(end, |r| end.min(r)))
             }
         }
     }
@@ -985,10 +1019,8 @@ impl World {
         let losses = (t.battery_charge
             - t.battery_discharge
             - stored_delta(self.battery_start, battery_end))
-            + (t.ev_charge
-                - t.ev_discharge
-                - stored_delta(self.car_start, car_end)
-                - trips
+            + (t.ev_charge - t.ev_discharge - stored_delta(self.car_start, car_end) - trips
+                + self.car_topped_up_energy()
                 - self.external_car_wh);
         let pct = |num: f64, den: f64| if den > 0.0 { 100.0 * num / den } else { 0.0 };
         Report {
@@ -1005,6 +1037,20 @@ impl World {
             self_sufficiency_pct: pct(t.load - t.grid_import, t.load).clamp(0.0, 100.0),
             self_consumption_pct: pct(t.pv - t.grid_export, t.pv).clamp(0.0, 100.0),
         }
+    }
+
+    /// Makes the simulated driver top the car up to `target` at a public charger whenever it
+    /// leaves below it (none: never; the default). The week comparison uses it so that every
+    /// strategy delivers the same service; [`Self::car_topped_up_energy`] says how much.
+    pub fn set_car_top_up(&mut self, target: Option<Percent>) {
+        if let Some(c) = &mut self.car {
+            c.set_top_up(target);
+        }
+    }
+
+    /// Energy the simulated car was topped up with away from home since the start, Wh.
+    pub fn car_topped_up_energy(&self) -> f64 {
+        self.car.as_ref().map_or(0.0, Car::topped_up_wh)
     }
 
     /// Energy the simulated car used on its trips since the start, Wh (a trip takes what the

@@ -5,8 +5,9 @@
 //!
 //! It runs inside [`Site::tick`](crate::Site::tick) on the tick's time: no clock, no I/O (the
 //! forecasts and prices are facades over state their fetch tasks keep), deterministic on
-//! virtual time. A solve that fails, or a plan that cannot keep the car's departure target,
-//! falls back to the thresholds' intent, and [`PlanStatus::fallback`] says why.
+//! virtual time. A solve that fails, or a plan that misses more than the car's departure target
+//! (which leaves the closest plan in force), falls back to the thresholds' intent, and
+//! [`PlanStatus::fallback`] says why.
 
 use std::time::Duration;
 
@@ -276,7 +277,16 @@ impl Planning {
             shortfalls: plan.shortfalls.iter().map(ToString::to_string).collect(),
             steps,
         });
-        if plan.feasible {
+        // A departure target out of reach still leaves the plan that comes closest (the car
+        // charged as much as the limits allow before it leaves, cheapest first): better for the
+        // driver than the thresholds, which may not charge it at all. The plan view keeps the
+        // shortfall. Other shortfalls (load unserved, surplus unplaced) mean the model does
+        // not fit the site: the thresholds decide.
+        let departures_only = plan
+            .shortfalls
+            .iter()
+            .all(|s| matches!(s, planner::Shortfall::Departure { .. }));
+        if plan.feasible || departures_only {
             self.start = Some(start);
             self.status.fallback = None;
         } else {
@@ -654,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn no_prices_or_an_impossible_target_fall_back_to_the_thresholds() {
+    fn no_prices_fall_back_to_the_thresholds_and_an_impossible_target_keeps_the_closest_plan() {
         let cfg = cfg();
         let mut p = Planning::new(PlannerSettings {
             enabled: true,
@@ -679,9 +689,20 @@ mod tests {
             ..inp
         };
         let t = Timestamp::parse_rfc3339("2026-06-22T07:00:00Z").unwrap();
-        assert_eq!(p.tick(t, &cfg, &inp), None);
-        let why = p.status().fallback.clone().unwrap();
-        assert!(why.contains("cannot meet"), "{why}");
-        assert!(!p.status().plan.as_ref().unwrap().feasible);
+        // The target is out of reach: the closest plan stays in force (the car charges now,
+        // as much as it can before it leaves), and the plan says what it misses.
+        let intent = p.tick(t, &cfg, &inp).expect("the closest plan is executed");
+        assert!(
+            matches!(intent.car, StoreIntent::Charge { .. }),
+            "{intent:?}"
+        );
+        assert_eq!(p.status().fallback, None);
+        let plan = p.status().plan.as_ref().unwrap();
+        assert!(!plan.feasible);
+        assert!(
+            plan.shortfalls[0].contains("short of its target"),
+            "{:?}",
+            plan.shortfalls
+        );
     }
 }

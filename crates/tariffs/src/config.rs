@@ -10,7 +10,8 @@ use units::PricePerKwh;
 use crate::energidataservice::Currency;
 use crate::tibber::Component;
 use crate::{
-    FeedIn, PriceFormula, Provider, TouRate, awattar, energidataservice, entsoe, octopus, tibber,
+    FeedIn, ParseError, PriceFormula, PriceSlot, Provider, TouRate, awattar, energidataservice,
+    entsoe, octopus, tibber,
 };
 #[cfg(feature = "fetch")]
 use crate::{PriceFeed, Schedule, TimeOfUse, fetch::Fetcher};
@@ -99,6 +100,42 @@ pub enum ProviderConfig {
         #[serde(default)]
         rates: Vec<TouRate>,
     },
+    /// Prices recorded earlier, read once from a file in a provider's own reply format (the
+    /// same parser as the live provider): replays, and `gridlet sim` over a recorded week.
+    File {
+        /// The file (relative paths: to the working directory).
+        path: PathBuf,
+        /// Whose reply the file holds.
+        #[serde(default)]
+        format: FileFormat,
+        /// The slot length of an ENTSO-E document's series to read.
+        #[serde(default = "sixty")]
+        slot_minutes: i64,
+    },
+}
+
+/// The reply format of a [`ProviderConfig::File`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// aWATTar `marketdata` JSON (EUR/MWh spot).
+    #[default]
+    Awattar,
+    /// ENTSO-E A44 `Publication_MarketDocument` XML (EUR/MWh spot).
+    Entsoe,
+    /// Octopus Agile `standard-unit-rates` JSON (pence/kWh incl. VAT).
+    Octopus,
+}
+
+impl FileFormat {
+    /// Parses a file's content; `slot_minutes` picks an ENTSO-E series.
+    pub fn parse(self, body: &[u8], slot_minutes: i64) -> Result<Vec<PriceSlot>, ParseError> {
+        match self {
+            Self::Awattar => awattar::parse(body),
+            Self::Entsoe => entsoe::parse(body, slot_minutes),
+            Self::Octopus => octopus::parse(body, true),
+        }
+    }
 }
 
 fn fifteen() -> i64 {
@@ -106,6 +143,9 @@ fn fifteen() -> i64 {
 }
 fn de_lu() -> String {
     entsoe::DE_LU.into()
+}
+fn sixty() -> i64 {
+    60
 }
 fn yes() -> bool {
     true
@@ -263,6 +303,17 @@ impl PricesConfig {
                     inc_vat: *inc_vat,
                 }
             }
+            ProviderConfig::File {
+                path, slot_minutes, ..
+            } => {
+                if path.as_os_str().is_empty() {
+                    return Err(("path", "is empty".into()));
+                }
+                if !matches!(slot_minutes, 15 | 30 | 60) {
+                    return Err(("slot_minutes", "must be 15, 30 or 60".into()));
+                }
+                return Ok(None);
+            }
             ProviderConfig::Fixed { price } | ProviderConfig::TimeOfUse { default: price, .. } => {
                 if !price.0.is_finite() {
                     return Err(("price", "must be finite".into()));
@@ -291,6 +342,18 @@ impl PricesConfig {
                     feed_in,
                 ),
                 ProviderConfig::Fixed { price } => PriceFeed::fixed(*price, formula, feed_in),
+                ProviderConfig::File {
+                    path,
+                    format,
+                    slot_minutes,
+                } => {
+                    let slots = read_file(path, *format, *slot_minutes)?;
+                    let feed = PriceFeed::fetched("file", formula, feed_in);
+                    if let Some(first) = slots.first() {
+                        feed.update(first.start, slots);
+                    }
+                    feed
+                }
                 _ => return Err("prices.provider: no provider".into()),
             };
             return Ok(Built {
@@ -310,6 +373,23 @@ impl PricesConfig {
             fetcher: Some(fetcher),
         })
     }
+}
+
+/// Reads a [`ProviderConfig::File`]; the error names the file and what is wrong with it.
+pub fn read_file(
+    path: &std::path::Path,
+    format: FileFormat,
+    slot_minutes: i64,
+) -> Result<Vec<PriceSlot>, String> {
+    let at = |m: String| format!("prices.provider.path: {}: {m}", path.display());
+    let body = std::fs::read(path).map_err(|e| at(e.to_string()))?;
+    let slots = format
+        .parse(&body, slot_minutes)
+        .map_err(|e| at(e.to_string()))?;
+    if slots.is_empty() {
+        return Err(at("holds no price slots".into()));
+    }
+    Ok(slots)
 }
 
 /// The market's publication: EPEX and Nord Pool day-ahead results around 13:00 CET, Octopus
@@ -363,5 +443,64 @@ mod tests {
         assert_eq!(e.0, "prices.provider.region");
         let e = parse("[prices.provider]\ntype = \"awattar\"\nurl = \"ftp://x\"\n").unwrap_err();
         assert_eq!(e.0, "prices.provider.url");
+    }
+}
+
+#[cfg(all(test, feature = "fetch"))]
+mod file_tests {
+    use super::*;
+    use devices::Tariff;
+    use units::Timestamp;
+
+    fn week() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/tariffs/awattar-de-2025-06-16-week.json")
+    }
+
+    #[test]
+    fn a_recorded_file_feeds_its_prices_through_the_formula() {
+        let cfg = PricesConfig {
+            provider: ProviderConfig::File {
+                path: week(),
+                format: FileFormat::Awattar,
+                slot_minutes: 60,
+            },
+            formula: PriceFormula {
+                spot_factor: 1.0,
+                fee: 0.19,
+                vat: 0.19,
+            },
+            feed_in: FeedIn::None,
+            cache: None,
+        };
+        cfg.validate().unwrap();
+        let built = cfg.build(&TimeZone::UTC).unwrap();
+        assert!(built.fetcher.is_none(), "a file is read once, not fetched");
+        let all = built.feed.prices(
+            Timestamp::UNIX_EPOCH,
+            Timestamp::from_unix_secs(4_000_000_000),
+        );
+        // Eight days of hours, from 2025-06-16 00:00 CEST.
+        assert_eq!(all.len(), 192);
+        assert_eq!(all[0].start, Timestamp::from_unix_secs(1_750_024_800));
+        // The first hour: 105.72 EUR/MWh spot.
+        assert!((all[0].price.0 - (0.10572 + 0.19) * 1.19).abs() < 1e-9);
+        assert_eq!(built.feed.horizon(), all.last().map(|s| s.end));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_file_is_a_clear_error() {
+        let e = read_file(
+            std::path::Path::new("/nonexistent.json"),
+            FileFormat::Awattar,
+            60,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("prices.provider.path: /nonexistent.json"),
+            "{e}"
+        );
+        let e = read_file(&week(), FileFormat::Entsoe, 60).unwrap_err();
+        assert!(e.contains("awattar-de-2025-06-16-week.json"), "{e}");
     }
 }

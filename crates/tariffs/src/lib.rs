@@ -26,7 +26,7 @@ mod tou;
 pub use book::{CacheError, FeedStatus, PriceCache, PriceFeed};
 #[cfg(feature = "fetch")]
 pub use config::Built;
-pub use config::{Country, PricesConfig, ProviderConfig};
+pub use config::{Country, FileFormat, PricesConfig, ProviderConfig, read_file};
 pub use devices::{PriceSlot, Tariff};
 pub use formula::{FeedIn, PriceFormula};
 pub use provider::{FetchError, ParseError, Provider, RequestError};

@@ -54,6 +54,10 @@ pub(crate) struct SimArgs {
     /// the saving (also in the --report file).
     #[arg(long, requires = "until")]
     compare: bool,
+    /// With --compare: the price per kWh of energy the driver tops up at a public charger when
+    /// a strategy let the car leave below its target.
+    #[arg(long, requires = "compare", default_value_t = crate::compare::Valuation::default().public_per_kwh)]
+    public_price: f64,
 }
 
 /// Simulation speed.
@@ -135,7 +139,15 @@ pub(crate) fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if args.compare {
         let length = args.until.unwrap_or_default();
         let wall = std::time::Instant::now();
-        let cmp = crate::compare::compare(&cfg, start, length)?;
+        anyhow::ensure!(
+            args.public_price.is_finite() && args.public_price >= 0.0,
+            "--public-price {} is not a price",
+            args.public_price
+        );
+        let valuation = crate::compare::Valuation {
+            public_per_kwh: args.public_price,
+        };
+        let cmp = crate::compare::compare(&cfg, start, length, valuation)?;
         println!("{cmp}");
         tracing::info!(
             "compared {length:?} three times in {:.1} s",
