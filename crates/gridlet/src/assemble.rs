@@ -151,6 +151,22 @@ impl OpenContext {
         self.world.clone()
     }
 
+    /// Lists a simulated device in the status's `devices` as `kind` (`sim-…`): its health is
+    /// its model's newest reading's age (`newest`, on the world's clock).
+    pub(crate) fn sim_device(
+        &mut self,
+        name: &str,
+        kind: &str,
+        newest: impl Fn() -> Option<Timestamp> + Send + 'static,
+    ) {
+        self.monitored.push(Box::new(SimHealth {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            stale_after: self.timeout,
+            newest: Box::new(newest),
+        }));
+    }
+
     /// A meter of `devices-meters` (SMA Speedwire, SML, MQTT): its health in the status, a
     /// second handle on its readings as the meter emulation's source.
     pub(crate) fn net_meter(
@@ -162,6 +178,38 @@ impl OpenContext {
         )));
         self.monitored.push(Box::new(meter.health()));
         Box::new(meter)
+    }
+}
+
+/// A simulated device's entry in the status: ok while its model has a fresh reading.
+struct SimHealth {
+    name: String,
+    kind: String,
+    stale_after: std::time::Duration,
+    newest: Box<dyn Fn() -> Option<Timestamp> + Send>,
+}
+
+impl devices::Monitored for SimHealth {
+    fn device_status(&self, now: Timestamp) -> devices::DeviceStatus {
+        let last_good = (self.newest)();
+        let (health, reason) = match last_good {
+            None => (devices::Health::Stale, Some("no reading yet".to_owned())),
+            Some(t) if now.saturating_duration_since(t) > self.stale_after => (
+                devices::Health::Stale,
+                Some(format!(
+                    "no reading for {:.1} s",
+                    now.saturating_duration_since(t).as_secs_f64()
+                )),
+            ),
+            Some(_) => (devices::Health::Ok, None),
+        };
+        devices::DeviceStatus {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            health,
+            reason,
+            last_good,
+        }
     }
 }
 
@@ -190,6 +238,10 @@ fn ccs_point(
         PilotDevice::Sim => {
             let p = SimControlPilot(cx.sim());
             sim_pilot = Some(p.clone());
+            let probe = p.clone();
+            cx.sim_device("charge_point.pilot", "sim-pilot", move || {
+                devices::ControlPilot::reading(&probe).map(|r| r.at)
+            });
             Box::new(p)
         }
         PilotDevice::Sysfs(params) => Box::new(
@@ -206,12 +258,24 @@ fn ccs_point(
         ImdDevice::Sim => {
             let w = cx.sim();
             sim::lock(&w).set_isolation_monitor(devices::Isolation::Valid);
+            let probe = SimIsolationMonitor(w.clone());
+            cx.sim_device(
+                "charge_point.isolation_monitor",
+                "sim-isolation-monitor",
+                move || devices::IsolationMonitor::status(&probe).map(|r| r.at),
+            );
             Some(Box::new(SimIsolationMonitor(w)))
         }
     };
     let inlet: Option<Box<dyn ccs::point::InletSensor>> = match &c.inlet {
         InletDevice::None => None,
-        InletDevice::Sim(_) => Some(Box::new(SimInlet(cx.sim()))),
+        InletDevice::Sim(_) => {
+            let probe = SimInlet(cx.sim());
+            cx.sim_device("charge_point.inlet", "sim-inlet", move || {
+                ccs::point::InletSensor::voltage(&probe).map(|r| r.at)
+            });
+            Some(Box::new(SimInlet(cx.sim())))
+        }
     };
     let hw = ccs::point::PointHardware {
         pilot,
@@ -349,6 +413,10 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         Some(ChargePointConfig::Sim(p)) => {
             let w = cx.sim();
             sim::lock(&w).set_car(*p);
+            let probe = SimChargePoint(w.clone());
+            cx.sim_device("charge_point", "sim-charge-point", move || {
+                devices::ChargePoint::status(&probe).map(|r| r.at)
+            });
             d.charge_point = Some(Box::new(SimChargePoint(w)));
         }
         Some(ChargePointConfig::Ccs(c)) => {

@@ -568,6 +568,10 @@ impl GridMeterConfig {
                     sim::SimGridMeter(cx.sim()),
                 )));
                 cx.grid_source = Some(Arc::new(source));
+                let probe = sim::SimGridMeter(cx.sim());
+                cx.sim_device(NAME, "sim-grid-meter", move || {
+                    devices::GridMeter::reading(&probe).map(|r| r.at)
+                });
                 Box::new(sim::SimGridMeter(cx.sim()))
             }
             Self::Sdm630(p) | Self::Sdm72(p) | Self::Dtsu666(p) => {
@@ -619,6 +623,13 @@ impl PvConfig {
             Self::Sim(p) => {
                 let world = cx.sim();
                 let index = sim::lock(&world).add_pv(*p);
+                let probe = sim::SimPvInverter {
+                    world: world.clone(),
+                    index,
+                };
+                cx.sim_device(&format!("pv.{name}"), "sim-pv", move || {
+                    devices::PvInverter::status(&probe).map(|r| r.at)
+                });
                 Box::new(sim::SimPvInverter { world, index })
             }
             Self::Sunspec(p) | Self::HuaweiSun2000(p) => {
@@ -646,6 +657,10 @@ impl BatteryConfig {
             Self::Sim(p) => {
                 let w = cx.sim();
                 sim::lock(&w).set_battery(*p);
+                let probe = sim::SimBms(w.clone());
+                cx.sim_device("battery", "sim-bms", move || {
+                    devices::Bms::state(&probe).map(|r| r.at)
+                });
                 Box::new(sim::SimBms(w))
             }
             Self::OpeninverterCan(p) => cx.can.bms(p.open("battery", cx.can.clock())),
@@ -670,6 +685,10 @@ impl ConverterConfig {
             Self::Sim(p) => {
                 let w = cx.sim();
                 sim::lock(&w).set_converter(*p);
+                let probe = sim::SimConverter(w.clone());
+                cx.sim_device("converter", "sim-converter", move || {
+                    devices::Converter::status(&probe).map(|r| r.at)
+                });
                 Box::new(sim::SimConverter(w))
             }
             Self::SunspecStorage(p) | Self::HuaweiLuna(p) | Self::SungrowSh(p) => {
@@ -695,6 +714,13 @@ impl RelayDevice {
             Self::Sim(load) => {
                 let world = cx.sim();
                 let which = place(&mut sim::lock(&world), load);
+                let probe = sim::SimRelay {
+                    world: world.clone(),
+                    which,
+                };
+                cx.sim_device(name, "sim-relay", move || {
+                    devices::Relay::feedback(&probe).map(|r| r.at)
+                });
                 Box::new(sim::SimRelay { world, which })
             }
             Self::Gpio(p) => Box::new(
@@ -708,7 +734,15 @@ impl ButtonConfig {
     /// Opens the button and LED of `[button]`.
     pub(crate) fn open(&self, cx: &mut OpenContext) -> anyhow::Result<Box<dyn devices::ButtonLed>> {
         Ok(match self {
-            Self::Sim => Box::new(sim::SimButtonLed(cx.sim())),
+            Self::Sim => {
+                // The simulated button has no reading of its own: it is as fresh as its world.
+                let world = cx.sim();
+                let probe = world.clone();
+                cx.sim_device("button", "sim-button", move || {
+                    Some(sim::lock(&probe).now())
+                });
+                Box::new(sim::SimButtonLed(world))
+            }
             Self::Gpio(p) => {
                 Box::new(devices_linux::GpioButtonLed::open("button", p).context("button")?)
             }
