@@ -181,6 +181,95 @@ impl OpenContext {
     }
 }
 
+impl OpenContext {
+    /// Lists an actuator with no reading of its own (a GPIO relay, button or pilot) in the
+    /// status's `devices`: `ok` since it opened and after each write that succeeded, `error`
+    /// with the reason after one that failed. Returns it wrapped to record its writes.
+    pub(crate) fn actuator<D>(&mut self, name: &str, kind: &str, device: D) -> Recorded<D> {
+        // A held output does not go stale: only its writes say how it is.
+        let cell = devices::HealthCell::new(name, kind, std::time::Duration::MAX);
+        cell.ok(self.clock.now());
+        self.monitored.push(Box::new(cell.clone()));
+        Recorded {
+            inner: device,
+            cell,
+        }
+    }
+}
+
+/// An actuator whose writes are recorded in its health (see [`OpenContext::actuator`]).
+pub(crate) struct Recorded<D> {
+    inner: D,
+    cell: devices::HealthCell,
+}
+
+impl<D> Recorded<D> {
+    fn record(
+        &self,
+        now: Timestamp,
+        r: Result<(), devices::DeviceError>,
+    ) -> Result<(), devices::DeviceError> {
+        match &r {
+            Ok(()) => self.cell.ok(now),
+            Err(e) => self.cell.error(now, e.to_string()),
+        }
+        r
+    }
+}
+
+impl<D: devices::Relay> devices::Relay for Recorded<D> {
+    fn set(&mut self, now: Timestamp, on: bool) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set(now, on);
+        self.record(now, r)
+    }
+    fn feedback(&self) -> Option<devices::Stamped<bool>> {
+        self.inner.feedback()
+    }
+    fn is_on(&self) -> Option<bool> {
+        self.inner.is_on()
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
+impl<D: devices::ButtonLed> devices::ButtonLed for Recorded<D> {
+    fn presses(&self) -> u64 {
+        self.inner.presses()
+    }
+    fn set_led(
+        &mut self,
+        now: Timestamp,
+        mode: devices::LedMode,
+    ) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set_led(now, mode);
+        self.record(now, r)
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
+impl<D: devices::ControlPilot> devices::ControlPilot for Recorded<D> {
+    fn set_signal(
+        &mut self,
+        now: Timestamp,
+        signal: devices::PilotSignal,
+    ) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set_signal(now, signal);
+        self.record(now, r)
+    }
+    fn reading(&self) -> Option<devices::Stamped<devices::PilotReading>> {
+        self.inner.reading()
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
 /// A simulated device's entry in the status: ok while its model has a fresh reading.
 struct SimHealth {
     name: String,
@@ -244,14 +333,15 @@ fn ccs_point(
             });
             Box::new(p)
         }
-        PilotDevice::Sysfs(params) => Box::new(
-            devices_linux::SysfsControlPilot::open(
+        PilotDevice::Sysfs(params) => {
+            let pilot = devices_linux::SysfsControlPilot::open(
                 "pilot",
                 params,
                 std::sync::Arc::new(units::SystemClock::new()),
             )
-            .context("control pilot")?,
-        ),
+            .context("control pilot")?;
+            Box::new(cx.actuator("charge_point.pilot", "sysfs", pilot))
+        }
     };
     let isolation: Option<Box<dyn devices::IsolationMonitor>> = match c.isolation_monitor {
         ImdDevice::None => None,
@@ -594,5 +684,60 @@ impl site::Forecast for ConfigForecast {
     }
     fn load_w(&self, from: Timestamp, _to: Timestamp) -> Option<units::Watts> {
         Some(self.load.at(from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use devices::{Health, Relay};
+
+    use super::*;
+
+    /// A relay whose line fails while `broken`.
+    struct Line {
+        broken: bool,
+    }
+
+    impl Relay for Line {
+        fn set(&mut self, _: Timestamp, _: bool) -> Result<(), devices::DeviceError> {
+            if self.broken {
+                return Err(devices::DeviceError::Link {
+                    device: "hot_water".into(),
+                    reason: "line released".into(),
+                });
+            }
+            Ok(())
+        }
+        fn feedback(&self) -> Option<devices::Stamped<bool>> {
+            None
+        }
+    }
+
+    #[test]
+    fn an_actuator_is_listed_with_the_reason_its_write_failed() {
+        let cfg = crate::config::parse("t.toml", "").unwrap();
+        let mut cx = OpenContext {
+            world: World::new(&cfg.sim, jiff::tz::TimeZone::UTC, Timestamp::UNIX_EPOCH).shared(),
+            uses_world: false,
+            clock: std::sync::Arc::new(units::SystemClock::new()),
+            timeout: std::time::Duration::from_secs(5),
+            monitored: Vec::new(),
+            grid_source: None,
+            can: crate::can::CanDevices::default(),
+        };
+        let mut relay = cx.actuator("hot_water", "gpio", Line { broken: false });
+        let now = cx.clock.now();
+        let status = |cx: &OpenContext| cx.monitored[0].device_status(now);
+        assert_eq!(status(&cx).health, Health::Ok);
+        assert_eq!(status(&cx).kind, "gpio");
+        relay.inner.broken = true;
+        assert!(relay.set(now, true).is_err());
+        let s = status(&cx);
+        assert_eq!(s.health, Health::Error);
+        assert!(s.reason.unwrap().contains("line released"));
+        relay.inner.broken = false;
+        relay.safe_state(now).unwrap();
+        assert_eq!(status(&cx).health, Health::Ok);
+        assert_eq!(status(&cx).last_good, Some(now));
     }
 }

@@ -723,9 +723,11 @@ impl RelayDevice {
                 });
                 Box::new(sim::SimRelay { world, which })
             }
-            Self::Gpio(p) => Box::new(
-                devices_linux::GpioRelay::open(name, p).with_context(|| format!("{name} relay"))?,
-            ),
+            Self::Gpio(p) => {
+                let relay = devices_linux::GpioRelay::open(name, p)
+                    .with_context(|| format!("{name} relay"))?;
+                Box::new(cx.actuator(name, "gpio", relay))
+            }
         })
     }
 }
@@ -744,7 +746,8 @@ impl ButtonConfig {
                 Box::new(sim::SimButtonLed(world))
             }
             Self::Gpio(p) => {
-                Box::new(devices_linux::GpioButtonLed::open("button", p).context("button")?)
+                let button = devices_linux::GpioButtonLed::open("button", p).context("button")?;
+                Box::new(cx.actuator("button", "gpio", button))
             }
         })
     }
