@@ -1006,6 +1006,9 @@ impl Config {
             if let InletDevice::Sim(p) = &c.inlet {
                 p.validate().map_err(at("charge_point.inlet"))?;
             }
+            if let PilotDevice::Sysfs(p) = &c.pilot {
+                DeviceParams::validate(p).map_err(at("charge_point.pilot"))?;
+            }
             if let Some(v) = &c.legacy_v2h
                 && !(v.max_discharge_w.0.is_finite()
                     && v.max_discharge_w.0 >= 0.0

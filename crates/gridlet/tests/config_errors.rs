@@ -118,6 +118,10 @@ const CASES: &[(&str, &str)] = &[
         "3:33: charge_point.pilot.pwm: invalid type: integer `1`",
     ),
     (
+        "[charge_point]\ntype = \"ccs\"\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"none\" }\n\n[charge_point.pilot]\ntype = \"sysfs\"\nadc = { channel = 0, gain = 16.6667, offset_v = -15.0 }\nsamples = 0\n",
+        "10:1: charge_point.pilot.samples: 0 is outside 1..=10000",
+    ),
+    (
         "[charge_point]\ntype = \"ccs\"\npilot = { type = \"sim\" }\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"sim\" }\ninlet = { type = \"sim\", precharge_tau = \"0s\" }\n",
         "7:25: charge_point.inlet.precharge_tau: must be longer than 0s",
     ),
