@@ -54,23 +54,31 @@ pub struct SysfsControlPilotParams {
     pub interval: Duration,
 }
 
-impl SysfsControlPilotParams {
-    fn validate(&self) -> Result<(), String> {
+/// Checked by `gridlet config check` (the error names the key) and again on open.
+impl devices::config::DeviceParams for SysfsControlPilotParams {
+    fn validate(&self) -> Result<(), devices::config::FieldError> {
+        use devices::config::FieldError;
         if !(1..=10_000).contains(&self.samples) {
-            return Err(format!("samples {} is outside 1..=10000", self.samples));
+            return Err(FieldError::new(
+                "samples",
+                format!("{} is outside 1..=10000", self.samples),
+            ));
         }
         if self.interval < Duration::from_millis(1) || self.interval > Duration::from_secs(10) {
-            return Err(format!(
-                "interval {} is outside 1ms..=10s",
-                units::format_duration(self.interval)
+            return Err(FieldError::new(
+                "interval",
+                format!(
+                    "{} is outside 1ms..=10s",
+                    units::format_duration(self.interval)
+                ),
             ));
         }
         // The pilot is a 1 kHz signal (IEC 61851-1 Annex A); a period 10 % off is a typing
         // error, not a tolerance.
         if !(900_000..=1_100_000).contains(&self.pwm.period_ns) {
-            return Err(format!(
-                "pwm: period_ns {} is not about 1000000 (1 kHz)",
-                self.pwm.period_ns
+            return Err(FieldError::new(
+                "pwm.period_ns",
+                format!("{} is not about 1000000 (1 kHz)", self.pwm.period_ns),
             ));
         }
         Ok(())
@@ -167,7 +175,8 @@ impl SysfsControlPilot {
         params: &SysfsControlPilotParams,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, OpenError> {
-        params.validate().map_err(|e| OpenError::config(name, e))?;
+        devices::config::DeviceParams::validate(params)
+            .map_err(|e| OpenError::config(name, e.to_string()))?;
         let mut pwm = SysfsPwm::open(name, &params.pwm)?;
         let adc = IioAdc::open(name, &params.adc)?;
         let safe = PilotSignal::Unavailable;

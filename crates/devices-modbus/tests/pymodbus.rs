@@ -1,6 +1,7 @@
-//! Each Modbus device against pymodbus playing its peer, over Modbus TCP and over Modbus RTU on a
-//! socat pty pair: the meters (pymodbus serves the register map, written independently in
-//! `tests/pymodbus/peer.py`) and the DTSU666-H emulation (pymodbus polls it as a SUN2000 does).
+//! Each Modbus device against pymodbus playing its peer, over Modbus TCP, over Modbus RTU on a
+//! socat pty pair and over RTU frames on TCP (serial-to-Ethernet converters): the meters
+//! (pymodbus serves the register map, written independently in `tests/pymodbus/peer.py`) and the
+//! DTSU666-H emulation (pymodbus polls it as a SUN2000 does).
 //!
 //! Needs pymodbus in a venv (`/var/cache/gridlet/pymodbus-venv` or `$GRIDLET_PYMODBUS_VENV`) and
 //! socat, installed by `.ci/run`; without them the tests say why and pass, unless `CI=true`.
@@ -112,7 +113,8 @@ fn readings() -> serde_json::Value {
     })
 }
 
-async fn meter_reads_its_peer(test: &str, model: &str, rtu: bool) {
+async fn meter_reads_its_peer(test: &str, model: &str, transport: &str) {
+    let rtu = transport == "rtu";
     let Some(python) = python(test, rtu) else {
         return;
     };
@@ -127,6 +129,11 @@ async fn meter_reads_its_peer(test: &str, model: &str, rtu: bool) {
         let modbus = format!("rtu = \"{}\", unit = 7", p.a.display());
         _ptys = Some(p);
         (server, modbus)
+    } else if transport == "rtu-over-tcp" {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let link = ["--rtu-over-tcp", addr.as_str()];
+        let server = meter_server(&python, model, &link, 7, &values).await;
+        (server, format!("rtu_over_tcp = \"{addr}\", unit = 7"))
     } else {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -172,27 +179,27 @@ async fn meter_reads_its_peer(test: &str, model: &str, rtu: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdm630_over_tcp() {
-    meter_reads_its_peer("sdm630_over_tcp", "sdm630", false).await;
+    meter_reads_its_peer("sdm630_over_tcp", "sdm630", "tcp").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdm630_over_rtu() {
-    meter_reads_its_peer("sdm630_over_rtu", "sdm630", true).await;
+    meter_reads_its_peer("sdm630_over_rtu", "sdm630", "rtu").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdm72_over_tcp() {
-    meter_reads_its_peer("sdm72_over_tcp", "sdm72", false).await;
+    meter_reads_its_peer("sdm72_over_tcp", "sdm72", "tcp").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdm72_over_rtu() {
-    meter_reads_its_peer("sdm72_over_rtu", "sdm72", true).await;
+    meter_reads_its_peer("sdm72_over_rtu", "sdm72", "rtu").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtsu666_over_tcp() {
-    meter_reads_its_peer("dtsu666_over_tcp", "dtsu666", false).await;
+    meter_reads_its_peer("dtsu666_over_tcp", "dtsu666", "tcp").await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtsu666_over_rtu() {
-    meter_reads_its_peer("dtsu666_over_rtu", "dtsu666", true).await;
+    meter_reads_its_peer("dtsu666_over_rtu", "dtsu666", "rtu").await;
 }
 
 /// A source with fixed values, always fresh.
@@ -229,6 +236,12 @@ async fn huawei_polls(test: &str, transport: &str) {
         );
         _ptys = Some(p);
         link
+    } else if transport == "rtu-over-tcp" {
+        let addr = format!("127.0.0.1:{}", free_port());
+        (
+            format!("rtu_over_tcp_listen = \"{addr}\""),
+            vec!["--rtu-over-tcp".to_owned(), addr],
+        )
     } else if transport == "udp" {
         let addr = format!("127.0.0.1:{}", free_port());
         (
@@ -295,4 +308,17 @@ async fn dtsu666_h_emulation_over_rtu() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dtsu666_h_emulation_over_udp() {
     huawei_polls("dtsu666_h_emulation_over_udp", "udp").await;
+}
+
+/// A serial-to-Ethernet converter's RTU frames on TCP: our client against pymodbus's RTU framer
+/// on a TCP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdm630_over_rtu_over_tcp() {
+    meter_reads_its_peer("sdm630_over_rtu_over_tcp", "sdm630", "rtu-over-tcp").await;
+}
+/// `rtu_over_tcp_listen`: pymodbus's TCP client with the RTU framer polls as a SUN2000 behind
+/// a converter would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtsu666_h_emulation_over_rtu_over_tcp() {
+    huawei_polls("dtsu666_h_emulation_over_rtu_over_tcp", "rtu-over-tcp").await;
 }

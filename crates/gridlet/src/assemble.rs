@@ -1,21 +1,20 @@
-//! Builds the site from a configuration: one factory `match` per role, so the set of device
-//! types is closed and checked by the compiler.
+//! Builds the site from a configuration. Each role's enum in [`crate::config`] opens its own
+//! backends (`open()`, beside `validate()`), so a new backend is a variant and its arms there;
+//! this file wires the roles together.
 
 use anyhow::Context;
 use devices::{FixedTariff, PortConverter};
-use devices_linux::{GpioButtonLed, GpioRelay};
 use sim::{
-    PriceModel, RelayRef, SharedWorld, SimBms, SimButtonLed, SimChargePoint, SimControlPilot,
-    SimConverter, SimGridMeter, SimIsolationMonitor, SimPvInverter, SimRelay, SimTariff, World,
+    PriceModel, RelayRef, SharedWorld, SimChargePoint, SimControlPilot, SimConverter,
+    SimIsolationMonitor, SimTariff, World,
 };
 use site::{Devices, Named, Site};
 use units::{Amps, Timestamp};
 use v2g::charger::Limits;
 
 use crate::config::{
-    BatteryConfig, ButtonConfig, CcsConfig, ChargePointConfig, Config, ConverterConfig,
-    GridMeterConfig, ImdDevice, InletDevice, MeterEmulationConfig, PilotDevice, PvConfig,
-    RelayDevice,
+    CcsConfig, ChargePointConfig, Config, ConverterConfig, ImdDevice, InletDevice,
+    MeterEmulationConfig, PilotDevice, RelayDevice,
 };
 
 /// A built site, with the simulated world if any device is simulated.
@@ -125,28 +124,186 @@ impl ccs::point::InletSensor for SimInlet {
     }
 }
 
-fn relay(
-    name: &str,
-    device: &RelayDevice,
-    sim: &mut impl FnMut() -> SharedWorld,
-    which: RelayRef,
-) -> anyhow::Result<Box<dyn devices::Relay>> {
-    Ok(match device {
-        RelayDevice::Sim(_) => Box::new(SimRelay {
-            world: sim(),
-            which,
-        }),
-        RelayDevice::Gpio(p) => {
-            Box::new(GpioRelay::open(name, p).with_context(|| format!("{name} relay"))?)
+/// What a device's `open()` (beside its role's `validate()` in [`crate::config`]) needs from
+/// the site being built, and what it leaves there.
+pub(crate) struct OpenContext {
+    world: SharedWorld,
+    uses_world: bool,
+    /// Stamps the readings of devices with their own I/O.
+    pub(crate) clock: std::sync::Arc<dyn units::Clock>,
+    /// A reading older than this is stale.
+    pub(crate) timeout: std::time::Duration,
+    /// The devices' entries in the status's `devices`, in the order opened.
+    pub(crate) monitored: Vec<Box<dyn devices::Monitored>>,
+    /// The grid meter's readings, as the meter emulations' source.
+    pub(crate) grid_source: Option<std::sync::Arc<dyn devices_modbus::MeterSource>>,
+    /// The CAN devices' I/O tasks.
+    pub(crate) can: crate::can::CanDevices,
+}
+
+impl OpenContext {
+    /// The simulated world, for a simulated device (the site then runs it).
+    pub(crate) fn sim(&mut self) -> SharedWorld {
+        self.uses_world = true;
+        self.world.clone()
+    }
+
+    /// Lists a simulated device in the status's `devices` as `kind` (`sim-…`): its health is
+    /// its model's newest reading's age (`newest`, on the world's clock).
+    pub(crate) fn sim_device(
+        &mut self,
+        name: &str,
+        kind: &str,
+        newest: impl Fn() -> Option<Timestamp> + Send + 'static,
+    ) {
+        self.monitored.push(Box::new(SimHealth {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            stale_after: self.timeout,
+            newest: Box::new(newest),
+        }));
+    }
+
+    /// A meter of `devices-meters` (SMA Speedwire, SML, MQTT): its health in the status, a
+    /// second handle on its readings as the meter emulation's source.
+    pub(crate) fn net_meter(
+        &mut self,
+        meter: devices_meters::NetMeter,
+    ) -> Box<dyn devices::GridMeter> {
+        self.grid_source = Some(std::sync::Arc::new(devices_modbus::GridMeterSource(
+            std::sync::Mutex::new(Box::new(meter.handle())),
+        )));
+        self.monitored.push(Box::new(meter.health()));
+        Box::new(meter)
+    }
+}
+
+impl OpenContext {
+    /// Lists an actuator with no reading of its own (a GPIO relay, button or pilot) in the
+    /// status's `devices`: `ok` since it opened and after each write that succeeded, `error`
+    /// with the reason after one that failed. Returns it wrapped to record its writes.
+    pub(crate) fn actuator<D>(&mut self, name: &str, kind: &str, device: D) -> Recorded<D> {
+        // A held output does not go stale: only its writes say how it is.
+        let cell = devices::HealthCell::new(name, kind, std::time::Duration::MAX);
+        cell.ok(self.clock.now());
+        self.monitored.push(Box::new(cell.clone()));
+        Recorded {
+            inner: device,
+            cell,
         }
-    })
+    }
+}
+
+/// An actuator whose writes are recorded in its health (see [`OpenContext::actuator`]).
+pub(crate) struct Recorded<D> {
+    inner: D,
+    cell: devices::HealthCell,
+}
+
+impl<D> Recorded<D> {
+    fn record(
+        &self,
+        now: Timestamp,
+        r: Result<(), devices::DeviceError>,
+    ) -> Result<(), devices::DeviceError> {
+        match &r {
+            Ok(()) => self.cell.ok(now),
+            Err(e) => self.cell.error(now, e.to_string()),
+        }
+        r
+    }
+}
+
+impl<D: devices::Relay> devices::Relay for Recorded<D> {
+    fn set(&mut self, now: Timestamp, on: bool) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set(now, on);
+        self.record(now, r)
+    }
+    fn feedback(&self) -> Option<devices::Stamped<bool>> {
+        self.inner.feedback()
+    }
+    fn is_on(&self) -> Option<bool> {
+        self.inner.is_on()
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
+impl<D: devices::ButtonLed> devices::ButtonLed for Recorded<D> {
+    fn presses(&self) -> u64 {
+        self.inner.presses()
+    }
+    fn set_led(
+        &mut self,
+        now: Timestamp,
+        mode: devices::LedMode,
+    ) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set_led(now, mode);
+        self.record(now, r)
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
+impl<D: devices::ControlPilot> devices::ControlPilot for Recorded<D> {
+    fn set_signal(
+        &mut self,
+        now: Timestamp,
+        signal: devices::PilotSignal,
+    ) -> Result<(), devices::DeviceError> {
+        let r = self.inner.set_signal(now, signal);
+        self.record(now, r)
+    }
+    fn reading(&self) -> Option<devices::Stamped<devices::PilotReading>> {
+        self.inner.reading()
+    }
+    fn safe_state(&mut self, now: Timestamp) -> Result<(), devices::DeviceError> {
+        let r = self.inner.safe_state(now);
+        self.record(now, r)
+    }
+}
+
+/// A simulated device's entry in the status: ok while its model has a fresh reading.
+struct SimHealth {
+    name: String,
+    kind: String,
+    stale_after: std::time::Duration,
+    newest: Box<dyn Fn() -> Option<Timestamp> + Send>,
+}
+
+impl devices::Monitored for SimHealth {
+    fn device_status(&self, now: Timestamp) -> devices::DeviceStatus {
+        let last_good = (self.newest)();
+        let (health, reason) = match last_good {
+            None => (devices::Health::Stale, Some("no reading yet".to_owned())),
+            Some(t) if now.saturating_duration_since(t) > self.stale_after => (
+                devices::Health::Stale,
+                Some(format!(
+                    "no reading for {:.1} s",
+                    now.saturating_duration_since(t).as_secs_f64()
+                )),
+            ),
+            Some(_) => (devices::Health::Ok, None),
+        };
+        devices::DeviceStatus {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            health,
+            reason,
+            last_good,
+        }
+    }
 }
 
 /// The CCS charge point: its hardware, the station, the application's options.
 fn ccs_point(
     c: &CcsConfig,
     converter: PortConverter,
-    sim: &mut impl FnMut() -> SharedWorld,
+    cx: &mut OpenContext,
     start: Timestamp,
 ) -> anyhow::Result<CcsRun> {
     let needs_inlet = matches!(c.pilot, PilotDevice::Sim)
@@ -157,43 +314,64 @@ fn ccs_point(
             InletDevice::Sim(p) => *p,
             InletDevice::None => sim::InletParams::default(),
         };
-        sim::lock(&sim()).set_inlet(params);
+        sim::lock(&cx.sim()).set_inlet(params);
     }
     if matches!(c.changeover, RelayDevice::Sim(_)) {
-        sim::lock(&sim()).set_changeover();
+        sim::lock(&cx.sim()).set_changeover();
     }
     let mut sim_pilot = None;
     let pilot: Box<dyn devices::ControlPilot> = match &c.pilot {
         PilotDevice::Sim => {
-            let p = SimControlPilot(sim());
+            let p = SimControlPilot(cx.sim());
             sim_pilot = Some(p.clone());
+            let probe = p.clone();
+            cx.sim_device("charge_point.pilot", "sim-pilot", move || {
+                devices::ControlPilot::reading(&probe).map(|r| r.at)
+            });
             Box::new(p)
         }
-        PilotDevice::Sysfs(params) => Box::new(
-            devices_linux::SysfsControlPilot::open(
+        PilotDevice::Sysfs(params) => {
+            let pilot = devices_linux::SysfsControlPilot::open(
                 "pilot",
                 params,
                 std::sync::Arc::new(units::SystemClock::new()),
             )
-            .context("control pilot")?,
-        ),
+            .context("control pilot")?;
+            Box::new(cx.actuator("charge_point.pilot", "sysfs", pilot))
+        }
     };
     let isolation: Option<Box<dyn devices::IsolationMonitor>> = match c.isolation_monitor {
         ImdDevice::None => None,
         ImdDevice::Sim => {
-            let w = sim();
+            let w = cx.sim();
             sim::lock(&w).set_isolation_monitor(devices::Isolation::Valid);
+            let probe = SimIsolationMonitor(w.clone());
+            cx.sim_device(
+                "charge_point.isolation_monitor",
+                "sim-isolation-monitor",
+                move || devices::IsolationMonitor::status(&probe).map(|r| r.at),
+            );
             Some(Box::new(SimIsolationMonitor(w)))
         }
     };
     let inlet: Option<Box<dyn ccs::point::InletSensor>> = match &c.inlet {
         InletDevice::None => None,
-        InletDevice::Sim(_) => Some(Box::new(SimInlet(sim()))),
+        InletDevice::Sim(_) => {
+            let probe = SimInlet(cx.sim());
+            cx.sim_device("charge_point.inlet", "sim-inlet", move || {
+                ccs::point::InletSensor::voltage(&probe).map(|r| r.at)
+            });
+            Some(Box::new(SimInlet(cx.sim())))
+        }
     };
     let hw = ccs::point::PointHardware {
         pilot,
-        changeover: relay("changeover", &c.changeover, sim, RelayRef::Changeover)?,
-        precharge: relay("precharge", &c.precharge, sim, RelayRef::Precharge)?,
+        changeover: c
+            .changeover
+            .open("changeover", cx, |_, _| RelayRef::Changeover)?,
+        precharge: c
+            .precharge
+            .open("precharge", cx, |_, _| RelayRef::Precharge)?,
         converter,
         isolation,
         inlet,
@@ -265,7 +443,7 @@ fn ccs_point(
     };
     let sim_car = match &c.car {
         Some(params) => {
-            sim::lock(&sim()).set_ccs_car(*params);
+            sim::lock(&cx.sim()).set_ccs_car(*params);
             Some(sim_car_session(params, c)?)
         }
         None => None,
@@ -284,123 +462,35 @@ fn ccs_point(
     })
 }
 
-/// A meter of `devices-meters` (SMA Speedwire, SML, MQTT): its health in the status, a second
-/// handle on its readings as the meter emulation's source.
-fn net_meter(
-    meter: devices_meters::NetMeter,
-    d: &mut Devices,
-    grid_source: &mut Option<std::sync::Arc<dyn devices_modbus::MeterSource>>,
-) -> Box<dyn devices::GridMeter> {
-    *grid_source = Some(std::sync::Arc::new(devices_modbus::GridMeterSource(
-        std::sync::Mutex::new(Box::new(meter.handle())),
-    )));
-    d.monitored.push(Box::new(meter.health()));
-    Box::new(meter)
-}
-
 /// Builds the site at `start`.
 pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
     let world = World::new(&cfg.sim, tz, start).shared();
-    let mut uses_world = false;
-    let mut sim = || {
-        uses_world = true;
-        world.clone()
-    };
     let mut d = Devices::default();
     // Devices with their own I/O (Modbus) run on the tokio runtime the caller has entered, and
     // stamp their readings with the real clock.
-    let clock: std::sync::Arc<dyn units::Clock> = std::sync::Arc::new(units::SystemClock::new());
-    let mut grid_source: Option<std::sync::Arc<dyn devices_modbus::MeterSource>> = None;
-    let timeout = cfg.control.meter_timeout;
+    let mut cx = OpenContext {
+        world: world.clone(),
+        uses_world: false,
+        clock: std::sync::Arc::new(units::SystemClock::new()),
+        timeout: cfg.control.meter_timeout,
+        monitored: Vec::new(),
+        grid_source: None,
+        can: crate::can::CanDevices::default(),
+    };
     d.grid_meter = match &cfg.grid_meter {
         None => None,
-        Some(GridMeterConfig::Sim) => {
-            let source = devices_modbus::GridMeterSource(std::sync::Mutex::new(Box::new(
-                SimGridMeter(sim()),
-            )));
-            grid_source = Some(std::sync::Arc::new(source));
-            Some(Box::new(SimGridMeter(sim())) as Box<dyn devices::GridMeter>)
-        }
-        Some(m) if m.inverter().is_some() => {
-            let (kind, params) = m.inverter().context("grid_meter")?;
-            let meter =
-                params.open("grid_meter", kind, clock.clone(), cfg.control.meter_timeout)?;
-            d.monitored.push(Box::new(meter.health()));
-            grid_source = Some(std::sync::Arc::new(meter.share()));
-            Some(Box::new(meter) as Box<dyn devices::GridMeter>)
-        }
-        Some(GridMeterConfig::SmaEm(p)) => {
-            let meter = devices_meters::NetMeter::sma_em("grid_meter", p, clock.clone(), timeout)?;
-            Some(net_meter(meter, &mut d, &mut grid_source))
-        }
-        Some(GridMeterConfig::Sml(p)) => {
-            let meter = devices_meters::NetMeter::sml("grid_meter", p, clock.clone(), timeout)?;
-            Some(net_meter(meter, &mut d, &mut grid_source))
-        }
-        Some(GridMeterConfig::Mqtt(p)) => {
-            let meter = devices_meters::NetMeter::mqtt("grid_meter", p, clock.clone(), timeout)?;
-            Some(net_meter(meter, &mut d, &mut grid_source))
-        }
-        Some(m) => {
-            let (model, params) = m.modbus().context("grid_meter")?;
-            let meter = devices_modbus::ModbusMeter::open(
-                "grid_meter",
-                model,
-                params,
-                clock.clone(),
-                cfg.control.meter_timeout,
-            )?;
-            grid_source = Some(std::sync::Arc::new(meter.handle()));
-            d.monitored.push(Box::new(meter.health()));
-            Some(Box::new(meter))
-        }
+        Some(m) => Some(m.open(&mut cx)?),
     };
     for (name, pv) in &cfg.pv {
-        let device: Box<dyn devices::PvInverter> = match pv {
-            PvConfig::Sim(p) => {
-                let w = sim();
-                let index = sim::lock(&w).add_pv(*p);
-                Box::new(SimPvInverter { world: w, index })
-            }
-            PvConfig::Sunspec(_) | PvConfig::HuaweiSun2000(_) => {
-                let (kind, params) = pv.inverter().context("pv")?;
-                let dev = params.open(
-                    &format!("pv.{name}"),
-                    kind,
-                    clock.clone(),
-                    cfg.control.meter_timeout,
-                )?;
-                d.monitored.push(Box::new(dev.health()));
-                Box::new(dev)
-            }
-        };
-        d.pv.push(Named::new(name, device));
+        d.pv.push(Named::new(name, pv.open(name, &mut cx)?));
     }
-    let mut can = crate::can::CanDevices::default();
-    d.bms = cfg.battery.as_ref().map(|b| match b {
-        BatteryConfig::Sim(p) => {
-            let w = sim();
-            sim::lock(&w).set_battery(*p);
-            Box::new(SimBms(w)) as Box<dyn devices::Bms>
-        }
-        BatteryConfig::OpeninverterCan(p) => can.bms(p.open("battery", can.clock())),
-        BatteryConfig::PylontechCan(p) => can.bms(p.open("battery", can.clock())),
-    });
-    d.monitored.extend(can.emulations(&cfg.battery_emulation));
+    d.bms = cfg.battery.as_ref().map(|b| b.open(&mut cx));
+    let emulations = cx.can.emulations(&cfg.battery_emulation);
+    cx.monitored.extend(emulations);
     d.converter = match &cfg.converter {
         None => None,
-        Some(ConverterConfig::Sim(p)) => {
-            let w = sim();
-            sim::lock(&w).set_converter(*p);
-            Some(Box::new(SimConverter(w)) as Box<dyn devices::Converter>)
-        }
-        Some(c) => {
-            let (kind, params) = c.inverter().context("converter")?;
-            let dev = params.open("converter", kind, clock.clone(), cfg.control.meter_timeout)?;
-            d.monitored.push(Box::new(dev.health()));
-            Some(Box::new(dev) as Box<dyn devices::Converter>)
-        }
+        Some(c) => Some(c.open(&mut cx)?),
     };
     let mut ccs = None;
     // A second handle on the converter, only read (the meter emulation's `subtract`).
@@ -408,8 +498,12 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     match &cfg.charge_point {
         None => {}
         Some(ChargePointConfig::Sim(p)) => {
-            let w = sim();
+            let w = cx.sim();
             sim::lock(&w).set_car(*p);
+            let probe = SimChargePoint(w.clone());
+            cx.sim_device("charge_point", "sim-charge-point", move || {
+                devices::ChargePoint::status(&probe).map(|r| r.at)
+            });
             d.charge_point = Some(Box::new(SimChargePoint(w)));
         }
         Some(ChargePointConfig::Ccs(c)) => {
@@ -421,14 +515,15 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             let port = PortConverter::new(converter);
             d.converter = Some(Box::new(port.site()));
             converter_reader = Some(Box::new(port.site()));
-            let run = ccs_point(c, port, &mut sim, start)?;
+            let run = ccs_point(c, port, &mut cx, start)?;
             d.charge_point = Some(Box::new(run.point.clone()));
             ccs = Some(run);
         }
     }
     for (name, e) in &cfg.meter_emulation {
         let MeterEmulationConfig::Dtsu666H(p) = e;
-        let meter = grid_source
+        let meter = cx
+            .grid_source
             .clone()
             .with_context(|| format!("meter_emulation.{name}: there is no [grid_meter]"))?;
         let source: std::sync::Arc<dyn devices_modbus::MeterSource> = match p.subtract {
@@ -458,48 +553,26 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             "dtsu666-h",
             p,
             source,
-            clock.clone(),
+            cx.clock.clone(),
         )?;
-        d.monitored.push(Box::new(emulation));
+        cx.monitored.push(Box::new(emulation));
     }
     d.changeover = match &cfg.changeover {
         None => None,
-        Some(RelayDevice::Sim(_)) => {
-            let w = sim();
-            sim::lock(&w).set_changeover();
-            Some(Box::new(SimRelay {
-                world: w,
-                which: RelayRef::Changeover,
-            }) as Box<dyn devices::Relay>)
-        }
-        Some(RelayDevice::Gpio(p)) => Some(Box::new(
-            GpioRelay::open("changeover", p).context("changeover relay")?,
-        )),
+        Some(r) => Some(r.open("changeover", &mut cx, |w, _| {
+            w.set_changeover();
+            RelayRef::Changeover
+        })?),
     };
     for (name, r) in &cfg.relay {
-        let device: Box<dyn devices::Relay> = match &r.device {
-            RelayDevice::Sim(load) => {
-                let w = sim();
-                let i = sim::lock(&w).add_relay(*load);
-                Box::new(SimRelay {
-                    world: w,
-                    which: RelayRef::Load(i),
-                })
-            }
-            RelayDevice::Gpio(p) => {
-                Box::new(GpioRelay::open(name, p).with_context(|| format!("relay {name}"))?)
-            }
-        };
+        let device = r
+            .device
+            .open(name, &mut cx, |w, load| RelayRef::Load(w.add_relay(*load)))?;
         d.relays.push(Named::new(name, device));
     }
     d.button = match &cfg.button {
         None => None,
-        Some(ButtonConfig::Sim) => {
-            Some(Box::new(SimButtonLed(sim())) as Box<dyn devices::ButtonLed>)
-        }
-        Some(ButtonConfig::Gpio(p)) => Some(Box::new(
-            GpioButtonLed::open("button", p).context("button")?,
-        )),
+        Some(b) => Some(b.open(&mut cx)?),
     };
     d.tariff = match cfg.price {
         PriceModel::None => None,
@@ -507,7 +580,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
             Some(Box::new(FixedTariff(price)) as Box<dyn devices::Tariff>)
         }
         PriceModel::SimMarket { .. } => {
-            let w = sim();
+            let w = cx.sim();
             sim::lock(&w).set_price(cfg.price);
             Some(Box::new(SimTariff(w)) as Box<dyn devices::Tariff>)
         }
@@ -537,6 +610,13 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         prices = built.fetcher;
     }
 
+    let OpenContext {
+        uses_world,
+        monitored,
+        can,
+        ..
+    } = cx;
+    d.monitored = monitored;
     d.forecast = match &cfg.forecast {
         Some(f) => Some(Box::new(ConfigForecast::new(
             f,
@@ -614,5 +694,60 @@ impl site::Forecast for ConfigForecast {
     }
     fn load_w(&self, from: Timestamp, _to: Timestamp) -> Option<units::Watts> {
         Some(self.load.at(from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use devices::{Health, Relay};
+
+    use super::*;
+
+    /// A relay whose line fails while `broken`.
+    struct Line {
+        broken: bool,
+    }
+
+    impl Relay for Line {
+        fn set(&mut self, _: Timestamp, _: bool) -> Result<(), devices::DeviceError> {
+            if self.broken {
+                return Err(devices::DeviceError::Link {
+                    device: "hot_water".into(),
+                    reason: "line released".into(),
+                });
+            }
+            Ok(())
+        }
+        fn feedback(&self) -> Option<devices::Stamped<bool>> {
+            None
+        }
+    }
+
+    #[test]
+    fn an_actuator_is_listed_with_the_reason_its_write_failed() {
+        let cfg = crate::config::parse("t.toml", "").unwrap();
+        let mut cx = OpenContext {
+            world: World::new(&cfg.sim, jiff::tz::TimeZone::UTC, Timestamp::UNIX_EPOCH).shared(),
+            uses_world: false,
+            clock: std::sync::Arc::new(units::SystemClock::new()),
+            timeout: std::time::Duration::from_secs(5),
+            monitored: Vec::new(),
+            grid_source: None,
+            can: crate::can::CanDevices::default(),
+        };
+        let mut relay = cx.actuator("hot_water", "gpio", Line { broken: false });
+        let now = cx.clock.now();
+        let status = |cx: &OpenContext| cx.monitored[0].device_status(now);
+        assert_eq!(status(&cx).health, Health::Ok);
+        assert_eq!(status(&cx).kind, "gpio");
+        relay.inner.broken = true;
+        assert!(relay.set(now, true).is_err());
+        let s = status(&cx);
+        assert_eq!(s.health, Health::Error);
+        assert!(s.reason.unwrap().contains("line released"));
+        relay.inner.broken = false;
+        relay.safe_state(now).unwrap();
+        assert_eq!(status(&cx).health, Health::Ok);
+        assert_eq!(status(&cx).last_good, Some(now));
     }
 }

@@ -4,10 +4,14 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use controller::{Condition, ControlSettings, ControllerConfig, ConverterRating, RelayRule};
 use devices::config::{DeviceParams, FieldError};
+
+use crate::assemble::OpenContext;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::IntoDeserializer as _;
@@ -553,6 +557,44 @@ impl GridMeterConfig {
             Self::Mqtt(p) => p.validate(),
         }
     }
+
+    /// Opens the meter; it becomes the meter emulations' source.
+    pub(crate) fn open(&self, cx: &mut OpenContext) -> anyhow::Result<Box<dyn devices::GridMeter>> {
+        const NAME: &str = "grid_meter";
+        let (clock, timeout) = (cx.clock.clone(), cx.timeout);
+        Ok(match self {
+            Self::Sim => {
+                let source = devices_modbus::GridMeterSource(std::sync::Mutex::new(Box::new(
+                    sim::SimGridMeter(cx.sim()),
+                )));
+                cx.grid_source = Some(Arc::new(source));
+                let probe = sim::SimGridMeter(cx.sim());
+                cx.sim_device(NAME, "sim-grid-meter", move || {
+                    devices::GridMeter::reading(&probe).map(|r| r.at)
+                });
+                Box::new(sim::SimGridMeter(cx.sim()))
+            }
+            Self::Sdm630(p) | Self::Sdm72(p) | Self::Dtsu666(p) => {
+                let (model, _) = self.modbus().context(NAME)?;
+                let meter = devices_modbus::ModbusMeter::open(NAME, model, p, clock, timeout)?;
+                cx.grid_source = Some(Arc::new(meter.handle()));
+                cx.monitored.push(Box::new(meter.health()));
+                Box::new(meter)
+            }
+            Self::Sunspec(p) | Self::HuaweiSun2000(p) => {
+                let (kind, _) = self.inverter().context(NAME)?;
+                let meter = p.open(NAME, kind, clock, timeout)?;
+                cx.monitored.push(Box::new(meter.health()));
+                cx.grid_source = Some(Arc::new(meter.share()));
+                Box::new(meter)
+            }
+            Self::SmaEm(p) => {
+                cx.net_meter(devices_meters::NetMeter::sma_em(NAME, p, clock, timeout)?)
+            }
+            Self::Sml(p) => cx.net_meter(devices_meters::NetMeter::sml(NAME, p, clock, timeout)?),
+            Self::Mqtt(p) => cx.net_meter(devices_meters::NetMeter::mqtt(NAME, p, clock, timeout)?),
+        })
+    }
 }
 
 impl MeterEmulationConfig {
@@ -570,6 +612,34 @@ impl PvConfig {
             Self::Sunspec(_) | Self::HuaweiSun2000(_) => check_inverter(self.inverter()),
         }
     }
+
+    /// Opens the inverter of `[pv.NAME]`.
+    pub(crate) fn open(
+        &self,
+        name: &str,
+        cx: &mut OpenContext,
+    ) -> anyhow::Result<Box<dyn devices::PvInverter>> {
+        Ok(match self {
+            Self::Sim(p) => {
+                let world = cx.sim();
+                let index = sim::lock(&world).add_pv(*p);
+                let probe = sim::SimPvInverter {
+                    world: world.clone(),
+                    index,
+                };
+                cx.sim_device(&format!("pv.{name}"), "sim-pv", move || {
+                    devices::PvInverter::status(&probe).map(|r| r.at)
+                });
+                Box::new(sim::SimPvInverter { world, index })
+            }
+            Self::Sunspec(p) | Self::HuaweiSun2000(p) => {
+                let (kind, _) = self.inverter().context("pv")?;
+                let dev = p.open(&format!("pv.{name}"), kind, cx.clock.clone(), cx.timeout)?;
+                cx.monitored.push(Box::new(dev.health()));
+                Box::new(dev)
+            }
+        })
+    }
 }
 
 impl BatteryConfig {
@@ -578,6 +648,23 @@ impl BatteryConfig {
             Self::Sim(p) => p.validate(),
             Self::OpeninverterCan(p) => DeviceParams::validate(p),
             Self::PylontechCan(p) => DeviceParams::validate(p),
+        }
+    }
+
+    /// Opens the BMS of `[battery]`; a CAN backend's I/O task joins `cx.can`.
+    pub(crate) fn open(&self, cx: &mut OpenContext) -> Box<dyn devices::Bms> {
+        match self {
+            Self::Sim(p) => {
+                let w = cx.sim();
+                sim::lock(&w).set_battery(*p);
+                let probe = sim::SimBms(w.clone());
+                cx.sim_device("battery", "sim-bms", move || {
+                    devices::Bms::state(&probe).map(|r| r.at)
+                });
+                Box::new(sim::SimBms(w))
+            }
+            Self::OpeninverterCan(p) => cx.can.bms(p.open("battery", cx.can.clock())),
+            Self::PylontechCan(p) => cx.can.bms(p.open("battery", cx.can.clock())),
         }
     }
 }
@@ -590,6 +677,79 @@ impl ConverterConfig {
                 check_inverter(self.inverter())
             }
         }
+    }
+
+    /// Opens the converter of `[converter]`.
+    pub(crate) fn open(&self, cx: &mut OpenContext) -> anyhow::Result<Box<dyn devices::Converter>> {
+        Ok(match self {
+            Self::Sim(p) => {
+                let w = cx.sim();
+                sim::lock(&w).set_converter(*p);
+                let probe = sim::SimConverter(w.clone());
+                cx.sim_device("converter", "sim-converter", move || {
+                    devices::Converter::status(&probe).map(|r| r.at)
+                });
+                Box::new(sim::SimConverter(w))
+            }
+            Self::SunspecStorage(p) | Self::HuaweiLuna(p) | Self::SungrowSh(p) => {
+                let (kind, _) = self.inverter().context("converter")?;
+                let dev = p.open("converter", kind, cx.clock.clone(), cx.timeout)?;
+                cx.monitored.push(Box::new(dev.health()));
+                Box::new(dev)
+            }
+        })
+    }
+}
+
+impl RelayDevice {
+    /// Opens the relay `name`; a simulated one is wired into the world by `place` (which
+    /// relay of the world it is).
+    pub(crate) fn open(
+        &self,
+        name: &str,
+        cx: &mut OpenContext,
+        place: impl FnOnce(&mut sim::World, &sim::LoadParams) -> sim::RelayRef,
+    ) -> anyhow::Result<Box<dyn devices::Relay>> {
+        Ok(match self {
+            Self::Sim(load) => {
+                let world = cx.sim();
+                let which = place(&mut sim::lock(&world), load);
+                let probe = sim::SimRelay {
+                    world: world.clone(),
+                    which,
+                };
+                cx.sim_device(name, "sim-relay", move || {
+                    devices::Relay::feedback(&probe).map(|r| r.at)
+                });
+                Box::new(sim::SimRelay { world, which })
+            }
+            Self::Gpio(p) => {
+                let relay = devices_linux::GpioRelay::open(name, p)
+                    .with_context(|| format!("{name} relay"))?;
+                Box::new(cx.actuator(name, "gpio", relay))
+            }
+        })
+    }
+}
+
+impl ButtonConfig {
+    /// Opens the button and LED of `[button]`.
+    pub(crate) fn open(&self, cx: &mut OpenContext) -> anyhow::Result<Box<dyn devices::ButtonLed>> {
+        Ok(match self {
+            Self::Sim => {
+                // The simulated button has no reading of its own: it is as fresh as its world.
+                let world = cx.sim();
+                let probe = world.clone();
+                cx.sim_device("button", "sim-button", move || {
+                    Some(sim::lock(&probe).now())
+                });
+                Box::new(sim::SimButtonLed(world))
+            }
+            Self::Gpio(p) => {
+                let button = devices_linux::GpioButtonLed::open("button", p).context("button")?;
+                Box::new(cx.actuator("button", "gpio", button))
+            }
+        })
     }
 }
 
@@ -845,6 +1005,9 @@ impl Config {
             }
             if let InletDevice::Sim(p) = &c.inlet {
                 p.validate().map_err(at("charge_point.inlet"))?;
+            }
+            if let PilotDevice::Sysfs(p) = &c.pilot {
+                DeviceParams::validate(p).map_err(at("charge_point.pilot"))?;
             }
             if let Some(v) = &c.legacy_v2h
                 && !(v.max_discharge_w.0.is_finite()

@@ -481,3 +481,51 @@ fn the_plan_is_served_and_executed() {
     status_json(d.addr);
     assert_eq!(http(d.addr, "GET", "/api/v1/plan", "").0, 404);
 }
+
+/// `gridlet sim` lists every configured device under `devices`, simulated ones as `sim-…`, each
+/// with its health and the time of its last good reading (issue 10).
+#[test]
+fn the_simulated_site_lists_every_device_with_its_health() {
+    let d = Daemon::start(&["sim", "--listen", "127.0.0.1:0"]);
+    let want = [
+        ("grid_meter", "sim-grid-meter"),
+        ("pv.roof", "sim-pv"),
+        ("battery", "sim-bms"),
+        ("converter", "sim-converter"),
+        ("charge_point.pilot", "sim-pilot"),
+        ("charge_point.isolation_monitor", "sim-isolation-monitor"),
+        ("charge_point.inlet", "sim-inlet"),
+        ("changeover", "sim-relay"),
+        ("precharge", "sim-relay"),
+        ("hot_water", "sim-relay"),
+        ("button", "sim-button"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _) = http(d.addr, "GET", "/api/v1/status", "");
+        if code == 200 {
+            let st = status_json(d.addr);
+            let devices = st["site"]["devices"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ok = want.iter().all(|(name, kind)| {
+                devices.iter().any(|x| {
+                    x["name"] == *name
+                        && x["type"] == *kind
+                        && x["health"] == "ok"
+                        && x["last_good"].is_string()
+                })
+            });
+            if ok {
+                assert_eq!(devices.len(), want.len(), "{devices:#?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not every device listed ok: {devices:#?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

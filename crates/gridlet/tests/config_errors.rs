@@ -118,6 +118,10 @@ const CASES: &[(&str, &str)] = &[
         "3:33: charge_point.pilot.pwm: invalid type: integer `1`",
     ),
     (
+        "[charge_point]\ntype = \"ccs\"\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"none\" }\n\n[charge_point.pilot]\ntype = \"sysfs\"\nadc = { channel = 0, gain = 16.6667, offset_v = -15.0 }\nsamples = 0\n",
+        "10:1: charge_point.pilot.samples: 0 is outside 1..=10000",
+    ),
+    (
         "[charge_point]\ntype = \"ccs\"\npilot = { type = \"sim\" }\nchangeover = { type = \"sim\" }\nprecharge = { type = \"sim\" }\nisolation_monitor = { type = \"sim\" }\ninlet = { type = \"sim\", precharge_tau = \"0s\" }\n",
         "7:25: charge_point.inlet.precharge_tau: must be longer than 0s",
     ),
@@ -195,4 +199,199 @@ fn the_example_documents_every_device_type() {
             );
         }
     }
+}
+
+/// One commented-out device table of the example: its table, its lines uncommented, and the
+/// example's text since the previous one (where alternative types are named in prose).
+struct Documented {
+    table: String,
+    body: String,
+    context: String,
+}
+
+/// The commented-out device tables of `example`: a `# type = "..."` line (at any indent) and
+/// the lines after it at the same indent that are keys or comments, with an inline table
+/// continued on the lines after until its braces close.
+fn documented_tables(example: &str) -> Vec<Documented> {
+    let mut found = Vec::new();
+    let mut table = String::new();
+    let mut context = String::new();
+    let lines: Vec<&str> = example.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let header = line.trim_start_matches('#').trim();
+        if header.starts_with('[') && header.ends_with(']') && !header.contains(' ') {
+            table = header.trim_matches(['[', ']']).to_owned();
+        }
+        let Some(rest) = line.strip_prefix('#') else {
+            context.push_str(line);
+            context.push('\n');
+            i += 1;
+            continue;
+        };
+        let indent = rest.len() - rest.trim_start().len();
+        if !rest.trim_start().starts_with("type = \"") {
+            context.push_str(line);
+            context.push('\n');
+            i += 1;
+            continue;
+        }
+        let mut body = String::new();
+        let mut open = 0i32;
+        while i < lines.len() {
+            let Some(r) = lines[i].strip_prefix('#') else {
+                break;
+            };
+            let content = r.get(indent..).unwrap_or("");
+            if open == 0 && content.trim_start().starts_with('#') && !body.is_empty() {
+                // A comment continued on its own line.
+                context.push_str(lines[i]);
+                context.push('\n');
+                i += 1;
+                continue;
+            }
+            if open > 0 {
+                // An inline table continued: one TOML line.
+                body.pop();
+                body.push(' ');
+                body.push_str(content.trim());
+            } else if content.contains(" = \"...\"") {
+                // A value to fill in, not a default (`export_kwh = "..."`).
+            } else if content.starts_with(|c: char| c.is_ascii_lowercase())
+                && content.contains(" = ")
+            {
+                body.push_str(content);
+            } else {
+                break;
+            }
+            let code = body.lines().last().unwrap_or("");
+            let code = code.split(" #").next().unwrap_or("");
+            open = code.matches('{').count() as i32 - code.matches('}').count() as i32;
+            body.push('\n');
+            context.push_str(lines[i]);
+            context.push('\n');
+            i += 1;
+        }
+        found.push(Documented {
+            table: table.clone(),
+            body,
+            context: std::mem::take(&mut context),
+        });
+    }
+    found
+}
+
+/// A documented table as a whole file: the tables it needs beside it, then itself.
+fn as_file(table: &str, body: &str) -> String {
+    let mut src = String::new();
+    if table.starts_with("meter_emulation") {
+        src.push_str("[grid_meter]\ntype = \"sim\"\n");
+        src.push_str(CONVERTER);
+    }
+    if table.starts_with("battery_emulation") {
+        src.push_str("[battery]\ntype = \"sim\"\n");
+    }
+    if table.starts_with("battery") {
+        src.push_str(CONVERTER);
+    }
+    format!("{src}[{table}]\n{body}")
+}
+
+/// Every device type's table in `gridlet config example` parses and validates as written; a type
+/// named only in prose ("or \"sdm72\"") is checked with the table it is named beside.
+#[test]
+fn every_documented_device_table_is_valid() {
+    let docs = documented_tables(EXAMPLE_FOCCCI_CAPE);
+    let mut failed = Vec::new();
+    let mut checked: Vec<(String, String)> = Vec::new();
+    let role_of = |table: &str| -> Option<(&'static str, &'static [&'static str])> {
+        let role = match table.split_once('.') {
+            Some((t, _)) if t != "charge_point" => format!("{t}.NAME"),
+            _ => table.to_owned(),
+        };
+        device_types().into_iter().find(|(r, _)| *r == role)
+    };
+    for d in &docs {
+        let Some((role, types)) = role_of(&d.table) else {
+            continue;
+        };
+        let own = d
+            .body
+            .lines()
+            .next()
+            .and_then(|l| l.split('"').nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        // The type itself, then the types its text names as alternatives without a table of
+        // their own.
+        let mut variants = vec![own.clone()];
+        for t in types {
+            let has_own = docs.iter().any(|o| {
+                o.body.starts_with(&format!("type = \"{t}\""))
+                    && role_of(&o.table).is_some_and(|(r, _)| r == role)
+            });
+            if !has_own && *t != "sim" && d.context.contains(&format!("\"{t}\"")) && *t != own {
+                variants.push((*t).to_owned());
+            }
+        }
+        for t in variants {
+            let mut body =
+                d.body
+                    .replacen(&format!("type = \"{own}\""), &format!("type = \"{t}\""), 1);
+            if t != own {
+                body = alternative_values(&body);
+            }
+            let src = as_file(&d.table, &body);
+            if let Err(e) = parse("example.toml", &src) {
+                failed.push(format!("{src}\n  {e}"));
+            }
+            checked.push((role.to_owned(), t));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    println!("documented tables checked: {checked:?}");
+    // Every non-simulated type with settings of its own was found (the sim tables are the
+    // example's own, parsed by the example's test).
+    for (role, types) in device_types() {
+        for t in types {
+            if checked.iter().any(|(r, c)| r == role && c == t) {
+                continue;
+            }
+            let inline = format!("{{ type = \"{t}\"");
+            let uncommented = EXAMPLE_FOCCCI_CAPE.lines().any(|l| {
+                !l.starts_with('#')
+                    && (l.contains(&inline) || l.starts_with(&format!("type = \"{t}\"")))
+            });
+            assert!(
+                *t == "sim" || *t == "none" || uncommented || inline_only(t),
+                "[{role}] type = \"{t}\": no table of it in `gridlet config example`; checked: {checked:?}"
+            );
+        }
+    }
+}
+
+/// Types documented only inline (`device = { type = "gpio", ... }`), checked by the example's
+/// own parse when uncommented there.
+fn inline_only(t: &str) -> bool {
+    EXAMPLE_FOCCCI_CAPE.contains(&format!("{{ type = \"{t}\""))
+}
+
+/// An alternative type's table: a value whose comment ends in `[value]` (the alternative's
+/// default, as the battery emulation documents Pylontech's) takes that value.
+fn alternative_values(body: &str) -> String {
+    let mut out = String::new();
+    for line in body.lines() {
+        let alt = line
+            .split_once(" #")
+            .and_then(|(_, c)| c.trim_end().strip_suffix(']'))
+            .and_then(|c| c.rsplit_once('['))
+            .map(|(_, v)| v);
+        match (alt, line.split_once(" = ")) {
+            (Some(v), Some((key, _))) => out.push_str(&format!("{key} = {v}")),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }

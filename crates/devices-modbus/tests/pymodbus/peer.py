@@ -85,6 +85,11 @@ async def serve(args):
     if args.tcp:
         host, port = args.tcp.rsplit(":", 1)
         await StartAsyncTcpServer(context=ctx, address=(host, int(port)))
+    elif args.rtu_over_tcp:
+        # A serial-to-Ethernet converter: RTU frames (with CRC, no MBAP header) on TCP.
+        host, port = args.rtu_over_tcp.rsplit(":", 1)
+        await StartAsyncTcpServer(context=ctx, address=(host, int(port)),
+                                  framer=FramerType.RTU)
     else:
         await StartAsyncSerialServer(context=ctx, port=args.rtu, baudrate=9600,
                                      bytesize=8, parity="N", stopbits=1,
@@ -99,6 +104,9 @@ def huawei(args):
     elif args.tcp:
         host, port = args.tcp.rsplit(":", 1)
         client = ModbusTcpClient(host, port=int(port), timeout=2)
+    elif args.rtu_over_tcp:
+        host, port = args.rtu_over_tcp.rsplit(":", 1)
+        client = ModbusTcpClient(host, port=int(port), framer=FramerType.RTU, timeout=2)
     else:
         client = ModbusSerialClient(args.rtu, framer=FramerType.RTU, baudrate=9600,
                                     bytesize=8, parity="N", stopbits=1, timeout=2)
@@ -147,6 +155,7 @@ def main():
     p.add_argument("--tcp")
     p.add_argument("--rtu")
     p.add_argument("--udp")
+    p.add_argument("--rtu-over-tcp")
     p.add_argument("--unit", type=int, default=1)
     p.add_argument("--values")
     p.add_argument("--rounds", type=int, default=3)
