@@ -593,7 +593,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
     if let Some(p) = &cfg.prices {
         let tz = cfg.timezone().map_err(anyhow::Error::msg)?;
         let built = p.build(&tz).map_err(anyhow::Error::msg)?;
-        if let (tariffs::ProviderConfig::File { .. }, true) = (&p.provider, uses_world) {
+        if let (tariffs::ProviderConfig::File { .. }, true) = (&p.provider, cx.uses_world) {
             // A simulated site replays recorded prices as its market: it books its energy at
             // them and publishes them day-ahead (tomorrow's at 13:00), as the file's provider
             // would have.
