@@ -12,31 +12,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failing test.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Killed, free_port};
+
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 const TOKEN: &str = "openapi-test-token";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One HTTP/1.1 exchange: status code, Content-Type and body.
 fn request(

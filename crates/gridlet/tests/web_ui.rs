@@ -10,10 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failing test.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::free_port;
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 
@@ -40,14 +44,6 @@ impl Daemon {
         }
         std::fs::read_to_string(&self.1).unwrap()
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One HTTP/1.1 exchange: status code and body; `None` if nothing listens yet.
