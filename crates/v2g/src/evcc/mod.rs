@@ -229,6 +229,37 @@ mod micros {
     }
 }
 
+/// A session's response times, kept exact for [`LatencyStats`] in a quarter of the memory of
+/// `Vec<Duration>`: whole microseconds in a `u32` (up to 71 minutes; longer saturates, far
+/// beyond any timeout). A day-long session at 4 responses per second keeps 1.4 MB, not 5.5 MB.
+#[derive(Debug, Clone, Default)]
+struct Latencies(Vec<u32>);
+
+impl Latencies {
+    fn push(&mut self, d: Duration) {
+        self.0
+            .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    fn stats(&self) -> LatencyStats {
+        if self.0.is_empty() {
+            return LatencyStats::default();
+        }
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let rank = |p: f64| {
+            let r = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+            Duration::from_micros(u64::from(sorted[r.clamp(1, sorted.len()) - 1]))
+        };
+        LatencyStats {
+            count: sorted.len(),
+            p50: rank(50.0),
+            p99: rank(99.0),
+            max: Duration::from_micros(u64::from(sorted[sorted.len() - 1])),
+        }
+    }
+}
+
 impl LatencyStats {
     /// Statistics of `samples` (nearest-rank percentiles).
     pub fn of(samples: &[Duration]) -> Self {
@@ -518,8 +549,8 @@ pub struct Evcc {
     next_send: Option<Timestamp>,
     protocol: Option<Protocol>,
     requests: u32,
-    latencies: Vec<Duration>,
-    loop_latencies: Vec<Duration>,
+    latencies: Latencies,
+    loop_latencies: Latencies,
     started: Timestamp,
     soc_start: Percent,
     summary: Option<EvccSummary>,
@@ -557,8 +588,8 @@ impl Evcc {
             next_send: Some(now),
             protocol: None,
             requests: 0,
-            latencies: Vec::new(),
-            loop_latencies: Vec::new(),
+            latencies: Latencies::default(),
+            loop_latencies: Latencies::default(),
             started: now,
             soc_start,
             summary: None,
@@ -817,12 +848,34 @@ impl Evcc {
             discharged: WattHours(self.car.discharged_wh),
             soc_start: self.soc_start,
             soc_end: self.car.battery.soc(),
-            charge_loop_latency: LatencyStats::of(&self.loop_latencies),
-            latency: LatencyStats::of(&self.latencies),
+            charge_loop_latency: self.loop_latencies.stats(),
+            latency: self.latencies.stats(),
             duration: now.saturating_duration_since(self.started),
             result,
         };
         self.summary = Some(summary.clone());
         self.events.push_back(EvccEvent::Ended(Box::new(summary)));
+    }
+}
+
+#[cfg(test)]
+mod latency_tests {
+    use super::*;
+
+    #[test]
+    fn compact_latencies_give_the_exact_statistics() {
+        let samples: Vec<Duration> = (0..1000u64)
+            .map(|i| Duration::from_micros((i * 7919) % 250_000 + 300))
+            .collect();
+        let mut compact = Latencies::default();
+        for &d in &samples {
+            compact.push(d);
+        }
+        assert_eq!(compact.stats(), LatencyStats::of(&samples));
+        assert_eq!(Latencies::default().stats(), LatencyStats::default());
+        // Beyond u32 microseconds it saturates rather than wraps.
+        let mut long = Latencies::default();
+        long.push(Duration::from_secs(10_000));
+        assert_eq!(long.stats().max, Duration::from_micros(u64::from(u32::MAX)));
     }
 }
