@@ -639,7 +639,13 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         ccs,
         prices,
         can: (!can.is_empty()).then_some(can),
-        mqtt: cfg.mqtt.clone(),
+        mqtt: cfg.mqtt.clone().map(|mut m| {
+            // The top of Home Assistant's range for the car current cap: the charger's rating.
+            if let Some(ChargePointConfig::Ccs(c)) = &cfg.charge_point {
+                m.ev_current_max_a = Some(c.max_current_a.0);
+            }
+            m
+        }),
         http: cfg.http.access()?,
         history: match &cfg.history {
             Some(h) => Some(crate::history_front::HistoryFront::new(
