@@ -193,6 +193,8 @@ fn the_simulated_site_on_mqtt_with_home_assistant_discovery() {
             .arg("--config")
             .arg(&config)
             .args(["--listen", &http, "--speed", "10"])
+            .arg("--settings")
+            .arg(dir.path().join("settings.json"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -274,7 +276,7 @@ fn the_simulated_site_on_mqtt_with_home_assistant_discovery() {
         sub.wait(&state, |s| s.last(&state).is_some());
         assert_eq!(sub.last(&state).as_deref(), Some(state_value), "{id}");
     }
-    // A target SoC and V2H set over MQTT reach the settings the API shows (and stores).
+    // A target SoC and V2H set over MQTT reach the settings the API shows.
     publish(port, "gridlet/ev_target_soc/set", "65");
     publish(port, "gridlet/v2h/set", "OFF");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -314,6 +316,22 @@ fn the_simulated_site_on_mqtt_with_home_assistant_discovery() {
     sub.wait("values after the refusals", |s| {
         s.count("gridlet/grid_power") > before
     });
+    // Stored for the next start, as a change through the page is.
+    let stored = dir.path().join("settings.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let file: Option<serde_json::Value> = std::fs::read(&stored)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if file
+            .as_ref()
+            .is_some_and(|f| f["ev_target_soc_pct"] == 65.0 && f["v2h"] == true)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stored settings: {file:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // SIGTERM: offline before the process ends.
     let pid = daemon.0.id().to_string();
