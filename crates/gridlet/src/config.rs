@@ -218,7 +218,7 @@ pub(crate) enum PvConfig {
     Sim(PvParams),
     /// A SunSpec inverter (101–103; limit by 704 or 123 with a revert timeout).
     Sunspec(devices_modbus::InverterParams),
-    /// A Huawei SUN2000 (derating 40126, feed-in limit 47415/47416).
+    /// A Huawei SUN2000 (AC output 32080; derating 40126, feed-in limit 47415/47416).
     HuaweiSun2000(devices_modbus::InverterParams),
 }
 
@@ -266,7 +266,8 @@ pub(crate) enum ConverterConfig {
     Sim(ConverterParams),
     /// A SunSpec storage inverter (model 124: InWRte/OutWRte with a revert timeout).
     SunspecStorage(devices_modbus::InverterParams),
-    /// The LUNA battery of a Huawei SUN2000 (forcible charge/discharge 47100, 47247/47249).
+    /// The LUNA battery of a Huawei SUN2000 (SoC 37760, power 37765; forcible charge/discharge
+    /// 47100, 47247/47249).
     HuaweiLuna(devices_modbus::InverterParams),
     /// A Sungrow SH hybrid's battery in EMS compulsory mode (13050–13052).
     SungrowSh(devices_modbus::InverterParams),
