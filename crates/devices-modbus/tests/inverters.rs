@@ -289,19 +289,19 @@ async fn sunspec_inverter_123(test: &str, rtu: bool) {
     // 3000 W of 8000 W = 37.5 %, WMaxLimPct_SF −1: 375; revert after 2 s; enabled.
     let ena = CONTROLS + 9;
     inv.set_limit(now(), Some(Watts(3000.0))).unwrap();
-    peer.until(Duration::from_secs(3), "the limit", |p| p.reg(ena) == 1)
+    peer.until(Duration::from_secs(10), "the limit", |p| p.reg(ena) == 1)
         .await;
     assert_eq!(peer.reg(CONTROLS + 5), 375);
     assert_eq!(peer.reg(CONTROLS + 7), 2);
     inv.set_limit(now(), Some(Watts(3000.0))).unwrap();
-    let s = until(Duration::from_secs(3), "the limit read back", &inv, |d| {
+    let s = until(Duration::from_secs(10), "the limit read back", &inv, |d| {
         devices::PvInverter::status(d).and_then(|s| s.value.limit_w)
     })
     .await;
     assert_eq!(s.0, 3000.0);
     // The controller stops: after the 1 s set-point timeout the fallback (unlimited) is written.
     let t0 = tokio::time::Instant::now();
-    peer.until(Duration::from_secs(3), "the fallback", |p| p.reg(ena) == 0)
+    peer.until(Duration::from_secs(10), "the fallback", |p| p.reg(ena) == 0)
         .await;
     assert!(
         !peer.state()["reverted"].as_bool().unwrap(),
@@ -313,11 +313,11 @@ async fn sunspec_inverter_123(test: &str, rtu: bool) {
     );
     // Limited again, then gridlet is gone: the inverter reverts by itself after 2 s.
     inv.set_limit(now(), Some(Watts(0.0))).unwrap();
-    peer.until(Duration::from_secs(3), "the limit", |p| p.reg(ena) == 1)
+    peer.until(Duration::from_secs(10), "the limit", |p| p.reg(ena) == 1)
         .await;
     assert_eq!(peer.reg(CONTROLS + 5), 0);
     drop(inv);
-    peer.until(Duration::from_secs(4), "the revert", |p| {
+    peer.until(Duration::from_secs(10), "the revert", |p| {
         p.reg(ena) == 0 && p.state()["reverted"].as_bool().unwrap()
     })
     .await;
@@ -356,7 +356,7 @@ async fn sunspec_inverter_704_at_50000() {
     .await;
     let c = CONTROLS - 40000 + 50000;
     inv.set_limit(now(), Some(Watts(2000.0))).unwrap();
-    peer.until(Duration::from_secs(3), "the limit", |p| p.reg(c + 14) == 1)
+    peer.until(Duration::from_secs(10), "the limit", |p| p.reg(c + 14) == 1)
         .await;
     // 25 % at WMaxLimPct_SF −2; revert value 100 %, revert disables, after 3 s.
     assert_eq!(peer.reg(c + 15), 2500);
@@ -364,7 +364,7 @@ async fn sunspec_inverter_704_at_50000() {
     assert_eq!(peer.reg(c + 17), 0);
     assert_eq!((peer.reg(c + 18), peer.reg(c + 19)), (0, 3));
     inv.set_limit(now(), None).unwrap();
-    peer.until(Duration::from_secs(3), "no limit", |p| p.reg(c + 14) == 0)
+    peer.until(Duration::from_secs(10), "no limit", |p| p.reg(c + 14) == 0)
         .await;
 }
 
@@ -384,7 +384,7 @@ async fn sunspec_storage(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    let st = until(Duration::from_secs(3), "charging", &bat, |d| {
+    let st = until(Duration::from_secs(10), "charging", &bat, |d| {
         devices::Converter::status(d).filter(|s| s.value.power_w.0 > 0.0)
     })
     .await;
@@ -393,7 +393,7 @@ async fn sunspec_storage(test: &str, rtu: bool) {
     assert_eq!(peer.reg(m + 12), i64::from((-500i16).cast_unsigned()));
     assert_eq!((peer.reg(m + 5), peer.reg(m + 15)), (3, 30));
     // Stale: 0 W within the set-point timeout.
-    peer.until(Duration::from_secs(3), "0 W", |p| {
+    peer.until(Duration::from_secs(10), "0 W", |p| {
         p.reg(m + 13) == 0 && p.reg(m + 12) == 0
     })
     .await;
@@ -417,7 +417,7 @@ async fn huawei(test: &str, rtu: bool) {
         "rated_w = 10000\nfeed_in_limit_w = 0\nconnect_delay = \"500ms\"\n",
     );
     // The feed-in limit (mode 6, 0 W) and no derating (10000 W) are written once connected.
-    peer.until(Duration::from_secs(5), "the feed-in limit", |p| {
+    peer.until(Duration::from_secs(10), "the feed-in limit", |p| {
         p.reg(47415) == 6
     })
     .await;
@@ -428,23 +428,23 @@ async fn huawei(test: &str, rtu: bool) {
     assert_eq!((peer.reg(47416), peer.reg(47417)), (0, 0));
     assert_eq!((peer.reg(40126), peer.reg(40127)), (0, 10000));
     // The AC output is 32080's, and follows it.
-    let s = until(Duration::from_secs(3), "a status", &pv, |d| {
+    let s = until(Duration::from_secs(10), "a status", &pv, |d| {
         devices::PvInverter::status(d)
     })
     .await;
     assert_eq!(s.value.power_w.0, 4321.0);
     assert_eq!(s.value.rated_w.0, 10000.0);
     peer.set(serde_json::json!({"32080": 6789}));
-    until(Duration::from_secs(3), "the new output", &pv, |d| {
+    until(Duration::from_secs(10), "the new output", &pv, |d| {
         devices::PvInverter::status(d).filter(|s| s.value.power_w.0 == 6789.0)
     })
     .await;
     pv.set_limit(now(), Some(Watts(70000.0 / 10.0))).unwrap();
-    peer.until(Duration::from_secs(3), "the derating", |p| {
+    peer.until(Duration::from_secs(10), "the derating", |p| {
         p.reg(40127) == 7000
     })
     .await;
-    peer.until(Duration::from_secs(3), "the fallback", |p| {
+    peer.until(Duration::from_secs(10), "the fallback", |p| {
         p.reg(40127) == 10000
     })
     .await;
@@ -452,7 +452,10 @@ async fn huawei(test: &str, rtu: bool) {
     drop(pv);
 
     let meter = peer.open(InverterKind::HuaweiMeter, "connect_delay = \"0s\"\n");
-    let r = until(Duration::from_secs(5), "a reading", &meter, |m| m.reading()).await;
+    let r = until(Duration::from_secs(10), "a reading", &meter, |m| {
+        m.reading()
+    })
+    .await;
     assert_eq!(r.value.power_w.0, -1500.0, "37113 counts export positive");
     drop(meter);
 
@@ -465,13 +468,13 @@ async fn huawei(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(3), "discharging", |p| {
+    peer.until(Duration::from_secs(10), "discharging", |p| {
         p.reg(47100) == 2 && p.reg(47250) == 2000
     })
     .await;
     // The status is the battery's reading (37765: 1800 W out, 37760: 55.5 %), not the 2000 W
     // set-point.
-    let st = until(Duration::from_secs(3), "discharging", &luna, |d| {
+    let st = until(Duration::from_secs(10), "discharging", &luna, |d| {
         devices::Converter::status(d).filter(|s| s.value.enabled)
     })
     .await;
@@ -485,20 +488,20 @@ async fn huawei(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(3), "charging", |p| {
+    peer.until(Duration::from_secs(10), "charging", |p| {
         p.reg(47100) == 1 && p.reg(47248) == 1500
     })
     .await;
     // Huawei's + = charging is ours.
     peer.set(serde_json::json!({"37765": 1480, "37760": 612}));
-    let st = until(Duration::from_secs(3), "charging", &luna, |d| {
+    let st = until(Duration::from_secs(10), "charging", &luna, |d| {
         devices::Converter::status(d).filter(|s| s.value.power_w.0 > 0.0)
     })
     .await;
     assert_eq!(st.value.power_w.0, 1480.0);
     assert_eq!(luna.values().unwrap().value.soc_pct, Some(61.2));
     // Stale: stop.
-    peer.until(Duration::from_secs(3), "stop", |p| p.reg(47100) == 0)
+    peer.until(Duration::from_secs(10), "stop", |p| p.reg(47100) == 0)
         .await;
 
     // Garbage: a state of charge of 100.1 %, then an exception at 37765. Each is reported with
@@ -513,12 +516,18 @@ async fn huawei(test: &str, rtu: bool) {
     };
     let good = devices::Converter::status(&luna).unwrap().at;
     peer.set(serde_json::json!({"37760": 1001}));
-    let r = until(Duration::from_secs(3), "the bad SoC", &luna, error("37760")).await;
+    let r = until(
+        Duration::from_secs(10),
+        "the bad SoC",
+        &luna,
+        error("37760"),
+    )
+    .await;
     assert!(r.contains("100.1 %, outside 0..=100"), "{r}");
     assert_eq!(devices::Converter::status(&luna).unwrap().at, good);
     peer.set(serde_json::json!({"37760": 600, "fail": [37765]}));
     let r = until(
-        Duration::from_secs(3),
+        Duration::from_secs(10),
         "the exception",
         &luna,
         error("exception"),
@@ -527,7 +536,7 @@ async fn huawei(test: &str, rtu: bool) {
     assert!(r.contains("37760+7"), "{r}");
     assert_eq!(devices::Converter::status(&luna).unwrap().at, good);
     peer.set(serde_json::json!({"37760": 600, "37765": -250, "fail": []}));
-    let st = until(Duration::from_secs(5), "the recovery", &luna, |d| {
+    let st = until(Duration::from_secs(10), "the recovery", &luna, |d| {
         devices::Converter::status(d).filter(|s| s.at > good)
     })
     .await;
@@ -551,7 +560,7 @@ async fn sungrow(test: &str, rtu: bool) {
     let mut sh = peer.open(InverterKind::SungrowSh, "");
     let (mode, cmd, power) = (13049, 13050, 13051);
     // Safe from the start: compulsory mode, stop, 0 W.
-    peer.until(Duration::from_secs(5), "stop", |p| {
+    peer.until(Duration::from_secs(10), "stop", |p| {
         p.reg(mode) == 2 && p.reg(cmd) == 0xCC
     })
     .await;
@@ -563,7 +572,7 @@ async fn sungrow(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    let st = until(Duration::from_secs(3), "charging", &sh, |d| {
+    let st = until(Duration::from_secs(10), "charging", &sh, |d| {
         devices::Converter::status(d).filter(|s| s.value.power_w.0 > 0.0)
     })
     .await;
@@ -579,7 +588,7 @@ async fn sungrow(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(3), "discharging", |p| {
+    peer.until(Duration::from_secs(10), "discharging", |p| {
         p.reg(cmd) == 0xBB && p.reg(power) == 1000
     })
     .await;
@@ -591,7 +600,7 @@ async fn sungrow(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(3), "disabled", |p| {
+    peer.until(Duration::from_secs(10), "disabled", |p| {
         p.reg(cmd) == 0xCC && p.reg(power) == 0
     })
     .await;
@@ -603,9 +612,9 @@ async fn sungrow(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(3), "charging", |p| p.reg(cmd) == 0xAA)
+    peer.until(Duration::from_secs(10), "charging", |p| p.reg(cmd) == 0xAA)
         .await;
-    peer.until(Duration::from_secs(3), "stale: stop", |p| {
+    peer.until(Duration::from_secs(10), "stale: stop", |p| {
         p.reg(cmd) == 0xCC
     })
     .await;
@@ -638,11 +647,13 @@ async fn a_lost_device_is_reported_and_recovers() {
         },
     )
     .unwrap();
-    peer.until(Duration::from_secs(5), "charging", |p| p.reg(13050) == 0xAA)
-        .await;
+    peer.until(Duration::from_secs(10), "charging", |p| {
+        p.reg(13050) == 0xAA
+    })
+    .await;
     peer.stop().await;
     let t0 = tokio::time::Instant::now();
-    let status = until(Duration::from_secs(5), "the error", &sh, |d| {
+    let status = until(Duration::from_secs(10), "the error", &sh, |d| {
         Some(d.device_status(now())).filter(|s| s.health == Health::Error)
     })
     .await;
@@ -658,7 +669,7 @@ async fn a_lost_device_is_reported_and_recovers() {
     })
     .await;
     // The server restarted with its defaults; the set-point is stale by now: stop is written.
-    peer.until(Duration::from_secs(3), "stop", |p| {
+    peer.until(Duration::from_secs(10), "stop", |p| {
         p.reg(13050) == 0xCC && p.state()["writes"].as_i64().unwrap() > 0
     })
     .await;
@@ -749,7 +760,7 @@ async fn a_lost_sunspec_meter_keeps_its_stamp_and_recovers() {
     .await;
     peer.stop().await;
     let t0 = tokio::time::Instant::now();
-    until(Duration::from_secs(5), "the error", &meter, |d| {
+    until(Duration::from_secs(10), "the error", &meter, |d| {
         Some(()).filter(|()| d.device_status(now()).health == Health::Error)
     })
     .await;
