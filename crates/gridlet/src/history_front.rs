@@ -900,6 +900,7 @@ mod tests {
         let h = c.history.unwrap();
         assert_eq!(h.retention(), history::Retention::default());
         assert_eq!(h.commit_every, super::default_commit_every());
+        assert_eq!(h.currency, "EUR");
         let i = h.influx.unwrap();
         assert_eq!(
             i.target().unwrap().url(),
@@ -928,6 +929,8 @@ mod tests {
             e.starts_with("f.toml:3:8: history.sync: unknown variant `sometimes`"),
             "{e}"
         );
+        let e = err("[history]\npath = \"h.sqlite\"\ncurrency = \"\"\n");
+        assert!(e.starts_with("f.toml:3:1: history.currency:"), "{e}");
         let e = err("[history]\npath = \"h.sqlite\"\ncolour = 1\n");
         assert!(
             e.starts_with("f.toml:3:1: history.colour: unknown field `colour`"),
