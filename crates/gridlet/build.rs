@@ -1,8 +1,54 @@
 //! Names the commit the binary is built from, for `gridlet --version`: `GRIDLET_COMMIT` if set
 //! (a package built from a tarball), else git's HEAD, else "unknown" (no git, no repository).
+//!
+//! Gzips the page's assets (`web/`) into `OUT_DIR` with their ETags, for `src/web.rs` to embed:
+//! the binary holds only the compressed bytes, and the board does no work per request.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The assets the page needs, under `web/`, and the constant each becomes.
+const ASSETS: [(&str, &str); 4] = [
+    ("index.html", "INDEX_HTML"),
+    ("vendor/uPlot.iife.min.js", "UPLOT_JS"),
+    ("vendor/uPlot.min.css", "UPLOT_CSS"),
+    ("vendor/uPlot.LICENSE", "UPLOT_LICENSE"),
+];
+
+/// Writes `OUT_DIR/assets.rs`: per asset an `Embedded` with the gzipped bytes (best
+/// compression, no name or time in the header, so builds are reproducible), the plain length,
+/// and a strong ETag from the plain bytes' CRC-32 and length.
+fn assets() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut code = String::new();
+    for (path, name) in ASSETS {
+        let src = Path::new("web").join(path);
+        println!("cargo::rerun-if-changed={}", src.display());
+        let plain =
+            std::fs::read(&src).unwrap_or_else(|e| panic!("cannot read {}: {e}", src.display()));
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::best());
+        gz.write_all(&plain).expect("gzip into memory");
+        let gz = gz.finish().expect("gzip into memory");
+        let file = format!("{name}.gz");
+        std::fs::write(out.join(&file), &gz).unwrap_or_else(|e| panic!("cannot write {file}: {e}"));
+        let mut crc = flate2::Crc::new();
+        crc.update(&plain);
+        let tag = format!("{:08x}-{:x}", crc.sum(), plain.len());
+        writeln!(
+            code,
+            "/// `web/{path}`, gzipped.\n\
+             const {name}: Embedded = Embedded {{ gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{file}\")), \
+             len: {len}, etag: \"\\\"{tag}\\\"\", etag_gz: \"\\\"{tag}-gz\\\"\" }};",
+            len = plain.len(),
+        )
+        .expect("formatting into a String");
+    }
+    std::fs::write(out.join("assets.rs"), code).expect("cannot write assets.rs");
+}
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
@@ -14,6 +60,7 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
+    assets();
     println!("cargo::rerun-if-env-changed=GRIDLET_COMMIT");
     let commit = match std::env::var("GRIDLET_COMMIT") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),

@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         .chunks_exact(2)
         .map(|c| u16::from_be_bytes([c[0], c[1]]));
     let mut take = |n: u16| -> Vec<u16> { (&mut words).take(usize::from(n)).collect() };
-    let mut protocol: Box<dyn Protocol> = match (first & 0x3F) % 6 {
+    let mut protocol: Box<dyn Protocol> = match (first & 0x3F) % 7 {
         0 => Box::new(SunSpec::new(
             SunSpecRole::Meter,
             None,
@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
             Duration::ZERO,
         )),
         4 => Box::new(Huawei::new(HuaweiRole::Battery, Duration::ZERO)),
+        5 => Box::new(Huawei::new(HuaweiRole::Meter, Duration::ZERO)),
         _ => Box::new(Sungrow),
     };
     // Discovery: each answer is an exception (a zero-length take) or the next words. Bit 7 of

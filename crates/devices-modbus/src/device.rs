@@ -23,7 +23,7 @@ use units::{Clock, Timestamp, WattHours, Watts};
 
 use crate::link::{ClientLink, open_serial};
 use crate::meter::OpenError;
-use crate::model::{MeterValues, Table};
+use crate::model::{Field, MeterValues, Quantity, Table};
 
 /// One read: `count` registers of `table` from `addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,57 @@ pub struct DeviceValues {
     pub running: Option<bool>,
     /// The device reports a fault.
     pub fault: bool,
+}
+
+/// What a commanded device's table row (`models/huawei.toml`) fills in [`DeviceValues`]; a
+/// meter [`Field`] name fills [`DeviceValues::meter`]. Names are snake_case (`ac_power`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceField {
+    /// AC output, W, + = producing.
+    AcPower,
+    /// PV (DC) input, W.
+    PvPower,
+    /// Lifetime AC energy, Wh.
+    EnergyWh,
+    /// Battery power, W, **+ = charging** (the [`Converter`] sign).
+    BatteryPower,
+    /// Battery state of charge, %.
+    Soc,
+    /// DC (battery or PV) voltage, V.
+    DcVoltage,
+    /// A meter value.
+    #[serde(untagged)]
+    Meter(Field),
+}
+
+impl std::fmt::Display for DeviceField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Meter(m) => m.fmt(f),
+            other => std::fmt::Debug::fmt(other, f),
+        }
+    }
+}
+
+impl Quantity for DeviceField {
+    type Values = DeviceValues;
+
+    fn put(self, v: &mut DeviceValues, x: f64) {
+        let slot = match self {
+            Self::AcPower => &mut v.ac_power_w,
+            Self::PvPower => &mut v.pv_power_w,
+            Self::EnergyWh => &mut v.energy_wh,
+            Self::BatteryPower => &mut v.battery_power_w,
+            Self::Soc => &mut v.soc_pct,
+            Self::DcVoltage => &mut v.dc_voltage_v,
+            Self::Meter(field) => {
+                v.meter.get_or_insert_default().set(field, x);
+                return;
+            }
+        };
+        *slot = Some(x);
+    }
 }
 
 /// The set-points to write, already through their watchdogs.

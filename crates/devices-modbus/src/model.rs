@@ -1,11 +1,31 @@
 //! Register maps as data: a device model is a table of (register, type, scale, unit, field),
 //! read from `models/*.toml`, so a new meter is a new table plus a test. The decoder here is
-//! sans-IO: words in, values out.
+//! sans-IO: words in, values out. A meter's rows fill [`MeterValues`] ([`Field`]); a commanded
+//! device's rows fill its [`DeviceValues`](crate::DeviceValues)
+//! ([`DeviceField`](crate::device::DeviceField)): any [`Quantity`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// What a table's `field` names: where a decoded value goes.
+pub trait Quantity: Copy + fmt::Display + DeserializeOwned {
+    /// What one reading fills.
+    type Values: Default;
+
+    /// Stores `value` (SI units, scaled) as this quantity.
+    fn put(self, values: &mut Self::Values, value: f64);
+}
+
+impl Quantity for Field {
+    type Values = MeterValues;
+
+    fn put(self, values: &mut MeterValues, value: f64) {
+        values.set(self, value);
+    }
+}
 
 /// The quantities a meter table can map a register to. The name in the table is the
 /// snake_case variant name (`voltage_l1`, `import_kwh`).
@@ -183,7 +203,7 @@ fn one() -> f64 {
 /// One row of a table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Register {
+pub struct Register<F = Field> {
     /// Protocol address (0-based, as on the wire).
     pub addr: u16,
     /// Layout.
@@ -195,7 +215,10 @@ pub struct Register {
     /// The SI unit after scaling, for people reading the table.
     pub unit: String,
     /// What it is.
-    pub field: Field,
+    pub field: F,
+    /// The plausible values `[min, max]` after scaling: a reading outside is garbage (a state
+    /// of charge of 6553.5 %), reported instead of used.
+    pub range: Option<[f64; 2]>,
 }
 
 /// A fixed register a server answers with (the DTSU666-H's 2001, 2214..2223).
@@ -232,7 +255,7 @@ pub enum UnitKeyword {
 /// A device model: its register table. See `models/*.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Model {
+pub struct Model<F = Field> {
     /// The type name in the configuration (`sdm630`).
     pub name: String,
     /// What device it is.
@@ -244,7 +267,7 @@ pub struct Model {
     /// Its factory unit address.
     pub default_unit: u8,
     /// The values.
-    pub registers: Vec<Register>,
+    pub registers: Vec<Register<F>>,
     /// Fixed registers (servers only).
     #[serde(default)]
     pub constants: Vec<Constant>,
@@ -291,10 +314,37 @@ pub enum DecodeError {
         /// The register.
         addr: u16,
         /// Its field.
-        field: Field,
+        field: String,
         /// Its value.
         raw: f64,
     },
+    /// A value outside its row's `range`.
+    #[error("register {addr} ({field}) reads {value} {unit}, outside {min}..={max}")]
+    OutOfRange {
+        /// The register.
+        addr: u16,
+        /// Its field.
+        field: String,
+        /// Its value, scaled.
+        value: f64,
+        /// Its unit.
+        unit: String,
+        /// The least plausible value.
+        min: f64,
+        /// The greatest plausible value.
+        max: f64,
+    },
+}
+
+/// `raw` × `scale`, dividing by the gain where the scale is its inverse (0.1 = 1/10), so that
+/// 1001 × 0.1 is exactly 100.1 and not 100.10000000000001.
+fn scale(raw: f64, scale: f64) -> f64 {
+    let gain = 1.0 / scale;
+    if scale.abs() < 1.0 && gain == gain.round() {
+        raw / gain
+    } else {
+        raw * scale
+    }
 }
 
 /// One read request: `count` registers from `addr`.
@@ -314,7 +364,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("dtsu666-h", include_str!("../models/dtsu666-h.toml")),
 ];
 
-impl Model {
+impl Model<Field> {
     /// A built-in model by name.
     pub fn builtin(name: &str) -> Result<Self, ModelError> {
         let (_, src) =
@@ -327,7 +377,9 @@ impl Model {
                 })?;
         Self::parse(name, src)
     }
+}
 
+impl<F: Quantity> Model<F> {
     /// Parses and checks a table.
     pub fn parse(name: &str, src: &str) -> Result<Self, ModelError> {
         let model: Self = toml::from_str(src).map_err(|e| ModelError::Syntax {
@@ -338,7 +390,9 @@ impl Model {
         Ok(model)
     }
 
-    fn check(&self) -> Result<(), ModelError> {
+    /// Checks a table: registers do not overlap, reads fit the device, scales and ranges are
+    /// usable.
+    pub fn check(&self) -> Result<(), ModelError> {
         let invalid = |message: String| ModelError::Invalid {
             name: self.name.clone(),
             message,
@@ -366,6 +420,14 @@ impl Model {
             if !(r.scale.is_finite() && r.scale != 0.0) {
                 return Err(invalid(format!(
                     "{}: scale must be finite and not 0",
+                    r.field
+                )));
+            }
+            if let Some([min, max]) = r.range
+                && !(min.is_finite() && max.is_finite() && min <= max)
+            {
+                return Err(invalid(format!(
+                    "{}: range must be [min, max] with finite min ≤ max",
                     r.field
                 )));
             }
@@ -398,7 +460,7 @@ impl Model {
     }
 
     /// Decodes the answers to [`reads`](Self::reads) (`blocks[i]` answers `reads[i]`).
-    pub fn decode(&self, reads: &[Read], blocks: &[Vec<u16>]) -> Result<MeterValues, DecodeError> {
+    pub fn decode(&self, reads: &[Read], blocks: &[Vec<u16>]) -> Result<F::Values, DecodeError> {
         for (r, b) in reads.iter().zip(blocks) {
             if b.len() < usize::from(r.count) {
                 return Err(DecodeError::Short {
@@ -408,7 +470,7 @@ impl Model {
                 });
             }
         }
-        let mut values = MeterValues::default();
+        let mut values = F::Values::default();
         for reg in &self.registers {
             let Some((read, block)) = reads
                 .iter()
@@ -425,15 +487,30 @@ impl Model {
             if !raw.is_finite() {
                 return Err(DecodeError::NotFinite {
                     addr: reg.addr,
-                    field: reg.field,
+                    field: reg.field.to_string(),
                     raw,
                 });
             }
-            values.set(reg.field, raw * reg.scale);
+            let value = scale(raw, reg.scale);
+            if let Some([min, max]) = reg.range
+                && !(min..=max).contains(&value)
+            {
+                return Err(DecodeError::OutOfRange {
+                    addr: reg.addr,
+                    field: reg.field.to_string(),
+                    value,
+                    unit: reg.unit.clone(),
+                    min,
+                    max,
+                });
+            }
+            reg.field.put(&mut values, value);
         }
         Ok(values)
     }
+}
 
+impl Model<Field> {
     /// The register image of `values` as this table lays them out, plus the constants (`unit`
     /// filling `"unit"`): what a server answers. Fields without a value are left out.
     pub fn image(&self, values: &MeterValues, unit: u8) -> BTreeMap<u16, u16> {
@@ -519,9 +596,9 @@ mod tests {
                 e,
                 DecodeError::NotFinite {
                     addr: 0x2012,
-                    field: Field::Power,
+                    ref field,
                     ..
-                }
+                } if field == "Power"
             ),
             "{e}"
         );
@@ -550,9 +627,11 @@ mod tests {
     #[test]
     fn bad_tables_are_refused() {
         let src = "name = \"x\"\ndescription = \"\"\ntable = \"input\"\nmax_read = 10\ndefault_unit = 1\nregisters = [\n{ addr = 0, type = \"f32\", unit = \"V\", field = \"voltage_l1\" },\n{ addr = 1, type = \"f32\", unit = \"V\", field = \"voltage_l2\" }]\n";
-        let e = Model::parse("x", src).unwrap_err().to_string();
+        let e = Model::<Field>::parse("x", src).unwrap_err().to_string();
         assert_eq!(e, "model x: register 1 is both VoltageL1 and VoltageL2");
-        let e = Model::parse("x", "name = 1").unwrap_err().to_string();
+        let e = Model::<Field>::parse("x", "name = 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("model x:"), "{e}");
     }
 }

@@ -57,6 +57,7 @@ struct Peer {
     python: PathBuf,
     args: Vec<String>,
     state: PathBuf,
+    values: PathBuf,
     /// The `modbus = { ... }` of our side.
     modbus: String,
     _dir: tempfile::TempDir,
@@ -115,6 +116,7 @@ impl Peer {
             python,
             args,
             state,
+            values: values_file,
             modbus,
             _dir: dir,
         };
@@ -143,6 +145,13 @@ impl Peer {
         if let Some(mut c) = self.server.take() {
             c.kill().await.unwrap();
         }
+    }
+
+    /// Changes the device's readings (Huawei): the server reads the values file again.
+    fn set(&self, values: serde_json::Value) {
+        let tmp = self.values.with_extension("tmp");
+        std::fs::write(&tmp, values.to_string()).unwrap();
+        std::fs::rename(&tmp, &self.values).unwrap();
     }
 
     fn state(&self) -> serde_json::Value {
@@ -418,6 +427,18 @@ async fn huawei(test: &str, rtu: bool) {
     );
     assert_eq!((peer.reg(47416), peer.reg(47417)), (0, 0));
     assert_eq!((peer.reg(40126), peer.reg(40127)), (0, 10000));
+    // The AC output is 32080's, and follows it.
+    let s = until(Duration::from_secs(3), "a status", &pv, |d| {
+        devices::PvInverter::status(d)
+    })
+    .await;
+    assert_eq!(s.value.power_w.0, 4321.0);
+    assert_eq!(s.value.rated_w.0, 10000.0);
+    peer.set(serde_json::json!({"32080": 6789}));
+    until(Duration::from_secs(3), "the new output", &pv, |d| {
+        devices::PvInverter::status(d).filter(|s| s.value.power_w.0 == 6789.0)
+    })
+    .await;
     pv.set_limit(now(), Some(Watts(70000.0 / 10.0))).unwrap();
     peer.until(Duration::from_secs(3), "the derating", |p| {
         p.reg(40127) == 7000
@@ -444,12 +465,18 @@ async fn huawei(test: &str, rtu: bool) {
         },
     )
     .unwrap();
-    let st = until(Duration::from_secs(3), "discharging", &luna, |d| {
-        devices::Converter::status(d).filter(|s| s.value.power_w.0 < 0.0)
+    peer.until(Duration::from_secs(3), "discharging", |p| {
+        p.reg(47100) == 2 && p.reg(47250) == 2000
     })
     .await;
-    assert_eq!(st.value.power_w.0, -2000.0);
-    assert_eq!((peer.reg(47100), peer.reg(47250)), (2, 2000));
+    // The status is the battery's reading (37765: 1800 W out, 37760: 55.5 %), not the 2000 W
+    // set-point.
+    let st = until(Duration::from_secs(3), "discharging", &luna, |d| {
+        devices::Converter::status(d).filter(|s| s.value.enabled)
+    })
+    .await;
+    assert_eq!(st.value.power_w.0, -1800.0);
+    assert_eq!(luna.values().unwrap().value.soc_pct, Some(55.5));
     luna.command(
         now(),
         ConverterCommand {
@@ -462,9 +489,51 @@ async fn huawei(test: &str, rtu: bool) {
         p.reg(47100) == 1 && p.reg(47248) == 1500
     })
     .await;
+    // Huawei's + = charging is ours.
+    peer.set(serde_json::json!({"37765": 1480, "37760": 612}));
+    let st = until(Duration::from_secs(3), "charging", &luna, |d| {
+        devices::Converter::status(d).filter(|s| s.value.power_w.0 > 0.0)
+    })
+    .await;
+    assert_eq!(st.value.power_w.0, 1480.0);
+    assert_eq!(luna.values().unwrap().value.soc_pct, Some(61.2));
     // Stale: stop.
     peer.until(Duration::from_secs(3), "stop", |p| p.reg(47100) == 0)
         .await;
+
+    // Garbage: a state of charge of 100.1 %, then an exception at 37765. Each is reported with
+    // its reason, the last good reading keeps its stamp (it goes stale), and the device is read
+    // again once it answers sensibly.
+    let error = |want: &'static str| {
+        move |d: &ModbusDevice| {
+            let s = d.device_status(now());
+            s.reason
+                .filter(|r| s.health == Health::Error && r.contains(want))
+        }
+    };
+    let good = devices::Converter::status(&luna).unwrap().at;
+    peer.set(serde_json::json!({"37760": 1001}));
+    let r = until(Duration::from_secs(3), "the bad SoC", &luna, error("37760")).await;
+    assert!(r.contains("100.1 %, outside 0..=100"), "{r}");
+    assert_eq!(devices::Converter::status(&luna).unwrap().at, good);
+    peer.set(serde_json::json!({"37760": 600, "fail": [37765]}));
+    let r = until(
+        Duration::from_secs(3),
+        "the exception",
+        &luna,
+        error("exception"),
+    )
+    .await;
+    assert!(r.contains("37760+7"), "{r}");
+    assert_eq!(devices::Converter::status(&luna).unwrap().at, good);
+    peer.set(serde_json::json!({"37760": 600, "37765": -250, "fail": []}));
+    let st = until(Duration::from_secs(5), "the recovery", &luna, |d| {
+        devices::Converter::status(d).filter(|s| s.at > good)
+    })
+    .await;
+    assert_eq!(st.value.power_w.0, -250.0);
+    assert_eq!(luna.values().unwrap().value.soc_pct, Some(60.0));
+    assert_eq!(luna.device_status(now()).health, Health::Ok);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

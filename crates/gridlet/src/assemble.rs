@@ -5,16 +5,15 @@
 use anyhow::Context;
 use devices::{FixedTariff, PortConverter};
 use sim::{
-    PriceModel, RelayRef, SharedWorld, SimChargePoint, SimControlPilot, SimConverter,
-    SimIsolationMonitor, SimTariff, World,
+    PriceModel, RelayRef, SharedWorld, SimChargePoint, SimControlPilot, SimIsolationMonitor,
+    SimTariff, World,
 };
 use site::{Devices, Named, Site};
 use units::{Amps, Timestamp};
 use v2g::charger::Limits;
 
 use crate::config::{
-    CcsConfig, ChargePointConfig, Config, ConverterConfig, ImdDevice, InletDevice,
-    MeterEmulationConfig, PilotDevice, RelayDevice,
+    CcsConfig, ChargePointConfig, Config, ImdDevice, InletDevice, PilotDevice, RelayDevice,
 };
 
 /// A built site, with the simulated world if any device is simulated.
@@ -137,9 +136,17 @@ pub(crate) struct OpenContext {
     pub(crate) monitored: Vec<Box<dyn devices::Monitored>>,
     /// The grid meter's readings, as the meter emulations' source.
     pub(crate) grid_source: Option<std::sync::Arc<dyn devices_modbus::MeterSource>>,
+    /// Makes a handle on the converter that is only read (the meter emulation's `subtract`):
+    /// the simulated converter, or the CCS port's site side. `None`: no converter, or one that
+    /// cannot be shared (a Modbus converter outside a CCS port).
+    pub(crate) converter_reader: Option<ConverterReader>,
     /// The CAN devices' I/O tasks.
     pub(crate) can: crate::can::CanDevices,
 }
+
+/// See [`OpenContext::converter_reader`].
+pub(crate) type ConverterReader =
+    std::sync::Arc<dyn Fn() -> Box<dyn devices::Converter> + Send + Sync>;
 
 impl OpenContext {
     /// The simulated world, for a simulated device (the site then runs it).
@@ -476,6 +483,7 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         timeout: cfg.control.meter_timeout,
         monitored: Vec::new(),
         grid_source: None,
+        converter_reader: None,
         can: crate::can::CanDevices::default(),
     };
     d.grid_meter = match &cfg.grid_meter {
@@ -493,8 +501,6 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         Some(c) => Some(c.open(&mut cx)?),
     };
     let mut ccs = None;
-    // A second handle on the converter, only read (the meter emulation's `subtract`).
-    let mut converter_reader: Option<Box<dyn devices::Converter>> = None;
     match &cfg.charge_point {
         None => {}
         Some(ChargePointConfig::Sim(p)) => {
@@ -514,48 +520,15 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
                 .context("a CCS charge point needs a [converter]")?;
             let port = PortConverter::new(converter);
             d.converter = Some(Box::new(port.site()));
-            converter_reader = Some(Box::new(port.site()));
+            let reader = port.clone();
+            cx.converter_reader = Some(std::sync::Arc::new(move || Box::new(reader.site())));
             let run = ccs_point(c, port, &mut cx, start)?;
             d.charge_point = Some(Box::new(run.point.clone()));
             ccs = Some(run);
         }
     }
     for (name, e) in &cfg.meter_emulation {
-        let MeterEmulationConfig::Dtsu666H(p) = e;
-        let meter = cx
-            .grid_source
-            .clone()
-            .with_context(|| format!("meter_emulation.{name}: there is no [grid_meter]"))?;
-        let source: std::sync::Arc<dyn devices_modbus::MeterSource> = match p.subtract {
-            None => meter,
-            Some(devices_modbus::Subtract::Converter) => {
-                let converter = converter_reader
-                    .take()
-                    .or_else(|| match &cfg.converter {
-                        Some(ConverterConfig::Sim(_)) => {
-                            Some(Box::new(SimConverter(world.clone())))
-                        }
-                        // A converter on Modbus is shared through the CCS port (above) only.
-                        _ => None,
-                    })
-                    .with_context(|| {
-                        format!("meter_emulation.{name}.subtract: there is no [converter]")
-                    })?;
-                std::sync::Arc::new(devices_modbus::WithoutConverter {
-                    meter,
-                    converter: std::sync::Mutex::new(converter),
-                    max_skew: p.source_timeout,
-                })
-            }
-        };
-        let emulation = devices_modbus::MeterEmulation::open(
-            &format!("meter_emulation.{name}"),
-            "dtsu666-h",
-            p,
-            source,
-            cx.clock.clone(),
-        )?;
-        cx.monitored.push(Box::new(emulation));
+        e.open(name, &mut cx)?;
     }
     d.changeover = match &cfg.changeover {
         None => None,
@@ -639,7 +612,13 @@ pub fn assemble(cfg: &Config, start: Timestamp) -> anyhow::Result<Assembled> {
         ccs,
         prices,
         can: (!can.is_empty()).then_some(can),
-        mqtt: cfg.mqtt.clone(),
+        mqtt: cfg.mqtt.clone().map(|mut m| {
+            // The top of Home Assistant's range for the car current cap: the charger's rating.
+            if let Some(ChargePointConfig::Ccs(c)) = &cfg.charge_point {
+                m.ev_current_max_a = Some(c.max_current_a.0);
+            }
+            m
+        }),
         http: cfg.http.access()?,
         history: match &cfg.history {
             Some(h) => Some(crate::history_front::HistoryFront::new(
@@ -723,18 +702,58 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_actuator_is_listed_with_the_reason_its_write_failed() {
-        let cfg = crate::config::parse("t.toml", "").unwrap();
-        let mut cx = OpenContext {
+    fn context(cfg: &Config) -> OpenContext {
+        OpenContext {
             world: World::new(&cfg.sim, jiff::tz::TimeZone::UTC, Timestamp::UNIX_EPOCH).shared(),
             uses_world: false,
             clock: std::sync::Arc::new(units::SystemClock::new()),
             timeout: std::time::Duration::from_secs(5),
             monitored: Vec::new(),
             grid_source: None,
+            converter_reader: None,
             can: crate::can::CanDevices::default(),
-        };
+        }
+    }
+
+    /// A meter emulation opens through its config enum, from what the roles opened before left
+    /// in the context: the grid meter, and the converter's reader for `subtract`.
+    #[tokio::test]
+    async fn a_meter_emulation_opens_from_the_roles_before_it() {
+        let src = "[grid_meter]\ntype = \"sim\"\n[converter]\ntype = \"sim\"\n\
+                   [meter_emulation.huawei]\ntype = \"dtsu666-h\"\nsource = \"grid_meter\"\n\
+                   subtract = \"converter\"\nmodbus = { tcp_listen = \"127.0.0.1:0\", unit = 11 }\n";
+        let cfg = crate::config::parse("t.toml", src).unwrap();
+        let emulation = &cfg.meter_emulation["huawei"];
+        let mut cx = context(&cfg);
+        let e = emulation.open("huawei", &mut cx).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "meter_emulation.huawei: there is no [grid_meter]"
+        );
+        if let Some(m) = &cfg.grid_meter {
+            m.open(&mut cx).unwrap();
+        }
+        let e = emulation.open("huawei", &mut cx).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "meter_emulation.huawei.subtract: there is no [converter]"
+        );
+        if let Some(c) = &cfg.converter {
+            c.open(&mut cx).unwrap();
+        }
+        let before = cx.monitored.len();
+        emulation.open("huawei", &mut cx).unwrap();
+        let status = cx.monitored[before].device_status(cx.clock.now());
+        assert_eq!(
+            (status.name.as_str(), status.kind.as_str()),
+            ("meter_emulation.huawei", "dtsu666-h")
+        );
+    }
+
+    #[test]
+    fn an_actuator_is_listed_with_the_reason_its_write_failed() {
+        let cfg = crate::config::parse("t.toml", "").unwrap();
+        let mut cx = context(&cfg);
         let mut relay = cx.actuator("hot_water", "gpio", Line { broken: false });
         let now = cx.clock.now();
         let status = |cx: &OpenContext| cx.monitored[0].device_status(now);

@@ -218,7 +218,7 @@ pub(crate) enum PvConfig {
     Sim(PvParams),
     /// A SunSpec inverter (101–103; limit by 704 or 123 with a revert timeout).
     Sunspec(devices_modbus::InverterParams),
-    /// A Huawei SUN2000 (derating 40126, feed-in limit 47415/47416).
+    /// A Huawei SUN2000 (AC output 32080; derating 40126, feed-in limit 47415/47416).
     HuaweiSun2000(devices_modbus::InverterParams),
 }
 
@@ -266,7 +266,8 @@ pub(crate) enum ConverterConfig {
     Sim(ConverterParams),
     /// A SunSpec storage inverter (model 124: InWRte/OutWRte with a revert timeout).
     SunspecStorage(devices_modbus::InverterParams),
-    /// The LUNA battery of a Huawei SUN2000 (forcible charge/discharge 47100, 47247/47249).
+    /// The LUNA battery of a Huawei SUN2000 (SoC 37760, power 37765; forcible charge/discharge
+    /// 47100, 47247/47249).
     HuaweiLuna(devices_modbus::InverterParams),
     /// A Sungrow SH hybrid's battery in EMS compulsory mode (13050–13052).
     SungrowSh(devices_modbus::InverterParams),
@@ -598,10 +599,73 @@ impl GridMeterConfig {
 }
 
 impl MeterEmulationConfig {
-    fn validate(&self) -> Result<(), FieldError> {
+    /// The backend's settings, checked by its crate, and its source among the site's roles;
+    /// the key is relative to `[meter_emulation.NAME]`.
+    fn validate(&self, site: &Config) -> Result<(), FieldError> {
         match self {
-            Self::Dtsu666H(p) => p.validate(),
+            Self::Dtsu666H(p) => {
+                p.validate()?;
+                if site.grid_meter.is_none() {
+                    return Err(FieldError::new("source", "there is no [grid_meter]"));
+                }
+                if p.subtract.is_some() {
+                    // The emulation reads the converter beside its commander: the simulated
+                    // one, or a converter on Modbus through the CCS port that shares it.
+                    match (&site.converter, &site.charge_point) {
+                        (None, _) => {
+                            return Err(FieldError::new("subtract", "there is no [converter]"));
+                        }
+                        (Some(ConverterConfig::Sim(_)), _)
+                        | (Some(_), Some(ChargePointConfig::Ccs(_))) => {}
+                        (Some(_), _) => {
+                            return Err(FieldError::new(
+                                "subtract",
+                                "a [converter] on Modbus is read beside its commander only \
+                                 through [charge_point] type = \"ccs\"",
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// Opens the emulation of `[meter_emulation.NAME]`, fed from the grid meter opened before
+    /// (minus the converter with `subtract`); it is listed in the status's `devices`.
+    pub(crate) fn open(&self, name: &str, cx: &mut OpenContext) -> anyhow::Result<()> {
+        let table = format!("meter_emulation.{name}");
+        match self {
+            Self::Dtsu666H(p) => {
+                let meter = cx
+                    .grid_source
+                    .clone()
+                    .with_context(|| format!("{table}: there is no [grid_meter]"))?;
+                let source: Arc<dyn devices_modbus::MeterSource> = match p.subtract {
+                    None => meter,
+                    Some(devices_modbus::Subtract::Converter) => {
+                        let reader = cx.converter_reader.as_ref().with_context(|| {
+                            // A converter on Modbus is shared through a CCS port only.
+                            format!("{table}.subtract: there is no [converter]")
+                        })?;
+                        Arc::new(devices_modbus::WithoutConverter {
+                            meter,
+                            converter: std::sync::Mutex::new(reader()),
+                            max_skew: p.source_timeout,
+                        })
+                    }
+                };
+                let emulation = devices_modbus::MeterEmulation::open(
+                    &table,
+                    "dtsu666-h",
+                    p,
+                    source,
+                    cx.clock.clone(),
+                )?;
+                cx.monitored.push(Box::new(emulation));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -685,6 +749,10 @@ impl ConverterConfig {
             Self::Sim(p) => {
                 let w = cx.sim();
                 sim::lock(&w).set_converter(*p);
+                let reader = w.clone();
+                cx.converter_reader = Some(Arc::new(move || {
+                    Box::new(sim::SimConverter(reader.clone())) as Box<dyn devices::Converter>
+                }));
                 let probe = sim::SimConverter(w.clone());
                 cx.sim_device("converter", "sim-converter", move || {
                     devices::Converter::status(&probe).map(|r| r.at)
@@ -1083,21 +1151,8 @@ impl Config {
             line.resolve().map_err(|e| (path, e))?;
         }
         for (name, e) in &self.meter_emulation {
-            e.validate()
+            e.validate(self)
                 .map_err(at(&format!("meter_emulation.{name}")))?;
-            let MeterEmulationConfig::Dtsu666H(p) = e;
-            if self.grid_meter.is_none() {
-                return Err((
-                    format!("meter_emulation.{name}.source"),
-                    "there is no [grid_meter]".into(),
-                ));
-            }
-            if p.subtract.is_some() && self.converter.is_none() {
-                return Err((
-                    format!("meter_emulation.{name}.subtract"),
-                    "there is no [converter]".into(),
-                ));
-            }
         }
         let cfg = self.controller().map_err(|e| ("site".to_owned(), e))?;
         cfg.validate().map_err(|e| match e {
@@ -1389,6 +1444,25 @@ mod tests {
             e.starts_with("f.toml:8:12: meter_emulation.huawei.modbus.tcp: this device is served"),
             "{e}"
         );
+        // `subtract` reads the converter beside its commander.
+        let subtract = format!("{meter}\n{emulation}subtract = \"converter\"\n");
+        let e = err(&subtract);
+        assert!(
+            e.contains("meter_emulation.huawei.subtract: there is no [converter]"),
+            "{e}"
+        );
+        let luna = "[converter]\ntype = \"huawei-luna\"\nmodbus = { tcp = \"10.0.0.3:502\" }\n\
+                    max_charge_w = 5000\nmax_discharge_w = 5000\n";
+        let e = err(&format!("{subtract}{luna}"));
+        assert!(
+            e.contains("meter_emulation.huawei.subtract: a [converter] on Modbus"),
+            "{e}"
+        );
+        parse(
+            "f.toml",
+            &format!("{subtract}[converter]\ntype = \"sim\"\n"),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -52,6 +52,10 @@ const CASES: &[(&str, &str)] = &[
         "[grid_meter]\ntype = \"sim\"\n[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\", unit = 300 }\n",
         "5:50: meter_emulation.huawei.modbus.unit: invalid value: integer `300`",
     ),
+    (
+        "[grid_meter]\ntype = \"sim\"\n[converter]\ntype = \"sungrow-sh\"\nmodbus = { tcp = \"a:1\" }\nmax_charge_w = 1\nmax_discharge_w = 1\n[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nsource = \"grid_meter\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\" }\nsubtract = \"converter\"\n",
+        "12:1: meter_emulation.huawei.subtract: a [converter] on Modbus",
+    ),
     // pv
     (
         "[pv.roof]\ntype = \"sim\"\nkwp = -1\n",

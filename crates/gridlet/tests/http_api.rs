@@ -48,6 +48,47 @@ fn request(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8]) 
     (code, body)
 }
 
+/// A GET's status and headers (names lower-case), and the body's length.
+fn head(addr: &str, path: &str, headers: &[&str]) -> (u16, Vec<(String, String)>, usize) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head for {path}"));
+    let text = String::from_utf8(response[..end].to_vec()).unwrap();
+    let mut lines = text.lines();
+    let code = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fields = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (code, fields, response.len() - end - 4)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn site(addr: &str) -> serde_json::Value {
     let (code, body) = request(addr, "GET", "/api/v1/status", &[], b"");
     assert_eq!(code, 200, "{body}");
@@ -206,6 +247,25 @@ fn a_loopback_listener_takes_writes_without_a_token_and_closed_reads_need_it() {
         br#"{"mode":"off"}"#,
     );
     assert_eq!(code, 202, "{body}");
+
+    // The page through the whole stack: gzipped when asked, revalidated with its ETag.
+    let (code, fields, gz_len) = head(&addr, "/", &["Accept-Encoding: gzip"]);
+    assert_eq!(code, 200);
+    assert_eq!(field(&fields, "content-encoding"), Some("gzip"));
+    assert_eq!(field(&fields, "vary"), Some("accept-encoding"));
+    let etag = field(&fields, "etag").unwrap().to_owned();
+    let (code, fields, plain_len) = head(&addr, "/", &[]);
+    assert_eq!((code, field(&fields, "content-encoding")), (200, None));
+    assert!(
+        gz_len < plain_len / 2,
+        "{gz_len} gzipped, {plain_len} plain"
+    );
+    let (code, _, len) = head(
+        &addr,
+        "/",
+        &["Accept-Encoding: gzip", &format!("If-None-Match: {etag}")],
+    );
+    assert_eq!((code, len), (304, 0));
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

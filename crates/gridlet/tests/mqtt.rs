@@ -1,6 +1,8 @@
 //! The daemon's MQTT front end against mosquitto (issue 11, "Done when" 3, end to end):
 //! `gridlet sim` with `[mqtt]` announces its entities to Home Assistant, publishes live values,
 //! takes a mode change on `gridlet/mode/set` (the API shows it), answers a malformed command on
+//! `gridlet/error`, takes user settings (target SoC, V2H) on their `/set` topics (the settings API
+//! shows them), answers refused values (the bridge's range, the control loop's check) on
 //! `gridlet/error`, and says `offline` when it stops. The broker restart is tested in
 //! `crates/mqtt/tests/mosquitto.rs`.
 //!
@@ -42,11 +44,15 @@ fn wait_port(port: u16, what: &str) {
 }
 
 fn status(http: &str) -> Option<serde_json::Value> {
+    get(http, "/api/v1/status")
+}
+
+fn get(http: &str, path: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect(http).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
         s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
@@ -187,6 +193,8 @@ fn the_simulated_site_on_mqtt_with_home_assistant_discovery() {
             .arg("--config")
             .arg(&config)
             .args(["--listen", &http, "--speed", "10"])
+            .arg("--settings")
+            .arg(dir.path().join("settings.json"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -251,6 +259,79 @@ fn the_simulated_site_on_mqtt_with_home_assistant_discovery() {
         "hold",
         "a refused command changes nothing"
     );
+
+    // The user settings: retained states and Home Assistant entities for each.
+    for (component, id, state_value) in [
+        ("number", "ev_target_soc", "80"),
+        ("number", "ev_max_current", "0"),
+        ("switch", "v2h", "ON"),
+        ("select", "override_hot_water", "auto"),
+    ] {
+        let topic = format!("homeassistant/{component}/gridlet/{id}/config");
+        sub.wait(&topic, |s| s.last(&topic).is_some());
+        let d: serde_json::Value = serde_json::from_str(&sub.last(&topic).unwrap()).unwrap();
+        assert_eq!(d["command_topic"], format!("gridlet/{id}/set"), "{topic}");
+        assert_eq!(d["state_topic"], format!("gridlet/{id}"), "{topic}");
+        let state = format!("gridlet/{id}");
+        sub.wait(&state, |s| s.last(&state).is_some());
+        assert_eq!(sub.last(&state).as_deref(), Some(state_value), "{id}");
+    }
+    // A target SoC and V2H set over MQTT reach the settings the API shows.
+    publish(port, "gridlet/ev_target_soc/set", "65");
+    publish(port, "gridlet/v2h/set", "OFF");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = get(&http, "/api/v1/settings");
+        if s.as_ref()
+            .is_some_and(|s| s["ev_target_soc_pct"] == 65.0 && s["v2h"] == false)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "API settings still {s:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sub.wait("target 65 and V2H off", |s| {
+        s.last("gridlet/ev_target_soc").as_deref() == Some("65")
+            && s.last("gridlet/v2h").as_deref() == Some("OFF")
+    });
+    // Refused values: out of range (by the bridge), and one the configuration does not allow
+    // (by the control loop: with V2H on, the target may not be under the V2H floor of 40 %).
+    publish(port, "gridlet/ev_target_soc/set", "150");
+    sub.wait("the range refusal", |s| {
+        s.last("gridlet/error").is_some_and(|a| a.contains("150"))
+    });
+    publish(port, "gridlet/v2h/set", "ON");
+    sub.wait("V2H on", |s| s.last("gridlet/v2h").as_deref() == Some("ON"));
+    publish(port, "gridlet/ev_target_soc/set", "20");
+    sub.wait("the control loop's refusal", |s| {
+        s.last("gridlet/error")
+            .is_some_and(|a| a.contains("\"payload\":\"20\""))
+    });
+    let answer: serde_json::Value =
+        serde_json::from_str(&sub.last("gridlet/error").unwrap()).unwrap();
+    assert_eq!(answer["topic"], "gridlet/ev_target_soc/set");
+    let settings = get(&http, "/api/v1/settings").unwrap();
+    assert_eq!(settings["ev_target_soc_pct"], 65.0, "refused: unchanged");
+    let before = sub.count("gridlet/grid_power");
+    sub.wait("values after the refusals", |s| {
+        s.count("gridlet/grid_power") > before
+    });
+    // Stored for the next start, as a change through the page is.
+    let stored = dir.path().join("settings.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let file: Option<serde_json::Value> = std::fs::read(&stored)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if file
+            .as_ref()
+            .is_some_and(|f| f["ev_target_soc_pct"] == 65.0 && f["v2h"] == true)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stored settings: {file:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // SIGTERM: offline before the process ends.
     let pid = daemon.0.id().to_string();

@@ -4,14 +4,20 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use controller::RelayOverride;
 use serde_json::{Value, json};
-use units::Timestamp;
+use units::{Amps, Percent, Timestamp};
 
-use crate::entity::{CommandKind, Component, Entity, MODES, Source, catalogue};
+use crate::entity::{
+    CommandKind, Component, DEFAULT_EV_CURRENT_MAX_A, Entity, MODES, OVERRIDES, Range, Source,
+    catalogue,
+};
 use crate::settings::MqttSettings;
 
-/// A command from a `.../set` topic, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A command from a `.../set` topic, validated. The user settings among them (target, cap, V2H,
+/// relay overrides) are checked again by the control loop, as a change through the page is
+/// (`runner::settings::apply`), and may still be refused there.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Select the operating mode.
     SetMode(controller::Mode),
@@ -19,6 +25,19 @@ pub enum Command {
     SetEvEnabled(bool),
     /// Press the simulated button.
     PressSimButton,
+    /// Stop charging the car at this state of charge.
+    SetEvTargetSoc(Percent),
+    /// Cap the car's DC current; `None` removes the cap.
+    SetEvMaxCurrent(Option<Amps>),
+    /// Allow or forbid discharging the car into the house.
+    SetV2h(bool),
+    /// Force a rule relay on or off, or give it back to its rule.
+    SetRelayOverride {
+        /// The relay's name (as configured, not its object id).
+        relay: String,
+        /// The override.
+        to: RelayOverride,
+    },
 }
 
 /// What the bridge wants sent to the broker.
@@ -50,6 +69,7 @@ pub struct Bridge {
     discovery_prefix: Option<String>,
     node_id: String,
     currency: String,
+    ev_current_max_a: f64,
     interval: Duration,
     sw_version: String,
     /// Every entity seen since start. Never shrinks: a car that leaves makes its sensors
@@ -75,6 +95,10 @@ impl Bridge {
                 .then(|| settings.discovery_prefix.clone()),
             node_id: settings.client_id.clone(),
             currency: settings.currency.clone(),
+            ev_current_max_a: settings
+                .ev_current_max_a
+                .filter(|a| a.is_finite() && *a > 0.0)
+                .unwrap_or(DEFAULT_EV_CURRENT_MAX_A),
             interval: settings.interval,
             sw_version: sw_version.into(),
             entities: Vec::new(),
@@ -136,7 +160,7 @@ impl Bridge {
 
     /// A new snapshot (the published site as JSON).
     pub fn handle_snapshot(&mut self, now: Timestamp, snapshot: Value) {
-        for e in catalogue(&snapshot, &self.currency) {
+        for e in catalogue(&snapshot, &self.currency, self.ev_current_max_a) {
             if !self.entities.iter().any(|k| k.id == e.id) {
                 self.entities.push(e);
                 self.announced.push(false);
@@ -190,17 +214,21 @@ impl Bridge {
     pub fn handle_message(&mut self, topic: &str, payload: &[u8]) {
         match self.parse_command(topic, payload) {
             Ok(c) => self.commands.push_back(c),
-            Err(reason) => {
-                tracing::warn!("MQTT command on {topic} refused: {reason}");
-                let shown =
-                    String::from_utf8_lossy(&payload[..payload.len().min(MAX_COMMAND_BYTES)]);
-                self.transmit.push_back(Outgoing::Publish {
-                    topic: self.error_topic(),
-                    payload: json!({"topic": topic, "payload": shown, "error": reason}).to_string(),
-                    retain: false,
-                });
-            }
+            Err(reason) => self.handle_refusal(topic, payload, &reason),
         }
+    }
+
+    /// A command was refused after it left the bridge (the control loop found the value does
+    /// not fit the configuration, or did not take it): answered on `PREFIX/error` as a refusal
+    /// here is.
+    pub fn handle_refusal(&mut self, topic: &str, payload: &[u8], reason: &str) {
+        tracing::warn!("MQTT command on {topic} refused: {reason}");
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(MAX_COMMAND_BYTES)]);
+        self.transmit.push_back(Outgoing::Publish {
+            topic: self.error_topic(),
+            payload: json!({"topic": topic, "payload": shown, "error": reason}).to_string(),
+            retain: false,
+        });
     }
 
     fn parse_command(&self, topic: &str, payload: &[u8]) -> Result<Command, String> {
@@ -209,11 +237,11 @@ impl Bridge {
             .and_then(|t| t.strip_prefix('/'))
             .and_then(|t| t.strip_suffix("/set"))
             .ok_or_else(|| format!("{topic:?} is not a command topic"))?;
-        let kind = self
+        let (kind, range) = self
             .entities
             .iter()
             .find(|e| e.id == id)
-            .and_then(|e| e.command)
+            .and_then(|e| Some((e.command.clone()?, e.range)))
             .ok_or_else(|| {
                 let known: Vec<&str> = self
                     .entities
@@ -247,15 +275,38 @@ impl Bridge {
                     .map(Command::SetMode)
                     .map_err(|e| e.to_string())
             }
-            CommandKind::EvEnabled => match text.to_ascii_lowercase().as_str() {
-                "on" | "true" | "1" => Ok(Command::SetEvEnabled(true)),
-                "off" | "false" | "0" => Ok(Command::SetEvEnabled(false)),
-                _ => Err(format!("{text:?}; ON or OFF")),
-            },
+            CommandKind::EvEnabled => on_off(text).map(Command::SetEvEnabled),
             CommandKind::SimButton => match text {
                 "PRESS" | "press" | "" => Ok(Command::PressSimButton),
                 _ => Err(format!("{text:?}; PRESS")),
             },
+            CommandKind::EvTargetSoc => {
+                number(text, range.unwrap_or(crate::entity::EV_TARGET_SOC_RANGE))
+                    .map(|x| Command::SetEvTargetSoc(Percent(x)))
+            }
+            CommandKind::EvMaxCurrent => {
+                // Home Assistant's number cannot send "no value": 0 is "no cap" (stopping the
+                // car is `ev_enabled`); an empty payload or `none` clears it too.
+                if matches!(text.to_ascii_lowercase().as_str(), "" | "none" | "null") {
+                    return Ok(Command::SetEvMaxCurrent(None));
+                }
+                let range = range.unwrap_or(Range {
+                    min: 0.0,
+                    max: self.ev_current_max_a,
+                    step: 1.0,
+                });
+                number(text, range).map(|a| Command::SetEvMaxCurrent((a > 0.0).then_some(Amps(a))))
+            }
+            CommandKind::V2h => on_off(text).map(Command::SetV2h),
+            CommandKind::RelayOverride(relay) => {
+                let lower = text.to_ascii_lowercase();
+                if !OVERRIDES.contains(&lower.as_str()) {
+                    return Err(format!("{text:?}; one of {}", OVERRIDES.join(", ")));
+                }
+                serde_json::from_value(Value::String(lower))
+                    .map(|to| Command::SetRelayOverride { relay, to })
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -273,6 +324,26 @@ impl Bridge {
     pub fn poll_command(&mut self) -> Option<Command> {
         self.commands.pop_front()
     }
+}
+
+/// A switch's payload: `ON`/`OFF` (Home Assistant), `true`/`false` or `1`/`0` (scripts).
+fn on_off(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        _ => Err(format!("{text:?}; ON or OFF")),
+    }
+}
+
+/// A number's payload, in `range` (any value in it: the step is only Home Assistant's slider).
+fn number(text: &str, range: Range) -> Result<f64, String> {
+    let x: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(x.is_finite() && (range.min..=range.max).contains(&x)) {
+        return Err(format!("{text}: out of range {}–{}", range.min, range.max));
+    }
+    Ok(x)
 }
 
 /// The Home Assistant discovery message of `e`: topic and payload.
@@ -324,6 +395,13 @@ pub fn discovery(
         Component::Select => {
             m.insert("options".into(), e.options.clone().into());
         }
+        Component::Number => {
+            if let Some(r) = e.range {
+                m.insert("min".into(), r.min.into());
+                m.insert("max".into(), r.max.into());
+                m.insert("step".into(), r.step.into());
+            }
+        }
         Component::Switch | Component::BinarySensor => {
             m.insert("payload_on".into(), "ON".into());
             m.insert("payload_off".into(), "OFF".into());
@@ -349,7 +427,10 @@ mod tests {
                         "pv": [], "pv_power_w": 0.0, "relays": [], "devices": [],
                         "controller": {"mode": mode, "ev_enabled": true,
                                        "behaviour": {"kind": "regulating"}, "setpoint_w": 0.0}},
-               "sim": {"led": "off"}})
+               "sim": {"led": "off"},
+               "settings": {"mode": mode, "ev_enabled": true, "ev_target_soc_pct": 80.0,
+                            "ev_max_current_a": 16.0, "v2h": false,
+                            "relays": {"Hot water": "auto", "pool/pump": "off"}}})
     }
 
     fn drain(b: &mut Bridge) -> Vec<Outgoing> {
@@ -366,10 +447,29 @@ mod tests {
     }
 
     fn bridge() -> Bridge {
-        Bridge::new(
-            &MqttSettings::new("localhost:1883".parse().unwrap()),
-            "0.1.0",
-        )
+        let mut settings = MqttSettings::new("localhost:1883".parse().unwrap());
+        settings.ev_current_max_a = Some(32.0);
+        Bridge::new(&settings, "0.1.0")
+    }
+
+    fn commands(b: &mut Bridge) -> Vec<Command> {
+        std::iter::from_fn(|| b.poll_command()).collect()
+    }
+
+    /// `message` on `topic` is refused with an answer on the error topic that names `why`.
+    fn refused(b: &mut Bridge, topic: &str, payload: &[u8], why: &str) {
+        b.handle_message(topic, payload);
+        assert_eq!(b.poll_command(), None, "{topic} {payload:?}");
+        let out = drain(b);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let answer = published(&out, "gridlet/error").unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["topic"], topic);
+        assert!(
+            answer["error"].as_str().unwrap().contains(why),
+            "{answer} lacks {why:?}"
+        );
+        assert!(matches!(&out[0], Outgoing::Publish { retain: false, .. }));
     }
 
     #[test]
@@ -480,6 +580,137 @@ mod tests {
     }
 
     #[test]
+    fn settings_have_states_and_discovery() {
+        let mut b = bridge();
+        b.handle_snapshot(t(0), snap(0.0, "hold"));
+        b.handle_connected(t(0));
+        let out = drain(&mut b);
+        let disc = |topic: &str| -> Value {
+            serde_json::from_str(&published(&out, topic).expect(topic)).unwrap()
+        };
+        let d = disc("homeassistant/number/gridlet/ev_target_soc/config");
+        assert_eq!(d["command_topic"], "gridlet/ev_target_soc/set");
+        assert_eq!(d["state_topic"], "gridlet/ev_target_soc");
+        assert_eq!(
+            (&d["min"], &d["max"], &d["step"]),
+            (&json!(0.0), &json!(100.0), &json!(1.0))
+        );
+        assert_eq!(d["unit_of_measurement"], "%");
+        let d = disc("homeassistant/number/gridlet/ev_max_current/config");
+        assert_eq!(d["command_topic"], "gridlet/ev_max_current/set");
+        assert_eq!((&d["min"], &d["max"]), (&json!(0.0), &json!(32.0)));
+        assert_eq!(d["unit_of_measurement"], "A");
+        assert_eq!(d["device_class"], "current");
+        let d = disc("homeassistant/switch/gridlet/v2h/config");
+        assert_eq!(d["command_topic"], "gridlet/v2h/set");
+        assert_eq!(
+            (&d["payload_on"], &d["payload_off"]),
+            (&json!("ON"), &json!("OFF"))
+        );
+        let d = disc("homeassistant/select/gridlet/override_hot_water/config");
+        assert_eq!(d["command_topic"], "gridlet/override_hot_water/set");
+        assert_eq!(d["state_topic"], "gridlet/override_hot_water");
+        assert_eq!(d["options"], json!(["auto", "on", "off"]));
+        assert!(
+            published(
+                &out,
+                "homeassistant/select/gridlet/override_pool_pump/config"
+            )
+            .is_some()
+        );
+        // Retained states, so Home Assistant shows the values at once.
+        for (topic, want) in [
+            ("gridlet/ev_target_soc", "80"),
+            ("gridlet/ev_max_current", "16.0"),
+            ("gridlet/v2h", "OFF"),
+            ("gridlet/override_hot_water", "auto"),
+            ("gridlet/override_pool_pump", "off"),
+        ] {
+            assert_eq!(published(&out, topic).as_deref(), Some(want), "{topic}");
+        }
+        // A change is published at once (a state, not a throttled measurement).
+        let mut s = snap(0.0, "hold");
+        s["settings"]["v2h"] = json!(true);
+        s["settings"]["ev_max_current_a"] = Value::Null;
+        b.handle_snapshot(t(1), s);
+        let out = drain(&mut b);
+        assert_eq!(published(&out, "gridlet/v2h").as_deref(), Some("ON"));
+        assert_eq!(
+            published(&out, "gridlet/ev_max_current").as_deref(),
+            Some("0")
+        );
+    }
+
+    #[test]
+    fn setting_commands_are_validated() {
+        let mut b = bridge();
+        b.handle_snapshot(t(0), snap(0.0, "hold"));
+        b.handle_connected(t(0));
+        drain(&mut b);
+        b.handle_message("gridlet/ev_target_soc/set", b"85");
+        b.handle_message("gridlet/ev_target_soc/set", b" 60.5 ");
+        b.handle_message("gridlet/ev_max_current/set", b"16");
+        b.handle_message("gridlet/ev_max_current/set", b"0");
+        b.handle_message("gridlet/ev_max_current/set", b"");
+        b.handle_message("gridlet/ev_max_current/set", b"none");
+        b.handle_message("gridlet/v2h/set", b"ON");
+        b.handle_message("gridlet/v2h/set", b"false");
+        b.handle_message("gridlet/override_hot_water/set", b"ON");
+        b.handle_message("gridlet/override_pool_pump/set", b"\"auto\"");
+        assert_eq!(
+            commands(&mut b),
+            [
+                Command::SetEvTargetSoc(Percent(85.0)),
+                Command::SetEvTargetSoc(Percent(60.5)),
+                Command::SetEvMaxCurrent(Some(Amps(16.0))),
+                Command::SetEvMaxCurrent(None),
+                Command::SetEvMaxCurrent(None),
+                Command::SetEvMaxCurrent(None),
+                Command::SetV2h(true),
+                Command::SetV2h(false),
+                Command::SetRelayOverride {
+                    relay: "Hot water".into(),
+                    to: RelayOverride::On
+                },
+                Command::SetRelayOverride {
+                    relay: "pool/pump".into(),
+                    to: RelayOverride::Auto
+                },
+            ]
+        );
+        assert!(drain(&mut b).is_empty());
+
+        let bad: [(&str, &[u8], &str); 11] = [
+            ("gridlet/ev_target_soc/set", b"101", "out of range"),
+            ("gridlet/ev_target_soc/set", b"-1", "out of range"),
+            ("gridlet/ev_target_soc/set", b"NaN", "out of range"),
+            ("gridlet/ev_target_soc/set", b"eighty", "not a number"),
+            ("gridlet/ev_target_soc/set", b"", "not a number"),
+            ("gridlet/ev_max_current/set", b"33", "out of range"),
+            ("gridlet/ev_max_current/set", b"inf", "out of range"),
+            ("gridlet/v2h/set", b"yes please", "ON or OFF"),
+            ("gridlet/override_hot_water/set", b"maybe", "auto, on, off"),
+            ("gridlet/override_sauna/set", b"on", "no command"),
+            ("gridlet/override_hot_water/set", &[0xc3, 0x28], "UTF-8"),
+        ];
+        for (topic, payload, why) in bad {
+            refused(&mut b, topic, payload, why);
+        }
+        refused(&mut b, "gridlet/ev_target_soc/set", &[b'1'; 65], "at most");
+
+        // A refusal from the control loop is answered the same way.
+        b.handle_refusal("gridlet/ev_target_soc/set", b"10", "below the V2H floor");
+        let out = drain(&mut b);
+        let answer: Value =
+            serde_json::from_str(&published(&out, "gridlet/error").unwrap()).unwrap();
+        assert_eq!(
+            answer,
+            json!({"topic": "gridlet/ev_target_soc/set", "payload": "10",
+                   "error": "below the V2H floor"})
+        );
+    }
+
+    #[test]
     fn commands_are_validated() {
         let mut b = bridge();
         b.handle_snapshot(t(0), snap(0.0, "hold"));
@@ -490,7 +721,7 @@ mod tests {
         b.handle_message("gridlet/ev_enabled/set", b"OFF");
         b.handle_message("gridlet/button/set", b"PRESS");
         assert_eq!(
-            std::iter::from_fn(|| b.poll_command()).collect::<Vec<_>>(),
+            commands(&mut b),
             [
                 Command::SetMode(controller::Mode::ChargeFromGrid),
                 Command::SetMode(controller::Mode::Off),
@@ -508,14 +739,7 @@ mod tests {
             ("gridlet/mode/set", &[b'a'; 100], "at most"),
         ];
         for (topic, payload, why) in bad {
-            b.handle_message(topic, payload);
-            assert_eq!(b.poll_command(), None);
-            let out = drain(&mut b);
-            let answer = published(&out, "gridlet/error").unwrap();
-            let answer: Value = serde_json::from_str(&answer).unwrap();
-            assert_eq!(answer["topic"], topic);
-            assert!(answer["error"].as_str().unwrap().contains(why), "{answer}");
-            assert!(matches!(&out[0], Outgoing::Publish { retain: false, .. }));
+            refused(&mut b, topic, payload, why);
         }
     }
 }

@@ -9,7 +9,6 @@ use rumqttc::{
     AsyncClient, ClientError, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS,
     TlsConfiguration, Transport,
 };
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use units::Clock;
 
@@ -47,6 +46,34 @@ pub enum MqttError {
     Tls(#[from] rustls::Error),
 }
 
+/// A valid command for the control loop, and the way to answer it on `PREFIX/error` if the
+/// loop refuses it (a value the configuration does not allow, a loop that did not answer).
+/// Dropped without [`Order::refuse`]: taken.
+#[derive(Debug)]
+pub struct Order {
+    /// The command.
+    pub command: Command,
+    topic: String,
+    payload: Vec<u8>,
+    refusals: mpsc::Sender<(String, Vec<u8>, String)>,
+}
+
+impl Order {
+    /// Answers the command on `PREFIX/error` with `reason`.
+    pub fn refuse(self, reason: impl Into<String>) {
+        // Full only under a flood of refused commands, gone only when the front end has
+        // stopped: the refusal is logged either way.
+        let reason = reason.into();
+        if self
+            .refusals
+            .try_send((self.topic.clone(), self.payload, reason.clone()))
+            .is_err()
+        {
+            tracing::warn!("MQTT command on {} refused: {reason}", self.topic);
+        }
+    }
+}
+
 enum Net {
     Connected,
     Message(String, Vec<u8>),
@@ -54,18 +81,21 @@ enum Net {
 }
 
 /// Runs the MQTT front end until `stop` completes: connects (and reconnects) to the broker,
-/// publishes what [`Bridge`] decides from each snapshot on `published`, and sends valid commands
-/// to `commands`. On stop it publishes `offline` and disconnects.
-pub async fn run<S, F>(
+/// publishes what [`Bridge`] decides from each snapshot on `published` (turned into the JSON the
+/// entities point into by `view`), and sends valid commands to `commands`. On stop it publishes
+/// `offline` and disconnects.
+pub async fn run<S, V, F>(
     settings: MqttSettings,
     sw_version: String,
     mut published: watch::Receiver<Option<Arc<S>>>,
-    commands: mpsc::Sender<Command>,
+    view: V,
+    commands: mpsc::Sender<Order>,
     clock: Arc<dyn Clock>,
     stop: F,
 ) -> Result<(), MqttError>
 where
-    S: Serialize + Send + Sync + 'static,
+    S: Send + Sync + 'static,
+    V: Fn(&S) -> serde_json::Result<serde_json::Value> + Send,
     F: Future<Output = ()> + Send,
 {
     settings.validate()?;
@@ -106,6 +136,7 @@ where
         }
     }));
 
+    let (refusals, mut refused) = mpsc::channel(16);
     tokio::pin!(stop);
     let mut connected = false;
     let mut last_error = String::new();
@@ -119,7 +150,26 @@ where
                     last_error.clear();
                     bridge.handle_connected(clock.now());
                 }
-                Some(Net::Message(topic, payload)) => bridge.handle_message(&topic, &payload),
+                Some(Net::Message(topic, payload)) => {
+                    bridge.handle_message(&topic, &payload);
+                    // At most one command per message.
+                    if let Some(command) = bridge.poll_command() {
+                        let order = Order {
+                            command,
+                            topic,
+                            payload,
+                            refusals: refusals.clone(),
+                        };
+                        if let Err(e) = commands.try_send(order) {
+                            let o = e.into_inner();
+                            bridge.handle_refusal(
+                                &o.topic,
+                                &o.payload,
+                                "the control loop is not taking requests; retry",
+                            );
+                        }
+                    }
+                }
                 Some(Net::Lost(why)) => {
                     // Once per outage, not once per retry.
                     if connected || why != last_error {
@@ -131,24 +181,20 @@ where
                 }
                 None => break,
             },
+            Some((topic, payload, why)) = refused.recv() => {
+                bridge.handle_refusal(&topic, &payload, &why);
+            }
             changed = published.changed() => {
                 if changed.is_err() {
                     break;
                 }
                 let snapshot = published.borrow_and_update().clone();
                 if let Some(s) = snapshot {
-                    match serde_json::to_value(&*s) {
+                    match view(&s) {
                         Ok(v) => bridge.handle_snapshot(clock.now(), v),
                         Err(e) => tracing::error!("MQTT: snapshot not serializable: {e}"),
                     }
                 }
-            }
-        }
-        while let Some(c) = bridge.poll_command() {
-            if commands.try_send(c).is_err() {
-                tracing::warn!(
-                    "MQTT: command {c:?} dropped: the control loop is not taking requests"
-                );
             }
         }
         while let Some(o) = bridge.poll_transmit() {

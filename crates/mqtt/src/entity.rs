@@ -2,8 +2,10 @@
 //! snapshot (the JSON of `/api/v1/status`), and how Home Assistant should show it.
 //!
 //! The catalogue is data, built from the snapshot itself: the fixed values of a site, plus one
-//! entity per PV array, relay and monitored device that the snapshot lists. An entity appears once
-//! its value has been seen (a site without a battery announces no battery sensors).
+//! entity per PV array, relay and monitored device that the snapshot lists, and one per user
+//! setting (`/settings`, as `/api/v1/settings` has them: numbers, switches and a select per rule
+//! relay's override). An entity appears once its value has been seen (a site without a battery
+//! announces no battery sensors).
 
 use serde_json::Value;
 
@@ -16,6 +18,8 @@ pub enum Component {
     BinarySensor,
     /// One of a fixed set of options, settable.
     Select,
+    /// A number in a range, settable.
+    Number,
     /// On/off, settable.
     Switch,
     /// An action without state.
@@ -29,6 +33,7 @@ impl Component {
             Self::Sensor => "sensor",
             Self::BinarySensor => "binary_sensor",
             Self::Select => "select",
+            Self::Number => "number",
             Self::Switch => "switch",
             Self::Button => "button",
         }
@@ -36,7 +41,10 @@ impl Component {
 
     /// True if the entity takes commands on `PREFIX/ID/set`.
     pub fn is_command(self) -> bool {
-        matches!(self, Self::Select | Self::Switch | Self::Button)
+        matches!(
+            self,
+            Self::Select | Self::Number | Self::Switch | Self::Button
+        )
     }
 }
 
@@ -52,7 +60,7 @@ pub enum Source {
 }
 
 /// What an entity is a command for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandKind {
     /// The operating mode (`controller::Mode`).
     Mode,
@@ -60,6 +68,25 @@ pub enum CommandKind {
     EvEnabled,
     /// The simulated push button.
     SimButton,
+    /// The car's charge target, % (a user setting).
+    EvTargetSoc,
+    /// The cap on the car's DC current, A; 0 clears it (a user setting).
+    EvMaxCurrent,
+    /// Whether the car may discharge into the house (a user setting).
+    V2h,
+    /// The override of the rule relay with this name (a user setting).
+    RelayOverride(String),
+}
+
+/// The range of a number entity, as Home Assistant's `min`, `max` and `step`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// Smallest value accepted.
+    pub min: f64,
+    /// Largest value accepted.
+    pub max: f64,
+    /// Home Assistant's step (its slider); any value in the range is accepted.
+    pub step: f64,
 }
 
 /// One published value and, for selects, switches and buttons, its command.
@@ -86,6 +113,11 @@ pub struct Entity {
     pub options: Vec<&'static str>,
     /// The command it takes.
     pub command: Option<CommandKind>,
+    /// The range of a number.
+    pub range: Option<Range>,
+    /// The payload sent when the value is JSON null, instead of [`crate::UNKNOWN`] (the car's
+    /// current cap: null is "no cap", published as 0).
+    pub null_state: Option<&'static str>,
     /// A measurement, throttled to the publish interval; states go out on every change.
     pub throttled: bool,
 }
@@ -103,6 +135,8 @@ impl Entity {
             precision: 0,
             options: Vec::new(),
             command: None,
+            range: None,
+            null_state: None,
             throttled: false,
         }
     }
@@ -142,7 +176,10 @@ impl Entity {
     pub fn state(&self, snapshot: &Value) -> Option<String> {
         let value = match &self.source {
             Source::None => return None,
-            Source::Pointer(p) => snapshot.pointer(p)?.clone(),
+            Source::Pointer(p) => match snapshot.pointer(p)? {
+                Value::Null => return self.null_state.map(str::to_owned),
+                v => v.clone(),
+            },
             Source::Product(a, b) => {
                 let a = snapshot.pointer(a)?.as_f64()?;
                 let b = snapshot.pointer(b)?.as_f64()?;
@@ -181,7 +218,9 @@ impl Entity {
     fn present_in(&self, snapshot: &Value) -> bool {
         match &self.source {
             Source::None => true,
-            Source::Pointer(p) => snapshot.pointer(p).is_some_and(|v| !v.is_null()),
+            Source::Pointer(p) => snapshot
+                .pointer(p)
+                .is_some_and(|v| !v.is_null() || self.null_state.is_some()),
             Source::Product(a, b) => [a, b]
                 .iter()
                 .all(|p| snapshot.pointer(p).is_some_and(|v| !v.is_null())),
@@ -192,9 +231,25 @@ impl Entity {
 /// The operating modes, as the API and the `mode` select name them.
 pub const MODES: [&str; 4] = ["self-consumption", "hold", "charge-from-grid", "off"];
 
-/// Every entity `snapshot` (a published snapshot as JSON) has values for. `currency` names the
-/// price unit.
-pub fn catalogue(snapshot: &Value, currency: &str) -> Vec<Entity> {
+/// A rule relay's overrides, as the API and the `override_*` selects name them
+/// (`controller::RelayOverride`).
+pub const OVERRIDES: [&str; 3] = ["auto", "on", "off"];
+
+/// The top of the car current cap's range when the configuration names no charger rating:
+/// CCS's DC ceiling (IEC 61851-23 DC, 500 A).
+pub const DEFAULT_EV_CURRENT_MAX_A: f64 = 500.0;
+
+/// The car's charge target: 0–100 %, step 1.
+pub const EV_TARGET_SOC_RANGE: Range = Range {
+    min: 0.0,
+    max: 100.0,
+    step: 1.0,
+};
+
+/// Every entity `snapshot` (a published snapshot as JSON, with the user's settings under
+/// `/settings`) has values for. `currency` names the price unit; `ev_current_max_a` is the top
+/// of the car current cap's range (the charger's rating).
+pub fn catalogue(snapshot: &Value, currency: &str, ev_current_max_a: f64) -> Vec<Entity> {
     let mut all = vec![
         Entity::power("grid_power", "Grid power", "/site/grid/power_w"),
         Entity::energy("grid_import", "Grid import", "/site/grid/import_wh"),
@@ -281,6 +336,41 @@ pub fn catalogue(snapshot: &Value, currency: &str) -> Vec<Entity> {
             command: Some(CommandKind::EvEnabled),
             ..Entity::sensor("ev_enabled", "Serve the car", "/site/controller/ev_enabled")
         },
+        Entity {
+            component: Component::Number,
+            device_class: Some("battery"),
+            unit: Some("%".to_owned()),
+            range: Some(EV_TARGET_SOC_RANGE),
+            command: Some(CommandKind::EvTargetSoc),
+            ..Entity::sensor(
+                "ev_target_soc",
+                "Car charge target",
+                "/settings/ev_target_soc_pct",
+            )
+        },
+        Entity {
+            component: Component::Number,
+            device_class: Some("current"),
+            unit: Some("A".to_owned()),
+            precision: 1,
+            range: Some(Range {
+                min: 0.0,
+                max: ev_current_max_a,
+                step: 1.0,
+            }),
+            command: Some(CommandKind::EvMaxCurrent),
+            null_state: Some("0"),
+            ..Entity::sensor(
+                "ev_max_current",
+                "Car current cap (0: none)",
+                "/settings/ev_max_current_a",
+            )
+        },
+        Entity {
+            component: Component::Switch,
+            command: Some(CommandKind::V2h),
+            ..Entity::sensor("v2h", "Car supplies the house (V2H)", "/settings/v2h")
+        },
     ];
     let list = |p: &str| {
         snapshot
@@ -320,6 +410,32 @@ pub fn catalogue(snapshot: &Value, currency: &str) -> Vec<Entity> {
             )
         });
     }
+    // Rule relays by name (a map, sorted): `override_ID`, a family of its own, so no relay name
+    // can make an id another entity has; two names with one id get `_2`, `_3` in name order.
+    let relays = snapshot
+        .pointer("/settings/relays")
+        .and_then(Value::as_object);
+    let mut taken: Vec<String> = Vec::new();
+    for name in relays.into_iter().flat_map(|m| m.keys()) {
+        let base = format!("override_{}", object_id(name));
+        let mut id = base.clone();
+        let mut n = 1;
+        while taken.contains(&id) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+        taken.push(id.clone());
+        all.push(Entity {
+            component: Component::Select,
+            options: OVERRIDES.to_vec(),
+            command: Some(CommandKind::RelayOverride(name.clone())),
+            ..Entity::sensor(
+                id,
+                format!("Relay {name} override"),
+                format!("/settings/relays/{}", pointer_escape(name)),
+            )
+        });
+    }
     for (i, dev) in list("/site/devices").iter().enumerate() {
         let Some(name) = dev.get("name").and_then(Value::as_str) else {
             continue;
@@ -340,6 +456,11 @@ pub fn catalogue(snapshot: &Value, currency: &str) -> Vec<Entity> {
     }
     all.retain(|e| e.present_in(snapshot));
     all
+}
+
+/// `name` as one JSON pointer token (RFC 6901 §3: `~` is `~0`, `/` is `~1`).
+fn pointer_escape(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
 }
 
 /// A name as a topic level and id: lower-case letters, digits and `_`.
@@ -377,14 +498,20 @@ mod tests {
                                "behaviour": {"kind": "regulating"}, "setpoint_w": 10.0},
                 "devices": [{"name": "meter_emulation.huawei", "health": "ok"}]
             },
-            "sim": null
+            "sim": null,
+            "settings": {"mode": "hold", "ev_enabled": false, "ev_target_soc_pct": 80.0,
+                         "ev_max_current_a": null, "v2h": true,
+                         "relays": {"hot_water": "on"}}
         })
     }
 
     #[test]
     fn catalogue_has_what_the_snapshot_has() {
         let s = snapshot();
-        let ids: Vec<String> = catalogue(&s, "EUR").into_iter().map(|e| e.id).collect();
+        let ids: Vec<String> = catalogue(&s, "EUR", 32.0)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
         for want in [
             "grid_power",
             "battery_power",
@@ -405,7 +532,7 @@ mod tests {
     #[test]
     fn states_are_formatted_for_home_assistant() {
         let s = snapshot();
-        let cat = catalogue(&s, "EUR");
+        let cat = catalogue(&s, "EUR", 32.0);
         let state = |id: &str| cat.iter().find(|e| e.id == id).unwrap().state(&s);
         assert_eq!(state("grid_power").as_deref(), Some("1235"));
         assert_eq!(state("battery_soc").as_deref(), Some("50.0"));
@@ -417,6 +544,99 @@ mod tests {
         assert_eq!(state("mode").as_deref(), Some("hold"));
         let price = cat.iter().find(|e| e.id == "price").unwrap();
         assert_eq!(price.unit.as_deref(), Some("EUR/kWh"));
+    }
+
+    #[test]
+    fn every_user_setting_is_an_entity() {
+        let mut s = snapshot();
+        let cat = catalogue(&s, "EUR", 32.0);
+        let get = |id: &str| cat.iter().find(|e| e.id == id).unwrap().clone();
+        let target = get("ev_target_soc");
+        assert_eq!(target.component, Component::Number);
+        assert_eq!(target.command, Some(CommandKind::EvTargetSoc));
+        assert_eq!(target.range, Some(EV_TARGET_SOC_RANGE));
+        assert_eq!(target.unit.as_deref(), Some("%"));
+        assert_eq!(target.state(&s).as_deref(), Some("80"));
+        let cap = get("ev_max_current");
+        assert_eq!(cap.component, Component::Number);
+        assert_eq!(cap.range.map(|r| (r.min, r.max)), Some((0.0, 32.0)));
+        assert_eq!(cap.unit.as_deref(), Some("A"));
+        assert_eq!(cap.state(&s).as_deref(), Some("0"), "no cap: 0");
+        let v2h = get("v2h");
+        assert_eq!(v2h.component, Component::Switch);
+        assert_eq!(v2h.state(&s).as_deref(), Some("ON"));
+        let relay = get("override_hot_water");
+        assert_eq!(relay.component, Component::Select);
+        assert_eq!(relay.options, OVERRIDES);
+        assert_eq!(
+            relay.command,
+            Some(CommandKind::RelayOverride("hot_water".into()))
+        );
+        assert_eq!(relay.state(&s).as_deref(), Some("on"));
+
+        s["settings"]["ev_max_current_a"] = json!(16.0);
+        assert_eq!(cap.state(&s).as_deref(), Some("16.0"));
+        // No settings in the snapshot (an older publisher): no setting entities.
+        s["settings"] = Value::Null;
+        let ids: Vec<String> = catalogue(&s, "EUR", 32.0)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        for absent in [
+            "ev_target_soc",
+            "ev_max_current",
+            "v2h",
+            "override_hot_water",
+        ] {
+            assert!(!ids.iter().any(|i| i == absent), "{absent} in {ids:?}");
+        }
+    }
+
+    #[test]
+    fn relay_override_ids_are_safe_and_unique() {
+        let mut s = snapshot();
+        s["settings"]["relays"] = json!({
+            "Hot water": "auto", "hot/water": "off", "hot_water": "on",
+            "a~b/#+": "auto", "": "on", "Wärmepumpe": "off"
+        });
+        let cat = catalogue(&s, "EUR", 32.0);
+        let overrides: Vec<&Entity> = cat
+            .iter()
+            .filter(|e| matches!(e.command, Some(CommandKind::RelayOverride(_))))
+            .collect();
+        assert_eq!(overrides.len(), 6);
+        let mut ids: Vec<&str> = overrides.iter().map(|e| e.id.as_str()).collect();
+        for id in &ids {
+            assert!(
+                id.starts_with("override_")
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{id}"
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 6, "unique: {ids:?}");
+        // Each reads its own relay's value through an escaped pointer.
+        for e in overrides {
+            let Some(CommandKind::RelayOverride(name)) = &e.command else {
+                unreachable!()
+            };
+            assert_eq!(
+                e.state(&s).as_deref(),
+                s["settings"]["relays"][name].as_str(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_match_the_controller() {
+        for o in OVERRIDES {
+            let v: controller::RelayOverride = serde_json::from_value(json!(o)).unwrap();
+            assert_eq!(serde_json::to_value(v).unwrap(), json!(o));
+        }
     }
 
     #[test]

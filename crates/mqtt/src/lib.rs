@@ -18,5 +18,5 @@ mod settings;
 
 pub use bridge::{Bridge, Command, MAX_COMMAND_BYTES, Outgoing, UNKNOWN, discovery};
 #[cfg(feature = "io")]
-pub use driver::{MqttError, run};
+pub use driver::{MqttError, Order, run};
 pub use settings::{Broker, MqttSettings, SettingsError};

@@ -52,6 +52,11 @@ pub struct MqttSettings {
     /// Currency of the price sensor's unit (`EUR/kWh`).
     #[serde(default = "default_currency")]
     pub currency: String,
+    /// The top of the car current cap's range in Home Assistant: the charger's rating
+    /// (`[charge_point] max_current_a`), set by the daemon, not a key of the file. `None`:
+    /// [`crate::entity::DEFAULT_EV_CURRENT_MAX_A`].
+    #[serde(skip)]
+    pub ev_current_max_a: Option<f64>,
 }
 
 fn default_client_id() -> String {
@@ -93,6 +98,7 @@ impl MqttSettings {
             interval: default_interval(),
             keep_alive: default_keep_alive(),
             currency: default_currency(),
+            ev_current_max_a: None,
         }
     }
 

@@ -167,7 +167,10 @@ fn snapshot(grid_w: f64) -> Value {
                            "behaviour": {"kind": "regulating"}, "setpoint_w": -500.0},
             "devices": [{"name": "grid_meter", "health": "ok"}]
         },
-        "sim": {"led": "off"}
+        "sim": {"led": "off"},
+        "settings": {"mode": "self-consumption", "ev_enabled": true, "ev_target_soc_pct": 80.0,
+                     "ev_max_current_a": null, "v2h": true,
+                     "relays": {"hot_water": "auto"}}
     })
 }
 
@@ -182,6 +185,7 @@ async fn home_assistant_sees_every_entity_and_commands_work_across_a_broker_rest
     let mut settings = MqttSettings::new(format!("127.0.0.1:{port}").parse().unwrap());
     settings.interval = Duration::from_millis(100);
     settings.keep_alive = Duration::from_secs(5);
+    settings.ev_current_max_a = Some(32.0);
     let (snap_tx, snap_rx) = watch::channel(Some(Arc::new(snapshot(100.0))));
     let (cmd_tx, mut cmd_rx) = mpsc::channel(8);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -189,6 +193,7 @@ async fn home_assistant_sees_every_entity_and_commands_work_across_a_broker_rest
         settings,
         "test".into(),
         snap_rx,
+        |v: &Value| Ok(v.clone()),
         cmd_tx,
         Arc::new(units::SystemClock::new()),
         async {
@@ -204,7 +209,7 @@ async fn home_assistant_sees_every_entity_and_commands_work_across_a_broker_rest
     });
 
     // Discovery for every entity of the snapshot, with the classes HA's energy dashboard needs.
-    let expected = mqtt::entity::catalogue(&snapshot(0.0), "EUR");
+    let expected = mqtt::entity::catalogue(&snapshot(0.0), "EUR", 32.0);
     assert!(expected.len() >= 25, "{} entities", expected.len());
     observer
         .wait("discovery", Duration::from_secs(10), |o| {
@@ -275,14 +280,37 @@ async fn home_assistant_sees_every_entity_and_commands_work_across_a_broker_rest
         .await
         .expect("the command arrives")
         .unwrap();
-    assert_eq!(c, Command::SetMode(controller::Mode::ChargeFromGrid));
+    assert_eq!(
+        c.command,
+        Command::SetMode(controller::Mode::ChargeFromGrid)
+    );
+    // The control loop's refusal (a value the configuration does not allow) is answered too.
+    c.refuse("not now");
+    observer
+        .wait("the loop's refusal", Duration::from_secs(5), |o| {
+            o.last("gridlet/error")
+                .is_some_and(|a| a.contains("not now"))
+        })
+        .await;
+    let answer: Value = serde_json::from_str(&observer.last("gridlet/error").unwrap()).unwrap();
+    assert_eq!(answer["payload"], "charge-from-grid");
+    let number: Value =
+        serde_json::from_str(&latest["homeassistant/number/gridlet/ev_max_current/config"])
+            .unwrap();
+    assert_eq!(
+        (&number["min"], &number["max"]),
+        (&json!(0.0), &json!(32.0))
+    );
+    assert_eq!(latest["gridlet/ev_max_current"], "0", "no cap");
+    assert_eq!(latest["gridlet/override_hot_water"], "auto");
     observer_client
         .publish("gridlet/mode/set", QoS::AtLeastOnce, false, "warp-speed")
         .await
         .unwrap();
     observer
         .wait("an error answer", Duration::from_secs(5), |o| {
-            o.last("gridlet/error").is_some()
+            o.last("gridlet/error")
+                .is_some_and(|a| a.contains("warp-speed"))
         })
         .await;
     let answer: Value = serde_json::from_str(&observer.last("gridlet/error").unwrap()).unwrap();
@@ -352,6 +380,7 @@ async fn the_broker_publishes_the_last_will_when_gridlet_dies() {
         settings,
         "test".into(),
         snap_rx,
+        |v: &Value| Ok(v.clone()),
         cmd_tx,
         Arc::new(units::SystemClock::new()),
         std::future::pending(),

@@ -4,7 +4,9 @@
       DEVICE: sunspec (--base B, --controls 123|704), huawei, sungrow.
 
   --values FILE: JSON {"KEY": raw} overriding the defaults below (KEY "103.W" for a SunSpec
-  point, "marker" for the SunS marker, a register number for the others).
+  point, "marker" for the SunS marker, a register number for the others). For the Huawei, the
+  file is read again whenever it changes (a test replaces it), and its key "fail" lists
+  registers answered with exception 02 (illegal data address) from then on.
   --state FILE: rewritten (atomically) after every write a client makes, as JSON
   {"regs": {"ADDR": word, ...}, "writes": N, "reverted": bool}, so a test sees what the device
   was told.
@@ -66,15 +68,20 @@ SUNSPEC_DEFAULTS = {
     "203.TotWhImp": 4321500, "203.TotWhExp": 1234250, "203.TotWh_SF": 0,
 }
 
-# Huawei SUN2000 holding registers (ems-research.md §3a).
+# Huawei SUN2000 holding registers (ems-research.md §3a; the readings as huawei-solar-lib lists
+# them: 32080 active power I32 W, 37760 battery SoC U16 gain 10, 37765 battery power I32 W with
+# + = charging).
 HUAWEI_DEFAULTS = {
     40125: 1000,                      # 100.0 % (gain 10)
     40126: 10000,                     # U32 W: no derating on a 10 kW inverter
     47415: 0, 47416: 0,               # unlimited
     37113: 1500,                      # I32 W, + = export
     47100: 0, 47247: 0, 47249: 0,
+    32080: 4321,                      # I32 W AC output
+    37760: 555,                       # 55.5 %
+    37765: -1800,                     # I32 W: discharging 1800 W
 }
-HUAWEI_WIDE = {40126, 47416, 37113, 47247, 47249}
+HUAWEI_WIDE = {40126, 47416, 37113, 47247, 47249, 32080, 37765}
 
 # Sungrow SH: (table, listed register) -> value; the protocol address is listed - 1.
 SUNGROW_DEFAULTS = {
@@ -93,16 +100,27 @@ def words(v, wide):
 
 
 class Block(ModbusSequentialDataBlock):
-    """Holding registers that note a client's writes."""
+    """Holding registers that note a client's writes and refuse the registers in `failing`."""
 
     def __init__(self, address, values):
         super().__init__(address, values)
         self.on_write = None
+        self.failing = set()
+
+    def validate(self, address, count=1):
+        if any(a in self.failing for a in range(address, address + count)):
+            return False
+        return super().validate(address, count)
 
     def setValues(self, address, values):
         super().setValues(address, values)
         if self.on_write:
             self.on_write(address, values)
+
+
+def stamp(path):
+    st = os.stat(path)
+    return (st.st_ino, st.st_mtime_ns)
 
 
 def load(path):
@@ -154,7 +172,8 @@ async def serve(args):
             addr += 2 + LENGTHS[model]
         hr.setValues(addr, [0xFFFF, 0])
     elif args.device == "huawei":
-        v = {int(k): x for k, x in values.items()}
+        v = {int(k): x for k, x in values.items() if k != "fail"}
+        hr.failing = set(values.get("fail", []))
         regs = dict(HUAWEI_DEFAULTS)
         regs.update(v)
         for a, x in regs.items():
@@ -194,7 +213,30 @@ async def serve(args):
                     state["reverted"] = True
                     dump()
 
+    async def reload():
+        # The test changes the Huawei's readings by replacing the values file.
+        seen = stamp(args.values) if args.values else None
+        while args.device == "huawei" and args.values:
+            await asyncio.sleep(0.05)
+            try:
+                mtime = stamp(args.values)
+                if mtime == seen:
+                    continue
+                seen = mtime
+                new = load(args.values)
+            except (OSError, ValueError):
+                continue
+            hr.on_write = None
+            for k, x in new.items():
+                if k != "fail":
+                    a = int(k)
+                    hr.setValues(a, words(x, a in HUAWEI_WIDE))
+            hr.failing = set(new.get("fail", []))
+            hr.on_write = on_write
+            dump()
+
     asyncio.get_running_loop().create_task(revert())
+    asyncio.get_running_loop().create_task(reload())
     print("serving", flush=True)
     if args.tcp:
         host, port = args.tcp.rsplit(":", 1)
