@@ -40,6 +40,16 @@ pub trait Tariff: Send {
         Vec::new()
     }
 
+    /// The feed-in (export) price at `t`; `None` when exports are not paid or the tariff does
+    /// not say.
+    fn feed_in_at(&self, t: Timestamp) -> Option<PricePerKwh> {
+        let to = Timestamp::from_unix_micros(t.as_unix_micros().saturating_add(1));
+        self.feed_in(t, to)
+            .into_iter()
+            .find(|s| s.contains(t))
+            .map(|s| s.price)
+    }
+
     /// The all-in import price at `t`.
     fn price_at(&self, t: Timestamp) -> Option<PricePerKwh> {
         let to = Timestamp::from_unix_micros(t.as_unix_micros().saturating_add(1));
@@ -89,5 +99,7 @@ mod tests {
         assert_eq!(t.prices(a, b).len(), 1);
         assert!(t.prices(b, a).is_empty());
         assert_eq!(t.horizon(), None);
+        // A fixed import price says nothing about exports.
+        assert_eq!(t.feed_in_at(a), None);
     }
 }

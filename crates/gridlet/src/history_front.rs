@@ -50,8 +50,15 @@ pub(crate) struct HistoryConfig {
     /// How long 15 min aggregates are kept (energy totals are kept for ever).
     #[serde(default = "default_keep_quarter", with = "units::duration_str")]
     pub(crate) keep_quarter: Duration,
+    /// The prices' currency, named with the energy totals' money (`/api/v1/energy`, the page).
+    #[serde(default = "default_currency")]
+    pub(crate) currency: String,
     /// `[history.influx]`: also send every 10 s sample to InfluxDB or VictoriaMetrics.
     pub(crate) influx: Option<InfluxConfig>,
+}
+
+fn default_currency() -> String {
+    "EUR".into()
 }
 
 fn default_commit_every() -> Duration {
@@ -127,6 +134,7 @@ impl HistoryConfig {
                     keep_raw: default_keep_raw(),
                     keep_minute: default_keep_minute(),
                     keep_quarter: default_keep_quarter(),
+                    currency: default_currency(),
                     influx: None,
                 });
             }
@@ -160,6 +168,9 @@ impl HistoryConfig {
         }
         if self.keep_quarter < self.keep_minute {
             return err("keep_quarter", "must be at least keep_minute");
+        }
+        if self.currency.trim().is_empty() || self.currency.chars().count() > 8 {
+            return err("currency", "must be a short name such as \"EUR\"");
         }
         if let Some(i) = &self.influx {
             // A missing key is reported at the table (key ""), a wrong one at itself.
@@ -259,6 +270,7 @@ pub(crate) struct Reader {
     path: PathBuf,
     retention: Retention,
     tz: TimeZone,
+    currency: String,
     store: Arc<Mutex<Option<Store>>>,
 }
 
@@ -373,6 +385,7 @@ impl HistoryFront {
                 path: cfg.path,
                 retention,
                 tz: self.tz,
+                currency: cfg.currency,
                 store: Arc::new(Mutex::new(None)),
             },
             recorder,
@@ -633,6 +646,9 @@ struct EnergyAnswer {
     /// Last local date (inclusive).
     #[schema(format = Date)]
     to: String,
+    /// The currency of `import_cost`, `export_revenue`, `baseline_cost` and `savings`
+    /// (`[history] currency`).
+    currency: String,
     /// One entry per period with data, oldest first.
     totals: Vec<history::PeriodEnergy>,
 }
@@ -790,6 +806,7 @@ async fn energy_route(State(s): State<RouteState>, params: Params<EnergyParams>)
             period: q.period,
             from: q.from.to_string(),
             to: q.to.to_string(),
+            currency: reader.currency.clone(),
             totals,
         })
         .into_response(),
@@ -883,6 +900,7 @@ mod tests {
         let h = c.history.unwrap();
         assert_eq!(h.retention(), history::Retention::default());
         assert_eq!(h.commit_every, super::default_commit_every());
+        assert_eq!(h.currency, "EUR");
         let i = h.influx.unwrap();
         assert_eq!(
             i.target().unwrap().url(),
@@ -911,6 +929,8 @@ mod tests {
             e.starts_with("f.toml:3:8: history.sync: unknown variant `sometimes`"),
             "{e}"
         );
+        let e = err("[history]\npath = \"h.sqlite\"\ncurrency = \"\"\n");
+        assert!(e.starts_with("f.toml:3:1: history.currency:"), "{e}");
         let e = err("[history]\npath = \"h.sqlite\"\ncolour = 1\n");
         assert!(
             e.starts_with("f.toml:3:1: history.colour: unknown field `colour`"),

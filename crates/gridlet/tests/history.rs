@@ -247,6 +247,20 @@ fn a_killed_daemon_leaves_an_intact_store_missing_at_most_the_last_10_s() {
         today["import_wh"].as_f64().unwrap() + today["pv_wh"].as_f64().unwrap() > 0.0,
         "{body}"
     );
+    // The money of the day, in the configured currency: the simulated market prices every
+    // tick, so the savings are the baseline less what was paid (no feed-in price: 0 earned).
+    assert_eq!(v["currency"], "EUR", "{body}");
+    let f = |k: &str| {
+        today[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k} missing: {body}"))
+    };
+    assert!(f("house_wh") > 0.0 && f("priced_hours") > 0.0, "{body}");
+    assert_eq!(f("export_revenue"), 0.0, "{body}");
+    assert!(
+        (f("savings") - (f("baseline_cost") - f("import_cost") + f("export_revenue"))).abs() < 1e-6,
+        "{body}"
+    );
     assert_eq!(http(d.addr, "/api/v1/energy?period=week").0, 400);
     let (code, series) = http(d.addr, "/api/v1/history/series");
     assert_eq!(code, 200);

@@ -51,8 +51,13 @@ pub struct Flows {
     pub battery_w: Option<f64>,
     /// Car DC power at the inlet, + = into the car.
     pub car_w: Option<f64>,
+    /// The house's own draw (everything but the home battery and the car), ≥ 0: see
+    /// [`flows`] for how it is derived.
+    pub house_w: Option<f64>,
     /// The price per kWh of imports.
     pub price: Option<f64>,
+    /// The price per kWh paid for exports (feed-in), where the tariff knows one.
+    pub feed_in: Option<f64>,
 }
 
 fn fresh<T>(s: &Option<Stamped<T>>, now: Timestamp) -> Option<&T> {
@@ -64,15 +69,42 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 /// The energy flows of a snapshot (fresh readings only).
+///
+/// No device measures the house, so its draw closes the AC balance: house = grid + PV − what
+/// goes into the home battery and the car (signs as in [`Flows`]: grid + = import, battery and
+/// car + = charging). Where a converter is configured, the battery and the car sit behind it
+/// and its measured AC power is what they take, conversion losses included (the same as the
+/// `house.power_w` series); without one, their DC powers stand in. Unknown when a term is
+/// (a configured device without a fresh reading). A negative result is meters read at
+/// different moments, not a house that produces: it counts as 0.
 pub fn flows(s: &Snapshot) -> Flows {
     let now = s.time;
     let any_pv = s.pv.iter().any(|p| fresh(&p.status, now).is_some());
+    let pv_w = any_pv.then_some(s.pv_power_w.0).and_then(finite);
+    let grid_w = fresh(&s.grid, now).and_then(|g| finite(g.power_w.0));
+    let battery_w = fresh(&s.battery, now).and_then(|b| finite(b.voltage_v.0 * b.current_a.0));
+    let car_w = fresh(&s.charge_point, now).and_then(|c| finite(c.power_w.0));
+    // A device that is not configured takes nothing; one that is but has gone silent is unknown.
+    let known = |configured: bool, w: Option<f64>| if configured { w } else { Some(0.0) };
+    let storage_w = if s.converter.is_some() {
+        fresh(&s.converter, now).and_then(|c| finite(c.power_w.0))
+    } else {
+        known(s.battery.is_some(), battery_w)
+            .zip(known(s.charge_point.is_some(), car_w))
+            .map(|(b, c)| b + c)
+    };
+    let house_w = grid_w
+        .zip(known(!s.pv.is_empty(), pv_w))
+        .zip(storage_w)
+        .map(|((g, pv), st)| (g + pv - st).max(0.0));
     Flows {
-        pv_w: any_pv.then_some(s.pv_power_w.0).and_then(finite),
-        grid_w: fresh(&s.grid, now).and_then(|g| finite(g.power_w.0)),
-        battery_w: fresh(&s.battery, now).and_then(|b| finite(b.voltage_v.0 * b.current_a.0)),
-        car_w: fresh(&s.charge_point, now).and_then(|c| finite(c.power_w.0)),
+        pv_w,
+        grid_w,
+        battery_w,
+        car_w,
+        house_w,
         price: s.price.and_then(|p| finite(p.0)),
+        feed_in: s.feed_in_price.and_then(|p| finite(p.0)),
     }
 }
 
@@ -147,15 +179,9 @@ pub fn values(s: &Snapshot) -> Vec<Value> {
         push("converter", None, "enabled", flag(c.enabled));
         push("converter", None, "fault", flag(c.fault));
     }
-    // The house's own draw, closing the AC balance: grid + PV = house + converter.
-    if let (Some(grid), Some(pv)) = (f.grid_w, f.pv_w.or(s.pv.is_empty().then_some(0.0))) {
-        let conv = match &s.converter {
-            None => Some(0.0),
-            Some(_) => fresh(&s.converter, now).map(|c| c.power_w.0),
-        };
-        if let Some(conv) = conv {
-            push("house", None, "power_w", grid + pv - conv);
-        }
+    // The house's own draw, closing the AC balance (see `flows`).
+    if let Some(house) = f.house_w {
+        push("house", None, "power_w", house);
     }
     if let Some(c) = fresh(&s.charge_point, now) {
         push("ev", None, "power_w", c.power_w.0);

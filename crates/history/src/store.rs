@@ -152,6 +152,19 @@ CREATE TABLE IF NOT EXISTS energy (
     car_charge_wh REAL NOT NULL, car_discharge_wh REAL NOT NULL,
     import_cost REAL NOT NULL);
 ";
+// `energy` as first released; the columns of `Energy::FIELDS` after `import_cost` came later and
+// are added by `Store::migrate`, to new and old stores alike (0 in the rows written before).
+
+/// `INSERT OR REPLACE INTO energy (day, <fields>) VALUES (?1, ...)`.
+fn energy_insert_sql() -> String {
+    let n = Energy::FIELDS.len();
+    let marks: Vec<String> = (1..=n + 1).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT OR REPLACE INTO energy (day, {}) VALUES ({})",
+        Energy::FIELDS.join(", "),
+        marks.join(", ")
+    )
+}
 
 impl Store {
     /// Opens (creating if needed) the store at `path` for writing.
@@ -166,6 +179,7 @@ impl Store {
             c.pragma_update(None, "synchronous", pragma)?;
             c.execute_batch(SCHEMA)
         })?;
+        s.migrate()?;
         s.load_ids()?;
         Ok(s)
     }
@@ -176,8 +190,41 @@ impl Store {
         let mut s = Self::connect(path)?;
         // A store just created by the writer may not have its tables yet.
         s.wrap(|c| c.execute_batch(SCHEMA))?;
+        s.migrate()?;
         s.load_ids()?;
         Ok(s)
+    }
+
+    /// Adds the `energy` columns a store made by an older gridlet lacks (`DEFAULT 0`: its rows
+    /// read back with the new fields 0). In an immediate transaction, checked again inside, so
+    /// that the writer and a reader opening at once do not both add a column.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        fn missing(c: &Connection) -> rusqlite::Result<Vec<&'static str>> {
+            let mut st = c.prepare("SELECT name FROM pragma_table_info('energy')")?;
+            let have = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+            Ok(Energy::FIELDS
+                .into_iter()
+                .filter(|f| !have.contains(*f))
+                .collect())
+        }
+        if self.wrap(missing)?.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for f in missing(&tx)? {
+                tx.execute_batch(&format!(
+                    "ALTER TABLE energy ADD COLUMN {f} REAL NOT NULL DEFAULT 0"
+                ))?;
+            }
+            tx.commit()
+        })()
+        .map_err(|source| StoreError { path, source })
     }
 
     fn connect(path: &Path) -> Result<Self, StoreError> {
@@ -262,24 +309,12 @@ impl Store {
                         }
                     }
                 }
-                let mut day = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO energy (day, pv_wh, import_wh, export_wh, \
-                     battery_in_wh, battery_out_wh, car_charge_wh, car_discharge_wh, import_cost) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?;
+                let mut day = tx.prepare_cached(&energy_insert_sql())?;
                 for (d, e) in &batch.days {
-                    let a = e.to_array();
-                    day.execute(params![
-                        d.to_string(),
-                        a[0],
-                        a[1],
-                        a[2],
-                        a[3],
-                        a[4],
-                        a[5],
-                        a[6],
-                        a[7]
-                    ])?;
+                    let values = e.to_array().map(rusqlite::types::Value::Real);
+                    let row =
+                        std::iter::once(rusqlite::types::Value::Text(d.to_string())).chain(values);
+                    day.execute(rusqlite::params_from_iter(row))?;
                 }
                 if let Some(now) = batch.prune_at {
                     let keep = |res: Resolution| {
@@ -400,8 +435,10 @@ impl Store {
     pub fn day(&self, day: Date) -> Result<Option<Energy>, StoreError> {
         self.wrap(|c| {
             c.query_row(
-                "SELECT pv_wh, import_wh, export_wh, battery_in_wh, battery_out_wh, \
-                 car_charge_wh, car_discharge_wh, import_cost FROM energy WHERE day = ?1",
+                &format!(
+                    "SELECT {} FROM energy WHERE day = ?1",
+                    Energy::FIELDS.join(", ")
+                ),
                 [day.to_string()],
                 read_energy(0),
             )
@@ -422,11 +459,13 @@ impl Store {
             Period::Month => 7,
             Period::Year => 4,
         };
+        // Every field is a sum over days: the savings of a month are its days' savings (each
+        // derived from its own day's totals), never derived again from the month's sums.
+        let sums: Vec<String> = Energy::FIELDS.iter().map(|f| format!("SUM({f})")).collect();
         let sql = format!(
-            "SELECT substr(day, 1, {len}) AS p, SUM(pv_wh), SUM(import_wh), SUM(export_wh), \
-             SUM(battery_in_wh), SUM(battery_out_wh), SUM(car_charge_wh), \
-             SUM(car_discharge_wh), SUM(import_cost) FROM energy \
-             WHERE day >= ?1 AND day <= ?2 GROUP BY p ORDER BY p"
+            "SELECT substr(day, 1, {len}) AS p, {} FROM energy \
+             WHERE day >= ?1 AND day <= ?2 GROUP BY p ORDER BY p",
+            sums.join(", ")
         );
         self.wrap(|c| {
             let mut st = c.prepare(&sql)?;
@@ -474,7 +513,7 @@ impl Store {
 
 fn read_energy(first: usize) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Energy> {
     move |r| {
-        let mut a = [0.0; 8];
+        let mut a = [0.0; Energy::FIELDS.len()];
         for (i, v) in a.iter_mut().enumerate() {
             *v = r.get::<_, Option<f64>>(first + i)?.unwrap_or(0.0);
         }

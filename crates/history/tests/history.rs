@@ -121,7 +121,9 @@ fn flows(grid_w: f64, pv_w: f64, battery_w: f64, car_w: f64) -> Flows {
         grid_w: Some(grid_w),
         battery_w: Some(battery_w),
         car_w: Some(car_w),
+        house_w: Some(grid_w + pv_w - battery_w - car_w),
         price: Some(0.30),
+        feed_in: None,
     }
 }
 
@@ -395,4 +397,247 @@ fn a_reader_lists_the_series_written_after_it_opened() {
     };
     store.write(&batch, &Retention::default()).unwrap();
     assert_eq!(reader.series().unwrap(), ["grid.power_w"]);
+}
+
+/// The `energy` table as the first released gridlet made it.
+const OLD_ENERGY_SCHEMA: &str = "CREATE TABLE energy (
+    day TEXT PRIMARY KEY,
+    pv_wh REAL NOT NULL, import_wh REAL NOT NULL, export_wh REAL NOT NULL,
+    battery_in_wh REAL NOT NULL, battery_out_wh REAL NOT NULL,
+    car_charge_wh REAL NOT NULL, car_discharge_wh REAL NOT NULL,
+    import_cost REAL NOT NULL);";
+
+#[test]
+fn a_store_of_the_old_schema_gains_the_money_columns_and_reads_old_rows_with_them_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(OLD_ENERGY_SCHEMA).unwrap();
+        c.execute(
+            "INSERT INTO energy VALUES ('2026-05-30', 1000, 200, 300, 40, 50, 60, 70, 0.5)",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO energy VALUES ('2026-05-31', 2000, 400, 600, 80, 100, 120, 140, 1.5)",
+            [],
+        )
+        .unwrap();
+    }
+    let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    // A reader may be the first to open it after the upgrade: it migrates too.
+    let reader = Store::open_reader(&path).unwrap();
+    let old = reader.day(d("2026-05-30")).unwrap().unwrap();
+    assert_eq!(
+        old,
+        history::Energy {
+            pv_wh: 1000.0,
+            import_wh: 200.0,
+            export_wh: 300.0,
+            battery_in_wh: 40.0,
+            battery_out_wh: 50.0,
+            car_charge_wh: 60.0,
+            car_discharge_wh: 70.0,
+            import_cost: 0.5,
+            ..Default::default()
+        }
+    );
+    // The writer finds the columns there and adds a day with every field set.
+    let mut store = Store::open(&path, Sync::Normal).unwrap();
+    let mut values = [0.0; history::Energy::FIELDS.len()];
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = (i + 1) as f64 * 1.25;
+    }
+    let new = history::Energy::from_array(values);
+    let batch = Batch {
+        days: vec![(d("2026-06-01"), new)],
+        ..Default::default()
+    };
+    store.write(&batch, &Retention::default()).unwrap();
+    assert_eq!(store.day(d("2026-06-01")).unwrap(), Some(new));
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    // Months still add up, old rows contributing 0 to the new fields.
+    let months = reader
+        .energy(Period::Month, d("2026-01-01"), d("2026-12-31"))
+        .unwrap();
+    assert_eq!(months.len(), 2);
+    assert_eq!(months[0].period, "2026-05");
+    assert_eq!(months[0].energy.pv_wh, 3000.0);
+    assert_eq!(months[0].energy.import_cost, 2.0);
+    assert_eq!(months[0].energy.savings, 0.0);
+    assert_eq!(months[0].energy.export_revenue, 0.0);
+    assert_eq!(months[1].energy, new);
+    // Opened again: nothing left to migrate, nothing changed.
+    drop((reader, store));
+    let store = Store::open(&path, Sync::Normal).unwrap();
+    assert_eq!(store.day(d("2026-06-01")).unwrap(), Some(new));
+    assert_eq!(store.day(d("2026-05-30")).unwrap(), Some(old));
+}
+
+#[test]
+fn a_months_savings_are_the_sum_of_its_days_savings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite");
+    let mut store = Store::open(&path, Sync::Normal).unwrap();
+    let tz = TimeZone::UTC;
+    let mut rec = Recorder::new(tz);
+    // Day 1, priced 0.20, feed-in 0.05: 1 h of charging the car 4 kW from the grid. Day 2 at
+    // 0.40: 1 h of V2H covering the house's 3 kW. Snapshots every 10 s.
+    let f = |grid: f64, house: f64, car: f64, price: f64| Flows {
+        grid_w: Some(grid),
+        house_w: Some(house),
+        car_w: Some(car),
+        price: Some(price),
+        feed_in: Some(0.05),
+        ..Flows::default()
+    };
+    for s in (0..=3600).step_by(10) {
+        rec.handle_values(at(s), [], f(4000.0, 0.0, 4000.0, 0.20));
+    }
+    for s in (86_400..=90_000).step_by(10) {
+        rec.handle_values(at(s), [], f(0.0, 3000.0, -3000.0, 0.40));
+    }
+    store
+        .write(&rec.take_batch(), &Retention::default())
+        .unwrap();
+    let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+    let days = store
+        .energy(Period::Day, d("2026-06-21"), d("2026-06-22"))
+        .unwrap();
+    let (a, b) = (days[0].energy, days[1].energy);
+    let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+    // Day 1: the car's 4 kWh bought at the day's mean 0.20, as the baseline would: no saving.
+    // (The last snapshot of day 1, at 01:00, counts until the next, a day later: a gap.)
+    assert!(close(a.import_cost, 0.80), "{a:?}");
+    assert!(close(a.baseline_cost, 0.80));
+    assert!(close(a.savings, 0.0));
+    // Day 2: the house's 3 kWh at 0.40 not bought; the car gave more than it took: its net
+    // energy counts 0.
+    assert!(close(b.baseline_cost, 1.20), "{b:?}");
+    assert!(close(b.savings, 1.20));
+    let month = store
+        .energy(Period::Month, d("2026-06-01"), d("2026-06-30"))
+        .unwrap();
+    assert_eq!(month.len(), 1);
+    let m = month[0].energy;
+    assert!(close(m.savings, a.savings + b.savings));
+    assert!(close(m.car_charge_wh - m.car_discharge_wh, 1000.0));
+    // Not the savings the month's sums would give (the car's net 1 kWh at some mean price):
+    // each day settles its own car.
+    assert!(close(m.baseline_cost, 2.00));
+}
+
+/// A tariff that pays 0.07 per exported kWh before 2026-06-21 12:00 UTC and nothing known after.
+struct MorningFeedIn;
+
+impl devices::Tariff for MorningFeedIn {
+    fn prices(&self, from: Timestamp, to: Timestamp) -> Vec<devices::PriceSlot> {
+        devices::FixedTariff(units::PricePerKwh(0.30)).prices(from, to)
+    }
+    fn horizon(&self) -> Option<Timestamp> {
+        None
+    }
+    fn feed_in(&self, _from: Timestamp, _to: Timestamp) -> Vec<devices::PriceSlot> {
+        vec![devices::PriceSlot {
+            start: at(0),
+            end: at(12 * 3600),
+            price: units::PricePerKwh(0.07),
+        }]
+    }
+}
+
+#[test]
+fn a_snapshots_flows_close_the_house_balance_and_carry_the_feed_in_price() {
+    use devices::{BmsState, ChargePointStatus, ConverterStatus, GridReading, PvStatus, Stamped};
+    use units::{Amps, Volts, Watts};
+    let cfg = controller::ControllerConfig {
+        control: controller::ControlSettings::default(),
+        converter: None,
+        battery: false,
+        pv_rated: vec![],
+        changeover: false,
+        relays: vec![],
+        timezone: TimeZone::UTC,
+    };
+    let mut site = site::Site::new(
+        site::Devices {
+            tariff: Some(Box::new(MorningFeedIn)),
+            ..Default::default()
+        },
+        controller::SiteController::new(cfg, at(0)).unwrap(),
+    );
+    let now = at(3600);
+    let mut s = site.tick(now);
+    assert_eq!(s.feed_in_price, Some(units::PricePerKwh(0.07)));
+    assert_eq!(site.tick(at(13 * 3600)).feed_in_price, None);
+    // Grid 1.5 kW import, PV 2 kW, a converter taking 1 kW: the house takes 2.5 kW.
+    s.grid = Some(Stamped::new(
+        now,
+        GridReading {
+            power_w: Watts(1500.0),
+            ..Default::default()
+        },
+    ));
+    s.pv = vec![site::PvSnapshot {
+        name: "roof".into(),
+        status: Some(Stamped::new(
+            now,
+            PvStatus {
+                power_w: Watts(2000.0),
+                ..Default::default()
+            },
+        )),
+    }];
+    s.pv_power_w = Watts(2000.0);
+    s.converter = Some(Stamped::new(
+        now,
+        ConverterStatus {
+            power_w: Watts(1000.0),
+            ..Default::default()
+        },
+    ));
+    let f = history::flows(&s);
+    assert_eq!(
+        (f.house_w, f.price, f.feed_in),
+        (Some(2500.0), Some(0.30), Some(0.07))
+    );
+    let house = history::values(&s)
+        .into_iter()
+        .find(|v| v.key() == "house.power_w")
+        .unwrap();
+    assert_eq!(house.value, 2500.0);
+    // A converter gone silent: the house is unknown, not the converter's last word.
+    s.converter = Some(Stamped::new(at(0), ConverterStatus::default()));
+    assert_eq!(history::flows(&s).house_w, None);
+    // No converter: the battery's and the car's DC powers close the balance.
+    s.converter = None;
+    s.battery = Some(Stamped::new(
+        now,
+        BmsState {
+            voltage_v: Volts(50.0),
+            current_a: Amps(10.0),
+            ..Default::default()
+        },
+    ));
+    s.charge_point = Some(Stamped::new(
+        now,
+        ChargePointStatus {
+            power_w: Watts(-700.0),
+            ..Default::default()
+        },
+    ));
+    assert_eq!(
+        history::flows(&s).house_w,
+        Some(1500.0 + 2000.0 - 500.0 + 700.0)
+    );
+    // Meters read at different moments can make the balance negative: the house takes 0.
+    s.grid = Some(Stamped::new(
+        now,
+        GridReading {
+            power_w: Watts(-4000.0),
+            ..Default::default()
+        },
+    ));
+    assert_eq!(history::flows(&s).house_w, Some(0.0));
 }

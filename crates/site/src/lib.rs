@@ -134,6 +134,8 @@ pub struct Snapshot {
     pub relays: Vec<RelaySnapshot>,
     /// Current price.
     pub price: Option<PricePerKwh>,
+    /// Current feed-in (export) price, where the tariff knows one.
+    pub feed_in_price: Option<PricePerKwh>,
     /// The controller's decisions.
     pub controller: ControllerStatus,
     /// The commands applied.
@@ -197,6 +199,7 @@ impl Site {
         let charge_point = d.charge_point.as_ref().and_then(|c| c.status());
         let changeover_feedback = d.changeover.as_ref().and_then(|r| r.feedback());
         let price = d.tariff.as_ref().and_then(|t| t.price_at(now));
+        let feed_in_price = d.tariff.as_ref().and_then(|t| t.feed_in_at(now));
         let button_presses = d.button.as_ref().map_or(0, |b| b.presses());
         let plan = match &mut self.planning {
             Some(p) if p.settings().enabled => {
@@ -287,6 +290,7 @@ impl Site {
                 })
                 .collect(),
             price,
+            feed_in_price,
             controller: self.controller.status().clone(),
             commands,
             device_errors: errors,

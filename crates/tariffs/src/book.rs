@@ -304,6 +304,9 @@ mod tests {
             feed.feed_in(t, plus_minutes(t, 1))[0].price,
             PricePerKwh(0.0)
         );
+        // What the site's snapshot reads each tick; nothing outside the known slots.
+        assert_eq!(feed.feed_in_at(t), Some(PricePerKwh(0.0)));
+        assert_eq!(feed.feed_in_at(Timestamp::from_unix_secs(7200)), None);
     }
 
     #[test]

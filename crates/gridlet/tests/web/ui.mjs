@@ -88,6 +88,15 @@ try {
   check(drawn.points.some(n => n >= 2), 'the history chart has data');
   check(drawn.coloured > 100, `the history chart's lines are drawn (${drawn.coloured} pixels)`);
   await desktop.waitForSelector('#energy-table tr', { timeout: 10000 });
+  // The simulated market prices every tick: the totals show their money with the currency.
+  const money = await desktop.evaluate(() => ({
+    head: document.querySelector('#energy-table tr').textContent,
+    line: document.querySelector('#energy-money').textContent,
+  }));
+  found.energy = money;
+  check(money.head.includes('cost EUR') && money.head.includes('savings EUR') && money.head.includes('export revenue EUR'),
+    'the energy totals show cost, export revenue and savings in EUR: ' + money.head);
+  check(/saved -?\d+\.\d\d EUR/.test(money.line), 'the savings line: ' + money.line);
   await desktop.screenshot({ path: join(artifacts, 'history-desktop.png') });
   check(errors.length === 0, 'no script errors: ' + errors.join('; '));
 
