@@ -6,58 +6,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use controller::{ControlSettings, ControllerConfig, ConverterRating, Mode, SiteController};
-use sim::{
-    BatteryParams, ConverterParams, HouseParams, SharedWorld, SimBms, SimConverter, SimGridMeter,
-    SimSettings, World, lock,
-};
-use site::{Devices, Site, Snapshot};
+use controller::Mode;
+use sim::{SharedWorld, lock};
+use site::Snapshot;
 use units::{Timestamp, Watts};
 
 use crate::{
     Bus, Outcome, Pace, REQUEST_QUEUE, Request, Runner, Schedule, Stepper, StopCause, Supervisor,
 };
 
+// The site's safety tests start from the same site.
+#[path = "../../site/tests/support/evening.rs"]
+mod evening;
+use evening::start;
+
 const TICK: Duration = Duration::from_secs(1);
 
-fn start() -> Timestamp {
-    // Evening: no PV, the house runs on the battery through the converter.
-    Timestamp::parse_rfc3339("2026-06-21T18:00:00Z").unwrap()
-}
-
-/// A site whose converter discharges the battery to cover a 1.5 kW house: an actuator that
-/// is busy when the loop stops.
+/// The evening site, whose converter discharges the battery to cover a 1.5 kW house: an
+/// actuator that is busy when the loop stops.
 fn stepper() -> (Stepper, SharedWorld) {
-    let settings = SimSettings {
-        house: HouseParams {
-            standby_w: Watts(1500.0),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let mut world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
-    world.set_battery(BatteryParams::default());
-    world.set_converter(ConverterParams::default());
-    let world = world.shared();
-    let devices = Devices {
-        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
-        bms: Some(Box::new(SimBms(world.clone()))),
-        converter: Some(Box::new(SimConverter(world.clone()))),
-        ..Default::default()
-    };
-    let cfg = ControllerConfig {
-        control: ControlSettings::default(),
-        converter: Some(ConverterRating {
-            max_charge_w: Watts(5000.0),
-            max_discharge_w: Watts(5000.0),
-        }),
-        battery: true,
-        pv_rated: vec![],
-        changeover: false,
-        relays: vec![],
-        timezone: jiff::tz::TimeZone::UTC,
-    };
-    let site = Site::new(devices, SiteController::new(cfg, start()).unwrap());
+    let (site, world) = evening::site();
     let stepper = Stepper::new(site, Some(world.clone()), None, start()).unwrap();
     (stepper, world)
 }
