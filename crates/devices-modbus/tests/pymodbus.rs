@@ -22,24 +22,7 @@ use tokio::process::{Child, Command};
 use units::Clock as _;
 
 fn python(test: &str, rtu: bool) -> Option<PathBuf> {
-    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
-        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import pymodbus, serial"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        testkit::capability::missing(test, "pymodbus is not installed (see .ci/run)");
-        return None;
-    }
-    if rtu && testkit::capability::find_program("socat").is_none() {
-        testkit::capability::missing(test, "socat is not installed (see .ci/run)");
-        return None;
-    }
-    Some(python)
+    testkit::capability::pymodbus(test, if rtu { &["socat"] } else { &[] })
 }
 
 fn peer() -> PathBuf {

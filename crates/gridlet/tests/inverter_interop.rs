@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-#[path = "support/peers.rs"]
-mod peers;
 use daemon::{Process, device, find_device, free_port, sim_example, status};
-use peers::pymodbus_python;
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 
@@ -59,11 +56,7 @@ fn reg(state: &Path, addr: u16) -> i64 {
 #[test]
 fn the_daemon_runs_a_sunspec_inverter_and_a_sungrow_battery() {
     let test = "the_daemon_runs_a_sunspec_inverter_and_a_sungrow_battery";
-    let Some(python) = pymodbus_python() else {
-        testkit::capability::missing(
-            test,
-            "pymodbus is not installed in /var/cache/gridlet/pymodbus-venv (see .ci/run)",
-        );
+    let Some(python) = testkit::capability::pymodbus(test, &[]) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,9 +1,10 @@
-//! The external programs the interop tests (and the memory bench) run as peers: mosquitto and
-//! pymodbus. Needs `daemon.rs` included beside it as `mod daemon`.
+//! The external programs the interop tests (and the memory bench) run as peers: mosquitto (the
+//! pymodbus venv is `testkit::capability::pymodbus`). Needs `daemon.rs` included beside it as
+//! `mod daemon`.
 #![allow(dead_code)] // Each test binary that includes it uses a part.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,19 +56,4 @@ impl Mosquitto {
             _child: child,
         }
     }
-}
-
-/// The Python of the pymodbus venv (`$GRIDLET_PYMODBUS_VENV`, else
-/// `/var/cache/gridlet/pymodbus-venv`, installed by `.ci/run`), if pymodbus and pyserial import.
-pub(crate) fn pymodbus_python() -> Option<PathBuf> {
-    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
-        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import pymodbus, serial"])
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(python)
 }
