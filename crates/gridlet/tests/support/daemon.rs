@@ -217,43 +217,87 @@ impl Drop for Daemon {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`: the status code (0 without a status line)
-/// and the body.
-pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+/// An answer to [`exchange`].
+pub(crate) struct Answer {
+    /// The status line's code; `None` if none came.
+    pub(crate) code: Option<u16>,
+    /// The status line and the header lines.
+    pub(crate) head: String,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive), if present.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 exchange with `Connection: close` and `headers`, waiting at most `timeout` for
+/// the answer. An error only if nothing listens at `addr` or it takes no request; a server that
+/// answers early (413) and closes before the whole body is sent is no error.
+pub(crate) fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Answer> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    let _ = s.write_all(body);
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok(Answer {
+        code: head.split(' ').nth(1).and_then(|c| c.parse().ok()),
+        head: head.to_owned(),
+        body: body.to_owned(),
+    })
+}
+
+/// A JSON request (10 s at most): the status code (0 without a status line) and the body.
+pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let json = "Content-Type: application/json";
+    let a = exchange(
+        &addr.to_string(),
+        method,
+        path,
+        &[json],
+        body.as_bytes(),
+        Duration::from_secs(10),
     )
-    .expect("send the request");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read the answer");
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (code, body)
+    .unwrap_or_else(|e| panic!("{method} {path} to {addr}: {e}"));
+    (a.code.unwrap_or(0), a.body)
 }
 
 /// The site's snapshot in `/api/v1/status` (the simulation's totals beside it are left out), or
-/// `None` while the daemon does not answer it.
+/// `None` while the daemon does not answer it (2 s at most).
 pub(crate) fn status(http: &str) -> Option<serde_json::Value> {
-    let mut s = TcpStream::connect(http).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let (_, body) = response.split_once("\r\n\r\n")?;
-    let published: serde_json::Value = serde_json::from_str(body).ok()?;
+    let get = exchange(
+        http,
+        "GET",
+        "/api/v1/status",
+        &[],
+        b"",
+        Duration::from_secs(2),
+    );
+    let published: serde_json::Value = serde_json::from_str(&get.ok()?.body).ok()?;
     Some(published["site"].clone())
 }
 
