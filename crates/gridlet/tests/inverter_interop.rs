@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-use daemon::{Process, device, find_device, free_port, sim_example, status};
+use daemon::{Process, device, find_device, free_port, run_checked, sim_example, status};
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 
@@ -85,27 +85,7 @@ fn the_daemon_runs_a_sunspec_inverter_and_a_sungrow_battery() {
             "[converter]\ntype = \"sungrow-sh\"\nmodbus = {{ tcp = \"127.0.0.1:{sungrow_port}\", unit = 1 }}\nmax_charge_w = 5000\nmax_discharge_w = 5000\n"
         ),
     );
-    let path = dir.path().join("gridlet.toml");
-    std::fs::write(&path, &config).expect("config");
-    let check = Command::new(GRIDLET)
-        .args(["config", "check"])
-        .arg(&path)
-        .output()
-        .expect("gridlet config check");
-    assert!(
-        check.status.success(),
-        "{}\n{config}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-
-    let mut daemon = {
-        let mut c = Command::new(GRIDLET);
-        c.args(["run", "--config"])
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"]);
-        Process::start("gridlet run", c)
-    };
-    let http = daemon.http_address();
+    let (mut daemon, http) = run_checked(dir.path(), &config);
     // Polled every 100 ms as written, not with `status_until`'s 50 ms: a SIGTERM this soon
     // after start can find the Sungrow still discharging (0xBB, 60 W) after "safe state
     // confirmed" (the shutdown trusts a reading older than the last write), more often the

@@ -21,7 +21,7 @@ use devices_meters::Measurements;
 mod daemon;
 #[path = "support/peers.rs"]
 mod peers;
-use daemon::{Process, device, sim_example, status_until};
+use daemon::{Process, device, run_checked, sim_example, status_until};
 use peers::Mosquitto;
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
@@ -96,28 +96,8 @@ fn scenario(name: &str, kind: &str, meter: &str, peer: &Peer, garbage_reason: &s
         &format!("[grid_meter]\n{meter}\n"),
     );
     assert_ne!(config, example, "the sim preset has a simulated grid meter");
-    let path = dir.path().join("gridlet.toml");
-    std::fs::write(&path, &config).expect("config");
-    let check = Command::new(GRIDLET)
-        .args(["config", "check"])
-        .arg(&path)
-        .output()
-        .expect("gridlet config check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-
     peer.set(Feed::Good(-1234.5));
-    let mut daemon = {
-        let mut c = Command::new(GRIDLET);
-        c.args(["run", "--config"])
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"]);
-        Process::start("gridlet run", c)
-    };
-    let http = daemon.http_address();
+    let (mut daemon, http) = run_checked(dir.path(), &config);
 
     let (s, _) = status_until(&http, Duration::from_secs(10), "first reading", |s| {
         s["grid"]["power_w"] == -1234.5

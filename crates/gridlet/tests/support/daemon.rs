@@ -3,6 +3,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,32 @@ pub(crate) fn sim_example(gridlet: &str) -> String {
         .expect("gridlet config example");
     assert!(out.status.success(), "gridlet config example: {out:?}");
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Writes `config` to `dir/gridlet.toml`, has `gridlet config check` accept it (or fails the
+/// test with its complaint) and runs `gridlet run` on it with the API on a free loopback port:
+/// the daemon and its HTTP address.
+pub(crate) fn run_checked(dir: &Path, config: &str) -> (Process, String) {
+    let gridlet = env!("CARGO_BIN_EXE_gridlet");
+    let path = dir.join("gridlet.toml");
+    std::fs::write(&path, config).expect("config");
+    let check = Command::new(gridlet)
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .expect("gridlet config check");
+    assert!(
+        check.status.success(),
+        "{}\n{config}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut c = Command::new(gridlet);
+    c.args(["run", "--config"])
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut daemon = Process::start("gridlet run", c);
+    let http = daemon.http_address();
+    (daemon, http)
 }
 
 /// Sends `kill -SIGNAL` (e.g. `-TERM`) to `child`; fails the test if that fails.
