@@ -8,8 +8,8 @@ use std::time::Duration;
 use devices::Bms;
 use devices_can::emulation::SourceInput;
 use devices_can::{
-    BmsProtocol, BydHvs, CanBms, CanBus, CanFrame, CanLink, EmulationDriver, MemoryBus, Rating,
-    Source, byd, openinverter, pylontech,
+    BmsProtocol, BydHvs, CanBms, CanBus, CanFrame, CanLink, EmulationDriver, MemoryBus, MemoryPort,
+    Rating, Source, byd, openinverter, pylontech,
 };
 use tokio::sync::watch;
 use units::{Amps, Clock, Percent, Timestamp, Volts};
@@ -44,6 +44,22 @@ async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// A BMS driver on `protocol` with the 2 s timeout, running on an in-memory bus, and the node
+/// that plays the BMS on that bus.
+async fn bms(protocol: BmsProtocol) -> (CanBms, MemoryPort) {
+    let bus = MemoryBus::new();
+    let (bms, driver) = CanBms::new(
+        "bms",
+        protocol,
+        Duration::from_secs(2),
+        CanLink::Memory(bus.clone()),
+        clock(),
+    );
+    tokio::spawn(driver.run());
+    sleep_ms(1).await;
+    (bms, bus.port())
+}
+
 fn limits(bms: &CanBms) -> Option<(Amps, Amps)> {
     bms.state()
         .map(|s| (s.value.max_charge_a, s.value.max_discharge_a))
@@ -51,19 +67,10 @@ fn limits(bms: &CanBms) -> Option<(Amps, Amps)> {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_bms_zeroes_limits_within_2s_and_recovers() {
-    let bus = MemoryBus::new();
-    let (bms, driver) = CanBms::new(
-        "bms",
-        BmsProtocol::OpenInverter {
-            pdo_base: openinverter::PDO_BASE,
-        },
-        Duration::from_secs(2),
-        CanLink::Memory(bus.clone()),
-        clock(),
-    );
-    tokio::spawn(driver.run());
-    sleep_ms(1).await;
-    let mut node = bus.port();
+    let (bms, mut node) = bms(BmsProtocol::OpenInverter {
+        pdo_base: openinverter::PDO_BASE,
+    })
+    .await;
     assert_eq!(bms.state(), None, "nothing heard yet");
     // 3 s of frames every 100 ms.
     let mut ctr = 0u8;
@@ -101,19 +108,10 @@ async fn a_silent_bms_zeroes_limits_within_2s_and_recovers() {
 
 #[tokio::test(start_paused = true)]
 async fn garbage_is_counted_and_never_stops_the_reader() {
-    let bus = MemoryBus::new();
-    let (bms, driver) = CanBms::new(
-        "bms",
-        BmsProtocol::OpenInverter {
-            pdo_base: openinverter::PDO_BASE,
-        },
-        Duration::from_secs(2),
-        CanLink::Memory(bus.clone()),
-        clock(),
-    );
-    tokio::spawn(driver.run());
-    sleep_ms(1).await;
-    let mut node = bus.port();
+    let (bms, mut node) = bms(BmsProtocol::OpenInverter {
+        pdo_base: openinverter::PDO_BASE,
+    })
+    .await;
     let garbage = [
         CanFrame::standard(0x1F4, &[1, 2, 3]).unwrap(),
         CanFrame::standard(0x1F4, &[0, 0, 0xC0, 0xFF, 0, 0, 0, 0]).unwrap(),
@@ -138,17 +136,7 @@ async fn garbage_is_counted_and_never_stops_the_reader() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pylontech_bms_is_read_and_goes_stale() {
-    let bus = MemoryBus::new();
-    let (bms, driver) = CanBms::new(
-        "bms",
-        BmsProtocol::Pylontech,
-        Duration::from_secs(2),
-        CanLink::Memory(bus.clone()),
-        clock(),
-    );
-    tokio::spawn(driver.run());
-    sleep_ms(1).await;
-    let mut node = bus.port();
+    let (bms, mut node) = bms(BmsProtocol::Pylontech).await;
     let frames = [
         pylontech::Repr::Limits(pylontech::Limits {
             charge_voltage: Volts(56.8),

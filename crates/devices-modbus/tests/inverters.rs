@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used)] // A failing unwrap is a failing test.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,40 +19,17 @@ use devices::{
     Converter as _, ConverterCommand, GridMeter as _, Health, Monitored as _, PvInverter as _,
 };
 use devices_modbus::{InverterKind, InverterParams, ModbusDevice};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
+
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{Ptys, free_port, ptys, python, serving};
 use units::{Clock as _, Watts};
-
-fn python(test: &str, rtu: bool) -> Option<PathBuf> {
-    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
-        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import pymodbus, serial"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        testkit::capability::missing(test, "pymodbus is not installed (see .ci/run)");
-        return None;
-    }
-    if rtu && testkit::capability::find_program("socat").is_none() {
-        testkit::capability::missing(test, "socat is not installed (see .ci/run)");
-        return None;
-    }
-    Some(python)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A pymodbus device and, for RTU, its socat pty pair.
 struct Peer {
     server: Option<Child>,
-    _socat: Option<Child>,
+    _ptys: Option<Ptys>,
     python: PathBuf,
     args: Vec<String>,
     state: PathBuf,
@@ -89,22 +65,11 @@ impl Peer {
             values_file.to_string_lossy().into_owned(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let (socat, modbus) = if rtu {
-            let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-            let socat = Command::new("socat")
-                .arg(format!("pty,raw,echo=0,link={}", a.display()))
-                .arg(format!("pty,raw,echo=0,link={}", b.display()))
-                .kill_on_drop(true)
-                .spawn()
-                .expect("socat");
-            for _ in 0..100 {
-                if a.exists() && b.exists() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            args.extend(["--rtu".to_owned(), b.to_string_lossy().into_owned()]);
-            (Some(socat), format!("rtu = \"{}\", unit = 3", a.display()))
+        let (ptys, modbus) = if rtu {
+            let p = ptys(dir.path()).await;
+            args.extend(["--rtu".to_owned(), p.b.to_string_lossy().into_owned()]);
+            let modbus = format!("rtu = \"{}\", unit = 3", p.a.display());
+            (Some(p), modbus)
         } else {
             let addr = format!("127.0.0.1:{}", free_port());
             args.extend(["--tcp".to_owned(), addr.clone()]);
@@ -112,7 +77,7 @@ impl Peer {
         };
         let mut peer = Self {
             server: None,
-            _socat: socat,
+            _ptys: ptys,
             python,
             args,
             state,
@@ -125,20 +90,9 @@ impl Peer {
     }
 
     async fn serve(&mut self) {
-        let mut child = Command::new(&self.python)
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("pymodbus");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
-        assert!(
-            matches!(line, Ok(Ok(Some(ref l))) if l == "serving"),
-            "{line:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        self.server = Some(child);
+        let mut c = Command::new(&self.python);
+        c.args(&self.args);
+        self.server = Some(serving(c).await);
     }
 
     async fn stop(&mut self) {

@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)] // A failing unwrap is a failing test.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,91 +16,26 @@ use devices::{GridMeter as _, Health, Monitored as _, Stamped};
 use devices_modbus::{
     EmulationParams, Field, MeterEmulation, MeterParams, MeterSource, MeterValues, ModbusMeter,
 };
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
-use units::Clock as _;
 
-fn python(test: &str, rtu: bool) -> Option<PathBuf> {
-    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
-        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import pymodbus, serial"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        testkit::capability::missing(test, "pymodbus is not installed (see .ci/run)");
-        return None;
-    }
-    if rtu && testkit::capability::find_program("socat").is_none() {
-        testkit::capability::missing(test, "socat is not installed (see .ci/run)");
-        return None;
-    }
-    Some(python)
-}
+#[path = "support/peers.rs"]
+mod peers;
+use peers::{free_port, ptys, python, serving};
+use units::Clock as _;
 
 fn peer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pymodbus/peer.py")
 }
 
-/// A free TCP port on localhost.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// A socat pty pair: `a` for us, `b` for pymodbus.
-struct Ptys {
-    _socat: Child,
-    a: PathBuf,
-    b: PathBuf,
-}
-
-async fn ptys(dir: &Path) -> Ptys {
-    let (a, b) = (dir.join("a"), dir.join("b"));
-    let socat = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", a.display()))
-        .arg(format!("pty,raw,echo=0,link={}", b.display()))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("socat");
-    for _ in 0..100 {
-        if a.exists() && b.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(a.exists() && b.exists(), "socat made no ptys");
-    Ptys {
-        _socat: socat,
-        a,
-        b,
-    }
-}
-
 /// Starts pymodbus as a meter server; returns when it serves.
 async fn meter_server(python: &Path, model: &str, link: &[&str], unit: u8, values: &Path) -> Child {
-    let mut child = Command::new(python)
-        .arg(peer())
+    let mut c = Command::new(python);
+    c.arg(peer())
         .args(["server", model])
         .args(link)
         .args(["--unit", &unit.to_string(), "--values"])
-        .arg(values)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("pymodbus");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
-    assert!(
-        matches!(line, Ok(Ok(Some(ref l))) if l == "serving"),
-        "{line:?}"
-    );
-    // A moment for the listener or the serial port to open after the message.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    child
+        .arg(values);
+    serving(c).await
 }
 
 fn readings() -> serde_json::Value {

@@ -14,11 +14,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failed run.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/daemon.rs"]
+mod daemon;
+#[path = "../tests/support/peers.rs"]
+mod peers;
+use daemon::{Killed, free_port, sim_example};
+use peers::Mosquitto;
 
 /// The daemon: `GRIDLET_BIN`, or the one cargo built with the bench.
 fn gridlet() -> String {
@@ -29,31 +36,6 @@ const WEEK_S: f64 = 7.0 * 86_400.0;
 const DAY_S: f64 = 86_400.0;
 /// The target (issue 11).
 const LIMIT_MB: f64 = 20.0;
-
-/// Kills and reaps the child when dropped (a failed run leaves no broker behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn mosquitto() -> Option<String> {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(|p| (*p).to_owned())
-}
 
 /// One HTTP/1.1 GET with `Connection: close`: the status and the body.
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, Vec<u8>)> {
@@ -160,7 +142,7 @@ fn main() {
     {
         return;
     }
-    let Some(mosquitto) = mosquitto() else {
+    let Some(mosquitto) = peers::mosquitto() else {
         println!("memory: skipped: mosquitto is not installed (apt install mosquitto)");
         return;
     };
@@ -168,44 +150,13 @@ fn main() {
     let speed = std::env::var("GRIDLET_MEM_SPEED").unwrap_or_else(|_| "max".to_owned());
     let dir = tempfile::tempdir().unwrap();
 
-    let mqtt_port = free_port();
-    let broker_conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &broker_conf,
-        format!("listener {mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let _broker = Killed(
-        Command::new(&mosquitto)
-            .arg("-c")
-            .arg(&broker_conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mosquitto"),
-    );
-    let broker: SocketAddr = format!("127.0.0.1:{mqtt_port}").parse().unwrap();
-    let up = Instant::now();
-    while TcpStream::connect(broker).is_err() {
-        assert!(
-            up.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mqtt = Mosquitto::start(mosquitto, dir.path());
+    let broker = format!("127.0.0.1:{}", mqtt.port);
 
-    let example = Command::new(&gridlet)
-        .args(["config", "example", "--preset", "sim"])
-        .output()
-        .expect("gridlet config example");
-    assert!(example.status.success());
     let config = dir.path().join("sim.toml");
     std::fs::write(
         &config,
-        format!(
-            "{}\n[mqtt]\nbroker = \"{broker}\"\n",
-            String::from_utf8(example.stdout).unwrap()
-        ),
+        format!("{}\n[mqtt]\nbroker = \"{broker}\"\n", sim_example(&gridlet)),
     )
     .unwrap();
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

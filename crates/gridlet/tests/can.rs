@@ -3,11 +3,15 @@
 //! virtual time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::http;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridlet");
 
@@ -32,24 +36,6 @@ type = "byd-hvs"
 can = "gridlet-nope1"
 source = "auto"
 "#;
-
-fn get_status(addr: SocketAddr) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, resp.split("\r\n\r\n").nth(1).unwrap_or("").to_owned())
-}
 
 #[test]
 fn missing_can_interfaces_are_reported_and_the_daemon_runs_on() {
@@ -90,7 +76,7 @@ fn missing_can_interfaces_are_reported_and_the_daemon_runs_on() {
     let addr = addr.unwrap();
     // The site ticks on, without a BMS state.
     let body = loop {
-        let (code, body) = get_status(addr);
+        let (code, body) = http(addr, "GET", "/api/v1/status", "");
         if code == 200 {
             break body;
         }

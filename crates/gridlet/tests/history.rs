@@ -3,110 +3,37 @@
 //! history, energy and metrics endpoints; the daemon's memory after a simulated week.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use history::{Store, Sync};
 use units::Timestamp;
 
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Daemon, Killed, free_port, sim_example};
+
 const BIN: &str = env!("CARGO_BIN_EXE_gridlet");
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("gridlet did not report its HTTP address");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.trim().parse().unwrap();
-            }
-        };
-        Self {
-            child,
-            addr,
-            log: rx,
-        }
-    }
-
-    fn kill(mut self, signal: &str) -> (std::process::ExitStatus, Vec<String>) {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{signal} failed");
-        let status = self.child.wait().unwrap();
-        let log =
-            std::iter::from_fn(|| self.log.recv_timeout(Duration::from_secs(2)).ok()).collect();
-        (status, log)
-    }
-
-    /// The site's time of the newest snapshot.
-    fn time(&self) -> Timestamp {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (code, body) = http(self.addr, "/api/v1/status");
-            if code == 200 {
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                return Timestamp::parse_rfc3339(v["site"]["time"].as_str().unwrap()).unwrap();
-            }
-            assert!(Instant::now() < deadline, "no status: {code} {body}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A GET: the status code and the body.
 fn http(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (code, body)
+    daemon::http(addr, "GET", path, "")
+}
+
+/// The site's time of the newest snapshot.
+fn site_time(d: &Daemon) -> Timestamp {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = http(d.addr, "/api/v1/status");
+        if code == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            return Timestamp::parse_rfc3339(v["site"]["time"].as_str().unwrap()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no status: {code} {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn secs(t: Timestamp) -> i64 {
@@ -122,12 +49,8 @@ fn check_store(path: &Path) -> i64 {
 
 /// A config: the built-in simulated site with `[history]` settings.
 fn sim_config(dir: &Path, history: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["config", "example", "--preset", "sim"])
-        .output()
-        .unwrap();
     let path = dir.join("sim.toml");
-    let text = String::from_utf8(out.stdout).unwrap() + "\n[history]\n" + history;
+    let text = sim_example(BIN) + "\n[history]\n" + history;
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
 }
@@ -145,11 +68,11 @@ fn a_killed_daemon_leaves_an_intact_store_missing_at_most_the_last_10_s() {
 
     // Real time: a commit follows each 10 s sample. Kill it 3 samples in.
     let d = sim("1", &["--history", store_arg]);
-    let start = d.time();
-    while d.time() < start + Duration::from_secs(32) {
+    let start = site_time(&d);
+    while site_time(&d) < start + Duration::from_secs(32) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let before_kill = d.time();
+    let before_kill = site_time(&d);
     let (status, _) = d.kill("KILL");
     assert!(!status.success());
     let newest = check_store(&store);
@@ -166,11 +89,11 @@ fn a_killed_daemon_leaves_an_intact_store_missing_at_most_the_last_10_s() {
         &format!("path = {store_arg:?}\ncommit_every = \"1s\"\n"),
     );
     let d = sim("600", &["--config", &config]);
-    let t0 = d.time();
-    while d.time() < t0 + Duration::from_secs(3600) {
+    let t0 = site_time(&d);
+    while site_time(&d) < t0 + Duration::from_secs(3600) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let before_kill = d.time();
+    let before_kill = site_time(&d);
     d.kill("KILL");
     let newest2 = check_store(&store);
     let lost = secs(before_kill) - (newest2 + 10);
@@ -180,7 +103,7 @@ fn a_killed_daemon_leaves_an_intact_store_missing_at_most_the_last_10_s() {
 
     // A third run on the same store serves what the others recorded, and stops cleanly.
     let d = sim("1", &["--history", store_arg]);
-    let now = secs(d.time());
+    let now = secs(site_time(&d));
     let from = newest - 3600;
     let (code, body) = http(
         d.addr,
@@ -277,14 +200,14 @@ fn a_killed_daemon_leaves_an_intact_store_missing_at_most_the_last_10_s() {
     );
     assert!(now > 0);
     let (status, log) = d.kill("TERM");
-    assert!(status.success(), "{log:?}");
+    assert!(status.success(), "{log}");
     check_store(&store);
 }
 
 #[test]
 fn history_off_answers_404_and_metrics_still_work() {
     let d = Daemon::start(&["sim", "--speed", "1", "--listen", "127.0.0.1:0"]);
-    d.time();
+    site_time(&d);
     let (code, body) = http(d.addr, "/api/v1/history?series=grid.power_w");
     assert_eq!(code, 404);
     assert!(body.contains("[history]"), "{body}");
@@ -358,19 +281,10 @@ fn memory_after_a_simulated_week_with_history() {
     assert!(peak > 0 && peak < 64 * 1024, "peak RSS {peak} KiB");
 }
 
-/// A free TCP port on loopback (bound and released: nothing else here takes ports).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// VictoriaMetrics (Debian's `victoria-metrics`) on a free port with a throwaway store; `None`
 /// (the test passes with the reason printed) when it is not installed, unless `CI=true`.
 struct Victoria {
-    child: Child,
+    _child: Killed,
     addr: SocketAddr,
 }
 
@@ -396,7 +310,7 @@ impl Victoria {
             }
         };
         let v = Self {
-            child,
+            _child: Killed(child),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -425,13 +339,6 @@ impl Victoria {
         }
         out.sort_by_key(|s| s.0);
         out
-    }
-}
-
-impl Drop for Victoria {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -468,13 +375,13 @@ fn the_influx_export_reaches_victoriametrics_over_v1_and_v2() {
             "--config",
             &config,
         ]);
-        let t0 = d.time();
-        while d.time() < t0 + Duration::from_secs(1800) {
+        let t0 = site_time(&d);
+        while site_time(&d) < t0 + Duration::from_secs(1800) {
             std::thread::sleep(Duration::from_millis(100));
         }
         let (status, log) = d.kill("TERM");
-        assert!(status.success(), "{log:?}");
-        assert!(!log.iter().any(|l| l.contains("history.influx")), "{log:?}");
+        assert!(status.success(), "{log}");
+        assert!(!log.contains("history.influx"), "{log}");
         // What the store holds is what the server has, sample for sample.
         let mut s = Store::open_reader(&store).unwrap();
         let stored = s
@@ -536,10 +443,10 @@ fn a_silent_influx_server_holds_up_neither_the_loop_nor_the_store() {
         "--config",
         &config,
     ]);
-    let t0 = d.time();
+    let t0 = site_time(&d);
     let wall = Instant::now();
     std::thread::sleep(Duration::from_secs(5));
-    let simulated = d.time().saturating_duration_since(t0);
+    let simulated = site_time(&d).saturating_duration_since(t0);
     let elapsed = wall.elapsed();
     println!("{simulated:?} simulated in {elapsed:?} with a silent InfluxDB server");
     // 600 times the wall clock; half of that means the loop waited on something.
@@ -548,7 +455,7 @@ fn a_silent_influx_server_holds_up_neither_the_loop_nor_the_store() {
         "{simulated:?} in {elapsed:?}"
     );
     let (status, log) = d.kill("TERM");
-    assert!(status.success(), "{log:?}");
+    assert!(status.success(), "{log}");
     let newest = check_store(&store);
     assert!(
         newest >= secs(t0 + simulated) - 600,

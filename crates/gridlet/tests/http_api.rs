@@ -5,47 +5,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A failing unwrap is a failing test.
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-use daemon::{Killed, free_port};
+use daemon::{Killed, exchange, free_port};
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 const TOKEN: &str = "correct-horse-battery-staple";
 
 /// One HTTP/1.1 exchange: status code and body.
 fn request(addr: &str, method: &str, path: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // The server may answer 413 and close before the whole body is sent.
-    let _ = s.write_all(body);
-    let mut response = Vec::new();
-    let _ = s.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let code = response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    let a = exchange(addr, method, path, headers, body, Duration::from_secs(5)).unwrap();
+    let code = a
+        .code
+        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}: {}", a.head));
+    (code, a.body)
 }
 
 /// A GET's status and headers (names lower-case), and the body's length.

@@ -9,145 +9,28 @@
 //! Needs socat (SML) and mosquitto (MQTT), installed by `.ci/run`; without them the test says
 //! why and passes, unless `CI=true`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use devices_meters::Measurements;
 
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/peers.rs"]
+mod peers;
+use daemon::{Process, device, run_checked, sim_example, status_until};
+use peers::Mosquitto;
+
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
-
-/// A child process killed when dropped, its output lines on a channel.
-struct Process {
-    name: &'static str,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Process {
-    fn start(name: &'static str, mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Self {
-            name,
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "{}: no line with {text:?} within {limit:?}:\n{}",
-            self.name,
-            self.log.join("\n")
-        );
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args([signal, &pid]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "kill {signal} {}", self.name);
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn status(http: &str) -> Option<serde_json::Value> {
-    let mut s = TcpStream::connect(http).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let (_, body) = response.split_once("\r\n\r\n")?;
-    let published: serde_json::Value = serde_json::from_str(body).ok()?;
-    // The site's snapshot; the simulation's totals beside it do not matter here.
-    Some(published["site"].clone())
-}
-
-/// Polls the status until `check` holds; returns it and how long that took.
-fn status_until(
-    http: &str,
-    limit: Duration,
-    what: &str,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> (serde_json::Value, Duration) {
-    let start = Instant::now();
-    let mut last = None;
-    while start.elapsed() < limit {
-        if let Some(s) = status(http) {
-            if check(&s) {
-                return (s, start.elapsed());
-            }
-            last = Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}; last status:\n{last:#?}");
-}
-
-fn device<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["name"] == name))
-        .unwrap_or_else(|| panic!("no device {name} in {s:#}"))
-}
 
 fn meter_stale(s: &serde_json::Value) -> bool {
     s["controller"]["warnings"]
         .as_array()
         .is_some_and(|w| w.iter().any(|w| w["kind"] == "meter-stale"))
         && s["controller"]["behaviour"]["reason"] == "meter-stale"
-}
-
-fn has(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// What the peer sends every 200 ms.
@@ -207,44 +90,14 @@ impl Drop for Peer {
 /// Runs the daemon with `[grid_meter]` replaced by `meter` and goes through the scenario.
 fn scenario(name: &str, kind: &str, meter: &str, peer: &Peer, garbage_reason: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let example = Command::new(GRIDLET)
-        .args(["config", "example", "--preset", "sim"])
-        .output()
-        .expect("gridlet config example");
-    let example = String::from_utf8(example.stdout).expect("utf-8");
+    let example = sim_example(GRIDLET);
     let config = example.replace(
         "[grid_meter]\ntype = \"sim\"\n",
         &format!("[grid_meter]\n{meter}\n"),
     );
     assert_ne!(config, example, "the sim preset has a simulated grid meter");
-    let path = dir.path().join("gridlet.toml");
-    std::fs::write(&path, &config).expect("config");
-    let check = Command::new(GRIDLET)
-        .args(["config", "check"])
-        .arg(&path)
-        .output()
-        .expect("gridlet config check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-
     peer.set(Feed::Good(-1234.5));
-    let mut daemon = {
-        let mut c = Command::new(GRIDLET);
-        c.args(["run", "--config"])
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"]);
-        Process::start("gridlet run", c)
-    };
-    let line = daemon.wait_for_line("listening on http://", Duration::from_secs(30));
-    let http = line
-        .split("listening on http://")
-        .nth(1)
-        .expect("an address")
-        .trim()
-        .to_owned();
+    let (mut daemon, http) = run_checked(dir.path(), &config);
 
     let (s, _) = status_until(&http, Duration::from_secs(10), "first reading", |s| {
         s["grid"]["power_w"] == -1234.5
@@ -295,11 +148,6 @@ fn scenario(name: &str, kind: &str, meter: &str, peer: &Peer, garbage_reason: &s
     let _ = daemon.wait_for_line("safe state confirmed", Duration::from_secs(15));
 }
 
-fn free_port() -> u16 {
-    let s = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    s.local_addr().expect("address").port()
-}
-
 #[test]
 fn the_daemon_reads_an_sma_energy_meter_over_multicast() {
     let port = UdpSocket::bind("127.0.0.1:0")
@@ -335,7 +183,7 @@ fn the_daemon_reads_an_sma_energy_meter_over_multicast() {
 #[test]
 fn the_daemon_reads_an_sml_meter_on_a_pty() {
     let test = "the_daemon_reads_an_sml_meter_on_a_pty";
-    if !has("socat") {
+    if testkit::capability::find_program("socat").is_none() {
         testkit::capability::missing(test, "socat is not installed (see .ci/run)");
         return;
     }
@@ -437,27 +285,13 @@ impl Publisher {
 #[test]
 fn the_daemon_reads_an_mqtt_meter() {
     let test = "the_daemon_reads_an_mqtt_meter";
-    let Some(mosquitto) = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
+    let Some(mosquitto) = peers::mosquitto() else {
         testkit::capability::missing(test, "mosquitto is not installed (see .ci/run)");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .expect("mosquitto.conf");
-    let mut broker = {
-        let mut c = Command::new(mosquitto);
-        c.arg("-v").arg("-c").arg(&conf);
-        Process::start("mosquitto", c)
-    };
-    broker.wait_for_line("running", Duration::from_secs(10));
+    let broker = Mosquitto::start(mosquitto, dir.path());
+    let port = broker.port;
     let mut publisher = Publisher::connect(port).expect("connecting to mosquitto");
     let peer = Peer::start(move |feed| {
         // The predecessor's /ebz/readings.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 #[path = "support/daemon.rs"]
 mod daemon;
-use daemon::{Killed, free_port};
+use daemon::{Killed, exchange, free_port};
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 const TOKEN: &str = "openapi-test-token";
@@ -33,38 +33,12 @@ fn request(
     headers: &[&str],
     body: &[u8],
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    // The server may answer 413 and close before the whole body is sent.
-    let _ = s.write_all(body);
-    let mut response = Vec::new();
-    let _ = s.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}: {response:?}"));
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_owned())
-        })
-        .unwrap_or_default();
-    (code, content_type, body.to_owned())
+    let a = exchange(addr, method, path, headers, body, Duration::from_secs(10)).unwrap();
+    let code = a
+        .code
+        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}: {}", a.head));
+    let content_type = a.header("content-type").unwrap_or_default().to_owned();
+    (code, content_type, a.body)
 }
 
 /// `gridlet sim` with the token on a listener that is not loopback, with history and the

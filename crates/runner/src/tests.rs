@@ -6,61 +6,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use controller::{ControlSettings, ControllerConfig, ConverterRating, Mode, SiteController};
-use sim::{
-    BatteryParams, ConverterParams, HouseParams, SharedWorld, SimBms, SimConverter, SimGridMeter,
-    SimSettings, World, lock,
-};
-use site::{Devices, Site, Snapshot};
+use controller::Mode;
+use sim::{SharedWorld, lock};
+use site::Snapshot;
 use units::{Timestamp, Watts};
 
 use crate::{
     Bus, Outcome, Pace, REQUEST_QUEUE, Request, Runner, Schedule, Stepper, StopCause, Supervisor,
 };
 
+// The site's safety tests start from the same site.
+#[path = "../../site/tests/support/evening.rs"]
+mod evening;
+use evening::start;
+
 const TICK: Duration = Duration::from_secs(1);
-
-fn start() -> Timestamp {
-    // Evening: no PV, the house runs on the battery through the converter.
-    Timestamp::parse_rfc3339("2026-06-21T18:00:00Z").unwrap()
-}
-
-/// A site whose converter discharges the battery to cover a 1.5 kW house: an actuator that
-/// is busy when the loop stops.
-fn stepper() -> (Stepper, SharedWorld) {
-    let settings = SimSettings {
-        house: HouseParams {
-            standby_w: Watts(1500.0),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let mut world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
-    world.set_battery(BatteryParams::default());
-    world.set_converter(ConverterParams::default());
-    let world = world.shared();
-    let devices = Devices {
-        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
-        bms: Some(Box::new(SimBms(world.clone()))),
-        converter: Some(Box::new(SimConverter(world.clone()))),
-        ..Default::default()
-    };
-    let cfg = ControllerConfig {
-        control: ControlSettings::default(),
-        converter: Some(ConverterRating {
-            max_charge_w: Watts(5000.0),
-            max_discharge_w: Watts(5000.0),
-        }),
-        battery: true,
-        pv_rated: vec![],
-        changeover: false,
-        relays: vec![],
-        timezone: jiff::tz::TimeZone::UTC,
-    };
-    let site = Site::new(devices, SiteController::new(cfg, start()).unwrap());
-    let stepper = Stepper::new(site, Some(world.clone()), None, start()).unwrap();
-    (stepper, world)
-}
 
 /// Counts what the loop tells its service manager.
 #[derive(Debug, Clone, Default)]
@@ -91,42 +51,53 @@ impl Supervisor for Counting {
     }
 }
 
-fn schedule(pace: Pace, until: Option<Duration>) -> Schedule {
-    Schedule {
-        tick: TICK,
-        pace,
-        until: until.map(|d| start() + d),
+/// The loop over the evening site, whose converter discharges the battery to cover a 1.5 kW
+/// house (an actuator that is busy when the loop stops), before it runs: front ends take their
+/// handles from `bus` first.
+struct Fixture {
+    stepper: Stepper,
+    world: SharedWorld,
+    bus: Bus,
+    sup: Counting,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let (site, world) = evening::site();
+        let stepper = Stepper::new(site, Some(world.clone()), None, start()).unwrap();
+        Self {
+            stepper,
+            world,
+            bus: Bus::new(),
+            sup: Counting::default(),
+        }
     }
-}
 
-fn runner(stepper: Stepper, bus: Bus, schedule: Schedule, sup: &Counting) -> Runner {
-    Runner::new(stepper, bus, schedule, Box::new(sup.clone())).unwrap()
-}
-
-/// Runs to the end; returns the outcome and the (paused) wall-clock time it took.
-async fn run(r: Runner) -> (Outcome, Stepper, Duration) {
-    let wall = tokio::time::Instant::now();
-    let (outcome, stepper) = r.run().await;
-    (outcome, stepper, wall.elapsed())
+    /// Runs the loop at `pace` until `until` after the start (`None`: until stopped); returns
+    /// the outcome, the stepper and the (paused) wall-clock time it took.
+    async fn run(self, pace: Pace, until: Option<Duration>) -> (Outcome, Stepper, Duration) {
+        let schedule = Schedule {
+            tick: TICK,
+            pace,
+            until: until.map(|d| start() + d),
+        };
+        let r = Runner::new(self.stepper, self.bus, schedule, Box::new(self.sup)).unwrap();
+        let wall = tokio::time::Instant::now();
+        let (outcome, stepper) = r.run().await;
+        (outcome, stepper, wall.elapsed())
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn virtual_pace_runs_speed_times_faster_than_the_wall_clock() {
-    let (stepper, _world) = stepper();
-    let bus = Bus::new();
-    let published = bus.handle().subscribe();
-    let sup = Counting::default();
+    let f = Fixture::new();
+    let published = f.bus.handle().subscribe();
+    let sup = f.sup.clone();
     let pace = Pace::Virtual {
         start: start(),
         speed: 60.0,
     };
-    let r = runner(
-        stepper,
-        bus,
-        schedule(pace, Some(Duration::from_secs(600))),
-        &sup,
-    );
-    let (outcome, _, wall) = run(r).await;
+    let (outcome, _, wall) = f.run(pace, Some(Duration::from_secs(600))).await;
     assert_eq!(outcome.cause, StopCause::Until);
     // 10 simulated minutes at 60× are 10 s of wall clock; the shutdown on virtual time adds none.
     assert_eq!(wall, Duration::from_secs(10), "wall {wall:?}");
@@ -139,17 +110,10 @@ async fn virtual_pace_runs_speed_times_faster_than_the_wall_clock() {
 
 #[tokio::test(start_paused = true)]
 async fn max_pace_takes_no_wall_clock_time() {
-    let (stepper, _world) = stepper();
-    let bus = Bus::new();
-    let sup = Counting::default();
+    let f = Fixture::new();
+    let sup = f.sup.clone();
     let pace = Pace::Max { start: start() };
-    let r = runner(
-        stepper,
-        bus,
-        schedule(pace, Some(Duration::from_secs(3600))),
-        &sup,
-    );
-    let (outcome, _, wall) = run(r).await;
+    let (outcome, _, wall) = f.run(pace, Some(Duration::from_secs(3600))).await;
     assert_eq!(outcome.cause, StopCause::Until);
     assert_eq!(wall, Duration::ZERO);
     assert_eq!(sup.ticks.load(Ordering::SeqCst), 3601);
@@ -157,11 +121,13 @@ async fn max_pace_takes_no_wall_clock_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stop_puts_every_actuator_into_its_safe_state() {
-    let (stepper, world) = stepper();
-    let bus = Bus::new();
-    let front = bus.handle();
-    let stopper = bus.stopper();
-    let sup = Counting::default();
+    let f = Fixture::new();
+    let (front, stopper, sup, world) = (
+        f.bus.handle(),
+        f.bus.stopper(),
+        f.sup.clone(),
+        f.world.clone(),
+    );
     let pace = Pace::Virtual {
         start: start(),
         speed: 10.0,
@@ -180,8 +146,7 @@ async fn a_stop_puts_every_actuator_into_its_safe_state() {
             }
         }
     });
-    let r = runner(stepper, bus, schedule(pace, None), &sup);
-    let (outcome, _, _) = run(r).await;
+    let (outcome, _, _) = f.run(pace, None).await;
     let (stopped_at, busy) = watcher.await.unwrap();
     assert!(busy < Watts(-1000.0));
     assert_eq!(outcome.cause, StopCause::Sigterm);
@@ -206,10 +171,8 @@ async fn a_stop_puts_every_actuator_into_its_safe_state() {
 
 #[tokio::test(start_paused = true)]
 async fn requests_are_applied_between_two_ticks() {
-    let (stepper, _world) = stepper();
-    let bus = Bus::new();
-    let front = bus.handle();
-    let sup = Counting::default();
+    let f = Fixture::new();
+    let front = f.bus.handle();
     let pace = Pace::Virtual {
         start: start(),
         speed: 100.0,
@@ -242,13 +205,7 @@ async fn requests_are_applied_between_two_ticks() {
             }
         }
     });
-    let r = runner(
-        stepper,
-        bus,
-        schedule(pace, Some(Duration::from_secs(60))),
-        &sup,
-    );
-    let (_, stepper, _) = run(r).await;
+    let (_, stepper, _) = f.run(pace, Some(Duration::from_secs(60))).await;
     let (sent_at, applied_at, ev_enabled) = sender.await.unwrap().unwrap();
     // Sent after the tick at `sent_at`: applied before the next one, both requests together.
     assert_eq!(applied_at, sent_at + TICK);
@@ -258,15 +215,14 @@ async fn requests_are_applied_between_two_ticks() {
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_front_end_never_holds_up_the_loop() {
-    let (stepper, _world) = stepper();
-    let bus = Bus::new();
-    let sup = Counting::default();
+    let f = Fixture::new();
+    let sup = f.sup.clone();
     let pace = Pace::Virtual {
         start: start(),
         speed: 60.0,
     };
     // A reader that takes an hour of wall clock over each snapshot.
-    let slow = bus.handle();
+    let slow = f.bus.handle();
     let seen = Arc::new(AtomicU64::new(0));
     let seen2 = Arc::clone(&seen);
     tokio::spawn(async move {
@@ -278,9 +234,9 @@ async fn a_slow_front_end_never_holds_up_the_loop() {
         }
     });
     // A reader that never reads.
-    let _idle = bus.handle().subscribe();
+    let _idle = f.bus.handle().subscribe();
     // A writer that sends requests as fast as the queue takes them.
-    let flood = bus.handle();
+    let flood = f.bus.handle();
     let sent = Arc::new(AtomicU64::new(0));
     let sent2 = Arc::clone(&sent);
     tokio::spawn(async move {
@@ -289,13 +245,7 @@ async fn a_slow_front_end_never_holds_up_the_loop() {
             sent2.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let r = runner(
-        stepper,
-        bus,
-        schedule(pace, Some(Duration::from_secs(600))),
-        &sup,
-    );
-    let (outcome, _, wall) = run(r).await;
+    let (outcome, _, wall) = f.run(pace, Some(Duration::from_secs(600))).await;
     assert_eq!(outcome.cause, StopCause::Until);
     // The same pace as with no front end at all: every tick, on time.
     assert_eq!(wall, Duration::from_secs(10), "wall {wall:?}");
@@ -313,20 +263,12 @@ async fn a_slow_front_end_never_holds_up_the_loop() {
 
 #[tokio::test(start_paused = true)]
 async fn the_published_channel_closes_when_the_loop_ends() {
-    let (stepper, _world) = stepper();
-    let bus = Bus::new();
-    let front = bus.handle();
+    let f = Fixture::new();
+    let front = f.bus.handle();
     let mut rx = front.subscribe();
     assert!(front.latest().is_none(), "nothing before the first tick");
-    let sup = Counting::default();
     let pace = Pace::Max { start: start() };
-    let r = runner(
-        stepper,
-        bus,
-        schedule(pace, Some(Duration::from_secs(30))),
-        &sup,
-    );
-    let (outcome, _, _) = run(r).await;
+    let (outcome, _, _) = f.run(pace, Some(Duration::from_secs(30))).await;
     // A recorder sees the last snapshot, then the end: it knows it has everything.
     let last = rx.borrow_and_update().clone().unwrap();
     assert_eq!(last.site.time, start() + Duration::from_secs(30));

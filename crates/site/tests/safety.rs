@@ -3,67 +3,17 @@
 
 use std::time::Duration;
 
-use controller::{
-    Behaviour, ControlSettings, ControllerConfig, ConverterRating, SiteController, StopReason,
-    Warning,
-};
+use controller::{Behaviour, StopReason, Warning};
 use devices::Converter;
-use sim::{
-    BatteryParams, ConverterParams, Fault, HouseParams, SharedWorld, SimBms, SimConverter,
-    SimGridMeter, SimSettings, World, lock,
-};
-use site::{Devices, Site};
+use sim::{Fault, SharedWorld, SimConverter, SimSettings, World, lock};
+use site::Site;
 use units::{Timestamp, Watts};
 
+#[path = "support/evening.rs"]
+mod evening;
+use evening::{battery_site, site, start};
+
 const TICK: Duration = Duration::from_secs(1);
-
-fn start() -> Timestamp {
-    // Evening: no PV, the house runs on the battery.
-    Timestamp::parse_rfc3339("2026-06-21T18:00:00Z").unwrap()
-}
-
-fn site() -> (Site, SharedWorld) {
-    let settings = SimSettings {
-        house: HouseParams {
-            // A steady evening load well above zero.
-            standby_w: Watts(1500.0),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let world = World::new(&settings, jiff::tz::TimeZone::UTC, start());
-    battery_site(world, start())
-}
-
-/// `world` with a 5 kW converter on its battery, driven by a default controller from `now`:
-/// the grid meter, the BMS and the converter are the simulated ones.
-fn battery_site(mut world: World, now: Timestamp) -> (Site, SharedWorld) {
-    world.set_battery(BatteryParams::default());
-    world.set_converter(ConverterParams::default());
-    let world = world.shared();
-    let devices = Devices {
-        grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
-        bms: Some(Box::new(SimBms(world.clone()))),
-        converter: Some(Box::new(SimConverter(world.clone()))),
-        ..Default::default()
-    };
-    let cfg = ControllerConfig {
-        control: ControlSettings::default(),
-        converter: Some(ConverterRating {
-            max_charge_w: Watts(5000.0),
-            max_discharge_w: Watts(5000.0),
-        }),
-        battery: true,
-        pv_rated: vec![],
-        changeover: false,
-        relays: vec![],
-        timezone: jiff::tz::TimeZone::UTC,
-    };
-    (
-        Site::new(devices, SiteController::new(cfg, now).unwrap()),
-        world,
-    )
-}
 
 /// Runs the site for `secs` ticks from `t`; returns the time after.
 fn run(site: &mut Site, world: &SharedWorld, mut t: Timestamp, secs: u64) -> Timestamp {

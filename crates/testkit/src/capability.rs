@@ -84,3 +84,34 @@ pub fn succeeds(command: &mut Command) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The Python of the pymodbus venv that `.ci/run` installs (`$GRIDLET_PYMODBUS_VENV`, else
+/// `/var/cache/gridlet/pymodbus-venv`) and the `programs` a test needs beside it (e.g. socat for
+/// RTU on a pty pair); `None` (after [`missing`]) if pymodbus and pyserial do not import in it
+/// or a program lacks.
+pub fn pymodbus(test: &str, programs: &[&str]) -> Option<PathBuf> {
+    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
+        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    if !Command::new(&python)
+        .args(["-c", "import pymodbus, serial"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let why = format!(
+            "pymodbus is not installed in {} (see .ci/run)",
+            venv.display()
+        );
+        missing(test, &why);
+        return None;
+    }
+    for program in programs {
+        if find_program(program).is_none() {
+            missing(test, &format!("`{program}` is not installed (see .ci/run)"));
+            return None;
+        }
+    }
+    Some(python)
+}
