@@ -190,6 +190,8 @@ struct Shared {
     battery: SetpointWatchdog<ConverterCommand>,
     /// The set-points the device holds (written and acknowledged).
     written: Option<Setpoints>,
+    /// A poll completed after `written` was acknowledged: `latest` shows the device under it.
+    read_since_write: bool,
 }
 
 /// A device on Modbus, usable as [`PvInverter`], [`Converter`] or [`GridMeter`] (whichever its
@@ -226,6 +228,7 @@ impl ModbusDevice {
             limit: SetpointWatchdog::new(settings.fallback_limit_w, settings.setpoint_timeout),
             battery: SetpointWatchdog::new(ConverterCommand::SAFE, settings.setpoint_timeout),
             written: None,
+            read_since_write: false,
         }));
         let health = HealthCell::new(name, kind, settings.stale_after);
         let rated_w = settings.rated_w;
@@ -350,6 +353,15 @@ impl Converter for ModbusDevice {
     fn safe_state(&mut self, _now: Timestamp) -> Result<(), DeviceError> {
         self.lock().battery.reset();
         Ok(())
+    }
+
+    /// The device acknowledged the safe command and was read after that (the task reads, then
+    /// writes, each cycle: the next cycle's read is the first to show the device under it).
+    fn safe_state_held(&self) -> bool {
+        let s = self.lock();
+        s.read_since_write
+            && s.written
+                .is_some_and(|w| w.battery == ConverterCommand::SAFE)
     }
 }
 
@@ -534,9 +546,17 @@ impl Driver {
             return Ok(());
         }
         let writes = self.protocol.writes(&set).map_err(Failure::Device)?;
-        self.lock().written = None;
+        {
+            let mut s = self.lock();
+            s.written = None;
+            s.read_since_write = false;
+        }
         self.write(ctx, &writes).await?;
-        self.lock().written = Some(set);
+        {
+            let mut s = self.lock();
+            s.written = Some(set);
+            s.read_since_write = false;
+        }
         *last_write = Some(tokio::time::Instant::now());
         Ok(())
     }
@@ -571,7 +591,11 @@ impl Driver {
                 match self.poll(&mut ctx).await {
                     Ok(values) => {
                         let now = self.clock.now();
-                        self.lock().latest = Some(Stamped::new(now, values));
+                        {
+                            let mut s = self.lock();
+                            s.latest = Some(Stamped::new(now, values));
+                            s.read_since_write = s.written.is_some();
+                        }
                         self.health.ok(now);
                         backoff = BACKOFF_MIN;
                         failures = 0;
@@ -613,7 +637,11 @@ impl Driver {
                 tokio::time::sleep_until(next).await;
             }
             // The device may reboot into another map: discover again on the next connection.
-            self.lock().written = None;
+            {
+                let mut s = self.lock();
+                s.written = None;
+                s.read_since_write = false;
+            }
             let _ = tokio_modbus::client::Client::disconnect(&mut ctx).await;
             if failures > self.settings.retries {
                 tokio::time::sleep(backoff).await;

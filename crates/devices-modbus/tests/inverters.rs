@@ -546,6 +546,31 @@ async fn sungrow(test: &str, rtu: bool) {
         p.reg(cmd) == 0xBB && p.reg(power) == 1000
     })
     .await;
+    // Shutdown: the safe state counts as held only once the device has acknowledged it and
+    // been read since; the status before that is the discharging one.
+    devices::Converter::safe_state(&mut sh, now()).unwrap();
+    assert!(!devices::Converter::safe_state_held(&sh), "not written yet");
+    until(Duration::from_secs(10), "the safe state held", &sh, |d| {
+        devices::Converter::safe_state_held(d).then_some(())
+    })
+    .await;
+    assert_eq!((peer.reg(cmd), peer.reg(power)), (0xCC, 0), "written first");
+    let st = devices::Converter::status(&sh).unwrap();
+    assert!(!st.value.enabled, "read after the write: {st:?}");
+    assert_eq!(st.value.power_w.0, 0.0);
+    sh.command(
+        now(),
+        ConverterCommand {
+            enabled: true,
+            power_w: Watts(-1000.0),
+        },
+    )
+    .unwrap();
+    peer.until(Duration::from_secs(10), "discharging again", |p| {
+        p.reg(cmd) == 0xBB && p.reg(power) == 1000
+    })
+    .await;
+    assert!(!devices::Converter::safe_state_held(&sh), "commanded again");
     sh.command(
         now(),
         ConverterCommand {

@@ -51,6 +51,16 @@ pub trait Converter: Send {
     fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
         self.command(now, ConverterCommand::SAFE)
     }
+
+    /// Whether the device is known to hold the safe state, so that [`status`](Self::status)
+    /// shows what it does under it. A backend that applies commands at once (the simulation)
+    /// keeps the default; one that writes them from its own task (Modbus) answers true only
+    /// once the device has acknowledged disabled / 0 W and a status was read after that. The
+    /// shutdown waits for it: a status read before the write may show a converter that is
+    /// merely ramping through 0 W, and the process must not exit before the write is done.
+    fn safe_state_held(&self) -> bool {
+        true
+    }
 }
 
 /// One converter, two would-be commanders: the site's controller (its home battery) and the
@@ -116,6 +126,11 @@ impl PortConverter {
     pub fn status(&self) -> Option<Stamped<ConverterStatus>> {
         self.lock().0.status()
     }
+
+    /// See [`Converter::safe_state_held`].
+    pub fn safe_state_held(&self) -> bool {
+        self.lock().0.safe_state_held()
+    }
 }
 
 /// The site's view of a [`PortConverter`].
@@ -140,6 +155,10 @@ impl Converter for SiteConverter {
     /// (the charge point's own safe state stops it too).
     fn safe_state(&mut self, now: Timestamp) -> Result<(), DeviceError> {
         self.0.lock().0.command(now, ConverterCommand::SAFE)
+    }
+
+    fn safe_state_held(&self) -> bool {
+        self.0.safe_state_held()
     }
 }
 

@@ -333,9 +333,12 @@ impl Site {
     pub fn is_safe(&mut self, now: Timestamp) -> bool {
         let idle_w = self.controller.config().control.changeover.idle_w;
         let d = &mut self.devices;
+        // Idle as read after the device took the safe command: an older reading may show a
+        // converter merely passing through 0 W on its way to the last set-point.
         let idle = d.converter.as_ref().is_none_or(|c| {
-            c.status()
-                .is_some_and(|s| s.value.power_w.abs() < idle_w && !s.value.enabled)
+            c.safe_state_held()
+                && c.status()
+                    .is_some_and(|s| s.value.power_w.abs() < idle_w && !s.value.enabled)
         });
         if idle && let Some(r) = &mut d.changeover {
             // Idle: the DC port can be released. An error leaves it as it is.

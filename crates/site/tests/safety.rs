@@ -125,6 +125,51 @@ fn a_silent_meter_stops_regulation() {
     assert!(converter_power(&world).abs() < Watts(10.0));
 }
 
+/// A converter written from its own task (as on Modbus): its status may predate the safe
+/// command, so the shutdown must also wait for the backend to say the device holds it.
+struct Unacknowledged {
+    inner: SimConverter,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Converter for Unacknowledged {
+    fn status(&self) -> Option<devices::Stamped<devices::ConverterStatus>> {
+        self.inner.status()
+    }
+    fn command(
+        &mut self,
+        now: Timestamp,
+        cmd: devices::ConverterCommand,
+    ) -> Result<(), devices::DeviceError> {
+        self.inner.command(now, cmd)
+    }
+    fn safe_state_held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn shutdown_waits_until_the_converter_holds_the_safe_state() {
+    let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (mut site, world) = evening::battery_site_with(evening::world(), start(), |w| {
+        Box::new(Unacknowledged {
+            inner: SimConverter(w),
+            held: held.clone(),
+        })
+    });
+    let mut t = run(&mut site, &world, start(), 60);
+    assert!(site.shutdown(t).is_empty());
+    // Long enough for the simulated converter to be idle by its own status.
+    for _ in 0..50 {
+        t += Duration::from_millis(100);
+        lock(&world).advance_to(t);
+        assert!(!site.is_safe(t), "safe before the device holds it");
+    }
+    assert!(converter_power(&world).abs() < Watts(10.0));
+    held.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(site.is_safe(t));
+}
+
 #[test]
 fn shutdown_reaches_the_safe_state() {
     let (mut site, world) = site();

@@ -36,14 +36,23 @@ pub(crate) fn site() -> (Site, SharedWorld) {
 
 /// `world` with a 5 kW converter on its battery, driven by a default controller from `now`:
 /// the grid meter, the BMS and the converter are the simulated ones.
-pub(crate) fn battery_site(mut world: World, now: Timestamp) -> (Site, SharedWorld) {
+pub(crate) fn battery_site(world: World, now: Timestamp) -> (Site, SharedWorld) {
+    battery_site_with(world, now, |w| Box::new(SimConverter(w)))
+}
+
+/// [`battery_site`] with the converter's backend made by `converter` from the shared world.
+pub(crate) fn battery_site_with(
+    mut world: World,
+    now: Timestamp,
+    converter: impl FnOnce(SharedWorld) -> Box<dyn devices::Converter>,
+) -> (Site, SharedWorld) {
     world.set_battery(BatteryParams::default());
     world.set_converter(ConverterParams::default());
     let world = world.shared();
     let devices = Devices {
         grid_meter: Some(Box::new(SimGridMeter(world.clone()))),
         bms: Some(Box::new(SimBms(world.clone()))),
-        converter: Some(Box::new(SimConverter(world.clone()))),
+        converter: Some(converter(world.clone())),
         ..Default::default()
     };
     let cfg = ControllerConfig {
