@@ -1,10 +1,10 @@
 //! The daemon's memory over a simulated week with every front end busy (issue 11, "Done when"
 //! 6: under 20 MB RSS): the release build of `gridlet sim` on the built-in reference site at
-//! `--speed max` (or `GRIDLET_MEM_SPEED`), recording `--history`, publishing to a mosquitto it
-//! starts on a free port (`[mqtt]`), and a client holding the page open as a browser does: `/`
-//! once, `/api/v1/status` every second, the plan, a day of history and the energy totals every
-//! 10 s. VmRSS and VmHWM come from `/proc/<pid>/status`; a line per simulated day, then the
-//! figures at the end of the week (taken before the daemon is stopped).
+//! `--speed max` (or `GRIDLET_MEM_SPEED`) with the planner on, recording `--history`,
+//! publishing to a mosquitto it starts on a free port (`[mqtt]`), and a client holding the page
+//! open as a browser does: `/` once, `/api/v1/status` every second, the plan, a day of history
+//! and the energy totals every 10 s. VmRSS and VmHWM come from `/proc/<pid>/status`; a line per
+//! simulated day, then the figures at the end of the week (taken before the daemon is stopped).
 //!
 //! `cargo bench -p gridlet --bench memory`. Needs mosquitto (apt); without it it says so and
 //! exits. Not part of CI's test job (`cargo test` builds no benches). `GRIDLET_BIN` runs
@@ -153,10 +153,22 @@ fn main() {
     let mqtt = Mosquitto::start(mosquitto, dir.path());
     let broker = format!("127.0.0.1:{}", mqtt.port);
 
+    // The planner on as well (the example leaves it off): its solver re-plans the 48 h
+    // horizon every 15 simulated minutes, the biggest allocation a busy daemon makes.
+    let example = sim_example(&gridlet);
+    let planner = "[planner]";
+    let off = "enabled = false";
+    let at = example.find(planner).expect("the example has [planner]");
+    let off_at = at + example[at..].find(off).expect("[planner] enabled = false");
+    let example = format!(
+        "{}enabled = true{}",
+        &example[..off_at],
+        &example[off_at + off.len()..]
+    );
     let config = dir.path().join("sim.toml");
     std::fs::write(
         &config,
-        format!("{}\n[mqtt]\nbroker = \"{broker}\"\n", sim_example(&gridlet)),
+        format!("{example}\n[mqtt]\nbroker = \"{broker}\"\n"),
     )
     .unwrap();
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

@@ -137,6 +137,52 @@ fn a_simulated_day_is_reproducible_and_its_energy_balances() {
     assert_ne!(a["load"], c["load"], "another seed, another day");
 }
 
+/// A stop while the car charges at full power: the converter ramps down, the port waits for it
+/// to be idle, opens the contactors and comes back to the battery. That takes longer than the
+/// 5 s the shutdown used to wait, which ended such a run unconfirmed (exit 1).
+#[test]
+fn a_stop_during_a_full_power_car_session_is_confirmed_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    // The planner charges the car from the grid at full power in this night's cheap hours.
+    let example = daemon::sim_example(BIN);
+    let at = example.find("[planner]").unwrap();
+    let off = at + example[at..].find("enabled = false").unwrap();
+    let config = format!(
+        "{}enabled = true{}",
+        &example[..off],
+        &example[off + "enabled = false".len()..]
+    );
+    let path = dir.path().join("planned.toml");
+    std::fs::write(&path, config).unwrap();
+    let report = dir.path().join("r.json");
+    let out = gridlet(&[
+        "sim",
+        "--config",
+        path.to_str().unwrap(),
+        "--start",
+        "2026-12-10T00:00:00Z",
+        "--until",
+        "2h20m",
+        "--speed",
+        "max",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("control pilot: C -> B"),
+        "charging at the stop: {log}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(r["shutdown"]["safe"], true, "{r}");
+    let stopped: jiff::Timestamp = r["shutdown"]["at"].as_str().unwrap().parse().unwrap();
+    let until: jiff::Timestamp = "2026-12-10T02:20:00Z".parse().unwrap();
+    let took = stopped.duration_since(until).as_secs_f64();
+    assert!((5.0..=11.0).contains(&took), "the stop took {took} s");
+}
+
 #[test]
 fn sigterm_and_sigint_put_every_actuator_into_its_safe_state() {
     for sig in ["TERM", "INT"] {

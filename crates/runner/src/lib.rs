@@ -144,8 +144,12 @@ pub struct Outcome {
     pub errors: Vec<String>,
 }
 
-/// How long the shutdown waits for the converter to confirm it has stopped.
-const SAFE_STATE_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the shutdown waits for every actuator to confirm its safe state. A car charged at
+/// full power needs the most: the converter's ramp to 0 W (about 4 s for the simulated 5 kW
+/// one), `settle` idle before the contactors open, `settle` again before the port is back on
+/// the battery (1 s each by default), and on Modbus a poll to write and one to read it back.
+/// 5 s was too short for that; systemd's `TimeoutStopSec=15s` leaves room for 10.
+const SAFE_STATE_PATIENCE: Duration = Duration::from_secs(10);
 const SAFE_STATE_POLL: Duration = Duration::from_millis(100);
 
 /// The simulated car's CCS sessions, in-process.
@@ -566,9 +570,11 @@ impl Runner {
         }
         let deadline = now + SAFE_STATE_PATIENCE;
         let mut safe = false;
+        let mut pending = None;
         while now <= deadline {
             self.stepper.advance_world(now);
-            if self.stepper.site.is_safe(now) {
+            pending = self.stepper.site.not_yet_safe(now);
+            if pending.is_none() {
                 safe = true;
                 break;
             }
@@ -585,7 +591,8 @@ impl Runner {
             tracing::info!("safe state confirmed");
         } else {
             tracing::error!(
-                "safe state not confirmed within {SAFE_STATE_PATIENCE:?}: the actuators' own watchdogs take over"
+                "safe state not confirmed within {SAFE_STATE_PATIENCE:?} ({}): the actuators' own watchdogs take over",
+                pending.as_deref().unwrap_or("?")
             );
         }
         Outcome {

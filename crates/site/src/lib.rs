@@ -331,25 +331,50 @@ impl Site {
     /// under load). Call after [`shutdown`](Self::shutdown) until it returns true or the
     /// driver's patience ends. Returns true when the converter is idle and every relay is off.
     pub fn is_safe(&mut self, now: Timestamp) -> bool {
+        self.not_yet_safe(now).is_none()
+    }
+
+    /// [`is_safe`](Self::is_safe), with what is not safe yet (for the log of a shutdown that
+    /// runs out of patience).
+    pub fn not_yet_safe(&mut self, now: Timestamp) -> Option<String> {
         let idle_w = self.controller.config().control.changeover.idle_w;
         let d = &mut self.devices;
         // Idle as read after the device took the safe command: an older reading may show a
         // converter merely passing through 0 W on its way to the last set-point.
-        let idle = d.converter.as_ref().is_none_or(|c| {
-            c.safe_state_held()
-                && c.status()
-                    .is_some_and(|s| s.value.power_w.abs() < idle_w && !s.value.enabled)
+        let busy = d.converter.as_ref().and_then(|c| {
+            if !c.safe_state_held() {
+                return Some("the converter has not acknowledged the stop".to_owned());
+            }
+            match c.status() {
+                None => Some("the converter's state is unknown".to_owned()),
+                Some(s) if s.value.enabled => Some("the converter is still enabled".to_owned()),
+                Some(s) if s.value.power_w.abs() >= idle_w => {
+                    Some(format!("the converter still carries {}", s.value.power_w))
+                }
+                Some(_) => None,
+            }
         });
-        if idle && let Some(r) = &mut d.changeover {
+        if busy.is_none()
+            && let Some(r) = &mut d.changeover
+        {
             // Idle: the DC port can be released. An error leaves it as it is.
             let _ = r.safe_state(now);
         }
         let charge_point_safe = d.charge_point.as_mut().is_none_or(|c| c.is_safe(now));
-        let relays_off = d.relays.iter().all(|r| r.device.is_on() != Some(true));
-        let changeover_off = d
+        let relay_on = d
+            .relays
+            .iter()
+            .find(|r| r.device.is_on() == Some(true))
+            .map(|r| format!("relay {} is still on", r.name));
+        let changeover_on = d
             .changeover
             .as_ref()
-            .is_none_or(|r| r.is_on() != Some(true));
-        idle && relays_off && changeover_off && charge_point_safe
+            .is_some_and(|r| r.is_on() == Some(true));
+        busy.or(relay_on)
+            .or_else(|| changeover_on.then(|| "the changeover relay is still closed".to_owned()))
+            .or_else(|| {
+                (!charge_point_safe)
+                    .then(|| "the charge point has not released its port".to_owned())
+            })
     }
 }
