@@ -131,15 +131,7 @@ fn page(addr: SocketAddr, state: Arc<Mutex<Page>>, stop: Arc<AtomicBool>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter that excludes us means "not this one".
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if args
-        .iter()
-        .any(|a| !a.starts_with('-') && !"memory".contains(a.as_str()))
-    {
+    if testkit::bench_filtered_out("memory") {
         return;
     }
     let Some(mosquitto) = peers::mosquitto() else {

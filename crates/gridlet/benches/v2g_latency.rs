@@ -13,15 +13,7 @@ mod charge_loop;
 use testkit::netns::{Powerline, Topology};
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter that excludes us means "not this one".
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    if args
-        .iter()
-        .any(|a| !a.starts_with('-') && !"v2g_latency".contains(a.as_str()))
-    {
+    if testkit::bench_filtered_out("v2g_latency") {
         return;
     }
     let duration = std::env::var("GRIDLET_V2G_LATENCY_LOOP").unwrap_or_else(|_| "5m".to_owned());

@@ -6,145 +6,18 @@
 //! Needs pymodbus in a venv (`/var/cache/gridlet/pymodbus-venv` or `$GRIDLET_PYMODBUS_VENV`,
 //! installed by `.ci/run`); without it the test says why and passes, unless `CI=true`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Process, device, run_checked, sim_example, status_until};
 
 const GRIDLET: &str = env!("CARGO_BIN_EXE_gridlet");
 
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("GRIDLET_PYMODBUS_VENV").map_or_else(
-        || PathBuf::from("/var/cache/gridlet/pymodbus-venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import pymodbus, serial"])
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(python)
-}
-
 fn peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../devices-modbus/tests/pymodbus/peer.py")
-}
-
-/// A child process killed when dropped, its output lines on a channel.
-struct Process {
-    name: &'static str,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Process {
-    fn start(name: &'static str, mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Self {
-            name,
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!(
-            "{}: no line with {text:?} within {limit:?}:\n{}",
-            self.name,
-            self.log.join("\n")
-        );
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args([signal, &pid]).status();
-        assert!(ok.is_ok_and(|s| s.success()), "kill {signal} {}", self.name);
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn status(http: &str) -> Option<serde_json::Value> {
-    let mut s = TcpStream::connect(http).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET /api/v1/status HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    let (_, body) = response.split_once("\r\n\r\n")?;
-    let published: serde_json::Value = serde_json::from_str(body).ok()?;
-    // The site's snapshot; the simulation's totals beside it do not matter here.
-    Some(published["site"].clone())
-}
-
-/// Polls the status until `check` holds; returns it and how long that took.
-fn status_until(
-    http: &str,
-    limit: Duration,
-    what: &str,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> (serde_json::Value, Duration) {
-    let start = Instant::now();
-    let mut last = None;
-    while start.elapsed() < limit {
-        if let Some(s) = status(http) {
-            if check(&s) {
-                return (s, start.elapsed());
-            }
-            last = Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}; last status:\n{last:#?}");
-}
-
-fn device<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    s["devices"]
-        .as_array()
-        .and_then(|d| d.iter().find(|d| d["name"] == name))
-        .unwrap_or_else(|| panic!("no device {name} in {s:#}"))
 }
 
 /// The controller warns of the stale meter and does not regulate on it: its behaviour says
@@ -174,11 +47,7 @@ fn huawei_rounds(python: &Path, rounds: u32) -> Vec<serde_json::Value> {
 #[test]
 fn the_daemon_reads_an_sdm630_and_serves_it_to_a_huawei_inverter() {
     let test = "the_daemon_reads_an_sdm630_and_serves_it_to_a_huawei_inverter";
-    let Some(python) = python() else {
-        testkit::capability::missing(
-            test,
-            "pymodbus is not installed in /var/cache/gridlet/pymodbus-venv (see .ci/run)",
-        );
+    let Some(python) = testkit::capability::pymodbus(test, &[]) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -201,11 +70,7 @@ fn the_daemon_reads_an_sdm630_and_serves_it_to_a_huawei_inverter() {
     server.wait_for_line("serving", Duration::from_secs(20));
 
     // The sim preset with the two tables, exactly as written there.
-    let example = Command::new(GRIDLET)
-        .args(["config", "example", "--preset", "sim"])
-        .output()
-        .expect("gridlet config example");
-    let example = String::from_utf8(example.stdout).expect("utf-8");
+    let example = sim_example(GRIDLET);
     assert!(
         example.contains("[grid_meter]\ntype = \"sim\"\n"),
         "{example}"
@@ -214,22 +79,7 @@ fn the_daemon_reads_an_sdm630_and_serves_it_to_a_huawei_inverter() {
         "[grid_meter]\ntype = \"sim\"\n",
         "[grid_meter]\ntype = \"sdm630\"\nmodbus = { tcp = \"127.0.0.1:5020\", unit = 1 }\n",
     ) + "\n[meter_emulation.huawei]\ntype = \"dtsu666-h\"\nsource = \"grid_meter\"\nmodbus = { tcp_listen = \"127.0.0.1:5021\", unit = 11 }\n";
-    let path = dir.path().join("gridlet.toml");
-    std::fs::write(&path, &config).expect("config");
-    let mut daemon = {
-        let mut c = Command::new(GRIDLET);
-        c.args(["run", "--config"])
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"]);
-        Process::start("gridlet run", c)
-    };
-    let line = daemon.wait_for_line("listening on http://", Duration::from_secs(30));
-    let http = line
-        .split("listening on http://")
-        .nth(1)
-        .expect("an address")
-        .trim()
-        .to_owned();
+    let (mut daemon, http) = run_checked(dir.path(), &config);
 
     let tick = Duration::from_secs(1);
     let (s, _) = status_until(&http, Duration::from_secs(10), "first reading", |s| {

@@ -14,3 +14,13 @@ pub mod inet;
 pub mod modem;
 pub mod netns;
 pub mod pcap;
+
+/// For a bench binary with `harness = false`: whether `cargo bench`'s command line filters
+/// `name` out (`cargo bench -- other` runs every bench binary with the filter `other`; the
+/// `--bench` flag it always passes is no filter).
+pub fn bench_filtered_out(name: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .any(|a| !a.starts_with('-') && !name.contains(a.as_str()))
+}
